@@ -1,0 +1,16 @@
+// Loads the peer libraries for side-by-side benchmarks from node_modules.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+
+// TensorFlow.js with its WASM backend (XNNPACK, SIMD; no threads under Node).
+export async function loadTfjsWasm() {
+  const tf = await import('@tensorflow/tfjs-core');
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const wasmDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm'));
+  wasm.setWasmPaths(wasmDir + path.sep);
+  await tf.setBackend('wasm');
+  await tf.ready();
+  return tf;
+}

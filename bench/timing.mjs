@@ -1,0 +1,37 @@
+// Timing helpers shared by the benchmarks: warm-up by time (so V8 has tiered every contender's
+// WASM up to its optimizing compiler), then interleaved runs so that drift of the shared machine
+// hits every contender alike, reported as medians.
+
+export function warmUp(fn, { seconds = 0.6, minCalls = 5 } = {}) {
+  const start = performance.now();
+  let calls = 0;
+  while (calls < minCalls || performance.now() - start < seconds * 1000) {
+    fn();
+    ++calls;
+  }
+}
+
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+// Runs each contender `runs` times, interleaved; returns { name: medianMs }.
+export function interleaved(contenders, runs) {
+  const times = Object.fromEntries(Object.keys(contenders).map((name) => [name, []]));
+  for (let r = 0; r < runs; ++r) {
+    for (const [name, fn] of Object.entries(contenders)) {
+      const start = performance.now();
+      fn();
+      times[name].push(performance.now() - start);
+    }
+  }
+  return Object.fromEntries(Object.entries(times).map(([name, list]) => [name, median(list)]));
+}
+
+export function table(headers, rows) {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((row) => String(row[i]).length)));
+  const line = (cells) => cells.map((c, i) => String(c).padStart(widths[i])).join('  ');
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,22 @@
+// The Embind boundary: one binding per core entry point, taking WASM heap addresses and sizes.
+// Validation and friendly errors live in the JS facade (bindings/js/); this side only computes.
+#include <cstdint>
+
+#include <emscripten/bind.h>
+
+#include "core/gemm.hpp"
+
+namespace {
+
+// C (m×n) = op(A) · op(B); a, b, c are byte addresses of float32 buffers in the WASM heap.
+void matmul_f32(std::uintptr_t a, std::uintptr_t b, std::uintptr_t c, std::uint32_t m,
+                std::uint32_t k, std::uint32_t n, bool transpose_a, bool transpose_b) {
+    kexue::gemm_f32({m, k, n, transpose_a, transpose_b}, reinterpret_cast<const float*>(a),
+                    reinterpret_cast<const float*>(b), reinterpret_cast<float*>(c));
+}
+
+}  // namespace
+
+EMSCRIPTEN_BINDINGS(kexue_core) {
+    emscripten::function("matmulF32", &matmul_f32);
+}

@@ -1,0 +1,77 @@
+// Argument validation shared by every public function. Each check throws a TypeError (wrong kind
+// of value) or RangeError (right kind, wrong value), and the message names the function, the
+// parameter, what was expected and what was received, e.g.
+//   "matmul: a must have length m*k = 6 for shape [2, 3], received length 5".
+
+// The WASM heap is capped at 2 GiB (-sMAXIMUM_MEMORY); no single buffer can exceed it.
+export const MAX_HEAP_BYTES = 2 ** 31;
+
+export function describe(value) {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
+  if (typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`;
+  if (Array.isArray(value)) return `Array(${value.length})`;
+  if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${value.length ?? value.byteLength})`;
+  if (typeof value === 'function') return 'a function';
+  return value.constructor?.name ? `${value.constructor.name} object` : 'object';
+}
+
+export function requireOptions(fn, options) {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`${fn}: options must be an object, received ${describe(options)}`);
+  }
+  return options;
+}
+
+// A size: a positive integer (a count of rows, columns, heads, …).
+export function requireSize(fn, name, value) {
+  if (typeof value !== 'number') {
+    throw new TypeError(`${fn}: ${name} must be a positive integer, received ${describe(value)}`);
+  }
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`${fn}: ${name} must be a positive integer, received ${describe(value)}`);
+  }
+  if (value > 2 ** 31 - 1) {
+    throw new RangeError(`${fn}: ${name} must be at most ${2 ** 31 - 1}, received ${value}`);
+  }
+  return value;
+}
+
+export function requireBoolean(fn, name, value, fallback) {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    throw new TypeError(`${fn}: ${name} must be a boolean, received ${describe(value)}`);
+  }
+  return value;
+}
+
+// A Float32Array holding a row-major tensor of the given shape. `dims` names each extent
+// (e.g. [['m', 2], ['k', 3]]) so the message can say "m*k = 6 for shape [2, 3]".
+export function requireFloat32Array(fn, name, value, dims) {
+  if (!(value instanceof Float32Array)) {
+    throw new TypeError(`${fn}: ${name} must be a Float32Array, received ${describe(value)}`);
+  }
+  const expected = elementCount(fn, name, dims);
+  if (value.length !== expected) {
+    const formula = dims.map(([dimName]) => dimName).join('*');
+    const shape = dims.map(([, extent]) => extent).join(', ');
+    throw new RangeError(`${fn}: ${name} must have length ${formula} = ${expected} for shape ` +
+      `[${shape}], received length ${value.length}`);
+  }
+  return value;
+}
+
+// The element count of a shape, refusing shapes whose float32 buffer cannot fit in the heap.
+export function elementCount(fn, name, dims) {
+  let count = 1;
+  for (const [, extent] of dims) count *= extent;
+  if (count * 4 > MAX_HEAP_BYTES) {
+    const formula = dims.map(([dimName, extent]) => `${dimName}=${extent}`).join(' × ');
+    throw new RangeError(`${fn}: ${name} of shape ${formula} needs ${count} floats ` +
+      `(${count * 4} bytes), more than the 2 GiB WASM heap can hold`);
+  }
+  return count;
+}

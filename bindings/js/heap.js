@@ -1,0 +1,52 @@
+// Moving Float32Arrays in and out of the WASM heap for one call.
+//
+// Every call copies its inputs into freshly malloc'ed heap buffers, runs the kernel, copies the
+// result out into a new Float32Array and frees everything (also when the kernel throws), so no
+// view into the heap ever escapes and repeated calls reuse the same heap space.
+
+export class HeapFrame {
+  constructor(module) {
+    this.module = module;
+    this.pointers = [];
+  }
+
+  // Allocates `count` floats; returns the byte address. Throws RangeError when the heap is full.
+  alloc(count, what) {
+    const bytes = Math.max(4, count * 4);
+    const pointer = this.module._malloc(bytes);
+    if (pointer === 0) {
+      throw new RangeError(`kexue: out of WASM memory allocating ${what} (${bytes} bytes)`);
+    }
+    this.pointers.push(pointer);
+    return pointer;
+  }
+
+  // Copies a Float32Array into a new heap buffer; returns its byte address.
+  input(array, what) {
+    const pointer = this.alloc(array.length, what);
+    // Read HEAPF32 after every malloc: growing the heap replaces the view.
+    this.module.HEAPF32.set(array, pointer >>> 2);
+    return pointer;
+  }
+
+  // A new Float32Array with a copy of `count` floats at `pointer`.
+  read(pointer, count) {
+    const start = pointer >>> 2;
+    return this.module.HEAPF32.slice(start, start + count);
+  }
+
+  free() {
+    for (const pointer of this.pointers) this.module._free(pointer);
+    this.pointers.length = 0;
+  }
+}
+
+// Runs `body(frame)` with a HeapFrame and frees the frame afterwards, whatever happens.
+export function withHeap(module, body) {
+  const frame = new HeapFrame(module);
+  try {
+    return body(frame);
+  } finally {
+    frame.free();
+  }
+}

@@ -1,0 +1,8 @@
+// Prepended inside Emscripten's module factory (--pre-js).
+// Under Node 18+ the glue sees the global fetch() and tries to fetch the .wasm by file path, which
+// fails ("Failed to parse URL"). Hide fetch there so the glue reads the file with fs instead, and
+// give it a plain path (not a file:// URL, which fs.readFileSync would mangle) to read.
+var fetch = (typeof process == 'object' && process.versions && process.versions.node)
+  ? undefined : globalThis.fetch;
+if (typeof fetch == 'undefined' && typeof __dirname == 'string' && !Module['locateFile'])
+  Module['locateFile'] = function (path) { return __dirname + '/' + path; };

@@ -1,0 +1,37 @@
+// Single-precision matrix multiply: C = op(A) · op(B)  (or C += op(A) · op(B)).
+//
+// Shapes (row-major):
+//   op(A): m×k   — A is stored m×k, or k×m when transpose_a
+//   op(B): k×n   — B is stored k×n, or n×k when transpose_b
+//   C:     m×n
+//
+// Two implementations with one contract:
+//   gemm_f32            packed panels and an xsimd register-blocked micro-kernel (the fast path);
+//   gemm_f32_reference  the textbook triple loop in double accumulation, kept as the twin every
+//                       optimized kernel is tested against.
+#pragma once
+
+#include <cstddef>
+
+namespace kexue {
+
+struct GemmShape {
+    std::size_t m;
+    std::size_t k;
+    std::size_t n;
+    bool transpose_a = false;
+    bool transpose_b = false;
+};
+
+// When `accumulate` is true C is added to (C += op(A)·op(B)); otherwise it is overwritten.
+// Buffers must not alias C. k == 0 yields C = 0 (or leaves C unchanged when accumulating).
+void gemm_f32(const GemmShape& shape, const float* a, const float* b, float* c, bool accumulate = false);
+void gemm_f32_reference(const GemmShape& shape, const float* a, const float* b, float* c,
+                        bool accumulate = false);
+
+// The register tile of the micro-kernel on the build's SIMD target, exposed so tests can aim at
+// tile edges (1, tile−1, tile, tile+1) whatever the vector width is.
+std::size_t gemm_tile_rows();
+std::size_t gemm_tile_cols();
+
+}  // namespace kexue
