@@ -5,6 +5,7 @@
 #include <emscripten/bind.h>
 
 #include "core/gemm.hpp"
+#include "core/parallel.hpp"
 
 namespace {
 
@@ -15,8 +16,15 @@ void matmul_f32(std::uintptr_t a, std::uintptr_t b, std::uintptr_t c, std::uint3
                     reinterpret_cast<const float*>(b), reinterpret_cast<float*>(c));
 }
 
+std::uint32_t thread_count() { return static_cast<std::uint32_t>(kexue::thread_count()); }
+std::uint32_t max_thread_count() { return static_cast<std::uint32_t>(kexue::max_thread_count()); }
+void set_thread_count(std::uint32_t count) { kexue::set_thread_count(count); }
+
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(kexue_core) {
     emscripten::function("matmulF32", &matmul_f32);
+    emscripten::function("threadCount", &thread_count);
+    emscripten::function("maxThreadCount", &max_thread_count);
+    emscripten::function("setThreadCount", &set_thread_count);
 }

@@ -18,6 +18,8 @@ export interface MatmulOptions {
 export interface Kexue {
   /** The package version string. */
   readonly version: string;
+  /** Threads the kernels use (1 on the single-threaded module). */
+  readonly threads: number;
   /** Bytes currently reserved by the WASM heap (grows on demand, never shrinks). */
   readonly wasmHeapBytes: number;
   /**
@@ -30,9 +32,16 @@ export interface Kexue {
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Float32Array;
 }
 
-export interface InitOptions {}
+export interface InitOptions {
+  /**
+   * 'auto' (default): every core, up to 4, where shared WASM memory is available (Node, and
+   * cross-origin-isolated pages); one thread elsewhere. 1: the single-threaded module.
+   * n > 1: n threads (at most 4); throws where shared memory is unavailable.
+   */
+  threads?: 'auto' | number;
+}
 
-/** Loads the WASM module once; later calls resolve to the same instance. */
+/** Loads the WASM module; later calls with the same options resolve to the same instance. */
 export declare function init(options?: InitOptions): Promise<Kexue>;
 export default init;
 

@@ -3,8 +3,7 @@
 // Shapes are row-major. Inputs are Float32Arrays; outputs are new Float32Arrays (never views into
 // the WASM heap). Every public function validates its arguments here and throws a TypeError or
 // RangeError naming the parameter; the C++ side behind the Embind boundary only computes.
-import createKexueModule from '../../dist/kexue.js';
-import { requireBoolean, requireFloat32Array, requireOptions, requireSize, elementCount } from './errors.js';
+import { describe, elementCount, requireBoolean, requireFloat32Array, requireOptions, requireSize } from './errors.js';
 import { withHeap } from './heap.js';
 import { version } from './version.js';
 
@@ -21,6 +20,11 @@ class Kexue {
   /** The package version string. */
   get version() {
     return version;
+  }
+
+  /** Threads the kernels use (1 on the single-threaded module). */
+  get threads() {
+    return this.#module.threadCount();
   }
 
   /** Bytes currently reserved by the WASM heap (it grows on demand and never shrinks). */
@@ -58,19 +62,62 @@ class Kexue {
   }
 }
 
-let instance = null;
+const runsOnNode = typeof process === 'object' && typeof process.versions?.node === 'string';
+
+// The pthreads module needs shared WASM memory: always there in Node, and in browsers only on
+// cross-origin-isolated pages (COOP: same-origin + COEP: require-corp).
+function threadsAvailable() {
+  return typeof SharedArrayBuffer === 'function' && (runsOnNode || globalThis.crossOriginIsolated === true);
+}
+
+function parseThreads(value) {
+  if (value === undefined || value === 'auto') return 'auto';
+  if (typeof value !== 'number') {
+    throw new TypeError(`init: threads must be 'auto' or a positive integer, received ${describe(value)}`);
+  }
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`init: threads must be 'auto' or a positive integer, received ${describe(value)}`);
+  }
+  return value;
+}
+
+async function createInstance(threads) {
+  const useThreads = threads === 'auto' ? threadsAvailable() : threads > 1;
+  if (useThreads && !threadsAvailable()) {
+    throw new Error(`init: threads = ${threads} needs SharedArrayBuffer, which this page does not ` +
+      'have: serve it with the headers Cross-Origin-Opener-Policy: same-origin and ' +
+      'Cross-Origin-Embedder-Policy: require-corp, or use threads: 1');
+  }
+  const { default: createKexueModule } = useThreads
+    ? await import('../../dist/kexue-mt.mjs')
+    : await import('../../dist/kexue.mjs');
+  const module = await createKexueModule();
+  if (useThreads) {
+    module.unrefWorkers();
+    if (threads !== 'auto') module.setThreadCount(Math.min(threads, module.maxThreadCount()));
+  }
+  return new Kexue(module);
+}
+
+const instances = new Map();
 
 /**
- * Loads the WASM module (once; later calls return the same instance).
- * Works in Node 20+ and in browsers (the .wasm is found next to dist/kexue.js).
+ * Loads the WASM module; later calls with the same options return the same instance.
+ * Works in Node 20+ and in browsers (the .wasm is found next to dist/kexue*.mjs).
+ *   threads: 'auto' (default) uses every core (up to 4) where shared memory is available — Node,
+ *            and cross-origin-isolated pages — and one thread elsewhere; 1 forces the
+ *            single-threaded module; n > 1 asks for n threads (at most 4).
  */
 export async function init(options) {
-  requireOptions('init', options);
-  if (!instance) {
-    instance = createKexueModule().then((module) => new Kexue(module));
-    instance.catch(() => { instance = null; });
+  const { threads: threadsOption } = requireOptions('init', options);
+  const threads = parseThreads(threadsOption);
+  const key = String(threads);
+  if (!instances.has(key)) {
+    const pending = createInstance(threads);
+    instances.set(key, pending);
+    pending.catch(() => instances.delete(key));
   }
-  return instance;
+  return instances.get(key);
 }
 
 export default init;

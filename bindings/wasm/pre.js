@@ -6,3 +6,12 @@ var fetch = (typeof process == 'object' && process.versions && process.versions.
   ? undefined : globalThis.fetch;
 if (typeof fetch == 'undefined' && typeof __dirname == 'string' && !Module['locateFile'])
   Module['locateFile'] = function (path) { return __dirname + '/' + path; };
+
+// The pthreads build keeps a pool of Web Workers (worker_threads under Node). Idle, they must not
+// keep Node's event loop alive, or a script that used kexue would never exit.
+Module['unrefWorkers'] = function () {
+  if (typeof PThread == 'undefined') return;
+  PThread.unusedWorkers.concat(PThread.runningWorkers).forEach(function (worker) {
+    if (worker && typeof worker.unref == 'function') worker.unref();
+  });
+};

@@ -13,6 +13,7 @@
 // Block sizes: a B micro-panel (kBlockK × kTileCols floats = 8 KiB with 128-bit vectors) stays in
 // L1 while the A block (kBlockM × kBlockK = 64 KiB) is reused from L2.
 #include "core/gemm.hpp"
+#include "core/parallel.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -35,6 +36,24 @@ constexpr std::size_t kBlockM = 16 * kTileRows;
 constexpr std::size_t kBlockN = 1024 / kTileCols * kTileCols;
 static_assert(kBlockN % kTileCols == 0, "column block must hold whole tiles");
 
+// One GEMM with explicit leading dimensions (row strides), so that a strip of rows or columns of
+// a larger product is itself a GemmProblem: op(A)(i, p) = transpose_a ? a[p·lda + i] : a[i·lda + p],
+// op(B)(p, j) = transpose_b ? b[j·ldb + p] : b[p·ldb + j], C(i, j) = c[i·ldc + j].
+struct GemmProblem {
+    std::size_t m, k, n;
+    bool transpose_a, transpose_b;
+    const float* a;
+    std::size_t lda;
+    const float* b;
+    std::size_t ldb;
+    float* c;
+    std::size_t ldc;
+    bool accumulate;
+};
+
+// Below this many multiply-adds a product runs on one thread: waking the pool costs more.
+constexpr std::size_t kParallelMinMacs = std::size_t{1} << 20;
+
 std::size_t round_up(std::size_t value, std::size_t multiple) {
     return (value + multiple - 1) / multiple * multiple;
 }
@@ -42,8 +61,10 @@ std::size_t round_up(std::size_t value, std::size_t multiple) {
 // Packs op(A)[row0 : row0+rows, depth0 : depth0+depth] into panels of kTileRows rows:
 // packed[(panel·depth + p)·kTileRows + r] = op(A)(row0 + panel·kTileRows + r, depth0 + p),
 // zero-padded past `rows` so the micro-kernel never branches on the edge.
-void pack_a_panels(const GemmShape& shape, const float* a, std::size_t row0, std::size_t rows,
+void pack_a_panels(const GemmProblem& problem, std::size_t row0, std::size_t rows,
                    std::size_t depth0, std::size_t depth, float* packed) {
+    const float* a = problem.a;
+    const std::size_t lda = problem.lda;
     for (std::size_t panel_row = 0; panel_row < rows; panel_row += kTileRows) {
         const std::size_t live_rows = std::min(kTileRows, rows - panel_row);
         float* out = packed + panel_row * depth;
@@ -53,7 +74,7 @@ void pack_a_panels(const GemmShape& shape, const float* a, std::size_t row0, std
                 if (r < live_rows) {
                     const std::size_t i = row0 + panel_row + r;
                     const std::size_t kk = depth0 + p;
-                    value = shape.transpose_a ? a[kk * shape.m + i] : a[i * shape.k + kk];
+                    value = problem.transpose_a ? a[kk * lda + i] : a[i * lda + kk];
                 }
                 out[p * kTileRows + r] = value;
             }
@@ -64,14 +85,16 @@ void pack_a_panels(const GemmShape& shape, const float* a, std::size_t row0, std
 // Packs op(B)[depth0 : depth0+depth, col0 : col0+cols] into panels of kTileCols columns:
 // packed[(panel·depth + p)·kTileCols + c] = op(B)(depth0 + p, col0 + panel·kTileCols + c),
 // zero-padded past `cols`.
-void pack_b_panels(const GemmShape& shape, const float* b, std::size_t depth0, std::size_t depth,
+void pack_b_panels(const GemmProblem& problem, std::size_t depth0, std::size_t depth,
                    std::size_t col0, std::size_t cols, float* packed) {
+    const float* b = problem.b;
+    const std::size_t ldb = problem.ldb;
     for (std::size_t panel_col = 0; panel_col < cols; panel_col += kTileCols) {
         const std::size_t live_cols = std::min(kTileCols, cols - panel_col);
         float* out = packed + panel_col * depth;
-        if (!shape.transpose_b) {
+        if (!problem.transpose_b) {
             for (std::size_t p = 0; p < depth; ++p) {
-                const float* src = b + (depth0 + p) * shape.n + col0 + panel_col;
+                const float* src = b + (depth0 + p) * ldb + col0 + panel_col;
                 float* dst = out + p * kTileCols;
                 std::memcpy(dst, src, live_cols * sizeof(float));
                 std::fill(dst + live_cols, dst + kTileCols, 0.0f);
@@ -80,7 +103,7 @@ void pack_b_panels(const GemmShape& shape, const float* b, std::size_t depth0, s
             // B is stored n×k: column j of op(B) is row j of B, contiguous in depth.
             for (std::size_t c = 0; c < kTileCols; ++c) {
                 if (c < live_cols) {
-                    const float* src = b + (col0 + panel_col + c) * shape.k + depth0;
+                    const float* src = b + (col0 + panel_col + c) * ldb + depth0;
                     for (std::size_t p = 0; p < depth; ++p) out[p * kTileCols + c] = src[p];
                 } else {
                     for (std::size_t p = 0; p < depth; ++p) out[p * kTileCols + c] = 0.0f;
@@ -138,13 +161,10 @@ void micro_kernel_4x2v(std::size_t depth, const float* a_panel, const float* b_p
 std::size_t gemm_tile_rows() { return kTileRows; }
 std::size_t gemm_tile_cols() { return kTileCols; }
 
-void gemm_f32(const GemmShape& shape, const float* a, const float* b, float* c, bool accumulate) {
-    const std::size_t m = shape.m, k = shape.k, n = shape.n;
-    if (m == 0 || n == 0) return;
-    if (k == 0) {
-        if (!accumulate) std::fill(c, c + m * n, 0.0f);
-        return;
-    }
+namespace {
+
+void gemm_f32_serial(const GemmProblem& problem) {
+    const std::size_t m = problem.m, k = problem.k, n = problem.n;
     const std::size_t block_k = std::min(k, kBlockK);
     const std::size_t block_m = std::min(round_up(m, kTileRows), kBlockM);
     const std::size_t block_n = std::min(round_up(n, kTileCols), kBlockN);
@@ -155,23 +175,66 @@ void gemm_f32(const GemmShape& shape, const float* a, const float* b, float* c, 
         const std::size_t cols = std::min(kBlockN, n - col0);
         for (std::size_t depth0 = 0; depth0 < k; depth0 += kBlockK) {
             const std::size_t depth = std::min(kBlockK, k - depth0);
-            const bool add_to_c = accumulate || depth0 > 0;
-            pack_b_panels(shape, b, depth0, depth, col0, cols, packed_b.data());
+            const bool add_to_c = problem.accumulate || depth0 > 0;
+            pack_b_panels(problem, depth0, depth, col0, cols, packed_b.data());
             for (std::size_t row0 = 0; row0 < m; row0 += kBlockM) {
                 const std::size_t rows = std::min(kBlockM, m - row0);
-                pack_a_panels(shape, a, row0, rows, depth0, depth, packed_a.data());
+                pack_a_panels(problem, row0, rows, depth0, depth, packed_a.data());
                 for (std::size_t tile_col = 0; tile_col < cols; tile_col += kTileCols) {
                     const float* b_panel = packed_b.data() + tile_col * depth;
                     for (std::size_t tile_row = 0; tile_row < rows; tile_row += kTileRows) {
                         micro_kernel_4x2v(depth, packed_a.data() + tile_row * depth, b_panel,
-                                          c + (row0 + tile_row) * n + col0 + tile_col, n,
-                                          std::min(kTileRows, rows - tile_row),
+                                          problem.c + (row0 + tile_row) * problem.ldc + col0 + tile_col,
+                                          problem.ldc, std::min(kTileRows, rows - tile_row),
                                           std::min(kTileCols, cols - tile_col), add_to_c);
                     }
                 }
             }
         }
     }
+}
+
+}  // namespace
+
+void gemm_f32(const GemmShape& shape, const float* a, const float* b, float* c, bool accumulate) {
+    const std::size_t m = shape.m, k = shape.k, n = shape.n;
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+        if (!accumulate) std::fill(c, c + m * n, 0.0f);
+        return;
+    }
+    const GemmProblem whole{m, k, n, shape.transpose_a, shape.transpose_b,
+                            a, shape.transpose_a ? m : k,
+                            b, shape.transpose_b ? k : n,
+                            c, n, accumulate};
+    const std::size_t threads = thread_count();
+    if (threads <= 1 || m * n * k < kParallelMinMacs) {
+        gemm_f32_serial(whole);
+        return;
+    }
+    // Split C into one strip per thread along its longer side, in whole register tiles. Each
+    // strip packs its own panels; the duplicated packing of the shared operand is O(k·n) against
+    // the strip's O(m·k·n / threads) of arithmetic.
+    const bool split_rows = m >= n;
+    const std::size_t extent = split_rows ? m : n;
+    const std::size_t tile = split_rows ? kTileRows : kTileCols;
+    const std::size_t strip = round_up((extent + threads - 1) / threads, tile);
+    const std::size_t strips = (extent + strip - 1) / strip;
+    parallel_for(strips, [&](std::size_t index) {
+        const std::size_t begin = index * strip;
+        const std::size_t size = std::min(strip, extent - begin);
+        GemmProblem part = whole;
+        if (split_rows) {
+            part.m = size;
+            part.a = whole.transpose_a ? whole.a + begin : whole.a + begin * whole.lda;
+            part.c = whole.c + begin * whole.ldc;
+        } else {
+            part.n = size;
+            part.b = whole.transpose_b ? whole.b + begin * whole.ldb : whole.b + begin;
+            part.c = whole.c + begin;
+        }
+        gemm_f32_serial(part);
+    });
 }
 
 void gemm_f32_reference(const GemmShape& shape, const float* a, const float* b, float* c,

@@ -143,3 +143,24 @@ test('a request larger than free WASM memory is a RangeError, and the module sta
     (error) => error instanceof RangeError && /out of WASM memory allocating the result/.test(error.message));
   assert.deepEqual(Array.from(kx.matmul(new Float32Array([2]), new Float32Array([4]), { m: 1, k: 1, n: 1 })), [8]);
 });
+
+test('init validates its options', async () => {
+  await assert.rejects(init(5), (e) => e instanceof TypeError && /init: options must be an object, received 5/.test(e.message));
+  await assert.rejects(init({ threads: 0 }), (e) => e instanceof RangeError && /init: threads must be 'auto' or a positive integer, received 0/.test(e.message));
+  await assert.rejects(init({ threads: 'many' }), (e) => e instanceof TypeError && /init: threads must be 'auto' or a positive integer, received "many"/.test(e.message));
+});
+
+test('the single-threaded and the multithreaded modules agree with the reference', async () => {
+  const single = await init({ threads: 1 });
+  const multi = await init({ threads: 2 });
+  assert.equal(single.threads, 1);
+  assert.equal(multi.threads, 2);
+  // Large enough to take the threaded path (≥ 2^20 multiply-adds), both strip directions.
+  for (const options of [{ m: 210, k: 97, n: 130 }, { m: 37, k: 129, n: 523, transposeA: true }]) {
+    const a = randomFloats(options.m * options.k, 5);
+    const b = randomFloats(options.k * options.n, 6);
+    const want = referenceMatmul(a, b, options);
+    assert.ok(relativeError(single.matmul(a, b, options), want) <= 1e-5);
+    assert.ok(relativeError(multi.matmul(a, b, options), want) <= 1e-5);
+  }
+});
