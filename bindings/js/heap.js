@@ -10,9 +10,10 @@ export class HeapFrame {
     this.pointers = [];
   }
 
-  // Allocates `count` floats; returns the byte address. Throws RangeError when the heap is full.
-  alloc(count, what) {
-    const bytes = Math.max(4, count * 4);
+  // Allocates `count` float32s (or `count` elements of `bytesPerElement`); returns the byte
+  // address. Throws RangeError when the heap is full.
+  alloc(count, what, bytesPerElement = 4) {
+    const bytes = Math.max(8, count * bytesPerElement);
     const pointer = this.module._malloc(bytes);
     if (pointer === 0) {
       throw new RangeError(`kexue: out of WASM memory allocating ${what} (${bytes} bytes)`);
@@ -29,10 +30,23 @@ export class HeapFrame {
     return pointer;
   }
 
+  // Copies a Float64Array (or array of numbers) into a new heap buffer of float64s.
+  inputF64(array, what) {
+    const pointer = this.alloc(array.length, what, 8);
+    this.module.HEAPF64.set(array, pointer >>> 3);
+    return pointer;
+  }
+
   // A new Float32Array with a copy of `count` floats at `pointer`.
   read(pointer, count) {
     const start = pointer >>> 2;
     return this.module.HEAPF32.slice(start, start + count);
+  }
+
+  // A new Float64Array with a copy of `count` doubles at `pointer`.
+  readF64(pointer, count) {
+    const start = pointer >>> 3;
+    return this.module.HEAPF64.slice(start, start + count);
   }
 
   free() {

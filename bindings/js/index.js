@@ -6,6 +6,7 @@
 import { describe, elementCount, requireBoolean, requireFloat32Array, requireOptions, requireSize } from './errors.js';
 import { withHeap } from './heap.js';
 import { version } from './version.js';
+import { createWhiteningClasses } from './whitening.js';
 
 export { version };
 export { Disposable } from './disposable.js';
@@ -15,6 +16,11 @@ class Kexue {
 
   constructor(module) {
     this.#module = module;
+    const { Whitening, WhiteningStats } = createWhiteningClasses(module);
+    /** BERT-whitening model class: Whitening.fit, fromJSON, fromKernelBias. */
+    this.Whitening = Whitening;
+    /** Streaming, mergeable statistics for fitting a Whitening in chunks. */
+    this.WhiteningStats = WhiteningStats;
   }
 
   /** The package version string. */

@@ -1,0 +1,174 @@
+#include "whitening/whitening.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <Eigen/Dense>
+
+#include "core/gemm.hpp"
+#include "core/parallel.hpp"
+
+namespace kexue {
+namespace {
+
+using RowMajorMatrixXd = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// Rows per chunk when add() is handed many rows: bounds the float64 scratch to 256×dim.
+constexpr std::size_t kChunkRows = 256;
+
+bool row_is_finite(const float* row, std::size_t dim) {
+    for (std::size_t j = 0; j < dim; ++j)
+        if (!std::isfinite(row[j])) return false;
+    return true;
+}
+
+}  // namespace
+
+WhiteningStats::WhiteningStats(std::size_t dim) : dim_(dim), mean_(dim, 0.0), m2_(dim * dim, 0.0) {}
+
+long WhiteningStats::add(const float* x, std::size_t rows) {
+    for (std::size_t i = 0; i < rows; ++i)
+        if (!row_is_finite(x + i * dim_, dim_)) return static_cast<long>(i);
+
+    // Large inputs: one accumulator per thread over a contiguous share of the rows, merged in
+    // order afterwards (the pairwise update makes the split invisible up to float64 rounding).
+    const std::size_t parts = std::min(thread_count(), rows / (4 * kChunkRows) + 1);
+    if (parts > 1) {
+        std::vector<WhiteningStats> partial(parts, WhiteningStats(dim_));
+        const std::size_t share = (rows + parts - 1) / parts;
+        parallel_for(parts, [&](std::size_t part) {
+            const std::size_t begin = part * share;
+            if (begin < rows) partial[part].add_finite_rows(x + begin * dim_, std::min(share, rows - begin));
+        });
+        for (const WhiteningStats& part : partial) merge(part);
+        return -1;
+    }
+    add_finite_rows(x, rows);
+    return -1;
+}
+
+void WhiteningStats::add_finite_rows(const float* x, std::size_t rows) {
+    RowMajorMatrixXd centred;
+    std::vector<double> chunk_mean(dim_), chunk_m2(dim_ * dim_);
+    for (std::size_t start = 0; start < rows; start += kChunkRows) {
+        const std::size_t count = std::min(kChunkRows, rows - start);
+        const float* chunk = x + start * dim_;
+        std::fill(chunk_mean.begin(), chunk_mean.end(), 0.0);
+        for (std::size_t i = 0; i < count; ++i)
+            for (std::size_t j = 0; j < dim_; ++j) chunk_mean[j] += chunk[i * dim_ + j];
+        for (double& value : chunk_mean) value /= static_cast<double>(count);
+
+        centred.resize(static_cast<Eigen::Index>(count), static_cast<Eigen::Index>(dim_));
+        for (std::size_t i = 0; i < count; ++i)
+            for (std::size_t j = 0; j < dim_; ++j)
+                centred(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) =
+                    static_cast<double>(chunk[i * dim_ + j]) - chunk_mean[j];
+        // M2 of the chunk = Xcᵀ Xc, through Eigen's blocked symmetric rank-k update.
+        Eigen::Map<RowMajorMatrixXd> m2(chunk_m2.data(), static_cast<Eigen::Index>(dim_),
+                                        static_cast<Eigen::Index>(dim_));
+        m2.setZero();
+        m2.selfadjointView<Eigen::Lower>().rankUpdate(centred.transpose());
+        m2.triangularView<Eigen::StrictlyUpper>() = m2.transpose();
+        merge_chunk(count, chunk_mean, chunk_m2);
+    }
+}
+
+void WhiteningStats::merge(const WhiteningStats& other) {
+    merge_chunk(other.count_, other.mean_, other.m2_);
+}
+
+// Chan et al.'s pairwise combination: with δ = μ_b − μ_a and n = n_a + n_b,
+//   μ = μ_a + δ·n_b/n,   M2 = M2_a + M2_b + δᵀδ·n_a·n_b/n.
+void WhiteningStats::merge_chunk(std::size_t chunk_count, const std::vector<double>& chunk_mean,
+                                 const std::vector<double>& chunk_m2) {
+    if (chunk_count == 0) return;
+    if (count_ == 0) {
+        count_ = chunk_count;
+        mean_ = chunk_mean;
+        m2_ = chunk_m2;
+        return;
+    }
+    const double n_a = static_cast<double>(count_), n_b = static_cast<double>(chunk_count);
+    const double n = n_a + n_b;
+    std::vector<double> delta(dim_);
+    for (std::size_t j = 0; j < dim_; ++j) delta[j] = chunk_mean[j] - mean_[j];
+    const double weight = n_a * n_b / n;
+    for (std::size_t i = 0; i < dim_; ++i)
+        for (std::size_t j = 0; j < dim_; ++j)
+            m2_[i * dim_ + j] += chunk_m2[i * dim_ + j] + delta[i] * delta[j] * weight;
+    for (std::size_t j = 0; j < dim_; ++j) mean_[j] += delta[j] * (n_b / n);
+    count_ += chunk_count;
+}
+
+WhiteningFit whitening_fit(const WhiteningStats& stats, const WhiteningOptions& options) {
+    const std::size_t dim = stats.dim();
+    const std::size_t k = options.k == 0 ? dim : options.k;
+    const auto d = static_cast<Eigen::Index>(dim);
+    const double n = static_cast<double>(stats.count());
+    const double shift = 1.0 - options.beta;
+
+    // Σ_β = (M2 + N(1 − β)² μᵀμ) / (N − ddof): the second moment about βμ (kexue.fm/archives/9079).
+    Eigen::Map<const RowMajorMatrixXd> m2(stats.centred_second_moment().data(), d, d);
+    Eigen::Map<const Eigen::VectorXd> mu(stats.mean().data(), d);
+    const Eigen::MatrixXd sigma =
+        (m2 + n * shift * shift * (mu * mu.transpose())) / (n - static_cast<double>(options.ddof));
+
+    const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(sigma);
+    // Eigen sorts ascending; the model wants descending.
+    const Eigen::VectorXd ascending = solver.eigenvalues();
+    const Eigen::MatrixXd& vectors = solver.eigenvectors();
+
+    WhiteningFit fit;
+    fit.dim = dim;
+    fit.k = k;
+    fit.mean = stats.mean();
+    fit.eigenvalues.resize(dim);
+    fit.center.resize(dim);
+    fit.kernel.assign(dim * k, 0.0);
+    for (std::size_t j = 0; j < dim; ++j) {
+        fit.eigenvalues[j] = ascending(d - 1 - static_cast<Eigen::Index>(j));
+        fit.center[j] = options.beta * fit.mean[j];
+    }
+    const double lambda_max = std::max(fit.eigenvalues[0], 0.0);
+    const double floor = options.eigenvalue_floor * lambda_max;
+    for (std::size_t col = 0; col < k; ++col) {
+        const Eigen::Index source = d - 1 - static_cast<Eigen::Index>(col);
+        // Deterministic signs: the largest-magnitude entry of each eigenvector is positive.
+        Eigen::Index largest = 0;
+        vectors.col(source).cwiseAbs().maxCoeff(&largest);
+        const double sign = vectors(largest, source) < 0 ? -1.0 : 1.0;
+        const double lambda = std::max(fit.eigenvalues[col], floor);
+        // λ^(−γ/2); a zero spectrum (floor 0) with γ > 0 is rejected by the caller.
+        const double scale = options.gamma == 0.0 ? 1.0 : std::pow(lambda, -options.gamma / 2.0);
+        for (std::size_t row = 0; row < dim; ++row)
+            fit.kernel[row * k + col] = sign * vectors(static_cast<Eigen::Index>(row), source) * scale;
+    }
+    return fit;
+}
+
+WhiteningTransform::WhiteningTransform(std::size_t dim, std::size_t k, const double* kernel,
+                                       const double* center)
+    : dim_(dim), k_(k), kernel_(dim * k), offset_(k) {
+    for (std::size_t i = 0; i < dim * k; ++i) kernel_[i] = static_cast<float>(kernel[i]);
+    for (std::size_t col = 0; col < k; ++col) {
+        double sum = 0.0;
+        for (std::size_t row = 0; row < dim; ++row) sum += center[row] * kernel[row * k + col];
+        offset_[col] = static_cast<float>(-sum);
+    }
+}
+
+void WhiteningTransform::apply(const float* x, std::size_t rows, float* y, bool normalize) const {
+    // y starts as the offset row, then the GEMM accumulates x·W_k onto it.
+    for (std::size_t i = 0; i < rows; ++i) std::copy(offset_.begin(), offset_.end(), y + i * k_);
+    gemm_f32({rows, dim_, k_}, x, kernel_.data(), y, /*accumulate=*/true);
+    if (!normalize) return;
+    for (std::size_t i = 0; i < rows; ++i) {
+        float* row = y + i * k_;
+        double norm = 0.0;
+        for (std::size_t j = 0; j < k_; ++j) norm += static_cast<double>(row[j]) * row[j];
+        const float inverse = static_cast<float>(1.0 / std::max(std::sqrt(norm), 1e-8));
+        for (std::size_t j = 0; j < k_; ++j) row[j] *= inverse;
+    }
+}
+
+}  // namespace kexue
