@@ -15,7 +15,71 @@ export interface MatmulOptions {
   transposeB?: boolean;
 }
 
+export interface WhiteningFitOptions {
+  /** Centre about beta·mean. Default 1. */
+  beta?: number;
+  /** Eigenvalue exponent −gamma/2 (1: fully whitened, 0: rotation only). Default 1. */
+  gamma?: number;
+  /** Output dimension, 1…dim. Default dim. */
+  k?: number;
+  /** 0: divide by N (the article); 1: by N − 1 (np.cov). Default 0. */
+  ddof?: 0 | 1;
+}
+
+export interface WhiteningJSON {
+  format: 'kexue-whitening';
+  version: 1;
+  dim: number;
+  k: number;
+  beta: number | null;
+  gamma: number | null;
+  ddof: 0 | 1 | null;
+  count: number | null;
+  mean: number[] | null;
+  eigenvalues: number[] | null;
+  center: number[];
+  kernel: number[];
+}
+
+/** A fitted BERT-whitening model: y = (x − beta·mean)·W_k. */
+export interface Whitening extends Disposable {
+  readonly dim: number;
+  readonly k: number;
+  readonly beta: number | null;
+  readonly gamma: number | null;
+  readonly ddof: 0 | 1 | null;
+  readonly count: number | null;
+  /** Float32Array(dim), or null for a model imported from { kernel, bias }. */
+  readonly mean: Float32Array | null;
+  /** Float64Array(dim), descending, or null when imported. */
+  readonly eigenvalues: Float64Array | null;
+  /** W_k, Float64Array(dim × k), row-major. */
+  readonly kernel: Float64Array;
+  /** rows×dim → Float32Array(rows×k); normalize divides each row by its norm. */
+  transform(x: Float32Array, options: { rows: number; normalize?: boolean }): Float32Array;
+  toJSON(): WhiteningJSON;
+  /** The reference implementation's form: kernel dim×k, bias 1×dim (= −beta·mean). */
+  toKernelBias(): { kernel: number[][]; bias: number[][] };
+}
+
+export interface WhiteningConstructor {
+  fit(x: Float32Array, options: { rows: number; dim: number } & WhiteningFitOptions): Whitening;
+  fromJSON(object: WhiteningJSON): Whitening;
+  fromKernelBias(object: { kernel: number[][]; bias: number[][] | number[] }): Whitening;
+}
+
+/** Streaming float64 statistics for fitting a Whitening in chunks; mergeable. */
+export interface WhiteningStats extends Disposable {
+  readonly dim: number;
+  readonly count: number;
+  add(x: Float32Array, rows: number): this;
+  merge(other: WhiteningStats): this;
+  finalize(options?: WhiteningFitOptions): Whitening;
+}
+
 export interface Kexue {
+  readonly Whitening: WhiteningConstructor;
+  readonly WhiteningStats: new (dim: number) => WhiteningStats;
   /** The package version string. */
   readonly version: string;
   /** Threads the kernels use (1 on the single-threaded module). */

@@ -1,0 +1,64 @@
+// The published package: `npm pack` carries the built WASM, and the tarball installed into a
+// fresh project works (ESM import, a matmul, a whitening fit, the CLI via npx) and type-checks.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+test('npm pack → install in a fresh project → import, compute, type-check', { timeout: 180_000 }, () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kexue-pack-'));
+  try {
+    const env = { ...process.env, npm_config_loglevel: 'error', npm_config_update_notifier: 'false' };
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir],
+      { cwd: ROOT, encoding: 'utf8', env }));
+    const files = packed[0].files.map((f) => f.path);
+    for (const required of ['dist/kexue.mjs', 'dist/kexue.wasm', 'dist/kexue-mt.mjs', 'dist/kexue-mt.wasm',
+      'dist/kexue-mt.worker.js', 'dist/package.json', 'bindings/js/index.js', 'bindings/js/index.d.ts',
+      'bindings/js/cli/kexue.mjs']) {
+      assert.ok(files.includes(required), `${required} missing from the tarball`);
+    }
+    const project = path.join(dir, 'app');
+    execFileSync('mkdir', ['-p', project]);
+    writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'app', type: 'module', private: true }));
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', path.join(dir, packed[0].filename)],
+      { cwd: project, env, stdio: 'pipe' });
+    writeFileSync(path.join(project, 'main.mjs'), `
+      import { init } from 'kexue';
+      const kx = await init();
+      const c = kx.matmul(new Float32Array([1, 2, 3, 4, 5, 6]), new Float32Array([7, 8, 9, 10, 11, 12]), { m: 2, k: 3, n: 2 });
+      const w = kx.Whitening.fit(new Float32Array([3, 3, 1, 1, 2, 3, 2, 1]), { rows: 4, dim: 2 });
+      console.log(JSON.stringify({ c: Array.from(c), ev: w.eigenvalues[0].toFixed(6), version: kx.version }));
+      w.dispose();
+    `);
+    const out = JSON.parse(execFileSync(process.execPath, ['main.mjs'], { cwd: project, encoding: 'utf8' }));
+    assert.deepEqual(out.c, [58, 64, 139, 154]);
+    assert.equal(out.ev, '1.309017');
+    const help = spawnSync('npx', ['--offline', 'kexue', '--help'], { cwd: project, encoding: 'utf8', env });
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /kexue whiten fit/);
+
+    writeFileSync(path.join(project, 'check.ts'), `
+      import { init, type Kexue, type Whitening } from 'kexue';
+      const kx: Kexue = await init({ threads: 1 });
+      const c: Float32Array = kx.matmul(new Float32Array(4), new Float32Array(4), { m: 2, k: 2, n: 2 });
+      const w: Whitening = kx.Whitening.fit(c, { rows: 2, dim: 2, beta: 0, gamma: 0 });
+      const y: Float32Array = w.transform(c, { rows: 2, normalize: true });
+      w.dispose();
+      export { y };
+    `);
+    writeFileSync(path.join(project, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, lib: ['es2022', 'esnext.disposable'], types: [] },
+      files: ['check.ts'],
+    }));
+    const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project],
+      { cwd: project, encoding: 'utf8' });
+    assert.equal(tsc.status, 0, `tsc: ${tsc.stdout}${tsc.stderr}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
