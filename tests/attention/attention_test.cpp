@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "attention/attention.hpp"
+#include "core/parallel.hpp"
 
 namespace kexue {
 namespace {
@@ -181,6 +182,17 @@ std::vector<GridCase> grid_cases() {
     add({1, 65, 31, 2, 2, 8, 3}, false);
     // All three scales with RoPE on and off, on one shape that crosses both tiles.
     for (std::size_t s = 0; s < 6; ++s) add({1, 70, 90, 2, 1, 16, 16}, s % 2 == 0);
+    // RoPE at negative query positions (seq_q > seq_k, not causal), partial rotary, both layouts.
+    for (RopeLayout layout : {RopeLayout::interleaved, RopeLayout::half}) {
+        GridCase c{{1, 40, 7, 2, 1, 8, 8}, AttentionOptions{}};
+        c.options.rope = true;
+        c.options.rope_layout = layout;
+        cases.push_back(c);
+        c.shape = {2, 35, 66, 2, 2, 12, 4};
+        c.options.rope_rotary_dim = 4;
+        c.options.causal = true;
+        cases.push_back(c);
+    }
     return cases;
 }
 
@@ -292,6 +304,30 @@ TEST(AttentionEdges, ResultDoesNotDependOnTheCallOrderOfTiles) {
     attention_forward({1, 70, 70, 2, 1, 8, 8}, AttentionOptions{}, q.data(), k.data(), v.data(), o_first.data(),
                       nullptr);
     EXPECT_TRUE(std::equal(o_first.begin(), o_first.end(), o.begin()));
+}
+
+// Each output row is written by exactly one task, with no atomics: the thread count cannot change
+// a single bit of the forward or the backward.
+TEST(AttentionEdges, ThreadCountDoesNotChangeResults) {
+    const AttentionShape s{1, 100, 130, 4, 2, 16, 8};
+    AttentionOptions options;
+    options.causal = true;
+    options.rope = true;
+    const auto q = random_floats(100 * 4 * 16, 41), k = random_floats(130 * 2 * 16, 42);
+    const auto v = random_floats(130 * 2 * 8, 43), d_o = random_floats(100 * 4 * 8, 44);
+    auto run = [&](std::size_t threads) {
+        set_thread_count(threads);
+        std::vector<float> o(d_o.size()), lse(4 * 100), dq(q.size()), dk(k.size()), dv(v.size());
+        attention_forward(s, options, q.data(), k.data(), v.data(), o.data(), lse.data());
+        attention_backward(s, options, q.data(), k.data(), v.data(), o.data(), lse.data(), d_o.data(), dq.data(),
+                           dk.data(), dv.data());
+        return std::vector<std::vector<float>>{o, lse, dq, dk, dv};
+    };
+    const std::size_t saved = thread_count();
+    const auto serial = run(1);
+    const auto threaded = run(max_thread_count());
+    set_thread_count(saved);
+    EXPECT_EQ(serial, threaded);
 }
 
 TEST(AttentionEdges, RejectsInvalidInput) {
