@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -240,16 +241,43 @@ void load_rows(const float* x, std::size_t seq, std::size_t heads, std::size_t w
     }
 }
 
-// exp(x[0:n] − shift), n a multiple of the vector width, in place; returns the sum of the first
-// `live` results and zeroes the rest (masked keys).
+// exp on a vector for arguments ≤ ~0 (scores minus their row max or logsumexp). xsimd::exp on the
+// SSE4.1 backend compiles to slow WASM (its float→int conversion is emulated lane by lane) and cost
+// as much as the two matrix products, so this is Cephes' expf: x = n·ln2 + f with n rounded by
+// the 1.5·2²³ magic-number trick, f reduced in two parts (Cody–Waite), exp(f) by its degree-5
+// minimax polynomial (~1 ulp), and 2ⁿ built in the exponent bits. Arguments are clamped to
+// [−87, 88], so exp(−∞) comes out as ~1e−38 rather than 0: callers zero masked entries themselves.
+Vec exp_vec(Vec x) {
+    using IntVec = xsimd::batch<std::int32_t>;
+    x = xsimd::min(xsimd::max(x, Vec(-87.0f)), Vec(88.0f));
+    const Vec magic(12582912.0f);  // 1.5·2²³: adding it rounds to an integer held in the low mantissa bits
+    const Vec shifted = xsimd::fma(x, Vec(1.44269504088896341f), magic);
+    const Vec n = shifted - magic;
+    Vec f = xsimd::fnma(n, Vec(0.693359375f), x);
+    f = xsimd::fnma(n, Vec(-2.12194440e-4f), f);
+    Vec p(1.9875691500e-4f);
+    p = xsimd::fma(p, f, Vec(1.3981999507e-3f));
+    p = xsimd::fma(p, f, Vec(8.3334519073e-3f));
+    p = xsimd::fma(p, f, Vec(4.1665795894e-2f));
+    p = xsimd::fma(p, f, Vec(1.6666665459e-1f));
+    p = xsimd::fma(p, f, Vec(5.0000001201e-1f));
+    const Vec exp_f = xsimd::fma(p, f * f, f + Vec(1.0f));
+    // The low bits of `shifted` are n (two's complement), so shifting them into the exponent field
+    // and adding the bias gives the bits of 2ⁿ.
+    const IntVec pow2n_bits = (xsimd::bitwise_cast<IntVec>(shifted) << 23) + IntVec(127 << 23);
+    return exp_f * xsimd::bitwise_cast<Vec>(pow2n_bits);
+}
+
+// exp(x[0:n] − shift), n a multiple of the vector width, in place; zeroes x[live:n] (masked keys)
+// and returns the sum of the first `live` results.
 float exp_shifted_and_mask(float* x, std::size_t n, float shift, std::size_t live) {
     const Vec shift_vec(shift);
     for (std::size_t j = 0; j < n; j += kVecWidth)
-        xsimd::exp(Vec::load_unaligned(x + j) - shift_vec).store_unaligned(x + j);
+        exp_vec(Vec::load_unaligned(x + j) - shift_vec).store_unaligned(x + j);
     std::fill(x + live, x + n, 0.0f);
-    float sum = 0.0f;
-    for (std::size_t j = 0; j < live; ++j) sum += x[j];
-    return sum;
+    Vec sum(0.0f);
+    for (std::size_t j = 0; j < n; j += kVecWidth) sum += Vec::load_unaligned(x + j);
+    return xsimd::hadd(sum);
 }
 
 // ---- forward -------------------------------------------------------------------------------------
@@ -429,7 +457,7 @@ void backward_dkv_task(const Plan& plan, const float* q, const float* k, const f
                     continue;
                 }
                 for (std::size_t r = 0; r < kQueryTile; r += kVecWidth) {
-                    const Vec p = xsimd::exp(Vec::load_unaligned(p_row + r) - Vec::load_unaligned(row_lse + r));
+                    const Vec p = exp_vec(Vec::load_unaligned(p_row + r) - Vec::load_unaligned(row_lse + r));
                     p.store_unaligned(p_row + r);
                     (p * (Vec::load_unaligned(ds_row + r) - Vec::load_unaligned(row_d + r))).store_unaligned(ds_row + r);
                 }
