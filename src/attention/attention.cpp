@@ -55,7 +55,7 @@ using AlignedFloats = std::vector<float, xsimd::aligned_allocator<float>>;
 
 constexpr std::size_t kVecWidth = Vec::size;
 constexpr std::size_t kBlockRows = 4;
-constexpr std::size_t kQueryTile = 32;
+constexpr std::size_t kQueryTile = 64;
 constexpr std::size_t kKeyTile = 64;
 static_assert(kQueryTile % kVecWidth == 0 && kKeyTile % (2 * kVecWidth) == 0,
               "tiles must hold whole vectors");
@@ -241,6 +241,74 @@ void load_rows(const float* x, std::size_t seq, std::size_t heads, std::size_t w
     }
 }
 
+// Operands reused by many tasks are laid out once per call rather than once per task: a key tile
+// is read by every query tile of its head (and a query tile by every key tile in the backward
+// pass), and re-rotating and transposing it each time cost as much as the products themselves.
+// Tile t of (batch b, head h) sits at index (b·heads + h)·tiles + t; every tile is zero-padded.
+struct KeyTiles {
+    AlignedFloats rows;        // rotated K, [kKeyTile × dim_padded] per tile
+    AlignedFloats transposed;  // rotated Kᵀ, [dim × kKeyTile] per tile
+    AlignedFloats values_t;    // Vᵀ, [dim_v × kKeyTile] per tile
+};
+
+std::size_t key_tile_index(const Plan& plan, std::size_t b, std::size_t g, std::size_t kt) {
+    return (b * plan.shape.kv_heads + g) * plan.key_tiles + kt;
+}
+
+KeyTiles pack_key_tiles(const Plan& plan, const float* k, const float* v, bool rows, bool transposed,
+                        bool values_t) {
+    const AttentionShape& shape = plan.shape;
+    const std::size_t tiles = shape.batch * shape.kv_heads * plan.key_tiles;
+    KeyTiles pack;
+    if (rows) pack.rows.resize(tiles * kKeyTile * plan.dim_padded);
+    if (transposed) pack.transposed.resize(tiles * shape.dim * kKeyTile);
+    if (values_t) pack.values_t.resize(tiles * shape.dim_v * kKeyTile);
+    parallel_for(tiles, [&](std::size_t t) {
+        const std::size_t kt = t % plan.key_tiles, g = (t / plan.key_tiles) % shape.kv_heads;
+        const std::size_t b = t / plan.key_tiles / shape.kv_heads;
+        const std::size_t j0 = kt * kKeyTile, cols = std::min(kKeyTile, shape.seq_k - j0);
+        AlignedFloats row_scratch(shape.dim);
+        if (rows || transposed)
+            load_key_tile(plan, k, b, g, j0, cols, rows ? pack.rows.data() + t * kKeyTile * plan.dim_padded : nullptr,
+                          transposed ? pack.transposed.data() + t * shape.dim * kKeyTile : nullptr,
+                          row_scratch.data());
+        if (values_t)
+            load_rows(v, shape.seq_k, shape.kv_heads, shape.dim_v, b, g, j0, cols, kKeyTile, plan.dim_v_padded,
+                      nullptr, pack.values_t.data() + t * shape.dim_v * kKeyTile);
+    });
+    return pack;
+}
+
+// The backward pass's query-side tiles: Q' = c_i·R_i q_i as rows and transposed, dO likewise.
+struct QueryTiles {
+    AlignedFloats rows, transposed, grad_rows, grad_transposed;
+};
+
+std::size_t query_tile_index(const Plan& plan, std::size_t b, std::size_t h, std::size_t qt) {
+    return (b * plan.shape.heads + h) * plan.query_tiles + qt;
+}
+
+QueryTiles pack_query_tiles(const Plan& plan, const float* q, const float* d_o) {
+    const AttentionShape& shape = plan.shape;
+    const std::size_t tiles = shape.batch * shape.heads * plan.query_tiles;
+    QueryTiles pack;
+    pack.rows.resize(tiles * kQueryTile * plan.dim_padded);
+    pack.transposed.resize(tiles * shape.dim * kQueryTile);
+    pack.grad_rows.resize(tiles * kQueryTile * plan.dim_v_padded);
+    pack.grad_transposed.resize(tiles * shape.dim_v * kQueryTile);
+    parallel_for(tiles, [&](std::size_t t) {
+        const std::size_t qt = t % plan.query_tiles, h = (t / plan.query_tiles) % shape.heads;
+        const std::size_t b = t / plan.query_tiles / shape.heads;
+        const std::size_t i0 = qt * kQueryTile, rows = std::min(kQueryTile, shape.seq_q - i0);
+        load_query_tile(plan, q, b, h, i0, rows, pack.rows.data() + t * kQueryTile * plan.dim_padded,
+                        pack.transposed.data() + t * shape.dim * kQueryTile);
+        load_rows(d_o, shape.seq_q, shape.heads, shape.dim_v, b, h, i0, rows, kQueryTile, plan.dim_v_padded,
+                  pack.grad_rows.data() + t * kQueryTile * plan.dim_v_padded,
+                  pack.grad_transposed.data() + t * shape.dim_v * kQueryTile);
+    });
+    return pack;
+}
+
 // exp on a vector for arguments ≤ ~0 (scores minus their row max or logsumexp). xsimd::exp on the
 // SSE4.1 backend compiles to slow WASM (its float→int conversion is emulated lane by lane) and cost
 // as much as the two matrix products, so this is Cephes' expf: x = n·ln2 + f with n rounded by
@@ -282,7 +350,7 @@ float exp_shifted_and_mask(float* x, std::size_t n, float shift, std::size_t liv
 
 // ---- forward -------------------------------------------------------------------------------------
 
-void forward_task(const Plan& plan, const float* q, const float* k, const float* v, float* o,
+void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, const float* v, float* o,
                   float* logsumexp, std::size_t task) {
     const AttentionShape& shape = plan.shape;
     const std::size_t qt = task % plan.query_tiles;
@@ -294,9 +362,10 @@ void forward_task(const Plan& plan, const float* q, const float* k, const float*
     const std::size_t row_blocks = round_up(rows, kBlockRows);
     const std::size_t ldv = plan.dim_v_padded;
 
-    AlignedFloats q_tile(kQueryTile * plan.dim_padded), k_tile_t(shape.dim * kKeyTile);
-    AlignedFloats v_tile(kKeyTile * ldv), scores(kQueryTile * kKeyTile), acc(kQueryTile * ldv, 0.0f);
-    AlignedFloats row_scratch(shape.dim);
+    AlignedFloats q_tile(kQueryTile * plan.dim_padded), scores(kQueryTile * kKeyTile), acc(kQueryTile * ldv, 0.0f);
+    // V rows are read in place when they are whole vectors; otherwise through a zero-padded copy.
+    const bool v_in_place = shape.dim_v % kVecWidth == 0;
+    AlignedFloats v_tile(v_in_place ? 0 : kKeyTile * ldv);
     float running_max[kQueryTile], running_sum[kQueryTile];
     std::fill(running_max, running_max + kQueryTile, kNegativeInfinity);
     std::fill(running_sum, running_sum + kQueryTile, 0.0f);
@@ -306,10 +375,17 @@ void forward_task(const Plan& plan, const float* q, const float* k, const float*
     const std::size_t key_end = std::min(shape.seq_k, plan.visible_keys(i0 + rows - 1));
     for (std::size_t j0 = 0; j0 < key_end; j0 += kKeyTile) {
         const std::size_t cols = std::min(kKeyTile, key_end - j0);
-        load_key_tile(plan, k, b, g, j0, cols, nullptr, k_tile_t.data(), row_scratch.data());
-        load_rows(v, shape.seq_k, shape.kv_heads, shape.dim_v, b, g, j0, cols, kKeyTile, ldv, v_tile.data(),
-                  nullptr);
-        tile_matmul(row_blocks, shape.dim, kKeyTile, q_tile.data(), plan.dim_padded, k_tile_t.data(), kKeyTile,
+        const float* k_tile_t =
+            keys.transposed.data() + key_tile_index(plan, b, g, j0 / kKeyTile) * shape.dim * kKeyTile;
+        const float* v_rows = v + plan.v_index(b, j0, g);
+        std::size_t v_stride = shape.kv_heads * shape.dim_v;
+        if (!v_in_place) {
+            load_rows(v, shape.seq_k, shape.kv_heads, shape.dim_v, b, g, j0, cols, kKeyTile, ldv, v_tile.data(),
+                      nullptr);
+            v_rows = v_tile.data();
+            v_stride = ldv;
+        }
+        tile_matmul(row_blocks, shape.dim, kKeyTile, q_tile.data(), plan.dim_padded, k_tile_t, kKeyTile,
                     scores.data(), kKeyTile, false);
         for (std::size_t r = 0; r < kQueryTile; ++r) {
             float* s = scores.data() + r * kKeyTile;
@@ -330,7 +406,8 @@ void forward_task(const Plan& plan, const float* q, const float* k, const float*
                 for (std::size_t p = 0; p < ldv; ++p) acc_row[p] *= rescale;
             }
         }
-        tile_matmul(row_blocks, kKeyTile, ldv, scores.data(), kKeyTile, v_tile.data(), ldv, acc.data(), ldv, true);
+        // Only the first `cols` keys exist (the rest of P is zero), so the depth is cols.
+        tile_matmul(row_blocks, cols, ldv, scores.data(), kKeyTile, v_rows, v_stride, acc.data(), ldv, true);
     }
 
     for (std::size_t r = 0; r < rows; ++r) {
@@ -347,7 +424,7 @@ void forward_task(const Plan& plan, const float* q, const float* k, const float*
 // ---- backward ------------------------------------------------------------------------------------
 
 // Pass 1: dQ for (batch, head, query tile).
-void backward_dq_task(const Plan& plan, const float* q, const float* k, const float* v, const float* logsumexp,
+void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, const float* logsumexp,
                       const float* row_dot, const float* d_o, float* dq, std::size_t task) {
     const AttentionShape& shape = plan.shape;
     const std::size_t qt = task % plan.query_tiles;
@@ -360,7 +437,6 @@ void backward_dq_task(const Plan& plan, const float* q, const float* k, const fl
     const std::size_t ld = plan.dim_padded, ldv = plan.dim_v_padded;
 
     AlignedFloats q_tile(kQueryTile * ld), do_tile(kQueryTile * ldv);
-    AlignedFloats k_rows(kKeyTile * ld), k_tile_t(shape.dim * kKeyTile), v_tile_t(shape.dim_v * kKeyTile);
     AlignedFloats scores(kQueryTile * kKeyTile), d_probs(kQueryTile * kKeyTile), acc(kQueryTile * ld, 0.0f);
 
     load_query_tile(plan, q, b, h, i0, rows, q_tile.data(), nullptr);
@@ -368,12 +444,13 @@ void backward_dq_task(const Plan& plan, const float* q, const float* k, const fl
     const std::size_t key_end = std::min(shape.seq_k, plan.visible_keys(i0 + rows - 1));
     for (std::size_t j0 = 0; j0 < key_end; j0 += kKeyTile) {
         const std::size_t cols = std::min(kKeyTile, key_end - j0);
-        load_key_tile(plan, k, b, g, j0, cols, k_rows.data(), k_tile_t.data(), nullptr);
-        load_rows(v, shape.seq_k, shape.kv_heads, shape.dim_v, b, g, j0, cols, kKeyTile, ldv, nullptr,
-                  v_tile_t.data());
-        tile_matmul(row_blocks, shape.dim, kKeyTile, q_tile.data(), ld, k_tile_t.data(), kKeyTile, scores.data(),
+        const std::size_t tile = key_tile_index(plan, b, g, j0 / kKeyTile);
+        const float* k_rows = keys.rows.data() + tile * kKeyTile * ld;
+        const float* k_tile_t = keys.transposed.data() + tile * shape.dim * kKeyTile;
+        const float* v_tile_t = keys.values_t.data() + tile * shape.dim_v * kKeyTile;
+        tile_matmul(row_blocks, shape.dim, kKeyTile, q_tile.data(), ld, k_tile_t, kKeyTile, scores.data(),
                     kKeyTile, false);
-        tile_matmul(row_blocks, shape.dim_v, kKeyTile, do_tile.data(), ldv, v_tile_t.data(), kKeyTile,
+        tile_matmul(row_blocks, shape.dim_v, kKeyTile, do_tile.data(), ldv, v_tile_t, kKeyTile,
                     d_probs.data(), kKeyTile, false);
         // scores becomes dS = P ∘ (dP − D).
         for (std::size_t r = 0; r < kQueryTile; ++r) {
@@ -391,7 +468,7 @@ void backward_dq_task(const Plan& plan, const float* q, const float* k, const fl
             for (std::size_t j = 0; j < kKeyTile; j += kVecWidth)
                 (Vec::load_unaligned(s + j) * (Vec::load_unaligned(dp + j) - d_vec)).store_unaligned(s + j);
         }
-        tile_matmul(row_blocks, kKeyTile, ld, scores.data(), kKeyTile, k_rows.data(), ld, acc.data(), ld, true);
+        tile_matmul(row_blocks, cols, ld, scores.data(), kKeyTile, k_rows, ld, acc.data(), ld, true);
     }
 
     for (std::size_t r = 0; r < rows; ++r) {
@@ -405,8 +482,8 @@ void backward_dq_task(const Plan& plan, const float* q, const float* k, const fl
 }
 
 // Pass 2: dK and dV for (batch, kv head, key tile), summed over the query heads of the group.
-void backward_dkv_task(const Plan& plan, const float* q, const float* k, const float* v, const float* logsumexp,
-                       const float* row_dot, const float* d_o, float* dk, float* dv, std::size_t task) {
+void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float* k, const float* v,
+                       const float* logsumexp, const float* row_dot, float* dk, float* dv, std::size_t task) {
     const AttentionShape& shape = plan.shape;
     const std::size_t kt = task % plan.key_tiles;
     const std::size_t g = (task / plan.key_tiles) % shape.kv_heads;
@@ -417,8 +494,6 @@ void backward_dkv_task(const Plan& plan, const float* q, const float* k, const f
     const std::size_t ld = plan.dim_padded, ldv = plan.dim_v_padded;
 
     AlignedFloats k_rows(kKeyTile * ld), v_rows(kKeyTile * ldv);
-    AlignedFloats q_tile(kQueryTile * ld), q_tile_t(shape.dim * kQueryTile);
-    AlignedFloats do_tile(kQueryTile * ldv), do_tile_t(shape.dim_v * kQueryTile);
     AlignedFloats scores_t(kKeyTile * kQueryTile), d_probs_t(kKeyTile * kQueryTile);
     AlignedFloats dk_acc(kKeyTile * ld, 0.0f), dv_acc(kKeyTile * ldv, 0.0f);
     float row_lse[kQueryTile], row_d[kQueryTile];
@@ -430,17 +505,19 @@ void backward_dkv_task(const Plan& plan, const float* q, const float* k, const f
             const std::size_t i0 = qt * kQueryTile;
             const std::size_t rows = std::min(kQueryTile, shape.seq_q - i0);
             if (plan.visible_keys(i0 + rows - 1) <= j0) continue;  // the whole tile is masked (causal)
-            load_query_tile(plan, q, b, h, i0, rows, q_tile.data(), q_tile_t.data());
-            load_rows(d_o, shape.seq_q, shape.heads, shape.dim_v, b, h, i0, rows, kQueryTile, ldv, do_tile.data(),
-                      do_tile_t.data());
+            const std::size_t tile = query_tile_index(plan, b, h, qt);
+            const float* q_tile = queries.rows.data() + tile * kQueryTile * ld;
+            const float* q_tile_t = queries.transposed.data() + tile * shape.dim * kQueryTile;
+            const float* do_tile = queries.grad_rows.data() + tile * kQueryTile * ldv;
+            const float* do_tile_t = queries.grad_transposed.data() + tile * shape.dim_v * kQueryTile;
             for (std::size_t r = 0; r < kQueryTile; ++r) {
                 row_lse[r] = r < rows ? logsumexp[plan.row_index(b, h, i0 + r)] : 0.0f;
                 row_d[r] = r < rows ? row_dot[plan.row_index(b, h, i0 + r)] : 0.0f;
             }
             // Sᵀ = K Q'ᵀ and dPᵀ = V dOᵀ, [kKeyTile × kQueryTile]: queries run along the lanes.
-            tile_matmul(col_blocks, shape.dim, kQueryTile, k_rows.data(), ld, q_tile_t.data(), kQueryTile,
+            tile_matmul(col_blocks, shape.dim, kQueryTile, k_rows.data(), ld, q_tile_t, kQueryTile,
                         scores_t.data(), kQueryTile, false);
-            tile_matmul(col_blocks, shape.dim_v, kQueryTile, v_rows.data(), ldv, do_tile_t.data(), kQueryTile,
+            tile_matmul(col_blocks, shape.dim_v, kQueryTile, v_rows.data(), ldv, do_tile_t, kQueryTile,
                         d_probs_t.data(), kQueryTile, false);
             for (std::size_t c = 0; c < kKeyTile; ++c) {
                 float* p_row = scores_t.data() + c * kQueryTile;
@@ -466,9 +543,9 @@ void backward_dkv_task(const Plan& plan, const float* q, const float* k, const f
                 std::fill(ds_row, ds_row + first_row, 0.0f);
                 std::fill(ds_row + rows, ds_row + kQueryTile, 0.0f);
             }
-            tile_matmul(col_blocks, kQueryTile, ldv, scores_t.data(), kQueryTile, do_tile.data(), ldv, dv_acc.data(),
+            tile_matmul(col_blocks, kQueryTile, ldv, scores_t.data(), kQueryTile, do_tile, ldv, dv_acc.data(),
                         ldv, true);
-            tile_matmul(col_blocks, kQueryTile, ld, d_probs_t.data(), kQueryTile, q_tile.data(), ld, dk_acc.data(),
+            tile_matmul(col_blocks, kQueryTile, ld, d_probs_t.data(), kQueryTile, q_tile, ld, dk_acc.data(),
                         ld, true);
         }
     }
@@ -526,8 +603,9 @@ void attention_forward(const AttentionShape& shape, const AttentionOptions& opti
                        const float* k, const float* v, float* o, float* logsumexp) {
     const Plan plan = make_plan(shape, options);
     if (shape.seq_q == 0) return;
+    const KeyTiles keys = pack_key_tiles(plan, k, v, false, true, false);
     parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
-        forward_task(plan, q, k, v, o, logsumexp, task);
+        forward_task(plan, keys, q, v, o, logsumexp, task);
     });
 }
 
@@ -555,11 +633,15 @@ void attention_backward(const AttentionShape& shape, const AttentionOptions& opt
                 for (std::size_t p = 0; p < shape.dim_v; ++p) sum += static_cast<double>(o_row[p]) * do_row[p];
                 row_dot[plan.row_index(b, h, i)] = static_cast<float>(sum);
             }
-    parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
-        backward_dq_task(plan, q, k, v, logsumexp, row_dot.data(), d_o, dq, task);
-    });
+    {
+        const KeyTiles keys = pack_key_tiles(plan, k, v, true, true, true);
+        parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
+            backward_dq_task(plan, keys, q, logsumexp, row_dot.data(), d_o, dq, task);
+        });
+    }  // the key tiles are freed before the query tiles are built, to bound the peak memory
+    const QueryTiles queries = pack_query_tiles(plan, q, d_o);
     parallel_for(shape.batch * shape.kv_heads * plan.key_tiles, [&](std::size_t task) {
-        backward_dkv_task(plan, q, k, v, logsumexp, row_dot.data(), d_o, dk, dv, task);
+        backward_dkv_task(plan, queries, k, v, logsumexp, row_dot.data(), dk, dv, task);
     });
 }
 
