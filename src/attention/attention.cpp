@@ -249,6 +249,7 @@ struct KeyTiles {
     AlignedFloats rows;        // rotated K, [kKeyTile × dim_padded] per tile
     AlignedFloats transposed;  // rotated Kᵀ, [dim × kKeyTile] per tile
     AlignedFloats values_t;    // Vᵀ, [dim_v × kKeyTile] per tile
+    AlignedFloats values;      // V, [kKeyTile × dim_v_padded] per tile
 };
 
 std::size_t key_tile_index(const Plan& plan, std::size_t b, std::size_t g, std::size_t kt) {
@@ -256,13 +257,14 @@ std::size_t key_tile_index(const Plan& plan, std::size_t b, std::size_t g, std::
 }
 
 KeyTiles pack_key_tiles(const Plan& plan, const float* k, const float* v, bool rows, bool transposed,
-                        bool values_t) {
+                        bool values_t, bool values) {
     const AttentionShape& shape = plan.shape;
     const std::size_t tiles = shape.batch * shape.kv_heads * plan.key_tiles;
     KeyTiles pack;
     if (rows) pack.rows.resize(tiles * kKeyTile * plan.dim_padded);
     if (transposed) pack.transposed.resize(tiles * shape.dim * kKeyTile);
     if (values_t) pack.values_t.resize(tiles * shape.dim_v * kKeyTile);
+    if (values) pack.values.resize(tiles * kKeyTile * plan.dim_v_padded);
     parallel_for(tiles, [&](std::size_t t) {
         const std::size_t kt = t % plan.key_tiles, g = (t / plan.key_tiles) % shape.kv_heads;
         const std::size_t b = t / plan.key_tiles / shape.kv_heads;
@@ -272,9 +274,10 @@ KeyTiles pack_key_tiles(const Plan& plan, const float* k, const float* v, bool r
             load_key_tile(plan, k, b, g, j0, cols, rows ? pack.rows.data() + t * kKeyTile * plan.dim_padded : nullptr,
                           transposed ? pack.transposed.data() + t * shape.dim * kKeyTile : nullptr,
                           row_scratch.data());
-        if (values_t)
+        if (values_t || values)
             load_rows(v, shape.seq_k, shape.kv_heads, shape.dim_v, b, g, j0, cols, kKeyTile, plan.dim_v_padded,
-                      nullptr, pack.values_t.data() + t * shape.dim_v * kKeyTile);
+                      values ? pack.values.data() + t * kKeyTile * plan.dim_v_padded : nullptr,
+                      values_t ? pack.values_t.data() + t * shape.dim_v * kKeyTile : nullptr);
     });
     return pack;
 }
@@ -350,8 +353,8 @@ float exp_shifted_and_mask(float* x, std::size_t n, float shift, std::size_t liv
 
 // ---- forward -------------------------------------------------------------------------------------
 
-void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, const float* v, float* o,
-                  float* logsumexp, std::size_t task) {
+void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float* o, float* logsumexp,
+                  std::size_t task) {
     const AttentionShape& shape = plan.shape;
     const std::size_t qt = task % plan.query_tiles;
     const std::size_t h = (task / plan.query_tiles) % shape.heads;
@@ -363,9 +366,6 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, const 
     const std::size_t ldv = plan.dim_v_padded;
 
     AlignedFloats q_tile(kQueryTile * plan.dim_padded), scores(kQueryTile * kKeyTile), acc(kQueryTile * ldv, 0.0f);
-    // V rows are read in place when they are whole vectors; otherwise through a zero-padded copy.
-    const bool v_in_place = shape.dim_v % kVecWidth == 0;
-    AlignedFloats v_tile(v_in_place ? 0 : kKeyTile * ldv);
     float running_max[kQueryTile], running_sum[kQueryTile];
     std::fill(running_max, running_max + kQueryTile, kNegativeInfinity);
     std::fill(running_sum, running_sum + kQueryTile, 0.0f);
@@ -375,16 +375,11 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, const 
     const std::size_t key_end = std::min(shape.seq_k, plan.visible_keys(i0 + rows - 1));
     for (std::size_t j0 = 0; j0 < key_end; j0 += kKeyTile) {
         const std::size_t cols = std::min(kKeyTile, key_end - j0);
-        const float* k_tile_t =
-            keys.transposed.data() + key_tile_index(plan, b, g, j0 / kKeyTile) * shape.dim * kKeyTile;
-        const float* v_rows = v + plan.v_index(b, j0, g);
-        std::size_t v_stride = shape.kv_heads * shape.dim_v;
-        if (!v_in_place) {
-            load_rows(v, shape.seq_k, shape.kv_heads, shape.dim_v, b, g, j0, cols, kKeyTile, ldv, v_tile.data(),
-                      nullptr);
-            v_rows = v_tile.data();
-            v_stride = ldv;
-        }
+        // Packed, contiguous tiles: V read in place would stride by kv_heads·dim_v floats per key
+        // (2 KiB for 8 heads of 64), which maps a tile onto a few L1 sets and thrashes them.
+        const std::size_t tile = key_tile_index(plan, b, g, j0 / kKeyTile);
+        const float* k_tile_t = keys.transposed.data() + tile * shape.dim * kKeyTile;
+        const float* v_rows = keys.values.data() + tile * kKeyTile * ldv;
         tile_matmul(row_blocks, shape.dim, kKeyTile, q_tile.data(), plan.dim_padded, k_tile_t, kKeyTile,
                     scores.data(), kKeyTile, false);
         for (std::size_t r = 0; r < kQueryTile; ++r) {
@@ -407,7 +402,7 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, const 
             }
         }
         // Only the first `cols` keys exist (the rest of P is zero), so the depth is cols.
-        tile_matmul(row_blocks, cols, ldv, scores.data(), kKeyTile, v_rows, v_stride, acc.data(), ldv, true);
+        tile_matmul(row_blocks, cols, ldv, scores.data(), kKeyTile, v_rows, ldv, acc.data(), ldv, true);
     }
 
     for (std::size_t r = 0; r < rows; ++r) {
@@ -603,9 +598,9 @@ void attention_forward(const AttentionShape& shape, const AttentionOptions& opti
                        const float* k, const float* v, float* o, float* logsumexp) {
     const Plan plan = make_plan(shape, options);
     if (shape.seq_q == 0) return;
-    const KeyTiles keys = pack_key_tiles(plan, k, v, false, true, false);
+    const KeyTiles keys = pack_key_tiles(plan, k, v, false, true, false, true);
     parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
-        forward_task(plan, keys, q, v, o, logsumexp, task);
+        forward_task(plan, keys, q, o, logsumexp, task);
     });
 }
 
@@ -634,7 +629,7 @@ void attention_backward(const AttentionShape& shape, const AttentionOptions& opt
                 row_dot[plan.row_index(b, h, i)] = static_cast<float>(sum);
             }
     {
-        const KeyTiles keys = pack_key_tiles(plan, k, v, true, true, true);
+        const KeyTiles keys = pack_key_tiles(plan, k, v, true, true, true, false);
         parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
             backward_dq_task(plan, keys, q, logsumexp, row_dot.data(), d_o, dq, task);
         });
