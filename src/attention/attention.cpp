@@ -19,8 +19,16 @@
 // the result does not depend on the thread count; the price is computing S and dP twice.
 //
 // Every product runs through one register-blocked xsimd micro-kernel, C (+)= A·B on tiles held in
-// zero-padded scratch (4 rows × 2 vectors of C in registers, as in core/gemm.cpp). K and V are
-// stored transposed in scratch where the kernel needs the key index along the vector lanes.
+// zero-padded scratch (4 rows × 2 vectors of C in registers, as in core/gemm.cpp). Operands that
+// many tasks share are packed once per call into contiguous, zero-padded tiles (pack_key_tiles,
+// pack_query_tiles): RoPE-rotated Kᵀ (keys along the vector lanes, for S = Q'Kᵀ) and V for the
+// forward pass — about one extra copy of K and V — and, for the backward pass, rotated K, Kᵀ and
+// Vᵀ (pass 1) then Q', Q'ᵀ, dO and dOᵀ (pass 2). Re-rotating and transposing a tile inside every
+// task cost as much as the products.
+//
+// The exponentials use exp_vec (Cephes expf on xsimd batches), not xsimd::exp, whose float→int
+// conversion compiles to lane-by-lane code under WASM SIMD and took half the forward time.
+
 #include "attention/attention.hpp"
 
 #include <algorithm>

@@ -27,6 +27,10 @@
 //
 // attention_forward/attention_backward are the float32 xsimd kernels; the *_reference functions
 // are their naive double-precision twins (they materialise the score rows) for tests.
+//
+// Memory: nothing of size seq_q × seq_k. The forward pass allocates packed, tile-padded copies of
+// the rotated K and of V (about the size of K + V); the backward pass up to about twice K + V,
+// then twice Q + dO, one after the other.
 #pragma once
 
 #include <cstddef>
