@@ -189,7 +189,8 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options) {
                 rope_detail::fill_cos_sin(static_cast<double>(plan.first_position + static_cast<long>(p)),
                                           frequencies.data(), plan.rotary_pairs, false,
                                           plan.rope_cos.data() + p * plan.rotary_pairs,
-                                          plan.rope_sin.data() + p * plan.rotary_pairs);
+                                          plan.rope_sin.data() + p * plan.rotary_pairs,
+                                          options.rope_float32_angles);
         });
     }
     return plan;

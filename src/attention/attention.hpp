@@ -62,6 +62,7 @@ struct AttentionOptions {
     double rope_base = 10000.0;
     RopeLayout rope_layout = RopeLayout::interleaved;
     std::size_t rope_rotary_dim = 0;  // 0 means dim
+    bool rope_float32_angles = false;  // see RopeOptions::float32_angles
 };
 
 // Throws std::invalid_argument for: a zero dim, heads not a positive multiple of kv_heads,

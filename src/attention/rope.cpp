@@ -74,7 +74,7 @@ void rope_apply(const RopeShape& shape, const RopeOptions& options, const float*
             options.positions ? options.positions[t] : options.position_offset + static_cast<double>(t);
         require(std::isfinite(position), "positions must be finite");
         rope_detail::fill_cos_sin(position, frequencies.data(), pairs, options.inverse, cos_table.data(),
-                                  sin_table.data());
+                                  sin_table.data(), options.float32_angles);
         rotate_token(shape, t, &segment, 1, options.layout, cos_table.data(), sin_table.data(), rotary_dim,
                      x, y);
     }

@@ -32,13 +32,18 @@ inline void rotate_segment(const float* in, float* out, std::size_t pairs, RopeL
     }
 }
 
-// cos/sin of position·frequency[i] for every pair, the angle formed in double (negated when
-// inverse) and only the results rounded to float.
+// cos/sin of position·frequency[i] for every pair, negated when inverse. The angle is formed in
+// double and only cos and sin are rounded to float, unless float32_angles asks for the product
+// float(position)·float(θ_i) rounded to float32 first (what HF transformers computes; parity with
+// checkpoints tuned under it).
 inline void fill_cos_sin(double position, const double* frequencies, std::size_t pairs, bool inverse,
-                         float* cos_table, float* sin_table) {
+                         float* cos_table, float* sin_table, bool float32_angles = false) {
     const double sign = inverse ? -1.0 : 1.0;
     for (std::size_t i = 0; i < pairs; ++i) {
-        const double angle = sign * position * frequencies[i];
+        const double angle =
+            float32_angles
+                ? sign * static_cast<double>(static_cast<float>(position) * static_cast<float>(frequencies[i]))
+                : sign * position * frequencies[i];
         cos_table[i] = static_cast<float>(std::cos(angle));
         sin_table[i] = static_cast<float>(std::sin(angle));
     }

@@ -223,6 +223,32 @@ TEST(Rope, MatchesDoubleReference) {
     }
 }
 
+// float32_angles rounds m·θ_i to float32 before cos/sin (HF parity); at m = 1e6 that moves the
+// fast pairs by a visible amount, while double angles track the reference.
+TEST(Rope, Float32AnglesAreSwitchable) {
+    const auto x = random_floats(8, 10);
+    const double m = 1000003.0;
+    RopeOptions options;
+    options.positions = &m;
+    options.float32_angles = true;
+    std::vector<float> in_float(x.size()), in_double(x.size());
+    rope_apply({1, 1, 1, 8}, options, x.data(), in_float.data());
+    options.float32_angles = false;
+    rope_apply({1, 1, 1, 8}, options, x.data(), in_double.data());
+    const auto theta = rope_frequencies(8, 10000.0);
+    std::vector<double> want_double(x.begin(), x.end());
+    rope_rotate_vector_reference(want_double.data(), 8, RopeLayout::interleaved, 10000.0, m);
+    for (std::size_t i = 0; i < 4; ++i) {
+        const double angle = static_cast<float>(m) * static_cast<float>(theta[i]);
+        const double c = std::cos(angle), s = std::sin(angle);
+        EXPECT_NEAR(in_float[2 * i], x[2 * i] * c - x[2 * i + 1] * s, 1e-5);
+        EXPECT_NEAR(in_float[2 * i + 1], x[2 * i + 1] * c + x[2 * i] * s, 1e-5);
+        EXPECT_NEAR(in_double[2 * i], want_double[2 * i], 1e-5);
+        EXPECT_NEAR(in_double[2 * i + 1], want_double[2 * i + 1], 1e-5);
+    }
+    EXPECT_GT(max_abs_diff(in_float, in_double), 1e-3);
+}
+
 TEST(Rope2d, GridDefaultPositionsMatchExplicitOnes) {
     const RopeShape shape{1, 6, 2, 8};
     const auto x = random_floats(6 * 2 * 8, 9);
