@@ -348,6 +348,22 @@ Vec exp_vec(Vec x) {
     return exp_f * xsimd::bitwise_cast<Vec>(pow2n_bits);
 }
 
+// max of x[0:count], count ≥ 1: whole vectors first, then the lanes and the tail.
+float row_max(const float* x, std::size_t count) {
+    float best = x[0];
+    std::size_t j = 0;
+    if (count >= kVecWidth) {
+        Vec best_vec = Vec::load_unaligned(x);
+        for (j = kVecWidth; j + kVecWidth <= count; j += kVecWidth)
+            best_vec = xsimd::max(best_vec, Vec::load_unaligned(x + j));
+        alignas(64) float lanes[kVecWidth];
+        best_vec.store_aligned(lanes);
+        best = *std::max_element(lanes, lanes + kVecWidth);
+    }
+    for (; j < count; ++j) best = std::max(best, x[j]);
+    return best;
+}
+
 // exp(x[0:n] − shift), n a multiple of the vector width, in place; zeroes x[live:n] (masked keys)
 // and returns the sum of the first `live` results.
 float exp_shifted_and_mask(float* x, std::size_t n, float shift, std::size_t live) {
@@ -399,7 +415,7 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
                 std::fill(s, s + kKeyTile, 0.0f);
                 continue;
             }
-            const float tile_max = *std::max_element(s, s + live);
+            const float tile_max = row_max(s, live);
             const float new_max = std::max(running_max[r], tile_max);
             const float tile_sum = exp_shifted_and_mask(s, kKeyTile, new_max, live);
             const float rescale = std::exp(running_max[r] - new_max);  // 0 on the first tile
@@ -407,7 +423,9 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
             running_max[r] = new_max;
             if (rescale != 1.0f) {
                 float* acc_row = acc.data() + r * ldv;
-                for (std::size_t p = 0; p < ldv; ++p) acc_row[p] *= rescale;
+                const Vec rescale_vec(rescale);
+                for (std::size_t p = 0; p < ldv; p += kVecWidth)
+                    (Vec::load_aligned(acc_row + p) * rescale_vec).store_aligned(acc_row + p);
             }
         }
         // Only the first `cols` keys exist (the rest of P is zero), so the depth is cols.
