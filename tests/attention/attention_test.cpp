@@ -193,7 +193,45 @@ std::vector<GridCase> grid_cases() {
         c.options.causal = true;
         cases.push_back(c);
     }
+    // Large head dims (several vector widths, dim_v ≠ dim).
+    GridCase wide{{1, 70, 70, 2, 1, 128, 96}, AttentionOptions{}};
+    wide.options.rope = true;
+    cases.push_back(wide);
+    wide.options.causal = true;
+    wide.options.rope_layout = RopeLayout::half;
+    cases.push_back(wide);
     return cases;
+}
+
+// Scores spanning hundreds of nats: the running max must rescale the accumulator as new tiles
+// raise it (FlashAttention's online softmax), and the row maxima sit in different key tiles.
+TEST(AttentionGrid, LargeScoresStayStable) {
+    const AttentionShape s{1, 100, 300, 2, 2, 16, 8};
+    AttentionOptions options;
+    options.scale = AttentionScale::fixed;
+    options.fixed_scale = 1.0;
+    for (bool causal : {false, true}) {
+        options.causal = causal;
+        const auto q = random_floats(100 * 2 * 16, 51, 4.0f), k = random_floats(300 * 2 * 16, 52, 4.0f);
+        const auto v = random_floats(300 * 2 * 8, 53), d_o = random_floats(100 * 2 * 8, 54);
+        std::vector<float> o(d_o.size()), lse(2 * 100), dq(q.size()), dk(k.size()), dv(v.size());
+        attention_forward(s, options, q.data(), k.data(), v.data(), o.data(), lse.data());
+        attention_backward(s, options, q.data(), k.data(), v.data(), o.data(), lse.data(), d_o.data(), dq.data(),
+                           dk.data(), dv.data());
+        std::vector<double> o_ref(o.size()), lse_ref(lse.size()), dq_ref(q.size()), dk_ref(k.size()), dv_ref(v.size());
+        attention_forward_reference(s, options, to_double(q).data(), to_double(k).data(), to_double(v).data(),
+                                    o_ref.data(), lse_ref.data());
+        attention_backward_reference(s, options, to_double(q).data(), to_double(k).data(), to_double(v).data(),
+                                     to_double(d_o).data(), dq_ref.data(), dk_ref.data(), dv_ref.data());
+        double max_lse = 0.0;
+        for (double x : lse_ref) max_lse = std::max(max_lse, x);
+        EXPECT_GT(max_lse, 100.0);  // the scores really are large
+        EXPECT_LE(relative_error(o, o_ref), 1e-4);
+        EXPECT_LE(relative_error(lse, lse_ref), 1e-5);
+        EXPECT_LE(relative_error(dv, dv_ref), 1e-4);
+        EXPECT_LE(relative_error(dq, dq_ref), 1e-4);
+        EXPECT_LE(relative_error(dk, dk_ref), 1e-4);
+    }
 }
 
 TEST(AttentionGrid, ForwardAndBackwardMatchReference) {
