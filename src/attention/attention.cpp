@@ -2,9 +2,9 @@
 // logsumexp [B, H, Sq] (see attention.hpp).
 //
 // Forward (FlashAttention-2, Dao 2023, Algorithm 1): one task per (batch, head, tile of kQueryTile
-// query rows). The task loads its query rows once — rotated by RoPE and multiplied by c_i, which
-// gives the same scores as scaling the logits because c_i depends only on the row (kexue.fm/8823
-// and SPEC's "scale q before a standard kernel" trick) — then streams K and V in tiles of kKeyTile
+// query rows). The task loads its query rows once — rotated by RoPE and multiplied by c_i: c_i
+// depends only on the row (kexue.fm/8823), so scaling q_i scales row i of the logits exactly as
+// bert4keras' softmax_plus does — then streams K and V in tiles of kKeyTile
 // keys, keeping per row a running max m, a running sum ℓ and an unnormalised output; each new tile
 // rescales them by exp(m_old − m_new). Nothing of size seq_q × seq_k is ever stored. At the end
 // O = acc/ℓ and logsumexp = m + log ℓ are written.
@@ -12,7 +12,8 @@
 // Backward (FlashAttention-2, Algorithm 2, with the dQ accumulation moved to its own pass): with
 // D_i = rowsum(dO_i ∘ O_i) and P_ij = exp(s_ij − logsumexp_i) recomputed tile by tile,
 //   dP = dO Vᵀ,  dS = P ∘ (dP − D),  dQ_i = c_i R_iᵀ Σ_j dS_ij (R_j k_j),
-//   dK_j = R_jᵀ Σ_i dS_ij c_i (R_i q_i),  dV_j = Σ_i P_ij dO_i   (SPEC §2.3 with RoPE's R).
+//   dK_j = R_jᵀ Σ_i dS_ij c_i (R_i q_i),  dV_j = Σ_i P_ij dO_i
+// (the softmax gradient; n_i is a count and not differentiated; R_mᵀ = R_{−m}, kexue.fm/8265).
 // Pass 1 runs one task per (batch, head, query tile) and owns its dQ rows; pass 2 one task per
 // (batch, kv head, key tile), which owns its dK/dV rows and loops over every query head of its
 // group (GQA) and every query tile. No two tasks write the same row, so there are no atomics and

@@ -21,13 +21,15 @@ void require(bool condition, const std::string& message) {
     if (!condition) throw std::invalid_argument("rope: " + message);
 }
 
-// Rotates every [heads, dim] slice of token `token` in all batch entries. `segments` lists
-// (first dim, pair count, first table entry) for each independently rotated part of the vector.
+// An independently rotated part of a head vector: its first dim, its pair count, and its first
+// entry in the token's cos/sin table (2D split rotates two halves with one table).
 struct Segment {
     std::size_t first_dim;
     std::size_t pairs;
     std::size_t first_pair;
 };
+
+// Rotates the vectors of token `token` in every batch entry and head, segment by segment.
 
 void rotate_token(const RopeShape& shape, std::size_t token, const Segment* segments,
                   std::size_t segment_count, RopeLayout layout, const float* cos_table,

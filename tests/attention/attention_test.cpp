@@ -1,5 +1,5 @@
-// Fused entropy-invariant attention against its double-precision reference: the SPEC §2.5 vectors
-// (kexue.fm/8823, bert4keras softmax_plus), a grid of shapes on the kernel's tile edges (seq 1, 2,
+// Fused entropy-invariant attention against its double-precision reference: reference values
+// computed with mpmath from kexue.fm/8823 and bert4keras' softmax_plus (d = 2, four keys), a grid of shapes on the kernel's tile edges (seq 1, 2,
 // tile ± 1, 333; causal with seq_q < seq_k; GQA; dim_v ≠ dim; the three scales; RoPE on and off),
 // the backward pass against finite differences of the reference and against the reference
 // backward, and the "needle" experiment that shows why the log n scale exists.
@@ -42,13 +42,13 @@ double relative_error(const std::vector<float>& got, const std::vector<double>& 
     return max_diff / max_ref;
 }
 
-// ---- SPEC §2.5: d = 2, four keys ------------------------------------------------------------------
+// ---- mpmath reference values: d = 2, four keys --------------------------------------------------
 
 const std::vector<float> kSpecQ{1, 0, 0, 1, 1, 1, 0.5f, -1};
 const std::vector<float> kSpecK{1, 0, 0, 1, -1, 0, 1, 1};
 const std::vector<float> kSpecV{1, 0, 0, 1, 1, 1, 2, -1};
 
-// Rows of O (with the SPEC's V) and of P (with V = I₄, so O = P) for the given options.
+// Rows of O (with kSpecV) and of P (with V = I₄, so O = P) for the given options.
 struct SpecResult {
     std::vector<float> o, p;
 };

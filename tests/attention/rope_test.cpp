@@ -1,4 +1,4 @@
-// RoPE 1D and 2D: the SPEC test vectors (kexue.fm/8265, 8397, 10040, computed with mpmath), the
+// RoPE 1D and 2D: reference values computed with mpmath (kexue.fm/8265, 8397, 10040), the
 // relative-position property ⟨R_m q, R_n k⟩ = f(n − m), the permutation that relates the two
 // layouts, inverse ∘ forward = identity, partial rotary, and the promised errors.
 #include <cmath>
