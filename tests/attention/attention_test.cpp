@@ -322,6 +322,18 @@ TEST(AttentionEdges, NoKeysGiveZerosNotNaN) {
     for (float x : dq) EXPECT_EQ(x, 0.0f);
 }
 
+// No queries: nothing to write forward; backward leaves zero gradients for K and V.
+TEST(AttentionEdges, NoQueriesGiveZeroKeyGradients) {
+    const AttentionShape s{1, 0, 5, 2, 1, 4, 3};
+    const auto k = random_floats(5 * 4, 28), v = random_floats(5 * 3, 29);
+    std::vector<float> dk(k.size(), 7.0f), dv(v.size(), 7.0f);
+    attention_forward(s, AttentionOptions{}, nullptr, k.data(), v.data(), nullptr, nullptr);
+    attention_backward(s, AttentionOptions{}, nullptr, k.data(), v.data(), nullptr, nullptr, nullptr, nullptr,
+                       dk.data(), dv.data());
+    for (float x : dk) EXPECT_EQ(x, 0.0f);
+    for (float x : dv) EXPECT_EQ(x, 0.0f);
+}
+
 // With n_min = 1 a causal first row sees one key with c = 0: the output is that key's value.
 TEST(AttentionEdges, SingleVisibleKeyWithZeroScale) {
     AttentionOptions options;
