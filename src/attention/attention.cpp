@@ -1,0 +1,810 @@
+// Shapes: Q [B, Sq, H, D], K [B, Sk, Hkv, D], V [B, Sk, Hkv, Dv], O [B, Sq, H, Dv],
+// logsumexp [B, H, Sq] (see attention.hpp).
+//
+// Forward (FlashAttention-2, Dao 2023, Algorithm 1): one task per (batch, head, tile of kQueryTile
+// query rows). The task loads its query rows once — rotated by RoPE and multiplied by c_i: c_i
+// depends only on the row (kexue.fm/8823), so scaling q_i scales row i of the logits exactly as
+// bert4keras' softmax_plus does — then streams K and V in tiles of kKeyTile
+// keys, keeping per row a running max m, a running sum ℓ and an unnormalised output; each new tile
+// rescales them by exp(m_old − m_new). Nothing of size seq_q × seq_k is ever stored. At the end
+// O = acc/ℓ and logsumexp = m + log ℓ are written.
+//
+// Backward (FlashAttention-2, Algorithm 2, with the dQ accumulation moved to its own pass): with
+// D_i = rowsum(dO_i ∘ O_i) and P_ij = exp(s_ij − logsumexp_i) recomputed tile by tile,
+//   dP = dO Vᵀ,  dS = P ∘ (dP − D),  dQ_i = c_i R_iᵀ Σ_j dS_ij (R_j k_j),
+//   dK_j = R_jᵀ Σ_i dS_ij c_i (R_i q_i),  dV_j = Σ_i P_ij dO_i
+// (the softmax gradient; n_i is a count and not differentiated; R_mᵀ = R_{−m}, kexue.fm/8265).
+// Pass 1 runs one task per (batch, head, query tile) and owns its dQ rows; pass 2 one task per
+// (batch, kv head, key tile), which owns its dK/dV rows and loops over every query head of its
+// group (GQA) and every query tile. No two tasks write the same row, so there are no atomics and
+// the result does not depend on the thread count; the price is computing S and dP twice.
+//
+// Every product runs through one register-blocked xsimd micro-kernel, C (+)= A·B on tiles held in
+// zero-padded scratch (4 rows × 2 vectors of C in registers, as in core/gemm.cpp). Operands that
+// many tasks share are packed once per call into contiguous, zero-padded tiles (pack_key_tiles,
+// pack_query_tiles): RoPE-rotated Kᵀ (keys along the vector lanes, for S = Q'Kᵀ) and V for the
+// forward pass — about one extra copy of K and V — and, for the backward pass, rotated K, Kᵀ and
+// Vᵀ (pass 1) then Q', Q'ᵀ, dO and dOᵀ (pass 2). Re-rotating and transposing a tile inside every
+// task cost as much as the products.
+//
+// The exponentials use exp_vec (Cephes expf on xsimd batches), not xsimd::exp, whose float→int
+// conversion compiles to lane-by-lane code under WASM SIMD and took half the forward time.
+
+#include "attention/attention.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+// GCC 12 reports a false -Wuninitialized inside its own AVX-512 intrinsics (_mm512_undefined_*,
+// GCC bug 105593) when xsimd::exp is inlined; the warning points into the header, so silencing it
+// for the include leaves this file's own code checked.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <xsimd/xsimd.hpp>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#include "attention/rope_kernel.hpp"
+#include "core/parallel.hpp"
+
+namespace kexue {
+namespace {
+
+using Vec = xsimd::batch<float>;
+using AlignedFloats = std::vector<float, xsimd::aligned_allocator<float>>;
+
+constexpr std::size_t kVecWidth = Vec::size;
+constexpr std::size_t kBlockRows = 4;
+constexpr std::size_t kQueryTile = 64;
+constexpr std::size_t kKeyTile = 64;
+static_assert(kQueryTile % kVecWidth == 0 && kKeyTile % (2 * kVecWidth) == 0,
+              "tiles must hold whole vectors");
+static_assert(kQueryTile % kBlockRows == 0 && kKeyTile % kBlockRows == 0, "tiles must hold whole row blocks");
+
+constexpr float kNegativeInfinity = -std::numeric_limits<float>::infinity();
+
+std::size_t round_up(std::size_t value, std::size_t multiple) {
+    return (value + multiple - 1) / multiple * multiple;
+}
+
+void require(bool condition, const std::string& message) {
+    if (!condition) throw std::invalid_argument("attention: " + message);
+}
+
+// ---- micro-kernel -------------------------------------------------------------------------
+
+// C[0:4, 0:V·W] (+)= A[0:4, 0:depth] · B[0:depth, 0:V·W], A with row stride lda, B with ldb.
+template <std::size_t V>
+void block_4xv(std::size_t depth, const float* a, std::size_t lda, const float* b, std::size_t ldb,
+               float* c, std::size_t ldc, bool accumulate) {
+    Vec acc[kBlockRows][V];
+    for (std::size_t r = 0; r < kBlockRows; ++r)
+        for (std::size_t v = 0; v < V; ++v)
+            acc[r][v] = accumulate ? Vec::load_unaligned(c + r * ldc + v * kVecWidth) : Vec(0.0f);
+    for (std::size_t p = 0; p < depth; ++p) {
+        Vec b_row[V];
+        for (std::size_t v = 0; v < V; ++v) b_row[v] = Vec::load_unaligned(b + p * ldb + v * kVecWidth);
+        for (std::size_t r = 0; r < kBlockRows; ++r) {
+            const Vec a_broadcast(a[r * lda + p]);
+            for (std::size_t v = 0; v < V; ++v) acc[r][v] = xsimd::fma(a_broadcast, b_row[v], acc[r][v]);
+        }
+    }
+    for (std::size_t r = 0; r < kBlockRows; ++r)
+        for (std::size_t v = 0; v < V; ++v) acc[r][v].store_unaligned(c + r * ldc + v * kVecWidth);
+}
+
+// C[rows × cols] (+)= A[rows × depth] · B[depth × cols] on scratch tiles: rows a multiple of 4 and
+// cols a multiple of the vector width (the scratch is zero-padded to that).
+void tile_matmul(std::size_t rows, std::size_t depth, std::size_t cols, const float* a, std::size_t lda,
+                 const float* b, std::size_t ldb, float* c, std::size_t ldc, bool accumulate) {
+    for (std::size_t r = 0; r < rows; r += kBlockRows) {
+        std::size_t col = 0;
+        for (; col + 2 * kVecWidth <= cols; col += 2 * kVecWidth)
+            block_4xv<2>(depth, a + r * lda, lda, b + col, ldb, c + r * ldc + col, ldc, accumulate);
+        for (; col < cols; col += kVecWidth)
+            block_4xv<1>(depth, a + r * lda, lda, b + col, ldb, c + r * ldc + col, ldc, accumulate);
+    }
+}
+
+// ---- shared set-up -----------------------------------------------------------------------------
+
+// Everything a task needs besides the tensors: strides, padded sizes, c_i, and the RoPE cos/sin
+// table over every position a query or key can take (first_position … seq_k − 1).
+struct Plan {
+    AttentionShape shape;
+    AttentionOptions options;
+    std::size_t group;        // query heads per kv head
+    std::size_t dim_padded;   // dim rounded up to the vector width
+    std::size_t dim_v_padded;
+    std::size_t query_tiles;
+    std::size_t key_tiles;
+    long position_shift;      // query i sits at position i + position_shift = seq_k − seq_q + i
+    // RoPE
+    std::size_t rotary_pairs = 0;
+    long first_position = 0;
+    AlignedFloats rope_cos, rope_sin;  // [positions, rotary_pairs]
+
+    std::size_t q_index(std::size_t b, std::size_t i, std::size_t h) const {
+        return ((b * shape.seq_q + i) * shape.heads + h) * shape.dim;
+    }
+    std::size_t k_index(std::size_t b, std::size_t j, std::size_t g) const {
+        return ((b * shape.seq_k + j) * shape.kv_heads + g) * shape.dim;
+    }
+    std::size_t v_index(std::size_t b, std::size_t j, std::size_t g) const {
+        return ((b * shape.seq_k + j) * shape.kv_heads + g) * shape.dim_v;
+    }
+    std::size_t o_index(std::size_t b, std::size_t i, std::size_t h) const {
+        return ((b * shape.seq_q + i) * shape.heads + h) * shape.dim_v;
+    }
+    std::size_t row_index(std::size_t b, std::size_t h, std::size_t i) const {
+        return (b * shape.heads + h) * shape.seq_q + i;
+    }
+    // Keys query i sees: all, or (causal) those at positions ≤ its own.
+    std::size_t visible_keys(std::size_t i) const {
+        if (!options.causal) return shape.seq_k;
+        return static_cast<std::size_t>(static_cast<long>(i) + position_shift + 1);
+    }
+    // Rotates a row (dim floats) by the position's angle, in place; `inverse` rotates back.
+    void rotate(float* row, long position, bool inverse) const {
+        if (!options.rope) return;
+        const std::size_t offset = static_cast<std::size_t>(position - first_position) * rotary_pairs;
+        rope_detail::rotate_segment(row, row, rotary_pairs, options.rope_layout, rope_cos.data() + offset,
+                                    rope_sin.data() + offset, inverse);
+    }
+};
+
+Plan make_plan(const AttentionShape& shape, const AttentionOptions& options) {
+    attention_validate(shape, options);
+    Plan plan;
+    plan.shape = shape;
+    plan.options = options;
+    plan.group = shape.heads / shape.kv_heads;
+    plan.dim_padded = round_up(shape.dim, kVecWidth);
+    plan.dim_v_padded = round_up(std::max<std::size_t>(shape.dim_v, 1), kVecWidth);
+    plan.query_tiles = (shape.seq_q + kQueryTile - 1) / kQueryTile;
+    plan.key_tiles = (shape.seq_k + kKeyTile - 1) / kKeyTile;
+    plan.position_shift = static_cast<long>(shape.seq_k) - static_cast<long>(shape.seq_q);
+    if (options.rope) {
+        const std::size_t rotary_dim = options.rope_rotary_dim == 0 ? shape.dim : options.rope_rotary_dim;
+        plan.rotary_pairs = rotary_dim / 2;
+        plan.first_position = std::min<long>(0, plan.position_shift);
+        const std::size_t positions =
+            static_cast<std::size_t>(static_cast<long>(shape.seq_k) - plan.first_position);
+        plan.rope_cos.resize(positions * plan.rotary_pairs);
+        plan.rope_sin.resize(positions * plan.rotary_pairs);
+        const std::vector<double> frequencies = rope_frequencies(rotary_dim, options.rope_base);
+        // The table costs seq·dim/2 double cos and sin; spread it over the pool in chunks.
+        constexpr std::size_t kChunk = 256;
+        parallel_for((positions + kChunk - 1) / kChunk, [&](std::size_t chunk) {
+            const std::size_t end = std::min(positions, (chunk + 1) * kChunk);
+            for (std::size_t p = chunk * kChunk; p < end; ++p)
+                rope_detail::fill_cos_sin(static_cast<double>(plan.first_position + static_cast<long>(p)),
+                                          frequencies.data(), plan.rotary_pairs, false,
+                                          plan.rope_cos.data() + p * plan.rotary_pairs,
+                                          plan.rope_sin.data() + p * plan.rotary_pairs,
+                                          options.rope_float32_angles);
+        });
+    }
+    return plan;
+}
+
+// Loads query rows i0 … i0+rows−1 of head h, rotated and multiplied by c_i, into `tile`
+// ([kQueryTile × dim_padded], zero-padded), and optionally their transpose into `tile_t`
+// ([dim × kQueryTile]).
+void load_query_tile(const Plan& plan, const float* q, std::size_t b, std::size_t h, std::size_t i0,
+                     std::size_t rows, float* tile, float* tile_t) {
+    const std::size_t dim = plan.shape.dim, ld = plan.dim_padded;
+    std::fill(tile, tile + kQueryTile * ld, 0.0f);
+    for (std::size_t r = 0; r < rows; ++r) {
+        float* row = tile + r * ld;
+        std::copy(q + plan.q_index(b, i0 + r, h), q + plan.q_index(b, i0 + r, h) + dim, row);
+        plan.rotate(row, static_cast<long>(i0 + r) + plan.position_shift, false);
+        const float scale =
+            static_cast<float>(attention_row_scale(plan.options, plan.visible_keys(i0 + r), dim));
+        for (std::size_t p = 0; p < dim; ++p) row[p] *= scale;
+    }
+    if (tile_t) {
+        std::fill(tile_t, tile_t + dim * kQueryTile, 0.0f);
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t p = 0; p < dim; ++p) tile_t[p * kQueryTile + r] = tile[r * ld + p];
+    }
+}
+
+// Loads rotated keys j0 … j0+cols−1 of kv head g: as rows into `rows_out` ([kKeyTile × dim_padded])
+// and/or transposed into `transposed` ([dim × kKeyTile]); both zero-padded. Either may be null;
+// `row_scratch` (dim floats) holds a key on its way to `transposed` when `rows_out` is null.
+void load_key_tile(const Plan& plan, const float* k, std::size_t b, std::size_t g, std::size_t j0,
+                   std::size_t cols, float* rows_out, float* transposed, float* row_scratch) {
+    const std::size_t dim = plan.shape.dim, ld = plan.dim_padded;
+    if (rows_out) std::fill(rows_out, rows_out + kKeyTile * ld, 0.0f);
+    if (transposed) std::fill(transposed, transposed + dim * kKeyTile, 0.0f);
+    for (std::size_t c = 0; c < cols; ++c) {
+        float* dst = rows_out ? rows_out + c * ld : row_scratch;
+        std::copy(k + plan.k_index(b, j0 + c, g), k + plan.k_index(b, j0 + c, g) + dim, dst);
+        plan.rotate(dst, static_cast<long>(j0 + c), false);
+        if (transposed)
+            for (std::size_t p = 0; p < dim; ++p) transposed[p * kKeyTile + c] = dst[p];
+    }
+}
+
+// Rows j0 … j0+count−1 of a [*, seq, heads, width] tensor (head `head`) as rows ([tile × ld],
+// zero-padded) and/or transposed ([width × tile]).
+void load_rows(const float* x, std::size_t seq, std::size_t heads, std::size_t width, std::size_t b,
+               std::size_t head, std::size_t first, std::size_t count, std::size_t tile, std::size_t ld,
+               float* rows_out, float* transposed) {
+    if (rows_out) std::fill(rows_out, rows_out + tile * ld, 0.0f);
+    if (transposed) std::fill(transposed, transposed + width * tile, 0.0f);
+    for (std::size_t c = 0; c < count; ++c) {
+        const float* src = x + ((b * seq + first + c) * heads + head) * width;
+        if (rows_out) std::copy(src, src + width, rows_out + c * ld);
+        if (transposed)
+            for (std::size_t p = 0; p < width; ++p) transposed[p * tile + c] = src[p];
+    }
+}
+
+// Operands reused by many tasks are laid out once per call rather than once per task: a key tile
+// is read by every query tile of its head (and a query tile by every key tile in the backward
+// pass), and re-rotating and transposing it each time cost as much as the products themselves.
+// Tile t of (batch b, head h) sits at index (b·heads + h)·tiles + t; every tile is zero-padded.
+struct KeyTiles {
+    AlignedFloats rows;        // rotated K, [kKeyTile × dim_padded] per tile
+    AlignedFloats transposed;  // rotated Kᵀ, [dim × kKeyTile] per tile
+    AlignedFloats values_t;    // Vᵀ, [dim_v × kKeyTile] per tile
+    AlignedFloats values;      // V, [kKeyTile × dim_v_padded] per tile
+};
+
+std::size_t key_tile_index(const Plan& plan, std::size_t b, std::size_t g, std::size_t kt) {
+    return (b * plan.shape.kv_heads + g) * plan.key_tiles + kt;
+}
+
+KeyTiles pack_key_tiles(const Plan& plan, const float* k, const float* v, bool rows, bool transposed,
+                        bool values_t, bool values) {
+    const AttentionShape& shape = plan.shape;
+    const std::size_t tiles = shape.batch * shape.kv_heads * plan.key_tiles;
+    KeyTiles pack;
+    if (rows) pack.rows.resize(tiles * kKeyTile * plan.dim_padded);
+    if (transposed) pack.transposed.resize(tiles * shape.dim * kKeyTile);
+    if (values_t) pack.values_t.resize(tiles * shape.dim_v * kKeyTile);
+    if (values) pack.values.resize(tiles * kKeyTile * plan.dim_v_padded);
+    parallel_for(tiles, [&](std::size_t t) {
+        const std::size_t kt = t % plan.key_tiles, g = (t / plan.key_tiles) % shape.kv_heads;
+        const std::size_t b = t / plan.key_tiles / shape.kv_heads;
+        const std::size_t j0 = kt * kKeyTile, cols = std::min(kKeyTile, shape.seq_k - j0);
+        AlignedFloats row_scratch(shape.dim);
+        if (rows || transposed)
+            load_key_tile(plan, k, b, g, j0, cols, rows ? pack.rows.data() + t * kKeyTile * plan.dim_padded : nullptr,
+                          transposed ? pack.transposed.data() + t * shape.dim * kKeyTile : nullptr,
+                          row_scratch.data());
+        if (values_t || values)
+            load_rows(v, shape.seq_k, shape.kv_heads, shape.dim_v, b, g, j0, cols, kKeyTile, plan.dim_v_padded,
+                      values ? pack.values.data() + t * kKeyTile * plan.dim_v_padded : nullptr,
+                      values_t ? pack.values_t.data() + t * shape.dim_v * kKeyTile : nullptr);
+    });
+    return pack;
+}
+
+// The backward pass's query-side tiles: Q' = c_i·R_i q_i as rows and transposed, dO likewise.
+struct QueryTiles {
+    AlignedFloats rows, transposed, grad_rows, grad_transposed;
+};
+
+std::size_t query_tile_index(const Plan& plan, std::size_t b, std::size_t h, std::size_t qt) {
+    return (b * plan.shape.heads + h) * plan.query_tiles + qt;
+}
+
+QueryTiles pack_query_tiles(const Plan& plan, const float* q, const float* d_o) {
+    const AttentionShape& shape = plan.shape;
+    const std::size_t tiles = shape.batch * shape.heads * plan.query_tiles;
+    QueryTiles pack;
+    pack.rows.resize(tiles * kQueryTile * plan.dim_padded);
+    pack.transposed.resize(tiles * shape.dim * kQueryTile);
+    pack.grad_rows.resize(tiles * kQueryTile * plan.dim_v_padded);
+    pack.grad_transposed.resize(tiles * shape.dim_v * kQueryTile);
+    parallel_for(tiles, [&](std::size_t t) {
+        const std::size_t qt = t % plan.query_tiles, h = (t / plan.query_tiles) % shape.heads;
+        const std::size_t b = t / plan.query_tiles / shape.heads;
+        const std::size_t i0 = qt * kQueryTile, rows = std::min(kQueryTile, shape.seq_q - i0);
+        load_query_tile(plan, q, b, h, i0, rows, pack.rows.data() + t * kQueryTile * plan.dim_padded,
+                        pack.transposed.data() + t * shape.dim * kQueryTile);
+        load_rows(d_o, shape.seq_q, shape.heads, shape.dim_v, b, h, i0, rows, kQueryTile, plan.dim_v_padded,
+                  pack.grad_rows.data() + t * kQueryTile * plan.dim_v_padded,
+                  pack.grad_transposed.data() + t * shape.dim_v * kQueryTile);
+    });
+    return pack;
+}
+
+// exp on a vector for arguments ≤ ~0 (scores minus their row max or logsumexp). xsimd::exp on the
+// SSE4.1 backend compiles to slow WASM (its float→int conversion is emulated lane by lane) and cost
+// as much as the two matrix products, so this is Cephes' expf: x = n·ln2 + f with n rounded by
+// the 1.5·2²³ magic-number trick, f reduced in two parts (Cody–Waite), exp(f) by its degree-5
+// minimax polynomial (~1 ulp), and 2ⁿ built in the exponent bits. Arguments are clamped to
+// [−87, 88], so exp(−∞) comes out as ~1e−38 rather than 0: callers zero masked entries themselves.
+Vec exp_vec(Vec x) {
+    using IntVec = xsimd::batch<std::int32_t>;
+    x = xsimd::min(xsimd::max(x, Vec(-87.0f)), Vec(88.0f));
+    const Vec magic(12582912.0f);  // 1.5·2²³: adding it rounds to an integer held in the low mantissa bits
+    const Vec shifted = xsimd::fma(x, Vec(1.44269504088896341f), magic);
+    const Vec n = shifted - magic;
+    Vec f = xsimd::fnma(n, Vec(0.693359375f), x);
+    f = xsimd::fnma(n, Vec(-2.12194440e-4f), f);
+    Vec p(1.9875691500e-4f);
+    p = xsimd::fma(p, f, Vec(1.3981999507e-3f));
+    p = xsimd::fma(p, f, Vec(8.3334519073e-3f));
+    p = xsimd::fma(p, f, Vec(4.1665795894e-2f));
+    p = xsimd::fma(p, f, Vec(1.6666665459e-1f));
+    p = xsimd::fma(p, f, Vec(5.0000001201e-1f));
+    const Vec exp_f = xsimd::fma(p, f * f, f + Vec(1.0f));
+    // The low bits of `shifted` are n (two's complement), so shifting them into the exponent field
+    // and adding the bias gives the bits of 2ⁿ.
+    const IntVec pow2n_bits = (xsimd::bitwise_cast<IntVec>(shifted) << 23) + IntVec(127 << 23);
+    return exp_f * xsimd::bitwise_cast<Vec>(pow2n_bits);
+}
+
+// max of x[0:count], count ≥ 1: whole vectors first, then the lanes and the tail.
+float row_max(const float* x, std::size_t count) {
+    float best = x[0];
+    std::size_t j = 0;
+    if (count >= kVecWidth) {
+        Vec best_vec = Vec::load_unaligned(x);
+        for (j = kVecWidth; j + kVecWidth <= count; j += kVecWidth)
+            best_vec = xsimd::max(best_vec, Vec::load_unaligned(x + j));
+        alignas(64) float lanes[kVecWidth];
+        best_vec.store_aligned(lanes);
+        best = *std::max_element(lanes, lanes + kVecWidth);
+    }
+    for (; j < count; ++j) best = std::max(best, x[j]);
+    return best;
+}
+
+// exp(x[0:n] − shift), n a multiple of the vector width, in place; zeroes x[live:n] (masked keys)
+// and returns the sum of the first `live` results.
+float exp_shifted_and_mask(float* x, std::size_t n, float shift, std::size_t live) {
+    const Vec shift_vec(shift);
+    for (std::size_t j = 0; j < n; j += kVecWidth)
+        exp_vec(Vec::load_unaligned(x + j) - shift_vec).store_unaligned(x + j);
+    std::fill(x + live, x + n, 0.0f);
+    Vec sum(0.0f);
+    for (std::size_t j = 0; j < n; j += kVecWidth) sum += Vec::load_unaligned(x + j);
+    return xsimd::hadd(sum);
+}
+
+// ---- forward -------------------------------------------------------------------------------------
+
+void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float* o, float* logsumexp,
+                  std::size_t task) {
+    const AttentionShape& shape = plan.shape;
+    const std::size_t qt = task % plan.query_tiles;
+    const std::size_t h = (task / plan.query_tiles) % shape.heads;
+    const std::size_t b = task / plan.query_tiles / shape.heads;
+    const std::size_t g = h / plan.group;
+    const std::size_t i0 = qt * kQueryTile;
+    const std::size_t rows = std::min(kQueryTile, shape.seq_q - i0);
+    const std::size_t row_blocks = round_up(rows, kBlockRows);
+    const std::size_t ldv = plan.dim_v_padded;
+
+    AlignedFloats q_tile(kQueryTile * plan.dim_padded), scores(kQueryTile * kKeyTile), acc(kQueryTile * ldv, 0.0f);
+    float running_max[kQueryTile], running_sum[kQueryTile];
+    std::fill(running_max, running_max + kQueryTile, kNegativeInfinity);
+    std::fill(running_sum, running_sum + kQueryTile, 0.0f);
+
+    load_query_tile(plan, q, b, h, i0, rows, q_tile.data(), nullptr);
+    // Keys beyond the last row's position are masked for every row of the tile (causal).
+    const std::size_t key_end = std::min(shape.seq_k, plan.visible_keys(i0 + rows - 1));
+    for (std::size_t j0 = 0; j0 < key_end; j0 += kKeyTile) {
+        const std::size_t cols = std::min(kKeyTile, key_end - j0);
+        // Packed, contiguous tiles: V read in place would stride by kv_heads·dim_v floats per key
+        // (2 KiB for 8 heads of 64), which maps a tile onto a few L1 sets and thrashes them.
+        const std::size_t tile = key_tile_index(plan, b, g, j0 / kKeyTile);
+        const float* k_tile_t = keys.transposed.data() + tile * shape.dim * kKeyTile;
+        const float* v_rows = keys.values.data() + tile * kKeyTile * ldv;
+        tile_matmul(row_blocks, shape.dim, kKeyTile, q_tile.data(), plan.dim_padded, k_tile_t, kKeyTile,
+                    scores.data(), kKeyTile, false);
+        for (std::size_t r = 0; r < kQueryTile; ++r) {
+            float* s = scores.data() + r * kKeyTile;
+            const std::size_t visible = r < rows ? plan.visible_keys(i0 + r) : 0;
+            const std::size_t live = visible > j0 ? std::min(cols, visible - j0) : 0;
+            if (live == 0) {  // nothing visible in this tile: the row's state is unchanged
+                std::fill(s, s + kKeyTile, 0.0f);
+                continue;
+            }
+            const float tile_max = row_max(s, live);
+            const float new_max = std::max(running_max[r], tile_max);
+            const float tile_sum = exp_shifted_and_mask(s, kKeyTile, new_max, live);
+            const float rescale = std::exp(running_max[r] - new_max);  // 0 on the first tile
+            running_sum[r] = running_sum[r] * rescale + tile_sum;
+            running_max[r] = new_max;
+            if (rescale != 1.0f) {
+                float* acc_row = acc.data() + r * ldv;
+                const Vec rescale_vec(rescale);
+                for (std::size_t p = 0; p < ldv; p += kVecWidth)
+                    (Vec::load_aligned(acc_row + p) * rescale_vec).store_aligned(acc_row + p);
+            }
+        }
+        // Only the first `cols` keys exist (the rest of P is zero), so the depth is cols.
+        tile_matmul(row_blocks, cols, ldv, scores.data(), kKeyTile, v_rows, ldv, acc.data(), ldv, true);
+    }
+
+    for (std::size_t r = 0; r < rows; ++r) {
+        float* out = o + plan.o_index(b, i0 + r, h);
+        const bool sees_keys = running_sum[r] > 0.0f;
+        const float inverse_sum = sees_keys ? 1.0f / running_sum[r] : 0.0f;
+        for (std::size_t p = 0; p < shape.dim_v; ++p) out[p] = acc[r * ldv + p] * inverse_sum;
+        if (logsumexp)
+            logsumexp[plan.row_index(b, h, i0 + r)] =
+                sees_keys ? running_max[r] + std::log(running_sum[r]) : kNegativeInfinity;
+    }
+}
+
+// ---- backward ------------------------------------------------------------------------------------
+
+// Pass 1: dQ for (batch, head, query tile).
+void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, const float* logsumexp,
+                      const float* row_dot, const float* d_o, float* dq, std::size_t task) {
+    const AttentionShape& shape = plan.shape;
+    const std::size_t qt = task % plan.query_tiles;
+    const std::size_t h = (task / plan.query_tiles) % shape.heads;
+    const std::size_t b = task / plan.query_tiles / shape.heads;
+    const std::size_t g = h / plan.group;
+    const std::size_t i0 = qt * kQueryTile;
+    const std::size_t rows = std::min(kQueryTile, shape.seq_q - i0);
+    const std::size_t row_blocks = round_up(rows, kBlockRows);
+    const std::size_t ld = plan.dim_padded, ldv = plan.dim_v_padded;
+
+    AlignedFloats q_tile(kQueryTile * ld), do_tile(kQueryTile * ldv);
+    AlignedFloats scores(kQueryTile * kKeyTile), d_probs(kQueryTile * kKeyTile), acc(kQueryTile * ld, 0.0f);
+
+    load_query_tile(plan, q, b, h, i0, rows, q_tile.data(), nullptr);
+    load_rows(d_o, shape.seq_q, shape.heads, shape.dim_v, b, h, i0, rows, kQueryTile, ldv, do_tile.data(), nullptr);
+    const std::size_t key_end = std::min(shape.seq_k, plan.visible_keys(i0 + rows - 1));
+    for (std::size_t j0 = 0; j0 < key_end; j0 += kKeyTile) {
+        const std::size_t cols = std::min(kKeyTile, key_end - j0);
+        const std::size_t tile = key_tile_index(plan, b, g, j0 / kKeyTile);
+        const float* k_rows = keys.rows.data() + tile * kKeyTile * ld;
+        const float* k_tile_t = keys.transposed.data() + tile * shape.dim * kKeyTile;
+        const float* v_tile_t = keys.values_t.data() + tile * shape.dim_v * kKeyTile;
+        tile_matmul(row_blocks, shape.dim, kKeyTile, q_tile.data(), ld, k_tile_t, kKeyTile, scores.data(),
+                    kKeyTile, false);
+        tile_matmul(row_blocks, shape.dim_v, kKeyTile, do_tile.data(), ldv, v_tile_t, kKeyTile,
+                    d_probs.data(), kKeyTile, false);
+        // scores becomes dS = P ∘ (dP − D).
+        for (std::size_t r = 0; r < kQueryTile; ++r) {
+            float* s = scores.data() + r * kKeyTile;
+            const std::size_t visible = r < rows ? plan.visible_keys(i0 + r) : 0;
+            const std::size_t live = visible > j0 ? std::min(cols, visible - j0) : 0;
+            if (live == 0) {
+                std::fill(s, s + kKeyTile, 0.0f);
+                continue;
+            }
+            const std::size_t row = plan.row_index(b, h, i0 + r);
+            exp_shifted_and_mask(s, kKeyTile, logsumexp[row], live);
+            const Vec d_vec(row_dot[row]);
+            const float* dp = d_probs.data() + r * kKeyTile;
+            for (std::size_t j = 0; j < kKeyTile; j += kVecWidth)
+                (Vec::load_unaligned(s + j) * (Vec::load_unaligned(dp + j) - d_vec)).store_unaligned(s + j);
+        }
+        tile_matmul(row_blocks, cols, ld, scores.data(), kKeyTile, k_rows, ld, acc.data(), ld, true);
+    }
+
+    for (std::size_t r = 0; r < rows; ++r) {
+        float* row = acc.data() + r * ld;
+        const float scale =
+            static_cast<float>(attention_row_scale(plan.options, plan.visible_keys(i0 + r), shape.dim));
+        for (std::size_t p = 0; p < shape.dim; ++p) row[p] *= scale;
+        plan.rotate(row, static_cast<long>(i0 + r) + plan.position_shift, true);
+        std::copy(row, row + shape.dim, dq + plan.q_index(b, i0 + r, h));
+    }
+}
+
+// Pass 2: dK and dV for (batch, kv head, key tile), summed over the query heads of the group.
+void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float* k, const float* v,
+                       const float* logsumexp, const float* row_dot, float* dk, float* dv, std::size_t task) {
+    const AttentionShape& shape = plan.shape;
+    const std::size_t kt = task % plan.key_tiles;
+    const std::size_t g = (task / plan.key_tiles) % shape.kv_heads;
+    const std::size_t b = task / plan.key_tiles / shape.kv_heads;
+    const std::size_t j0 = kt * kKeyTile;
+    const std::size_t cols = std::min(kKeyTile, shape.seq_k - j0);
+    const std::size_t col_blocks = round_up(cols, kBlockRows);
+    const std::size_t ld = plan.dim_padded, ldv = plan.dim_v_padded;
+
+    AlignedFloats k_rows(kKeyTile * ld), v_rows(kKeyTile * ldv);
+    AlignedFloats scores_t(kKeyTile * kQueryTile), d_probs_t(kKeyTile * kQueryTile);
+    AlignedFloats dk_acc(kKeyTile * ld, 0.0f), dv_acc(kKeyTile * ldv, 0.0f);
+    float row_lse[kQueryTile], row_d[kQueryTile];
+
+    load_key_tile(plan, k, b, g, j0, cols, k_rows.data(), nullptr, nullptr);
+    load_rows(v, shape.seq_k, shape.kv_heads, shape.dim_v, b, g, j0, cols, kKeyTile, ldv, v_rows.data(), nullptr);
+    for (std::size_t h = g * plan.group; h < (g + 1) * plan.group; ++h) {
+        for (std::size_t qt = 0; qt < plan.query_tiles; ++qt) {
+            const std::size_t i0 = qt * kQueryTile;
+            const std::size_t rows = std::min(kQueryTile, shape.seq_q - i0);
+            if (plan.visible_keys(i0 + rows - 1) <= j0) continue;  // the whole tile is masked (causal)
+            const std::size_t tile = query_tile_index(plan, b, h, qt);
+            const float* q_tile = queries.rows.data() + tile * kQueryTile * ld;
+            const float* q_tile_t = queries.transposed.data() + tile * shape.dim * kQueryTile;
+            const float* do_tile = queries.grad_rows.data() + tile * kQueryTile * ldv;
+            const float* do_tile_t = queries.grad_transposed.data() + tile * shape.dim_v * kQueryTile;
+            for (std::size_t r = 0; r < kQueryTile; ++r) {
+                row_lse[r] = r < rows ? logsumexp[plan.row_index(b, h, i0 + r)] : 0.0f;
+                row_d[r] = r < rows ? row_dot[plan.row_index(b, h, i0 + r)] : 0.0f;
+            }
+            // Sᵀ = K Q'ᵀ and dPᵀ = V dOᵀ, [kKeyTile × kQueryTile]: queries run along the lanes.
+            tile_matmul(col_blocks, shape.dim, kQueryTile, k_rows.data(), ld, q_tile_t, kQueryTile,
+                        scores_t.data(), kQueryTile, false);
+            tile_matmul(col_blocks, shape.dim_v, kQueryTile, v_rows.data(), ldv, do_tile_t, kQueryTile,
+                        d_probs_t.data(), kQueryTile, false);
+            for (std::size_t c = 0; c < kKeyTile; ++c) {
+                float* p_row = scores_t.data() + c * kQueryTile;
+                float* ds_row = d_probs_t.data() + c * kQueryTile;
+                // Query r sees key j0 + c iff r < rows and (not causal or visible_keys(i0 + r) > j0 + c).
+                std::size_t first_row = 0;
+                if (plan.options.causal) {
+                    const long first = static_cast<long>(j0 + c) - plan.position_shift - static_cast<long>(i0);
+                    first_row = static_cast<std::size_t>(std::clamp<long>(first, 0, static_cast<long>(kQueryTile)));
+                }
+                if (c >= cols || first_row >= rows) {
+                    std::fill(p_row, p_row + kQueryTile, 0.0f);
+                    std::fill(ds_row, ds_row + kQueryTile, 0.0f);
+                    continue;
+                }
+                for (std::size_t r = 0; r < kQueryTile; r += kVecWidth) {
+                    const Vec p = exp_vec(Vec::load_unaligned(p_row + r) - Vec::load_unaligned(row_lse + r));
+                    p.store_unaligned(p_row + r);
+                    (p * (Vec::load_unaligned(ds_row + r) - Vec::load_unaligned(row_d + r))).store_unaligned(ds_row + r);
+                }
+                std::fill(p_row, p_row + first_row, 0.0f);
+                std::fill(p_row + rows, p_row + kQueryTile, 0.0f);
+                std::fill(ds_row, ds_row + first_row, 0.0f);
+                std::fill(ds_row + rows, ds_row + kQueryTile, 0.0f);
+            }
+            tile_matmul(col_blocks, kQueryTile, ldv, scores_t.data(), kQueryTile, do_tile, ldv, dv_acc.data(),
+                        ldv, true);
+            tile_matmul(col_blocks, kQueryTile, ld, d_probs_t.data(), kQueryTile, q_tile, ld, dk_acc.data(),
+                        ld, true);
+        }
+    }
+
+    for (std::size_t c = 0; c < cols; ++c) {
+        float* row = dk_acc.data() + c * ld;
+        plan.rotate(row, static_cast<long>(j0 + c), true);
+        std::copy(row, row + shape.dim, dk + plan.k_index(b, j0 + c, g));
+        std::copy(dv_acc.data() + c * ldv, dv_acc.data() + c * ldv + shape.dim_v, dv + plan.v_index(b, j0 + c, g));
+    }
+}
+
+}  // namespace
+
+std::size_t attention_query_tile() { return kQueryTile; }
+std::size_t attention_key_tile() { return kKeyTile; }
+
+void attention_validate(const AttentionShape& shape, const AttentionOptions& options) {
+    require(shape.dim > 0, "dim must be positive");
+    require(shape.kv_heads > 0 && shape.heads > 0 && shape.heads % shape.kv_heads == 0,
+            "heads (" + std::to_string(shape.heads) + ") must be a positive multiple of kv_heads (" +
+                std::to_string(shape.kv_heads) + ")");
+    require(!options.causal || shape.seq_q <= shape.seq_k, "causal attention needs seq_q <= seq_k");
+    require(options.base_len > 1.0, "base_len must be greater than 1");
+    require(options.n_min >= 1.0, "n_min must be at least 1");
+    require(options.scale != AttentionScale::fixed || std::isfinite(options.fixed_scale),
+            "the fixed scale must be finite");
+    if (options.rope) {
+        const std::size_t rotary_dim = options.rope_rotary_dim == 0 ? shape.dim : options.rope_rotary_dim;
+        require(shape.dim % 2 == 0, "RoPE needs an even dim");
+        require(rotary_dim % 2 == 0 && rotary_dim <= shape.dim, "RoPE rotary dim must be even and at most dim");
+        require(options.rope_base > 0.0 && std::isfinite(options.rope_base), "RoPE base must be positive");
+    }
+}
+
+double attention_row_scale(const AttentionOptions& options, std::size_t visible_keys, std::size_t dim) {
+    const double inverse_sqrt_dim = 1.0 / std::sqrt(static_cast<double>(dim));
+    switch (options.scale) {
+        case AttentionScale::standard:
+            return inverse_sqrt_dim;
+        case AttentionScale::fixed:
+            return options.fixed_scale;
+        case AttentionScale::entropy:
+        default: {
+            // log_{base_len} max(n_i, n_min): equals 1 at n = base_len (kexue.fm/9588, eq. core).
+            const double n = std::max(static_cast<double>(visible_keys), options.n_min);
+            double factor = std::log(n) / std::log(options.base_len);
+            if (options.clip_below_one) factor = std::max(1.0, factor);  // kexue.fm/9708, 9948
+            return factor * inverse_sqrt_dim;
+        }
+    }
+}
+
+void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
+                       const float* k, const float* v, float* o, float* logsumexp) {
+    const Plan plan = make_plan(shape, options);
+    if (shape.seq_q == 0) return;
+    const KeyTiles keys = pack_key_tiles(plan, k, v, false, true, false, true);
+    parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
+        forward_task(plan, keys, q, o, logsumexp, task);
+    });
+}
+
+void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
+                        const float* k, const float* v, const float* o, const float* logsumexp,
+                        const float* d_o, float* dq, float* dk, float* dv) {
+    const Plan plan = make_plan(shape, options);
+    if (shape.seq_k == 0) {  // no key is seen: O is the constant 0, every gradient is 0
+        std::fill(dq, dq + shape.batch * shape.seq_q * shape.heads * shape.dim, 0.0f);
+        return;
+    }
+    if (shape.seq_q == 0) {
+        std::fill(dk, dk + shape.batch * shape.seq_k * shape.kv_heads * shape.dim, 0.0f);
+        std::fill(dv, dv + shape.batch * shape.seq_k * shape.kv_heads * shape.dim_v, 0.0f);
+        return;
+    }
+    // D_i = rowsum(dO_i ∘ O_i) = Σ_j P_ij dP_ij (FlashAttention-2, eq. for dS), [batch, heads, seq_q].
+    std::vector<float> row_dot(shape.batch * shape.heads * shape.seq_q);
+    for (std::size_t b = 0; b < shape.batch; ++b)
+        for (std::size_t i = 0; i < shape.seq_q; ++i)
+            for (std::size_t h = 0; h < shape.heads; ++h) {
+                const float* o_row = o + plan.o_index(b, i, h);
+                const float* do_row = d_o + plan.o_index(b, i, h);
+                double sum = 0.0;
+                for (std::size_t p = 0; p < shape.dim_v; ++p) sum += static_cast<double>(o_row[p]) * do_row[p];
+                row_dot[plan.row_index(b, h, i)] = static_cast<float>(sum);
+            }
+    {
+        const KeyTiles keys = pack_key_tiles(plan, k, v, true, true, true, false);
+        parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
+            backward_dq_task(plan, keys, q, logsumexp, row_dot.data(), d_o, dq, task);
+        });
+    }  // the key tiles are freed before the query tiles are built, to bound the peak memory
+    const QueryTiles queries = pack_query_tiles(plan, q, d_o);
+    parallel_for(shape.batch * shape.kv_heads * plan.key_tiles, [&](std::size_t task) {
+        backward_dkv_task(plan, queries, k, v, logsumexp, row_dot.data(), dk, dv, task);
+    });
+}
+
+// ---- double-precision references ------------------------------------------------------------------
+
+namespace {
+
+// Q and K rotated by RoPE (when enabled) in double, same layouts as the inputs.
+struct RotatedInputs {
+    std::vector<double> q, k;
+};
+
+RotatedInputs rotate_reference(const AttentionShape& shape, const AttentionOptions& options, const double* q,
+                               const double* k) {
+    RotatedInputs out{std::vector<double>(q, q + shape.batch * shape.seq_q * shape.heads * shape.dim),
+                      std::vector<double>(k, k + shape.batch * shape.seq_k * shape.kv_heads * shape.dim)};
+    if (!options.rope) return out;
+    const std::size_t rotary_dim = options.rope_rotary_dim == 0 ? shape.dim : options.rope_rotary_dim;
+    const double shift = static_cast<double>(shape.seq_k) - static_cast<double>(shape.seq_q);
+    for (std::size_t b = 0; b < shape.batch; ++b) {
+        for (std::size_t i = 0; i < shape.seq_q; ++i)
+            for (std::size_t h = 0; h < shape.heads; ++h)
+                rope_rotate_vector_reference(out.q.data() + ((b * shape.seq_q + i) * shape.heads + h) * shape.dim,
+                                             rotary_dim, options.rope_layout, options.rope_base, shift + i);
+        for (std::size_t j = 0; j < shape.seq_k; ++j)
+            for (std::size_t g = 0; g < shape.kv_heads; ++g)
+                rope_rotate_vector_reference(out.k.data() + ((b * shape.seq_k + j) * shape.kv_heads + g) * shape.dim,
+                                             rotary_dim, options.rope_layout, options.rope_base,
+                                             static_cast<double>(j));
+    }
+    return out;
+}
+
+std::size_t reference_visible_keys(const AttentionShape& shape, const AttentionOptions& options, std::size_t i) {
+    return options.causal ? shape.seq_k - shape.seq_q + i + 1 : shape.seq_k;
+}
+
+// Row (b, i, h): its scale, and P over the visible keys (empty when it sees none).
+std::vector<double> reference_probabilities(const AttentionShape& shape, const AttentionOptions& options,
+                                            const RotatedInputs& rotated, std::size_t b, std::size_t i,
+                                            std::size_t h, double* scale, double* logsumexp) {
+    const std::size_t n = std::min(shape.seq_k, reference_visible_keys(shape, options, i));
+    std::vector<double> p(n);
+    *logsumexp = -std::numeric_limits<double>::infinity();
+    if (n == 0) return p;
+    *scale = attention_row_scale(options, n, shape.dim);
+    const std::size_t g = h / (shape.heads / shape.kv_heads);
+    const double* q_row = rotated.q.data() + ((b * shape.seq_q + i) * shape.heads + h) * shape.dim;
+    double max_score = -std::numeric_limits<double>::infinity();
+    for (std::size_t j = 0; j < n; ++j) {
+        const double* k_row = rotated.k.data() + ((b * shape.seq_k + j) * shape.kv_heads + g) * shape.dim;
+        double dot = 0.0;
+        for (std::size_t p_ = 0; p_ < shape.dim; ++p_) dot += q_row[p_] * k_row[p_];
+        p[j] = *scale * dot;
+        max_score = std::max(max_score, p[j]);
+    }
+    double sum = 0.0;
+    for (double& x : p) sum += (x = std::exp(x - max_score));
+    for (double& x : p) x /= sum;
+    *logsumexp = max_score + std::log(sum);
+    return p;
+}
+
+}  // namespace
+
+void attention_forward_reference(const AttentionShape& shape, const AttentionOptions& options, const double* q,
+                                 const double* k, const double* v, double* o, double* logsumexp) {
+    attention_validate(shape, options);
+    const RotatedInputs rotated = rotate_reference(shape, options, q, k);
+    const std::size_t group = shape.heads / shape.kv_heads;
+    for (std::size_t b = 0; b < shape.batch; ++b)
+        for (std::size_t i = 0; i < shape.seq_q; ++i)
+            for (std::size_t h = 0; h < shape.heads; ++h) {
+                double scale = 0.0, lse = 0.0;
+                const std::vector<double> p = reference_probabilities(shape, options, rotated, b, i, h, &scale, &lse);
+                double* out = o + ((b * shape.seq_q + i) * shape.heads + h) * shape.dim_v;
+                std::fill(out, out + shape.dim_v, 0.0);
+                for (std::size_t j = 0; j < p.size(); ++j) {
+                    const double* v_row = v + ((b * shape.seq_k + j) * shape.kv_heads + h / group) * shape.dim_v;
+                    for (std::size_t c = 0; c < shape.dim_v; ++c) out[c] += p[j] * v_row[c];
+                }
+                if (logsumexp) logsumexp[(b * shape.heads + h) * shape.seq_q + i] = lse;
+            }
+}
+
+void attention_backward_reference(const AttentionShape& shape, const AttentionOptions& options, const double* q,
+                                  const double* k, const double* v, const double* d_o, double* dq, double* dk,
+                                  double* dv) {
+    attention_validate(shape, options);
+    const RotatedInputs rotated = rotate_reference(shape, options, q, k);
+    const std::size_t group = shape.heads / shape.kv_heads;
+    const std::size_t dim = shape.dim, dim_v = shape.dim_v;
+    // Gradients w.r.t. the rotated Q and K first; rotated back at the end (R_mᵀ = R_{−m}).
+    std::vector<double> dq_rot(shape.batch * shape.seq_q * shape.heads * dim, 0.0);
+    std::vector<double> dk_rot(shape.batch * shape.seq_k * shape.kv_heads * dim, 0.0);
+    std::fill(dv, dv + shape.batch * shape.seq_k * shape.kv_heads * dim_v, 0.0);
+    for (std::size_t b = 0; b < shape.batch; ++b)
+        for (std::size_t i = 0; i < shape.seq_q; ++i)
+            for (std::size_t h = 0; h < shape.heads; ++h) {
+                const std::size_t g = h / group;
+                double scale = 0.0, lse = 0.0;
+                const std::vector<double> p = reference_probabilities(shape, options, rotated, b, i, h, &scale, &lse);
+                const double* do_row = d_o + ((b * shape.seq_q + i) * shape.heads + h) * dim_v;
+                std::vector<double> dp(p.size());
+                double weighted = 0.0;  // Σ_j P_ij dP_ij
+                for (std::size_t j = 0; j < p.size(); ++j) {
+                    const double* v_row = v + ((b * shape.seq_k + j) * shape.kv_heads + g) * dim_v;
+                    double dot = 0.0;
+                    for (std::size_t c = 0; c < dim_v; ++c) dot += do_row[c] * v_row[c];
+                    dp[j] = dot;
+                    weighted += p[j] * dot;
+                }
+                const double* q_row = rotated.q.data() + ((b * shape.seq_q + i) * shape.heads + h) * dim;
+                double* dq_row = dq_rot.data() + ((b * shape.seq_q + i) * shape.heads + h) * dim;
+                for (std::size_t j = 0; j < p.size(); ++j) {
+                    const double ds = p[j] * (dp[j] - weighted);
+                    const std::size_t kv_row = (b * shape.seq_k + j) * shape.kv_heads + g;
+                    const double* k_row = rotated.k.data() + kv_row * dim;
+                    for (std::size_t c = 0; c < dim; ++c) {
+                        dq_row[c] += scale * ds * k_row[c];
+                        dk_rot[kv_row * dim + c] += scale * ds * q_row[c];
+                    }
+                    for (std::size_t c = 0; c < dim_v; ++c) dv[kv_row * dim_v + c] += p[j] * do_row[c];
+                }
+            }
+    std::copy(dq_rot.begin(), dq_rot.end(), dq);
+    std::copy(dk_rot.begin(), dk_rot.end(), dk);
+    if (!options.rope) return;
+    const std::size_t rotary_dim = options.rope_rotary_dim == 0 ? dim : options.rope_rotary_dim;
+    const double shift = static_cast<double>(shape.seq_k) - static_cast<double>(shape.seq_q);
+    for (std::size_t b = 0; b < shape.batch; ++b) {
+        for (std::size_t i = 0; i < shape.seq_q; ++i)
+            for (std::size_t h = 0; h < shape.heads; ++h)
+                rope_rotate_vector_reference(dq + ((b * shape.seq_q + i) * shape.heads + h) * dim, rotary_dim,
+                                             options.rope_layout, options.rope_base, -(shift + i));
+        for (std::size_t j = 0; j < shape.seq_k; ++j)
+            for (std::size_t g = 0; g < shape.kv_heads; ++g)
+                rope_rotate_vector_reference(dk + ((b * shape.seq_k + j) * shape.kv_heads + g) * dim, rotary_dim,
+                                             options.rope_layout, options.rope_base, -static_cast<double>(j));
+    }
+}
+
+}  // namespace kexue

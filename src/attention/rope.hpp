@@ -1,0 +1,94 @@
+// RoPE — rotary position embedding (Su et al., RoFormer, arXiv 2104.09864; kexue.fm/archives/8265),
+// and its 2D form (kexue.fm/archives/8397 and 10040).
+//
+// Shapes (row-major): x, y are [batch, seq, heads, dim]. The rotation of token t depends only on
+// its position, so every batch entry and head of a token gets the same rotation.
+//
+// RoPE multiplies each vector by the block-diagonal orthogonal matrix
+//   R_m = diag(ρ(m·θ_0), …, ρ(m·θ_{d/2−1})),   ρ(φ) = [[cos φ, −sin φ], [sin φ, cos φ]],
+//   θ_i = base^(−2i/d),
+// so that ⟨R_m q, R_n k⟩ = qᵀ R_{n−m} k depends only on the relative position n − m. The pairs
+// rotated together are (2i, 2i+1) in the interleaved layout (RoFormer, GPT-J, bert4keras) and
+// (i, i + d/2) in the half layout ("rotate_half"; GPT-NeoX, HF LLaMA). The layouts are related by
+// a fixed permutation of the dims but are not interchangeable for trained weights.
+//
+// The gradient of y = R_m x is ∂L/∂x = R_mᵀ ∂L/∂y = R_{−m} ∂L/∂y: the same kernel with the angle
+// negated, which is what `inverse` selects. Angles m·θ_i are formed in double, because at
+// m ≈ 1e6 the float32 ulp of the angle is ~0.06 rad; only cos and sin are rounded to float.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+namespace kexue {
+
+enum class RopeLayout {
+    interleaved,  // pairs (2i, 2i+1)
+    half,         // pairs (i, i + rotary_dim/2)
+};
+
+// x and y are [batch, seq, heads, dim].
+struct RopeShape {
+    std::size_t batch = 1;
+    std::size_t seq = 0;
+    std::size_t heads = 1;
+    std::size_t dim = 0;
+};
+
+struct RopeOptions {
+    double base = 10000.0;
+    RopeLayout layout = RopeLayout::interleaved;
+    // Partial rotary (GPT-NeoX): the first rotary_dim dims are rotated (with the schedule of a
+    // rotary_dim-dimensional RoPE) and the rest pass through. 0 means dim. Must be even.
+    std::size_t rotary_dim = 0;
+    // Position of each token, length seq; real and negative values are allowed. When null, token
+    // t sits at position_offset + t.
+    const double* positions = nullptr;
+    double position_offset = 0.0;
+    // Rotate by −m instead of m: the inverse rotation, i.e. the backward pass.
+    bool inverse = false;
+    // Form the angle m·θ_i in float32 instead of double, as HF transformers does; for parity with
+    // models trained that way (at m ≈ 1e6 the float32 angle is off by up to ~0.06 rad).
+    bool float32_angles = false;
+};
+
+// y = R_pos x for every vector. y may equal x (in place); otherwise they must not overlap.
+// Throws std::invalid_argument for an odd dim or rotary_dim, rotary_dim > dim, base ≤ 0, or a
+// non-finite position.
+void rope_apply(const RopeShape& shape, const RopeOptions& options, const float* x, float* y);
+
+// 2D RoPE, R_{x,y} = diag(R_x, R_y) (kexue.fm/archives/8397, 10040).
+enum class Rope2dMode {
+    // The first dim/2 dims are a 1D RoPE of dimension dim/2 at the x position, the second half one
+    // at the y position (10040 §二维RoPE). Needs dim % 4 == 0; `layout` is the layout of each half.
+    split,
+    // RoPE-Tie (10040 §统一升维): the full-dim 1D schedule θ_i = base^(−2i/dim), where pair i
+    // turns by x·θ_i when i is even and by y·θ_i when i is odd, so tie(n, n) equals the 1D RoPE at
+    // n. `layout` chooses which dims form pair i, as in 1D. Needs dim % 4 == 0.
+    tie,
+};
+
+struct Rope2dOptions {
+    double base = 10000.0;
+    RopeLayout layout = RopeLayout::interleaved;
+    Rope2dMode mode = Rope2dMode::split;
+    // (x0, y0, x1, y1, …): one (x, y) pair per token, length 2·seq. When null, the seq tokens are a
+    // row-major grid grid_width wide: token t sits at x = t % grid_width, y = t / grid_width.
+    const double* positions = nullptr;
+    std::size_t grid_width = 0;
+    bool inverse = false;
+};
+
+// x and y are [batch, seq, heads, dim]; y may equal x. Throws std::invalid_argument for dim not a
+// multiple of 4, base ≤ 0, grid_width 0 without positions, or a non-finite position.
+void rope2d_apply(const RopeShape& shape, const Rope2dOptions& options, const float* x, float* y);
+
+// θ_i = base^(−2i/rotary_dim) for i = 0 … rotary_dim/2 − 1.
+std::vector<double> rope_frequencies(std::size_t rotary_dim, double base);
+
+// The double-precision reference twin: rotates one vector in place by R_position, over its first
+// rotary_dim entries. The reference attention and the tests use it.
+void rope_rotate_vector_reference(double* vector, std::size_t rotary_dim, RopeLayout layout,
+                                  double base, double position);
+
+}  // namespace kexue
