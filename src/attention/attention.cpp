@@ -379,16 +379,26 @@ float exp_shifted_and_mask(float* x, std::size_t n, float shift, std::size_t liv
 
 // ---- forward -------------------------------------------------------------------------------------
 
+// The work of one forward or dQ task: batch b, query head h (reading kv head g), and the query
+// rows [i0, i0 + rows) of one query tile, padded to row_blocks rows for the micro-kernel.
+struct QueryTileTask {
+    std::size_t b, h, g, i0, rows, row_blocks;
+};
+
+// Tasks are numbered (b · heads + h) · query_tiles + query tile.
+QueryTileTask query_tile_task(const Plan& plan, std::size_t task) {
+    const std::size_t qt = task % plan.query_tiles;
+    const std::size_t h = (task / plan.query_tiles) % plan.shape.heads;
+    const std::size_t b = task / plan.query_tiles / plan.shape.heads;
+    const std::size_t i0 = qt * kQueryTile;
+    const std::size_t rows = std::min(kQueryTile, plan.shape.seq_q - i0);
+    return {b, h, h / plan.group, i0, rows, round_up(rows, kBlockRows)};
+}
+
 void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float* o, float* logsumexp,
                   std::size_t task) {
     const AttentionShape& shape = plan.shape;
-    const std::size_t qt = task % plan.query_tiles;
-    const std::size_t h = (task / plan.query_tiles) % shape.heads;
-    const std::size_t b = task / plan.query_tiles / shape.heads;
-    const std::size_t g = h / plan.group;
-    const std::size_t i0 = qt * kQueryTile;
-    const std::size_t rows = std::min(kQueryTile, shape.seq_q - i0);
-    const std::size_t row_blocks = round_up(rows, kBlockRows);
+    const auto [b, h, g, i0, rows, row_blocks] = query_tile_task(plan, task);
     const std::size_t ldv = plan.dim_v_padded;
 
     AlignedFloats q_tile(kQueryTile * plan.dim_padded), scores(kQueryTile * kKeyTile), acc(kQueryTile * ldv, 0.0f);
@@ -450,13 +460,7 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
 void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, const float* logsumexp,
                       const float* row_dot, const float* d_o, float* dq, std::size_t task) {
     const AttentionShape& shape = plan.shape;
-    const std::size_t qt = task % plan.query_tiles;
-    const std::size_t h = (task / plan.query_tiles) % shape.heads;
-    const std::size_t b = task / plan.query_tiles / shape.heads;
-    const std::size_t g = h / plan.group;
-    const std::size_t i0 = qt * kQueryTile;
-    const std::size_t rows = std::min(kQueryTile, shape.seq_q - i0);
-    const std::size_t row_blocks = round_up(rows, kBlockRows);
+    const auto [b, h, g, i0, rows, row_blocks] = query_tile_task(plan, task);
     const std::size_t ld = plan.dim_padded, ldv = plan.dim_v_padded;
 
     AlignedFloats q_tile(kQueryTile * ld), do_tile(kQueryTile * ldv);
