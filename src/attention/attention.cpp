@@ -40,29 +40,17 @@
 #include <string>
 #include <vector>
 
-// GCC 12 reports a false -Wuninitialized inside its own AVX-512 intrinsics (_mm512_undefined_*,
-// GCC bug 105593) when xsimd::exp is inlined; the warning points into the header, so silencing it
-// for the include leaves this file's own code checked.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <xsimd/xsimd.hpp>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
 #include "attention/rope_kernel.hpp"
 #include "core/parallel.hpp"
+#include "core/simd.hpp"
 
 namespace kexue {
 namespace {
 
-using Vec = xsimd::batch<float>;
-using AlignedFloats = std::vector<float, xsimd::aligned_allocator<float>>;
+using simd::AlignedFloats;
+using simd::kVecWidth;
+using simd::Vec;
 
-constexpr std::size_t kVecWidth = Vec::size;
 constexpr std::size_t kBlockRows = 4;
 constexpr std::size_t kQueryTile = 64;
 constexpr std::size_t kKeyTile = 64;

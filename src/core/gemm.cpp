@@ -19,15 +19,15 @@
 #include <cstring>
 #include <vector>
 
-#include <xsimd/xsimd.hpp>
+#include "core/simd.hpp"
 
 namespace kexue {
 namespace {
 
-using Vec = xsimd::batch<float>;
-using AlignedFloats = std::vector<float, xsimd::aligned_allocator<float>>;
+using simd::AlignedFloats;
+using simd::kVecWidth;
+using simd::Vec;
 
-constexpr std::size_t kVecWidth = Vec::size;
 constexpr std::size_t kTileRows = 4;
 constexpr std::size_t kTileVecs = 2;
 constexpr std::size_t kTileCols = kTileVecs * kVecWidth;
