@@ -41,7 +41,7 @@ export function buildWasm({ moduleOnly = false } = {}) {
     run('emcmake', ['cmake', '-S', '.', '-B', dir, '-DCMAKE_BUILD_TYPE=Release',
       `-DCMAKE_CROSSCOMPILING_EMULATOR=${nodeExecutable()}`]);
   }
-  run('cmake', ['--build', dir, '-j', JOBS, ...(moduleOnly ? ['--target', 'kexue'] : [])]);
+  run('cmake', ['--build', dir, '-j', JOBS, ...(moduleOnly ? ['--target', 'kexue', 'kexue_mt'] : [])]);
 }
 
 export function build({ wasmOnly = false, moduleOnly = false } = {}) {

@@ -77,6 +77,72 @@ export interface WhiteningStats extends Disposable {
   finalize(options?: WhiteningFitOptions): Whitening;
 }
 
+export type RopeLayout = 'interleaved' | 'half';
+
+export interface RopeOptions {
+  batch?: number;
+  seq: number;
+  heads?: number;
+  /** Head dim; must be even. */
+  dim: number;
+  /** Default 10000. */
+  base?: number;
+  /** 'interleaved' (pairs 2i, 2i+1; RoFormer, default) or 'half' (rotate-half; GPT-NeoX/LLaMA). */
+  layout?: RopeLayout;
+  /** Position of each token (length seq; real values allowed). Default 0, 1, 2, … */
+  positions?: ArrayLike<number>;
+  /** Rotate only the first rotaryDim dims (even, ≤ dim). Default dim. */
+  rotaryDim?: number;
+  /** Rotate by −position: the inverse rotation, i.e. the gradient. Default false. */
+  inverse?: boolean;
+}
+
+export interface Rope2dOptions {
+  batch?: number;
+  height: number;
+  width: number;
+  heads?: number;
+  /** Head dim; must be a multiple of 4. */
+  dim: number;
+  base?: number;
+  layout?: RopeLayout;
+  /** 'split' (first half of dim turns with x, second with y; default) or 'tie' (RoPE-Tie). */
+  mode?: 'split' | 'tie';
+  /** (x0, y0, x1, y1, …), one pair per token. Default: token t at (t % width, floor(t / width)). */
+  positions?: ArrayLike<number>;
+  inverse?: boolean;
+}
+
+export interface AttentionOptions {
+  batch?: number;
+  seqQ: number;
+  /** Default seqQ. With causal, query i sits at position seqK − seqQ + i. */
+  seqK?: number;
+  heads: number;
+  /** heads must be a multiple of kvHeads (grouped-query attention). Default heads. */
+  kvHeads?: number;
+  dim: number;
+  /** Value/output head dim. Default dim. */
+  dimV?: number;
+  causal?: boolean;
+  /** 'entropy' (log_baseLen(max(n_i, nMin))/√dim; default), 'standard' (1/√dim) or a fixed number. */
+  scale?: 'entropy' | 'standard' | number;
+  /** Default 512; must be > 1. */
+  baseLen?: number;
+  /** Default 16; must be ≥ 1. */
+  nMin?: number;
+  /** c_i = max(1, log_baseLen n_i)/√dim: never softer than a model trained at baseLen. Default false. */
+  clipBelowOne?: boolean;
+  /** Fused RoPE of Q and K (pass them un-rotated). Default null (off). */
+  rope?: null | boolean | { base?: number; layout?: RopeLayout; rotaryDim?: number };
+}
+
+export interface AttentionGradients {
+  dq: Float32Array;
+  dk: Float32Array;
+  dv: Float32Array;
+}
+
 export interface Kexue {
   readonly Whitening: WhiteningConstructor;
   readonly WhiteningStats: new (dim: number) => WhiteningStats;
@@ -94,6 +160,19 @@ export interface Kexue {
    *         does not fit the 2 GiB WASM heap.
    */
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Float32Array;
+  /** 1D RoPE of x [batch, seq, heads, dim]; returns a new Float32Array. */
+  rope(x: Float32Array, options: RopeOptions): Float32Array;
+  /** 2D RoPE of x [batch, height·width, heads, dim]; returns a new Float32Array. */
+  rope2d(x: Float32Array, options: Rope2dOptions): Float32Array;
+  /**
+   * Fused, tiled entropy-invariant attention. q [batch, seqQ, heads, dim], k [batch, seqK, kvHeads,
+   * dim], v [batch, seqK, kvHeads, dimV]; resolves to out [batch, seqQ, heads, dimV].
+   * Rejects with TypeError/RangeError on bad input.
+   */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Promise<Float32Array>;
+  /** Gradients w.r.t. the un-rotated q, k, v given dOut (shape of out), same options as attention. */
+  attentionBackward(q: Float32Array, k: Float32Array, v: Float32Array, dOut: Float32Array,
+    options: AttentionOptions): AttentionGradients;
 }
 
 export interface InitOptions {

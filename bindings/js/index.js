@@ -4,6 +4,7 @@
 // the WASM heap). Every public function validates its arguments here and throws a TypeError or
 // RangeError naming the parameter; the C++ side behind the Embind boundary only computes.
 import { describe, elementCount, requireBoolean, requireFloat32Array, requireOptions, requireSize } from './errors.js';
+import { createAttentionFunctions } from './attention.js';
 import { withHeap } from './heap.js';
 import { version } from './version.js';
 import { createWhiteningClasses } from './whitening.js';
@@ -21,6 +22,15 @@ class Kexue {
     this.Whitening = Whitening;
     /** Streaming, mergeable statistics for fitting a Whitening in chunks. */
     this.WhiteningStats = WhiteningStats;
+    const { rope, rope2d, attention, attentionBackward } = createAttentionFunctions(module);
+    /** 1D RoPE (interleaved or half layout) of x [batch, seq, heads, dim]. */
+    this.rope = rope;
+    /** 2D RoPE ('split' or 'tie') of x [batch, height·width, heads, dim]. */
+    this.rope2d = rope2d;
+    /** Fused entropy-invariant attention; resolves to out [batch, seqQ, heads, dimV]. */
+    this.attention = attention;
+    /** { dq, dk, dv } of the attention call with the same options, from dOut. */
+    this.attentionBackward = attentionBackward;
   }
 
   /** The package version string. */

@@ -32,12 +32,14 @@ test('npm pack → install in a fresh project → import, compute, type-check', 
       const kx = await init();
       const c = kx.matmul(new Float32Array([1, 2, 3, 4, 5, 6]), new Float32Array([7, 8, 9, 10, 11, 12]), { m: 2, k: 3, n: 2 });
       const w = kx.Whitening.fit(new Float32Array([3, 3, 1, 1, 2, 3, 2, 1]), { rows: 4, dim: 2 });
-      console.log(JSON.stringify({ c: Array.from(c), ev: w.eigenvalues[0].toFixed(6), version: kx.version }));
+      const o = await kx.attention(new Float32Array([1, 0, 0, 1]), new Float32Array([1, 0, 0, 1]), new Float32Array([1, 2, 3, 4]), { seqQ: 2, heads: 1, dim: 2, scale: 0 });
+      console.log(JSON.stringify({ c: Array.from(c), ev: w.eigenvalues[0].toFixed(6), version: kx.version, o: Array.from(o) }));
       w.dispose();
     `);
     const out = JSON.parse(execFileSync(process.execPath, ['main.mjs'], { cwd: project, encoding: 'utf8' }));
     assert.deepEqual(out.c, [58, 64, 139, 154]);
     assert.equal(out.ev, '1.309017');
+    assert.deepEqual(out.o, [2, 3, 2, 3]);
     const help = spawnSync('npx', ['--offline', 'kexue', '--help'], { cwd: project, encoding: 'utf8', env });
     assert.equal(help.status, 0, help.stderr);
     assert.match(help.stdout, /kexue whiten fit/);
@@ -49,7 +51,10 @@ test('npm pack → install in a fresh project → import, compute, type-check', 
       const w: Whitening = kx.Whitening.fit(c, { rows: 2, dim: 2, beta: 0, gamma: 0 });
       const y: Float32Array = w.transform(c, { rows: 2, normalize: true });
       w.dispose();
-      export { y };
+      const o: Float32Array = await kx.attention(c, c, c, { seqQ: 2, heads: 1, dim: 2, causal: true, rope: { layout: 'half' } });
+      const g: { dq: Float32Array } = kx.attentionBackward(c, c, c, o, { seqQ: 2, heads: 1, dim: 2, scale: 0.5 });
+      const r: Float32Array = kx.rope2d(c, { height: 1, width: 1, dim: 4, mode: 'tie' });
+      export { y, g, r };
     `);
     writeFileSync(path.join(project, 'tsconfig.json'), JSON.stringify({
       compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, lib: ['es2022', 'esnext.disposable'], types: [] },
