@@ -1,5 +1,5 @@
 // Loads the peer libraries for side-by-side benchmarks from node_modules.
-import { createRequire } from 'node:module';
+import { createRequire, register } from 'node:module';
 import path from 'node:path';
 
 const require = createRequire(import.meta.url);
@@ -7,6 +7,9 @@ const require = createRequire(import.meta.url);
 // TensorFlow.js with its WASM backend (XNNPACK, SIMD; no threads under Node).
 export async function loadTfjsWasm() {
   const tf = await import('@tensorflow/tfjs-core');
+  // tfjs-core's main (CommonJS) build registers no gradient functions; tf.grad needs them.
+  register('./tfjs-esm-hooks.mjs', import.meta.url);
+  await import('@tensorflow/tfjs-core/dist/register_all_gradients.js');
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   const wasmDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm'));
   wasm.setWasmPaths(wasmDir + path.sep);

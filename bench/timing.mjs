@@ -35,3 +35,25 @@ export function table(headers, rows) {
   const line = (cells) => cells.map((c, i) => String(c).padStart(widths[i])).join('  ');
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
+
+// The same for contenders that return promises (kx.attention): each call is awaited.
+export async function warmUpAsync(fn, { seconds = 0.6, minCalls = 3 } = {}) {
+  const start = performance.now();
+  let calls = 0;
+  while (calls < minCalls || performance.now() - start < seconds * 1000) {
+    await fn();
+    ++calls;
+  }
+}
+
+export async function interleavedAsync(contenders, runs) {
+  const times = Object.fromEntries(Object.keys(contenders).map((name) => [name, []]));
+  for (let r = 0; r < runs; ++r) {
+    for (const [name, fn] of Object.entries(contenders)) {
+      const start = performance.now();
+      await fn();
+      times[name].push(performance.now() - start);
+    }
+  }
+  return Object.fromEntries(Object.entries(times).map(([name, list]) => [name, median(list)]));
+}

@@ -1,0 +1,40 @@
+// The README's examples run as written: the "Using it" block (which loads the module) followed by
+// each self-contained technique block, in a fresh Node process importing the package by name.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const README = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+const blocks = [...README.matchAll(/```js\n([\s\S]*?)```/g)].map((match) => match[1]);
+
+function runExample(source) {
+  // Inside the package root, so that `import … from 'kexue'` resolves to this package.
+  const file = path.join(ROOT, `.readme-example-${process.pid}.mjs`);
+  writeFileSync(file, source);
+  try {
+    return spawnSync(process.execPath, [file], { encoding: 'utf8', cwd: ROOT, timeout: 120_000 });
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+const usingIt = blocks.find((block) => block.includes("import { init } from 'kexue'"));
+
+test('README: the "Using it" example runs', () => {
+  assert.ok(usingIt, 'README has a block importing init from kexue');
+  const result = runExample(usingIt);
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});
+
+test('README: the attention example runs and prints nothing', () => {
+  const block = blocks.find((b) => b.includes('kx.attentionBackward('));
+  assert.ok(block, 'README has an attention example');
+  const result = runExample(`${usingIt}\n${block}\n` +
+    "if (out.length !== seq * heads * dim || !out.every(Number.isFinite)) throw new Error('out');\n" +
+    "if (next.length !== heads * dim || dq.length !== q.length || rotated2d.length !== patches.length) throw new Error('shapes');\n");
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});
