@@ -1,15 +1,9 @@
-// The demo page: imports the package by name and calls it.
-import { init } from 'kexue';
+// The demo page: the UI thread. It imports the package by name (through the import map) for its
+// version, and runs every computation in web/worker.js so that the page never freezes.
+import { version } from 'kexue';
+import { COLORS, heatmap, histogram, linePlot } from './plot.js';
 
 const $ = (id) => document.getElementById(id);
-
-function formatMatrix(values, rows, cols) {
-  const lines = [];
-  for (let i = 0; i < rows; ++i) {
-    lines.push(Array.from(values.subarray(i * cols, (i + 1) * cols), (x) => String(x).padStart(4)).join(' '));
-  }
-  return lines.join('\n      ');
-}
 
 function wasmSimdSupported() {
   // The smallest module using a v128 instruction: validates only where WASM SIMD exists.
@@ -18,42 +12,223 @@ function wasmSimdSupported() {
   return WebAssembly.validate(bytes);
 }
 
-async function main() {
-  $('simd').textContent = `WASM SIMD: ${wasmSimdSupported() ? 'yes' : 'no'}`;
-  $('isolation').textContent = `cross-origin isolated: ${globalThis.crossOriginIsolated ? 'yes' : 'no'}`;
+// ---- the worker and its request/response protocol ----
 
-  const kx = await init();
-  $('version').textContent = kx.version;
+const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+const pending = new Map();
+let nextId = 1;
+let readyResolve;
+const ready = new Promise((resolve) => { readyResolve = resolve; });
 
-  const a = new Float32Array([1, 2, 3, 4, 5, 6]);
-  const b = new Float32Array([7, 8, 9, 10, 11, 12]);
-  const c = kx.matmul(a, b, { m: 2, k: 3, n: 2 });
-  $('matmul-result').textContent = `A·B = [${formatMatrix(c, 2, 2)}]`;
-  $('status').textContent = 'Ready: the WASM module is loaded.';
+worker.onmessage = ({ data }) => {
+  if (data.ready) {
+    readyResolve(data);
+    return;
+  }
+  const request = pending.get(data.id);
+  if (!request) return;
+  if (data.progress !== undefined) {
+    request.onProgress?.(data.progress);
+    return;
+  }
+  pending.delete(data.id);
+  if (data.error !== undefined) request.reject(new Error(data.error));
+  else request.resolve(data.result);
+};
+worker.onerror = (event) => showError(`the worker failed: ${event.message}`);
 
-  $('speed-form').addEventListener('submit', (event) => {
-    event.preventDefault();
-    const n = Number($('speed-size').value);
-    const x = new Float32Array(n * n).map(() => Math.random() - 0.5);
-    const y = new Float32Array(n * n).map(() => Math.random() - 0.5);
-    const options = { m: n, k: n, n };
-    for (let i = 0; i < 3; ++i) kx.matmul(x, y, options); // warm-up
-    const times = [];
-    for (let i = 0; i < 5; ++i) {
-      const start = performance.now();
-      kx.matmul(x, y, options);
-      times.push(performance.now() - start);
-    }
-    times.sort((p, q) => p - q);
-    const median = times[2];
-    const gflops = (2 * n ** 3) / (median * 1e6);
-    $('speed-result').textContent =
-      `${n}×${n}×${n}: median ${median.toFixed(2)} ms over 5 runs, ${gflops.toFixed(1)} GFLOP/s`;
+function call(type, args, { onProgress, transfer = [] } = {}) {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject, onProgress });
+    worker.postMessage({ id, type, args }, transfer);
   });
 }
 
-main().catch((error) => {
-  $('status').textContent = `Failed to start: ${error.message}`;
+function showError(message) {
+  $('status').textContent = message;
   $('status').classList.add('error');
+}
+
+// Runs an async UI action with its button disabled; errors go to the status line.
+async function busy(button, action) {
+  button.disabled = true;
+  button.setAttribute('aria-busy', 'true');
+  try {
+    await action();
+  } catch (error) {
+    showError(error.message);
+  } finally {
+    button.disabled = false;
+    button.removeAttribute('aria-busy');
+  }
+}
+
+// ---- attention ----
+
+function setUpAttention(capabilities) {
+  const backendSelect = $('heatmap-backend');
+  const webgpuOption = backendSelect.querySelector('option[value="webgpu"]');
+  if (!capabilities.webgpu) {
+    webgpuOption.disabled = true;
+    $('backend-note').textContent = `WebGPU unavailable: ${capabilities.webgpuReason}`;
+  }
+
+  $('heatmap-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    busy($('heatmap-run'), async () => {
+      const n = Number($('heatmap-n').value);
+      const scale = $('heatmap-scale').value;
+      const causal = $('heatmap-causal').checked;
+      const backend = backendSelect.value;
+      const { weights, ms, meanEntropy, ranOn } = await call('attentionWeights', { n, scale, causal, backend });
+      heatmap($('heatmap-canvas'), weights, n, n,
+        { label: `attention weights of one head, n = ${n}, ${scale} scale${causal ? ', causal' : ''}` });
+      $('heatmap-result').textContent = `n = ${n}, ${scale} scale${causal ? ', causal' : ''}: ` +
+        `${ms.toFixed(2)} ms per call on ${ranOn}; mean row entropy ${meanEntropy.toFixed(3)} nats`;
+    });
+  });
+
+  let needleRunning = false;
+  $('needle-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (needleRunning) return;
+    needleRunning = true;
+    $('needle-stop').disabled = false;
+    const max = Number($('needle-max').value);
+    const lengths = [];
+    for (let n = 128; n <= max; n *= 2) lengths.push(n);
+    busy($('needle-run'), async () => {
+      try {
+        const result = await call('needle', { lengths }, { onProgress: drawNeedle });
+        drawNeedle(result);
+        $('status').textContent = result.stopped ? 'Needle experiment stopped.' : 'Needle experiment done.';
+      } finally {
+        needleRunning = false;
+        $('needle-stop').disabled = true;
+      }
+    });
+  });
+  $('needle-stop').addEventListener('click', () => worker.postMessage({ type: 'stop' }));
+}
+
+function drawNeedle({ rows }) {
+  const series = (key, field) => rows.map((row) => [row.n, row[key][field]]);
+  linePlot($('needle-weight'), {
+    series: [
+      { name: 'standard 1/√d', color: COLORS[1], points: series('standard', 'weight') },
+      { name: 'entropy log₅₁₂n/√d', color: COLORS[0], points: series('entropy', 'weight') },
+    ],
+    xLog: true, yMin: 0, yMax: 1, xLabel: 'n (keys)', yLabel: 'weight on the needle',
+    label: 'weight on the matching key against n: ' + rows.map((r) =>
+      `n ${r.n}: standard ${r.standard.weight.toFixed(3)}, entropy ${r.entropy.weight.toFixed(3)}`).join('; '),
+  });
+  linePlot($('needle-entropy'), {
+    series: [
+      { name: 'standard', color: COLORS[1], points: series('standard', 'entropy') },
+      { name: 'entropy', color: COLORS[0], points: series('entropy', 'entropy') },
+    ],
+    xLog: true, yMin: 0, xLabel: 'n (keys)', yLabel: 'row entropy (nats)',
+    label: 'row entropy against n',
+  });
+  $('needle-table').tBodies[0].replaceChildren(...rows.map((row) => {
+    const tr = document.createElement('tr');
+    for (const text of [String(row.n),
+      `${row.standard.weight.toFixed(3)} (${row.standard.entropy.toFixed(2)})`,
+      `${row.entropy.weight.toFixed(3)} (${row.entropy.entropy.toFixed(2)})`]) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      tr.append(td);
+    }
+    return tr;
+  }));
+}
+
+// ---- whitening ----
+
+function setUpWhitening() {
+  const sliders = ['beta', 'gamma', 'k'].map((name) => $(`whitening-${name}`));
+  let before = null;
+  let downloadUrl = null;
+
+  async function refit() {
+    for (const slider of sliders) $(`${slider.id}-value`).textContent = slider.value;
+    const [beta, gamma, k] = sliders.map((slider) => Number(slider.value));
+    const fit = await call('whiteningRefit', { beta, gamma, k });
+    const lambda = Array.from(fit.eigenvalues);
+    linePlot($('whitening-spectrum'), {
+      series: [{ name: 'eigenvalues', points: lambda.map((v, i) => [i + 1, Math.max(v, 1e-12)]) }],
+      yLog: true, xLabel: 'index', yLabel: 'eigenvalue',
+      label: `eigenvalue spectrum, largest ${lambda[0].toPrecision(3)}, smallest ${lambda.at(-1).toPrecision(3)}`,
+    });
+    const mean = (values) => values.reduce((s, v) => s + v, 0) / values.length;
+    histogram($('whitening-cosines'), {
+      series: [{ name: 'raw', color: COLORS[1], values: before }, { name: `whitened (k = ${fit.k})`, color: COLORS[0], values: fit.after }],
+      min: -1, max: 1, xLabel: 'pairwise cosine',
+      label: `pairwise cosines: raw mean ${mean(before).toFixed(3)}, whitened mean ${mean(fit.after).toFixed(3)}`,
+    });
+    $('whitening-summary').textContent = `β = ${beta}, γ = ${gamma}, k = ${fit.k}: fitted in ${fit.fitMs.toFixed(1)} ms; ` +
+      `mean pairwise cosine ${mean(before).toFixed(3)} raw → ${mean(fit.after).toFixed(3)} whitened`;
+    if (downloadUrl) URL.revokeObjectURL(downloadUrl);
+    downloadUrl = URL.createObjectURL(new Blob([fit.json], { type: 'application/json' }));
+    const link = $('whitening-download');
+    link.href = downloadUrl;
+    link.classList.remove('disabled');
+    link.removeAttribute('aria-disabled');
+  }
+
+  async function load(args, transfer) {
+    const loaded = await call('whiteningLoad', args, { transfer });
+    before = loaded.before;
+    const k = $('whitening-k');
+    k.max = String(loaded.dim);
+    k.value = String(loaded.dim);
+    for (const slider of sliders) slider.disabled = false;
+    $('status').textContent = `Whitening: loaded ${loaded.source}.`;
+    await refit();
+  }
+
+  $('whitening-load').addEventListener('submit', (event) => {
+    event.preventDefault();
+    busy($('whitening-synthetic'), () => load({ source: 'synthetic', rows: Number($('whitening-rows').value),
+      dim: Number($('whitening-dim').value) }));
+  });
+  $('whitening-file').addEventListener('change', async () => {
+    const file = $('whitening-file').files[0];
+    if (!file) return;
+    const buffer = await file.arrayBuffer();
+    busy($('whitening-synthetic'), () => load({ source: 'file', buffer, name: file.name }, [buffer]));
+  });
+  // Refit when a slider settles (change fires on release and on each keyboard step).
+  let refitting = Promise.resolve();
+  for (const slider of sliders) {
+    slider.addEventListener('input', () => { $(`${slider.id}-value`).textContent = slider.value; });
+    slider.addEventListener('change', () => {
+      refitting = refitting.then(refit).catch((error) => showError(error.message));
+    });
+  }
+  $('whitening-download').addEventListener('click', (event) => {
+    if ($('whitening-download').classList.contains('disabled')) event.preventDefault();
+  });
+}
+
+// ---- start ----
+
+async function main() {
+  $('version').textContent = version;
+  $('simd').textContent = `WASM SIMD: ${wasmSimdSupported() ? 'yes' : 'no'}`;
+  $('isolation').textContent = `cross-origin isolated: ${globalThis.crossOriginIsolated ? 'yes' : 'no'}`;
+  const info = await ready;
+  const capabilities = await call('capabilities');
+  $('backend').textContent = `backend: ${capabilities.backend}`;
+  $('threads').textContent = `threads: ${info.threads}`;
+  setUpAttention(capabilities);
+  setUpWhitening();
+  $('status').textContent = 'Ready: the WASM module is loaded in a worker.';
+  document.body.dataset.ready = 'true';
+}
+
+main().catch((error) => {
+  showError(`Failed to start: ${error.message}`);
   throw error;
 });

@@ -1,41 +1,141 @@
-// The demo page in a real browser: it loads the package by name, prints a matmul result computed
-// by the WASM module, times a larger one on request, and reports its environment in the footer.
+// The demo page in a real browser (headless Debian Chromium through playwright-core), served by
+// the server `npm start` uses: it loads with no console errors or failed requests, each section's
+// main action (with small sizes) produces its result, every control is labelled and usable from
+// the keyboard, and a screenshot of each section lands in test-results/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { openDemo } from './helpers/browser.mjs';
 
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SHOTS = path.join(ROOT, 'test-results');
+mkdirSync(SHOTS, { recursive: true });
+
 let demo;
-before(async () => { demo = await openDemo(); });
+before(async () => {
+  demo = await openDemo();
+  await demo.page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 60_000 });
+});
 after(async () => { await demo?.close(); });
 
-test('the page prints kx.matmul\'s result', async () => {
+const drawn = (id) => `Number(document.getElementById('${id}').dataset.drawn || 0)`;
+
+test('the footer shows the version, backend, threads, WASM SIMD and cross-origin isolation', async () => {
   const { page } = demo;
-  await page.waitForFunction(() => document.getElementById('matmul-result').textContent.includes('58'));
-  const text = await page.textContent('#matmul-result');
-  assert.match(text, /58\s+64/);
-  assert.match(text, /139\s+154/);
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  assert.equal(await page.textContent('#version'), pkg.version);
+  assert.match(await page.textContent('#backend'), /^backend: (wasm|webgpu)$/);
+  assert.match(await page.textContent('#threads'), /^threads: [1-4]$/);
+  assert.equal(await page.textContent('#simd'), 'WASM SIMD: yes');
+  assert.equal(await page.textContent('#isolation'), 'cross-origin isolated: yes');
   assert.match(await page.textContent('#status'), /Ready/);
 });
 
-test('the footer shows the version, WASM SIMD and cross-origin isolation', async () => {
+test('attention: the heatmap is the kernel\'s attention matrix, drawn from the keyboard', async () => {
   const { page } = demo;
-  const pkg = JSON.parse(await (await import('node:fs/promises')).readFile(new URL('../../package.json', import.meta.url), 'utf8'));
-  assert.equal(await page.textContent('#version'), pkg.version);
-  assert.equal(await page.textContent('#simd'), 'WASM SIMD: yes');
-  assert.equal(await page.textContent('#isolation'), 'cross-origin isolated: yes');
+  await page.focus('#heatmap-n');
+  await page.selectOption('#heatmap-n', '32');
+  await page.selectOption('#heatmap-scale', 'standard');
+  await page.check('#heatmap-causal');
+  await page.focus('#heatmap-run');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(`${drawn('heatmap-canvas')} >= 1`);
+  const text = await page.textContent('#heatmap-result');
+  assert.match(text, /n = 32, standard scale, causal: [\d.]+ ms per call on WASM; mean row entropy [\d.]+ nats/);
+  // Causal: the first row sees one key, so its entropy is 0 and the mean is below log 32.
+  const entropy = Number(text.match(/entropy ([\d.]+)/)[1]);
+  assert.ok(entropy > 0 && entropy < Math.log(32), text);
+  // The canvas has pixels: the top-right corner (masked keys) is dark, the diagonal bright.
+  const pixels = await page.evaluate(() => {
+    const canvas = document.getElementById('heatmap-canvas');
+    const ctx = canvas.getContext('2d');
+    const r = devicePixelRatio;
+    const sample = (x, y) => Array.from(ctx.getImageData(Math.round(x * r), Math.round(y * r), 1, 1).data);
+    return { corner: sample(52 + 300, 14 + 5), diagonal: sample(52 + 5, 14 + 5) };
+  });
+  assert.ok(pixels.diagonal[0] + pixels.diagonal[1] > pixels.corner[0] + pixels.corner[1], JSON.stringify(pixels));
+  await page.locator('#heatmap-canvas').screenshot({ path: path.join(SHOTS, 'demo-attention-heatmap.png') });
 });
 
-test('the timing form runs from the keyboard and reports GFLOP/s', async () => {
+test('attention: the needle experiment shows entropy scaling holding its weight', async () => {
   const { page } = demo;
-  await page.focus('#speed-size');
-  await page.selectOption('#speed-size', '128');
-  await page.keyboard.press('Tab');
-  assert.equal(await page.evaluate(() => document.activeElement.id), 'speed-run');
-  await page.keyboard.press('Enter');
-  await page.waitForFunction(() => /GFLOP\/s/.test(document.getElementById('speed-result').textContent));
-  const text = await page.textContent('#speed-result');
-  const gflops = Number(text.match(/([\d.]+) GFLOP\/s/)[1]);
-  assert.ok(gflops > 0, text);
+  await page.selectOption('#needle-max', '1024');
+  await page.click('#needle-run');
+  await page.waitForFunction(() => /done|stopped/.test(document.getElementById('status').textContent)
+    && document.querySelectorAll('#needle-table tbody tr').length === 4, null, { timeout: 120_000 });
+  const rows = await page.$$eval('#needle-table tbody tr', (trs) => trs.map((tr) => Array.from(tr.cells, (td) => td.textContent)));
+  assert.deepEqual(rows.map((r) => r[0]), ['128', '256', '512', '1024']);
+  const weight = (cell) => Number(cell.split(' ')[0]);
+  const standardDrop = weight(rows[0][1]) - weight(rows[3][1]);
+  const entropyDrop = weight(rows[0][2]) - weight(rows[3][2]);
+  assert.ok(standardDrop > 0.1, `standard: ${rows[0][1]} → ${rows[3][1]}`);
+  assert.ok(Math.abs(entropyDrop) < standardDrop / 2, `entropy: ${rows[0][2]} → ${rows[3][2]}`);
+  assert.ok(await page.evaluate(drawn('needle-weight')) >= 1);
+  await page.locator('#attention').screenshot({ path: path.join(SHOTS, 'demo-attention.png') });
+});
+
+test('attention: a long needle run can be stopped', async () => {
+  const { page } = demo;
+  await page.selectOption('#needle-max', '8192');
+  await page.click('#needle-run');
+  await page.waitForFunction(() => !document.getElementById('needle-stop').disabled);
+  await page.click('#needle-stop');
+  await page.waitForFunction(() => /Needle experiment (stopped|done)/.test(document.getElementById('status').textContent),
+    null, { timeout: 120_000 });
+  const count = await page.$$eval('#needle-table tbody tr', (trs) => trs.length);
+  assert.ok(count < 7, `stopped after ${count} of 7 lengths`);
+});
+
+test('whitening: fit, refit from the keyboard, and download the model', async () => {
+  const { page } = demo;
+  await page.selectOption('#whitening-rows', '1000');
+  await page.click('#whitening-synthetic');
+  await page.waitForFunction(() => /fitted in/.test(document.getElementById('whitening-summary').textContent));
+  const first = await page.textContent('#whitening-summary');
+  const [, raw, white] = first.match(/mean pairwise cosine ([-\d.]+) raw → ([-\d.]+) whitened/).map(Number);
+  assert.ok(raw > 0.5, first);             // anisotropic raw embeddings
+  assert.ok(Math.abs(white) < 0.05, first); // whitened: cosines centred on 0
+
+  // γ and k from the keyboard: a rotation plus truncation keeps cosines close to the raw ones.
+  await page.focus('#whitening-beta');
+  for (let i = 0; i < 10; ++i) await page.keyboard.press('ArrowLeft');
+  await page.focus('#whitening-gamma');
+  for (let i = 0; i < 10; ++i) await page.keyboard.press('ArrowLeft');
+  await page.waitForFunction(() => /β = 0, γ = 0, k = 64/.test(document.getElementById('whitening-summary').textContent));
+  const second = await page.textContent('#whitening-summary');
+  const kept = Number(second.match(/→ ([-\d.]+) whitened/)[1]);
+  assert.ok(Math.abs(kept - raw) < 0.02, second);
+  assert.ok(await page.evaluate(drawn('whitening-spectrum')) >= 1);
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#whitening-download')]);
+  const model = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  assert.equal(model.format, 'kexue-whitening');
+  assert.equal(model.dim, 64);
+  assert.equal(model.beta, 0);
+  await page.locator('#whitening').screenshot({ path: path.join(SHOTS, 'demo-whitening.png') });
+});
+
+test('every control has a label and is reachable with Tab', async () => {
+  const { page } = demo;
+  const unlabelled = await page.$$eval('input, select, button, a.button', (controls) => controls
+    .filter((c) => !(c.labels?.length || c.getAttribute('aria-label') || c.textContent.trim()))
+    .map((c) => c.id));
+  assert.deepEqual(unlabelled, []);
+  // Walk the tab order from the top and collect every focusable control reached.
+  await page.evaluate(() => document.activeElement?.blur());
+  const reached = new Set();
+  for (let i = 0; i < 60; ++i) {
+    await page.keyboard.press('Tab');
+    const id = await page.evaluate(() => document.activeElement?.id);
+    if (id) reached.add(id);
+  }
+  const focusable = await page.$$eval('input:not([disabled]), select:not([disabled]), button:not([disabled]), a.button:not(.disabled)',
+    (controls) => controls.map((c) => c.id));
+  const missed = focusable.filter((id) => !reached.has(id));
+  assert.deepEqual(missed, []);
+  await page.screenshot({ path: path.join(SHOTS, 'demo-page.png'), fullPage: true });
 });
 
 test('no console errors and no failed requests', () => {

@@ -1,0 +1,266 @@
+// The demo page's Web Worker: every heavy call runs here, so the page never freezes.
+// Protocol: the page posts { id, type, args }; the worker answers { id, result } or
+// { id, error }, and { id, progress } along the way for long work. { type: 'stop' } asks the
+// running long job to end after its current step (it then resolves with what it has).
+//
+// Import maps do not reach module workers, so the worker imports the package by the URL the
+// page's import map gives 'kexue' (a bundler would resolve the bare name in both).
+import { init } from '/kexue/bindings/js/index.js';
+
+const kx = await init();
+let stopRequested = false;
+
+// ---- helpers ----
+
+function mulberry32(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+function gaussian(next) {
+  let spare = null;
+  return () => {
+    if (spare !== null) {
+      const value = spare;
+      spare = null;
+      return value;
+    }
+    const u = Math.max(next(), 1e-12);
+    const v = next();
+    const r = Math.sqrt(-2 * Math.log(u));
+    spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  };
+}
+
+// Lets queued messages (a 'stop') through between steps of a long job.
+const yieldToMessages = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+// ---- attention ----
+
+// One head's attention weights for n tokens: with V = I (dimV = n), row i of the output is row i
+// of the attention matrix P, so the page shows exactly what the fused kernel computes.
+// Q and K are a shared direction plus noise, rotated by the fused RoPE: the weights then decay
+// with |i − j|, RoPE's relative-position structure.
+async function attentionWeights({ n, scale, causal }) {
+  const dim = 32;
+  const normal = gaussian(mulberry32(7));
+  const shared = Float64Array.from({ length: dim }, normal);
+  const q = new Float32Array(n * dim);
+  const k = new Float32Array(n * dim);
+  for (let i = 0; i < n * dim; ++i) {
+    q[i] = shared[i % dim] + 0.5 * normal();
+    k[i] = shared[i % dim] + 0.5 * normal();
+  }
+  const v = new Float32Array(n * n);
+  for (let i = 0; i < n; ++i) v[i * n + i] = 1;
+  const options = { seqQ: n, heads: 1, dim, dimV: n, causal, scale, rope: { base: 10000 } };
+  await kx.attention(q, k, v, options); // warm-up
+  const start = performance.now();
+  const weights = await kx.attention(q, k, v, options);
+  const ms = performance.now() - start;
+  let entropy = 0;
+  for (let i = 0; i < n; ++i) {
+    for (let j = 0; j < n; ++j) {
+      const p = weights[i * n + j];
+      if (p > 0) entropy -= p * Math.log(p);
+    }
+  }
+  return { weights, ms, meanEntropy: entropy / n, ranOn: 'WASM' };
+}
+
+// The "needle" experiment (attention issue, SPEC §2): d = 64, 48 queries; each query's own key
+// (at a random position) equals the query, the other n − 1 keys are N(0, 1). The weight on the
+// matching key comes from the library: V is one-hot on the needle positions (dimV = 48), so
+// out[c][c] = P(query c → its needle). The row entropy is computed here in float64 from the
+// same logits.
+async function needle({ lengths, queries = 48 }, progress) {
+  const dim = 64;
+  const rows = [];
+  stopRequested = false;
+  for (const n of lengths) {
+    const normal = gaussian(mulberry32(n));
+    const q = Float32Array.from({ length: queries * dim }, normal);
+    const k = Float32Array.from({ length: n * dim }, normal);
+    const positions = new Set();
+    const next = mulberry32(n + 1);
+    while (positions.size < queries) positions.add(Math.floor(next() * n));
+    const needles = [...positions];
+    const v = new Float32Array(n * queries);
+    needles.forEach((p, c) => {
+      k.set(q.subarray(c * dim, (c + 1) * dim), p * dim);
+      v[p * queries + c] = 1;
+    });
+    const row = { n };
+    for (const scale of ['standard', 'entropy']) {
+      const out = await kx.attention(q, k, v, { seqQ: queries, seqK: n, heads: 1, dim, dimV: queries, scale });
+      let weight = 0;
+      for (let c = 0; c < queries; ++c) weight += out[c * queries + c];
+      row[scale] = { weight: weight / queries, entropy: meanEntropy(q, k, n, dim, queries, scale) };
+    }
+    rows.push(row);
+    progress({ rows });
+    await yieldToMessages();
+    if (stopRequested) break;
+  }
+  return { rows, stopped: stopRequested };
+}
+
+function meanEntropy(q, k, n, dim, queries, scale) {
+  const c = scale === 'standard' ? 1 / Math.sqrt(dim) : Math.log(Math.max(n, 16)) / Math.log(512) / Math.sqrt(dim);
+  const logits = new Float64Array(n);
+  let total = 0;
+  for (let i = 0; i < queries; ++i) {
+    let max = -Infinity;
+    for (let j = 0; j < n; ++j) {
+      let dot = 0;
+      for (let d = 0; d < dim; ++d) dot += q[i * dim + d] * k[j * dim + d];
+      logits[j] = c * dot;
+      max = Math.max(max, logits[j]);
+    }
+    let z = 0;
+    let weighted = 0;
+    for (let j = 0; j < n; ++j) {
+      const e = Math.exp(logits[j] - max);
+      z += e;
+      weighted += e * (logits[j] - max);
+    }
+    total += Math.log(z) - weighted / z; // H = log Z − E_P[logit]
+  }
+  return total / queries;
+}
+
+// ---- whitening ----
+
+const whitening = { x: null, rows: 0, dim: 0, stats: null, model: null, source: '' };
+
+// Embeddings like a pre-trained encoder's: a large common mean (so raw cosines are all high,
+// the anisotropy Su's post starts from) plus a few dominant directions.
+function syntheticEmbeddings(rows, dim, seed = 3) {
+  const normal = gaussian(mulberry32(seed));
+  const mean = Float64Array.from({ length: dim }, () => 1.5 * normal());
+  const mixing = Float64Array.from({ length: dim * dim }, normal);
+  const spread = Float64Array.from({ length: dim }, (_, i) => 2 / (1 + i) ** 0.9);
+  const x = new Float32Array(rows * dim);
+  const z = new Float64Array(dim);
+  for (let r = 0; r < rows; ++r) {
+    for (let i = 0; i < dim; ++i) z[i] = normal() * spread[i];
+    for (let j = 0; j < dim; ++j) {
+      let s = mean[j];
+      for (let i = 0; i < dim; ++i) s += z[i] * mixing[i * dim + j] / Math.sqrt(dim);
+      x[r * dim + j] = s;
+    }
+  }
+  return x;
+}
+
+// A 2-D float32/float64 little-endian C-order .npy file → { x, rows, dim }.
+function parseNpy(buffer) {
+  const bytes = new Uint8Array(buffer);
+  const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
+  if (bytes.length < 10 || magic.some((b, i) => bytes[i] !== b)) throw new Error('not a NumPy .npy file (bad magic string)');
+  const major = bytes[6];
+  const view = new DataView(buffer);
+  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const start = major === 1 ? 10 : 12;
+  const header = new TextDecoder('latin1').decode(bytes.subarray(start, start + headerLength));
+  const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1];
+  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
+  const shape = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1]?.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  if (descr !== '<f4' && descr !== '<f8') throw new Error(`dtype ${descr} is not supported (float32 or float64 only)`);
+  if (fortran !== 'False') throw new Error('Fortran-order arrays are not supported');
+  if (!shape || shape.length !== 2) throw new Error(`expected a 2-D array, got shape (${shape})`);
+  const [rows, dim] = shape;
+  const offset = start + headerLength;
+  const count = rows * dim;
+  const size = descr === '<f4' ? 4 : 8;
+  if (buffer.byteLength < offset + count * size) throw new Error('the file is truncated');
+  const copy = buffer.slice(offset, offset + count * size);
+  const x = descr === '<f4' ? new Float32Array(copy) : Float32Array.from(new Float64Array(copy));
+  return { x, rows, dim };
+}
+
+function pairwiseCosines(y, rows, dim, limit = 300) {
+  const m = Math.min(rows, limit);
+  const norms = new Float64Array(m);
+  for (let i = 0; i < m; ++i) {
+    let s = 0;
+    for (let d = 0; d < dim; ++d) s += y[i * dim + d] ** 2;
+    norms[i] = Math.sqrt(s) || 1;
+  }
+  const out = new Float32Array((m * (m - 1)) / 2);
+  let p = 0;
+  for (let i = 0; i < m; ++i) {
+    for (let j = i + 1; j < m; ++j) {
+      let s = 0;
+      for (let d = 0; d < dim; ++d) s += y[i * dim + d] * y[j * dim + d];
+      out[p++] = s / (norms[i] * norms[j]);
+    }
+  }
+  return out;
+}
+
+function whiteningLoad({ source, rows, dim, buffer, name }) {
+  whitening.stats?.dispose();
+  whitening.model?.dispose();
+  whitening.model = null;
+  if (source === 'file') {
+    Object.assign(whitening, parseNpy(buffer), { source: name });
+  } else {
+    Object.assign(whitening, { x: syntheticEmbeddings(rows, dim), rows, dim, source: `synthetic ${rows} × ${dim}` });
+  }
+  whitening.stats = new kx.WhiteningStats(whitening.dim).add(whitening.x, whitening.rows);
+  return { rows: whitening.rows, dim: whitening.dim, source: whitening.source,
+    before: pairwiseCosines(whitening.x, whitening.rows, whitening.dim) };
+}
+
+function whiteningRefit({ beta, gamma, k }) {
+  if (!whitening.stats) throw new Error('load embeddings first');
+  const kk = Math.min(Math.max(1, k), whitening.dim);
+  const start = performance.now();
+  const model = whitening.stats.finalize({ beta, gamma, k: kk });
+  const fitMs = performance.now() - start;
+  whitening.model?.dispose();
+  whitening.model = model;
+  const sample = Math.min(whitening.rows, 300);
+  const y = model.transform(whitening.x.subarray(0, sample * whitening.dim), { rows: sample });
+  return { k: kk, fitMs, eigenvalues: model.eigenvalues, after: pairwiseCosines(y, sample, kk),
+    json: JSON.stringify(model) };
+}
+
+// ---- capabilities ----
+
+function capabilities() {
+  const hasGpu = typeof navigator !== 'undefined' && 'gpu' in navigator;
+  return {
+    backend: 'wasm',
+    webgpu: false,
+    webgpuReason: hasGpu ? 'this build of kexue runs attention on WASM only' : 'this browser has no navigator.gpu',
+  };
+}
+
+// ---- dispatch ----
+
+const handlers = { capabilities, attentionWeights, needle, whiteningLoad, whiteningRefit };
+
+self.onmessage = async ({ data }) => {
+  const { id, type, args } = data;
+  if (type === 'stop') {
+    stopRequested = true;
+    return;
+  }
+  try {
+    const result = await handlers[type](args, (progress) => self.postMessage({ id, progress }));
+    self.postMessage({ id, result });
+  } catch (error) {
+    self.postMessage({ id, error: `${error.name}: ${error.message}` });
+  }
+};
+
+self.postMessage({ ready: true, version: kx.version, threads: kx.threads });
