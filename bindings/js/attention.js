@@ -201,11 +201,18 @@ function ropeTable(positions, rotaryDim, base, sign = 1) {
   return table;
 }
 
-// The table for fused RoPE: positions min(0, seqK − seqQ) … seqK − 1.
+// The table for fused RoPE: positions min(0, seqK − seqQ) … seqK − 1. The last one is kept: a
+// model calls attention with the same shape again and again.
+let lastRopeTable = { key: '', table: null };
+
 function attentionRopeTable(shape, native) {
   const first = Math.min(0, shape.seqK - shape.seqQ);
-  const positions = Float64Array.from({ length: shape.seqK - first }, (_, t) => first + t);
-  return ropeTable(positions, native.ropeRotaryDim, native.ropeBase);
+  const key = `${first} ${shape.seqK} ${native.ropeRotaryDim} ${native.ropeBase}`;
+  if (lastRopeTable.key !== key) {
+    const positions = Float64Array.from({ length: shape.seqK - first }, (_, t) => first + t);
+    lastRopeTable = { key, table: ropeTable(positions, native.ropeRotaryDim, native.ropeBase) };
+  }
+  return lastRopeTable.table;
 }
 
 const noWebGpu = () => ({ backend: null, reason: "this instance was created with init({ backend: 'wasm' })" });
