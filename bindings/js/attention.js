@@ -271,8 +271,8 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       if (!gpu) return Promise.resolve(rope(x, { ...o, backend: 'wasm' }));
       const table = ropeTable(positions ?? Float64Array.from({ length: seq }, (_, t) => t), rotaryDim, base,
         inverse ? -1 : 1);
-      return gpu.rope(x, { seq, heads, dim, half: layout === 'half', rotaryDim }, table).catch((error) => {
-        if (backend === 'webgpu' || !gpu.unavailable) throw error;
+      return gpu.rope(x, { seq, heads, dim, half: layout === 'half', rotaryDim }, table).catch(async (error) => {
+        if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
         return rope(x, { ...o, backend: 'wasm' }); // the device was lost mid-call
       });
     }
@@ -336,7 +336,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
         return await gpu.attention(q, k, v, shape, native, rowScales(shape, native),
           native.rope ? attentionRopeTable(shape, native) : null);
       } catch (error) {
-        if (backend === 'webgpu' || !gpu.unavailable) throw error;
+        if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
         // The device was lost mid-call: this call, and the later ones, run on WASM.
       }
     }

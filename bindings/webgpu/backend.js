@@ -158,6 +158,7 @@ export class WebGpuBackend {
   #queue = Promise.resolve();
   #disposed = false;
   #lostReason = null;
+  #lost;
 
   /** { vendor, architecture, device, description } of the adapter. */
   info;
@@ -178,7 +179,7 @@ export class WebGpuBackend {
       maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
       maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
     });
-    device.lost.then((lost) => {
+    this.#lost = device.lost.then((lost) => {
       if (this.#disposed) return;
       this.#lostReason = `the WebGPU device was lost (${lost?.reason ?? 'unknown'}${lost?.message ? `: ${lost.message}` : ''})`;
       this.#pool.destroy();
@@ -190,6 +191,18 @@ export class WebGpuBackend {
   get unavailable() {
     if (this.#disposed) return 'the WebGPU device was released by kx.dispose()';
     return this.#lostReason;
+  }
+
+  /**
+   * After a failed call: resolves to true when the device is (or within `ms` turns out to be)
+   * lost or disposed. A destroyed device rejects mapAsync before its `lost` promise settles.
+   */
+  async failedFromLoss(ms = 100) {
+    if (this.unavailable) return true;
+    let timer;
+    await Promise.race([this.#lost, new Promise((resolve) => { timer = setTimeout(resolve, ms); })]);
+    clearTimeout(timer);
+    return this.unavailable !== null;
   }
 
   /** Sizes in bytes of every GPU buffer this backend has created. */

@@ -238,6 +238,20 @@ test('a lost device: reported once, later calls run on WASM', async () => {
   assert.equal(warnings.length, 1, warnings.join('\n'));
   assert.match(warnings[0], /kexue: the WebGPU device was lost .*; attention now runs on WASM/);
   lost.dispose();
+
+  // Lost while a call is in flight: that call is recomputed on WASM too.
+  const again = await init({ backend: 'webgpu', gpu });
+  assert.equal(again.backend, 'webgpu');
+  console.warn = () => {};
+  try {
+    const pending = again.attention(q, k, v, options);
+    device.destroy();
+    assert.deepEqual(await pending, expected);
+    assert.equal(again.backend, 'wasm');
+  } finally {
+    console.warn = warn;
+    again.dispose();
+  }
 });
 
 test('dispose() releases the device: the instance falls back to WASM, init() makes a new one', async () => {
