@@ -116,6 +116,13 @@ test(`rope with backend 'webgpu' matches WASM on ${ROPE_CASES.length} configurat
     assert.ok(kx.rope(new Float32Array(4), { seq: 1, dim: 4, backend: 'webgpu' }) instanceof Promise);
   });
 
+test('rope on WebGPU beyond 65535 workgroups in x (a 2D grid): 4.3M elements', { timeout: 60_000 }, async () => {
+  const seq = 4200, heads = 8, dim = 128;
+  const x = Float32Array.from({ length: seq * heads * dim }, (_, i) => Math.sin(i));
+  const options = { seq, heads, dim, layout: 'half' };
+  assert.deepEqual(await kx.rope(x, { ...options, backend: 'webgpu' }), kx.rope(x, options));
+});
+
 test('empty shapes on WebGPU: seqK = 0 gives zeros, seqQ = 0 an empty result', async () => {
   const zeros = await kx.attention(new Float32Array(8), new Float32Array(0), new Float32Array(0),
     { seqQ: 2, seqK: 0, heads: 1, dim: 4, backend: 'webgpu' });
