@@ -1,5 +1,6 @@
 // npm run bench [-- NAME ...]   runs the named side-by-side benchmarks (all when none is named).
-// The WASM module is built first if stale.
+// The WASM module is built first if stale. Options with a value (--backend webgpu) are read by the
+// benchmarks themselves from process.argv.
 import { build } from '../scripts/build.mjs';
 
 const BENCHMARKS = {
@@ -8,7 +9,8 @@ const BENCHMARKS = {
   attention: () => import('./attention.mjs'),
 };
 
-const names = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
+const OPTIONS_WITH_VALUE = ['--backend'];
+const names = process.argv.slice(2).filter((arg, i, args) => !arg.startsWith('-') && !OPTIONS_WITH_VALUE.includes(args[i - 1]));
 for (const name of names) {
   if (!(name in BENCHMARKS)) {
     process.stderr.write(`unknown benchmark "${name}"; available: ${Object.keys(BENCHMARKS).join(', ')}\n`);

@@ -1,7 +1,7 @@
 // A static file server for the demo page, with the cross-origin isolation headers
 // (COOP/COEP) that enable SharedArrayBuffer and WASM threads in browsers.
 //   /            → web/            (the demo page)
-//   /kexue/…     → the package's published files (bindings/js/, dist/, package.json), so the page
+//   /kexue/…     → the package's published files (bindings/js/, bindings/webgpu/, dist/, package.json), so the page
 //                  imports 'kexue' through an import map exactly as a web app serving the package
 //                  from node_modules would.
 // Only loopback is served; requests outside those folders get 404.
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WEB_DIR = path.join(ROOT, 'web');
-const PACKAGE_DIRS = ['bindings/js', 'dist'];
+const PACKAGE_DIRS = ['bindings/js', 'bindings/webgpu', 'dist'];
 
 const MIME_TYPES = {
   '.html': 'text/html; charset=utf-8',

@@ -13,6 +13,7 @@ import { describe, elementCount, requireBoolean, requireFloat32Array, requireOpt
 import { withHeap } from './heap.js';
 
 const LAYOUTS = ['interleaved', 'half'];
+const BACKENDS = ['auto', 'wasm', 'webgpu'];
 const MODES_2D = ['split', 'tie'];
 
 function requireChoice(fn, name, value, choices, fallback) {
@@ -163,8 +164,79 @@ function checkAttentionInputs(fn, shape, q, k, v) {
   };
 }
 
-// Builds rope, rope2d, attention and attentionBackward bound to one WASM module instance.
-export function createAttentionFunctions(module) {
+// ---- host-side tables for the WebGPU kernels (f64 math, like the C++ plan; WGSL log, sin and cos
+// are too coarse for 1e-4 parity at large arguments) ----
+
+// c_i per query row [seqQ] (attention_row_scale in src/attention/attention.cpp).
+function rowScales(shape, native) {
+  const { seqQ, seqK, dim } = shape;
+  const out = new Float32Array(seqQ);
+  const inverseSqrtDim = 1 / Math.sqrt(dim);
+  const shift = seqK - seqQ;
+  for (let i = 0; i < seqQ; ++i) {
+    if (native.scale === 'fixed') out[i] = native.fixedScale;
+    else if (native.scale === 'standard') out[i] = inverseSqrtDim;
+    else {
+      const visible = native.causal ? Math.min(seqK, i + shift + 1) : seqK;
+      let factor = Math.log(Math.max(visible, native.nMin)) / Math.log(native.baseLen);
+      if (native.clipBelowOne) factor = Math.max(1, factor);
+      out[i] = factor * inverseSqrtDim;
+    }
+  }
+  return out;
+}
+
+// (cos, sin) of sign·position·θ_p for each position in `positions` and pair p < rotaryDim/2.
+function ropeTable(positions, rotaryDim, base, sign = 1) {
+  const pairs = rotaryDim / 2;
+  const frequencies = Float64Array.from({ length: pairs }, (_, p) => base ** (-2 * p / rotaryDim));
+  const table = new Float32Array(2 * positions.length * pairs);
+  for (let t = 0; t < positions.length; ++t) {
+    for (let p = 0; p < pairs; ++p) {
+      const angle = sign * positions[t] * frequencies[p];
+      table[2 * (t * pairs + p)] = Math.cos(angle);
+      table[2 * (t * pairs + p) + 1] = Math.sin(angle);
+    }
+  }
+  return table;
+}
+
+// The table for fused RoPE: positions min(0, seqK − seqQ) … seqK − 1. The last one is kept: a
+// model calls attention with the same shape again and again.
+let lastRopeTable = { key: '', table: null };
+
+function attentionRopeTable(shape, native) {
+  const first = Math.min(0, shape.seqK - shape.seqQ);
+  const key = `${first} ${shape.seqK} ${native.ropeRotaryDim} ${native.ropeBase}`;
+  if (lastRopeTable.key !== key) {
+    const positions = Float64Array.from({ length: shape.seqK - first }, (_, t) => first + t);
+    lastRopeTable = { key, table: ropeTable(positions, native.ropeRotaryDim, native.ropeBase) };
+  }
+  return lastRopeTable.table;
+}
+
+const noWebGpu = () => ({ backend: null, reason: "this instance was created with init({ backend: 'wasm' })" });
+
+/**
+ * Builds rope, rope2d, attention and attentionBackward bound to one WASM module instance.
+ * `webgpu()` returns { backend, reason }: the instance's usable WebGpuBackend, or null and why
+ * there is none (none requested, no adapter, lost, disposed).
+ */
+export function createAttentionFunctions(module, webgpu = noWebGpu) {
+  // The usable GPU backend for a call asking for `requested`, or null for WASM; throws when
+  // 'webgpu' was asked for and cannot be had. `unsupported(gpu)` says why a shape cannot run there.
+  function pickGpu(fn, requested, unsupported) {
+    if (requested === 'wasm') return null;
+    const { backend, reason } = webgpu();
+    const why = backend ? unsupported(backend) : reason;
+    if (!why) return backend;
+    if (requested === 'webgpu') {
+      if (backend) throw new RangeError(`${fn}: backend 'webgpu' cannot run this shape: ${why}`);
+      throw new Error(`${fn}: backend 'webgpu' is unavailable: ${why}`);
+    }
+    return null;
+  }
+
   /**
    * 1D RoPE of every [dim] vector of x [batch, seq, heads, dim]; token t sits at positions[t]
    * (default t). inverse: rotate by −position (the gradient of the rotation).
@@ -185,7 +257,25 @@ export function createAttentionFunctions(module) {
     if (rotaryDim > dim) throw new RangeError(`${fn}: rotaryDim must be at most dim = ${dim}, received ${rotaryDim}`);
     const positions = requirePositions(fn, 'positions', o.positions, seq, 'seq');
     const inverse = requireBoolean(fn, 'inverse', o.inverse, false);
+    const backend = requireChoice(fn, 'backend', o.backend, BACKENDS, 'wasm');
     requireFloat32Array(fn, 'x', x, [['batch', batch], ['seq', seq], ['heads', heads], ['dim', dim]]);
+
+    // RoPE alone is synchronous on WASM (the default); backend 'webgpu' or 'auto' returns a Promise.
+    if (backend !== 'wasm') {
+      let gpu;
+      try {
+        gpu = pickGpu(fn, backend, (g) => g.ropeUnsupported(x.length, seq, rotaryDim));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (!gpu) return Promise.resolve(rope(x, { ...o, backend: 'wasm' }));
+      const table = ropeTable(positions ?? Float64Array.from({ length: seq }, (_, t) => t), rotaryDim, base,
+        inverse ? -1 : 1);
+      return gpu.rope(x, { seq, heads, dim, half: layout === 'half', rotaryDim }, table).catch(async (error) => {
+        if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
+        return rope(x, { ...o, backend: 'wasm' }); // the device was lost mid-call
+      });
+    }
 
     return withHeap(module, (heap) => {
       const xPtr = heap.input(x, 'x');
@@ -236,8 +326,20 @@ export function createAttentionFunctions(module) {
   async function attention(q, k, v, options) {
     const fn = 'attention';
     const { shape, native } = attentionConfig(fn, options);
+    const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto');
     const sizes = checkAttentionInputs(fn, shape, q, k, v);
     const { batch, seqQ, seqK, heads, kvHeads, dim, dimV } = shape;
+    // Empty shapes (seqQ = 0, or seqK = 0: zeros) need no kernel; WASM answers them.
+    const gpu = pickGpu(fn, backend, (g) => g.attentionUnsupported(shape));
+    if (gpu && sizes.out > 0 && seqK > 0) {
+      try {
+        return await gpu.attention(q, k, v, shape, native, rowScales(shape, native),
+          native.rope ? attentionRopeTable(shape, native) : null);
+      } catch (error) {
+        if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
+        // The device was lost mid-call: this call, and the later ones, run on WASM.
+      }
+    }
     return withHeap(module, (heap) => {
       const qPtr = heap.input(q, 'q');
       const kPtr = heap.input(k, 'k');
@@ -255,6 +357,9 @@ export function createAttentionFunctions(module) {
   function attentionBackward(q, k, v, dOut, options) {
     const fn = 'attentionBackward';
     const { shape, native } = attentionConfig(fn, options);
+    if (requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto') === 'webgpu') {
+      throw new RangeError(`${fn}: backend must be 'auto' or 'wasm' (the backward pass runs on WASM), received 'webgpu'`);
+    }
     const sizes = checkAttentionInputs(fn, shape, q, k, v);
     const { batch, seqQ, seqK, heads, kvHeads, dim, dimV } = shape;
     requireFloat32Array(fn, 'dOut', dOut, [['batch', batch], ['seqQ', seqQ], ['heads', heads], ['dimV', dimV]]);

@@ -95,6 +95,25 @@ export interface RopeOptions {
   rotaryDim?: number;
   /** Rotate by −position: the inverse rotation, i.e. the gradient. Default false. */
   inverse?: boolean;
+  /**
+   * 'wasm' (default): synchronous, returns a Float32Array. 'webgpu' or 'auto': runs on the
+   * instance's WebGPU device ('auto': WASM when it has none) and returns a Promise.
+   */
+  backend?: 'wasm';
+}
+
+export interface RopeGpuOptions extends Omit<RopeOptions, 'backend'> {
+  backend: 'webgpu' | 'auto';
+}
+
+/** Where kx.attention runs. */
+export type Backend = 'auto' | 'wasm' | 'webgpu';
+
+export interface AdapterInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
 }
 
 export interface Rope2dOptions {
@@ -135,6 +154,13 @@ export interface AttentionOptions {
   clipBelowOne?: boolean;
   /** Fused RoPE of Q and K (pass them un-rotated). Default null (off). */
   rope?: null | boolean | { base?: number; layout?: RopeLayout; rotaryDim?: number };
+  /**
+   * kx.attention only. 'auto' (default): the instance's backend (kx.backend), and WASM for shapes
+   * beyond the device's limits. 'wasm': WASM. 'webgpu': rejects with an Error when the instance
+   * has no usable device, and with a RangeError when the shape is beyond its limits.
+   * kx.attentionBackward always runs on WASM (it accepts 'auto' and 'wasm').
+   */
+  backend?: Backend;
 }
 
 export interface AttentionGradients {
@@ -152,6 +178,17 @@ export interface Kexue {
   readonly threads: number;
   /** Bytes currently reserved by the WASM heap (grows on demand, never shrinks). */
   readonly wasmHeapBytes: number;
+  /** What kx.attention runs on: 'webgpu' while a WebGPU device is held, else 'wasm'. */
+  readonly backend: 'wasm' | 'webgpu';
+  /** The WebGPU adapter's info, or null when this instance has no device. */
+  readonly adapterInfo: AdapterInfo | null;
+  /** Sizes in bytes of every GPU buffer the WebGPU backend created (for memory checks). */
+  readonly gpuBufferSizes: number[];
+  /**
+   * Releases the WebGPU device and drops the instance from init()'s cache. The instance stays
+   * usable on WASM (backend 'webgpu' per call then rejects); the shared WASM module is kept.
+   */
+  dispose(): void;
   /**
    * C = op(A)·op(B) in float32. `a` holds m×k (k×m when transposeA), `b` holds k×n (n×k when
    * transposeB), row-major. Returns a new Float32Array of m×n.
@@ -162,6 +199,8 @@ export interface Kexue {
   matmul(a: Float32Array, b: Float32Array, options: MatmulOptions): Float32Array;
   /** 1D RoPE of x [batch, seq, heads, dim]; returns a new Float32Array. */
   rope(x: Float32Array, options: RopeOptions): Float32Array;
+  /** 1D RoPE on the instance's WebGPU device ('auto': on WASM when it has none). */
+  rope(x: Float32Array, options: RopeGpuOptions): Promise<Float32Array>;
   /** 2D RoPE of x [batch, height·width, heads, dim]; returns a new Float32Array. */
   rope2d(x: Float32Array, options: Rope2dOptions): Float32Array;
   /**
@@ -182,6 +221,14 @@ export interface InitOptions {
    * n > 1: n threads (at most 4); throws where shared memory is unavailable.
    */
   threads?: 'auto' | number;
+  /**
+   * Where kx.attention runs. 'auto' (default): WebGPU when navigator.gpu (browsers) or the
+   * optional `webgpu` package (Node) yields an adapter and a device, else WASM, silently.
+   * 'webgpu': rejects with an Error saying why when there is none. 'wasm': never touches WebGPU.
+   */
+  backend?: Backend;
+  /** A GPU object (navigator.gpu, or `create([])` of the `webgpu` package) to use instead. */
+  gpu?: { requestAdapter(options?: object): Promise<unknown> };
 }
 
 /** Loads the WASM module; later calls with the same options resolve to the same instance. */

@@ -6,6 +6,7 @@
 import { describe, elementCount, requireBoolean, requireFloat32Array, requireOptions, requireSize } from './errors.js';
 import { createAttentionFunctions } from './attention.js';
 import { withHeap } from './heap.js';
+import { WebGpuBackend, acquireDevice } from '../webgpu/backend.js';
 import { version } from './version.js';
 import { createWhiteningClasses } from './whitening.js';
 
@@ -14,15 +15,24 @@ export { Disposable } from './disposable.js';
 
 class Kexue {
   #module;
+  #gpu;
+  #gpuReason;
+  #onDispose;
 
-  constructor(module) {
+  constructor(module, { gpu = null, gpuReason = null, onDispose = null } = {}) {
     this.#module = module;
+    this.#gpu = gpu;
+    this.#gpuReason = gpuReason;
+    this.#onDispose = onDispose;
     const { Whitening, WhiteningStats } = createWhiteningClasses(module);
     /** BERT-whitening model class: Whitening.fit, fromJSON, fromKernelBias. */
     this.Whitening = Whitening;
     /** Streaming, mergeable statistics for fitting a Whitening in chunks. */
     this.WhiteningStats = WhiteningStats;
-    const { rope, rope2d, attention, attentionBackward } = createAttentionFunctions(module);
+    const { rope, rope2d, attention, attentionBackward } = createAttentionFunctions(module, () => {
+      const why = this.#gpu ? this.#gpu.unavailable : this.#gpuReason;
+      return why ? { backend: null, reason: why } : { backend: this.#gpu, reason: null };
+    });
     /** 1D RoPE (interleaved or half layout) of x [batch, seq, heads, dim]. */
     this.rope = rope;
     /** 2D RoPE ('split' or 'tie') of x [batch, height·width, heads, dim]. */
@@ -31,6 +41,32 @@ class Kexue {
     this.attention = attention;
     /** { dq, dk, dv } of the attention call with the same options, from dOut. */
     this.attentionBackward = attentionBackward;
+  }
+
+  /** What kx.attention runs on by default: 'webgpu' while a WebGPU device is held, else 'wasm'. */
+  get backend() {
+    return this.#gpu && !this.#gpu.unavailable ? 'webgpu' : 'wasm';
+  }
+
+  /** { vendor, architecture, device, description } of the WebGPU adapter, or null on WASM. */
+  get adapterInfo() {
+    return this.#gpu ? this.#gpu.info : null;
+  }
+
+  /** Sizes in bytes of every GPU buffer the WebGPU backend has created ([] on WASM). */
+  get gpuBufferSizes() {
+    return this.#gpu ? this.#gpu.requestedBufferSizes : [];
+  }
+
+  /**
+   * Releases the WebGPU device (buffers, pipelines) and drops this instance from init()'s cache.
+   * The instance stays usable: later calls run on WASM ('webgpu' per call then throws). The WASM
+   * module is shared with other instances of the same threads option and is not freed.
+   */
+  dispose() {
+    this.#gpu?.dispose();
+    this.#onDispose?.();
+    this.#onDispose = null;
   }
 
   /** The package version string. */
@@ -97,7 +133,20 @@ function parseThreads(value) {
   return value;
 }
 
-async function createInstance(threads) {
+const BACKENDS = ['auto', 'wasm', 'webgpu'];
+
+function parseBackend(value) {
+  if (value === undefined) return 'auto';
+  if (typeof value !== 'string') {
+    throw new TypeError(`init: backend must be 'auto', 'wasm' or 'webgpu', received ${describe(value)}`);
+  }
+  if (!BACKENDS.includes(value)) {
+    throw new RangeError(`init: backend must be 'auto', 'wasm' or 'webgpu', received ${describe(value)}`);
+  }
+  return value;
+}
+
+async function createModule(threads) {
   const useThreads = threads === 'auto' ? threadsAvailable() : threads > 1;
   if (useThreads && !threadsAvailable()) {
     throw new Error(`init: threads = ${threads} needs SharedArrayBuffer, which this page does not ` +
@@ -112,7 +161,39 @@ async function createInstance(threads) {
     module.unrefWorkers();
     if (threads !== 'auto') module.setThreadCount(Math.min(threads, module.maxThreadCount()));
   }
-  return new Kexue(module);
+  return module;
+}
+
+// One WASM module per threads option, shared by the instances of every backend.
+const modules = new Map();
+
+function moduleFor(threads) {
+  const key = String(threads);
+  if (!modules.has(key)) {
+    const pending = createModule(threads);
+    modules.set(key, pending);
+    pending.catch(() => modules.delete(key));
+  }
+  return modules.get(key);
+}
+
+async function createInstance(threads, backend, gpu, onDispose) {
+  const module = await moduleFor(threads);
+  if (backend === 'wasm') {
+    return new Kexue(module, { gpuReason: "this instance was created with init({ backend: 'wasm' })", onDispose });
+  }
+  let acquired;
+  try {
+    acquired = await acquireDevice({ gpu });
+  } catch (error) {
+    if (backend === 'webgpu') throw new Error(`init: backend 'webgpu' is unavailable: ${error.message}`);
+    return new Kexue(module, { gpuReason: error.message, onDispose }); // 'auto': WASM, silently
+  }
+  const webgpu = new WebGpuBackend(acquired, {
+    // Reported once (a device is lost once); attention then runs on WASM.
+    onLost: (reason) => console.warn(`kexue: ${reason}; attention now runs on WASM`),
+  });
+  return new Kexue(module, { gpu: webgpu, onDispose });
 }
 
 const instances = new Map();
@@ -123,13 +204,26 @@ const instances = new Map();
  *   threads: 'auto' (default) uses every core (up to 4) where shared memory is available — Node,
  *            and cross-origin-isolated pages — and one thread elsewhere; 1 forces the
  *            single-threaded module; n > 1 asks for n threads (at most 4).
+ *   backend: where kx.attention runs. 'auto' (default): WebGPU when navigator.gpu (browsers) or the
+ *            optional `webgpu` package (Node) gives an adapter and a device, WASM otherwise,
+ *            silently. 'webgpu': throws an Error saying why when there is no WebGPU. 'wasm': never
+ *            touches WebGPU. kx.backend says which one the instance got.
+ *   gpu:     a GPU object to take the adapter from instead of navigator.gpu / the `webgpu` package.
  */
 export async function init(options) {
-  const { threads: threadsOption } = requireOptions('init', options);
+  const { threads: threadsOption, backend: backendOption, gpu } = requireOptions('init', options);
   const threads = parseThreads(threadsOption);
-  const key = String(threads);
+  const backend = parseBackend(backendOption);
+  if (gpu !== undefined && (gpu === null || typeof gpu.requestAdapter !== 'function')) {
+    throw new TypeError(`init: gpu must be a GPU object (with requestAdapter()), received ${describe(gpu)}`);
+  }
+  // An explicit GPU object makes a new instance every time (it cannot be a cache key).
+  if (gpu !== undefined) return createInstance(threads, backend, gpu, null);
+  const key = `${threads}/${backend}`;
   if (!instances.has(key)) {
-    const pending = createInstance(threads);
+    const pending = createInstance(threads, backend, undefined, () => {
+      if (instances.get(key) === pending) instances.delete(key);
+    });
     instances.set(key, pending);
     pending.catch(() => instances.delete(key));
   }

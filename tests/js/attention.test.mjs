@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { init } from '../../bindings/js/index.js';
 
-const kx = await init();
+// The WASM kernel's tests: pinned to WASM even where 'auto' would find a WebGPU adapter.
+const kx = await init({ backend: 'wasm' });
 
 function assertClose(actual, expected, tolerance, what) {
   assert.equal(actual.length, expected.length, `${what}: length`);
@@ -270,7 +271,7 @@ test('attentionBackward equals central differences of the float64 reference', ()
 });
 
 test('attention gives the same result on one thread and on the threaded module', async () => {
-  const single = await init({ threads: 1 });
+  const single = await init({ threads: 1, backend: 'wasm' });
   const next = random(9);
   const options = { seqQ: 200, heads: 4, kvHeads: 2, dim: 32, causal: true, rope: {} };
   const q = randomArray(200 * 4 * 32, next);

@@ -19,7 +19,8 @@ test('npm pack → install in a fresh project → import, compute, type-check', 
     const files = packed[0].files.map((f) => f.path);
     for (const required of ['dist/kexue.mjs', 'dist/kexue.wasm', 'dist/kexue-mt.mjs', 'dist/kexue-mt.wasm',
       'dist/kexue-mt.worker.js', 'dist/package.json', 'bindings/js/index.js', 'bindings/js/index.d.ts',
-      'bindings/js/cli/kexue.mjs']) {
+      'bindings/js/cli/kexue.mjs', 'bindings/webgpu/backend.js', 'bindings/webgpu/attention.wgsl',
+      'bindings/webgpu/rope.wgsl']) {
       assert.ok(files.includes(required), `${required} missing from the tarball`);
     }
     const project = path.join(dir, 'app');
@@ -51,10 +52,15 @@ test('npm pack → install in a fresh project → import, compute, type-check', 
       const w: Whitening = kx.Whitening.fit(c, { rows: 2, dim: 2, beta: 0, gamma: 0 });
       const y: Float32Array = w.transform(c, { rows: 2, normalize: true });
       w.dispose();
-      const o: Float32Array = await kx.attention(c, c, c, { seqQ: 2, heads: 1, dim: 2, causal: true, rope: { layout: 'half' } });
+      const o: Float32Array = await kx.attention(c, c, c, { seqQ: 2, heads: 1, dim: 2, causal: true, rope: { layout: 'half' }, backend: 'auto' });
+      const gpuKx: Kexue = await init({ backend: 'wasm' });
+      const where: 'wasm' | 'webgpu' = gpuKx.backend;
+      const rq: Promise<Float32Array> = gpuKx.rope(c, { seq: 1, dim: 4, backend: 'webgpu' });
+      rq.catch(() => {});
+      gpuKx.dispose();
       const g: { dq: Float32Array } = kx.attentionBackward(c, c, c, o, { seqQ: 2, heads: 1, dim: 2, scale: 0.5 });
       const r: Float32Array = kx.rope2d(c, { height: 1, width: 1, dim: 4, mode: 'tie' });
-      export { y, g, r };
+      export { y, g, r, where };
     `);
     writeFileSync(path.join(project, 'tsconfig.json'), JSON.stringify({
       compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, lib: ['es2022', 'esnext.disposable'], types: [] },

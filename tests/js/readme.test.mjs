@@ -2,7 +2,7 @@
 // each self-contained technique block, in a fresh Node process importing the package by name.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -11,12 +11,12 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const README = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 const blocks = [...README.matchAll(/```js\n([\s\S]*?)```/g)].map((match) => match[1]);
 
-function runExample(source) {
+function runExample(source, env = {}) {
   // Inside the package root, so that `import … from 'kexue'` resolves to this package.
   const file = path.join(ROOT, `.readme-example-${process.pid}.mjs`);
   writeFileSync(file, source);
   try {
-    return spawnSync(process.execPath, [file], { encoding: 'utf8', cwd: ROOT, timeout: 120_000 });
+    return spawnSync(process.execPath, [file], { encoding: 'utf8', cwd: ROOT, timeout: 120_000, env: { ...process.env, ...env } });
   } finally {
     rmSync(file, { force: true });
   }
@@ -37,4 +37,16 @@ test('README: the attention example runs and prints nothing', () => {
     "if (out.length !== seq * heads * dim || !out.every(Number.isFinite)) throw new Error('out');\n" +
     "if (next.length !== heads * dim || dq.length !== q.length || rotated2d.length !== patches.length) throw new Error('shapes');\n");
   assert.equal(result.status, 0, result.stderr.slice(-2000));
+});
+
+test('README: the WebGPU example runs (on SwiftShader when Debian\'s chromium is installed)', () => {
+  const attention = blocks.find((b) => b.includes('kx.attentionBackward('));
+  const block = blocks.find((b) => b.includes("init({ backend: 'auto' })"));
+  assert.ok(block, 'README has a WebGPU example');
+  const result = runExample(`${usingIt}\n${attention}\n${block}\n` +
+    "if (onGpu.length !== out.length || ropeGpu.length !== q.length) throw new Error('shapes');\n" +
+    "console.log(where);\n", { VK_ICD_FILENAMES: '/usr/lib/chromium/vk_swiftshader_icd.json', XDG_RUNTIME_DIR: '/tmp' });
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+  const expected = existsSync('/usr/lib/chromium/vk_swiftshader_icd.json') ? 'webgpu' : 'wasm';
+  assert.equal(result.stdout.trim().split('\n').pop(), expected);
 });

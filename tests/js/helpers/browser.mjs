@@ -8,7 +8,8 @@ import { serverUrl, startServer } from '../../../scripts/serve.mjs';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
-export async function openDemo({ webgpu = true } = {}) {
+// webgpu: pass --enable-unsafe-webgpu (SwiftShader WebGPU); page: the path to open under web/.
+export async function openDemo({ webgpu = true, page: pagePath = '' } = {}) {
   const server = await startServer({ port: 0 });
   const userDataDir = mkdtempSync(path.join(tmpdir(), 'kexue-chromium-'));
   const args = [
@@ -29,7 +30,7 @@ export async function openDemo({ webgpu = true } = {}) {
   page.on('requestfailed', (request) => failedRequests.push(request.url()));
   page.on('response', (response) => { if (response.status() >= 400) failedRequests.push(`${response.status()} ${response.url()}`); });
   const url = serverUrl(server);
-  await page.goto(url);
+  await page.goto(url + pagePath);
   return {
     page, url, consoleErrors, failedRequests,
     async close() {
