@@ -69,7 +69,10 @@ async function busy(button, action) {
 function setUpAttention(capabilities) {
   const backendSelect = $('heatmap-backend');
   const webgpuOption = backendSelect.querySelector('option[value="webgpu"]');
-  if (!capabilities.webgpu) {
+  if (capabilities.webgpu) {
+    backendSelect.value = 'webgpu';
+    $('backend-note').textContent = 'WebGPU: the WGSL kernel (a CPU emulation such as SwiftShader is slow; the result is the same).';
+  } else {
     webgpuOption.disabled = true;
     $('backend-note').textContent = `WebGPU unavailable: ${capabilities.webgpuReason}`;
   }

@@ -7,6 +7,8 @@
 // page's import map gives 'kexue' (a bundler would resolve the bare name in both).
 import { init } from '/kexue/bindings/js/index.js';
 
+// 'auto': WebGPU where the browser has an adapter, WASM otherwise. Calls that must be fast on a
+// CPU-only machine (the needle sweep) pin backend 'wasm' per call.
 const kx = await init();
 let stopRequested = false;
 
@@ -48,7 +50,7 @@ const yieldToMessages = () => new Promise((resolve) => setTimeout(resolve, 0));
 // of the attention matrix P, so the page shows exactly what the fused kernel computes.
 // Q and K are a shared direction plus noise, rotated by the fused RoPE: the weights then decay
 // with |i − j|, RoPE's relative-position structure.
-async function attentionWeights({ n, scale, causal }) {
+async function attentionWeights({ n, scale, causal, backend = 'wasm' }) {
   const dim = 32;
   const normal = gaussian(mulberry32(7));
   const shared = Float64Array.from({ length: dim }, normal);
@@ -60,7 +62,7 @@ async function attentionWeights({ n, scale, causal }) {
   }
   const v = new Float32Array(n * n);
   for (let i = 0; i < n; ++i) v[i * n + i] = 1;
-  const options = { seqQ: n, heads: 1, dim, dimV: n, causal, scale, rope: { base: 10000 } };
+  const options = { seqQ: n, heads: 1, dim, dimV: n, causal, scale, rope: { base: 10000 }, backend };
   await kx.attention(q, k, v, options); // warm-up
   const start = performance.now();
   const weights = await kx.attention(q, k, v, options);
@@ -72,7 +74,7 @@ async function attentionWeights({ n, scale, causal }) {
       if (p > 0) entropy -= p * Math.log(p);
     }
   }
-  return { weights, ms, meanEntropy: entropy / n, ranOn: 'WASM' };
+  return { weights, ms, meanEntropy: entropy / n, ranOn: backend === 'webgpu' ? 'WebGPU' : 'WASM' };
 }
 
 // The "needle" experiment (attention issue, SPEC §2): d = 64, 48 queries; each query's own key
@@ -99,7 +101,7 @@ async function needle({ lengths, queries = 48 }, progress) {
     });
     const row = { n };
     for (const scale of ['standard', 'entropy']) {
-      const out = await kx.attention(q, k, v, { seqQ: queries, seqK: n, heads: 1, dim, dimV: queries, scale });
+      const out = await kx.attention(q, k, v, { seqQ: queries, seqK: n, heads: 1, dim, dimV: queries, scale, backend: 'wasm' });
       let weight = 0;
       for (let c = 0; c < queries; ++c) weight += out[c * queries + c];
       row[scale] = { weight: weight / queries, entropy: meanEntropy(q, k, n, dim, queries, scale) };
@@ -236,13 +238,16 @@ function whiteningRefit({ beta, gamma, k }) {
 
 // ---- capabilities ----
 
-function capabilities() {
-  const hasGpu = typeof navigator !== 'undefined' && 'gpu' in navigator;
-  return {
-    backend: 'wasm',
-    webgpu: false,
-    webgpuReason: hasGpu ? 'this build of kexue runs attention on WASM only' : 'this browser has no navigator.gpu',
-  };
+async function capabilities() {
+  if (kx.backend === 'webgpu') return { backend: 'webgpu', webgpu: true, webgpuReason: '' };
+  // Ask for WebGPU explicitly to learn why 'auto' chose WASM (the error says why).
+  let webgpuReason = 'unknown';
+  try {
+    await init({ backend: 'webgpu' });
+  } catch (error) {
+    webgpuReason = error.message;
+  }
+  return { backend: kx.backend, webgpu: false, webgpuReason };
 }
 
 // ---- dispatch ----

@@ -39,6 +39,7 @@ test('attention: the heatmap is the kernel\'s attention matrix, drawn from the k
   await page.selectOption('#heatmap-n', '32');
   await page.selectOption('#heatmap-scale', 'standard');
   await page.check('#heatmap-causal');
+  await page.selectOption('#heatmap-backend', 'wasm');
   await page.focus('#heatmap-run');
   await page.keyboard.press('Enter');
   await page.waitForFunction(`${drawn('heatmap-canvas')} >= 1`);
@@ -57,6 +58,27 @@ test('attention: the heatmap is the kernel\'s attention matrix, drawn from the k
   });
   assert.ok(pixels.diagonal[0] + pixels.diagonal[1] > pixels.corner[0] + pixels.corner[1], JSON.stringify(pixels));
   await page.locator('#heatmap-canvas').screenshot({ path: path.join(SHOTS, 'demo-attention-heatmap.png') });
+});
+
+test('attention: the heatmap runs on WebGPU (SwiftShader here) with the same weights as on WASM', async () => {
+  const { page } = demo;
+  assert.equal(await page.textContent('#backend'), 'backend: webgpu');
+  const run = async (backend) => {
+    await page.selectOption('#heatmap-n', '64');
+    await page.selectOption('#heatmap-scale', 'entropy');
+    await page.uncheck('#heatmap-causal');
+    await page.selectOption('#heatmap-backend', backend);
+    const before = await page.evaluate(drawn('heatmap-canvas'));
+    await page.click('#heatmap-run');
+    await page.waitForFunction(`${drawn('heatmap-canvas')} > ${before}`, null, { timeout: 60_000 });
+    return page.textContent('#heatmap-result');
+  };
+  const gpu = await run('webgpu');
+  const wasm = await run('wasm');
+  assert.match(gpu, /on WebGPU/);
+  assert.match(wasm, /on WASM/);
+  const entropy = (text) => text.match(/entropy ([\d.]+) nats/)[1];
+  assert.equal(entropy(gpu), entropy(wasm));
 });
 
 test('attention: the needle experiment shows entropy scaling holding its weight', async () => {
@@ -141,4 +163,22 @@ test('every control has a label and is reachable with Tab', async () => {
 test('no console errors and no failed requests', () => {
   assert.deepEqual(demo.consoleErrors, []);
   assert.deepEqual(demo.failedRequests, []);
+});
+
+test('without WebGPU the backend switch is greyed out with the reason, and attention runs on WASM', async () => {
+  const plain = await openDemo({ webgpu: false });
+  try {
+    const { page } = plain;
+    await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 60_000 });
+    assert.equal(await page.textContent('#backend'), 'backend: wasm');
+    assert.equal(await page.$eval('#heatmap-backend option[value="webgpu"]', (o) => o.disabled), true);
+    assert.match(await page.textContent('#backend-note'), /WebGPU unavailable: .*WebGPU/);
+    await page.selectOption('#heatmap-n', '32');
+    await page.click('#heatmap-run');
+    await page.waitForFunction(`${drawn('heatmap-canvas')} >= 1`);
+    assert.match(await page.textContent('#heatmap-result'), /on WASM/);
+    assert.deepEqual(plain.consoleErrors, []);
+  } finally {
+    await plain.close();
+  }
 });
