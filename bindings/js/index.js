@@ -6,6 +6,7 @@
 import { describe, elementCount, requireBoolean, requireFloat32Array, requireOptions, requireSize } from './errors.js';
 import { withHeap } from './heap.js';
 import { version } from './version.js';
+import { createGanClasses } from './gan.js';
 import { createWhiteningClasses } from './whitening.js';
 
 export { version };
@@ -21,6 +22,13 @@ class Kexue {
     this.Whitening = Whitening;
     /** Streaming, mergeable statistics for fitting a Whitening in chunks. */
     this.WhiteningStats = WhiteningStats;
+    const { Mlp, gan, GanTrainer } = createGanClasses(module);
+    /** Dense MLP with exact first- and second-order gradients (forward, inputGradient). */
+    this.Mlp = Mlp;
+    /** WGAN-GP and gradient-normalized critic objectives: criticLoss, generatorLoss, normalizedCritic. */
+    this.gan = gan;
+    /** WGAN trainer on 2-D toy data (ring8, grid25, swissroll or your samples), with mode metrics. */
+    this.GanTrainer = GanTrainer;
   }
 
   /** The package version string. */
