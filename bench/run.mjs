@@ -5,6 +5,8 @@ import { build } from '../scripts/build.mjs';
 const BENCHMARKS = {
   matmul: () => import('./matmul.mjs'),
   whitening: () => import('./whitening.mjs'),
+  gan: () => import('./gan.mjs'),
+  'gan-long': () => import('./gan_long.mjs'),
 };
 
 const names = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
