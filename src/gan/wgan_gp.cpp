@@ -19,11 +19,12 @@ CriticLoss wgan_gp_critic_loss(const Mlp<T>& critic, const T* parameters, const 
     ws.rows_buffer.resize(2 * rows * p);
     std::copy(fake, fake + rows * p, ws.rows_buffer.begin());
     std::copy(real, real + rows * p, ws.rows_buffer.begin() + rows * p);
+    // The ±1/m weights ride on the reverse seed (the pass is linear in it), so no rescaled copy.
     critic.forward(parameters, ws.rows_buffer.data(), 2 * rows, ws.pair);
-    critic.reverse(parameters, nullptr, ws.pair);
     ws.weights.assign(2 * rows, T(inv_m));
     std::fill(ws.weights.begin() + rows, ws.weights.end(), T(-inv_m));
-    critic.accumulate_parameter_gradient(ws.pair, ws.weights.data(), gradient);
+    critic.reverse(parameters, ws.weights.data(), ws.pair);
+    critic.accumulate_parameter_gradient(ws.pair, nullptr, gradient);
     double wasserstein = 0;
     const T* d = ws.pair.z[L].data();
     for (std::size_t i = 0; i < rows; ++i) wasserstein += double(d[i]) - double(d[rows + i]);
