@@ -7,6 +7,8 @@ const BENCHMARKS = {
   matmul: () => import('./matmul.mjs'),
   whitening: () => import('./whitening.mjs'),
   attention: () => import('./attention.mjs'),
+  gan: () => import('./gan.mjs'),
+  'gan-long': () => import('./gan_long.mjs'),
 };
 
 const OPTIONS_WITH_VALUE = ['--backend'];

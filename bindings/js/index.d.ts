@@ -169,7 +169,122 @@ export interface AttentionGradients {
   dv: Float32Array;
 }
 
+export type Activation = 'relu' | 'leaky_relu' | 'tanh' | 'sigmoid' | 'softplus' | 'gelu' | 'linear';
+
+export interface MlpOptions {
+  /** [in, hidden…, out], at least 2 positive entries. */
+  sizes: number[];
+  /** Hidden activation (the output is linear). Default 'relu'; leaky_relu has slope 0.2, gelu is the tanh form. */
+  activation?: Activation;
+  /** Seed of the initialisation (PyTorch nn.Linear's uniform ±1/sqrt(fan_in)). Default 0. */
+  seed?: number;
+}
+
+/** Dense MLP; parameters laid out per layer as W (out×in, row-major) then b. */
+export interface Mlp extends Disposable {
+  readonly sizes: number[];
+  readonly activation: Activation;
+  readonly inputSize: number;
+  readonly outputSize: number;
+  readonly parameterCount: number;
+  /** A copy. */
+  readonly parameters: Float32Array;
+  setParameters(parameters: Float32Array): void;
+  /** x: rows×in → rows×out. */
+  forward(x: Float32Array, options: { rows: number }): Float32Array;
+  /** ∇_x of each row's scalar output: rows×in. */
+  inputGradient(x: Float32Array, options: { rows: number }): Float32Array;
+}
+
+export interface MlpConstructor {
+  new (options: MlpOptions): Mlp;
+}
+
+export interface CriticLossOptions {
+  real: Float32Array;
+  fake: Float32Array;
+  /** Per-sample interpolation ε in [0, 1]; drawn with Math.random when omitted. */
+  eps?: Float32Array;
+  rows: number;
+  /** Default 10; ≥ 0. */
+  lambda?: number;
+  /** Default 'two-sided' (λ(s−1)²); 'one-sided' is λ max(0, s−1)². */
+  penalty?: 'two-sided' | 'one-sided';
+}
+
+export interface CriticLossResult {
+  loss: number;
+  penalty: number;
+  /** ‖∇_x D(x̂_i)‖ per row. */
+  gradNorms: Float32Array;
+  /** ∇_w L_D, layout of Mlp.parameters. */
+  grad: Float32Array;
+}
+
+export interface NormalizedCriticResult {
+  value: Float32Array;
+  /** Gradient of the sum of values w.r.t. the parameters. */
+  paramGrad: Float32Array;
+  /** ∇_x of each row's value, rows×in. */
+  inputGrad: Float32Array;
+}
+
+export interface GanNamespace {
+  criticLoss(critic: Mlp, options: CriticLossOptions): CriticLossResult;
+  generatorLoss(critic: Mlp, fake: Float32Array, options: { rows: number }): { loss: number; grad: Float32Array };
+  normalizedCritic(critic: Mlp, x: Float32Array,
+    options: { rows: number; variant?: 'gn' | 'gran'; epsilon?: number }): NormalizedCriticResult;
+  readonly presets: Record<'paper' | 'toy', { lr: number; beta1: number; beta2: number; nCritic: number; lambda: number }>;
+}
+
+export interface GanTrainerOptions {
+  /** 'ring8' (default), 'grid25', 'swissroll', or n×2 samples. */
+  dataset?: 'ring8' | 'grid25' | 'swissroll' | Float32Array;
+  /** 'paper' (default: lr 1e-4, β1 0, β2 0.9, λ 10) or 'toy' (lr 1e-3, β1 0.5, λ 0.1); explicit options win. */
+  preset?: 'paper' | 'toy';
+  lipschitz?: 'gp' | 'gn' | 'gran' | 'none';
+  lambda?: number;
+  penalty?: 'two-sided' | 'one-sided';
+  /** GraN's ε (> 0), required with lipschitz 'gran'. */
+  epsilon?: number;
+  nCritic?: number;
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  batch?: number;
+  critic?: { hidden?: number[]; activation?: Activation };
+  generator?: { latent?: number; hidden?: number[]; activation?: Activation };
+  seed?: number;
+}
+
+export interface GanMetrics {
+  /** Share of samples within 3σ of their nearest mode. */
+  highQuality: number;
+  /** Modes with at least one high-quality sample. */
+  modes: number;
+  /** KL(histogram of high-quality samples over modes ‖ uniform); NaN without high-quality samples. */
+  reverseKL: number;
+  medianDistance: number;
+}
+
+export interface GanTrainer extends Disposable {
+  readonly options: Readonly<Required<Omit<GanTrainerOptions, 'dataset' | 'epsilon'>>> & { dataset: string; epsilon?: number };
+  readonly steps: number;
+  readonly criticParameters: Float32Array;
+  readonly generatorParameters: Float32Array;
+  step(count?: number): { criticLoss: number; generatorLoss: number; gradNorm: number };
+  sample(n: number): Float32Array;
+  evaluate(n?: number): GanMetrics;
+}
+
+export interface GanTrainerConstructor {
+  new (options?: GanTrainerOptions): GanTrainer;
+}
+
 export interface Kexue {
+  readonly Mlp: MlpConstructor;
+  readonly gan: GanNamespace;
+  readonly GanTrainer: GanTrainerConstructor;
   readonly Whitening: WhiteningConstructor;
   readonly WhiteningStats: new (dim: number) => WhiteningStats;
   /** The package version string. */

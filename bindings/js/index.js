@@ -8,6 +8,7 @@ import { createAttentionFunctions } from './attention.js';
 import { withHeap } from './heap.js';
 import { WebGpuBackend, acquireDevice } from '../webgpu/backend.js';
 import { version } from './version.js';
+import { createGanClasses } from './gan.js';
 import { createWhiteningClasses } from './whitening.js';
 
 export { version };
@@ -29,6 +30,13 @@ class Kexue {
     this.Whitening = Whitening;
     /** Streaming, mergeable statistics for fitting a Whitening in chunks. */
     this.WhiteningStats = WhiteningStats;
+    const { Mlp, gan, GanTrainer } = createGanClasses(module);
+    /** Dense MLP with exact first- and second-order gradients (forward, inputGradient). */
+    this.Mlp = Mlp;
+    /** WGAN-GP and gradient-normalized critic objectives: criticLoss, generatorLoss, normalizedCritic. */
+    this.gan = gan;
+    /** WGAN trainer on 2-D toy data (ring8, grid25, swissroll or your samples), with mode metrics. */
+    this.GanTrainer = GanTrainer;
     const { rope, rope2d, attention, attentionBackward } = createAttentionFunctions(module, () => {
       const why = this.#gpu ? this.#gpu.unavailable : this.#gpuReason;
       return why ? { backend: null, reason: why } : { backend: this.#gpu, reason: null };

@@ -1,0 +1,88 @@
+// WGAN-GP critic and generator losses; formulas and shapes in wgan_gp.hpp.
+#include "gan/wgan_gp.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kexue {
+
+template <typename T>
+CriticLoss wgan_gp_critic_loss(const Mlp<T>& critic, const T* parameters, const T* real, const T* fake,
+                               const T* eps, std::size_t rows, const GradientPenaltyOptions& options,
+                               T* gradient, T* gradient_norms, WganWorkspace<T>& ws) {
+    const std::size_t p = critic.input_size();
+    const std::size_t L = critic.layers();
+    const double inv_m = 1.0 / static_cast<double>(rows);
+    std::fill(gradient, gradient + critic.parameter_count(), T(0));
+
+    // D(x̃) − D(x): one forward/reverse over the stacked [fake; real] rows, weighted ±1/m.
+    ws.rows_buffer.resize(2 * rows * p);
+    std::copy(fake, fake + rows * p, ws.rows_buffer.begin());
+    std::copy(real, real + rows * p, ws.rows_buffer.begin() + rows * p);
+    // The ±1/m weights ride on the reverse seed (the pass is linear in it), so no rescaled copy.
+    critic.forward(parameters, ws.rows_buffer.data(), 2 * rows, ws.pair);
+    ws.weights.assign(2 * rows, T(inv_m));
+    std::fill(ws.weights.begin() + rows, ws.weights.end(), T(-inv_m));
+    critic.reverse(parameters, ws.weights.data(), ws.pair);
+    critic.accumulate_parameter_gradient(ws.pair, nullptr, gradient);
+    double wasserstein = 0;
+    const T* d = ws.pair.z[L].data();
+    for (std::size_t i = 0; i < rows; ++i) wasserstein += double(d[i]) - double(d[rows + i]);
+    wasserstein *= inv_m;
+
+    // The penalty at x̂: g = ∇_x D(x̂) from the reverse pass, then the mixed term along
+    // v_i = 2λ (s_i − 1)/(m s_i) · g_i (the tangent pass is linear in v, so the coefficient rides on v).
+    ws.rows_buffer.resize(rows * p);
+    for (std::size_t i = 0; i < rows; ++i) {
+        const T e = eps[i];
+        for (std::size_t j = 0; j < p; ++j) {
+            ws.rows_buffer[i * p + j] = e * real[i * p + j] + (T(1) - e) * fake[i * p + j];
+        }
+    }
+    critic.forward(parameters, ws.rows_buffer.data(), rows, ws.interpolated);
+    critic.reverse(parameters, nullptr, ws.interpolated);
+    const T* g = ws.interpolated.a[0].data();
+    ws.direction.resize(rows * p);
+    double penalty = 0;
+    for (std::size_t i = 0; i < rows; ++i) {
+        double squared = 0;
+        for (std::size_t j = 0; j < p; ++j) squared += double(g[i * p + j]) * double(g[i * p + j]);
+        const double s = std::sqrt(squared + options.gp_eps);
+        if (gradient_norms) gradient_norms[i] = T(std::sqrt(squared));
+        const double excess = options.one_sided ? std::max(0.0, s - 1) : s - 1;
+        penalty += options.lambda * excess * excess;
+        const double coefficient = 2 * options.lambda * excess / s * inv_m;
+        for (std::size_t j = 0; j < p; ++j) ws.direction[i * p + j] = T(coefficient * double(g[i * p + j]));
+    }
+    penalty *= inv_m;
+    if (options.lambda > 0) {
+        critic.tangent(parameters, ws.direction.data(), ws.interpolated);
+        critic.accumulate_mixed_gradient(ws.interpolated, gradient);
+    }
+    return {wasserstein + penalty, penalty};
+}
+
+template <typename T>
+double wgan_generator_loss(const Mlp<T>& critic, const T* parameters, const T* fake, std::size_t rows,
+                           T* fake_gradient, MlpWorkspace<T>& ws) {
+    const double inv_m = 1.0 / static_cast<double>(rows);
+    critic.forward(parameters, fake, rows, ws);
+    std::vector<T> seed(rows, T(-inv_m));
+    critic.reverse(parameters, seed.data(), ws);
+    std::copy(ws.a[0].begin(), ws.a[0].end(), fake_gradient);
+    double loss = 0;
+    for (std::size_t i = 0; i < rows; ++i) loss -= double(ws.z[critic.layers()][i]);
+    return loss * inv_m;
+}
+
+#define KEXUE_INSTANTIATE_WGAN(T)                                                                      \
+    template CriticLoss wgan_gp_critic_loss<T>(const Mlp<T>&, const T*, const T*, const T*, const T*, \
+                                               std::size_t, const GradientPenaltyOptions&, T*, T*,    \
+                                               WganWorkspace<T>&);                                    \
+    template double wgan_generator_loss<T>(const Mlp<T>&, const T*, const T*, std::size_t, T*,        \
+                                           MlpWorkspace<T>&);
+KEXUE_INSTANTIATE_WGAN(float)
+KEXUE_INSTANTIATE_WGAN(double)
+#undef KEXUE_INSTANTIATE_WGAN
+
+}  // namespace kexue

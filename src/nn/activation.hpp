@@ -1,0 +1,76 @@
+// Pointwise activations with their first and second derivatives, φ, φ', φ''. The tangent pass
+// of the MLP (mlp.hpp) needs φ'' to be exact for the smooth activations; for the piecewise-linear
+// ones φ'' = 0 almost everywhere (at the kink we take the right-hand derivative, φ'(0) = slope
+// for z ≤ 0 as in PyTorch/TF's ReLU gradient, which is 0 at z = 0).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace kexue {
+
+enum class Activation { relu, leaky_relu, tanh, sigmoid, softplus, gelu, linear };
+
+// Slope of leaky ReLU for z < 0, the value used by the WGAN-GP/GN reference code.
+constexpr double kLeakyReluSlope = 0.2;
+
+// "relu", "leaky_relu", "tanh", "sigmoid", "softplus", "gelu", "linear"; false when unknown.
+bool parse_activation(const std::string& name, Activation& out);
+const char* activation_name(Activation activation);
+
+template <typename T>
+struct ActivationDerivatives {
+    T value;   // φ(z)
+    T first;   // φ'(z)
+    T second;  // φ''(z)
+};
+
+template <typename T>
+inline ActivationDerivatives<T> activate(Activation activation, T z) {
+    switch (activation) {
+        case Activation::relu:
+            return z > T(0) ? ActivationDerivatives<T>{z, T(1), T(0)}
+                            : ActivationDerivatives<T>{T(0), T(0), T(0)};
+        case Activation::leaky_relu: {
+            const T slope = T(kLeakyReluSlope);
+            return z > T(0) ? ActivationDerivatives<T>{z, T(1), T(0)}
+                            : ActivationDerivatives<T>{slope * z, slope, T(0)};
+        }
+        case Activation::tanh: {
+            const T t = std::tanh(z);
+            const T d = T(1) - t * t;
+            return {t, d, T(-2) * t * d};
+        }
+        case Activation::sigmoid: {
+            // Split by sign so exp never overflows.
+            const T s = z >= T(0) ? T(1) / (T(1) + std::exp(-z)) : std::exp(z) / (T(1) + std::exp(z));
+            const T d = s * (T(1) - s);
+            return {s, d, d * (T(1) - T(2) * s)};
+        }
+        case Activation::softplus: {
+            // log(1 + e^z) = max(z, 0) + log1p(e^{−|z|}); φ' = σ(z), φ'' = σ(1 − σ).
+            const T value = std::max(z, T(0)) + std::log1p(std::exp(-std::abs(z)));
+            const T s = z >= T(0) ? T(1) / (T(1) + std::exp(-z)) : std::exp(z) / (T(1) + std::exp(z));
+            return {value, s, s * (T(1) - s)};
+        }
+        case Activation::gelu: {
+            // GELU, tanh form (Hendrycks & Gimpel): ½ z (1 + tanh u), u = c (z + 0.044715 z³).
+            const T c = T(0.7978845608028654);  // sqrt(2/π)
+            const T k = T(0.044715);
+            const T u = c * (z + k * z * z * z);
+            const T du = c * (T(1) + T(3) * k * z * z);
+            const T d2u = c * T(6) * k * z;
+            const T t = std::tanh(u);
+            const T sech2 = T(1) - t * t;
+            const T first = T(0.5) * (T(1) + t) + T(0.5) * z * sech2 * du;
+            const T second = sech2 * (du - z * t * du * du + T(0.5) * z * d2u);
+            return {T(0.5) * z * (T(1) + t), first, second};
+        }
+        case Activation::linear:
+        default:
+            return {z, T(1), T(0)};
+    }
+}
+
+}  // namespace kexue

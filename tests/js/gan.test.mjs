@@ -1,0 +1,351 @@
+// kx.Mlp, kx.gan and kx.GanTrainer through the whole stack: the SPEC §5.4 and §6A vectors, the
+// critic gradients against central finite differences of a float64 JS evaluation, the error
+// contract, heap stability, reproducible seeded training and a CI-sized run that learns ring8.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { init } from 'kexue';
+
+const kx = await init();
+const SPEC_PARAMETERS = new Float32Array([1, -1, 0.5, 2, 0, 0.1, 1, -2, 0.3]);
+const ACTIVATIONS = ['relu', 'leaky_relu', 'tanh', 'sigmoid', 'softplus', 'gelu'];
+
+function assertClose(got, want, tol, label) {
+  assert.equal(got.length, want.length, `${label}: length`);
+  for (let i = 0; i < want.length; ++i) {
+    assert.ok(Math.abs(got[i] - want[i]) <= tol * (1 + Math.abs(want[i])), `${label}[${i}]: got ${got[i]}, want ${want[i]}`);
+  }
+}
+
+function lcg(seed) {
+  let state = seed >>> 0;
+  return () => { state = (Math.imul(state, 1664525) + 1013904223) >>> 0; return state / 2 ** 32; };
+}
+
+function specCritic(activation) {
+  const critic = new kx.Mlp({ sizes: [2, 2, 1], activation });
+  critic.setParameters(SPEC_PARAMETERS);
+  return critic;
+}
+
+// ---- A float64 reference MLP in plain JS: D(x) and ∇_x D(x) for one sample. ----
+function phi(activation, z) {
+  switch (activation) {
+    case 'relu': return z > 0 ? [z, 1] : [0, 0];
+    case 'leaky_relu': return z > 0 ? [z, 1] : [0.2 * z, 0.2];
+    case 'tanh': { const t = Math.tanh(z); return [t, 1 - t * t]; }
+    case 'sigmoid': { const s = 1 / (1 + Math.exp(-z)); return [s, s * (1 - s)]; }
+    case 'softplus': { const s = 1 / (1 + Math.exp(-z)); return [Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z))), s]; }
+    case 'gelu': {
+      const c = Math.sqrt(2 / Math.PI), u = c * (z + 0.044715 * z ** 3), t = Math.tanh(u);
+      return [0.5 * z * (1 + t), 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * c * (1 + 3 * 0.044715 * z * z)];
+    }
+    default: return [z, 1];
+  }
+}
+
+function referenceCritic(sizes, activation, w, x) {
+  const L = sizes.length - 1;
+  const hs = [Array.from(x)], derivs = [];
+  let offset = 0;
+  const layers = [];
+  for (let l = 1; l <= L; ++l) {
+    const n = sizes[l], m = sizes[l - 1];
+    const W = w.slice(offset, offset + n * m), b = w.slice(offset + n * m, offset + n * m + n);
+    offset += n * m + n;
+    layers.push({ W, n, m });
+    const h = hs[l - 1], z = [];
+    for (let i = 0; i < n; ++i) { let s = b[i]; for (let j = 0; j < m; ++j) s += W[i * m + j] * h[j]; z.push(s); }
+    if (l < L) { const d = z.map((v) => phi(activation, v)); hs.push(d.map((p) => p[0])); derivs.push(d.map((p) => p[1])); } else hs.push(z);
+  }
+  let a = [1];
+  for (let l = L; l >= 1; --l) {
+    const { W, n, m } = layers[l - 1];
+    const e = l < L ? a.map((v, i) => v * derivs[l - 1][i]) : a;
+    const next = new Array(m).fill(0);
+    for (let i = 0; i < n; ++i) for (let j = 0; j < m; ++j) next[j] += W[i * m + j] * e[i];
+    a = next;
+  }
+  return { value: hs[L][0], grad: a };
+}
+
+function referenceCriticLoss(sizes, activation, w, real, fake, eps, rows, lambda) {
+  const p = sizes[0];
+  let loss = 0;
+  for (let i = 0; i < rows; ++i) {
+    const xr = real.slice(i * p, (i + 1) * p), xf = fake.slice(i * p, (i + 1) * p);
+    const xh = xr.map((v, j) => eps[i] * v + (1 - eps[i]) * xf[j]);
+    const g = referenceCritic(sizes, activation, w, xh).grad;
+    const s = Math.sqrt(g.reduce((acc, v) => acc + v * v, 0) + 1e-12);
+    loss += referenceCritic(sizes, activation, w, xf).value - referenceCritic(sizes, activation, w, xr).value + lambda * (s - 1) ** 2;
+  }
+  return loss / rows;
+}
+
+function referenceNormalized(sizes, activation, w, x, variant, epsilon) {
+  const { value: f, grad } = referenceCritic(sizes, activation, w, x);
+  const g = Math.hypot(...grad);
+  if (variant === 'gn') return g + Math.abs(f) === 0 ? 0 : f / (g + Math.abs(f));
+  return (f * g) / (g * g + epsilon);
+}
+
+// ---- SPEC vectors ----
+test('Mlp: layout, seeded initialisation, forward and inputGradient (SPEC §5.4(b) network)', () => {
+  const a = new kx.Mlp({ sizes: [3, 5, 2], activation: 'tanh', seed: 7 });
+  const b = new kx.Mlp({ sizes: [3, 5, 2], activation: 'tanh', seed: 7 });
+  const c = new kx.Mlp({ sizes: [3, 5, 2], activation: 'tanh', seed: 8 });
+  assert.equal(a.parameterCount, 3 * 5 + 5 + 5 * 2 + 2);
+  assert.deepEqual(a.parameters, b.parameters);
+  assert.notDeepEqual(a.parameters, c.parameters);
+  assert.deepEqual(a.sizes, [3, 5, 2]);
+  assert.equal(a.activation, 'tanh');
+  const out = a.forward(new Float32Array(6), { rows: 2 });
+  assert.equal(out.length, 4);
+  for (const m of [a, b, c]) m.dispose();
+
+  const critic = specCritic('tanh');
+  assert.deepEqual(critic.parameters, SPEC_PARAMETERS);
+  assertClose(critic.forward(new Float32Array([1, 0, 0, 1]), { rows: 2 }), [-0.01250497804, -2.402498029], 1e-6, 'D');
+  assertClose(critic.inputGradient(new Float32Array([0.25, 0.75]), { rows: 1 }), [0.6671591864, -1.263601919], 1e-6, 'grad');
+  critic.dispose();
+});
+
+test('gan.criticLoss: SPEC §5.4 (a) linear, (b) tanh and (c) ReLU vectors', () => {
+  const linear = new kx.Mlp({ sizes: [2, 1], activation: 'linear' });
+  linear.setParameters(new Float32Array([3, 4, 0]));
+  const a = kx.gan.criticLoss(linear, { real: new Float32Array([1, 0]), fake: new Float32Array([0, 1]), eps: new Float32Array([0.3]), rows: 1 });
+  assertClose([a.loss, a.penalty, a.gradNorms[0]], [161, 160, 5], 1e-6, '(a) loss, penalty, norm');
+  assertClose(a.grad, [47, 65, 0], 1e-6, '(a) grad');
+  linear.dispose();
+
+  const args = { real: new Float32Array([1, 0]), fake: new Float32Array([0, 1]), eps: new Float32Array([0.25]), rows: 1 };
+  const tanh = specCritic('tanh');
+  const b = kx.gan.criticLoss(tanh, args);
+  assertClose([b.loss, b.penalty, b.gradNorms[0]], [-0.5503329503, 1.839660101, 1.428912590], 2e-6, '(b)');
+  assertClose(b.grad, [4.836162452, 0.7729154587, -1.006639221, -2.729387505, 8.425072032, -4.590287810,
+    7.592543381, -1.137517787, 0], 2e-6, '(b) grad');
+  const b0 = kx.gan.criticLoss(tanh, { ...args, lambda: 0 });
+  assertClose(b.grad.map((v, i) => v - b0.grad[i]), [5.256136794, 0.352941117, -2.429794746, -2.612941428,
+    8.425072032, -5.896997257, 9.115731693, -1.570920157, 0], 2e-6, '(b) penalty grad');
+  const gen = kx.gan.generatorLoss(tanh, new Float32Array([0, 1]), { rows: 1 });
+  assertClose([gen.loss, ...gen.grad], [2.402498029, -0.3617513029, 0.6528664965], 2e-6, '(b) generator');
+  tanh.dispose();
+
+  const relu = specCritic('relu');
+  const c = kx.gan.criticLoss(relu, args);
+  const c0 = kx.gan.criticLoss(relu, { ...args, lambda: 0 });
+  assertClose([c.gradNorms[0], c.penalty], [4.123105626, 97.53788749], 2e-6, '(c)');
+  assertClose(c.grad.map((v, i) => v - c0.grad[i]), [0, 0, 30.298575, 121.1943, 0, 0, 0, -128.7689437, 0], 2e-6, '(c) penalty grad');
+  relu.dispose();
+});
+
+test('gan.normalizedCritic: SPEC §6A vectors', () => {
+  const linear = new kx.Mlp({ sizes: [2, 1], activation: 'linear' });
+  linear.setParameters(new Float32Array([3, 4, 0]));
+  const x = new Float32Array([1, 1]);
+  const gn = kx.gan.normalizedCritic(linear, x, { rows: 1 });
+  assertClose(gn.value, [0.5833333333], 1e-6, 'GN linear');
+  assertClose(gn.inputGrad, [0.1041666667, 0.1388888889], 1e-6, 'GN linear ∇x');
+  assertClose(kx.gan.normalizedCritic(linear, x, { rows: 1, variant: 'gran', epsilon: 1 }).value, [1.346153846], 1e-6, 'GraN linear');
+  linear.dispose();
+
+  const tanh = specCritic('tanh');
+  const point = new Float32Array([0.3, -0.2]);
+  const r = kx.gan.normalizedCritic(tanh, point, { rows: 1, variant: 'gn' });
+  assertClose(r.value, [0.1839582231], 1e-6, 'GN tanh');
+  assertClose(r.paramGrad, [0.04111190027, -0.00163721718, -0.09689945134, 0.000515367286, 0.1336325778,
+    -0.3145257309, 0.04138499628, 0.04193781440, 0.1416354418], 1e-6, 'GN tanh ∇θ');
+  assertClose(r.inputGrad, [-0.02363028770, -0.7626840396], 1e-6, 'GN tanh ∇x');
+  assertClose(kx.gan.normalizedCritic(tanh, point, { rows: 1, variant: 'gran', epsilon: 0.01 }).value, [0.2253255270], 1e-6, 'GraN 0.01');
+  assertClose(kx.gan.normalizedCritic(tanh, point, { rows: 1, variant: 'gran', epsilon: 1 }).value, [0.2156711311], 1e-6, 'GraN 1');
+  tanh.dispose();
+
+  // 0/0: an all-zero critic gives f̂ = 0 and zero gradients.
+  const zero = new kx.Mlp({ sizes: [2, 3, 1] });
+  zero.setParameters(new Float32Array(zero.parameterCount));
+  const z = kx.gan.normalizedCritic(zero, new Float32Array([0.5, -1]), { rows: 1 });
+  assert.deepEqual([...z.value, ...z.paramGrad, ...z.inputGrad], new Array(1 + zero.parameterCount + 2).fill(0));
+  zero.dispose();
+});
+
+// ---- Finite differences of a float64 JS evaluation, every activation ----
+test('criticLoss and normalizedCritic gradients match central differences (float64 JS reference), every activation', () => {
+  const sizes = [2, 6, 5, 1], rows = 4;
+  const rand = lcg(3);
+  const normal = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
+  for (const activation of ACTIVATIONS) {
+    const critic = new kx.Mlp({ sizes, activation, seed: 5 });
+    const w32 = Float32Array.from({ length: critic.parameterCount }, () => 0.8 * normal());
+    critic.setParameters(w32);
+    const w = Array.from(w32);
+    const real = Float32Array.from({ length: rows * 2 }, normal), fake = Float32Array.from({ length: rows * 2 }, normal);
+    const eps = Float32Array.from({ length: rows }, rand);
+    const lambda = 2.5;
+    const { grad, loss } = kx.gan.criticLoss(critic, { real, fake, eps, rows, lambda });
+    const ref = (params) => referenceCriticLoss(sizes, activation, params, Array.from(real), Array.from(fake), Array.from(eps), rows, lambda);
+    assert.ok(Math.abs(loss - ref(w)) < 1e-4 * (1 + Math.abs(loss)), `${activation}: loss ${loss} vs ${ref(w)}`);
+    const h = 1e-5;
+    const x = Float32Array.from({ length: rows * 2 }, normal);
+    const gn = kx.gan.normalizedCritic(critic, x, { rows });
+    const gran = kx.gan.normalizedCritic(critic, x, { rows, variant: 'gran', epsilon: 0.5 });
+    const sumNormalized = (params, variant, points = Array.from(x)) => {
+      let s = 0;
+      for (let i = 0; i < rows; ++i) s += referenceNormalized(sizes, activation, params, points.slice(2 * i, 2 * i + 2), variant, 0.5);
+      return s;
+    };
+    for (let i = 0; i < w.length; ++i) {
+      const wp = [...w], wm = [...w];
+      wp[i] += h; wm[i] -= h;
+      const fd = (ref(wp) - ref(wm)) / (2 * h);
+      assert.ok(Math.abs(grad[i] - fd) <= 2e-3 * (1 + Math.abs(fd)), `${activation} criticLoss ∂/∂w[${i}]: ${grad[i]} vs ${fd}`);
+      for (const [variant, result] of [['gn', gn], ['gran', gran]]) {
+        const fdn = (sumNormalized(wp, variant) - sumNormalized(wm, variant)) / (2 * h);
+        assert.ok(Math.abs(result.paramGrad[i] - fdn) <= 2e-3 * (1 + Math.abs(fdn)), `${activation} ${variant} ∂/∂w[${i}]: ${result.paramGrad[i]} vs ${fdn}`);
+      }
+    }
+    for (let i = 0; i < x.length; ++i) {
+      const xp = Array.from(x), xm = Array.from(x);
+      xp[i] += h; xm[i] -= h;
+      for (const [variant, result] of [['gn', gn], ['gran', gran]]) {
+        const fdx = (sumNormalized(w, variant, xp) - sumNormalized(w, variant, xm)) / (2 * h);
+        assert.ok(Math.abs(result.inputGrad[i] - fdx) <= 2e-3 * (1 + Math.abs(fdx)), `${activation} ${variant} ∂/∂x[${i}]: ${result.inputGrad[i]} vs ${fdx}`);
+      }
+    }
+    critic.dispose();
+  }
+});
+
+// ---- Errors ----
+test('bad input gets TypeError / RangeError naming the parameter, and the module stays usable', () => {
+  const throwsWith = (fn, cls, re) => assert.throws(fn, (e) => e instanceof cls && re.test(e.message), String(re));
+  throwsWith(() => new kx.Mlp(), TypeError, /Mlp: options \{ sizes \} are required/);
+  throwsWith(() => new kx.Mlp({ sizes: [2] }), RangeError, /Mlp: sizes must have at least 2 entries, received 1/);
+  throwsWith(() => new kx.Mlp({ sizes: 3 }), TypeError, /Mlp: sizes must be an array/);
+  throwsWith(() => new kx.Mlp({ sizes: [2, 0, 1] }), RangeError, /Mlp: sizes\[1\] must be a positive integer, received 0/);
+  throwsWith(() => new kx.Mlp({ sizes: [2, -3, 1] }), RangeError, /sizes\[1\] must be a positive integer/);
+  throwsWith(() => new kx.Mlp({ sizes: [2, 1.5] }), RangeError, /sizes\[1\]/);
+  throwsWith(() => new kx.Mlp({ sizes: [2, 1], activation: 'swish' }), RangeError, /Mlp: activation must be one of .*received "swish"/);
+  throwsWith(() => new kx.Mlp({ sizes: [2, 1], seed: -1 }), RangeError, /seed must be a non-negative integer/);
+
+  const critic = specCritic('tanh');
+  const real = new Float32Array([1, 0]), fake = new Float32Array([0, 1]);
+  throwsWith(() => critic.forward(new Float32Array(3), { rows: 1 }), RangeError, /Mlp.forward: x must have length rows\*in = 2/);
+  throwsWith(() => critic.forward([1, 2], { rows: 1 }), TypeError, /x must be a Float32Array/);
+  throwsWith(() => critic.forward(new Float32Array(2)), TypeError, /options \{ rows \} are required/);
+  throwsWith(() => critic.setParameters(new Float32Array(8)), RangeError, /parameters must have length parameterCount = 9/);
+  throwsWith(() => critic.setParameters(new Float32Array(9).fill(NaN)), RangeError, /parameters\[0\] must be finite/);
+  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, eps: new Float32Array([1.5]), rows: 1 }), RangeError, /gan.criticLoss: eps\[0\] must be in \[0, 1\], received 1.5/);
+  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, eps: new Float32Array([-0.1]), rows: 1 }), RangeError, /eps\[0\] must be in \[0, 1\]/);
+  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, eps: new Float32Array([0.5, 0.5]), rows: 1 }), RangeError, /eps must have length rows = 1/);
+  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, rows: 1, lambda: -1 }), RangeError, /gan.criticLoss: lambda must be a finite number ≥ 0, received -1/);
+  throwsWith(() => kx.gan.criticLoss(critic, { real, fake: new Float32Array(4), rows: 1 }), RangeError, /fake must have length rows\*in = 2/);
+  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, rows: 1, penalty: 'both' }), RangeError, /penalty must be one of/);
+  throwsWith(() => kx.gan.criticLoss({}, { real, fake, rows: 1 }), TypeError, /gan.criticLoss: critic must be a kx.Mlp/);
+  throwsWith(() => kx.gan.normalizedCritic(critic, real, { rows: 1, variant: 'gran', epsilon: 0 }), RangeError, /epsilon must be a finite number > 0, received 0/);
+  throwsWith(() => kx.gan.normalizedCritic(critic, real, { rows: 1, variant: 'gran', epsilon: -1 }), RangeError, /epsilon must be a finite number > 0/);
+  throwsWith(() => kx.gan.normalizedCritic(critic, real, { rows: 1, variant: 'gran' }), TypeError, /epsilon is required/);
+  throwsWith(() => kx.gan.normalizedCritic(critic, real, { rows: 1, variant: 'wgan' }), RangeError, /variant must be one of 'gn', 'gran'/);
+  throwsWith(() => kx.gan.normalizedCritic(critic, new Float32Array(3), { rows: 1 }), RangeError, /x must have length rows\*in = 2/);
+  const vector = new kx.Mlp({ sizes: [2, 2] });
+  throwsWith(() => kx.gan.criticLoss(vector, { real, fake, rows: 1 }), RangeError, /critic must have one output/);
+  throwsWith(() => vector.inputGradient(real, { rows: 1 }), RangeError, /one output/);
+  vector.dispose();
+  throwsWith(() => vector.forward(real, { rows: 1 }), TypeError, /disposed/);
+  throwsWith(() => kx.gan.criticLoss(vector, { real, fake, rows: 1 }), TypeError, /disposed/);
+
+  throwsWith(() => new kx.GanTrainer({ dataset: 'moons' }), RangeError, /GanTrainer: dataset must be one of 'ring8', 'grid25', 'swissroll'/);
+  throwsWith(() => new kx.GanTrainer({ dataset: new Float32Array(3) }), RangeError, /dataset samples must be a Float32Array of n×2/);
+  throwsWith(() => new kx.GanTrainer({ lipschitz: 'sn' }), RangeError, /lipschitz must be one of/);
+  throwsWith(() => new kx.GanTrainer({ lipschitz: 'gran' }), TypeError, /epsilon is required/);
+  throwsWith(() => new kx.GanTrainer({ lipschitz: 'gran', epsilon: 0 }), RangeError, /epsilon must be a finite number > 0/);
+  throwsWith(() => new kx.GanTrainer({ lambda: -0.5 }), RangeError, /GanTrainer: lambda must be a finite number ≥ 0/);
+  throwsWith(() => new kx.GanTrainer({ beta1: 1 }), RangeError, /beta1 must be a finite number in \[0, 1\)/);
+  throwsWith(() => new kx.GanTrainer({ lr: 0 }), RangeError, /lr must be a finite number > 0/);
+  throwsWith(() => new kx.GanTrainer({ batch: 0 }), RangeError, /batch must be a positive integer/);
+  throwsWith(() => new kx.GanTrainer({ critic: { hidden: [8, 0] } }), RangeError, /critic.hidden\[1\] must be a positive integer/);
+  throwsWith(() => new kx.GanTrainer({ generator: { activation: 'relu6' } }), RangeError, /generator.activation must be one of/);
+  throwsWith(() => new kx.GanTrainer({ preset: 'fast' }), RangeError, /preset must be one of 'paper', 'toy'/);
+
+  // Still usable.
+  assertClose(critic.forward(real, { rows: 1 }), [-0.01250497804], 1e-6, 'after errors');
+  critic.dispose();
+});
+
+test('no heap growth over many calls', () => {
+  const critic = new kx.Mlp({ sizes: [2, 32, 32, 1], activation: 'gelu', seed: 1 });
+  const rows = 64;
+  const rand = lcg(1);
+  const real = Float32Array.from({ length: rows * 2 }, rand), fake = Float32Array.from({ length: rows * 2 }, rand);
+  const eps = Float32Array.from({ length: rows }, rand);
+  const run = () => {
+    kx.gan.criticLoss(critic, { real, fake, eps, rows });
+    kx.gan.normalizedCritic(critic, real, { rows, variant: 'gran', epsilon: 0.1 });
+    critic.forward(real, { rows });
+    critic.inputGradient(real, { rows });
+    critic.setParameters(critic.parameters);
+    try { kx.gan.criticLoss(critic, { real, fake, eps, rows, lambda: -1 }); } catch { /* expected */ }
+  };
+  for (let i = 0; i < 50; ++i) run();
+  const before = kx.wasmHeapBytes;
+  for (let i = 0; i < 400; ++i) run();  // 2,400 calls
+  for (let i = 0; i < 100; ++i) {
+    const t = new kx.GanTrainer({ batch: 8, critic: { hidden: [8] }, generator: { hidden: [8] }, seed: i });
+    t.step();
+    t.sample(10);
+    t.dispose();
+  }
+  assert.equal(kx.wasmHeapBytes, before);
+  critic.dispose();
+});
+
+// ---- Trainer ----
+const small = { batch: 32, nCritic: 2, critic: { hidden: [16, 16] }, generator: { hidden: [16, 16] } };
+
+test('GanTrainer: a seed reproduces the run; options resolve presets', () => {
+  for (const lipschitz of ['gp', 'gn', 'gran', 'none']) {
+    const make = (seed) => new kx.GanTrainer({ ...small, preset: 'toy', lipschitz, epsilon: 0.1, seed });
+    const a = make(4), b = make(4), c = make(5);
+    let ra, rb;
+    for (let i = 0; i < 3; ++i) { ra = a.step(); rb = b.step(); c.step(); }
+    assert.deepEqual(ra, rb);
+    assert.ok(Number.isFinite(ra.criticLoss) && Number.isFinite(ra.generatorLoss) && Number.isFinite(ra.gradNorm));
+    assert.deepEqual(a.generatorParameters, b.generatorParameters);
+    assert.deepEqual(a.criticParameters, b.criticParameters);
+    assert.notDeepEqual(a.generatorParameters, c.generatorParameters);
+    assert.equal(a.sample(7).length, 14);
+    a.evaluate(100);
+    assert.deepEqual(a.step(2), b.step(2));
+    assert.equal(a.steps, 5);
+    for (const t of [a, b, c]) t.dispose();
+  }
+  const t = new kx.GanTrainer({ preset: 'toy', lr: 5e-4, batch: 8, critic: { hidden: [4] }, generator: { hidden: [4] } });
+  assert.equal(t.options.lr, 5e-4);
+  assert.equal(t.options.beta1, 0.5);
+  assert.equal(t.options.lambda, 0.1);
+  assert.equal(t.options.nCritic, 5);
+  t.dispose();
+  const paper = new kx.GanTrainer({ batch: 8, critic: { hidden: [4] }, generator: { hidden: [4] } });
+  assert.deepEqual([paper.options.lr, paper.options.beta1, paper.options.beta2, paper.options.lambda, paper.options.nCritic],
+    [1e-4, 0, 0.9, 10, 5]);
+  paper.dispose();
+  const user = new kx.GanTrainer({ dataset: new Float32Array([0, 0, 1, 1]), batch: 8, critic: { hidden: [4] }, generator: { hidden: [4] } });
+  user.step();
+  const m = user.evaluate(50);
+  assert.ok(Number.isNaN(m.highQuality) && Number.isFinite(m.medianDistance));
+  user.dispose();
+});
+
+// CI-sized: 300 generator steps of 2→64→64 networks at batch 64 with the toy preset (a few seconds
+// in WASM). The full-size runs are in the README and bench/gan.mjs.
+for (const lipschitz of ['gp', 'gn']) {
+  test(`GanTrainer learns ring8 (${lipschitz}, toy preset, seed 1, 300 steps)`, () => {
+    const gan = new kx.GanTrainer({ dataset: 'ring8', preset: 'toy', lipschitz, batch: 64,
+      critic: { hidden: [64, 64] }, generator: { hidden: [64, 64] }, seed: 1 });
+    const start = gan.evaluate();
+    gan.step(300);
+    const end = gan.evaluate();
+    assert.ok(end.medianDistance < start.medianDistance / 2, `median distance ${start.medianDistance} → ${end.medianDistance}`);
+    assert.ok(end.modes >= 4, `modes ${end.modes}`);
+    assert.ok(end.highQuality > 0, `highQuality ${end.highQuality}`);
+    gan.dispose();
+  });
+}
