@@ -8,10 +8,12 @@
 
 #include <emscripten/bind.h>
 
+#include "gan/datasets.hpp"
 #include "gan/gradient_normalization.hpp"
 #include "gan/trainer.hpp"
 #include "gan/wgan_gp.hpp"
 #include "nn/mlp.hpp"
+#include "nn/random.hpp"
 
 namespace {
 
@@ -166,9 +168,19 @@ void trainer_parameters(kexue::GanTrainer& trainer, bool generator, std::uintptr
     std::copy(p.begin(), p.end(), at<float>(out));
 }
 
+// count points of a built-in toy dataset (0 ring8, 1 grid25, 2 swissroll) into out (count × 2).
+void dataset_sample(std::uint32_t kind, std::uint32_t count, double seed, std::uintptr_t out) {
+    const kexue::ToyDataset dataset = kind == 1   ? kexue::ToyDataset::grid25()
+                                      : kind == 2 ? kexue::ToyDataset::swissroll()
+                                                  : kexue::ToyDataset::ring8();
+    kexue::Xoshiro256 rng(static_cast<std::uint64_t>(seed));
+    dataset.sample(rng, count, at<float>(out));
+}
+
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(kexue_gan) {
+    emscripten::function("ganDatasetSample", &dataset_sample);
     emscripten::class_<MlpNative>("MlpNative")
         .constructor<std::uintptr_t, std::uint32_t, const std::string&, double>()
         .function("parameterCount", &MlpNative::parameter_count)

@@ -1,7 +1,7 @@
 // The demo page: the UI thread. It imports the package by name (through the import map) for its
 // version, and runs every computation in web/worker.js so that the page never freezes.
 import { version } from 'kexue';
-import { COLORS, heatmap, histogram, linePlot } from './plot.js';
+import { COLORS, heatmap, histogram, linePlot, scatter } from './plot.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -215,6 +215,56 @@ function setUpWhitening() {
   });
 }
 
+// ---- GAN ----
+
+function setUpGan() {
+  let running = false;
+  $('gan-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (running) return;
+    running = true;
+    $('gan-stop').disabled = false;
+    const dataset = $('gan-dataset').value;
+    const lipschitz = $('gan-lipschitz').value;
+    const width = Number($('gan-hidden').value);
+    busy($('gan-run'), async () => {
+      try {
+        const result = await call('ganTrain', { dataset, lipschitz, hidden: [width, width] }, { onProgress: drawGan });
+        $('status').textContent = `GAN training ${result.stopped ? 'stopped' : 'finished'} at step ${result.last.step}.`;
+      } finally {
+        running = false;
+        $('gan-stop').disabled = true;
+      }
+    });
+  });
+  $('gan-stop').addEventListener('click', () => worker.postMessage({ type: 'stop' }));
+}
+
+function drawGan({ range, real, fake, field, gridSize, history, modeCount }) {
+  const last = history.at(-1);
+  scatter($('gan-samples'), {
+    range: [-range, range],
+    field: { values: field, size: gridSize },
+    series: [{ name: 'generated', color: '#e8590c', points: fake, radius: 1.5 }, { name: 'real', color: '#1d2330', points: real, radius: 1 }],
+    label: `generated samples at step ${last.step}: ${(100 * last.highQuality).toFixed(1)}% high quality` +
+      (modeCount ? `, ${last.modes} of ${modeCount} modes` : ''),
+  });
+  const trained = history.filter((h) => Number.isFinite(h.criticLoss));
+  linePlot($('gan-curves'), {
+    series: [
+      { name: 'median distance to a mode', color: COLORS[0], points: history.map((h) => [h.step, h.medianDistance]) },
+      { name: 'high-quality share', color: COLORS[2], points: history.map((h) => [h.step, h.highQuality]) },
+      { name: 'critic loss', color: COLORS[1], points: trained.map((h) => [h.step, h.criticLoss]) },
+    ],
+    xLabel: 'generator step', label: `training curves up to step ${last.step}`,
+  });
+  const rate = last.seconds > 0 ? (last.step / last.seconds).toFixed(0) : '–';
+  $('gan-metrics').textContent = `step ${last.step} (${rate} steps/s): ` +
+    (modeCount ? `modes captured ${last.modes} / ${modeCount}, ` : '') +
+    `high-quality ${(100 * last.highQuality).toFixed(1)}%, reverse KL ${last.reverseKL.toFixed(3)}, ` +
+    `median distance to a mode ${last.medianDistance.toFixed(3)}`;
+}
+
 // ---- start ----
 
 async function main() {
@@ -227,6 +277,7 @@ async function main() {
   $('threads').textContent = `threads: ${info.threads}`;
   setUpAttention(capabilities);
   setUpWhitening();
+  setUpGan();
   $('status').textContent = 'Ready: the WASM module is loaded in a worker.';
   document.body.dataset.ready = 'true';
 }

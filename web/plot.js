@@ -93,15 +93,21 @@ function drawAxes(ctx, width, height, x, y, xTicks, yTicks, xLabel, yLabel) {
   }
 }
 
+// Top-right, as wide as the longest name, on a translucent box so lines under it stay visible.
 function legend(ctx, width, series) {
+  const named = series.map((s, i) => ({ ...s, color: s.color ?? COLORS[i % COLORS.length] })).filter((s) => s.name);
+  if (!named.length) return;
+  const textWidth = Math.max(...named.map((s) => ctx.measureText(s.name).width));
+  const left = width - PAD.right - textWidth - 26;
+  ctx.fillStyle = 'rgba(255, 255, 255, 0.8)';
+  ctx.fillRect(left - 4, PAD.top, textWidth + 30, 16 * named.length + 4);
   ctx.textAlign = 'left';
   let top = PAD.top + 4;
-  for (const [i, s] of series.entries()) {
-    if (!s.name) continue;
-    ctx.fillStyle = s.color ?? COLORS[i % COLORS.length];
-    ctx.fillRect(width - PAD.right - 150, top, 12, 3);
+  for (const s of named) {
+    ctx.fillStyle = s.color;
+    ctx.fillRect(left, top + 2, 12, 3);
     ctx.fillStyle = AXIS_COLOR;
-    ctx.fillText(s.name, width - PAD.right - 133, top + 5);
+    ctx.fillText(s.name, left + 17, top + 7);
     top += 16;
   }
 }
@@ -270,13 +276,13 @@ export function scatter(canvas, { series, range, field, label }) {
     }
   }
   ctx.textAlign = 'left';
-  let top = PAD.top + 4;
+  let left = PAD.left;
   for (const [i, s] of series.entries()) {
     if (!s.name) continue;
     ctx.fillStyle = s.color ?? COLORS[i % COLORS.length];
-    ctx.fillRect(PAD.left + size + 10, top, 8, 8);
+    ctx.fillRect(left, PAD.top + size + 22, 8, 8);
     ctx.fillStyle = AXIS_COLOR;
-    ctx.fillText(s.name, PAD.left + size + 22, top + 8);
-    top += 16;
+    ctx.fillText(s.name, left + 12, PAD.top + size + 30);
+    left += ctx.measureText(s.name).width + 30;
   }
 }

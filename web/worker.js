@@ -236,6 +236,50 @@ function whiteningRefit({ beta, gamma, k }) {
     json: JSON.stringify(model) };
 }
 
+// ---- GAN ----
+
+const GAN_RANGES = { ring8: 1.6, grid25: 5.5, swissroll: 2.2 };
+
+// Trains until stopped (or maxSteps), posting the samples over the real ones, the critic's value
+// on a grid (for the contour), the losses and the mode metrics every `chunk` generator steps.
+async function ganTrain({ dataset, lipschitz, hidden, batch = 256, chunk = 25, maxSteps = 100000, seed = 1 }, progress) {
+  stopRequested = false;
+  const trainer = new kx.GanTrainer({ dataset, lipschitz, preset: 'toy', batch, seed, critic: { hidden, activation: 'relu' }, generator: { latent: 2, hidden, activation: 'relu' } });
+  const critic = new kx.Mlp({ sizes: [2, ...hidden, 1], activation: 'relu' });
+  const range = GAN_RANGES[dataset];
+  const real = kx.gan.sampleDataset(dataset, 1000, { seed });
+  const gridSize = 48;
+  const grid = new Float32Array(gridSize * gridSize * 2);
+  for (let r = 0; r < gridSize; ++r) {
+    for (let c = 0; c < gridSize; ++c) {
+      grid[2 * (r * gridSize + c)] = -range + (2 * range * (c + 0.5)) / gridSize;
+      grid[2 * (r * gridSize + c) + 1] = -range + (2 * range * (r + 0.5)) / gridSize;
+    }
+  }
+  const history = [];
+  const start = performance.now();
+  let last = null;
+  try {
+    const snapshot = (losses) => {
+      critic.setParameters(trainer.criticParameters);
+      const metrics = trainer.evaluate();
+      last = { step: trainer.steps, seconds: (performance.now() - start) / 1000, ...losses, ...metrics };
+      history.push(last);
+      progress({ range, real, fake: trainer.sample(1000), field: critic.forward(grid, { rows: gridSize * gridSize }),
+        gridSize, history, modeCount: dataset === 'ring8' ? 8 : dataset === 'grid25' ? 25 : 0 });
+    };
+    snapshot({ criticLoss: NaN, generatorLoss: NaN, gradNorm: NaN });
+    while (!stopRequested && trainer.steps < maxSteps) {
+      snapshot(trainer.step(chunk));
+      await yieldToMessages();
+    }
+    return { stopped: stopRequested, last };
+  } finally {
+    critic.dispose();
+    trainer.dispose();
+  }
+}
+
 // ---- capabilities ----
 
 async function capabilities() {
@@ -252,7 +296,7 @@ async function capabilities() {
 
 // ---- dispatch ----
 
-const handlers = { capabilities, attentionWeights, needle, whiteningLoad, whiteningRefit };
+const handlers = { capabilities, ganTrain, attentionWeights, needle, whiteningLoad, whiteningRefit };
 
 self.onmessage = async ({ data }) => {
   const { id, type, args } = data;

@@ -9,23 +9,13 @@
 //
 // The WASM modules are built without C++ exceptions, so every rule the core enforces
 // (attention_validate, rope_apply) is checked here first, buffer lengths included.
-import { describe, elementCount, requireBoolean, requireFloat32Array, requireOptions, requireSize } from './errors.js';
+import { describe, elementCount, requireBoolean, requireFloat32Array, requireOptions, requireSize, requireChoice } from './errors.js';
 import { withHeap } from './heap.js';
 
 const LAYOUTS = ['interleaved', 'half'];
 const BACKENDS = ['auto', 'wasm', 'webgpu'];
 const MODES_2D = ['split', 'tie'];
 
-function requireChoice(fn, name, value, choices, fallback) {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string') {
-    throw new TypeError(`${fn}: ${name} must be one of ${choices.map((c) => `'${c}'`).join(', ')}, received ${describe(value)}`);
-  }
-  if (!choices.includes(value)) {
-    throw new RangeError(`${fn}: ${name} must be one of ${choices.map((c) => `'${c}'`).join(', ')}, received ${describe(value)}`);
-  }
-  return value;
-}
 
 // A finite number, optionally above a bound (exclusive or inclusive).
 function requireNumber(fn, name, value, fallback, { above, atLeast } = {}) {

@@ -75,3 +75,16 @@ export function elementCount(fn, name, dims) {
   }
   return count;
 }
+
+// One of a list of strings; `fallback` when undefined (a required choice passes no fallback).
+export function requireChoice(fn, name, value, choices, fallback) {
+  const list = choices.map((c) => `'${c}'`).join(', ');
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (typeof value !== 'string') {
+    throw new TypeError(`${fn}: ${name} must be one of ${list}, received ${describe(value)}`);
+  }
+  if (!choices.includes(value)) {
+    throw new RangeError(`${fn}: ${name} must be one of ${list}, received ${describe(value)}`);
+  }
+  return value;
+}

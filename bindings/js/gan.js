@@ -2,7 +2,7 @@
 // a toy-data GAN trainer (src/gan/). Parameter layout, as in C++: for each layer in order, W
 // (out×in, row-major) then b.
 import { Disposable } from './disposable.js';
-import { describe, elementCount, requireFloat32Array, requireOptions, requireSize } from './errors.js';
+import { describe, elementCount, requireFloat32Array, requireOptions, requireSize, requireChoice } from './errors.js';
 import { withHeap } from './heap.js';
 
 export const ACTIVATIONS = ['relu', 'leaky_relu', 'tanh', 'sigmoid', 'softplus', 'gelu', 'linear'];
@@ -32,16 +32,6 @@ function requireNumber(fn, name, value, fallback, { min = -Infinity, max = Infin
   return value;
 }
 
-function requireChoice(fn, name, value, choices, fallback) {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string') {
-    throw new TypeError(`${fn}: ${name} must be one of ${choices.map((c) => `'${c}'`).join(', ')}, received ${describe(value)}`);
-  }
-  if (!choices.includes(value)) {
-    throw new RangeError(`${fn}: ${name} must be one of ${choices.map((c) => `'${c}'`).join(', ')}, received ${describe(value)}`);
-  }
-  return value;
-}
 
 function requireSeed(fn, value) {
   if (value === undefined) return 0;
@@ -269,6 +259,23 @@ export function createGanClasses(module) {
         const inputPtr = heap.alloc(inputCount, 'the input gradient');
         native.normalizedCritic(xPtr, rows, kind === 'gran', eps, valuePtr, paramPtr, inputPtr);
         return { value: heap.read(valuePtr, rows), paramGrad: heap.read(paramPtr, count), inputGrad: heap.read(inputPtr, inputCount) };
+      });
+    },
+
+    /**
+     * n points (Float32Array n×2) of a built-in toy dataset, drawn as the trainer draws its real
+     * batches: 'ring8', 'grid25' or 'swissroll'; seed (default 0) makes the draw reproducible.
+     */
+    sampleDataset(name, n, options) {
+      const fn = 'gan.sampleDataset';
+      requireChoice(fn, 'name', name, DATASETS);
+      requireSize(fn, 'n', n);
+      elementCount(fn, 'samples', [['n', n], ['2', 2]]);
+      const seed = requireSeed(fn, requireOptions(fn, options).seed);
+      return withHeap(module, (heap) => {
+        const out = heap.alloc(2 * n, 'samples');
+        module.ganDatasetSample(DATASETS.indexOf(name), n, seed, out);
+        return heap.read(out, 2 * n);
       });
     },
 

@@ -234,6 +234,8 @@ export interface GanNamespace {
   generatorLoss(critic: Mlp, fake: Float32Array, options: { rows: number }): { loss: number; grad: Float32Array };
   normalizedCritic(critic: Mlp, x: Float32Array,
     options: { rows: number; variant?: 'gn' | 'gran'; epsilon?: number }): NormalizedCriticResult;
+  /** n points (n×2) of a built-in toy dataset, drawn as the trainer draws its real batches. */
+  sampleDataset(name: 'ring8' | 'grid25' | 'swissroll', n: number, options?: { seed?: number }): Float32Array;
   readonly presets: Record<'paper' | 'toy', { lr: number; beta1: number; beta2: number; nCritic: number; lambda: number }>;
 }
 

@@ -139,6 +139,26 @@ test('whitening: fit, refit from the keyboard, and download the model', async ()
   await page.locator('#whitening').screenshot({ path: path.join(SHOTS, 'demo-whitening.png') });
 });
 
+test('GAN: training on ring8 shows samples, curves and metrics, and stops on request', async () => {
+  const { page } = demo;
+  await page.selectOption('#gan-dataset', 'ring8');
+  await page.selectOption('#gan-lipschitz', 'gp');
+  await page.selectOption('#gan-hidden', '64');
+  await page.click('#gan-run');
+  await page.waitForFunction(() => {
+    const m = /^step (\d+)/.exec(document.getElementById('gan-metrics').textContent);
+    return m && Number(m[1]) >= 100;
+  }, null, { timeout: 120_000 });
+  await page.click('#gan-stop');
+  await page.waitForFunction(() => /GAN training stopped/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  const text = await page.textContent('#gan-metrics');
+  assert.match(text, /modes captured \d+ \/ 8, high-quality [\d.]+%, reverse KL [\d.]+, median distance to a mode [\d.]+/);
+  assert.ok(await page.evaluate(drawn('gan-samples')) >= 2);
+  assert.ok(await page.evaluate(drawn('gan-curves')) >= 2);
+  assert.match(await page.getAttribute('#gan-samples', 'aria-label'), /generated samples at step \d+/);
+  await page.locator('#gan').screenshot({ path: path.join(SHOTS, 'demo-gan.png') });
+});
+
 test('every control has a label and is reachable with Tab', async () => {
   const { page } = demo;
   const unlabelled = await page.$$eval('input, select, button, a.button', (controls) => controls

@@ -349,3 +349,20 @@ for (const lipschitz of ['gp', 'gn']) {
     gan.dispose();
   });
 }
+
+test('gan.sampleDataset: seeded draws around the documented modes', () => {
+  const ring = kx.gan.sampleDataset('ring8', 4000, { seed: 5 });
+  assert.deepEqual(ring, kx.gan.sampleDataset('ring8', 4000, { seed: 5 }));
+  assert.notDeepEqual(ring, kx.gan.sampleDataset('ring8', 4000, { seed: 6 }));
+  const hits = new Array(8).fill(0);
+  for (let i = 0; i < 4000; ++i) {
+    const [x, y] = [ring[2 * i], ring[2 * i + 1]];
+    assert.ok(Math.abs(Math.hypot(x, y) - 1) < 0.06, `ring8 point ${i} at radius ${Math.hypot(x, y)}`);
+    hits[((Math.round(Math.atan2(y, x) / (Math.PI / 4)) % 8) + 8) % 8] += 1;
+  }
+  for (const count of hits) assert.ok(count > 400 && count < 600, `mode counts ${hits}`);
+  const grid = kx.gan.sampleDataset('grid25', 1000);
+  for (let i = 0; i < 2000; ++i) assert.ok(Math.abs(grid[i] - 2 * Math.round(grid[i] / 2)) < 0.3 && Math.abs(grid[i]) < 4.3);
+  assert.throws(() => kx.gan.sampleDataset('moons', 10), { name: 'RangeError', message: /gan.sampleDataset: name must be one of/ });
+  assert.throws(() => kx.gan.sampleDataset('ring8', 0), { name: 'RangeError', message: /n must be a positive integer, received 0/ });
+});
