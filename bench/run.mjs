@@ -5,6 +5,7 @@ import { build } from '../scripts/build.mjs';
 const BENCHMARKS = {
   matmul: () => import('./matmul.mjs'),
   whitening: () => import('./whitening.mjs'),
+  lowrank: () => import('./lowrank.mjs'),
 };
 
 const names = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

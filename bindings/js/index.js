@@ -6,6 +6,7 @@
 import { describe, elementCount, requireBoolean, requireFloat32Array, requireOptions, requireSize } from './errors.js';
 import { withHeap } from './heap.js';
 import { version } from './version.js';
+import { createOptimClasses } from './optim.js';
 import { createWhiteningClasses } from './whitening.js';
 
 export { version };
@@ -21,6 +22,13 @@ class Kexue {
     this.Whitening = Whitening;
     /** Streaming, mergeable statistics for fitting a Whitening in chunks. */
     this.WhiteningStats = WhiteningStats;
+    const { LowRankOptimizer, multitask, clipGradients } = createOptimClasses(module);
+    /** LoRA / GaLore / full Adam as an optimizer of one weight matrix, fed its full gradient. */
+    this.LowRankOptimizer = LowRankOptimizer;
+    /** Multi-task gradient combination: normalizedSum, mgda, primaryAux. */
+    this.multitask = multitask;
+    /** Gradient clipping by global norm, { grads, norm } = clipGradients(grads, { maxNorm, form }). */
+    this.clipGradients = clipGradients;
   }
 
   /** The package version string. */
