@@ -2,7 +2,7 @@
 // GaLore r = 4, from a "pretrained" W0 towards a target W* = W0 + (a rank-4 change). The model
 // never changes: each optimizer only sees the full gradient G = ∂L/∂W.
 //
-//   node examples/lowrank-finetune.mjs            prints the loss curves and the optimizer memory
+//   node examples/lowrank-finetune.mjs [--lr=0.01]   prints the loss curves and the optimizer memory
 //
 // lowRankFinetune(kx, options) is exported for reuse (e.g. by the demo page): it returns
 // { steps, curves: { name: Float64Array(loss per step) }, stateFloats: { name: n }, finalLoss }.
@@ -15,14 +15,17 @@ function normalGenerator(seed) {
   return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
-export const DEFAULT_RUNS = [
-  { name: 'full Adam', options: { mode: 'full', lr: 0.01 } },
-  { name: 'LoRA r=4', options: { mode: 'lora', rank: 4, lr: 0.01 } },
-  { name: 'GaLore r=4', options: { mode: 'galore', rank: 4, lr: 0.01, updateProjGap: 50 } },
-];
+// The three optimizers compared, all Adam(0.9, 0.999) with the same learning rate.
+export function defaultRuns(lr = 0.01) {
+  return [
+    { name: 'full Adam', options: { mode: 'full', lr } },
+    { name: 'LoRA r=4', options: { mode: 'lora', rank: 4, lr } },
+    { name: 'GaLore r=4', options: { mode: 'galore', rank: 4, lr, updateProjGap: 50 } },
+  ];
+}
 
 export function lowRankFinetune(kx, {
-  rows = 128, cols = 96, changeRank = 4, batch = 256, steps = 300, seed = 1, runs = DEFAULT_RUNS,
+  rows = 128, cols = 96, changeRank = 4, batch = 256, steps = 300, seed = 1, runs = defaultRuns(),
 } = {}) {
   const normal = normalGenerator(seed);
   const w0 = Float32Array.from({ length: rows * cols }, () => normal() / Math.sqrt(rows));
@@ -74,10 +77,12 @@ const isMain = typeof process === 'object' && process.argv[1] &&
   import.meta.url === new URL(`file://${process.argv[1]}`).href;
 if (isMain) {
   const kx = await init();
-  const result = lowRankFinetune(kx);
+  const lrArg = process.argv.find((arg) => arg.startsWith('--lr='));
+  const lr = lrArg ? Number(lrArg.slice(5)) : 0.01;
+  const result = lowRankFinetune(kx, { runs: defaultRuns(lr) });
   const names = Object.keys(result.curves);
   const checkpoints = [0, 10, 25, 50, 100, 200, result.steps];
-  console.log(`Linear layer ${result.rows}×${result.cols}, target = W0 + rank-4 change; loss ½‖xW − y‖²/batch`);
+  console.log(`Linear layer ${result.rows}×${result.cols}, target = W0 + rank-4 change; loss ½‖xW − y‖²/batch; Adam lr = ${lr}`);
   console.log(['step'.padStart(6), ...names.map((n) => n.padStart(12))].join(' '));
   for (const s of checkpoints) {
     console.log([String(s).padStart(6), ...names.map((n) => result.curves[n][s].toExponential(3).padStart(12))].join(' '));

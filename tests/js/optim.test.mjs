@@ -361,3 +361,13 @@ test('no WASM heap growth over thousands of calls', () => {
   for (let i = 0; i < 2000; ++i) warm();
   assert.equal(kx.wasmHeapBytes, bytes);
 });
+
+test('the fine-tuning example runs and its optimizers learn the low-rank change', async () => {
+  const { lowRankFinetune, defaultRuns } = await import('../../examples/lowrank-finetune.mjs');
+  const result = lowRankFinetune(kx, { rows: 32, cols: 24, batch: 64, steps: 60, runs: defaultRuns(0.03) });
+  for (const [name, curve] of Object.entries(result.curves)) {
+    assert.equal(curve.length, 61);
+    assert.ok(curve[60] < 0.2 * curve[0], `${name}: ${curve[0]} → ${curve[60]}`);
+  }
+  assert.deepEqual(result.stateFloats, { 'full Adam': 2 * 32 * 24, 'LoRA r=4': 3 * 56 * 4, 'GaLore r=4': 24 * 4 + 2 * 32 * 4 });
+});
