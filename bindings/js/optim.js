@@ -204,14 +204,13 @@ export function createOptimClasses(module) {
       this.assertAlive(fn);
       const { rows, cols } = this.#config;
       requireFloat32Array(fn, 'grad', grad, [['rows', rows], ['cols', cols]]);
-      for (let i = 0; i < grad.length; ++i) {
-        if (!Number.isFinite(grad[i])) {
-          throw new RangeError(`${fn}: grad[${i}] is ${grad[i]}; the gradient must be finite, so the step was refused and the weight is unchanged`);
-        }
-      }
       module.HEAPF32.set(grad, this.#gradPointer >>> 2);
+      // The core scans G for NaN/±∞ before touching any state and refuses the step (one pass in
+      // WASM instead of a second one here).
       const bad = this.#native.step(this.#gradPointer);
-      if (bad >= 0) throw new RangeError(`${fn}: grad[${bad}] is not finite; the step was refused and the weight is unchanged`);
+      if (bad >= 0) {
+        throw new RangeError(`${fn}: grad[${bad}] is ${grad[bad]}; the gradient must be finite, so the step was refused and the weight is unchanged`);
+      }
       return this;
     }
 

@@ -327,9 +327,15 @@ void LowRankOptimizer::update(std::vector<float>& p, const std::vector<float>& g
 }
 
 long LowRankOptimizer::step(const float* grad) {
+    // x − x is 0 for finite x and NaN for NaN/±∞: one branch-free (vectorisable) pass, and the
+    // index is searched only when something is off.
     const std::size_t count = config_.rows * config_.cols;
-    for (std::size_t i = 0; i < count; ++i) {
-        if (!std::isfinite(grad[i])) return static_cast<long>(i);
+    float probe = 0;
+    for (std::size_t i = 0; i < count; ++i) probe += grad[i] - grad[i];
+    if (probe != 0 || std::isnan(probe)) {
+        for (std::size_t i = 0; i < count; ++i) {
+            if (!std::isfinite(grad[i])) return static_cast<long>(i);
+        }
     }
     switch (config_.mode) {
         case LowRankMode::Full: step_full(grad); break;
