@@ -35,8 +35,9 @@
 // with fan_in = rows for A and r for B (as peft). Given factors replace the random draws (W0' = W0
 // for ZeroB, W0 − s·A0·B0 for Symmetric).
 //
-// Random numbers: xoshiro256** seeded through splitmix64, normals by Box–Muller in double, so
-// native and WASM builds draw the same numbers from the same seed.
+// Random numbers: xoshiro256** seeded through splitmix64 (the same integer stream on every
+// platform), normals by Box–Muller in double (log/sin/cos from the platform's libm, so native and
+// WASM draws can differ in the last bits of a double, which float32 factors almost never see).
 #pragma once
 
 #include <cstddef>

@@ -371,3 +371,19 @@ test('the fine-tuning example runs and its optimizers learn the low-rank change'
   }
   assert.deepEqual(result.stateFloats, { 'full Adam': 2 * 32 * 24, 'LoRA r=4': 3 * 56 * 4, 'GaLore r=4': 24 * 4 + 2 * 32 * 4 });
 });
+
+test('the single-threaded module gives the same results', async () => {
+  const kx1 = await init({ threads: 1 });
+  const run = (k) => {
+    const opt = new k.LowRankOptimizer({ rows: 40, cols: 30, rank: 3, mode: 'galore', lr: 0.01, updateProjGap: 2,
+      weight: Float32Array.from({ length: 1200 }, (_, i) => Math.sin(i)) });
+    for (let s = 0; s < 4; ++s) opt.step(Float32Array.from({ length: 1200 }, (_, i) => Math.cos(i * (s + 1))));
+    const w = opt.weight;
+    opt.dispose();
+    return w;
+  };
+  assertClose(run(kx1), run(kx), 1e-6, 'W');
+  const spec = new kx1.LowRankOptimizer({ rows: 2, cols: 3, rank: 1, base: 'sgd', lr: 0.1, weight: W0, factors: { A: A0, B: B0 } });
+  assertClose(spec.step(G).weight, [1, -1.14, 2.095, 0, -1.4, -0.8], 1e-6, 'W');
+  spec.dispose();
+});
