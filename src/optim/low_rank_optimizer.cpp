@@ -9,6 +9,7 @@
 #include <Eigen/SVD>
 
 #include "core/gemm.hpp"
+#include "core/simd.hpp"
 
 namespace kexue {
 namespace {
@@ -136,6 +137,78 @@ std::size_t low_rank_state_floats(const LowRankConfig& c) {
         case LowRankMode::GaLore: return std::min(n, m) * r + (adam ? 2 * std::max(n, m) * r : 0);
     }
     return 0;
+}
+
+void lora_factor_gradients_reference(const float* g, const float* a, const float* b, std::size_t rows,
+                                     std::size_t cols, std::size_t r, float* ga, float* gb) {
+    if (ga) gemm_f32({rows, cols, r, false, true}, g, b, ga);  // G·Bᵀ
+    if (gb) gemm_f32({r, rows, cols, true, false}, a, g, gb);  // Aᵀ·G
+}
+
+void lora_factor_gradients(const float* g, const float* a, const float* b, std::size_t rows, std::size_t cols,
+                           std::size_t r, float* ga, float* gb) {
+    using simd::Vec;
+    constexpr std::size_t W = simd::kVecWidth;
+    const std::size_t vec_end = cols - cols % W;
+    if (gb) std::fill(gb, gb + r * cols, 0.0f);
+    std::vector<Vec> acc(ga ? r : 0);
+    std::vector<float> tail(ga ? r : 0);
+    for (std::size_t i = 0; i < rows; ++i) {
+        const float* gi = g + i * cols;
+        const float* ai = gb ? a + i * r : nullptr;
+        for (auto& v : acc) v = Vec(0.0f);
+        for (auto& t : tail) t = 0;
+        for (std::size_t j = 0; j < vec_end; j += W) {
+            const Vec gv = Vec::load_unaligned(gi + j);
+            for (std::size_t k = 0; k < r; ++k) {
+                if (ga) acc[k] = xsimd::fma(gv, Vec::load_unaligned(b + k * cols + j), acc[k]);
+                if (gb) {
+                    float* out = gb + k * cols + j;
+                    xsimd::fma(Vec(ai[k]), gv, Vec::load_unaligned(out)).store_unaligned(out);
+                }
+            }
+        }
+        for (std::size_t j = vec_end; j < cols; ++j) {
+            for (std::size_t k = 0; k < r; ++k) {
+                if (ga) tail[k] += gi[j] * b[k * cols + j];
+                if (gb) gb[k * cols + j] += ai[k] * gi[j];
+            }
+        }
+        if (ga) {
+            for (std::size_t k = 0; k < r; ++k) ga[i * r + k] = xsimd::hadd(acc[k]) + tail[k];
+        }
+    }
+}
+
+void low_rank_update_reference(const float* base, const float* a, const float* b, std::size_t rows,
+                               std::size_t cols, std::size_t r, float scale, float* out) {
+    std::vector<float> scaled_a(a, a + rows * r);
+    for (auto& x : scaled_a) x *= scale;
+    if (base != out) std::copy(base, base + rows * cols, out);
+    gemm_f32({rows, r, cols}, scaled_a.data(), b, out, true);
+}
+
+void low_rank_update(const float* base, const float* a, const float* b, std::size_t rows, std::size_t cols,
+                     std::size_t r, float scale, float* out) {
+    using simd::Vec;
+    constexpr std::size_t W = simd::kVecWidth;
+    const std::size_t vec_end = cols - cols % W;
+    std::vector<float> sa(r);
+    for (std::size_t i = 0; i < rows; ++i) {
+        for (std::size_t k = 0; k < r; ++k) sa[k] = scale * a[i * r + k];
+        const float* base_row = base + i * cols;
+        float* out_row = out + i * cols;
+        for (std::size_t j = 0; j < vec_end; j += W) {
+            Vec v = Vec::load_unaligned(base_row + j);
+            for (std::size_t k = 0; k < r; ++k) v = xsimd::fma(Vec(sa[k]), Vec::load_unaligned(b + k * cols + j), v);
+            v.store_unaligned(out_row + j);
+        }
+        for (std::size_t j = vec_end; j < cols; ++j) {
+            float v = base_row[j];
+            for (std::size_t k = 0; k < r; ++k) v += sa[k] * b[k * cols + j];
+            out_row[j] = v;
+        }
+    }
 }
 
 void top_singular_vectors(const float* g, std::size_t rows, std::size_t cols, std::size_t k,
@@ -280,9 +353,7 @@ void LowRankOptimizer::init_lora_ga(const float* grad) {
     }
     std::copy(right.begin() + r * m, right.end(), b_.begin());
     // W0' = W0 − s·A0·B0 with W0 the current weight.
-    std::vector<float> scaled_a(a_);
-    for (auto& x : scaled_a) x = static_cast<float>(-config_.scale * x);
-    gemm_f32({n, r, m}, scaled_a.data(), b_.data(), w0p_.data(), true);
+    low_rank_update(w0p_.data(), a_.data(), b_.data(), n, m, r, static_cast<float>(-config_.scale), w0p_.data());
     pending_lora_ga_ = false;
 }
 
@@ -299,10 +370,7 @@ void LowRankOptimizer::recompute_weight() {
         }
         return;
     }
-    std::vector<float> scaled_a(a_);
-    for (auto& x : scaled_a) x *= s;
-    std::copy(w0p_.begin(), w0p_.end(), w_.begin());
-    gemm_f32({n, r, m}, scaled_a.data(), b_.data(), w_.data(), true);
+    low_rank_update(w0p_.data(), a_.data(), b_.data(), n, m, r, s, w_.data());
 }
 
 void LowRankOptimizer::update(std::vector<float>& p, const std::vector<float>& g, std::vector<float>& m,
@@ -392,14 +460,12 @@ void LowRankOptimizer::step_factors(const float* grad) {
         for (std::size_t i = 0; i < n * r; ++i) ga_[i] = static_cast<float>(s * sum_a[i]);
         for (std::size_t i = 0; i < r * m; ++i) gb_[i] = static_cast<float>(s * sum_b[i]);
     } else {
-        // Both from the pre-step factors: gA = s·G·Bᵀ (n×r), gB = s·Aᵀ·G (r×m).
-        if (train_a) {
-            gemm_f32({n, m, r, false, true}, grad, b_.data(), ga_.data());
-            for (auto& x : ga_) x = static_cast<float>(s * x);
-        }
-        if (train_b) {
-            gemm_f32({r, n, m, true, false}, a_.data(), grad, gb_.data());
-            for (auto& x : gb_) x = static_cast<float>(s * x);
+        // Both from the pre-step factors: gA = s·G·Bᵀ (n×r), gB = s·Aᵀ·G (r×m), one pass over G.
+        lora_factor_gradients(grad, a_.data(), b_.data(), n, m, r, train_a ? ga_.data() : nullptr,
+                              train_b ? gb_.data() : nullptr);
+        if (s != 1) {
+            if (train_a) for (auto& x : ga_) x = static_cast<float>(s * x);
+            if (train_b) for (auto& x : gb_) x = static_cast<float>(s * x);
         }
     }
     if (train_a) update(a_, ga_, ma_, va_);
@@ -414,8 +480,7 @@ void LowRankOptimizer::step_random(const float* grad) {
     for (auto& x : u_) x = static_cast<float>(sd * rng_.normal());
     for (auto& x : v_) x = static_cast<float>(sd * rng_.normal());
     // Both products from the pre-step G, then W ← (1 − lr·wd)·W − lr·(G·Vᵀ)·V − lr·U·(Uᵀ·G).
-    gemm_f32({n, m, r, false, true}, grad, v_.data(), ga_.data());  // G·Vᵀ   n×r
-    gemm_f32({r, n, m, true, false}, u_.data(), grad, gb_.data());  // Uᵀ·G   r×m
+    lora_factor_gradients(grad, u_.data(), v_.data(), n, m, r, ga_.data(), gb_.data());  // G·Vᵀ, Uᵀ·G
     const float lr = static_cast<float>(config_.lr);
     for (auto& x : ga_) x *= -lr;
     for (auto& x : gb_) x *= -lr;
@@ -423,8 +488,8 @@ void LowRankOptimizer::step_random(const float* grad) {
         const float decay = static_cast<float>(1.0 - config_.lr * config_.weight_decay);
         for (auto& x : w_) x *= decay;
     }
-    gemm_f32({n, r, m}, ga_.data(), v_.data(), w_.data(), true);
-    gemm_f32({n, r, m}, u_.data(), gb_.data(), w_.data(), true);
+    low_rank_update(w_.data(), ga_.data(), v_.data(), n, m, r, 1.0f, w_.data());
+    low_rank_update(w_.data(), u_.data(), gb_.data(), n, m, r, 1.0f, w_.data());
 }
 
 void LowRankOptimizer::refresh_projector(const float* grad) {
@@ -441,9 +506,9 @@ void LowRankOptimizer::step_galore(const float* grad) {
     if (t_ % static_cast<std::int64_t>(config_.update_proj_gap) == 0) refresh_projector(grad);
     // R = G·Pᵀ (n×r) or Pᵀ·G (r×m).
     if (right_projection_) {
-        gemm_f32({n, m, r, false, true}, grad, p_.data(), ga_.data());
+        lora_factor_gradients(grad, nullptr, p_.data(), n, m, r, ga_.data(), nullptr);
     } else {
-        gemm_f32({r, n, m, true, false}, p_.data(), grad, ga_.data());
+        lora_factor_gradients(grad, p_.data(), nullptr, n, m, r, nullptr, ga_.data());
     }
     ++t_;
     float coefficient;
@@ -466,9 +531,9 @@ void LowRankOptimizer::step_galore(const float* grad) {
     }
     for (auto& x : ga_) x *= coefficient;
     if (right_projection_) {
-        gemm_f32({n, r, m}, ga_.data(), p_.data(), w_.data(), true);  // W += N·P
+        low_rank_update(w_.data(), ga_.data(), p_.data(), n, m, r, 1.0f, w_.data());  // W += N·P
     } else {
-        gemm_f32({n, r, m}, p_.data(), ga_.data(), w_.data(), true);  // W += P·N
+        low_rank_update(w_.data(), p_.data(), ga_.data(), n, m, r, 1.0f, w_.data());  // W += P·N
     }
     if (config_.weight_decay > 0) {
         const float decay = static_cast<float>(1.0 - config_.lr * config_.weight_decay);

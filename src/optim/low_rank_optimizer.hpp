@@ -140,6 +140,22 @@ private:
     std::int64_t t_ = 0;
 };
 
+// The two factor gradients of LoRA in one pass over G (the step is memory-bound on G):
+//   ga (rows×r) = G·Bᵀ   and   gb (r×cols) = Aᵀ·G,   G rows×cols, A rows×r, B r×cols.
+// Either output may be null (not computed; its factor may then be null too). SIMD over cols;
+// lora_factor_gradients_reference is its twin through the GEMM.
+void lora_factor_gradients(const float* g, const float* a, const float* b, std::size_t rows, std::size_t cols,
+                           std::size_t r, float* ga, float* gb);
+void lora_factor_gradients_reference(const float* g, const float* a, const float* b, std::size_t rows,
+                                     std::size_t cols, std::size_t r, float* ga, float* gb);
+
+// out = base + scale·A·B (rows×cols), A rows×r, B r×cols, in one pass over out; base may be out
+// (an in-place update). low_rank_update_reference is its GEMM twin (base must not alias a or b).
+void low_rank_update(const float* base, const float* a, const float* b, std::size_t rows, std::size_t cols,
+                     std::size_t r, float scale, float* out);
+void low_rank_update_reference(const float* base, const float* a, const float* b, std::size_t rows,
+                               std::size_t cols, std::size_t r, float scale, float* out);
+
 // Top-k singular vectors of a rows×cols float matrix (k ≤ min(rows, cols)), with the
 // largest-|·| entry of each vector positive. left: rows×k (columns are the vectors); right: k×cols
 // (rows are the vectors). Exact (Eigen BDCSVD in double) when min(rows, cols) ≤ 64 or k + 8 ≥

@@ -314,6 +314,48 @@ TEST(LowRankOptimizer, RandomizedSubspaceIterationFindsTopSingularVectors) {
     }
 }
 
+TEST(LowRankOptimizer, FusedFactorGradientsMatchTheGemmTwinOnEdgeSizes) {
+    Xoshiro256 rng(13);
+    const std::size_t w = 8;  // covers SIMD widths 4 and 8: 1, w−1, w, w+1, and larger
+    for (std::size_t cols : {std::size_t{1}, w - 1, w, w + 1, std::size_t{37}}) {
+        for (std::size_t r : {1, 3, 8}) {
+            const std::size_t rows = 5;
+            std::vector<float> g(rows * cols), a(rows * r), b(r * cols);
+            for (auto* v : {&g, &a, &b}) {
+                for (auto& x : *v) x = static_cast<float>(rng.normal());
+            }
+            std::vector<float> ga(rows * r), gb(r * cols), ga_ref(rows * r), gb_ref(r * cols);
+            lora_factor_gradients(g.data(), a.data(), b.data(), rows, cols, r, ga.data(), gb.data());
+            lora_factor_gradients_reference(g.data(), a.data(), b.data(), rows, cols, r, ga_ref.data(), gb_ref.data());
+            for (std::size_t i = 0; i < ga.size(); ++i) EXPECT_NEAR(ga[i], ga_ref[i], 1e-5) << cols << " " << r;
+            for (std::size_t i = 0; i < gb.size(); ++i) EXPECT_NEAR(gb[i], gb_ref[i], 1e-5) << cols << " " << r;
+            // One output only.
+            std::vector<float> gb_only(r * cols);
+            lora_factor_gradients(g.data(), a.data(), nullptr, rows, cols, r, nullptr, gb_only.data());
+            EXPECT_EQ(gb_only, gb);
+        }
+    }
+}
+
+TEST(LowRankOptimizer, FusedLowRankUpdateMatchesTheGemmTwinOnEdgeSizes) {
+    Xoshiro256 rng(17);
+    for (std::size_t cols : {std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{9}, std::size_t{37}}) {
+        for (std::size_t r : {1, 3, 8}) {
+            const std::size_t rows = 4;
+            std::vector<float> base(rows * cols), a(rows * r), b(r * cols);
+            for (auto* v : {&base, &a, &b}) {
+                for (auto& x : *v) x = static_cast<float>(rng.normal());
+            }
+            std::vector<float> out(rows * cols), ref(rows * cols);
+            low_rank_update(base.data(), a.data(), b.data(), rows, cols, r, -0.5f, out.data());
+            low_rank_update_reference(base.data(), a.data(), b.data(), rows, cols, r, -0.5f, ref.data());
+            for (std::size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], ref[i], 1e-5) << cols << " " << r;
+            low_rank_update(base.data(), a.data(), b.data(), rows, cols, r, -0.5f, base.data());  // in place
+            EXPECT_EQ(base, out);
+        }
+    }
+}
+
 // ---- Inits ----
 
 TEST(LowRankOptimizer, ZeroBInitStartsAtW0WithBZero) {
