@@ -9,6 +9,7 @@ const BENCHMARKS = {
   attention: () => import('./attention.mjs'),
   gan: () => import('./gan.mjs'),
   'gan-long': () => import('./gan_long.mjs'),
+  lowrank: () => import('./lowrank.mjs'),
 };
 
 const OPTIONS_WITH_VALUE = ['--backend'];

@@ -283,10 +283,77 @@ export interface GanTrainerConstructor {
   new (options?: GanTrainerOptions): GanTrainer;
 }
 
+export type LowRankMode = 'full' | 'lora' | 'fixed-a' | 'fixed-b' | 'random' | 'additive' | 'galore';
+
+export interface LowRankOptimizerOptions {
+  rows: number;
+  cols: number;
+  /** 1…min(rows, cols); not needed for mode 'full'. 'additive' needs rank | rows and rank | cols. */
+  rank?: number;
+  /** Default 'lora'. 'full' is plain full-rank Adam/SGD (the baseline). */
+  mode?: LowRankMode;
+  /** Default 'adam' ('sgd' for, and only for, mode 'random'). */
+  base?: 'sgd' | 'adam';
+  lr: number;
+  /** Default 0.9. */
+  beta1?: number;
+  /** Default 0.999. */
+  beta2?: number;
+  /** Default 1e-8 (1e-6 for 'galore', as its reference AdamW). */
+  eps?: number;
+  /** Decoupled weight decay, on the factors (factor modes) or on W. Default 0. */
+  weightDecay?: number;
+  /** LoRA s in W = W0' + s·A·B, GaLore α. Default 1. */
+  scale?: number;
+  /** GaLore projector refresh period T. Default 200. */
+  updateProjGap?: number;
+  /** Default 'zero-b'. */
+  init?: 'zero-b' | 'symmetric' | 'lora-ga';
+  /** Seeds the random factors / projections (xoshiro256**). Default 0. */
+  seed?: number;
+  /** W0, rows×cols. */
+  weight: Float32Array;
+  /** Starting factors A (rows×rank), B (rank×cols) for 'lora', 'fixed-a', 'fixed-b', 'additive'. */
+  factors?: { A: Float32Array; B: Float32Array };
+}
+
+export interface LowRankOptimizer extends Disposable {
+  readonly config: Readonly<Required<Omit<LowRankOptimizerOptions, 'weight' | 'factors'>>>;
+  readonly rows: number;
+  readonly cols: number;
+  readonly rank: number;
+  readonly mode: LowRankMode;
+  readonly steps: number;
+  /** One update from the full gradient (rows×cols). @throws RangeError for NaN/±Infinity (W unchanged). */
+  step(grad: Float32Array): this;
+  /** Current W (copy). */
+  readonly weight: Float32Array;
+  /** Factor copies for the factor modes, else null. */
+  readonly factors: { A: Float32Array; B: Float32Array } | null;
+  /** GaLore's projector (copy), else null. */
+  readonly projector: Float32Array | null;
+  /** Floats of optimizer state (not counting W and the frozen W0'). */
+  readonly stateFloats: number;
+}
+
+export interface Multitask {
+  normalizedSum(grads: Float32Array[]): Float32Array;
+  mgda(grads: Float32Array[], options?: { maxIterations?: number; tolerance?: number }):
+    { direction: Float32Array; weights: Float64Array; iterations: number };
+  primaryAux(g0: Float32Array, auxGrads: Float32Array[], options?: { maxSweeps?: number; tolerance?: number }):
+    { direction: Float32Array; weights: Float64Array };
+}
+
 export interface Kexue {
   readonly Mlp: MlpConstructor;
   readonly gan: GanNamespace;
   readonly GanTrainer: GanTrainerConstructor;
+  /** LoRA / GaLore / full Adam as an optimizer of one weight matrix, fed its full gradient. */
+  readonly LowRankOptimizer: new (options: LowRankOptimizerOptions) => LowRankOptimizer;
+  readonly multitask: Multitask;
+  /** Clipping by global norm: 'min' g·min(1, γ/‖g‖) (default) or 'smooth' g·γ/(‖g‖ + γ). */
+  clipGradients(grads: Float32Array[], options: { maxNorm: number; form?: 'min' | 'smooth' }):
+    { grads: Float32Array[]; norm: number };
   readonly Whitening: WhiteningConstructor;
   readonly WhiteningStats: new (dim: number) => WhiteningStats;
   /** The package version string. */

@@ -9,6 +9,7 @@ import { withHeap } from './heap.js';
 import { WebGpuBackend, acquireDevice } from '../webgpu/backend.js';
 import { version } from './version.js';
 import { createGanClasses } from './gan.js';
+import { createOptimClasses } from './optim.js';
 import { createWhiteningClasses } from './whitening.js';
 
 export { version };
@@ -30,6 +31,13 @@ class Kexue {
     this.Whitening = Whitening;
     /** Streaming, mergeable statistics for fitting a Whitening in chunks. */
     this.WhiteningStats = WhiteningStats;
+    const { LowRankOptimizer, multitask, clipGradients } = createOptimClasses(module);
+    /** LoRA / GaLore / full Adam as an optimizer of one weight matrix, fed its full gradient. */
+    this.LowRankOptimizer = LowRankOptimizer;
+    /** Multi-task gradient combination: normalizedSum, mgda, primaryAux. */
+    this.multitask = multitask;
+    /** Gradient clipping by global norm, { grads, norm } = clipGradients(grads, { maxNorm, form }). */
+    this.clipGradients = clipGradients;
     const { Mlp, gan, GanTrainer } = createGanClasses(module);
     /** Dense MLP with exact first- and second-order gradients (forward, inputGradient). */
     this.Mlp = Mlp;

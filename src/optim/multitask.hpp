@@ -1,0 +1,35 @@
+// Multi-task gradient combination (kexue.fm/archives/8870, 8896, 8907; Sener & Koltun, arXiv
+// 1810.04650). Every function reads `tasks` gradients of the shared parameters stacked as one
+// tasks×size row-major float matrix (row i = g_i) and writes the combined direction (size).
+//
+//   normalized_sum  u = Σ_i g_i/‖g_i‖, terms with ‖g_i‖ = 0 skipped (scale- and shift-invariant
+//                   weighting L = Σ L_i / sg(‖∇L_i‖)).
+//   mgda            the min-norm point of the convex hull, u = Σ α_i g_i, α on the simplex
+//                   (Pareto-stationary direction): two tasks in closed form
+//                   γ* = clip(⟨g2 − g1, g2⟩/‖g1 − g2‖², 0, 1) (the weight of g1); more tasks by
+//                   Frank–Wolfe from uniform α with the exact two-point line search, on the Gram
+//                   matrix (O(tasks²) per iteration after one O(tasks²·size) pass).
+//   primary_aux     u = g0 + Σ λ_i g_i minimising ‖u‖² over λ ≥ 0: one auxiliary task in closed
+//                   form λ = relu(−⟨g0, g1⟩)/‖g1‖², more by cyclic exact coordinate re-fitting of
+//                   each λ_τ (a convex QP, so the sweeps converge).
+// All reductions are in double.
+#pragma once
+
+#include <cstddef>
+
+namespace kexue {
+
+// Returns how many tasks contributed (non-zero norm).
+std::size_t normalized_sum(const float* grads, std::size_t tasks, std::size_t size, float* direction);
+
+// weights: tasks doubles (α). Returns the iterations run (0 for ≤ 2 tasks). Stops early when the
+// Frank–Wolfe gap ‖u‖² − min_i⟨g_i, u⟩ is at most tolerance·max_i ‖g_i‖².
+std::size_t mgda(const float* grads, std::size_t tasks, std::size_t size, float* direction,
+                 double* weights, std::size_t max_iterations = 200, double tolerance = 0);
+
+// primary: size floats (g0); aux: aux_tasks×size; weights: aux_tasks doubles (λ). Returns sweeps run.
+std::size_t primary_aux(const float* primary, const float* aux, std::size_t aux_tasks, std::size_t size,
+                        float* direction, double* weights, std::size_t max_sweeps = 200,
+                        double tolerance = 1e-12);
+
+}  // namespace kexue
