@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WEB_DIR = path.join(ROOT, 'web');
-const PACKAGE_DIRS = ['bindings/js', 'bindings/webgpu', 'dist'];
+const PACKAGE_DIRS = ['bindings/js', 'bindings/webgpu', 'dist', 'examples'];
 
 const MIME_TYPES = {
   '.html': 'text/html; charset=utf-8',

@@ -265,6 +265,37 @@ function drawGan({ range, real, fake, field, gridSize, history, modeCount }) {
     `median distance to a mode ${last.medianDistance.toFixed(3)}`;
 }
 
+// ---- LoRA as an optimizer ----
+
+function setUpLowRank() {
+  $('lowrank-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    busy($('lowrank-run'), async () => {
+      const rank = Number($('lowrank-rank').value);
+      const lr = Number($('lowrank-lr').value);
+      const steps = Number($('lowrank-steps').value);
+      const result = await call('lowRank', { rank, lr, steps });
+      const names = Object.keys(result.curves);
+      linePlot($('lowrank-curves'), {
+        series: names.map((name, i) => ({ name, color: COLORS[i], points: Array.from(result.curves[name], (loss, s) => [s, loss]) })),
+        yLog: true, xLabel: 'step', yLabel: 'loss',
+        label: 'loss curves: ' + names.map((n) => `${n} ends at ${result.finalLoss[n].toExponential(2)}`).join(', '),
+      });
+      $('lowrank-table').tBodies[0].replaceChildren(...names.map((name) => {
+        const tr = document.createElement('tr');
+        const floats = result.stateFloats[name];
+        for (const text of [name, result.finalLoss[name].toExponential(2), String(floats), (floats * 4 / 1024).toFixed(1)]) {
+          const td = document.createElement('td');
+          td.textContent = text;
+          tr.append(td);
+        }
+        return tr;
+      }));
+      $('status').textContent = `Fine-tuning done: 3 × ${steps} steps in ${(result.ms / 1000).toFixed(2)} s.`;
+    });
+  });
+}
+
 // ---- start ----
 
 async function main() {
@@ -278,6 +309,7 @@ async function main() {
   setUpAttention(capabilities);
   setUpWhitening();
   setUpGan();
+  setUpLowRank();
   $('status').textContent = 'Ready: the WASM module is loaded in a worker.';
   document.body.dataset.ready = 'true';
 }

@@ -6,6 +6,7 @@
 // Import maps do not reach module workers, so the worker imports the package by the URL the
 // page's import map gives 'kexue' (a bundler would resolve the bare name in both).
 import { init } from '/kexue/bindings/js/index.js';
+import { lowRankFinetune } from '/kexue/examples/lowrank-finetune.mjs';
 
 // 'auto': WebGPU where the browser has an adapter, WASM otherwise. Calls that must be fast on a
 // CPU-only machine (the needle sweep) pin backend 'wasm' per call.
@@ -280,6 +281,21 @@ async function ganTrain({ dataset, lipschitz, hidden, batch = 256, chunk = 25, m
   }
 }
 
+// ---- LoRA as an optimizer ----
+
+// The package's worked example (examples/lowrank-finetune.mjs): a linear layer fine-tuned from
+// W0 towards W0 + (a rank-4 change) by full Adam, LoRA and GaLore, each fed only ∂L/∂W.
+function lowRank({ rank, lr, steps }) {
+  const runs = [
+    { name: 'full Adam', options: { mode: 'full', lr } },
+    { name: `LoRA r=${rank}`, options: { mode: 'lora', rank, lr } },
+    { name: `GaLore r=${rank}`, options: { mode: 'galore', rank, lr, updateProjGap: 50 } },
+  ];
+  const start = performance.now();
+  const result = lowRankFinetune(kx, { runs, steps });
+  return { ...result, ms: performance.now() - start };
+}
+
 // ---- capabilities ----
 
 async function capabilities() {
@@ -296,7 +312,7 @@ async function capabilities() {
 
 // ---- dispatch ----
 
-const handlers = { capabilities, ganTrain, attentionWeights, needle, whiteningLoad, whiteningRefit };
+const handlers = { capabilities, lowRank, ganTrain, attentionWeights, needle, whiteningLoad, whiteningRefit };
 
 self.onmessage = async ({ data }) => {
   const { id, type, args } = data;

@@ -9,7 +9,7 @@
 //
 // The WASM modules are built without C++ exceptions, so every rule the core enforces
 // (attention_validate, rope_apply) is checked here first, buffer lengths included.
-import { describe, elementCount, requireBoolean, requireFloat32Array, requireOptions, requireSize, requireChoice } from './errors.js';
+import { describe, elementCount, requireBoolean, requireChoice, requireFinite, requireFloat32Array, requireOptions, requireSize } from './errors.js';
 import { withHeap } from './heap.js';
 
 const LAYOUTS = ['interleaved', 'half'];
@@ -65,13 +65,6 @@ function requirePositions(fn, name, value, length, meaning) {
   return out;
 }
 
-// Refuses NaN and ±Infinity in an input tensor, naming the first bad element.
-function requireFinite(fn, name, array) {
-  for (let i = 0; i < array.length; ++i) {
-    const x = array[i];
-    if (x - x !== 0) throw new RangeError(`${fn}: ${name}[${i}] must be finite, received ${x}`);
-  }
-}
 
 function requireEvenDim(fn, name, value, why) {
   if (value % 2 !== 0) throw new RangeError(`${fn}: ${name} must be even (${why}), received ${value}`);

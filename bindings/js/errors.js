@@ -88,3 +88,11 @@ export function requireChoice(fn, name, value, choices, fallback) {
   }
   return value;
 }
+
+// Refuses NaN and ±Infinity in an array, naming the first bad element.
+export function requireFinite(fn, name, array) {
+  for (let i = 0; i < array.length; ++i) {
+    const x = array[i];
+    if (x - x !== 0) throw new RangeError(`${fn}: ${name}[${i}] must be finite, received ${x}`);
+  }
+}

@@ -2,7 +2,7 @@
 // a toy-data GAN trainer (src/gan/). Parameter layout, as in C++: for each layer in order, W
 // (out×in, row-major) then b.
 import { Disposable } from './disposable.js';
-import { describe, elementCount, requireFloat32Array, requireOptions, requireSize, requireChoice } from './errors.js';
+import { describe, elementCount, requireChoice, requireFinite, requireFloat32Array, requireOptions, requireSize } from './errors.js';
 import { withHeap } from './heap.js';
 
 export const ACTIVATIONS = ['relu', 'leaky_relu', 'tanh', 'sigmoid', 'softplus', 'gelu', 'linear'];
@@ -53,13 +53,6 @@ function requireSizeList(fn, name, value, minLength) {
   return [...value];
 }
 
-function requireFinite(fn, name, array) {
-  for (let i = 0; i < array.length; ++i) {
-    if (!Number.isFinite(array[i])) {
-      throw new RangeError(`${fn}: ${name}[${i}] must be finite, received ${array[i]}`);
-    }
-  }
-}
 
 // Builds Mlp, the gan namespace and GanTrainer bound to one WASM module instance.
 export function createGanClasses(module) {

@@ -7,7 +7,7 @@
 //   clipGradients      clipping by global norm, min(1, γ/‖g‖) or γ/(‖g‖ + γ) (kexue.fm 7469).
 // Every argument is validated here: the WASM module has no exceptions.
 import { Disposable } from './disposable.js';
-import { describe, elementCount, requireFloat32Array, requireOptions, requireSize } from './errors.js';
+import { describe, elementCount, requireChoice, requireFinite, requireFloat32Array, requireOptions, requireSize } from './errors.js';
 import { withHeap } from './heap.js';
 
 // The index of each name is its C++ enum value (src/optim/low_rank_optimizer.hpp).
@@ -19,16 +19,6 @@ const CLIP_FORMS = ['min', 'smooth'];
 const OPTION_NAMES = new Set(['rows', 'cols', 'rank', 'mode', 'base', 'lr', 'beta1', 'beta2', 'eps',
   'weightDecay', 'scale', 'updateProjGap', 'init', 'seed', 'weight', 'factors']);
 
-function requireChoice(fn, name, value, choices, fallback) {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string') {
-    throw new TypeError(`${fn}: ${name} must be one of ${choices.map((c) => `'${c}'`).join(', ')}, received ${describe(value)}`);
-  }
-  if (!choices.includes(value)) {
-    throw new RangeError(`${fn}: ${name} must be one of ${choices.map((c) => `'${c}'`).join(', ')}, received ${describe(value)}`);
-  }
-  return value;
-}
 
 // A finite number in [min, max) / [min, max] (bounds optional), or the fallback when undefined.
 function requireNumber(fn, name, value, { fallback, min = -Infinity, max = Infinity, maxOpen = false, minOpen = false } = {}) {
@@ -45,13 +35,6 @@ function requireNumber(fn, name, value, { fallback, min = -Infinity, max = Infin
   return value;
 }
 
-function requireFinite(fn, name, array) {
-  for (let i = 0; i < array.length; ++i) {
-    if (!Number.isFinite(array[i])) {
-      throw new RangeError(`${fn}: ${name}[${i}] is ${array[i]}; it must be finite`);
-    }
-  }
-}
 
 // A non-empty array of Float32Arrays of one common length, all finite.
 function requireGradientList(fn, name, grads, { sameLength = true } = {}) {
