@@ -199,6 +199,50 @@ test('every control has a label and is reachable with Tab', async () => {
     (controls) => controls.map((c) => c.id));
   const missed = focusable.filter((id) => !reached.has(id));
   assert.deepEqual(missed, []);
+});
+
+// The README's screenshot (docs/demo-page.png is a copy of this one): every section run once with
+// presentable settings.
+test('a full-page screenshot with every section shown', async () => {
+  const { page } = demo;
+  const waitDrawn = async (id, before) => page.waitForFunction(`${drawn(id)} > ${before}`, null, { timeout: 120_000 });
+  let before = await page.evaluate(drawn('heatmap-canvas'));
+  await page.selectOption('#heatmap-n', '128');
+  await page.selectOption('#heatmap-scale', 'entropy');
+  await page.check('#heatmap-causal');
+  await page.selectOption('#heatmap-backend', 'wasm');
+  await page.click('#heatmap-run');
+  await waitDrawn('heatmap-canvas', before);
+
+  await page.selectOption('#needle-max', '8192');
+  await page.click('#needle-run');
+  await page.waitForFunction(() => document.querySelectorAll('#needle-table tbody tr').length === 7
+    && !document.getElementById('needle-run').disabled, null, { timeout: 120_000 });
+
+  before = await page.evaluate(drawn('whitening-cosines'));
+  await page.selectOption('#whitening-rows', '4000');
+  await page.click('#whitening-synthetic');
+  await waitDrawn('whitening-cosines', before);
+  for (const id of ['#whitening-beta', '#whitening-gamma']) {
+    await page.focus(id);
+    await page.keyboard.press('End');
+  }
+  await page.waitForFunction(() => /β = 1, γ = 1, k = 64/.test(document.getElementById('whitening-summary').textContent));
+
+  await page.selectOption('#gan-dataset', 'ring8');
+  await page.selectOption('#gan-lipschitz', 'gp');
+  await page.selectOption('#gan-hidden', '128');
+  await page.click('#gan-run');
+  await page.waitForFunction(() => Number((/^step (\d+)/.exec(document.getElementById('gan-metrics').textContent) || [0, 0])[1]) >= 500,
+    null, { timeout: 180_000 });
+  await page.click('#gan-stop');
+  await page.waitForFunction(() => !document.getElementById('gan-run').disabled, null, { timeout: 60_000 });
+
+  before = await page.evaluate(drawn('lowrank-curves'));
+  await page.selectOption('#lowrank-rank', '4');
+  await page.selectOption('#lowrank-steps', '300');
+  await page.click('#lowrank-run');
+  await waitDrawn('lowrank-curves', before);
   await page.screenshot({ path: path.join(SHOTS, 'demo-page.png'), fullPage: true });
 });
 
