@@ -52,6 +52,7 @@ function showError(message) {
 
 // Runs an async UI action with its button disabled; errors go to the status line.
 async function busy(button, action) {
+  $('status').classList.remove('error');
   button.disabled = true;
   button.setAttribute('aria-busy', 'true');
   try {

@@ -181,6 +181,28 @@ test('LoRA as an optimizer: the worked example runs with the chosen rank', async
   await page.locator('#lowrank').screenshot({ path: path.join(SHOTS, 'demo-lowrank.png') });
 });
 
+// A 2-D float32 .npy file (format 1.0) of rows×dim values.
+function npyBuffer(values, rows, dim) {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${dim}), }`;
+  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
+  const prefix = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, header.length & 0xff, header.length >> 8]);
+  return Buffer.concat([prefix, Buffer.from(header, 'latin1'), Buffer.from(values.buffer)]);
+}
+
+test('whitening: a .npy file the user picks is fitted', async () => {
+  const { page } = demo;
+  const rows = 300, dim = 16;
+  // Rows on a common offset plus noise: raw cosines near 1.
+  const values = Float32Array.from({ length: rows * dim }, (_, i) => 3 + Math.sin(i * 12.9898) * 0.5);
+  await page.setInputFiles('#whitening-file', { name: 'emb.npy', mimeType: 'application/octet-stream', buffer: npyBuffer(values, rows, dim) });
+  await page.waitForFunction(() => /loaded emb\.npy/.test(document.getElementById('status').textContent)
+    && /k = 16: fitted/.test(document.getElementById('whitening-summary').textContent), null, { timeout: 60_000 });
+  assert.equal(await page.getAttribute('#whitening-k', 'max'), '16');
+  // A file that is not .npy gets a clear error in the status line, and the page stays usable.
+  await page.setInputFiles('#whitening-file', { name: 'bad.npy', mimeType: 'application/octet-stream', buffer: Buffer.from('hello') });
+  await page.waitForFunction(() => /not a NumPy \.npy file/.test(document.getElementById('status').textContent), null, { timeout: 30_000 });
+});
+
 test('every control has a label and is reachable with Tab', async () => {
   const { page } = demo;
   const unlabelled = await page.$$eval('input, select, button, a.button', (controls) => controls
