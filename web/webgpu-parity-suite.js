@@ -3,6 +3,7 @@
 // inputs, the same tolerance. Plain ES module, no imports: it receives the kexue instances.
 //   gpu   an instance whose attention runs on WebGPU (kx.backend === 'webgpu')
 //   wasm  an instance created with init({ backend: 'wasm' })
+import { symmetricUniform } from './random.js';
 
 /** Max-norm relative error ‖gpu − wasm‖∞ / ‖wasm‖∞ allowed per configuration. */
 export const PARITY_TOLERANCE = 1e-4;
@@ -44,17 +45,7 @@ export const ROPE_CASES = [
   { seq: 130, heads: 2, dim: 64, layout: 'half', rotaryDim: 32, base: 500 },
 ];
 
-// A seeded uniform generator in [−1, 1) (mulberry32).
-function random(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  };
-}
+const random = symmetricUniform; // seeded uniform in [−1, 1)
 
 function randomArray(length, next, amplitude = 1) {
   return Float32Array.from({ length }, () => amplitude * next());

@@ -7,6 +7,7 @@
 // page's import map gives 'kexue' (a bundler would resolve the bare name in both).
 import { init } from '/kexue/bindings/js/index.js';
 import { lowRankFinetune } from '/kexue/examples/lowrank-finetune.mjs';
+import { gaussian, mulberry32 } from './random.js';
 
 // 'auto': WebGPU where the browser has an adapter, WASM otherwise. Calls that must be fast on a
 // CPU-only machine (the needle sweep) pin backend 'wasm' per call.
@@ -14,33 +15,6 @@ const kx = await init();
 let stopRequested = false;
 
 // ---- helpers ----
-
-function mulberry32(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-function gaussian(next) {
-  let spare = null;
-  return () => {
-    if (spare !== null) {
-      const value = spare;
-      spare = null;
-      return value;
-    }
-    const u = Math.max(next(), 1e-12);
-    const v = next();
-    const r = Math.sqrt(-2 * Math.log(u));
-    spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  };
-}
 
 // Lets queued messages (a 'stop') through between steps of a long job.
 const yieldToMessages = () => new Promise((resolve) => setTimeout(resolve, 0));

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { init } from '../../bindings/js/index.js';
+import { symmetricUniform } from '../../web/random.js';
 
 // The WASM kernel's tests: pinned to WASM even where 'auto' would find a WebGPU adapter.
 const kx = await init({ backend: 'wasm' });
@@ -28,17 +29,7 @@ function relativeError(actual, expected) {
   return error / Math.max(scale, 1e-30);
 }
 
-// A seeded uniform generator in [−1, 1) (mulberry32).
-function random(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  };
-}
+const random = symmetricUniform; // seeded uniform in [−1, 1)
 
 function randomArray(length, next) {
   return Float32Array.from({ length }, () => next());
