@@ -373,11 +373,9 @@ void LowRankOptimizer::recompute_weight() {
     low_rank_update(w0p_.data(), a_.data(), b_.data(), n, m, r, s, w_.data());
 }
 
-void LowRankOptimizer::update(std::vector<float>& p, const std::vector<float>& g, std::vector<float>& m,
-                              std::vector<float>& v) const {
+void LowRankOptimizer::update(float* p, const float* g, float* m, float* v, std::size_t count) const {
     const float lr = static_cast<float>(config_.lr);
     const float decay = static_cast<float>(1.0 - config_.lr * config_.weight_decay);
-    const std::size_t count = p.size();
     if (config_.base == LowRankBase::SGD) {
         for (std::size_t i = 0; i < count; ++i) p[i] = p[i] * decay - lr * g[i];
         return;
@@ -416,28 +414,8 @@ long LowRankOptimizer::step(const float* grad) {
 
 void LowRankOptimizer::step_full(const float* grad) {
     ++t_;
-    const std::size_t count = w_.size();
-    const float lr = static_cast<float>(config_.lr);
-    const float decay = static_cast<float>(1.0 - config_.lr * config_.weight_decay);
-    if (config_.base == LowRankBase::SGD) {
-        for (std::size_t i = 0; i < count; ++i) w_[i] = w_[i] * decay - lr * grad[i];
-        return;
-    }
-    // The same Adam as update(), on the caller's gradient without a copy.
-    const double t = static_cast<double>(t_);
-    const float b1 = static_cast<float>(config_.beta1), b2 = static_cast<float>(config_.beta2);
-    const float step = static_cast<float>(config_.lr / (1.0 - std::pow(config_.beta1, t)));
-    const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(config_.beta2, t)));
-    const float eps = static_cast<float>(config_.eps);
-    float* m = ma_.data();
-    float* v = va_.data();
-    float* w = w_.data();
-    for (std::size_t i = 0; i < count; ++i) {
-        const float g = grad[i];
-        m[i] = b1 * m[i] + (1 - b1) * g;
-        v[i] = b2 * v[i] + (1 - b2) * g * g;
-        w[i] = w[i] * decay - step * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
-    }
+    // Straight from the caller's gradient, without a copy.
+    update(w_.data(), grad, ma_.data(), va_.data(), w_.size());
 }
 
 void LowRankOptimizer::step_factors(const float* grad) {
@@ -468,8 +446,8 @@ void LowRankOptimizer::step_factors(const float* grad) {
             if (train_b) for (auto& x : gb_) x = static_cast<float>(s * x);
         }
     }
-    if (train_a) update(a_, ga_, ma_, va_);
-    if (train_b) update(b_, gb_, mb_, vb_);
+    if (train_a) update(a_.data(), ga_.data(), ma_.data(), va_.data(), a_.size());
+    if (train_b) update(b_.data(), gb_.data(), mb_.data(), vb_.data(), b_.size());
     recompute_weight();
 }
 

@@ -125,9 +125,9 @@ private:
     void step_galore(const float* grad);
     void refresh_projector(const float* grad);
     void recompute_weight();
-    // p ← p − lr·g (SGD) or Adam with bias correction at step t_, with decoupled decay first.
-    void update(std::vector<float>& p, const std::vector<float>& g, std::vector<float>& m,
-                std::vector<float>& v) const;
+    // p ← p − lr·g (SGD) or Adam with bias correction at step t_, with decoupled decay first, over
+    // `count` entries; m and v are Adam's moments (untouched by SGD).
+    void update(float* p, const float* g, float* m, float* v, std::size_t count) const;
 
     LowRankConfig config_;
     Xoshiro256 rng_;
