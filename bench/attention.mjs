@@ -21,6 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { init } from 'kexue';
 import { loadTfjsWasm } from './peers.mjs';
 import { interleavedAsync, table, warmUpAsync } from './timing.mjs';
+// Max-norm relative error, the one the WebGPU parity suite uses.
+import { relativeError } from '../web/webgpu-parity-suite.js';
 
 const HEADS = 8;
 const DIM = 64;
@@ -101,16 +103,6 @@ function tfjsAttention(tf, n, causal, q, k, v, dOut) {
   };
 }
 
-function maxRelativeDifference(a, b) {
-  let error = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; ++i) {
-    error = Math.max(error, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return error / scale;
-}
-
 // One forward call on a fresh instance in this process: prints { ms, heapBytes } as JSON.
 async function heapProbe(n, threads) {
   const kx = await init({ threads, backend: 'wasm' });
@@ -188,7 +180,7 @@ async function runWebGpu({ sizes } = {}) {
       const first = performance.now() - t0;
       firstCallMs ??= first;
       const reference = await wasm.attention(q, k, v, options);
-      const check = maxRelativeDifference(ours, reference);
+      const check = relativeError(ours, reference);
       if (!(check < 1e-4)) throw new Error(`attention bench: WebGPU and WASM disagree at n = ${n}: ${check}`);
       const runs = n >= 1024 ? 3 : n >= 512 ? 5 : 9;
       const ms = await interleavedAsync({
@@ -227,7 +219,7 @@ async function runWasm({ sizes = [128, 512, 2048], probeSizes = [2048, 16384] } 
       const peer = tfjsAttention(tf, n, causal, q, k, v, dOut);
       // Same work: the outputs agree.
       const ours = await kx.attention(q, k, v, options);
-      const check = Math.max(maxRelativeDifference(peer.perHead(), ours), maxRelativeDifference(peer.batched(), ours));
+      const check = Math.max(relativeError(peer.perHead(), ours), relativeError(peer.batched(), ours));
       if (!(check < 1e-3)) throw new Error(`attention bench: tfjs and kexue disagree at n = ${n}: ${check}`);
 
       const forward = {

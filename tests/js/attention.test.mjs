@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { init } from '../../bindings/js/index.js';
 import { symmetricUniform } from '../../web/random.js';
+// Max-norm relative error ‖a − b‖∞ / ‖b‖∞, shared with the WebGPU parity suite.
+import { relativeError } from '../../web/webgpu-parity-suite.js';
 
 // The WASM kernel's tests: pinned to WASM even where 'auto' would find a WebGPU adapter.
 const kx = await init({ backend: 'wasm' });
@@ -16,17 +18,6 @@ function assertClose(actual, expected, tolerance, what) {
     assert.ok(error <= tolerance * Math.max(1, Math.abs(expected[i])),
       `${what}[${i}]: ${actual[i]} vs ${expected[i]} (error ${error})`);
   }
-}
-
-// Max-norm relative error ‖a − b‖∞ / ‖b‖∞.
-function relativeError(actual, expected) {
-  let error = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; ++i) {
-    error = Math.max(error, Math.abs(actual[i] - expected[i]));
-    scale = Math.max(scale, Math.abs(expected[i]));
-  }
-  return error / Math.max(scale, 1e-30);
 }
 
 const random = symmetricUniform; // seeded uniform in [−1, 1)
