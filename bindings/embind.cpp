@@ -1,19 +1,37 @@
-// The Embind boundary: one binding per core entry point, taking WASM heap addresses and sizes.
-// Validation and friendly errors live in the JS facade (bindings/js/); this side only computes.
+// The Embind boundary of the core (matmul, threads). Every entry point follows one pattern
+// (bindings/options.hpp): options cross as a plain JS object read by name, a `…Plan` binding
+// validates them with the core's validator and returns { options } (resolved, defaults filled
+// in) or { error }, and the compute binding takes heap addresses plus the same options.
 #include <cstdint>
 
 #include <emscripten/bind.h>
 
 #include "core/gemm.hpp"
 #include "core/parallel.hpp"
+#include "options.hpp"
 
 namespace {
 
+using emscripten::val;
+using kexue::bindings::plan_result;
+using kexue::bindings::read_options;
+
+val matmul_plan(val options) {
+    kexue::GemmShape shape;
+    kexue::Error error = read_options(options, shape);
+    if (!error) error = kexue::gemm_validate(shape);
+    return plan_result(error, shape);
+}
+
 // C (m×n) = op(A) · op(B); a, b, c are byte addresses of float32 buffers in the WASM heap.
-void matmul_f32(std::uintptr_t a, std::uintptr_t b, std::uintptr_t c, std::uint32_t m,
-                std::uint32_t k, std::uint32_t n, bool transpose_a, bool transpose_b) {
-    kexue::gemm_f32({m, k, n, transpose_a, transpose_b}, reinterpret_cast<const float*>(a),
-                    reinterpret_cast<const float*>(b), reinterpret_cast<float*>(c));
+val matmul_f32(std::uintptr_t a, std::uintptr_t b, std::uintptr_t c, val options) {
+    kexue::GemmShape shape;
+    kexue::Error error = read_options(options, shape);
+    if (!error) error = kexue::gemm_validate(shape);
+    if (error) return kexue::bindings::to_js_error(error);
+    kexue::gemm_f32(shape, reinterpret_cast<const float*>(a), reinterpret_cast<const float*>(b),
+                    reinterpret_cast<float*>(c));
+    return val::undefined();
 }
 
 std::uint32_t thread_count() { return static_cast<std::uint32_t>(kexue::thread_count()); }
@@ -23,6 +41,7 @@ void set_thread_count(std::uint32_t count) { kexue::set_thread_count(count); }
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(kexue_core) {
+    emscripten::function("matmulPlan", &matmul_plan);
     emscripten::function("matmulF32", &matmul_f32);
     emscripten::function("threadCount", &thread_count);
     emscripten::function("maxThreadCount", &max_thread_count);

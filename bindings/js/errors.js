@@ -18,6 +18,28 @@ export function describe(value) {
   return value.constructor?.name ? `${value.constructor.name} object` : 'object';
 }
 
+// The errors the C++ validators return (bindings/options.hpp, to_js_error) become the matching
+// TypeError / RangeError here, prefixed with the public function's name.
+export function throwIfError(fn, error) {
+  if (error === undefined || error === null) return;
+  const ErrorClass = error.name === 'TypeError' ? TypeError : RangeError;
+  throw new ErrorClass(`${fn}: ${error.message}`);
+}
+
+// A `…Plan` binding's result: the resolved options, or the error thrown.
+export function resolvePlan(fn, result) {
+  throwIfError(fn, result.error);
+  return result.options;
+}
+
+// Options that are required as a whole: "options { m, k, n } are required, received undefined".
+export function requireOptionsObject(fn, options, fields) {
+  if (options === undefined) {
+    throw new TypeError(`${fn}: options { ${fields} } are required, received undefined`);
+  }
+  return requireOptions(fn, options);
+}
+
 export function requireOptions(fn, options) {
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {

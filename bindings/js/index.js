@@ -3,7 +3,7 @@
 // Shapes are row-major. Inputs are Float32Arrays; outputs are new Float32Arrays (never views into
 // the WASM heap). Every public function validates its arguments here and throws a TypeError or
 // RangeError naming the parameter; the C++ side behind the Embind boundary only computes.
-import { describe, elementCount, requireBoolean, requireFloat32Array, requireOptions, requireSize } from './errors.js';
+import { describe, requireFloat32Array, requireOptions, requireOptionsObject, resolvePlan, throwIfError } from './errors.js';
 import { createAttentionFunctions } from './attention.js';
 import { withHeap } from './heap.js';
 import { WebGpuBackend, acquireDevice } from '../webgpu/backend.js';
@@ -106,25 +106,19 @@ class Kexue {
    */
   matmul(a, b, options) {
     const fn = 'matmul';
-    if (options === undefined) {
-      throw new TypeError(`${fn}: options { m, k, n } are required, received undefined`);
-    }
-    const { m, k, n, transposeA, transposeB } = requireOptions(fn, options);
-    requireSize(fn, 'm', m);
-    requireSize(fn, 'k', k);
-    requireSize(fn, 'n', n);
-    const tA = requireBoolean(fn, 'transposeA', transposeA, false);
-    const tB = requireBoolean(fn, 'transposeB', transposeB, false);
+    const module = this.#module;
+    requireOptionsObject(fn, options, 'm, k, n');
+    // The shape is read and checked by C++ (gemm_validate); only the arrays are checked here.
+    const { m, k, n, transposeA: tA, transposeB: tB } = resolvePlan(fn, module.matmulPlan(options));
     requireFloat32Array(fn, 'a', a, tA ? [['k', k], ['m', m]] : [['m', m], ['k', k]]);
     requireFloat32Array(fn, 'b', b, tB ? [['n', n], ['k', k]] : [['k', k], ['n', n]]);
-    const outCount = elementCount(fn, 'the result', [['m', m], ['n', n]]);
+    const outCount = m * n;
 
-    const module = this.#module;
     return withHeap(module, (heap) => {
       const aPtr = heap.input(a, 'a');
       const bPtr = heap.input(b, 'b');
       const cPtr = heap.alloc(outCount, 'the result');
-      module.matmulF32(aPtr, bPtr, cPtr, m, k, n, tA, tB);
+      throwIfError(fn, module.matmulF32(aPtr, bPtr, cPtr, options));
       return heap.read(cPtr, outCount);
     });
   }

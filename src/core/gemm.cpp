@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/simd.hpp"
+#include "core/validate.hpp"
 
 namespace kexue {
 namespace {
@@ -195,6 +196,16 @@ void gemm_f32_serial(const GemmProblem& problem) {
 }
 
 }  // namespace
+
+Error gemm_validate(const GemmShape& shape) {
+    if (Error e = positive("m", shape.m)) return e;
+    if (Error e = positive("k", shape.k)) return e;
+    if (Error e = positive("n", shape.n)) return e;
+    const Extent m{"m", shape.m}, k{"k", shape.k}, n{"n", shape.n};
+    if (Error e = shape.transpose_a ? buffer_fits("a", {k, m}) : buffer_fits("a", {m, k})) return e;
+    if (Error e = shape.transpose_b ? buffer_fits("b", {n, k}) : buffer_fits("b", {k, n})) return e;
+    return buffer_fits("the result", {m, n});
+}
 
 void gemm_f32(const GemmShape& shape, const float* a, const float* b, float* c, bool accumulate) {
     const std::size_t m = shape.m, k = shape.k, n = shape.n;

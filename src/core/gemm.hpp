@@ -13,15 +13,31 @@
 
 #include <cstddef>
 
+#include "core/error.hpp"
+#include "core/options.hpp"
+
 namespace kexue {
 
 struct GemmShape {
-    std::size_t m;
-    std::size_t k;
-    std::size_t n;
+    std::size_t m = 0;
+    std::size_t k = 0;
+    std::size_t n = 0;
     bool transpose_a = false;
     bool transpose_b = false;
 };
+
+// The options of kx.matmul, by the names the JS API uses.
+template <typename Visitor>
+void visit_fields(GemmShape& s, Visitor&& field) {
+    field("m", s.m, kRequired | kPositive);
+    field("k", s.k, kRequired | kPositive);
+    field("n", s.n, kRequired | kPositive);
+    field("transposeA", s.transpose_a);
+    field("transposeB", s.transpose_b);
+}
+
+// m, k, n ≥ 1, and A, B and C together fit in the heap.
+Error gemm_validate(const GemmShape& shape);
 
 // When `accumulate` is true C is added to (C += op(A)·op(B)); otherwise it is overwritten.
 // Buffers must not alias C. k == 0 yields C = 0 (or leaves C unchanged when accumulating).

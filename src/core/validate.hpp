@@ -1,0 +1,97 @@
+// The rules every validator shares, each written once. A rule returns an empty Error when the
+// value passes. Validators chain them: `if (Error e = positive("rows", rows)) return e;`.
+//
+// Sizes are multiplied in 64 bits with an overflow check: the WASM heap is 32-bit (at most 2 GiB,
+// -sMAXIMUM_MEMORY), so a product of legal sizes can wrap a size_t there and index out of bounds.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace kexue {
+
+// The most bytes one call may need in total: the WASM heap's cap. Native builds use the same
+// limit so that both trees refuse the same calls.
+constexpr std::uint64_t kMaxHeapBytes = std::uint64_t(1) << 31;
+
+inline Error positive(const std::string& name, std::uint64_t value) {
+    if (value >= 1) return {};
+    return range_error(name, "a positive integer", js_number(value));
+}
+
+inline Error at_most(const std::string& name, std::uint64_t value, std::uint64_t limit, const std::string& what) {
+    if (value <= limit) return {};
+    return range_error(name, "at most " + what + " = " + js_number(limit), js_number(value));
+}
+
+inline Error finite(const std::string& name, double value) {
+    if (std::isfinite(value)) return {};
+    return range_error(name, "a finite number", js_number(value));
+}
+
+// value > bound (strict) and finite.
+inline Error greater_than(const std::string& name, double value, double bound) {
+    if (std::isfinite(value) && value > bound) return {};
+    return range_error(name, "greater than " + js_number(bound), js_number(value));
+}
+
+// value ≥ bound and finite.
+inline Error at_least(const std::string& name, double value, double bound) {
+    if (std::isfinite(value) && value >= bound) return {};
+    return range_error(name, "at least " + js_number(bound), js_number(value));
+}
+
+// lo ≤ value < hi.
+inline Error in_half_open(const std::string& name, double value, double lo, double hi) {
+    if (value >= lo && value < hi) return {};
+    return range_error(name, "in [" + js_number(lo) + ", " + js_number(hi) + ")", js_number(value));
+}
+
+// The product of sizes in 64 bits; UINT64_MAX when it overflows.
+inline std::uint64_t checked_product(std::initializer_list<std::uint64_t> factors) {
+    std::uint64_t product = 1;
+    for (const std::uint64_t f : factors) {
+        if (f != 0 && product > UINT64_MAX / f) return UINT64_MAX;
+        product *= f;
+    }
+    return product;
+}
+
+struct Extent {
+    const char* name;
+    std::uint64_t size;
+};
+
+// One buffer of the given shape must fit in the heap:
+//   "a of shape m=65536 × k=65536 needs 4294967296 floats (17179869184 bytes), more than the 2 GiB
+//    WASM heap can hold"
+inline Error buffer_fits(const std::string& buffer, std::initializer_list<Extent> extents,
+                         std::uint64_t bytes_per_element = 4) {
+    std::uint64_t count = 1;
+    std::string shape;
+    for (const Extent& e : extents) {
+        count = checked_product({count, e.size});
+        shape += (shape.empty() ? "" : " × ") + std::string(e.name) + "=" + js_number(e.size);
+    }
+    const std::uint64_t bytes = checked_product({count, bytes_per_element});
+    if (bytes <= kMaxHeapBytes) return {};
+    const std::string unit = bytes_per_element == 8 ? " doubles (" : " floats (";
+    return range_error_text(buffer, buffer + " of shape " + shape + " needs " + js_number(count) + unit +
+                                        js_number(bytes) + " bytes), more than the 2 GiB WASM heap can hold");
+}
+
+// Refuses a call whose buffers and workspaces need more than the heap can hold. `bytes` is the
+// validator's 64-bit total; `what` says what it counts ("q, k, v, the output and the workspaces").
+inline Error heap_budget(const std::string& name, std::uint64_t bytes, const std::string& what) {
+    if (bytes <= kMaxHeapBytes) return {};
+    return range_error_text(name, name + " needs " + (bytes == UINT64_MAX ? std::string("more than 2^64")
+                                                                          : js_number(bytes)) +
+                                      " bytes for " + what + ", more than the 2 GiB WASM heap can hold");
+}
+
+}  // namespace kexue
