@@ -155,7 +155,8 @@ private:
         const double x = v.as<double>();
         const double min = flags_ & kPositive ? 1 : 0;
         if (!(x >= min) || x != std::floor(x) || x > max) {
-            error = range_error(name, integer_kind() + (x > max ? " at most " + js_number(max) : std::string()),
+            const bool too_large = std::isfinite(x) && x > max;
+            error = range_error(name, integer_kind() + (too_large ? " at most " + js_number(max) : std::string()),
                                 js_number(x));
             return false;
         }
