@@ -19,19 +19,22 @@ Module['startWorker'] = function () {
     url = locateFile('kexue-mt.worker.js');
     worker = new Worker(url);
   } else if (!Module['locateFile']) {
-    url = 'kexue-mt.worker.mjs';
-    worker = new Worker(new URL('./kexue-mt.worker.mjs', EMSCRIPTEN$IMPORT$META.url), { type: 'module' });
+    url = new URL('kexue-mt.worker.mjs', _scriptDir).href;
+    worker = new URL(url).origin === location.origin
+      ? new Worker(new URL('./kexue-mt.worker.mjs', EMSCRIPTEN$IMPORT$META.url), { type: 'module' })
+      : kexueCrossOriginWorker(url); // the package itself imported from a CDN
   } else {
     url = new URL(locateFile('kexue-mt.worker.mjs'), location.href).href;
-    var start = url;
-    if (new URL(url).origin !== location.origin) {
-      start = URL.createObjectURL(new Blob(['import ' + JSON.stringify(url) + ';\n'], { type: 'text/javascript' }));
-    }
-    worker = new Worker(start, { type: 'module' });
+    worker = new URL(url).origin === location.origin ? new Worker(url, { type: 'module' }) : kexueCrossOriginWorker(url);
   }
   worker.kexueUrl = url;
   return worker;
 };
+
+function kexueCrossOriginWorker(url) {
+  var source = 'import ' + JSON.stringify(url) + ';\n';
+  return new Worker(URL.createObjectURL(new Blob([source], { type: 'text/javascript' })), { type: 'module' });
+}
 
 // A worker that fails before it has loaded the module (a 404, a bundler that renamed it, a CSP
 // that forbids it) would leave the module's ready promise pending forever: reject it instead,

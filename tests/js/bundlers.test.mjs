@@ -1,0 +1,173 @@
+// The packed tarball in fresh app folders, built by Vite (`vite build`, no config) and esbuild
+// (the loader flags the README gives), each app being the README's snippet plus a workload
+// (kx.attention, kx.Whitening); headless Chromium loads every build with and without COOP/COEP
+// and with and without WebGPU. Results equal Node's, thread counts are as expected, and the
+// console has no errors and no warnings but Chromium's own.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+import { CHROMIUM_PATH } from './helpers/browser.mjs';
+import { serveFolder } from './helpers/static.mjs';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const README = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+const env = { ...process.env, npm_config_loglevel: 'error', npm_config_update_notifier: 'false' };
+
+// A README code block, found by its first line.
+function readmeBlock(firstLine) {
+  const block = [...README.matchAll(/```(?:js|sh)\n([\s\S]*?)```/g)].map((m) => m[1])
+    .find((b) => b.startsWith(firstLine));
+  assert.ok(block, `README has a block starting with ${firstLine}`);
+  return block;
+}
+
+// What each app computes after the README's snippet has made `kx`; Node computes the same.
+const WORKLOAD = `
+function data(n, seed) {
+  let s = seed;
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) { s = (s * 1103515245 + 12345) % 2147483648; a[i] = s / 2147483648 - 0.5; }
+  return a;
+}
+export async function run(kx) {
+  const seqQ = 64, heads = 2, dim = 16, n = seqQ * heads * dim;
+  const out = await kx.attention(data(n, 1), data(n, 2), data(n, 3), { seqQ, heads, dim, causal: true });
+  const x = data(200 * 8, 4);
+  const w = kx.Whitening.fit(x, { rows: 200, dim: 8, k: 4 });
+  const y = w.transform(x, { rows: 200 });
+  w.dispose();
+  return { threads: kx.threads, backend: kx.backend, attention: Array.from(out), whitened: Array.from(y) };
+}
+`;
+const HARNESS = `
+import { run } from './workload.js';
+globalThis.kexueResult = await run(kx);
+`;
+const INDEX_HTML = '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>app</title></head>' +
+  '<body><script type="module" src="./main.js"></script></body></html>\n';
+
+// Chromium's own warning when navigator.gpu exists but no adapter does (headless without
+// --enable-unsafe-webgpu, blocklisted GPUs); it is printed by the browser, not by kexue.
+const BROWSER_WARNINGS = [/^No available adapters\.$/];
+
+function maxDifference(a, b) {
+  assert.equal(a.length, b.length);
+  return a.reduce((worst, x, i) => Math.max(worst, Math.abs(x - b[i])), 0);
+}
+
+test('bindings/webgpu/shaders.js is generated from the current .wgsl files', () => {
+  const check = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'shaders.mjs'), '--check'], { encoding: 'utf8' });
+  assert.equal(check.status, 0, check.stderr);
+});
+
+test('the shipped modules have no top-level await and start module workers by literal URLs', async () => {
+  // esbuild refuses top-level await in IIFE output, as Vite does for its default worker format.
+  const { transform } = await import('esbuild');
+  for (const name of ['kexue.mjs', 'kexue-mt.mjs', 'kexue-mt.worker.mjs']) {
+    const text = readFileSync(path.join(ROOT, 'dist', name), 'utf8');
+    await assert.doesNotReject(transform(text, { format: 'iife', logLevel: 'silent' }), `${name} as an IIFE`);
+    await assert.rejects(transform(`${text}\nawait 0;`, { format: 'iife', logLevel: 'silent' }), /[Tt]op-level await/);
+  }
+  const glue = readFileSync(path.join(ROOT, 'dist', 'kexue-mt.mjs'), 'utf8');
+  assert.match(glue, /new Worker\(new URL\("\.\/kexue-mt\.worker\.mjs",import\.meta\.url\),\{type:"module"\}\)/);
+  assert.match(glue, /new URL\("kexue-mt\.wasm",import\.meta\.url\)/);
+  assert.match(readFileSync(path.join(ROOT, 'dist', 'kexue.mjs'), 'utf8'), /new URL\("kexue\.wasm",import\.meta\.url\)/);
+  const worker = readFileSync(path.join(ROOT, 'dist', 'kexue-mt.worker.mjs'), 'utf8');
+  assert.doesNotMatch(worker, /new Worker\(new URL|\.wasm",import\.meta|\bexport\b|\bimport\s*\(/);
+});
+
+test('Vite and esbuild bundle the packed package; Chromium runs each build', { timeout: 240_000 }, async () => {
+  const build = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--no-bootstrap', '--module-only'],
+    { cwd: ROOT, encoding: 'utf8', env });
+  assert.equal(build.status, 0, build.stdout + build.stderr);
+  const dir = mkdtempSync(path.join(tmpdir(), 'kexue-bundlers-'));
+  const servers = [];
+  let browser = null;
+  try {
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir],
+      { cwd: ROOT, encoding: 'utf8', env }));
+    const tarball = path.join(dir, packed[0].filename);
+
+    // The reference: the same workload in Node, from this checkout, on WASM.
+    writeFileSync(path.join(dir, 'workload.mjs'), WORKLOAD);
+    const { run } = await import(pathToFileURL(path.join(dir, 'workload.mjs')).href);
+    const { init } = await import(pathToFileURL(path.join(ROOT, 'bindings', 'js', 'index.js')).href);
+    const reference = await run(await init({ backend: 'wasm' }));
+
+    const apps = {
+      vite: { snippet: readmeBlock('// main.js, built with `vite build`'), out: 'dist' },
+      esbuild: { snippet: readmeBlock('// main.js, built with esbuild'), out: 'dist' },
+    };
+    for (const [name, app] of Object.entries(apps)) {
+      app.dir = path.join(dir, name);
+      mkdirSync(app.dir);
+      writeFileSync(path.join(app.dir, 'package.json'), JSON.stringify({ name: `${name}-app`, private: true, type: 'module' }));
+      execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', tarball], { cwd: app.dir, env, stdio: 'pipe' });
+      writeFileSync(path.join(app.dir, 'main.js'), app.snippet + HARNESS);
+      writeFileSync(path.join(app.dir, 'workload.js'), WORKLOAD);
+      writeFileSync(path.join(app.dir, 'index.html'), INDEX_HTML);
+    }
+    const vite = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build'],
+      { cwd: apps.vite.dir, encoding: 'utf8', env });
+    assert.equal(vite.status, 0, vite.stdout + vite.stderr);
+    // The README's esbuild command line, as written (`esbuild` is this project's devDependency).
+    const command = readmeBlock('# esbuild').split('\n').find((line) => line.startsWith('esbuild ')).split(/\s+/);
+    const esbuild = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'esbuild'), [...command.slice(1), '--log-level=warning'],
+      { cwd: apps.esbuild.dir, encoding: 'utf8', env });
+    assert.equal(esbuild.status, 0, esbuild.stdout + esbuild.stderr);
+    assert.equal(esbuild.stderr, '', 'esbuild warnings');
+    writeFileSync(path.join(apps.esbuild.dir, 'dist', 'index.html'), INDEX_HTML);
+
+    for (const webgpu of [false, true]) {
+      const args = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
+        '--disable-sync', '--no-first-run', '--disable-quic'];
+      if (webgpu) args.push('--enable-unsafe-webgpu');
+      browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args });
+      for (const [name, app] of Object.entries(apps)) {
+        for (const isolated of [false, true]) {
+          const label = `${name}, ${isolated ? '' : 'not '}cross-origin isolated, WebGPU ${webgpu ? 'on' : 'off'}`;
+          const server = await serveFolder(path.join(app.dir, app.out), { isolated });
+          servers.push(server);
+          const page = await browser.newPage();
+          const messages = [];
+          const workers = [];
+          page.on('console', (m) => {
+            if (m.type() === 'error' || (m.type() === 'warning' && !BROWSER_WARNINGS.some((re) => re.test(m.text())))) {
+              messages.push(`${m.type()}: ${m.text()}`);
+            }
+          });
+          page.on('pageerror', (error) => messages.push(`pageerror: ${error.stack ?? error}`));
+          page.on('worker', (worker) => workers.push(worker.url()));
+          await page.goto(server.url);
+          await page.waitForFunction(() => globalThis.kexueResult, null, { timeout: 60_000 })
+            .catch((error) => { throw new Error(`${label}: ${error.message}\n${messages.join('\n')}`); });
+          const result = await page.evaluate(() => ({ ...globalThis.kexueResult, hc: navigator.hardwareConcurrency }));
+          await page.close();
+          await server.close();
+          servers.pop();
+          assert.deepEqual(messages, [], label);
+          assert.equal(result.backend, webgpu ? 'webgpu' : 'wasm', label);
+          assert.equal(result.threads, isolated ? Math.min(4, result.hc) : 1, label);
+          if (isolated && result.threads > 1) {
+            assert.ok(workers.length >= 1 && workers.every((url) => /kexue-mt\.worker[-.]/.test(url)), `${label}: workers ${workers}`);
+          } else {
+            assert.deepEqual(workers, [], label);
+          }
+          assert.ok(maxDifference(result.attention, reference.attention) <= (webgpu ? 1e-5 : 1e-6), `${label}: attention`);
+          assert.ok(maxDifference(result.whitened, reference.whitened) <= 1e-5, `${label}: whitening`);
+        }
+      }
+      await browser.close();
+      browser = null;
+    }
+  } finally {
+    await browser?.close();
+    for (const server of servers) await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
