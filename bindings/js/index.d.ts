@@ -413,7 +413,18 @@ export interface InitOptions {
   backend?: Backend;
   /** A GPU object (navigator.gpu, or `create([])` of the `webgpu` package) to use instead. */
   gpu?: { requestAdapter(options?: object): Promise<unknown> };
+  /**
+   * Where the .wasm files and the thread worker are when they are not next to dist/kexue*.mjs
+   * (CDNs, esbuild): a URL prefix, or a map of file names to URLs (names left out are found as
+   * without it). Under Node, paths or file: URLs.
+   */
+  wasmPaths?: string | { [name in ModuleFile]?: string };
+  /** Emscripten's hook for any other layout: the URL of file `name`, given its default directory. */
+  locateFile?: (name: ModuleFile, directory: string) => string | { readonly href: string };
 }
+
+/** The files init() loads besides the modules: .wasm files and the thread workers (Node's is .js). */
+export type ModuleFile = 'kexue.wasm' | 'kexue-mt.wasm' | 'kexue-mt.worker.mjs' | 'kexue-mt.worker.js';
 
 /** Loads the WASM module; later calls with the same options resolve to the same instance. */
 export declare function init(options?: InitOptions): Promise<Kexue>;

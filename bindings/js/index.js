@@ -191,7 +191,7 @@ function moduleLocator({ wasmPaths, locateFile }) {
     else if (typeof wasmPaths === 'string') url = wasmPaths + name;
     else url = wasmPaths[name];
     if (url === undefined || url === null) url = directory + name;
-    url = String(url instanceof URL ? url.href : url);
+    url = typeof url === 'object' && typeof url.href === 'string' ? url.href : String(url);
     if (runsOnNode && url.startsWith('file:')) url = decodeURIComponent(new URL(url).pathname);
     return url;
   };
