@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const INDEX = new URL('../../bindings/js/index.js', import.meta.url).href;
 
@@ -81,4 +82,33 @@ test('init() reports its threads and exits by itself under Node without process.
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('init({ wasmPaths, locateFile }) says where the files are; bad values are refused by name', { timeout: 60_000 }, async () => {
+  const { init } = await import(INDEX);
+  const { copyFileSync } = await import('node:fs');
+  const dist = new URL('../../dist/', import.meta.url);
+  const dir = mkdtempSync(path.join(tmpdir(), 'kexue-paths-'));
+  try {
+    copyFileSync(new URL('kexue.wasm', dist), path.join(dir, 'kexue.wasm'));
+    // A prefix (a path or a file: URL under Node).
+    const kx = await init({ threads: 1, backend: 'wasm', wasmPaths: `${dir}/` });
+    assert.deepEqual(Array.from(kx.matmul(new Float32Array([2]), new Float32Array([3]), { m: 1, k: 1, n: 1 })), [6]);
+    await assert.rejects(init({ threads: 1, backend: 'wasm', wasmPaths: { 'kexue.wasm': path.join(dir, 'missing.wasm') } }),
+      /missing\.wasm|Aborted/);
+    // A function sees every file the threaded module loads.
+    const asked = [];
+    const mt = await init({
+      threads: 2, backend: 'wasm',
+      locateFile: (name, directory) => { asked.push(name); return new URL(name, pathToFileURL(directory + '/')); },
+    });
+    assert.equal(mt.threads, 2);
+    assert.ok(asked.includes('kexue-mt.wasm') && asked.includes('kexue-mt.worker.js'), asked.join());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  await assert.rejects(init({ wasmPaths: 5 }), { name: 'TypeError', message: /init: wasmPaths must be a URL prefix/ });
+  await assert.rejects(init({ wasmPaths: { 'foo.wasm': 'x' } }), { name: 'RangeError', message: /init: wasmPaths has an unknown file name "foo.wasm"/ });
+  await assert.rejects(init({ wasmPaths: { 'kexue.wasm': 1 } }), { name: 'TypeError', message: /init: wasmPaths\["kexue.wasm"\] must be a string/ });
+  await assert.rejects(init({ locateFile: 'dist/' }), { name: 'TypeError', message: /init: locateFile must be a function/ });
 });
