@@ -295,10 +295,12 @@ const instances = new Map();
  *            a URL prefix ('https://cdn.example/kexue@0.1.0/dist/') or a map of file names
  *            ('kexue.wasm', 'kexue-mt.wasm', 'kexue-mt.worker.mjs', 'kexue-mt.worker.js') to URLs.
  *   locateFile: (name, defaultDirectory) => URL, for any other layout (Emscripten's hook).
+ *   proxy:   true or { transfer: true }: run kexue in a dedicated Worker; every call of the
+ *            instance returned then resolves asynchronously (see proxy.js). A new worker each time.
  */
 export async function init(options) {
   const {
-    threads: threadsOption, backend: backendOption, gpu, wasmPaths: wasmPathsOption, locateFile,
+    threads: threadsOption, backend: backendOption, gpu, wasmPaths: wasmPathsOption, locateFile, proxy,
   } = requireOptions('init', options);
   const threads = parseThreads(threadsOption);
   const backend = parseBackend(backendOption);
@@ -310,6 +312,18 @@ export async function init(options) {
     throw new TypeError(`init: locateFile must be a function (name, directory) => URL, received ${describe(locateFile)}`);
   }
   const locations = { wasmPaths, locateFile };
+  if (proxy !== undefined && proxy !== false) {
+    if (proxy !== true && (proxy === null || typeof proxy !== 'object' || Array.isArray(proxy))) {
+      throw new TypeError(`init: proxy must be a boolean or { transfer }, received ${describe(proxy)}`);
+    }
+    if (gpu !== undefined || locateFile !== undefined) {
+      throw new TypeError(`init: ${gpu !== undefined ? 'gpu' : 'locateFile'} cannot be used with proxy (it cannot be sent to a worker)`);
+    }
+    const { initProxy } = await import('./proxy.js');
+    const remote = { threads, backend };
+    if (wasmPaths !== undefined) remote.wasmPaths = wasmPaths;
+    return initProxy(remote, { transfer: proxy.transfer === true });
+  }
   // An explicit GPU object or locateFile function makes a new instance every time (neither can be
   // a cache key).
   if (gpu !== undefined || locateFile !== undefined) return createInstance(threads, backend, gpu, locations, null);

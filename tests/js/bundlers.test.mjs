@@ -28,7 +28,7 @@ function readmeBlock(firstLine) {
 
 // What each app computes after the README's snippet has made `kx`; Node computes the same.
 const WORKLOAD = `
-function data(n, seed) {
+export function data(n, seed) {
   let s = seed;
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) { s = (s * 1103515245 + 12345) % 2147483648; a[i] = s / 2147483648 - 0.5; }
@@ -47,6 +47,39 @@ export async function run(kx) {
 const HARNESS = `
 import { run } from './workload.js';
 globalThis.kexueResult = await run(kx);
+`;
+// The worker-backed API (init({ proxy: true })), after the README's snippet: the page's thread
+// must keep its timers during a 4096-token attention and a GAN run; abort and progress work.
+const PROXY_HARNESS = `
+import { data } from './workload.js';
+const GAN = { dataset: 'ring8', preset: 'toy', batch: 256, nCritic: 5, critic: { hidden: [64, 64] }, generator: { hidden: [64, 64] }, seed: 3 };
+async function measure() {
+  const small = 64 * 2 * 16;
+  const attention = Array.from(await kx.attention(data(small, 1), data(small, 2), data(small, 3), { seqQ: 64, heads: 2, dim: 16, causal: true }));
+  const x = data(200 * 8, 4);
+  const w = await kx.Whitening.fit(x, { rows: 200, dim: 8, k: 4 });
+  const whitened = Array.from(await w.transform(x, { rows: 200 }));
+  await w.dispose();
+  const seqQ = 4096, heads = 8, dim = 64, n = seqQ * heads * dim;
+  const q = data(n, 5), k = data(n, 6), v = data(n, 7);
+  let last = performance.now(), worstGap = 0;
+  const timer = setInterval(() => { const now = performance.now(); worstGap = Math.max(worstGap, now - last); last = now; }, 10);
+  const out = await kx.attention(q, k, v, { seqQ, heads, dim, causal: true });
+  const trainer = await new kx.GanTrainer(GAN);
+  const controller = new AbortController();
+  const progress = [];
+  const stopped = await trainer.step(1000000, { signal: controller.signal, onProgress: ({ done }) => {
+    progress.push(done);
+    if (done >= 5) controller.abort();
+  } }).catch((error) => error.name);
+  clearInterval(timer);
+  const result = { threads: kx.threads, backend: kx.backend, attention, whitened, worstGap, bigFinite: out.length === n && out.every(Number.isFinite),
+    stopped, steps: trainer.steps, atAbort: progress.find((d) => d >= 5) };
+  await trainer.dispose();
+  await kx.dispose();
+  return result;
+}
+globalThis.kexueResult = await measure();
 `;
 const INDEX_HTML = '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>app</title></head>' +
   '<body><script type="module" src="./main.js"></script></body></html>\n';
@@ -81,7 +114,7 @@ test('the shipped modules have no top-level await and start module workers by li
   assert.doesNotMatch(worker, /new Worker\(new URL|\.wasm",import\.meta|\bexport\b|\bimport\s*\(/);
 });
 
-test('Vite and esbuild bundle the packed package; Chromium runs each build', { timeout: 240_000 }, async () => {
+test('Vite and esbuild bundle the packed package; Chromium runs each build', { timeout: 300_000 }, async () => {
   const build = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--no-bootstrap', '--module-only'],
     { cwd: ROOT, encoding: 'utf8', env });
   assert.equal(build.status, 0, build.stdout + build.stderr);
@@ -102,19 +135,22 @@ test('Vite and esbuild bundle the packed package; Chromium runs each build', { t
     const apps = {
       vite: { snippet: readmeBlock('// main.js, built with `vite build`'), out: 'dist' },
       esbuild: { snippet: readmeBlock('// main.js, built with esbuild'), out: 'dist' },
+      proxy: { snippet: readmeBlock('// main.js, the worker-backed API'), out: 'dist', harness: PROXY_HARNESS },
     };
     for (const [name, app] of Object.entries(apps)) {
       app.dir = path.join(dir, name);
       mkdirSync(app.dir);
       writeFileSync(path.join(app.dir, 'package.json'), JSON.stringify({ name: `${name}-app`, private: true, type: 'module' }));
       execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', tarball], { cwd: app.dir, env, stdio: 'pipe' });
-      writeFileSync(path.join(app.dir, 'main.js'), app.snippet + HARNESS);
+      writeFileSync(path.join(app.dir, 'main.js'), app.snippet + (app.harness ?? HARNESS));
       writeFileSync(path.join(app.dir, 'workload.js'), WORKLOAD);
       writeFileSync(path.join(app.dir, 'index.html'), INDEX_HTML);
     }
-    const vite = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build'],
-      { cwd: apps.vite.dir, encoding: 'utf8', env });
-    assert.equal(vite.status, 0, vite.stdout + vite.stderr);
+    for (const app of [apps.vite, apps.proxy]) {
+      const vite = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build'],
+        { cwd: app.dir, encoding: 'utf8', env });
+      assert.equal(vite.status, 0, vite.stdout + vite.stderr);
+    }
     // The README's esbuild command line, as written (`esbuild` is this project's devDependency).
     const command = readmeBlock('# esbuild').split('\n').find((line) => line.startsWith('esbuild ')).split(/\s+/);
     const esbuild = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'esbuild'), [...command.slice(1), '--log-level=warning'],
@@ -130,6 +166,8 @@ test('Vite and esbuild bundle the packed package; Chromium runs each build', { t
       browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args });
       for (const [name, app] of Object.entries(apps)) {
         for (const isolated of [false, true]) {
+          // The proxy's long run: once, cross-origin isolated (threads in the worker), on WASM.
+          if (name === 'proxy' && (webgpu || !isolated)) continue;
           const label = `${name}, ${isolated ? '' : 'not '}cross-origin isolated, WebGPU ${webgpu ? 'on' : 'off'}`;
           const server = await serveFolder(path.join(app.dir, app.out), { isolated });
           servers.push(server);
@@ -144,7 +182,7 @@ test('Vite and esbuild bundle the packed package; Chromium runs each build', { t
           page.on('pageerror', (error) => messages.push(`pageerror: ${error.stack ?? error}`));
           page.on('worker', (worker) => workers.push(worker.url()));
           await page.goto(server.url);
-          await page.waitForFunction(() => globalThis.kexueResult, null, { timeout: 60_000 })
+          await page.waitForFunction(() => globalThis.kexueResult, null, { timeout: 120_000 })
             .catch((error) => { throw new Error(`${label}: ${error.message}\n${messages.join('\n')}`); });
           const result = await page.evaluate(() => ({ ...globalThis.kexueResult, hc: navigator.hardwareConcurrency }));
           await page.close();
@@ -153,7 +191,13 @@ test('Vite and esbuild bundle the packed package; Chromium runs each build', { t
           assert.deepEqual(messages, [], label);
           assert.equal(result.backend, webgpu ? 'webgpu' : 'wasm', label);
           assert.equal(result.threads, isolated ? Math.min(4, result.hc) : 1, label);
-          if (isolated && result.threads > 1) {
+          if (name === 'proxy') {
+            assert.ok(workers.some((url) => /proxy-worker/.test(url)), `${label}: workers ${workers}`);
+            assert.ok(result.worstGap <= 50, `${label}: the page's timers stopped for ${result.worstGap.toFixed(0)} ms`);
+            assert.equal(result.bigFinite, true);
+            assert.equal(result.stopped, 'AbortError');
+            assert.ok(result.steps >= result.atAbort && result.steps <= result.atAbort + 2, `${label}: ${result.steps} steps, abort at ${result.atAbort}`);
+          } else if (isolated && result.threads > 1) {
             assert.ok(workers.length >= 1 && workers.every((url) => /kexue-mt\.worker[-.]/.test(url)), `${label}: workers ${workers}`);
           } else {
             assert.deepEqual(workers, [], label);

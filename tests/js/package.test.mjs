@@ -21,7 +21,7 @@ test('npm pack → install in a fresh project → import, compute, type-check', 
       'dist/kexue-mt.worker.js', 'dist/package.json', 'bindings/js/index.js', 'bindings/js/index.d.ts',
       'bindings/js/cli/kexue.mjs', 'bindings/webgpu/backend.js', 'bindings/webgpu/attention.wgsl',
       'bindings/webgpu/rope.wgsl', 'bindings/webgpu/shaders.js', 'dist/kexue-mt.worker.mjs', 'bindings/js/index.cjs',
-      'bindings/js/index.d.cts', 'LICENSE']) {
+      'bindings/js/index.d.cts', 'bindings/js/proxy.js', 'bindings/js/proxy-worker.js', 'LICENSE']) {
       assert.ok(files.includes(required), `${required} missing from the tarball`);
     }
     const project = path.join(dir, 'app');
@@ -80,7 +80,15 @@ test('npm pack → install in a fresh project → import, compute, type-check', 
       gpuKx.dispose();
       const g: { dq: Float32Array } = kx.attentionBackward(c, c, c, o, { seqQ: 2, heads: 1, dim: 2, scale: 0.5 });
       const r: Float32Array = kx.rope2d(c, { height: 1, width: 1, dim: 4, mode: 'tie' });
-      export { y, g, r, where };
+      const remote = await init({ proxy: true, threads: 1 });
+      const rc: Float32Array = await remote.matmul(c, c, { m: 2, k: 2, n: 2 });
+      const rw = await remote.Whitening.fit(rc, { rows: 2, dim: 2 });
+      const rdim: number = rw.dim;
+      const rt = await new remote.GanTrainer({ dataset: 'ring8' });
+      const rs: { criticLoss: number } = await rt.step(2, { onProgress: ({ done, total }) => void (done + total) });
+      const rsteps: number = rt.steps;
+      await rw.dispose(); await rt.dispose(); await remote.dispose();
+      export { y, g, r, where, rdim, rs, rsteps };
     `);
     // A CommonJS TypeScript file: 'kexue' resolves through the "require" condition (index.d.cts).
     writeFileSync(path.join(project, 'check.cts'), `
