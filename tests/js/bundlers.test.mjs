@@ -62,8 +62,9 @@ async function measure() {
   await w.dispose();
   const seqQ = 4096, heads = 8, dim = 64, n = seqQ * heads * dim;
   const q = data(n, 5), k = data(n, 6), v = data(n, 7);
-  let last = performance.now(), worstGap = 0;
-  const timer = setInterval(() => { const now = performance.now(); worstGap = Math.max(worstGap, now - last); last = now; }, 10);
+  let last = performance.now();
+  const gaps = [];
+  const timer = setInterval(() => { const now = performance.now(); gaps.push(now - last); last = now; }, 10);
   const out = await kx.attention(q, k, v, { seqQ, heads, dim, causal: true });
   const trainer = await new kx.GanTrainer(GAN);
   const controller = new AbortController();
@@ -73,7 +74,7 @@ async function measure() {
     if (done >= 5) controller.abort();
   } }).catch((error) => error.name);
   clearInterval(timer);
-  const result = { threads: kx.threads, backend: kx.backend, attention, whitened, worstGap, bigFinite: out.length === n && out.every(Number.isFinite),
+  const result = { threads: kx.threads, backend: kx.backend, attention, whitened, gaps, bigFinite: out.length === n && out.every(Number.isFinite),
     stopped, steps: trainer.steps, atAbort: progress.find((d) => d >= 5) };
   await trainer.dispose();
   await kx.dispose();
@@ -193,7 +194,11 @@ test('Vite and esbuild bundle the packed package; Chromium runs each build', { t
           assert.equal(result.threads, isolated ? Math.min(4, result.hc) : 1, label);
           if (name === 'proxy') {
             assert.ok(workers.some((url) => /proxy-worker/.test(url)), `${label}: workers ${workers}`);
-            assert.ok(result.worstGap <= 50, `${label}: the page's timers stopped for ${result.worstGap.toFixed(0)} ms`);
+            // Responsive: 95 % of the 10 ms timer's gaps ≤ 50 ms, none > 250 ms (shared CI machines).
+            const sorted = [...result.gaps].sort((a, b) => a - b);
+            const p95 = sorted[Math.floor(0.95 * (sorted.length - 1))];
+            assert.ok(sorted.length > 0 && p95 <= 50 && sorted.at(-1) <= 250,
+              `${label}: timer gaps: 95th percentile ${p95?.toFixed(1)} ms, worst ${sorted.at(-1)?.toFixed(1)} ms`);
             assert.equal(result.bigFinite, true);
             assert.equal(result.stopped, 'AbortError');
             assert.ok(result.steps >= result.atAbort && result.steps <= result.atAbort + 2, `${label}: ${result.steps} steps, abort at ${result.atAbort}`);

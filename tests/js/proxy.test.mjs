@@ -20,21 +20,31 @@ function data(n, seed) {
   return a;
 }
 
-// Largest gap between the ticks of a 10 ms interval while `work` runs.
-async function maxTimerGap(work) {
+// Gaps between the ticks of a 10 ms interval while `work` runs. The calling thread counts as
+// responsive when 95 % of the gaps are at most 50 ms and none exceeds 250 ms: CI machines are
+// shared, and a call computing on this thread would stop the timer for its whole duration.
+async function timerGaps(work) {
   let last = performance.now();
-  let worst = 0;
+  const gaps = [];
   const timer = setInterval(() => {
     const now = performance.now();
-    worst = Math.max(worst, now - last);
+    gaps.push(now - last);
     last = now;
   }, 10);
   try {
     const result = await work();
-    return { result, worst };
+    return { result, gaps };
   } finally {
     clearInterval(timer);
   }
+}
+
+function assertResponsive(gaps) {
+  assert.ok(gaps.length > 0, 'the timer never fired');
+  const sorted = [...gaps].sort((a, b) => a - b);
+  const p95 = sorted[Math.floor(0.95 * (sorted.length - 1))];
+  const worst = sorted[sorted.length - 1];
+  assert.ok(p95 <= 50 && worst <= 250, `timer gaps: 95th percentile ${p95.toFixed(1)} ms, worst ${worst.toFixed(1)} ms`);
 }
 
 test('the proxied instance: same results, handles, getters, errors, dispose', { timeout: 120_000 }, async () => {
@@ -98,11 +108,11 @@ test('the calling thread stays responsive during a 4096-token attention; transfe
     const q = data(n, 5);
     const k = data(n, 6);
     const v = data(n, 7);
-    const { result, worst } = await maxTimerGap(() => kx.attention(q, k, v, { seqQ, heads, dim, causal: true }));
+    const { result, gaps } = await timerGaps(() => kx.attention(q, k, v, { seqQ, heads, dim, causal: true }));
     assert.equal(result.length, n);
     assert.ok(result.every(Number.isFinite));
     assert.equal(q.length, 0, 'transferred (detached) input');
-    assert.ok(worst <= 50, `timer gap ${worst.toFixed(1)} ms`);
+    assertResponsive(gaps);
   } finally {
     await kx.dispose();
   }
@@ -115,7 +125,7 @@ test('GanTrainer.step(n) in the proxy: progress, abort within one step, state co
     const progress = [];
     const stamps = [];
     const controller = new AbortController();
-    const { result, worst } = await maxTimerGap(() => trainer.step(1_000_000, {
+    const { result, gaps } = await timerGaps(() => trainer.step(1_000_000, {
       signal: controller.signal,
       onProgress: (p) => {
         progress.push(p.done);
@@ -123,14 +133,14 @@ test('GanTrainer.step(n) in the proxy: progress, abort within one step, state co
         if (p.done >= 5 && !controller.signal.aborted) controller.abort();
       },
     }).then(() => 'finished', (error) => error));
-    assert.ok(worst <= 50, `timer gap ${worst.toFixed(1)} ms`);
+    assertResponsive(gaps);
     assert.equal(result.name, 'AbortError');
     // abort() ran after step `atAbort`, while the worker computed the next one: it stops there
     // (one more is tolerated for a busy machine delaying the progress message).
     const atAbort = progress.find((done) => done >= 5);
     assert.ok(trainer.steps >= atAbort && trainer.steps <= atAbort + 2, `steps ${trainer.steps}, abort at ${atAbort}`);
-    const gaps = stamps.slice(1).map((t, i) => t - stamps[i]);
-    assert.ok(Math.max(...gaps) <= 150, `progress gaps up to ${Math.max(...gaps).toFixed(0)} ms`);
+    const progressGaps = stamps.slice(1).map((t, i) => t - stamps[i]);
+    assert.ok(Math.max(...progressGaps) <= 150, `progress gaps up to ${Math.max(...progressGaps).toFixed(0)} ms`);
     // Still usable, and equal to a local trainer run for the same number of steps.
     const steps = trainer.steps;
     const local = await init({ backend: 'wasm', threads: 1 });
