@@ -413,8 +413,54 @@ export interface InitOptions {
   backend?: Backend;
   /** A GPU object (navigator.gpu, or `create([])` of the `webgpu` package) to use instead. */
   gpu?: { requestAdapter(options?: object): Promise<unknown> };
+  /**
+   * Where the .wasm files and the thread worker are when they are not next to dist/kexue*.mjs
+   * (CDNs, esbuild): a URL prefix, or a map of file names to URLs (names left out are found as
+   * without it). Under Node, paths or file: URLs.
+   */
+  wasmPaths?: string | { [name in ModuleFile]?: string };
+  /** Emscripten's hook for any other layout: the URL of file `name`, given its default directory. */
+  locateFile?: (name: ModuleFile, directory: string) => string | { readonly href: string };
+  /**
+   * Run kexue in a dedicated Worker; init() then resolves to Remote<Kexue> (every call a Promise).
+   * { transfer: true } moves typed-array arguments instead of copying them (they are detached).
+   */
+  proxy?: boolean | { transfer?: boolean };
 }
 
+/** Progress and cancellation of a proxied call, in its last (options) argument or after it. */
+export interface CallControls {
+  /** GanTrainer.step(n): { done, total } steps, at least every ~50 ms. */
+  onProgress?: (progress: { done: number; total: number }) => void;
+  /** Rejects a call not yet started; stops GanTrainer.step(n) within one step. */
+  signal?: { readonly aborted: boolean; addEventListener(type: 'abort', listener: () => void, options?: object): void; removeEventListener(type: 'abort', listener: () => void): void };
+}
+
+type RemoteData = ArrayBufferView | ArrayBuffer | string | number | boolean | bigint | symbol | null | undefined;
+type RemoteArgs<A extends unknown[]> = [...{ [I in keyof A]: A[I] | Remote<A[I]> }, CallControls?];
+
+/**
+ * An object of the proxied instance (init({ proxy: true })): functions and methods return
+ * Promises, constructors resolve to handles (`await new kx.GanTrainer(…)`), getters read the values
+ * of the last call, data is as is.
+ */
+export type Remote<T> = T extends RemoteData ? T
+  : T extends readonly (infer U)[] ? Remote<U>[]
+  : T extends (...args: infer A) => infer R ? (...args: RemoteArgs<A>) => Promise<Remote<Awaited<R>>>
+  : T extends object ? RemoteObject<T>
+  : T;
+
+type RemoteObject<T> = {
+  [K in keyof T]: T[K] extends abstract new (...args: infer A) => infer I
+    ? (new (...args: RemoteArgs<A>) => Promise<Remote<I>>) & { [S in Exclude<keyof T[K], 'prototype'>]: Remote<T[K][S]> }
+    : Remote<T[K]>;
+};
+
+/** The files init() loads besides the modules: .wasm files and the thread workers (Node's is .js). */
+export type ModuleFile = 'kexue.wasm' | 'kexue-mt.wasm' | 'kexue-mt.worker.mjs' | 'kexue-mt.worker.js';
+
+/** Runs kexue in a dedicated Worker: the same API, every call a Promise. A new worker each call. */
+export declare function init(options: InitOptions & { proxy: true | { transfer?: boolean } }): Promise<Remote<Kexue>>;
 /** Loads the WASM module; later calls with the same options resolve to the same instance. */
 export declare function init(options?: InitOptions): Promise<Kexue>;
 export default init;

@@ -156,17 +156,85 @@ function parseBackend(value) {
   return value;
 }
 
-async function createModule(threads) {
+// The files init() loads besides the modules themselves, and where they are found by default:
+// next to dist/kexue*.mjs, through `new URL('…', import.meta.url)` literals in the modules (which
+// Vite, webpack 5, Rollup and Parcel follow and rewrite). kexue-mt.worker.js is Node's pthread
+// worker, kexue-mt.worker.mjs the browsers' one.
+const MODULE_FILES = ['kexue.wasm', 'kexue-mt.wasm', 'kexue-mt.worker.mjs', 'kexue-mt.worker.js'];
+
+function parseWasmPaths(value) {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string') return value;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new TypeError(`init: wasmPaths must be a URL prefix (a string) or an object mapping file names to URLs, received ${describe(value)}`);
+  }
+  for (const [name, url] of Object.entries(value)) {
+    if (!MODULE_FILES.includes(name)) {
+      throw new RangeError(`init: wasmPaths has an unknown file name ${JSON.stringify(name)} (known: ${MODULE_FILES.join(', ')})`);
+    }
+    if (typeof url !== 'string') {
+      throw new TypeError(`init: wasmPaths[${JSON.stringify(name)}] must be a string, received ${describe(url)}`);
+    }
+  }
+  return { ...value };
+}
+
+// Emscripten's Module.locateFile from init({ wasmPaths, locateFile }): a prefix (onnxruntime-web's
+// env.wasm.wasmPaths, tfjs's setWasmPaths), a map of file names (files a bundler renamed), or a
+// function (name, defaultDirectory) → URL. Names a map leaves out are found where they would be
+// without it. Under Node the glue reads files, so file: URLs become paths.
+function moduleLocator({ wasmPaths, locateFile }) {
+  if (wasmPaths === undefined && locateFile === undefined) return undefined;
+  return (name, directory) => {
+    let url;
+    if (locateFile !== undefined) url = locateFile(name, directory);
+    else if (typeof wasmPaths === 'string') url = wasmPaths + name;
+    else url = wasmPaths[name];
+    if (url === undefined || url === null) url = directory + name;
+    url = typeof url === 'object' && typeof url.href === 'string' ? url.href : String(url);
+    if (runsOnNode && url.startsWith('file:')) url = decodeURIComponent(new URL(url).pathname);
+    return url;
+  };
+}
+
+// Node before 20.16 has no process.getBuiltinModule, which the modules use to get `require`
+// synchronously (bindings/wasm/extern-pre.js); hand them one. The name is a variable so that
+// bundlers leave this Node-only import alone.
+async function nodeRequireForOldNode() {
+  if (!runsOnNode || typeof process.getBuiltinModule === 'function') return undefined;
+  const name = 'node:module';
+  const { createRequire } = await import(/* @vite-ignore */ name);
+  return createRequire(import.meta.url);
+}
+
+async function loadModule(useThreads, locate) {
+  const { default: createKexueModule } = useThreads
+    ? await import('../../dist/kexue-mt.mjs')
+    : await import('../../dist/kexue.mjs');
+  const moduleOptions = {};
+  const nodeRequire = await nodeRequireForOldNode();
+  if (nodeRequire) moduleOptions.nodeRequire = nodeRequire;
+  if (locate) moduleOptions.locateFile = locate;
+  return createKexueModule(moduleOptions);
+}
+
+async function createModule(threads, locate) {
   const useThreads = threads === 'auto' ? threadsAvailable() : threads > 1;
   if (useThreads && !threadsAvailable()) {
     throw new Error(`init: threads = ${threads} needs SharedArrayBuffer, which this page does not ` +
       'have: serve it with the headers Cross-Origin-Opener-Policy: same-origin and ' +
       'Cross-Origin-Embedder-Policy: require-corp, or use threads: 1');
   }
-  const { default: createKexueModule } = useThreads
-    ? await import('../../dist/kexue-mt.mjs')
-    : await import('../../dist/kexue.mjs');
-  const module = await createKexueModule();
+  let module;
+  try {
+    module = await loadModule(useThreads, locate);
+  } catch (error) {
+    // threads 'auto' asked for threads only because shared memory exists; if the threaded module
+    // cannot start (its worker script is missing from a bundle), one thread still works.
+    if (!useThreads || threads !== 'auto') throw error;
+    console.warn(`${error.message}; kexue runs on one thread`);
+    return loadModule(false, locate);
+  }
   if (useThreads) {
     module.unrefWorkers();
     if (threads !== 'auto') module.setThreadCount(Math.min(threads, module.maxThreadCount()));
@@ -174,21 +242,24 @@ async function createModule(threads) {
   return module;
 }
 
-// One WASM module per threads option, shared by the instances of every backend.
+// One WASM module per threads option (and file locations), shared by the instances of every
+// backend.
 const modules = new Map();
 
-function moduleFor(threads) {
-  const key = String(threads);
+function moduleFor(threads, locations) {
+  // A locateFile function cannot be a cache key: each init() with one loads its own module.
+  if (locations.locateFile !== undefined) return createModule(threads, moduleLocator(locations));
+  const key = `${threads}/${JSON.stringify(locations.wasmPaths ?? null)}`;
   if (!modules.has(key)) {
-    const pending = createModule(threads);
+    const pending = createModule(threads, moduleLocator(locations));
     modules.set(key, pending);
     pending.catch(() => modules.delete(key));
   }
   return modules.get(key);
 }
 
-async function createInstance(threads, backend, gpu, onDispose) {
-  const module = await moduleFor(threads);
+async function createInstance(threads, backend, gpu, locations, onDispose) {
+  const module = await moduleFor(threads, locations);
   if (backend === 'wasm') {
     return new Kexue(module, { gpuReason: "this instance was created with init({ backend: 'wasm' })", onDispose });
   }
@@ -219,19 +290,46 @@ const instances = new Map();
  *            silently. 'webgpu': throws an Error saying why when there is no WebGPU. 'wasm': never
  *            touches WebGPU. kx.backend says which one the instance got.
  *   gpu:     a GPU object to take the adapter from instead of navigator.gpu / the `webgpu` package.
+ *   wasmPaths: where the .wasm files and the pthread worker live when they are not next to
+ *            dist/kexue*.mjs (a CDN, a bundler that does not follow new URL('…', import.meta.url)):
+ *            a URL prefix ('https://cdn.example/kexue@0.1.0/dist/') or a map of file names
+ *            ('kexue.wasm', 'kexue-mt.wasm', 'kexue-mt.worker.mjs', 'kexue-mt.worker.js') to URLs.
+ *   locateFile: (name, defaultDirectory) => URL, for any other layout (Emscripten's hook).
+ *   proxy:   true or { transfer: true }: run kexue in a dedicated Worker; every call of the
+ *            instance returned then resolves asynchronously (see proxy.js). A new worker each time.
  */
 export async function init(options) {
-  const { threads: threadsOption, backend: backendOption, gpu } = requireOptions('init', options);
+  const {
+    threads: threadsOption, backend: backendOption, gpu, wasmPaths: wasmPathsOption, locateFile, proxy,
+  } = requireOptions('init', options);
   const threads = parseThreads(threadsOption);
   const backend = parseBackend(backendOption);
   if (gpu !== undefined && (gpu === null || typeof gpu.requestAdapter !== 'function')) {
     throw new TypeError(`init: gpu must be a GPU object (with requestAdapter()), received ${describe(gpu)}`);
   }
-  // An explicit GPU object makes a new instance every time (it cannot be a cache key).
-  if (gpu !== undefined) return createInstance(threads, backend, gpu, null);
-  const key = `${threads}/${backend}`;
+  const wasmPaths = parseWasmPaths(wasmPathsOption);
+  if (locateFile !== undefined && typeof locateFile !== 'function') {
+    throw new TypeError(`init: locateFile must be a function (name, directory) => URL, received ${describe(locateFile)}`);
+  }
+  const locations = { wasmPaths, locateFile };
+  if (proxy !== undefined && proxy !== false) {
+    if (proxy !== true && (proxy === null || typeof proxy !== 'object' || Array.isArray(proxy))) {
+      throw new TypeError(`init: proxy must be a boolean or { transfer }, received ${describe(proxy)}`);
+    }
+    if (gpu !== undefined || locateFile !== undefined) {
+      throw new TypeError(`init: ${gpu !== undefined ? 'gpu' : 'locateFile'} cannot be used with proxy (it cannot be sent to a worker)`);
+    }
+    const { initProxy } = await import('./proxy.js');
+    const remote = { threads, backend };
+    if (wasmPaths !== undefined) remote.wasmPaths = wasmPaths;
+    return initProxy(remote, { transfer: proxy.transfer === true });
+  }
+  // An explicit GPU object or locateFile function makes a new instance every time (neither can be
+  // a cache key).
+  if (gpu !== undefined || locateFile !== undefined) return createInstance(threads, backend, gpu, locations, null);
+  const key = `${threads}/${backend}/${JSON.stringify(wasmPaths ?? null)}`;
   if (!instances.has(key)) {
-    const pending = createInstance(threads, backend, undefined, () => {
+    const pending = createInstance(threads, backend, undefined, locations, () => {
       if (instances.get(key) === pending) instances.delete(key);
     });
     instances.set(key, pending);

@@ -14,6 +14,8 @@
 // maxComputeWorkgroupStorageSize) are reported by attentionUnsupported(); the facade then runs
 // them on WASM (backend 'auto') or throws (backend 'webgpu'). Nothing fails silently.
 
+import { wgslSources } from './shaders.js';
+
 // GPUBufferUsage / GPUMapMode flags (fixed by the WebGPU spec; Node's `webgpu` package does not
 // install the globals unless asked to).
 const MAP_READ = 0x1;
@@ -31,15 +33,12 @@ const BLOCK_K_MIN = 4;
 // The RoPE kernel's workgroup size.
 const ROPE_WORKGROUP = 64;
 
+// The kernels' sources, inlined at build time (scripts/shaders.mjs): no fetch, no computed URL
+// that a bundler could not follow.
 async function loadWgsl(name) {
-  const url = new URL(name, import.meta.url);
-  if (url.protocol === 'file:') {
-    const { readFile } = await import('node:fs/promises');
-    return readFile(url, 'utf8');
-  }
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`kexue: cannot load the WGSL kernel ${url} (HTTP ${response.status})`);
-  return response.text();
+  const source = wgslSources[name];
+  if (source === undefined) throw new Error(`kexue: no WGSL kernel named ${name}`);
+  return source;
 }
 
 function describeError(error) {
@@ -159,6 +158,7 @@ export class WebGpuBackend {
   #disposed = false;
   #lostReason = null;
   #lost;
+  #onLost;
 
   /** { vendor, architecture, device, description } of the adapter. */
   info;
@@ -167,6 +167,7 @@ export class WebGpuBackend {
 
   constructor({ gpu, adapter, device, info }, { onLost } = {}) {
     this.#device = device;
+    this.#onLost = onLost;
     this.#keepAlive = [gpu, adapter]; // see nodeGpu()
     this.#pool = new BufferPool(device);
     this.info = Object.freeze(info);
@@ -240,7 +241,14 @@ export class WebGpuBackend {
         }
         const error = await this.#device.popErrorScope();
         if (failure || error) {
-          throw new Error(`kexue: the WGSL kernel ${file} (${key}) did not compile: ${(error ?? failure).message}`);
+          const reason = `the WGSL kernel ${file} (${key}) did not compile: ${(error ?? failure).message}`;
+          // Backend 'auto' then runs this call and the later ones on WASM (failedFromLoss() is
+          // true), with one warning (onLost); 'webgpu' calls throw.
+          if (this.#lostReason === null) {
+            this.#lostReason = reason;
+            this.#onLost?.(reason);
+          }
+          throw new Error(`kexue: ${reason}`);
         }
         return pipeline;
       })();

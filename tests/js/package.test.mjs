@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,8 @@ test('npm pack → install in a fresh project → import, compute, type-check', 
     for (const required of ['dist/kexue.mjs', 'dist/kexue.wasm', 'dist/kexue-mt.mjs', 'dist/kexue-mt.wasm',
       'dist/kexue-mt.worker.js', 'dist/package.json', 'bindings/js/index.js', 'bindings/js/index.d.ts',
       'bindings/js/cli/kexue.mjs', 'bindings/webgpu/backend.js', 'bindings/webgpu/attention.wgsl',
-      'bindings/webgpu/rope.wgsl']) {
+      'bindings/webgpu/rope.wgsl', 'bindings/webgpu/shaders.js', 'dist/kexue-mt.worker.mjs', 'bindings/js/index.cjs',
+      'bindings/js/index.d.cts', 'bindings/js/proxy.js', 'bindings/js/proxy-worker.js', 'LICENSE']) {
       assert.ok(files.includes(required), `${required} missing from the tarball`);
     }
     const project = path.join(dir, 'app');
@@ -44,6 +45,25 @@ test('npm pack → install in a fresh project → import, compute, type-check', 
     const help = spawnSync('npx', ['--offline', 'kexue', '--help'], { cwd: project, encoding: 'utf8', env });
     assert.equal(help.status, 0, help.stderr);
     assert.match(help.stdout, /kexue whiten fit/);
+    const versionOut = spawnSync('npx', ['--offline', 'kexue', '--version'], { cwd: project, encoding: 'utf8', env });
+    assert.equal(versionOut.status, 0, versionOut.stderr);
+    assert.equal(versionOut.stdout, `${out.version}\n`);
+
+    // CommonJS: the README's block, as written; the examples are exported for reuse.
+    const README = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const cjs = [...README.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.startsWith('// CommonJS: main.cjs'));
+    assert.ok(cjs, 'README has the CommonJS block');
+    writeFileSync(path.join(project, 'main.cjs'), cjs +
+      "require.resolve('kexue/examples/lowrank-finetune.mjs');\n" +
+      "if (require('kexue/package.json').repository.url !== 'git+https://github.com/kexue-js/kexue.git') throw new Error('repository');\n");
+    const fromCjs = spawnSync(process.execPath, ['main.cjs'], { cwd: project, encoding: 'utf8' });
+    assert.equal(fromCjs.status, 0, fromCjs.stderr);
+    assert.equal(fromCjs.stdout, `${out.version} 11\n`);
+    assert.equal(fromCjs.stderr, '');
+    const example = spawnSync(process.execPath, ['--input-type=module', '-e',
+      "const m = await import('kexue/examples/lowrank-finetune.mjs'); console.log(typeof m.lowRankFinetune);"],
+    { cwd: project, encoding: 'utf8' });
+    assert.equal(example.stdout, 'function\n', example.stderr);
 
     writeFileSync(path.join(project, 'check.ts'), `
       import { init, type Kexue, type Whitening } from 'kexue';
@@ -60,11 +80,31 @@ test('npm pack → install in a fresh project → import, compute, type-check', 
       gpuKx.dispose();
       const g: { dq: Float32Array } = kx.attentionBackward(c, c, c, o, { seqQ: 2, heads: 1, dim: 2, scale: 0.5 });
       const r: Float32Array = kx.rope2d(c, { height: 1, width: 1, dim: 4, mode: 'tie' });
-      export { y, g, r, where };
+      const remote = await init({ proxy: true, threads: 1 });
+      const rc: Float32Array = await remote.matmul(c, c, { m: 2, k: 2, n: 2 });
+      const rw = await remote.Whitening.fit(rc, { rows: 2, dim: 2 });
+      const rdim: number = rw.dim;
+      const rt = await new remote.GanTrainer({ dataset: 'ring8' });
+      const rs: { criticLoss: number } = await rt.step(2, { onProgress: ({ done, total }) => void (done + total) });
+      const rsteps: number = rt.steps;
+      await rw.dispose(); await rt.dispose(); await remote.dispose();
+      export { y, g, r, where, rdim, rs, rsteps };
+    `);
+    // A CommonJS TypeScript file: 'kexue' resolves through the "require" condition (index.d.cts).
+    writeFileSync(path.join(project, 'check.cts'), `
+      import { init, version } from 'kexue';
+      import type { Kexue } from 'kexue';
+      async function main(): Promise<number> {
+        const kx: Kexue = await init({ threads: 1, wasmPaths: { 'kexue.wasm': './kexue.wasm' } });
+        const c: Float32Array = kx.matmul(new Float32Array(4), new Float32Array(4), { m: 2, k: 2, n: 2 });
+        const v: string = version;
+        return c.length + v.length;
+      }
+      export = main;
     `);
     writeFileSync(path.join(project, 'tsconfig.json'), JSON.stringify({
       compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, lib: ['es2022', 'esnext.disposable'], types: [] },
-      files: ['check.ts'],
+      files: ['check.ts', 'check.cts'],
     }));
     const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project],
       { cwd: project, encoding: 'utf8' });

@@ -6,10 +6,11 @@
 // a temporary name and renamed at the end, so an error never leaves a half-written file.
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { init } from '../index.js';
+import { init, version } from '../index.js';
 import { NpyError, npyHeader, openNpy, readNpyChunks, writeAll } from '../npy.js';
 
 const USAGE = `usage:
+  kexue --version
   kexue whiten fit   --in emb.npy --out model.json [--beta B] [--gamma G] [--k K] [--ddof 0|1]
   kexue whiten apply --model model.json --in emb.npy --out white.npy [--normalize]
 
@@ -112,12 +113,17 @@ export async function main(argv) {
         in: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' },
         beta: { type: 'string' }, gamma: { type: 'string' }, k: { type: 'string' }, ddof: { type: 'string' },
         normalize: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
       },
     });
   } catch (error) {
     throw new UsageError(error.message);
   }
   const [group, command] = parsed.positionals;
+  if (parsed.values.version) {
+    process.stdout.write(`${version}\n`);
+    return;
+  }
   if (parsed.values.help || !group) {
     process.stdout.write(USAGE + '\n');
     return;
