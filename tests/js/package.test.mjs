@@ -20,7 +20,7 @@ test('npm pack → install in a fresh project → import, compute, type-check', 
     for (const required of ['dist/kexue.mjs', 'dist/kexue.wasm', 'dist/kexue-mt.mjs', 'dist/kexue-mt.wasm',
       'dist/kexue-mt.worker.js', 'dist/package.json', 'bindings/js/index.js', 'bindings/js/index.d.ts',
       'bindings/js/cli/kexue.mjs', 'bindings/webgpu/backend.js', 'bindings/webgpu/attention.wgsl',
-      'bindings/webgpu/rope.wgsl']) {
+      'bindings/webgpu/rope.wgsl', 'bindings/webgpu/rope_pair.wgsl', 'bindings/webgpu/shaders.js']) {
       assert.ok(files.includes(required), `${required} missing from the tarball`);
     }
     const project = path.join(dir, 'app');

@@ -304,7 +304,7 @@ test('Node exits cleanly after dispose(); \'auto\' without an adapter is WASM, \
 });
 
 test('the WGSL sources are loaded from beside backend.js', () => {
-  for (const name of ['attention.wgsl', 'rope.wgsl']) {
+  for (const name of ['attention.wgsl', 'rope.wgsl', 'rope_pair.wgsl']) {
     assert.ok(existsSync(fileURLToPath(new URL(`../../bindings/webgpu/${name}`, import.meta.url))), name);
   }
 });
