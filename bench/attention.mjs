@@ -22,7 +22,7 @@ import { init } from 'kexue';
 import { loadTfjsWasm } from './peers.mjs';
 import { interleavedAsync, table, warmUpAsync } from './timing.mjs';
 // Max-norm relative error, the one the WebGPU parity suite uses.
-import { relativeError } from '../web/webgpu-parity-suite.js';
+import { relativeError } from '../tests/helpers/webgpu-parity-suite.js';
 
 const HEADS = 8;
 const DIM = 64;

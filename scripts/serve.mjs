@@ -4,6 +4,9 @@
 //   /kexue/…     → the package's published files (bindings/js/, bindings/webgpu/, dist/, package.json), so the page
 //                  imports 'kexue' through an import map exactly as a web app serving the package
 //                  from node_modules would.
+//   /tests/…     → tests/browser/ (test pages, e.g. the WebGPU parity page) and tests/helpers/ (the
+//                  modules they share with the Node tests, and the seeded random module the demo's
+//                  worker uses too).
 // Only loopback is served; requests outside those folders get 404.
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
@@ -13,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WEB_DIR = path.join(ROOT, 'web');
 const PACKAGE_DIRS = ['bindings/js', 'bindings/webgpu', 'dist', 'examples'];
+const TEST_DIRS = ['tests/browser', 'tests/helpers'];
 
 const MIME_TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -42,6 +46,10 @@ function resolveRequest(urlPath) {
     if (relative === 'package.json') return path.join(ROOT, 'package.json');
     if (!PACKAGE_DIRS.some((dir) => relative.startsWith(dir + '/'))) return null;
     return path.join(ROOT, relative);
+  }
+  if (decoded.startsWith('/tests/')) {
+    const relative = path.posix.normalize(decoded.slice(1));
+    return TEST_DIRS.some((dir) => relative.startsWith(dir + '/')) ? path.join(ROOT, relative) : null;
   }
   const relative = path.posix.normalize(decoded === '/' ? '/index.html' : decoded);
   const file = path.join(WEB_DIR, relative);

@@ -7,7 +7,8 @@
 // page's import map gives 'kexue' (a bundler would resolve the bare name in both).
 import { init } from '/kexue/bindings/js/index.js';
 import { lowRankFinetune } from '/kexue/examples/lowrank-finetune.mjs';
-import { gaussian, mulberry32 } from './random.js';
+// The seeded generator the tests' WebGPU parity suite draws from too (served from tests/helpers/).
+import { gaussian, mulberry32 } from '/tests/helpers/random.js';
 
 // 'auto': WebGPU where the browser has an adapter, WASM otherwise. Calls that must be fast on a
 // CPU-only machine (the needle sweep) pin backend 'wasm' per call.

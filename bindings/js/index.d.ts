@@ -1,6 +1,42 @@
 /** kexue: Su Jianlin's deep-learning techniques in WebAssembly SIMD. Shapes are row-major. */
 
+// Symbol.dispose is declared by lib "esnext.disposable" (TypeScript 5.2+), which the default lib
+// of a project may lack; without it `[Symbol.dispose]` below fails with TS2550. Declaring the
+// member here lets these declarations compile with any lib. It is the same declaration as the
+// lib's: property declarations of `unique symbol` type on one merged interface share one symbol,
+// so the two merge without conflict where the lib has it (tests/js/types.test.mjs checks both).
+declare global {
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+  }
+}
+
+/**
+ * One of the names in `T`. Any string is accepted by the type, so that an options object kept in
+ * a variable (whose string properties TypeScript widens to `string`) can be passed as it is; an
+ * unknown name throws at run time (RangeError naming the option). Editors still offer the names.
+ */
+export type OneOf<T extends string> = T | (string & {});
+
 export declare const version: string;
+
+/** Base of every stateful object: dispose() (or `using`) frees its WASM memory. */
+export declare class Disposable {
+  /**
+   * `release` frees the native state once, on dispose() or (a safety net, not a schedule) when
+   * the object is garbage-collected; it must not capture the object itself.
+   */
+  constructor(release: () => void);
+  /** True after dispose(). */
+  readonly disposed: boolean;
+  /** Frees the native state; later calls are no-ops. */
+  dispose(): void;
+  [Symbol.dispose](): void;
+  /** Throws TypeError "`fn`: the object was disposed" once disposed (for methods of subclasses). */
+  assertAlive(fn: string): void;
+}
+
+// ---- matmul ----
 
 export interface MatmulOptions {
   /** Rows of op(A) and of the result. */
@@ -15,6 +51,8 @@ export interface MatmulOptions {
   transposeB?: boolean;
 }
 
+// ---- BERT-whitening ----
+
 export interface WhiteningFitOptions {
   /** Centre about beta·mean. Default 1. */
   beta?: number;
@@ -23,7 +61,13 @@ export interface WhiteningFitOptions {
   /** Output dimension, 1…dim. Default dim. */
   k?: number;
   /** 0: divide by N (the article); 1: by N − 1 (np.cov). Default 0. */
-  ddof?: 0 | 1;
+  ddof?: number;
+}
+
+export interface WhiteningTransformOptions {
+  rows: number;
+  /** Divide each output row by its norm. Default false. */
+  normalize?: boolean;
 }
 
 export interface WhiteningJSON {
@@ -41,13 +85,35 @@ export interface WhiteningJSON {
   kernel: number[];
 }
 
-/** A fitted BERT-whitening model: y = (x − beta·mean)·W_k. */
-export interface Whitening extends Disposable {
+/** The resolved options a Whitening was fitted with (null for a model imported from { kernel, bias }). */
+export interface WhiteningResolvedOptions {
   readonly dim: number;
   readonly k: number;
   readonly beta: number | null;
   readonly gamma: number | null;
   readonly ddof: 0 | 1 | null;
+}
+
+/**
+ * A fitted BERT-whitening model: y = (x − beta·mean)·W_k. Made by Whitening.fit,
+ * WhiteningStats#finalize, Whitening.fromJSON or Whitening.fromKernelBias (not by `new`).
+ */
+declare class Whitening extends Disposable {
+  private constructor();
+  /** Fits a model to rows×dim vectors (x: Float32Array(rows·dim)) in one call. */
+  static fit(x: Float32Array, options: { rows: number; dim: number } & WhiteningFitOptions): Whitening;
+  /** Reads back what toJSON() wrote (JSON.parse(JSON.stringify(w))), exactly. */
+  static fromJSON(object: WhiteningJSON): Whitening;
+  /** Imports bojone/BERT-whitening's form: kernel dim×k, bias 1×dim (or a flat dim array); y = (x + bias)·kernel. */
+  static fromKernelBias(object: { kernel: readonly (readonly number[])[]; bias: readonly (readonly number[])[] | readonly number[] }): Whitening;
+  /** The resolved options. */
+  readonly options: WhiteningResolvedOptions;
+  readonly dim: number;
+  readonly k: number;
+  readonly beta: number | null;
+  readonly gamma: number | null;
+  readonly ddof: 0 | 1 | null;
+  /** Rows the model was fitted on (null when imported). */
   readonly count: number | null;
   /** Float32Array(dim), or null for a model imported from { kernel, bias }. */
   readonly mean: Float32Array | null;
@@ -56,28 +122,35 @@ export interface Whitening extends Disposable {
   /** W_k, Float64Array(dim × k), row-major. */
   readonly kernel: Float64Array;
   /** rows×dim → Float32Array(rows×k); normalize divides each row by its norm. */
-  transform(x: Float32Array, options: { rows: number; normalize?: boolean }): Float32Array;
+  transform(x: Float32Array, options: WhiteningTransformOptions): Float32Array;
+  /** A plain object that JSON.stringify writes and Whitening.fromJSON reads back exactly. */
   toJSON(): WhiteningJSON;
   /** The reference implementation's form: kernel dim×k, bias 1×dim (= −beta·mean). */
   toKernelBias(): { kernel: number[][]; bias: number[][] };
 }
 
-export interface WhiteningConstructor {
-  fit(x: Float32Array, options: { rows: number; dim: number } & WhiteningFitOptions): Whitening;
-  fromJSON(object: WhiteningJSON): Whitening;
-  fromKernelBias(object: { kernel: number[][]; bias: number[][] | number[] }): Whitening;
-}
-
 /** Streaming float64 statistics for fitting a Whitening in chunks; mergeable. */
-export interface WhiteningStats extends Disposable {
+declare class WhiteningStats extends Disposable {
+  constructor(dim: number);
+  /** The resolved options. */
+  readonly options: { readonly dim: number };
   readonly dim: number;
+  /** Rows added so far. */
   readonly count: number;
+  /** Adds rows×dim float32 rows; a row with NaN/Infinity is an error and nothing is added. */
   add(x: Float32Array, rows: number): this;
+  /** Folds another accumulator (same dim) into this one, as if its rows had been added here. */
   merge(other: WhiteningStats): this;
+  /** Fits the model from the statistics gathered so far. */
   finalize(options?: WhiteningFitOptions): Whitening;
 }
 
+// ---- RoPE and attention ----
+
 export type RopeLayout = 'interleaved' | 'half';
+
+/** Where kx.attention (and kx.rope with a backend) runs. */
+export type Backend = 'auto' | 'wasm' | 'webgpu';
 
 export interface RopeOptions {
   batch?: number;
@@ -88,7 +161,7 @@ export interface RopeOptions {
   /** Default 10000. */
   base?: number;
   /** 'interleaved' (pairs 2i, 2i+1; RoFormer, default) or 'half' (rotate-half; GPT-NeoX/LLaMA). */
-  layout?: RopeLayout;
+  layout?: OneOf<RopeLayout>;
   /** Position of each token (length seq; real values allowed). Default 0, 1, 2, … */
   positions?: ArrayLike<number>;
   /** Rotate only the first rotaryDim dims (even, ≤ dim). Default dim. */
@@ -106,9 +179,6 @@ export interface RopeGpuOptions extends Omit<RopeOptions, 'backend'> {
   backend: 'webgpu' | 'auto';
 }
 
-/** Where kx.attention runs. */
-export type Backend = 'auto' | 'wasm' | 'webgpu';
-
 export interface AdapterInfo {
   vendor: string;
   architecture: string;
@@ -123,17 +193,30 @@ export interface Rope2dOptions {
   heads?: number;
   /** Head dim; must be a multiple of 4. */
   dim: number;
+  /** Default 10000. */
   base?: number;
-  layout?: RopeLayout;
+  layout?: OneOf<RopeLayout>;
   /** 'split' (first half of dim turns with x, second with y; default) or 'tie' (RoPE-Tie). */
-  mode?: 'split' | 'tie';
+  mode?: OneOf<'split' | 'tie'>;
   /** (x0, y0, x1, y1, …), one pair per token. Default: token t at (t % width, floor(t / width)). */
   positions?: ArrayLike<number>;
+  /** Rotate by −position (the gradient). Default false. */
   inverse?: boolean;
+}
+
+/** RoPE fused into attention: rotates Q and K (pass them un-rotated). */
+export interface AttentionRopeOptions {
+  /** Default 10000. */
+  base?: number;
+  /** Default 'interleaved'. */
+  layout?: OneOf<RopeLayout>;
+  /** Rotate only the first rotaryDim dims (even, ≤ dim). Default dim. */
+  rotaryDim?: number;
 }
 
 export interface AttentionOptions {
   batch?: number;
+  /** Query rows (0 allowed). */
   seqQ: number;
   /** Default seqQ. With causal, query i sits at position seqK − seqQ + i. */
   seqK?: number;
@@ -145,22 +228,22 @@ export interface AttentionOptions {
   dimV?: number;
   causal?: boolean;
   /** 'entropy' (log_baseLen(max(n_i, nMin))/√dim; default), 'standard' (1/√dim) or a fixed number. */
-  scale?: 'entropy' | 'standard' | number;
+  scale?: OneOf<'entropy' | 'standard'> | number;
   /** Default 512; must be > 1. */
   baseLen?: number;
   /** Default 16; must be ≥ 1. */
   nMin?: number;
   /** c_i = max(1, log_baseLen n_i)/√dim: never softer than a model trained at baseLen. Default false. */
   clipBelowOne?: boolean;
-  /** Fused RoPE of Q and K (pass them un-rotated). Default null (off). */
-  rope?: null | boolean | { base?: number; layout?: RopeLayout; rotaryDim?: number };
+  /** Fused RoPE of Q and K (true: the defaults). Default null (off). */
+  rope?: null | boolean | AttentionRopeOptions;
   /**
    * kx.attention only. 'auto' (default): the instance's backend (kx.backend), and WASM for shapes
    * beyond the device's limits. 'wasm': WASM. 'webgpu': rejects with an Error when the instance
    * has no usable device, and with a RangeError when the shape is beyond its limits.
    * kx.attentionBackward always runs on WASM (it accepts 'auto' and 'wasm').
    */
-  backend?: Backend;
+  backend?: OneOf<Backend>;
 }
 
 export interface AttentionGradients {
@@ -169,19 +252,40 @@ export interface AttentionGradients {
   dv: Float32Array;
 }
 
+// ---- MLP and GAN ----
+
 export type Activation = 'relu' | 'leaky_relu' | 'tanh' | 'sigmoid' | 'softplus' | 'gelu' | 'linear';
+
+export type GanDataset = 'ring8' | 'grid25' | 'swissroll';
+
+export type GanPresetName = 'paper' | 'toy';
+
+export type Penalty = 'two-sided' | 'one-sided';
 
 export interface MlpOptions {
   /** [in, hidden…, out], at least 2 positive entries. */
-  sizes: number[];
+  sizes: readonly number[];
   /** Hidden activation (the output is linear). Default 'relu'; leaky_relu has slope 0.2, gelu is the tanh form. */
-  activation?: Activation;
+  activation?: OneOf<Activation>;
   /** Seed of the initialisation (PyTorch nn.Linear's uniform ±1/sqrt(fan_in)). Default 0. */
   seed?: number;
 }
 
+export interface MlpResolvedOptions {
+  readonly sizes: readonly number[];
+  readonly activation: Activation;
+  readonly seed: number;
+}
+
+export interface RowsOptions {
+  rows: number;
+}
+
 /** Dense MLP; parameters laid out per layer as W (out×in, row-major) then b. */
-export interface Mlp extends Disposable {
+declare class Mlp extends Disposable {
+  constructor(options: MlpOptions);
+  /** The resolved options. */
+  readonly options: MlpResolvedOptions;
   readonly sizes: number[];
   readonly activation: Activation;
   readonly inputSize: number;
@@ -191,25 +295,21 @@ export interface Mlp extends Disposable {
   readonly parameters: Float32Array;
   setParameters(parameters: Float32Array): void;
   /** x: rows×in → rows×out. */
-  forward(x: Float32Array, options: { rows: number }): Float32Array;
-  /** ∇_x of each row's scalar output: rows×in. */
-  inputGradient(x: Float32Array, options: { rows: number }): Float32Array;
-}
-
-export interface MlpConstructor {
-  new (options: MlpOptions): Mlp;
+  forward(x: Float32Array, options: RowsOptions): Float32Array;
+  /** ∇_x of each row's scalar output: rows×in (networks with one output). */
+  inputGradient(x: Float32Array, options: RowsOptions): Float32Array;
 }
 
 export interface CriticLossOptions {
   real: Float32Array;
   fake: Float32Array;
-  /** Per-sample interpolation ε in [0, 1]; drawn with Math.random when omitted. */
-  eps?: Float32Array;
+  /** Per-row interpolation weight ε in [0, 1] of x̂ = ε real + (1 − ε) fake; drawn with Math.random when omitted. */
+  interpolation?: Float32Array;
   rows: number;
   /** Default 10; ≥ 0. */
   lambda?: number;
   /** Default 'two-sided' (λ(s−1)²); 'one-sided' is λ max(0, s−1)². */
-  penalty?: 'two-sided' | 'one-sided';
+  penalty?: OneOf<Penalty>;
 }
 
 export interface CriticLossResult {
@@ -221,6 +321,14 @@ export interface CriticLossResult {
   grad: Float32Array;
 }
 
+export interface NormalizedCriticOptions {
+  rows: number;
+  /** 'gn' f/(‖∇f‖ + |f|) (default) or 'gran' f‖∇f‖/(‖∇f‖² + eps). */
+  variant?: OneOf<'gn' | 'gran'>;
+  /** GraN's ε (> 0), required with variant 'gran'. */
+  eps?: number;
+}
+
 export interface NormalizedCriticResult {
   value: Float32Array;
   /** Gradient of the sum of values w.r.t. the parameters. */
@@ -229,34 +337,68 @@ export interface NormalizedCriticResult {
   inputGrad: Float32Array;
 }
 
+export interface GanPreset {
+  readonly lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly nCritic: number;
+  readonly lambda: number;
+}
+
+export interface SampleDatasetOptions {
+  /** Default 0. */
+  seed?: number;
+}
+
 export interface GanNamespace {
+  /** WGAN-GP critic loss and its exact parameter gradient (second order included). */
   criticLoss(critic: Mlp, options: CriticLossOptions): CriticLossResult;
-  generatorLoss(critic: Mlp, fake: Float32Array, options: { rows: number }): { loss: number; grad: Float32Array };
-  normalizedCritic(critic: Mlp, x: Float32Array,
-    options: { rows: number; variant?: 'gn' | 'gran'; epsilon?: number }): NormalizedCriticResult;
+  /** −mean D(fake) and ∂/∂fake (rows×in). */
+  generatorLoss(critic: Mlp, fake: Float32Array, options: RowsOptions): { loss: number; grad: Float32Array };
+  normalizedCritic(critic: Mlp, x: Float32Array, options: NormalizedCriticOptions): NormalizedCriticResult;
   /** n points (n×2) of a built-in toy dataset, drawn as the trainer draws its real batches. */
-  sampleDataset(name: 'ring8' | 'grid25' | 'swissroll', n: number, options?: { seed?: number }): Float32Array;
-  readonly presets: Record<'paper' | 'toy', { lr: number; beta1: number; beta2: number; nCritic: number; lambda: number }>;
+  sampleDataset(name: OneOf<GanDataset>, n: number, options?: SampleDatasetOptions): Float32Array;
+  readonly presets: Readonly<Record<GanPresetName, GanPreset>>;
 }
 
 export interface GanTrainerOptions {
   /** 'ring8' (default), 'grid25', 'swissroll', or n×2 samples. */
-  dataset?: 'ring8' | 'grid25' | 'swissroll' | Float32Array;
+  dataset?: OneOf<GanDataset> | Float32Array;
   /** 'paper' (default: lr 1e-4, β1 0, β2 0.9, λ 10) or 'toy' (lr 1e-3, β1 0.5, λ 0.1); explicit options win. */
-  preset?: 'paper' | 'toy';
-  lipschitz?: 'gp' | 'gn' | 'gran' | 'none';
+  preset?: OneOf<GanPresetName>;
+  /** Default 'gp'. */
+  lipschitz?: OneOf<'gp' | 'gn' | 'gran' | 'none'>;
   lambda?: number;
-  penalty?: 'two-sided' | 'one-sided';
+  penalty?: OneOf<Penalty>;
   /** GraN's ε (> 0), required with lipschitz 'gran'. */
-  epsilon?: number;
+  eps?: number;
   nCritic?: number;
   lr?: number;
   beta1?: number;
   beta2?: number;
   batch?: number;
-  critic?: { hidden?: number[]; activation?: Activation };
-  generator?: { latent?: number; hidden?: number[]; activation?: Activation };
+  critic?: { hidden?: readonly number[]; activation?: OneOf<Activation> };
+  generator?: { latent?: number; hidden?: readonly number[]; activation?: OneOf<Activation> };
   seed?: number;
+}
+
+/** GanTrainer#options: the preset and the defaults applied. */
+export interface GanTrainerResolvedOptions {
+  /** 'samples' when the dataset was a Float32Array. */
+  readonly dataset: GanDataset | 'samples';
+  readonly preset: GanPresetName;
+  readonly lipschitz: 'gp' | 'gn' | 'gran' | 'none';
+  readonly lambda: number;
+  readonly penalty: Penalty;
+  readonly eps?: number;
+  readonly nCritic: number;
+  readonly lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly batch: number;
+  readonly seed: number;
+  readonly critic: { readonly hidden: readonly number[]; readonly activation: Activation };
+  readonly generator: { readonly latent: number; readonly hidden: readonly number[]; readonly activation: Activation };
 }
 
 export interface GanMetrics {
@@ -269,21 +411,44 @@ export interface GanMetrics {
   medianDistance: number;
 }
 
-export interface GanTrainer extends Disposable {
-  readonly options: Readonly<Required<Omit<GanTrainerOptions, 'dataset' | 'epsilon'>>> & { dataset: string; epsilon?: number };
+export interface GanStepResult {
+  criticLoss: number;
+  generatorLoss: number;
+  gradNorm: number;
+}
+
+/** A WGAN on 2-D toy data, trained in C++ (one WASM call per step()). */
+declare class GanTrainer extends Disposable {
+  constructor(options?: GanTrainerOptions);
+  /** The resolved options (preset and defaults applied). */
+  readonly options: GanTrainerResolvedOptions;
+  /** Generator steps taken. */
   readonly steps: number;
+  /** Copies, in the layout of Mlp.parameters. */
   readonly criticParameters: Float32Array;
   readonly generatorParameters: Float32Array;
-  step(count?: number): { criticLoss: number; generatorLoss: number; gradNorm: number };
+  /** One generator step (after nCritic critic steps), or `count` of them. */
+  step(count?: number): GanStepResult;
+  /** n generated points, Float32Array(n×2). */
   sample(n: number): Float32Array;
+  /** Mode metrics of n (default 2,500) samples. */
   evaluate(n?: number): GanMetrics;
 }
 
-export interface GanTrainerConstructor {
-  new (options?: GanTrainerOptions): GanTrainer;
-}
+// ---- optimizers ----
 
 export type LowRankMode = 'full' | 'lora' | 'fixed-a' | 'fixed-b' | 'random' | 'additive' | 'galore';
+
+export type LowRankBase = 'sgd' | 'adam';
+
+export type LowRankInit = 'zero-b' | 'symmetric' | 'lora-ga';
+
+export interface LowRankFactors {
+  /** rows×rank */
+  A: Float32Array;
+  /** rank×cols */
+  B: Float32Array;
+}
 
 export interface LowRankOptimizerOptions {
   rows: number;
@@ -291,9 +456,9 @@ export interface LowRankOptimizerOptions {
   /** 1…min(rows, cols); not needed for mode 'full'. 'additive' needs rank | rows and rank | cols. */
   rank?: number;
   /** Default 'lora'. 'full' is plain full-rank Adam/SGD (the baseline). */
-  mode?: LowRankMode;
+  mode?: OneOf<LowRankMode>;
   /** Default 'adam' ('sgd' for, and only for, mode 'random'). */
-  base?: 'sgd' | 'adam';
+  base?: OneOf<LowRankBase>;
   lr: number;
   /** Default 0.9. */
   beta1?: number;
@@ -308,54 +473,114 @@ export interface LowRankOptimizerOptions {
   /** GaLore projector refresh period T. Default 200. */
   updateProjGap?: number;
   /** Default 'zero-b'. */
-  init?: 'zero-b' | 'symmetric' | 'lora-ga';
+  init?: OneOf<LowRankInit>;
   /** Seeds the random factors / projections (xoshiro256**). Default 0. */
   seed?: number;
   /** W0, rows×cols. */
   weight: Float32Array;
-  /** Starting factors A (rows×rank), B (rank×cols) for 'lora', 'fixed-a', 'fixed-b', 'additive'. */
-  factors?: { A: Float32Array; B: Float32Array };
+  /** Starting factors for 'lora', 'fixed-a', 'fixed-b', 'additive'. */
+  factors?: LowRankFactors;
 }
 
-export interface LowRankOptimizer extends Disposable {
-  readonly config: Readonly<Required<Omit<LowRankOptimizerOptions, 'weight' | 'factors'>>>;
+/** LowRankOptimizer#options: every option but the arrays, defaults filled in. */
+export interface LowRankOptimizerResolvedOptions {
   readonly rows: number;
   readonly cols: number;
   readonly rank: number;
   readonly mode: LowRankMode;
+  readonly base: LowRankBase;
+  readonly lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly scale: number;
+  readonly updateProjGap: number;
+  readonly init: LowRankInit;
+  readonly seed: number;
+}
+
+/** LoRA / GaLore / full Adam as an optimizer of one rows×cols weight, fed its full gradient. */
+declare class LowRankOptimizer extends Disposable {
+  constructor(options: LowRankOptimizerOptions);
+  /** The resolved options. */
+  readonly options: LowRankOptimizerResolvedOptions;
+  /** @deprecated The same object as `options`. */
+  readonly config: LowRankOptimizerResolvedOptions;
+  readonly rows: number;
+  readonly cols: number;
+  readonly rank: number;
+  readonly mode: LowRankMode;
+  /** Steps taken (refused steps are not counted). */
   readonly steps: number;
   /** One update from the full gradient (rows×cols). @throws RangeError for NaN/±Infinity (W unchanged). */
   step(grad: Float32Array): this;
   /** Current W (copy). */
   readonly weight: Float32Array;
   /** Factor copies for the factor modes, else null. */
-  readonly factors: { A: Float32Array; B: Float32Array } | null;
+  readonly factors: LowRankFactors | null;
   /** GaLore's projector (copy), else null. */
   readonly projector: Float32Array | null;
   /** Floats of optimizer state (not counting W and the frozen W0'). */
   readonly stateFloats: number;
 }
 
-export interface Multitask {
-  normalizedSum(grads: Float32Array[]): Float32Array;
-  mgda(grads: Float32Array[], options?: { maxIterations?: number; tolerance?: number }):
-    { direction: Float32Array; weights: Float64Array; iterations: number };
-  primaryAux(g0: Float32Array, auxGrads: Float32Array[], options?: { maxSweeps?: number; tolerance?: number }):
-    { direction: Float32Array; weights: Float64Array };
+export interface MgdaResult {
+  direction: Float32Array;
+  /** α on the simplex, one per task. */
+  weights: Float64Array;
+  iterations: number;
 }
 
+export interface PrimaryAuxResult {
+  direction: Float32Array;
+  /** λ ≥ 0, one per auxiliary task. */
+  weights: Float64Array;
+}
+
+export interface MgdaOptions {
+  /** Frank–Wolfe iterations (3 tasks or more). Default 200. */
+  maxIterations?: number;
+  /** Stop once the Frank–Wolfe gap is at most tolerance·max_i ‖g_i‖². Default 0. */
+  tolerance?: number;
+}
+
+export interface PrimaryAuxOptions {
+  /** Sweeps over λ. Default 200. */
+  maxSweeps?: number;
+  /** Convergence tolerance. Default 1e-12. */
+  tolerance?: number;
+}
+
+export interface Multitask {
+  /** Σ g_i/‖g_i‖, zero-norm terms skipped. */
+  normalizedSum(grads: readonly Float32Array[]): Float32Array;
+  /** Min-norm point of the convex hull (2 tasks closed form; more: Frank–Wolfe). */
+  mgda(grads: readonly Float32Array[], options?: MgdaOptions): MgdaResult;
+  /** g0 + Σ λ_i g_i with λ ≥ 0 minimising the norm. */
+  primaryAux(g0: Float32Array, auxGrads: readonly Float32Array[], options?: PrimaryAuxOptions): PrimaryAuxResult;
+}
+
+export interface ClipGradientsOptions {
+  /** γ > 0. */
+  maxNorm: number;
+  /** 'min' g·min(1, γ/‖g‖) (default) or 'smooth' g·γ/(‖g‖ + γ). */
+  form?: OneOf<'min' | 'smooth'>;
+}
+
+// ---- the instance ----
+
 export interface Kexue {
-  readonly Mlp: MlpConstructor;
+  readonly Mlp: typeof Mlp;
   readonly gan: GanNamespace;
-  readonly GanTrainer: GanTrainerConstructor;
+  readonly GanTrainer: typeof GanTrainer;
   /** LoRA / GaLore / full Adam as an optimizer of one weight matrix, fed its full gradient. */
-  readonly LowRankOptimizer: new (options: LowRankOptimizerOptions) => LowRankOptimizer;
+  readonly LowRankOptimizer: typeof LowRankOptimizer;
   readonly multitask: Multitask;
-  /** Clipping by global norm: 'min' g·min(1, γ/‖g‖) (default) or 'smooth' g·γ/(‖g‖ + γ). */
-  clipGradients(grads: Float32Array[], options: { maxNorm: number; form?: 'min' | 'smooth' }):
-    { grads: Float32Array[]; norm: number };
-  readonly Whitening: WhiteningConstructor;
-  readonly WhiteningStats: new (dim: number) => WhiteningStats;
+  /** Clipping by global norm; returns new arrays and the norm before clipping. */
+  clipGradients(grads: readonly Float32Array[], options: ClipGradientsOptions): { grads: Float32Array[]; norm: number };
+  readonly Whitening: typeof Whitening;
+  readonly WhiteningStats: typeof WhiteningStats;
   /** The package version string. */
   readonly version: string;
   /** Threads the kernels use (1 on the single-threaded module). */
@@ -385,6 +610,8 @@ export interface Kexue {
   rope(x: Float32Array, options: RopeOptions): Float32Array;
   /** 1D RoPE on the instance's WebGPU device ('auto': on WASM when it has none). */
   rope(x: Float32Array, options: RopeGpuOptions): Promise<Float32Array>;
+  /** A backend only known at run time: a Float32Array for 'wasm', else a Promise of one. */
+  rope(x: Float32Array, options: Omit<RopeOptions, 'backend'> & { backend?: OneOf<Backend> }): Float32Array | Promise<Float32Array>;
   /** 2D RoPE of x [batch, height·width, heads, dim]; returns a new Float32Array. */
   rope2d(x: Float32Array, options: Rope2dOptions): Float32Array;
   /**
@@ -398,21 +625,26 @@ export interface Kexue {
     options: AttentionOptions): AttentionGradients;
 }
 
+/** A GPU object: navigator.gpu, or `create([])` of the `webgpu` package. */
+export interface GpuLike {
+  requestAdapter(options?: object): Promise<unknown>;
+}
+
 export interface InitOptions {
   /**
    * 'auto' (default): every core, up to 4, where shared WASM memory is available (Node, and
    * cross-origin-isolated pages); one thread elsewhere. 1: the single-threaded module.
    * n > 1: n threads (at most 4); throws where shared memory is unavailable.
    */
-  threads?: 'auto' | number;
+  threads?: OneOf<'auto'> | number;
   /**
    * Where kx.attention runs. 'auto' (default): WebGPU when navigator.gpu (browsers) or the
    * optional `webgpu` package (Node) yields an adapter and a device, else WASM, silently.
    * 'webgpu': rejects with an Error saying why when there is none. 'wasm': never touches WebGPU.
    */
-  backend?: Backend;
-  /** A GPU object (navigator.gpu, or `create([])` of the `webgpu` package) to use instead. */
-  gpu?: { requestAdapter(options?: object): Promise<unknown> };
+  backend?: OneOf<Backend>;
+  /** A GPU object to take the adapter from instead of navigator.gpu / the `webgpu` package. */
+  gpu?: GpuLike;
   /**
    * Where the .wasm files and the thread worker are when they are not next to dist/kexue*.mjs
    * (CDNs, esbuild): a URL prefix, or a map of file names to URLs (names left out are found as
@@ -465,10 +697,6 @@ export declare function init(options: InitOptions & { proxy: true | { transfer?:
 export declare function init(options?: InitOptions): Promise<Kexue>;
 export default init;
 
-/** Base of every stateful object: dispose() (or `using`) frees its WASM memory. */
-export declare class Disposable {
-  protected constructor(release: () => void);
-  readonly disposed: boolean;
-  dispose(): void;
-  [Symbol.dispose](): void;
-}
+// Types only: these classes are reached through an instance (kx.Whitening, new kx.Mlp(…)),
+// each bound to that instance's WASM module; the package exports no value of these names.
+export type { Whitening, WhiteningStats, Mlp, GanTrainer, LowRankOptimizer };

@@ -17,24 +17,11 @@
 // K tile (rotated at load: RoPE fused) and V tile once into workgroup memory, and every row reads
 // them from there: each key/value float fetched from global memory serves BLOCK_Q rows.
 //
-// The host prepends the specialisation constants of one pipeline:
+// The host (shaders.js) prepends the specialisation constants of one pipeline
 //   const DIM: u32; const DIM_V: u32; const BLOCK_Q: u32 (= workgroup size); const BLOCK_K: u32;
-// (private arrays need const sizes, so they cannot be override constants).
-
-struct Params {
-  seq_q: u32,
-  seq_k: u32,
-  heads: u32,
-  kv_heads: u32,
-  group: u32,          // heads / kv_heads (grouped-query attention)
-  causal: u32,
-  rope: u32,
-  rope_half: u32,      // 1: pairs (p, p + rotary_pairs); 0: interleaved pairs (2p, 2p + 1)
-  rotary_pairs: u32,   // rotaryDim / 2
-  shift: i32,          // query i sits at position i + shift = seqK − seqQ + i
-  first_position: i32, // first row of rope_cs: min(0, shift)
-  pad: u32,
-}
+// (private arrays need const sizes, so they cannot be override constants), the uniform struct
+// AttentionParams generated from its field list (ATTENTION_PARAMS in shaders.js), and
+// rope_pair.wgsl.
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
@@ -42,7 +29,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read> row_scale: array<f32>;
 @group(0) @binding(5) var<storage, read> rope_cs: array<vec2<f32>>;
-@group(0) @binding(6) var<uniform> params: Params;
+@group(0) @binding(6) var<uniform> params: AttentionParams;
 
 var<workgroup> k_tile: array<f32, BLOCK_K * DIM>;
 var<workgroup> v_tile: array<f32, BLOCK_K * DIM_V>;
@@ -59,21 +46,9 @@ fn rotation(d: u32, position: i32) -> Rotation {
   if (params.rope == 0u || d >= 2u * pairs) {
     return Rotation(d, 1.0, 0.0);
   }
-  var first: bool;
-  var p: u32;
-  var partner: u32;
-  if (params.rope_half != 0u) {
-    first = d < pairs;
-    p = select(d - pairs, d, first);
-    partner = select(d - pairs, d + pairs, first);
-  } else {
-    first = (d & 1u) == 0u;
-    p = d >> 1u;
-    partner = d ^ 1u;
-  }
-  let cs = rope_cs[u32(position - params.first_position) * pairs + p];
-  // (x, y) → (x·c − y·s, x·s + y·c)
-  return Rotation(partner, cs.x, select(cs.y, -cs.y, first));
+  let pair = rope_pair(d, pairs, params.rope_half != 0u);
+  let cs = rope_cs[u32(position - params.first_position) * pairs + pair.p];
+  return Rotation(pair.partner, cs.x, pair.sign * cs.y);
 }
 
 // Keys query row i sees (SPEC §2: all of them, or with causal those at positions ≤ i + shift).

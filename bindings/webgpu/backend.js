@@ -1,6 +1,7 @@
 // The WebGPU backend: finds an adapter and device, compiles the WGSL kernels beside this file
-// (attention.wgsl, rope.wgsl) once per configuration, keeps a pool of buffers reused across calls,
-// and runs one submit per call.
+// (attention.wgsl, rope.wgsl, composed with their uniform structs and shared snippets by
+// kernels.js) once per configuration, keeps a pool of buffers reused across calls, and runs one
+// submit per call.
 //
 // Where the device comes from:
 //   browsers  navigator.gpu (secure contexts only: https or http://127.0.0.1 / localhost)
@@ -14,7 +15,7 @@
 // maxComputeWorkgroupStorageSize) are reported by attentionUnsupported(); the facade then runs
 // them on WASM (backend 'auto') or throws (backend 'webgpu'). Nothing fails silently.
 
-import { wgslSources } from './shaders.js';
+import { KERNELS, kernelCode } from './kernels.js';
 
 // GPUBufferUsage / GPUMapMode flags (fixed by the WebGPU spec; Node's `webgpu` package does not
 // install the globals unless asked to).
@@ -32,14 +33,6 @@ const BLOCK_K_MAX = 32;
 const BLOCK_K_MIN = 4;
 // The RoPE kernel's workgroup size.
 const ROPE_WORKGROUP = 64;
-
-// The kernels' sources, inlined at build time (scripts/shaders.mjs): no fetch, no computed URL
-// that a bundler could not follow.
-async function loadWgsl(name) {
-  const source = wgslSources[name];
-  if (source === undefined) throw new Error(`kexue: no WGSL kernel named ${name}`);
-  return source;
-}
 
 function describeError(error) {
   return error instanceof Error ? error.message : String(error);
@@ -152,7 +145,6 @@ export class WebGpuBackend {
   #device;
   #keepAlive;
   #pool;
-  #sources = null;
   #pipelines = new Map();
   #queue = Promise.resolve();
   #disposed = false;
@@ -211,19 +203,12 @@ export class WebGpuBackend {
     return this.#pool.requested.slice();
   }
 
-  // The WGSL text of a kernel, loaded once.
-  async #source(name) {
-    this.#sources ??= {};
-    this.#sources[name] ??= loadWgsl(name);
-    return this.#sources[name];
-  }
-
-  async #pipeline(key, file, constants, entryPoint) {
+  // One pipeline per key: `kernel` (one of KERNELS) specialised by `constants`.
+  async #pipeline(key, kernel, constants) {
     let pending = this.#pipelines.get(key);
     if (!pending) {
       pending = (async () => {
-        const header = Object.entries(constants).map(([name, value]) => `const ${name}: u32 = ${value}u;\n`).join('');
-        const code = header + await this.#source(file);
+        const code = await kernelCode(kernel, constants);
         this.#device.pushErrorScope('validation');
         let pipeline = null;
         let failure = null;
@@ -234,14 +219,14 @@ export class WebGpuBackend {
           pipeline = this.#device.createComputePipeline({
             label: `kexue ${key}`,
             layout: 'auto',
-            compute: { module, entryPoint },
+            compute: { module, entryPoint: kernel.entryPoint },
           });
         } catch (error) {
           failure = error;
         }
         const error = await this.#device.popErrorScope();
         if (failure || error) {
-          const reason = `the WGSL kernel ${file} (${key}) did not compile: ${(error ?? failure).message}`;
+          const reason = `the WGSL kernel ${kernel.file} (${key}) did not compile: ${(error ?? failure).message}`;
           // Backend 'auto' then runs this call and the later ones on WASM (failedFromLoss() is
           // true), with one warning (onLost); 'webgpu' calls throw.
           if (this.#lostReason === null) {
@@ -354,8 +339,9 @@ export class WebGpuBackend {
     return [buffer, Math.ceil(bytes / 4) * 4];
   }
 
-  #uniform(role, words) {
-    const data = new Uint32Array(words);
+  // Packs `values` as the uniform struct `struct` (kernels.js) into the pooled buffer of `role`.
+  #uniform(role, struct, values) {
+    const data = struct.pack(values);
     const buffer = this.#pool.get(role, data.byteLength, UNIFORM | COPY_DST);
     this.#device.queue.writeBuffer(buffer, 0, data);
     return [buffer, data.byteLength];
@@ -371,20 +357,20 @@ export class WebGpuBackend {
       const { batch, seqQ, seqK, heads, kvHeads, dim, dimV } = shape;
       const { blockQ, blockK } = this.#attentionTiles(dim, dimV);
       const key = `attention d${dim} dv${dimV} q${blockQ} k${blockK}`;
-      const pipeline = await this.#pipeline(key, 'attention.wgsl',
-        { DIM: dim, DIM_V: dimV, BLOCK_Q: blockQ, BLOCK_K: blockK }, 'attention_forward');
+      const kernel = KERNELS.attention;
+      const pipeline = await this.#pipeline(key, kernel, { DIM: dim, DIM_V: dimV, BLOCK_Q: blockQ, BLOCK_K: blockK });
       const count = batch * seqQ * heads * dimV;
       const outBytes = count * 4;
       const output = this.#pool.get('out', outBytes, STORAGE | COPY_SRC);
       const shift = seqK - seqQ;
-      const params = new Int32Array([
-        seqQ, seqK, heads, kvHeads, heads / kvHeads, options.causal ? 1 : 0, options.rope ? 1 : 0,
-        options.ropeHalf ? 1 : 0, options.rope ? options.ropeRotaryDim / 2 : 0, shift, Math.min(0, shift), 0,
-      ]);
       const entries = [
         this.#upload('q', q), this.#upload('k', k), this.#upload('v', v), [output, outBytes],
         this.#upload('row scale', rowScale), this.#upload('rope table', ropeTable ?? new Float32Array(2)),
-        this.#uniform('attention params', params.buffer),
+        this.#uniform('attention params', kernel.uniforms, {
+          seq_q: seqQ, seq_k: seqK, heads, kv_heads: kvHeads, group: heads / kvHeads, causal: Boolean(options.causal),
+          rope: Boolean(options.rope), rope_half: Boolean(options.ropeHalf),
+          rotary_pairs: options.rope ? options.ropeRotaryDim / 2 : 0, shift, first_position: Math.min(0, shift),
+        }),
       ];
       return this.#run(pipeline, entries, [Math.ceil(seqQ / blockQ), heads, batch], output, outBytes, count);
     });
@@ -393,13 +379,15 @@ export class WebGpuBackend {
   /** RoPE of x [batch, seq, heads, dim] with the (cos, ±sin) table [seq, rotaryDim / 2]. */
   rope(x, { seq, heads, dim, half, rotaryDim }, table) {
     return this.#serial(async () => {
-      const pipeline = await this.#pipeline(`rope w${ROPE_WORKGROUP}`, 'rope.wgsl', { WORKGROUP: ROPE_WORKGROUP }, 'rope');
+      const kernel = KERNELS.rope;
+      const pipeline = await this.#pipeline(`rope w${ROPE_WORKGROUP}`, kernel, { WORKGROUP: ROPE_WORKGROUP });
       const count = x.length;
       const outBytes = count * 4;
       const output = this.#pool.get('rope out', outBytes, STORAGE | COPY_SRC);
       const entries = [
         this.#upload('rope x', x), [output, outBytes], this.#upload('rope table', table),
-        this.#uniform('rope params', new Uint32Array([count, seq, heads, dim, rotaryDim / 2, half ? 1 : 0, 0, 0]).buffer),
+        this.#uniform('rope params', kernel.uniforms,
+          { count, seq, heads, dim, rotary_pairs: rotaryDim / 2, half: Boolean(half) }),
       ];
       const groups = Math.ceil(count / ROPE_WORKGROUP);
       const x0 = Math.min(groups, this.limits.maxComputeWorkgroupsPerDimension);

@@ -9,23 +9,13 @@
 // its rotation pair. Elements past rotaryDim are copied. Workgroups are laid out in 2D
 // (x + y·num_workgroups.x) so that tensors above 65535·64 elements fit the dispatch limits.
 //
-// The host prepends: const WORKGROUP: u32;
-
-struct Params {
-  count: u32,          // batch·seq·heads·dim
-  seq: u32,
-  heads: u32,
-  dim: u32,
-  rotary_pairs: u32,
-  half: u32,           // 1: pairs (p, p + rotary_pairs); 0: interleaved (2p, 2p + 1)
-  pad0: u32,
-  pad1: u32,
-}
+// The host (shaders.js) prepends `const WORKGROUP: u32;`, the uniform struct RopeParams generated
+// from its field list (ROPE_PARAMS in shaders.js), and rope_pair.wgsl.
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> cs: array<vec2<f32>>;
-@group(0) @binding(3) var<uniform> params: Params;
+@group(0) @binding(3) var<uniform> params: RopeParams;
 
 @compute @workgroup_size(WORKGROUP)
 fn rope(@builtin(workgroup_id) group: vec3<u32>,
@@ -42,18 +32,7 @@ fn rope(@builtin(workgroup_id) group: vec3<u32>,
     return;
   }
   let t = (e / (params.dim * params.heads)) % params.seq;
-  var first: bool;
-  var p: u32;
-  var partner: u32;
-  if (params.half != 0u) {
-    first = d < pairs;
-    p = select(d - pairs, d, first);
-    partner = select(e - pairs, e + pairs, first);
-  } else {
-    first = (d & 1u) == 0u;
-    p = d >> 1u;
-    partner = e ^ 1u;
-  }
-  let r = cs[t * pairs + p];
-  out[e] = x[e] * r.x + x[partner] * select(r.y, -r.y, first);
+  let pair = rope_pair(d, pairs, params.half != 0u);
+  let r = cs[t * pairs + pair.p];
+  out[e] = x[e] * r.x + x[e - d + pair.partner] * (pair.sign * r.y);
 }

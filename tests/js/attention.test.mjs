@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { init } from '../../bindings/js/index.js';
-import { symmetricUniform } from '../../web/random.js';
+import { symmetricUniform } from '../helpers/random.js';
 // Max-norm relative error ‖a − b‖∞ / ‖b‖∞, shared with the WebGPU parity suite.
-import { relativeError } from '../../web/webgpu-parity-suite.js';
+import { relativeError } from '../helpers/webgpu-parity-suite.js';
 
 // The WASM kernel's tests: pinned to WASM even where 'auto' would find a WebGPU adapter.
 const kx = await init({ backend: 'wasm' });

@@ -20,7 +20,7 @@ test('npm pack → install in a fresh project → import, compute, type-check', 
     for (const required of ['dist/kexue.mjs', 'dist/kexue.wasm', 'dist/kexue-mt.mjs', 'dist/kexue-mt.wasm',
       'dist/kexue-mt.worker.js', 'dist/package.json', 'bindings/js/index.js', 'bindings/js/index.d.ts',
       'bindings/js/cli/kexue.mjs', 'bindings/webgpu/backend.js', 'bindings/webgpu/attention.wgsl',
-      'bindings/webgpu/rope.wgsl', 'bindings/webgpu/shaders.js', 'dist/kexue-mt.worker.mjs', 'bindings/js/index.cjs',
+      'bindings/webgpu/rope.wgsl', 'bindings/webgpu/shaders.js', 'bindings/webgpu/kernels.js', 'bindings/webgpu/rope_pair.wgsl', 'dist/kexue-mt.worker.mjs', 'bindings/js/index.cjs',
       'bindings/js/index.d.cts', 'bindings/js/proxy.js', 'bindings/js/proxy-worker.js', 'LICENSE']) {
       assert.ok(files.includes(required), `${required} missing from the tarball`);
     }

@@ -1,7 +1,7 @@
 // The WebGPU backend in Node: the `webgpu` package (Dawn) on SwiftShader, the Vulkan driver in
 // Debian's chromium package (no GPU needed). Parity with the WASM backend (the shared suite in
-// web/webgpu-parity-suite.js), backend selection and its errors, no n×n buffer, pipeline and
-// buffer reuse, one submit per call, device loss, dispose, and a clean exit.
+// tests/helpers/webgpu-parity-suite.js), backend selection and its errors, no n×n buffer, pipeline
+// and buffer reuse, one submit per call, device loss, dispose, and a clean exit.
 //
 // Dawn reads VK_ICD_FILENAMES when it creates its instance, so it is set here, before the first
 // init(). Test files run in their own processes (node --test), so this does not leak elsewhere.
@@ -17,7 +17,7 @@ process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
 const { init } = await import('../../bindings/js/index.js');
 const { ATTENTION_CASES, PARITY_TOLERANCE, ROPE_CASES, attentionInputs, relativeError, runAttentionParity,
-  runRopeParity } = await import('../../web/webgpu-parity-suite.js');
+  runRopeParity } = await import('../helpers/webgpu-parity-suite.js');
 const { create, globals } = await import('webgpu');
 
 const INDEX_URL = new URL('../../bindings/js/index.js', import.meta.url).href;
@@ -304,7 +304,7 @@ test('Node exits cleanly after dispose(); \'auto\' without an adapter is WASM, \
 });
 
 test('the WGSL sources are loaded from beside backend.js', () => {
-  for (const name of ['attention.wgsl', 'rope.wgsl']) {
+  for (const name of ['attention.wgsl', 'rope.wgsl', 'rope_pair.wgsl']) {
     assert.ok(existsSync(fileURLToPath(new URL(`../../bindings/webgpu/${name}`, import.meta.url))), name);
   }
 });

@@ -1,10 +1,10 @@
 // The WebGPU backend in headless Chromium (SwiftShader WebGPU, --enable-unsafe-webgpu): the parity
-// suite shared with the Node tests runs inside web/webgpu-parity.html, which imports the package
-// by name through an import map as a web app would; the demo page's init() picks WebGPU; and
+// suite shared with the Node tests runs inside tests/browser/webgpu-parity.html, which imports the
+// package by name through an import map as a web app would; the demo page's init() picks WebGPU; and
 // without WebGPU, 'auto' is WASM while 'webgpu' says why.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ATTENTION_CASES, ROPE_CASES } from '../../web/webgpu-parity-suite.js';
+import { ATTENTION_CASES, ROPE_CASES } from '../helpers/webgpu-parity-suite.js';
 import { openDemo } from './helpers/browser.mjs';
 
 async function parityReport(page) {
@@ -13,7 +13,7 @@ async function parityReport(page) {
 }
 
 test('Chromium: the parity suite passes on WebGPU inside the page', { timeout: 300_000 }, async () => {
-  const demo = await openDemo({ page: 'webgpu-parity.html' });
+  const demo = await openDemo({ page: 'tests/browser/webgpu-parity.html' });
   try {
     const report = await parityReport(demo.page);
     assert.equal(report.error, null);

@@ -8,7 +8,8 @@ import { serverUrl, startServer } from '../../../scripts/serve.mjs';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
-// webgpu: pass --enable-unsafe-webgpu (SwiftShader WebGPU); page: the path to open under web/.
+// webgpu: pass --enable-unsafe-webgpu (SwiftShader WebGPU); page: the path to open, relative to the
+// server's root (web/ is served at /, tests/browser/ at /tests/browser/: see scripts/serve.mjs).
 export async function openDemo({ webgpu = true, page: pagePath = '' } = {}) {
   const server = await startServer({ port: 0 });
   const userDataDir = mkdtempSync(path.join(tmpdir(), 'kexue-chromium-'));

@@ -1,8 +1,8 @@
-// Runs the WebGPU ↔ WASM parity suite (webgpu-parity-suite.js, shared with the Node tests) in the
-// page, through the package as a web app imports it. The outcome is shown and published as
+// Runs the WebGPU ↔ WASM parity suite (tests/helpers/webgpu-parity-suite.js, shared with the Node
+// tests) in the page, through the package as a web app imports it. The outcome is shown and published as
 // window.kexueParity = { backend, adapter, webgpuError, results, done } for headless drivers.
 import { init } from 'kexue';
-import { PARITY_TOLERANCE, runAttentionParity, runRopeParity } from './webgpu-parity-suite.js';
+import { PARITY_TOLERANCE, runAttentionParity, runRopeParity } from '../helpers/webgpu-parity-suite.js';
 
 const status = document.getElementById('status');
 const output = document.getElementById('results');

@@ -1,6 +1,7 @@
 // The WebGPU ↔ WASM parity suite, shared by tests/js/webgpu.test.mjs (Node, the `webgpu` package)
-// and web/webgpu-parity.html (Chromium, navigator.gpu): the same configurations, the same seeded
-// inputs, the same tolerance. Plain ES module, no imports: it receives the kexue instances.
+// and tests/browser/webgpu-parity.html (Chromium, navigator.gpu): the same configurations, the
+// same seeded inputs, the same tolerance. A plain ES module that runs in both (its one import is
+// the seeded random module beside it); it receives the kexue instances.
 //   gpu   an instance whose attention runs on WebGPU (kx.backend === 'webgpu')
 //   wasm  an instance created with init({ backend: 'wasm' })
 import { symmetricUniform } from './random.js';

@@ -1,0 +1,287 @@
+// Every public API of the package, through its published entry point ('kexue' resolves to this
+// package by its own name), type-checked against bindings/js/index.d.ts by tests/js/types.test.mjs
+// (tsc --strict, with the default lib and with lib es2022 + esnext.disposable + dom) and then run
+// against bindings/js/index.js. The two together keep the declarations and the code in step: an
+// option renamed in the code but not in the types compiles here and is refused at run time
+// ("unknown option"); one renamed in the types only does not compile.
+//
+// Each options object is written `satisfies Required<…Options>`, so an option added to the
+// declarations must be used here before this file compiles again. Sizes are tiny: this checks
+// the surface, the other suites check the numbers.
+import initDefault, {
+  Disposable, init, version,
+  type Activation, type AdapterInfo, type AttentionGradients, type AttentionOptions,
+  type AttentionRopeOptions, type Backend, type ClipGradientsOptions, type CriticLossOptions,
+  type CriticLossResult, type GanDataset, type GanMetrics, type GanNamespace, type GanPreset,
+  type GanPresetName, type GanStepResult, type GanTrainer, type GanTrainerOptions,
+  type GanTrainerResolvedOptions, type GpuLike, type InitOptions, type Kexue, type LowRankBase,
+  type LowRankFactors, type LowRankInit, type LowRankMode, type LowRankOptimizer,
+  type LowRankOptimizerOptions, type LowRankOptimizerResolvedOptions, type MatmulOptions,
+  type MgdaOptions, type MgdaResult, type Mlp, type MlpOptions, type MlpResolvedOptions,
+  type Multitask, type NormalizedCriticOptions, type NormalizedCriticResult, type OneOf,
+  type Penalty, type PrimaryAuxOptions, type PrimaryAuxResult, type Rope2dOptions,
+  type RopeGpuOptions, type RopeLayout, type RopeOptions, type RowsOptions,
+  type SampleDatasetOptions, type Whitening, type WhiteningFitOptions, type WhiteningJSON,
+  type WhiteningResolvedOptions, type WhiteningStats, type WhiteningTransformOptions,
+} from 'kexue';
+
+function check(condition: boolean, what: string): void {
+  if (!condition) throw new Error(`all-api: ${what}`);
+}
+
+async function rejects(promise: Promise<unknown>, pattern: RegExp, what: string): Promise<void> {
+  try {
+    await promise;
+  } catch (error) {
+    check(error instanceof Error && pattern.test(error.message), `${what}: ${String(error)}`);
+    return;
+  }
+  check(false, `${what} resolved`);
+}
+
+const f32 = (length: number, seed = 1): Float32Array =>
+  Float32Array.from({ length }, (_, i) => Math.sin(seed * 12.9898 + i * 78.233) * 0.5);
+
+// ---- module exports and init ----
+
+check(initDefault === init, 'default export is init');
+const packageVersion: string = version;
+
+// A GPU object without an adapter: 'auto' ends on WASM silently, 'webgpu' rejects saying why.
+const noAdapter: GpuLike = { requestAdapter: async () => null };
+const initOptions = { threads: 1, backend: 'auto', gpu: noAdapter } satisfies Required<InitOptions>;
+const kxAuto: Kexue = await init(initOptions);
+check(kxAuto.backend === 'wasm', 'auto without an adapter is wasm');
+await rejects(init({ backend: 'webgpu', gpu: noAdapter }), /no WebGPU adapter/, "init({ backend: 'webgpu' })");
+const kx: Kexue = await init({ threads: 'auto', backend: 'wasm' });
+
+const threads: number = kx.threads;
+const heapBytes: number = kx.wasmHeapBytes;
+const where: 'wasm' | 'webgpu' = kx.backend;
+const adapter: AdapterInfo | null = kx.adapterInfo;
+const gpuBuffers: number[] = kx.gpuBufferSizes;
+check(kx.version === packageVersion && threads >= 1 && heapBytes > 0 && where === 'wasm' && adapter === null &&
+  gpuBuffers.length === 0, 'instance properties');
+
+// ---- Disposable ----
+
+let released = 0;
+class Handle extends Disposable {
+  constructor() {
+    super(() => { released += 1; });
+  }
+
+  use(): number {
+    this.assertAlive('Handle.use');
+    return 1;
+  }
+}
+const handle = new Handle();
+check(handle.use() === 1 && !handle.disposed, 'Disposable subclass');
+handle[Symbol.dispose]();
+handle.dispose();
+check(handle.disposed && released === 1, 'dispose runs release once');
+
+// ---- matmul ----
+
+const matmulOptions = { m: 3, k: 2, n: 3, transposeA: true, transposeB: true } satisfies Required<MatmulOptions>;
+const c: Float32Array = kx.matmul(f32(6), f32(6, 2), matmulOptions);
+check(c.length === 9, 'matmul');
+
+// ---- BERT-whitening ----
+
+const xw = new Float32Array([3, 3, 1, 1, 2, 3, 2, 1]);
+const fitOptions = { beta: 1, gamma: 1, k: 2, ddof: 1 } satisfies Required<WhiteningFitOptions>;
+const w: Whitening = kx.Whitening.fit(xw, { rows: 4, dim: 2, ...fitOptions });
+const transformOptions = { rows: 4, normalize: true } satisfies Required<WhiteningTransformOptions>;
+const yw: Float32Array = w.transform(xw, transformOptions);
+const wOptions: WhiteningResolvedOptions = w.options;
+const wFacts: [number, number, number | null, number | null, 0 | 1 | null, number | null] =
+  [w.dim, w.k, w.beta, w.gamma, w.ddof, w.count];
+const wMean: Float32Array | null = w.mean;
+const wEigen: Float64Array | null = w.eigenvalues;
+const wKernel: Float64Array = w.kernel;
+const json: WhiteningJSON = w.toJSON();
+const again: Whitening = kx.Whitening.fromJSON(JSON.parse(JSON.stringify(w)) as WhiteningJSON);
+const { kernel, bias }: { kernel: number[][]; bias: number[][] } = w.toKernelBias();
+const imported: Whitening = kx.Whitening.fromKernelBias({ kernel, bias });
+const importedFlat: Whitening = kx.Whitening.fromKernelBias({ kernel, bias: bias[0] });
+check(yw.length === 8 && wOptions.k === 2 && wFacts[0] === 2 && wMean !== null && wEigen !== null &&
+  wKernel.length === 4 && json.format === 'kexue-whitening' && imported.beta === null && again.k === 2, 'whitening');
+check(w instanceof kx.Whitening && !(w instanceof kx.WhiteningStats), 'instanceof a class of the instance');
+
+const stats: WhiteningStats = new kx.WhiteningStats(2);
+const other = new kx.WhiteningStats(2).add(xw, 4);
+const sameStats: WhiteningStats = stats.add(xw, 4).merge(other);
+const model: Whitening = stats.finalize({ beta: 0, gamma: 0, k: 1 });
+const statsOptions: { readonly dim: number } = stats.options;
+check(sameStats === stats && stats.count === 8 && stats.dim === 2 && statsOptions.dim === 2 &&
+  model.k === 1 && stats.finalize().k === 2, 'whitening stats');
+for (const d of [w, again, imported, importedFlat, model, stats, other]) d.dispose();
+
+// ---- RoPE and attention ----
+
+const layout: RopeLayout = 'half';
+const ropeOptions = {
+  batch: 1, seq: 3, heads: 2, dim: 4, base: 500, layout, positions: [0, 2.5, 1e6], rotaryDim: 2,
+  inverse: true, backend: 'wasm',
+} satisfies Required<RopeOptions>;
+const xr = f32(24);
+const rotated: Float32Array = kx.rope(xr, ropeOptions);
+const { backend: _wasm, ...ropeCommon } = ropeOptions;
+const ropeAuto = { ...ropeCommon, backend: 'auto' } satisfies Required<RopeGpuOptions>;
+const rotatedAuto: Float32Array = await kx.rope(xr, ropeAuto);    // WASM: this instance has no device
+await rejects(kx.rope(xr, { ...ropeCommon, backend: 'webgpu' }), /backend 'webgpu' is unavailable/, "rope backend 'webgpu'");
+const someBackend: Backend = threads > 0 ? 'wasm' : 'auto';
+const either: Float32Array | Promise<Float32Array> = kx.rope(xr, { ...ropeCommon, backend: someBackend });
+check(rotated.length === 24 && rotatedAuto.every((value, i) => value === rotated[i]) && (await either).length === 24, 'rope');
+
+const rope2dOptions = {
+  batch: 1, height: 2, width: 2, heads: 1, dim: 4, base: 10000, layout: 'interleaved', mode: 'tie',
+  positions: new Float64Array([0, 0, 1, 0, 0, 1, 1, 1]), inverse: false,
+} satisfies Required<Rope2dOptions>;
+const rotated2d: Float32Array = kx.rope2d(f32(16), rope2dOptions);
+check(rotated2d.length === 16, 'rope2d');
+
+const fusedRope = { base: 10000, layout: 'half', rotaryDim: 2 } satisfies Required<AttentionRopeOptions>;
+const attentionOptions = {
+  batch: 1, seqQ: 2, seqK: 3, heads: 2, kvHeads: 1, dim: 4, dimV: 2, causal: true, scale: 'entropy',
+  baseLen: 512, nMin: 16, clipBelowOne: true, rope: fusedRope, backend: 'wasm',
+} satisfies Required<AttentionOptions>;
+const q = f32(16, 1);
+const k = f32(12, 2);
+const v = f32(6, 3);
+const out: Float32Array = await kx.attention(q, k, v, attentionOptions);
+const grads: AttentionGradients = kx.attentionBackward(q, k, v, new Float32Array(out.length).fill(1e-3), attentionOptions);
+const standard = await kx.attention(q, k, v, { ...attentionOptions, scale: 'standard', rope: true, causal: false });
+const fixed = await kx.attention(q, k, v, { ...attentionOptions, scale: 0.5, rope: null, clipBelowOne: false });
+// Options kept in a variable: their strings widen to `string`, which the types accept.
+const stored = { seqQ: 2, seqK: 3, heads: 2, kvHeads: 1, dim: 4, dimV: 2, scale: 'standard', rope: { layout: 'half' } };
+const fromStored = await kx.attention(q, k, v, stored);
+check(out.length === 8 && grads.dq.length === 16 && grads.dk.length === 12 && grads.dv.length === 6 &&
+  standard.length === 8 && fixed.length === 8 && fromStored.length === 8, 'attention');
+
+// ---- MLP and GAN ----
+
+const activation: Activation = 'tanh';
+const mlpOptions = { sizes: [2, 8, 1], activation, seed: 3 } satisfies Required<MlpOptions>;
+const critic: Mlp = new kx.Mlp(mlpOptions);
+const criticOptions: MlpResolvedOptions = critic.options;
+const rows = 3;
+const rowsOptions = { rows } satisfies Required<RowsOptions>;
+const xg = f32(rows * 2, 4);
+const params: Float32Array = critic.parameters;
+critic.setParameters(params);
+const d: Float32Array = critic.forward(xg, rowsOptions);
+const dx: Float32Array = critic.inputGradient(xg, rowsOptions);
+check(critic.sizes.length === 3 && critic.activation === 'tanh' && critic.inputSize === 2 && critic.outputSize === 1 &&
+  critic.parameterCount === params.length && criticOptions.seed === 3 && d.length === rows && dx.length === rows * 2, 'mlp');
+
+const gan: GanNamespace = kx.gan;
+const penalty: Penalty = 'one-sided';
+const criticLossOptions = {
+  real: f32(rows * 2, 5), fake: f32(rows * 2, 6), interpolation: new Float32Array([0, 0.5, 1]), rows, lambda: 10, penalty,
+} satisfies Required<CriticLossOptions>;
+const lossD: CriticLossResult = gan.criticLoss(critic, criticLossOptions);
+const lossG: { loss: number; grad: Float32Array } = gan.generatorLoss(critic, criticLossOptions.fake, rowsOptions);
+const normalizedOptions = { rows, variant: 'gran', eps: 0.1 } satisfies Required<NormalizedCriticOptions>;
+const normalized: NormalizedCriticResult = gan.normalizedCritic(critic, xg, normalizedOptions);
+const gn = gan.normalizedCritic(critic, xg, { rows, variant: 'gn' });
+const dataset: GanDataset = 'grid25';
+const sampleOptions = { seed: 2 } satisfies Required<SampleDatasetOptions>;
+const points: Float32Array = gan.sampleDataset(dataset, 5, sampleOptions);
+const presetName: GanPresetName = 'toy';
+const preset: GanPreset = gan.presets[presetName];
+check(Number.isFinite(lossD.loss + lossD.penalty) && lossD.gradNorms.length === rows && lossD.grad.length === params.length &&
+  Number.isFinite(lossG.loss) && lossG.grad.length === rows * 2 && normalized.value.length === rows &&
+  normalized.paramGrad.length === params.length && normalized.inputGrad.length === rows * 2 && gn.value.length === rows &&
+  points.length === 10 && preset.lambda === 0.1 && preset.lr > 0 && preset.beta1 >= 0 && preset.beta2 > 0 && preset.nCritic > 0, 'gan');
+critic.dispose();
+
+const trainerOptions = {
+  dataset: 'ring8', preset: 'toy', lipschitz: 'gran', lambda: 0.1, penalty: 'two-sided', eps: 0.1, nCritic: 1,
+  lr: 1e-3, beta1: 0.5, beta2: 0.9, batch: 8, critic: { hidden: [8], activation: 'relu' },
+  generator: { latent: 2, hidden: [8], activation: 'leaky_relu' }, seed: 1,
+} satisfies Required<GanTrainerOptions>;
+const trainer: GanTrainer = new kx.GanTrainer(trainerOptions);
+const first: GanStepResult = trainer.step();
+const later: GanStepResult = trainer.step(2);
+const samples: Float32Array = trainer.sample(4);
+const metrics: GanMetrics = trainer.evaluate(100);
+const resolved: GanTrainerResolvedOptions = trainer.options;
+check(Number.isFinite(first.criticLoss + first.generatorLoss + first.gradNorm + later.criticLoss) && trainer.steps === 3 &&
+  samples.length === 8 && metrics.modes >= 0 && metrics.highQuality >= 0 && !Number.isNaN(metrics.medianDistance) &&
+  typeof metrics.reverseKL === 'number' && resolved.eps === 0.1 && resolved.critic.hidden[0] === 8 &&
+  resolved.generator.latent === 2 && trainer.criticParameters.length > 0 && trainer.generatorParameters.length > 0, 'gan trainer');
+trainer.dispose();
+const own = new kx.GanTrainer({ dataset: points, batch: 4, critic: { hidden: [4] }, generator: { hidden: [4] } });
+check(own.options.dataset === 'samples', 'own samples');
+own.dispose();
+new kx.GanTrainer().dispose();
+
+// ---- optimizers ----
+
+const rowsW = 4;
+const colsW = 3;
+const factors: LowRankFactors = { A: f32(rowsW, 7), B: f32(colsW, 8) };
+const mode: LowRankMode = 'lora';
+const base: LowRankBase = 'adam';
+const initMode: LowRankInit = 'zero-b';
+const optimizerOptions = {
+  rows: rowsW, cols: colsW, rank: 1, mode, base, lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, scale: 1,
+  updateProjGap: 10, init: initMode, seed: 0, weight: f32(rowsW * colsW, 9), factors,
+} satisfies Required<LowRankOptimizerOptions>;
+const opt: LowRankOptimizer = new kx.LowRankOptimizer(optimizerOptions);
+const same: LowRankOptimizer = opt.step(f32(rowsW * colsW, 10));
+const optOptions: LowRankOptimizerResolvedOptions = opt.options;
+const optFactors: LowRankFactors | null = opt.factors;
+check(same === opt && opt.steps === 1 && opt.weight.length === 12 && optFactors !== null && opt.projector === null &&
+  opt.stateFloats > 0 && opt.rows === 4 && opt.cols === 3 && opt.rank === 1 && opt.mode === 'lora' &&
+  optOptions.updateProjGap === 10 && opt.config.lr === 0.01, 'low-rank optimizer');
+opt.dispose();
+const galore = new kx.LowRankOptimizer({ rows: rowsW, cols: colsW, rank: 1, mode: 'galore', lr: 0.01, weight: f32(12) });
+galore.step(f32(12, 11));
+check(galore.projector !== null && galore.factors === null, 'galore');
+galore.dispose();
+
+const multitask: Multitask = kx.multitask;
+const g0 = f32(5, 12);
+const g1 = f32(5, 13);
+const g2 = f32(5, 14);
+const g3 = f32(5, 15);
+const direction: Float32Array = multitask.normalizedSum([g1, g2]);
+const mgdaOptions = { maxIterations: 50, tolerance: 0 } satisfies Required<MgdaOptions>;
+const mgda: MgdaResult = multitask.mgda([g1, g2, g3], mgdaOptions);
+const auxOptions = { maxSweeps: 50, tolerance: 1e-12 } satisfies Required<PrimaryAuxOptions>;
+const aux: PrimaryAuxResult = multitask.primaryAux(g0, [g1, g2], auxOptions);
+const clipOptions = { maxNorm: 1, form: 'smooth' } satisfies Required<ClipGradientsOptions>;
+const clipped: { grads: Float32Array[]; norm: number } = kx.clipGradients([g1, f32(2, 16)], clipOptions);
+check(direction.length === 5 && mgda.direction.length === 5 && mgda.weights.length === 3 && mgda.iterations >= 0 &&
+  aux.direction.length === 5 && aux.weights.length === 2 && clipped.grads.length === 2 && clipped.norm > 0, 'multitask, clipping');
+
+// ---- types only: what the declarations must refuse (never called) ----
+
+export function refusedByTheTypes(x: Float32Array): void {
+  // @ts-expect-error Whitening has no public constructor (Whitening.fit, fromJSON, …)
+  new kx.Whitening();
+  // @ts-expect-error n is required
+  kx.matmul(x, x, { m: 1, k: 1 });
+  // @ts-expect-error an unknown option in an object literal
+  kx.matmul(x, x, { m: 1, k: 1, n: 1, transpose: true });
+  // @ts-expect-error the WGAN interpolation weights are `interpolation`
+  kx.gan.criticLoss(critic, { real: x, fake: x, rows: 1, eps: x });
+  // @ts-expect-error GraN's ε is `eps`
+  kx.gan.normalizedCritic(critic, x, { rows: 1, variant: 'gran', epsilon: 0.1 });
+  // @ts-expect-error a number where a choice is expected
+  kx.rope(x, { seq: 1, dim: 2, layout: 1 });
+  // @ts-expect-error the resolved options are read-only
+  opt.options.lr = 1;
+  // @ts-expect-error rope with backend 'webgpu' is a Promise
+  const sync: Float32Array = kx.rope(x, { seq: 1, dim: 2, backend: 'webgpu' });
+  const name: OneOf<'a' | 'b'> = 'any string';
+  void [sync, name];
+}
+
+kxAuto.dispose();
+kx.dispose();
+console.log('all-api: ok');
