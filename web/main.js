@@ -45,20 +45,33 @@ function call(type, args, { onProgress, transfer = [] } = {}) {
   });
 }
 
-function showError(message) {
-  $('status').textContent = message;
-  $('status').classList.add('error');
+// Each section has its own status line (#status-<section>), so a message appears where its
+// action was taken; the page-level #status only reports loading.
+function statusLine(section) {
+  return $(section ? `status-${section}` : 'status');
 }
 
-// Runs an async UI action with its button disabled; errors go to the status line.
+function setStatus(section, message) {
+  const line = statusLine(section);
+  line.classList.remove('error');
+  line.textContent = message;
+}
+
+function showError(message, section) {
+  statusLine(section).textContent = message;
+  statusLine(section).classList.add('error');
+}
+
+// Runs an async UI action with its button disabled; errors go to its section's status line.
 async function busy(button, action) {
-  $('status').classList.remove('error');
+  const section = button.closest('section')?.id;
+  statusLine(section).classList.remove('error');
   button.disabled = true;
   button.setAttribute('aria-busy', 'true');
   try {
     await action();
   } catch (error) {
-    showError(error.message);
+    showError(error.message, section);
   } finally {
     button.disabled = false;
     button.removeAttribute('aria-busy');
@@ -106,7 +119,7 @@ function setUpAttention(capabilities) {
       try {
         const result = await call('needle', { lengths }, { onProgress: drawNeedle });
         drawNeedle(result);
-        $('status').textContent = result.stopped ? 'Needle experiment stopped.' : 'Needle experiment done.';
+        setStatus('attention', result.stopped ? 'Needle experiment stopped.' : 'Needle experiment done.');
       } finally {
         needleRunning = false;
         $('needle-stop').disabled = true;
@@ -188,7 +201,7 @@ function setUpWhitening() {
     k.max = String(loaded.dim);
     k.value = String(loaded.dim);
     for (const slider of sliders) slider.disabled = false;
-    $('status').textContent = `Whitening: loaded ${loaded.source}.`;
+    setStatus('whitening', `Whitening: loaded ${loaded.source}.`);
     await refit();
   }
 
@@ -208,7 +221,7 @@ function setUpWhitening() {
   for (const slider of sliders) {
     slider.addEventListener('input', () => { $(`${slider.id}-value`).textContent = slider.value; });
     slider.addEventListener('change', () => {
-      refitting = refitting.then(refit).catch((error) => showError(error.message));
+      refitting = refitting.then(refit).catch((error) => showError(error.message, 'whitening'));
     });
   }
   $('whitening-download').addEventListener('click', (event) => {
@@ -231,7 +244,7 @@ function setUpGan() {
     busy($('gan-run'), async () => {
       try {
         const result = await call('ganTrain', { dataset, lipschitz, hidden: [width, width] }, { onProgress: drawGan });
-        $('status').textContent = `GAN training ${result.stopped ? 'stopped' : 'finished'} at step ${result.last.step}.`;
+        setStatus('gan', `GAN training ${result.stopped ? 'stopped' : 'finished'} at step ${result.last.step}.`);
       } finally {
         running = false;
         $('gan-stop').disabled = true;
@@ -292,7 +305,7 @@ function setUpLowRank() {
         }
         return tr;
       }));
-      $('status').textContent = `Fine-tuning done: 3 × ${steps} steps in ${(result.ms / 1000).toFixed(2)} s.`;
+      setStatus('lowrank', `Fine-tuning done: 3 × ${steps} steps in ${(result.ms / 1000).toFixed(2)} s.`);
     });
   });
 }

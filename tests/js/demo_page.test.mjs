@@ -85,7 +85,7 @@ test('attention: the needle experiment shows entropy scaling holding its weight'
   const { page } = demo;
   await page.selectOption('#needle-max', '1024');
   await page.click('#needle-run');
-  await page.waitForFunction(() => /done|stopped/.test(document.getElementById('status').textContent)
+  await page.waitForFunction(() => /done|stopped/.test(document.getElementById('status-attention').textContent)
     && document.querySelectorAll('#needle-table tbody tr').length === 4, null, { timeout: 120_000 });
   const rows = await page.$$eval('#needle-table tbody tr', (trs) => trs.map((tr) => Array.from(tr.cells, (td) => td.textContent)));
   assert.deepEqual(rows.map((r) => r[0]), ['128', '256', '512', '1024']);
@@ -107,9 +107,9 @@ test('attention: a long needle run can be stopped', async () => {
     document.getElementById('needle-run').click();
     document.getElementById('needle-stop').click();
   });
-  await page.waitForFunction(() => /Needle experiment (stopped|done)/.test(document.getElementById('status').textContent),
+  await page.waitForFunction(() => /Needle experiment (stopped|done)/.test(document.getElementById('status-attention').textContent),
     null, { timeout: 120_000 });
-  assert.match(await page.textContent('#status'), /Needle experiment stopped/);
+  assert.match(await page.textContent('#status-attention'), /Needle experiment stopped/);
   const count = await page.$$eval('#needle-table tbody tr', (trs) => trs.length);
   assert.ok(count < 7, `stopped after ${count} of 7 lengths`);
   assert.equal(await page.$eval('#needle-stop', (b) => b.disabled), true);
@@ -155,7 +155,7 @@ test('GAN: training on ring8 shows samples, curves and metrics, and stops on req
     return m && Number(m[1]) >= 100;
   }, null, { timeout: 120_000 });
   await page.click('#gan-stop');
-  await page.waitForFunction(() => /GAN training stopped/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  await page.waitForFunction(() => /GAN training stopped/.test(document.getElementById('status-gan').textContent), null, { timeout: 60_000 });
   const text = await page.textContent('#gan-metrics');
   assert.match(text, /modes captured \d+ \/ 8, high-quality [\d.]+%, reverse KL [\d.]+, median distance to a mode [\d.]+/);
   assert.ok(await page.evaluate(drawn('gan-samples')) >= 2);
@@ -178,6 +178,10 @@ test('LoRA as an optimizer: the worked example runs with the chosen rank', async
   // Every run lowered the loss from its start (214.6, SPEC-independent: the example's seed).
   for (const row of rows) assert.ok(Number(row[1]) < 100, JSON.stringify(row));
   assert.ok(await page.evaluate(drawn('lowrank-curves')) >= 1);
+  // The status line of the action sits inside its own section (it used to appear above the first).
+  await page.waitForFunction(() => /Fine-tuning done: 3 × 100 steps/.test(document.getElementById('status-lowrank').textContent), null, { timeout: 30_000 });
+  assert.ok(await page.$eval('#status-lowrank', (p) => p.closest('section')?.id === 'lowrank'));
+  assert.doesNotMatch(await page.textContent('#status'), /Fine-tuning/);
   await page.locator('#lowrank').screenshot({ path: path.join(SHOTS, 'demo-lowrank.png') });
 });
 
@@ -195,12 +199,12 @@ test('whitening: a .npy file the user picks is fitted', async () => {
   // Rows on a common offset plus noise: raw cosines near 1.
   const values = Float32Array.from({ length: rows * dim }, (_, i) => 3 + Math.sin(i * 12.9898) * 0.5);
   await page.setInputFiles('#whitening-file', { name: 'emb.npy', mimeType: 'application/octet-stream', buffer: npyBuffer(values, rows, dim) });
-  await page.waitForFunction(() => /loaded emb\.npy/.test(document.getElementById('status').textContent)
+  await page.waitForFunction(() => /loaded emb\.npy/.test(document.getElementById('status-whitening').textContent)
     && /k = 16: fitted/.test(document.getElementById('whitening-summary').textContent), null, { timeout: 60_000 });
   assert.equal(await page.getAttribute('#whitening-k', 'max'), '16');
-  // A file that is not .npy gets a clear error in the status line, and the page stays usable.
+  // A file that is not .npy gets a clear error in the section's status line, and the page stays usable.
   await page.setInputFiles('#whitening-file', { name: 'bad.npy', mimeType: 'application/octet-stream', buffer: Buffer.from('hello') });
-  await page.waitForFunction(() => /not a NumPy \.npy file/.test(document.getElementById('status').textContent), null, { timeout: 30_000 });
+  await page.waitForFunction(() => /not a NumPy \.npy file/.test(document.getElementById('status-whitening').textContent), null, { timeout: 30_000 });
 });
 
 test('every control has a label and is reachable with Tab', async () => {
