@@ -41,8 +41,20 @@ export interface WhiteningJSON {
   kernel: number[];
 }
 
+/** What describes a model besides its arrays; beta, gamma, ddof, count are null when imported. */
+export interface WhiteningModelOptions {
+  dim: number;
+  k: number;
+  beta: number | null;
+  gamma: number | null;
+  ddof: 0 | 1 | null;
+  count: number | null;
+}
+
 /** A fitted BERT-whitening model: y = (x − beta·mean)·W_k. */
 export interface Whitening extends Disposable {
+  /** The resolved options (frozen). */
+  readonly options: Readonly<WhiteningModelOptions>;
   readonly dim: number;
   readonly k: number;
   readonly beta: number | null;
@@ -70,6 +82,8 @@ export interface WhiteningConstructor {
 
 /** Streaming float64 statistics for fitting a Whitening in chunks; mergeable. */
 export interface WhiteningStats extends Disposable {
+  /** The resolved options (frozen). */
+  readonly options: Readonly<{ dim: number }>;
   readonly dim: number;
   readonly count: number;
   add(x: Float32Array, rows: number): this;
@@ -182,6 +196,8 @@ export interface MlpOptions {
 
 /** Dense MLP; parameters laid out per layer as W (out×in, row-major) then b. */
 export interface Mlp extends Disposable {
+  /** The resolved options (frozen): sizes, activation and seed. */
+  readonly options: Readonly<Required<MlpOptions>>;
   readonly sizes: number[];
   readonly activation: Activation;
   readonly inputSize: number;
@@ -203,7 +219,9 @@ export interface MlpConstructor {
 export interface CriticLossOptions {
   real: Float32Array;
   fake: Float32Array;
-  /** Per-sample interpolation ε in [0, 1]; drawn with Math.random when omitted. */
+  /** Per-row t in [0, 1] of x̂ = t·real + (1 − t)·fake; drawn with Math.random when omitted. */
+  interpolation?: Float32Array;
+  /** @deprecated The old name of `interpolation`; removed in the next release. */
   eps?: Float32Array;
   rows: number;
   /** Default 10; ≥ 0. */
@@ -229,11 +247,20 @@ export interface NormalizedCriticResult {
   inputGrad: Float32Array;
 }
 
+export interface NormalizedCriticOptions {
+  rows: number;
+  /** Default 'gn'. */
+  variant?: 'gn' | 'gran';
+  /** GraN's ε (> 0), required with variant 'gran'. */
+  eps?: number;
+  /** @deprecated The old name of `eps`; removed in the next release. */
+  epsilon?: number;
+}
+
 export interface GanNamespace {
   criticLoss(critic: Mlp, options: CriticLossOptions): CriticLossResult;
   generatorLoss(critic: Mlp, fake: Float32Array, options: { rows: number }): { loss: number; grad: Float32Array };
-  normalizedCritic(critic: Mlp, x: Float32Array,
-    options: { rows: number; variant?: 'gn' | 'gran'; epsilon?: number }): NormalizedCriticResult;
+  normalizedCritic(critic: Mlp, x: Float32Array, options: NormalizedCriticOptions): NormalizedCriticResult;
   /** n points (n×2) of a built-in toy dataset, drawn as the trainer draws its real batches. */
   sampleDataset(name: 'ring8' | 'grid25' | 'swissroll', n: number, options?: { seed?: number }): Float32Array;
   readonly presets: Record<'paper' | 'toy', { lr: number; beta1: number; beta2: number; nCritic: number; lambda: number }>;
@@ -248,6 +275,8 @@ export interface GanTrainerOptions {
   lambda?: number;
   penalty?: 'two-sided' | 'one-sided';
   /** GraN's ε (> 0), required with lipschitz 'gran'. */
+  eps?: number;
+  /** @deprecated The old name of `eps`; removed in the next release. */
   epsilon?: number;
   nCritic?: number;
   lr?: number;
@@ -270,7 +299,13 @@ export interface GanMetrics {
 }
 
 export interface GanTrainer extends Disposable {
-  readonly options: Readonly<Required<Omit<GanTrainerOptions, 'dataset' | 'epsilon'>>> & { dataset: string; epsilon?: number };
+  /** The resolved options (preset and defaults applied, frozen); eps is null unless given. */
+  readonly options: Readonly<Required<Omit<GanTrainerOptions, 'dataset' | 'eps' | 'epsilon' | 'critic' | 'generator'>>> & {
+    dataset: 'ring8' | 'grid25' | 'swissroll' | 'samples';
+    eps: number | null;
+    critic: Readonly<{ hidden: number[]; activation: Activation }>;
+    generator: Readonly<{ latent: number; hidden: number[]; activation: Activation }>;
+  };
   readonly steps: number;
   readonly criticParameters: Float32Array;
   readonly generatorParameters: Float32Array;
