@@ -44,18 +44,18 @@ export async function run({ runs = 15, batch = 256, hidden = 256 } = {}) {
   const normal = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
   const real = Float32Array.from({ length: batch * 2 }, normal);
   const fake = Float32Array.from({ length: batch * 2 }, normal);
-  const eps = Float32Array.from({ length: batch }, rand);
+  const interpolation = Float32Array.from({ length: batch }, rand);
   const critics = [kxAuto, kx1].map((kx) => new kx.Mlp({ sizes, activation: 'relu', seed: 3 }));
   const parameters = critics[0].parameters;
   critics[1].setParameters(parameters);
   const { vars, apply } = tfjsCritic(tf, sizes, parameters);
   const realT = tf.tensor2d(real, [batch, 2]), fakeT = tf.tensor2d(fake, [batch, 2]);
-  const epsT = tf.tensor2d(eps, [batch, 1]);
+  const tT = tf.tensor2d(interpolation, [batch, 1]);
   const lambda = 10;
 
   const tfjsGp = () => tf.tidy(() => {
     const { value, grads } = tf.variableGrads(() => {
-      const xh = tf.add(tf.mul(epsT, realT), tf.mul(tf.sub(1, epsT), fakeT));
+      const xh = tf.add(tf.mul(tT, realT), tf.mul(tf.sub(1, tT), fakeT));
       const g = tf.grad((x) => tf.sum(apply(x)))(xh);
       const s = tf.sqrt(tf.add(tf.sum(tf.square(g), 1), 1e-12));
       const penalty = tf.mul(lambda, tf.mean(tf.square(tf.sub(s, 1))));
@@ -77,7 +77,7 @@ export async function run({ runs = 15, batch = 256, hidden = 256 } = {}) {
   const both = new Float32Array(4 * batch);
   both.set(fake);
   both.set(real, 2 * batch);
-  const oursGp = (kx, critic) => () => kx.gan.criticLoss(critic, { real, fake, eps, rows: batch, lambda });
+  const oursGp = (kx, critic) => () => kx.gan.criticLoss(critic, { real, fake, interpolation, rows: batch, lambda });
   const oursGn = (kx, critic) => () => {
     const r = kx.gan.normalizedCritic(critic, both, { rows: 2 * batch });
     // The Wasserstein loss needs weights ±1/m: the sum gradient is enough for timing, and the
@@ -143,5 +143,5 @@ export async function run({ runs = 15, batch = 256, hidden = 256 } = {}) {
   console.log(table(['lipschitz', 'ms / generator step'], trainerRows));
   for (const c of critics) c.dispose();
   for (const v of vars) v.dispose();
-  tf.dispose([realT, fakeT, epsT]);
+  tf.dispose([realT, fakeT, tT]);
 }

@@ -1,49 +1,72 @@
-// Embind boundary of the MLP (src/nn/) and the GAN critics and trainer (src/gan/). The JS facade
-// (bindings/js/gan.js) validates every argument; these wrappers only translate heap addresses.
+// Embind boundary of the MLP (src/nn/) and the GAN critics and trainer (src/gan/). Options cross as
+// plain JS objects read by name into the core's options structs (bindings/options.hpp); each call
+// has a `…Plan` binding that validates them with the core's validator and returns { options }
+// (resolved) or { error }, and the compute binding re-reads and re-validates the same object and
+// returns an error or undefined. Arrays travel as heap addresses whose lengths the facade checked
+// against the resolved plan.
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include <emscripten/bind.h>
 
+#include "core/validate.hpp"
 #include "gan/datasets.hpp"
 #include "gan/gradient_normalization.hpp"
 #include "gan/trainer.hpp"
 #include "gan/wgan_gp.hpp"
 #include "nn/mlp.hpp"
 #include "nn/random.hpp"
+#include "options.hpp"
 
 namespace {
 
-using kexue::Activation;
+using emscripten::val;
+using kexue::Error;
+using kexue::bindings::OptionsWriter;
+using kexue::bindings::plan_result;
+using kexue::bindings::read_argument;
+using kexue::bindings::read_options;
+using kexue::bindings::to_js_error;
+using kexue::bindings::write_options;
 
 template <typename T>
 T* at(std::uintptr_t address) {
     return reinterpret_cast<T*>(address);
 }
 
-Activation activation_from(const std::string& name) {
-    Activation activation = Activation::relu;
-    kexue::parse_activation(name, activation);  // the facade only passes known names
-    return activation;
+// A stateful object is built from options its `…Plan` binding accepted; anything else is a bug in
+// the facade, and stopping is better than a network of the wrong shape.
+void require_valid(const Error& error) {
+    if (error) std::abort();
 }
 
-std::vector<std::size_t> sizes_from(std::uintptr_t sizes, std::uint32_t count) {
-    const std::uint32_t* s = at<const std::uint32_t>(sizes);
-    return std::vector<std::size_t>(s, s + count);
+val mlp_plan(val options) {
+    kexue::MlpOptions o;
+    Error error = read_options(options, o);
+    if (!error) error = kexue::mlp_validate(o);
+    return plan_result(error, o);
 }
 
-std::uint64_t seed_from(double seed) { return static_cast<std::uint64_t>(seed); }
+kexue::MlpOptions mlp_options(const val& options) {
+    kexue::MlpOptions o;
+    Error error = read_options(options, o);
+    if (!error) error = kexue::mlp_validate(o);
+    require_valid(error);
+    return o;
+}
 
-// An MLP with its float32 parameters and a reusable workspace.
+// An MLP with its float32 parameters and reusable workspaces.
 class MlpNative {
 public:
-    MlpNative(std::uintptr_t sizes, std::uint32_t count, const std::string& activation, double seed)
-        : mlp_(sizes_from(sizes, count), activation_from(activation)),
-          parameters_(mlp_.initial_parameters(seed_from(seed))) {}
+    explicit MlpNative(val options)
+        : options_(mlp_options(options)),
+          mlp_(options_.sizes, options_.activation),
+          parameters_(mlp_.initial_parameters(options_.seed)) {}
 
+    val options() const { return write_options(options_); }
     std::uint32_t parameter_count() const { return static_cast<std::uint32_t>(parameters_.size()); }
     void get_parameters(std::uintptr_t out) const { std::copy(parameters_.begin(), parameters_.end(), at<float>(out)); }
     void set_parameters(std::uintptr_t in) {
@@ -51,42 +74,118 @@ public:
         std::copy(p, p + parameters_.size(), parameters_.begin());
     }
 
-    void forward(std::uintptr_t x, std::uint32_t rows, std::uintptr_t out) {
-        mlp_.evaluate(parameters_.data(), at<const float>(x), rows, at<float>(out), workspace_);
+    // Mlp.forward: { rows }.
+    val forward_plan(val options) const {
+        kexue::MlpBatchOptions o;
+        const Error error = read_forward(options, o);
+        return plan_result(error, o);
     }
-    void input_gradient(std::uintptr_t x, std::uint32_t rows, std::uintptr_t out) {
-        mlp_.input_gradient(parameters_.data(), at<const float>(x), rows, at<float>(out), workspace_);
+    // x: rows × n_0 → out: rows × n_L.
+    val forward(std::uintptr_t x, std::uintptr_t out, val options) {
+        kexue::MlpBatchOptions o;
+        if (Error error = read_forward(options, o)) return to_js_error(error);
+        mlp_.evaluate(parameters_.data(), at<const float>(x), o.rows, at<float>(out), workspace_);
+        return val::undefined();
     }
 
-    // result: float64 [loss, penalty].
-    void critic_loss(std::uintptr_t real, std::uintptr_t fake, std::uintptr_t eps, std::uint32_t rows, double lambda,
-                     bool one_sided, std::uintptr_t gradient, std::uintptr_t norms, std::uintptr_t result) {
-        kexue::GradientPenaltyOptions options;
-        options.lambda = lambda;
-        options.one_sided = one_sided;
+    // Mlp.inputGradient: { rows }, a network with one output.
+    val input_gradient_plan(val options) const {
+        kexue::MlpBatchOptions o;
+        const Error error = read_input_gradient(options, o);
+        return plan_result(error, o);
+    }
+    val input_gradient(std::uintptr_t x, std::uintptr_t out, val options) {
+        kexue::MlpBatchOptions o;
+        if (Error error = read_input_gradient(options, o)) return to_js_error(error);
+        mlp_.input_gradient(parameters_.data(), at<const float>(x), o.rows, at<float>(out), workspace_);
+        return val::undefined();
+    }
+
+    // gan.criticLoss: { rows, lambda, penalty } besides the arrays real, fake, interpolation.
+    val critic_loss_plan(val options) const {
+        kexue::CriticLossOptions o;
+        const Error error = read_critic_loss(options, o);
+        return plan_result(error, o);
+    }
+    // result: float64 [loss, penalty]; interpolation: rows weights in [0, 1].
+    val critic_loss(std::uintptr_t real, std::uintptr_t fake, std::uintptr_t interpolation, std::uintptr_t gradient,
+                    std::uintptr_t norms, std::uintptr_t result, val options) {
+        kexue::CriticLossOptions o;
+        Error error = read_critic_loss(options, o);
+        if (!error) error = kexue::wgan_interpolation_validate(at<const float>(interpolation), o.rows);
+        if (error) return to_js_error(error);
         const kexue::CriticLoss loss = kexue::wgan_gp_critic_loss(
-            mlp_, parameters_.data(), at<const float>(real), at<const float>(fake), at<const float>(eps), rows, options,
-            at<float>(gradient), at<float>(norms), wgan_workspace_);
+            mlp_, parameters_.data(), at<const float>(real), at<const float>(fake), at<const float>(interpolation),
+            o.rows, o.gradient_penalty, at<float>(gradient), at<float>(norms), wgan_workspace_);
         at<double>(result)[0] = loss.loss;
         at<double>(result)[1] = loss.penalty;
+        return val::undefined();
     }
 
-    double generator_loss(std::uintptr_t fake, std::uint32_t rows, std::uintptr_t fake_gradient) {
-        return kexue::wgan_generator_loss(mlp_, parameters_.data(), at<const float>(fake), rows,
-                                          at<float>(fake_gradient), workspace_);
+    // gan.generatorLoss: { rows }.
+    val generator_loss_plan(val options) const {
+        kexue::MlpBatchOptions o;
+        const Error error = read_generator_loss(options, o);
+        return plan_result(error, o);
+    }
+    // result: float64 [loss]; fake_gradient: rows × n_0.
+    val generator_loss(std::uintptr_t fake, std::uintptr_t fake_gradient, std::uintptr_t result, val options) {
+        kexue::MlpBatchOptions o;
+        if (Error error = read_generator_loss(options, o)) return to_js_error(error);
+        at<double>(result)[0] = kexue::wgan_generator_loss(mlp_, parameters_.data(), at<const float>(fake), o.rows,
+                                                           at<float>(fake_gradient), workspace_);
+        return val::undefined();
     }
 
-    void normalized_critic(std::uintptr_t x, std::uint32_t rows, bool gran, double epsilon, std::uintptr_t value,
-                           std::uintptr_t parameter_gradient, std::uintptr_t input_gradient) {
-        kexue::NormalizedCriticOptions options;
-        options.variant = gran ? kexue::GradientNormalization::gran : kexue::GradientNormalization::gn;
-        options.epsilon = epsilon;
-        kexue::normalized_critic(mlp_, parameters_.data(), at<const float>(x), rows, options,
+    // gan.normalizedCritic: { rows, variant, eps }.
+    val normalized_critic_plan(val options) const {
+        kexue::NormalizedCriticCallOptions o;
+        const Error error = read_normalized_critic(options, o);
+        return plan_result(error, o);
+    }
+    val normalized_critic(std::uintptr_t x, std::uintptr_t value, std::uintptr_t parameter_gradient,
+                          std::uintptr_t input_gradient, val options) {
+        kexue::NormalizedCriticCallOptions o;
+        if (Error error = read_normalized_critic(options, o)) return to_js_error(error);
+        kexue::normalized_critic(mlp_, parameters_.data(), at<const float>(x), o.rows, o.normalization,
                                  static_cast<const float*>(nullptr), at<float>(value), at<float>(parameter_gradient),
                                  at<float>(input_gradient), normalized_workspace_);
+        return val::undefined();
     }
 
 private:
+    Error read_forward(const val& options, kexue::MlpBatchOptions& o) const {
+        Error error = read_options(options, o);
+        if (!error) error = kexue::mlp_batch_validate(options_.sizes, o.rows, 2);
+        return error;
+    }
+
+    Error read_input_gradient(const val& options, kexue::MlpBatchOptions& o) const {
+        Error error = kexue::mlp_single_output_validate(options_.sizes, "sizes", "needs a network with one output");
+        if (!error) error = read_options(options, o);
+        if (!error) error = kexue::mlp_batch_validate(options_.sizes, o.rows, 4);
+        return error;
+    }
+
+    Error read_critic_loss(const val& options, kexue::CriticLossOptions& o) const {
+        Error error = read_options(options, o, {"real", "fake", "interpolation"});
+        if (!error) error = kexue::wgan_critic_loss_validate(options_.sizes, o);
+        return error;
+    }
+
+    Error read_generator_loss(const val& options, kexue::MlpBatchOptions& o) const {
+        Error error = read_options(options, o);
+        if (!error) error = kexue::wgan_generator_loss_validate(options_.sizes, o);
+        return error;
+    }
+
+    Error read_normalized_critic(const val& options, kexue::NormalizedCriticCallOptions& o) const {
+        Error error = read_options(options, o);
+        if (!error) error = kexue::normalized_critic_validate(options_.sizes, o);
+        return error;
+    }
+
+    kexue::MlpOptions options_;
     kexue::Mlp<float> mlp_;
     std::vector<float> parameters_;
     kexue::MlpWorkspace<float> workspace_;
@@ -94,109 +193,180 @@ private:
     kexue::NormalizedCriticWorkspace<float> normalized_workspace_;
 };
 
-// config (float64): [dataset, lipschitz, lambda, oneSided, granEpsilon, nCritic, lr, beta1, beta2,
-//                    batch, latent, seed, criticActivation, generatorActivation,
-//                    criticHiddenCount, generatorHiddenCount, criticHidden..., generatorHidden...]
-// dataset: 0 ring8, 1 grid25, 2 swissroll, 3 samples (points: pointCount × 2 floats);
-// lipschitz: 0 gp, 1 gn, 2 gran, 3 none; activations by index in kActivations.
-const char* const kActivations[] = {"relu", "leaky_relu", "tanh", "sigmoid", "softplus", "gelu", "linear"};
+// The trainer's options: the preset is read first, its values become the defaults, then the
+// options are read again over them (explicit options override the preset).
+Error read_trainer_options(const val& options, kexue::GanTrainerOptions& out) {
+    kexue::GanTrainerOptions first;
+    Error error = read_options(options, first);
+    if (error) return error;
+    out = kexue::gan_preset_options(first.preset);
+    error = read_options(options, out);
+    if (!error) error = kexue::gan_trainer_validate(out);
+    return error;
+}
 
-kexue::GanTrainer* make_trainer(std::uintptr_t config_address, std::uintptr_t points, std::uint32_t point_count) {
-    const double* c = at<const double>(config_address);
-    kexue::ToyDataset dataset = kexue::ToyDataset::ring8();
-    switch (static_cast<int>(c[0])) {
-        case 1: dataset = kexue::ToyDataset::grid25(); break;
-        case 2: dataset = kexue::ToyDataset::swissroll(); break;
-        case 3: dataset = kexue::ToyDataset::from_samples(at<const float>(points), point_count); break;
-        default: break;
-    }
+val trainer_plan(val options) {
     kexue::GanTrainerOptions o;
-    const kexue::LipschitzMethod methods[] = {kexue::LipschitzMethod::gp, kexue::LipschitzMethod::gn,
-                                              kexue::LipschitzMethod::gran, kexue::LipschitzMethod::none};
-    o.lipschitz = methods[static_cast<int>(c[1])];
-    o.lambda = c[2];
-    o.one_sided = c[3] != 0;
-    o.gran_epsilon = c[4];
-    o.n_critic = static_cast<std::size_t>(c[5]);
-    o.lr = c[6];
-    o.beta1 = c[7];
-    o.beta2 = c[8];
-    o.batch = static_cast<std::size_t>(c[9]);
-    o.latent = static_cast<std::size_t>(c[10]);
-    o.seed = seed_from(c[11]);
-    o.critic_activation = activation_from(kActivations[static_cast<int>(c[12])]);
-    o.generator_activation = activation_from(kActivations[static_cast<int>(c[13])]);
-    const std::size_t critic_count = static_cast<std::size_t>(c[14]);
-    const std::size_t generator_count = static_cast<std::size_t>(c[15]);
-    o.critic_hidden.assign(c + 16, c + 16 + critic_count);
-    o.generator_hidden.assign(c + 16 + critic_count, c + 16 + critic_count + generator_count);
-    return new kexue::GanTrainer(std::move(dataset), o);
+    const Error error = read_trainer_options(options, o);
+    return plan_result(error, o);
 }
 
-// result: float64 [criticLoss, generatorLoss, gradNorm].
-void trainer_step(kexue::GanTrainer& trainer, std::uint32_t steps, std::uintptr_t result) {
-    kexue::GanStepResult r{};
-    for (std::uint32_t i = 0; i < steps; ++i) r = trainer.step();
-    at<double>(result)[0] = r.critic_loss;
-    at<double>(result)[1] = r.generator_loss;
-    at<double>(result)[2] = r.gradient_norm;
+// { paper: { lr, beta1, beta2, nCritic, lambda }, toy: { … } }: what each preset sets.
+val gan_presets() {
+    val presets = val::object();
+    for (const auto& entry : kexue::EnumNames<kexue::GanPreset>::entries) {
+        kexue::GanTrainerOptions o = kexue::gan_preset_options(entry.value);
+        OptionsWriter writer;
+        kexue::visit_preset_fields(o, writer);
+        presets.set(entry.name, writer.object);
+    }
+    return presets;
 }
 
-void trainer_sample(kexue::GanTrainer& trainer, std::uint32_t count, std::uintptr_t out) {
-    trainer.sample(count, at<float>(out));
+// A trainer with the options it was built from. points: pointCount × 2 floats of the user's
+// samples (the dataset option is then ignored), or 0.
+class GanTrainerNative {
+public:
+    GanTrainerNative(val options, std::uintptr_t points, std::uint32_t point_count)
+        : options_(read(options)),
+          trainer_(point_count > 0 ? kexue::ToyDataset::from_samples(at<const float>(points), point_count)
+                                   : kexue::ToyDataset::named(options_.dataset),
+                   options_) {}
+
+    val options() const { return write_options(options_); }
+
+    // count (default 1) generator steps; result: float64 [criticLoss, generatorLoss, gradNorm].
+    val step(val count, std::uintptr_t result) {
+        std::size_t n = 1;
+        Error error = read_argument("count", count, n, kexue::kPositive);
+        if (!error) error = kexue::positive("count", n);
+        if (error) return to_js_error(error);
+        kexue::GanStepResult r{};
+        for (std::size_t i = 0; i < n; ++i) r = trainer_.step();
+        at<double>(result)[0] = r.critic_loss;
+        at<double>(result)[1] = r.generator_loss;
+        at<double>(result)[2] = r.gradient_norm;
+        return val::undefined();
+    }
+
+    // sample(n): n ≥ 1 points, checked before the facade allocates n × 2 floats.
+    val sample_plan(val n) const {
+        std::size_t count = 0;
+        return to_js_error(read_count("n", n, count, 0));
+    }
+    val sample(val n, std::uintptr_t out) {
+        std::size_t count = 0;
+        if (Error error = read_count("n", n, count, 0)) return to_js_error(error);
+        trainer_.sample(count, at<float>(out));
+        return val::undefined();
+    }
+
+    // Metrics of n (default 2,500) samples; result: float64 [highQuality, modes, reverseKL, medianDistance].
+    val evaluate(val n, std::uintptr_t result) {
+        std::size_t count = 0;
+        if (Error error = read_count("n", n, count, 2500)) return to_js_error(error);
+        const kexue::GanMetrics m = trainer_.evaluate(count);
+        double* r = at<double>(result);
+        r[0] = m.high_quality;
+        r[1] = m.modes;
+        r[2] = m.reverse_kl;
+        r[3] = m.median_distance;
+        return val::undefined();
+    }
+
+    double steps() const { return static_cast<double>(trainer_.steps()); }
+
+    std::uint32_t parameter_count(bool generator) const {
+        return static_cast<std::uint32_t>(generator ? trainer_.generator().parameter_count()
+                                                    : trainer_.critic().parameter_count());
+    }
+
+    void parameters(bool generator, std::uintptr_t out) {
+        const std::vector<float>& p = generator ? trainer_.generator_parameters() : trainer_.critic_parameters();
+        std::copy(p.begin(), p.end(), at<float>(out));
+    }
+
+private:
+    static kexue::GanTrainerOptions read(const val& options) {
+        kexue::GanTrainerOptions o;
+        require_valid(read_trainer_options(options, o));
+        return o;
+    }
+
+    // A count of samples: `fallback` when undefined (0: required).
+    Error read_count(const char* name, const val& value, std::size_t& count, std::size_t fallback) const {
+        count = fallback;
+        Error error = read_argument(name, value, count, fallback == 0 ? kexue::kRequired | kexue::kPositive
+                                                                      : kexue::kPositive);
+        if (!error) error = kexue::gan_sample_validate(options_, name, count);
+        return error;
+    }
+
+    kexue::GanTrainerOptions options_;
+    kexue::GanTrainer trainer_;
+};
+
+// gan.sampleDataset(name, n, { seed }).
+Error read_dataset_call(const val& name, const val& n, const val& options, kexue::ToyDatasetKind& kind,
+                        std::size_t& count, kexue::ToyDatasetSampleOptions& o) {
+    Error error = read_argument("name", name, kind, kexue::kRequired);
+    if (!error) error = read_argument("n", n, count, kexue::kRequired | kexue::kPositive);
+    if (!error) error = read_options(options, o);
+    if (!error) error = kexue::toy_dataset_sample_validate(kind, count);
+    return error;
 }
 
-// result: float64 [highQuality, modes, reverseKL, medianDistance].
-void trainer_evaluate(kexue::GanTrainer& trainer, std::uint32_t count, std::uintptr_t result) {
-    const kexue::GanMetrics m = trainer.evaluate(count);
-    double* r = at<double>(result);
-    r[0] = m.high_quality;
-    r[1] = m.modes;
-    r[2] = m.reverse_kl;
-    r[3] = m.median_distance;
+val dataset_sample_plan(val name, val n, val options) {
+    kexue::ToyDatasetKind kind{};
+    std::size_t count = 0;
+    kexue::ToyDatasetSampleOptions o;
+    return to_js_error(read_dataset_call(name, n, options, kind, count, o));
 }
 
-double trainer_steps(const kexue::GanTrainer& trainer) { return static_cast<double>(trainer.steps()); }
-
-std::uint32_t trainer_parameter_count(const kexue::GanTrainer& trainer, bool generator) {
-    return static_cast<std::uint32_t>(generator ? trainer.generator().parameter_count()
-                                                : trainer.critic().parameter_count());
-}
-
-void trainer_parameters(kexue::GanTrainer& trainer, bool generator, std::uintptr_t out) {
-    const std::vector<float>& p = generator ? trainer.generator_parameters() : trainer.critic_parameters();
-    std::copy(p.begin(), p.end(), at<float>(out));
-}
-
-// count points of a built-in toy dataset (0 ring8, 1 grid25, 2 swissroll) into out (count × 2).
-void dataset_sample(std::uint32_t kind, std::uint32_t count, double seed, std::uintptr_t out) {
-    const kexue::ToyDataset dataset = kind == 1   ? kexue::ToyDataset::grid25()
-                                      : kind == 2 ? kexue::ToyDataset::swissroll()
-                                                  : kexue::ToyDataset::ring8();
-    kexue::Xoshiro256 rng(static_cast<std::uint64_t>(seed));
+// n points of a built-in toy dataset into out (n × 2).
+val dataset_sample(val name, val n, val options, std::uintptr_t out) {
+    kexue::ToyDatasetKind kind{};
+    std::size_t count = 0;
+    kexue::ToyDatasetSampleOptions o;
+    if (Error error = read_dataset_call(name, n, options, kind, count, o)) return to_js_error(error);
+    const kexue::ToyDataset dataset = kexue::ToyDataset::named(kind);
+    kexue::Xoshiro256 rng(o.seed);
     dataset.sample(rng, count, at<float>(out));
+    return val::undefined();
 }
 
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(kexue_gan) {
+    emscripten::function("mlpPlan", &mlp_plan);
+    emscripten::function("ganTrainerPlan", &trainer_plan);
+    emscripten::function("ganPresets", &gan_presets);
+    emscripten::function("ganDatasetSamplePlan", &dataset_sample_plan);
     emscripten::function("ganDatasetSample", &dataset_sample);
     emscripten::class_<MlpNative>("MlpNative")
-        .constructor<std::uintptr_t, std::uint32_t, const std::string&, double>()
+        .constructor<val>()
+        .function("options", &MlpNative::options)
         .function("parameterCount", &MlpNative::parameter_count)
         .function("getParameters", &MlpNative::get_parameters)
         .function("setParameters", &MlpNative::set_parameters)
+        .function("forwardPlan", &MlpNative::forward_plan)
         .function("forward", &MlpNative::forward)
+        .function("inputGradientPlan", &MlpNative::input_gradient_plan)
         .function("inputGradient", &MlpNative::input_gradient)
+        .function("criticLossPlan", &MlpNative::critic_loss_plan)
         .function("criticLoss", &MlpNative::critic_loss)
+        .function("generatorLossPlan", &MlpNative::generator_loss_plan)
         .function("generatorLoss", &MlpNative::generator_loss)
+        .function("normalizedCriticPlan", &MlpNative::normalized_critic_plan)
         .function("normalizedCritic", &MlpNative::normalized_critic);
-    emscripten::class_<kexue::GanTrainer>("GanTrainerNative")
-        .constructor(&make_trainer, emscripten::allow_raw_pointers())
-        .function("step", &trainer_step)
-        .function("sample", &trainer_sample)
-        .function("evaluate", &trainer_evaluate)
-        .function("steps", &trainer_steps)
-        .function("parameterCount", &trainer_parameter_count)
-        .function("parameters", &trainer_parameters);
+    emscripten::class_<GanTrainerNative>("GanTrainerNative")
+        .constructor<val, std::uintptr_t, std::uint32_t>()
+        .function("options", &GanTrainerNative::options)
+        .function("step", &GanTrainerNative::step)
+        .function("samplePlan", &GanTrainerNative::sample_plan)
+        .function("sample", &GanTrainerNative::sample)
+        .function("evaluate", &GanTrainerNative::evaluate)
+        .function("steps", &GanTrainerNative::steps)
+        .function("parameterCount", &GanTrainerNative::parameter_count)
+        .function("parameters", &GanTrainerNative::parameters);
 }

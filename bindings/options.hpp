@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -115,6 +117,9 @@ private:
 
     std::string expected_for(const double&) const { return "a finite number"; }
     std::string expected_for(const bool&) const { return "a boolean"; }
+    std::string expected_for(const std::string&) const { return "a string"; }
+    template <typename T>
+    std::string expected_for(const std::optional<T>&) const { return expected_for(T{}); }
     std::string expected_for(const std::size_t&) const { return integer_kind(); }
     std::string expected_for(const std::uint64_t&) const { return integer_kind(); }
     template <typename E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
@@ -167,13 +172,37 @@ private:
     void read(const std::string& name, const val& v, std::size_t& out) {
         double x = 0;
         // 2^53: every integer below it is exact in a double; sizes beyond it are refused by the
-        // validators' 64-bit byte counts anyway.
-        if (read_integer(name, v, 9007199254740991.0, x)) out = static_cast<std::size_t>(x);
+        // validators' 64-bit byte counts anyway. size_t is 32-bit in WASM: a larger value would
+        // wrap (2^32 + 1 → 1) before any validator could see it, so it is refused here.
+        constexpr double kMax = std::numeric_limits<std::size_t>::max() < 9007199254740991.0
+                                    ? static_cast<double>(std::numeric_limits<std::size_t>::max())
+                                    : 9007199254740991.0;
+        if (read_integer(name, v, kMax, x)) out = static_cast<std::size_t>(x);
     }
 
     void read(const std::string& name, const val& v, std::uint64_t& out) {
         double x = 0;
         if (read_integer(name, v, 9007199254740991.0, x)) out = static_cast<std::uint64_t>(x);
+    }
+
+    void read(const std::string& name, const val& v, std::string& out) {
+        if (v.typeOf().as<std::string>() != "string") {
+            error = type_error(name, "a string", describe(v));
+            return;
+        }
+        out = v.as<std::string>();
+    }
+
+    // An optional value: null (like undefined) leaves it empty, anything else is read as a T.
+    template <typename T>
+    void read(const std::string& name, const val& v, std::optional<T>& out) {
+        if (v.isNull()) {
+            out.reset();
+            return;
+        }
+        T value{};
+        read(name, v, value);
+        if (!error) out = std::move(value);
     }
 
     template <typename E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
@@ -235,6 +264,17 @@ Error read_options(const val& object, Options& options, const std::vector<std::s
     return reader.error;
 }
 
+// Reads one positional argument (`sample(n)`, `new WhiteningStats(dim)`) by the rules of an option
+// field of the same type and flags, so that its messages read like an option's.
+template <typename T>
+Error read_argument(const char* name, const val& value, T& out, unsigned flags = kOptional) {
+    val object = val::object();
+    if (!value.isUndefined()) object.set(name, value);
+    OptionsReader reader(object, "");
+    reader(name, out, flags);
+    return reader.error;
+}
+
 // Writes an options struct as a JS object with the same names (enums as their strings).
 class OptionsWriter {
 public:
@@ -248,6 +288,9 @@ public:
 private:
     static val to_js(double x) { return val(x); }
     static val to_js(bool x) { return val(x); }
+    static val to_js(const std::string& x) { return val(x); }
+    template <typename T>
+    static val to_js(const std::optional<T>& x) { return x ? to_js(*x) : val::null(); }
     static val to_js(std::size_t x) { return val(static_cast<double>(x)); }
     static val to_js(std::uint64_t x) { return val(static_cast<double>(x)); }
     template <typename E, std::enable_if_t<std::is_enum_v<E>, int> = 0>

@@ -220,7 +220,9 @@ const GAN_RANGES = { ring8: 1.6, grid25: 5.5, swissroll: 2.2 };
 // on a grid (for the contour), the losses and the mode metrics every `chunk` generator steps.
 async function ganTrain({ dataset, lipschitz, hidden, batch = 256, chunk = 25, maxSteps = 100000, seed = 1 }, progress) {
   stopRequested = false;
-  const trainer = new kx.GanTrainer({ dataset, lipschitz, preset: 'toy', batch, seed, critic: { hidden, activation: 'relu' }, generator: { latent: 2, hidden, activation: 'relu' } });
+  // GraN needs its ε (no default); 0.1 is what the package's tests train with.
+  const eps = lipschitz === 'gran' ? 0.1 : undefined;
+  const trainer = new kx.GanTrainer({ dataset, lipschitz, eps, preset: 'toy', batch, seed, critic: { hidden, activation: 'relu' }, generator: { latent: 2, hidden, activation: 'relu' } });
   const critic = new kx.Mlp({ sizes: [2, ...hidden, 1], activation: 'relu' });
   const range = GAN_RANGES[dataset];
   const real = kx.gan.sampleDataset(dataset, 1000, { seed });

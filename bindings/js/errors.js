@@ -32,6 +32,41 @@ export function resolvePlan(fn, result) {
   return result.options;
 }
 
+// Resolved options (a plan's result) as a read-only object, nested objects and arrays included.
+export function deepFreeze(value) {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const key of Object.keys(value)) deepFreeze(value[key]);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+// Renamed options keep working for one release: { eps: 'interpolation' } reads an `eps` the caller
+// passed as `interpolation`, with one DeprecationWarning per function and old name. Passing both
+// names is an error.
+const warnedRenames = new Set();
+export function renameDeprecated(fn, options, renames) {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) return options;
+  let out = options;
+  for (const [from, to] of Object.entries(renames)) {
+    if (!Object.prototype.hasOwnProperty.call(options, from)) continue;
+    if (options[to] !== undefined) {
+      throw new TypeError(`${fn}: options '${from}' (deprecated) and '${to}' are the same option; pass only '${to}'`);
+    }
+    if (out === options) out = { ...options };
+    out[to] = options[from];
+    delete out[from];
+    const key = `${fn}:${from}`;
+    if (!warnedRenames.has(key)) {
+      warnedRenames.add(key);
+      const message = `${fn}: option '${from}' is deprecated and will be removed in the next release; use '${to}'`;
+      if (typeof globalThis.process?.emitWarning === 'function') globalThis.process.emitWarning(message, 'DeprecationWarning');
+      else console.warn(message);
+    }
+  }
+  return out;
+}
+
 // Options that are required as a whole: "options { m, k, n } are required, received undefined".
 export function requireOptionsObject(fn, options, fields) {
   if (options === undefined) {

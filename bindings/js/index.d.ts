@@ -92,6 +92,8 @@ export interface WhiteningResolvedOptions {
   readonly beta: number | null;
   readonly gamma: number | null;
   readonly ddof: 0 | 1 | null;
+  /** Rows the statistics were fitted on (null for an imported model). */
+  readonly count: number | null;
 }
 
 /**
@@ -305,6 +307,8 @@ export interface CriticLossOptions {
   fake: Float32Array;
   /** Per-row interpolation weight ε in [0, 1] of x̂ = ε real + (1 − ε) fake; drawn with Math.random when omitted. */
   interpolation?: Float32Array;
+  /** @deprecated The old name of `interpolation`; removed in the next release. */
+  eps?: Float32Array;
   rows: number;
   /** Default 10; ≥ 0. */
   lambda?: number;
@@ -327,6 +331,8 @@ export interface NormalizedCriticOptions {
   variant?: OneOf<'gn' | 'gran'>;
   /** GraN's ε (> 0), required with variant 'gran'. */
   eps?: number;
+  /** @deprecated The old name of `eps`; removed in the next release. */
+  epsilon?: number;
 }
 
 export interface NormalizedCriticResult {
@@ -372,6 +378,8 @@ export interface GanTrainerOptions {
   penalty?: OneOf<Penalty>;
   /** GraN's ε (> 0), required with lipschitz 'gran'. */
   eps?: number;
+  /** @deprecated The old name of `eps`; removed in the next release. */
+  epsilon?: number;
   nCritic?: number;
   lr?: number;
   beta1?: number;
@@ -390,7 +398,7 @@ export interface GanTrainerResolvedOptions {
   readonly lipschitz: 'gp' | 'gn' | 'gran' | 'none';
   readonly lambda: number;
   readonly penalty: Penalty;
-  readonly eps?: number;
+  readonly eps: number | null;
   readonly nCritic: number;
   readonly lr: number;
   readonly beta1: number;

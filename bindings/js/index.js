@@ -9,6 +9,7 @@ import { withHeap } from './heap.js';
 import { WebGpuBackend, acquireDevice } from '../webgpu/backend.js';
 import { version } from './version.js';
 import { createGanClasses } from './gan.js';
+import { createMlpClass } from './mlp.js';
 import { createOptimClasses } from './optim.js';
 import { createWhiteningClasses } from './whitening.js';
 
@@ -38,7 +39,8 @@ class Kexue {
     this.multitask = multitask;
     /** Gradient clipping by global norm, { grads, norm } = clipGradients(grads, { maxNorm, form }). */
     this.clipGradients = clipGradients;
-    const { Mlp, gan, GanTrainer } = createGanClasses(module);
+    const { Mlp, nativeOf } = createMlpClass(module);
+    const { gan, GanTrainer } = createGanClasses(module, nativeOf);
     /** Dense MLP with exact first- and second-order gradients (forward, inputGradient). */
     this.Mlp = Mlp;
     /** WGAN-GP and gradient-normalized critic objectives: criticLoss, generatorLoss, normalizedCritic. */

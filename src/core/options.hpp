@@ -12,7 +12,9 @@
 // The Embind side (bindings/options.hpp) walks it to read a plain JS object into the struct (type
 // checks, unknown names with a "did you mean"), and to write the resolved options back as
 // `.options`; the defaults are the struct's member initialisers. Enums cross as strings through
-// EnumNames<E>, the only place where an enum's names are written.
+// EnumNames<E>, the only place where an enum's names are written. A std::optional<T> field is an
+// option without a default (undefined or null leaves it empty; it is written back as null), and
+// std::string fields hold free text (a file format's name).
 #pragma once
 
 #include <algorithm>

@@ -52,6 +52,43 @@ inline Error in_half_open(const std::string& name, double value, double lo, doub
     return range_error(name, "in [" + js_number(lo) + ", " + js_number(hi) + ")", js_number(value));
 }
 
+// The wording of the numeric hyperparameters (λ, lr, β1, ε …): "a finite number ≥ 0",
+// "a finite number > 0", "a finite number in [0, 1)".
+inline Error number_at_least(const std::string& name, double value, double bound) {
+    if (std::isfinite(value) && value >= bound) return {};
+    return range_error(name, "a finite number ≥ " + js_number(bound), js_number(value));
+}
+
+inline Error number_greater_than(const std::string& name, double value, double bound) {
+    if (std::isfinite(value) && value > bound) return {};
+    return range_error(name, "a finite number > " + js_number(bound), js_number(value));
+}
+
+inline Error number_in_half_open(const std::string& name, double value, double lo, double hi) {
+    if (std::isfinite(value) && value >= lo && value < hi) return {};
+    return range_error(name, "a finite number in [" + js_number(lo) + ", " + js_number(hi) + ")", js_number(value));
+}
+
+// An option that only some settings need, missing: "eps is required (a number > 0), received
+// undefined" (a TypeError, as for any absent required value).
+inline Error required(std::string name, const std::string& what) {
+    std::string text = name + " is required (" + what + "), received undefined";
+    return Error{ErrorKind::type, std::move(name), std::move(text)};
+}
+
+// The first row of a rows×cols float32 matrix holding NaN or ±Infinity: "row 1 of x holds NaN or
+// Infinity". Inputs that would poison a whole result (a covariance, a transform) are refused.
+inline Error finite_rows(const std::string& name, const float* x, std::size_t rows, std::size_t cols) {
+    const std::size_t count = rows * cols;
+    for (std::size_t i = 0; i < count; ++i) {
+        if (!std::isfinite(x[i])) {
+            return range_error_text(name, "row " + js_number(std::uint64_t(i / cols)) + " of " + name +
+                                              " holds NaN or Infinity");
+        }
+    }
+    return {};
+}
+
 // The product of sizes in 64 bits; UINT64_MAX when it overflows.
 inline std::uint64_t checked_product(std::initializer_list<std::uint64_t> factors) {
     std::uint64_t product = 1;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/validate.hpp"
+
 namespace kexue {
 
 namespace {
@@ -44,6 +46,22 @@ ToyDataset ToyDataset::from_samples(const float* points, std::size_t count) {
     d.kind_ = ToyDatasetKind::samples;
     d.points_.assign(points, points + 2 * count);
     return d;
+}
+
+ToyDataset ToyDataset::named(ToyDatasetKind kind) {
+    switch (kind) {
+        case ToyDatasetKind::grid25: return grid25();
+        case ToyDatasetKind::swissroll: return swissroll();
+        default: return ring8();
+    }
+}
+
+Error toy_dataset_sample_validate(ToyDatasetKind kind, std::size_t n) {
+    if (kind == ToyDatasetKind::samples) {
+        return range_error("name", enum_choices<ToyDatasetKind>(), "the kind 'samples'");
+    }
+    if (Error e = positive("n", n)) return e;
+    return buffer_fits("samples", {{"n", n}, {"2", 2}});
 }
 
 void ToyDataset::sample(Xoshiro256& rng, std::size_t count, float* out) const {

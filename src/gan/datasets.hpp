@@ -8,13 +8,38 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
+#include "core/error.hpp"
+#include "core/options.hpp"
 #include "nn/random.hpp"
 
 namespace kexue {
 
 enum class ToyDatasetKind { ring8, grid25, swissroll, samples };
+
+// The built-in sets by name ('ring8', 'grid25', 'swissroll'). `samples` has no name: a caller
+// chooses it by handing over the points (ToyDataset::from_samples; a Float32Array in JS).
+template <>
+struct EnumNames<ToyDatasetKind> {
+    static constexpr EnumEntry<ToyDatasetKind> entries[] = {{"ring8", ToyDatasetKind::ring8},
+                                                            {"grid25", ToyDatasetKind::grid25},
+                                                            {"swissroll", ToyDatasetKind::swissroll}};
+};
+
+// The options of gan.sampleDataset(name, n, { seed }).
+struct ToyDatasetSampleOptions {
+    std::uint64_t seed = 0;
+};
+
+template <typename Visitor>
+void visit_fields(ToyDatasetSampleOptions& o, Visitor&& field) {
+    field("seed", o.seed);
+}
+
+// n ≥ 1 points of a built-in set, whose n × 2 floats fit in the heap.
+Error toy_dataset_sample_validate(ToyDatasetKind kind, std::size_t n);
 
 class ToyDataset {
 public:
@@ -22,6 +47,8 @@ public:
     static ToyDataset grid25();
     static ToyDataset swissroll();
     static ToyDataset from_samples(const float* points, std::size_t count);
+    // A built-in set by kind (not `samples`).
+    static ToyDataset named(ToyDatasetKind kind);
 
     ToyDatasetKind kind() const { return kind_; }
     const std::vector<double>& modes() const { return modes_; }  // K × 2, empty without modes

@@ -2,15 +2,38 @@
 #include "gan/gradient_normalization.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 
+#include "core/validate.hpp"
+
 namespace kexue {
+
+Error normalized_critic_options_validate(const NormalizedCriticOptions& options) {
+    if (!options.eps) {
+        if (options.variant == GradientNormalization::gran) return required("eps", "a number > 0");
+        return {};
+    }
+    return number_greater_than("eps", *options.eps, 0);
+}
+
+Error normalized_critic_validate(const std::vector<std::size_t>& critic_sizes,
+                                 const NormalizedCriticCallOptions& options) {
+    if (Error e = mlp_single_output_validate(critic_sizes, "critic", "critic must have one output (sizes ending in 1)")) {
+        return e;
+    }
+    if (Error e = mlp_batch_validate(critic_sizes, options.rows, 8)) return e;
+    return normalized_critic_options_validate(options.normalization);
+}
 
 template <typename T>
 void normalized_critic(const Mlp<T>& critic, const T* parameters, const T* x, std::size_t rows,
                        const NormalizedCriticOptions& options, const T* row_weights, T* value,
                        T* parameter_gradient, T* input_gradient, NormalizedCriticWorkspace<T>& ws) {
     const std::size_t p = critic.input_size();
+    // GraN's ε > 0 (normalized_critic_options_validate).
+    assert(options.variant == GradientNormalization::gn || (options.eps && *options.eps > 0));
+    const double eps = options.eps.value_or(0.0);
     critic.forward(parameters, x, rows, ws.mlp);
     critic.reverse(parameters, nullptr, ws.mlp);
     const T* F = ws.mlp.z[critic.layers()].data();
@@ -35,10 +58,10 @@ void normalized_critic(const Mlp<T>& critic, const T* parameters, const T* x, st
                 d_g = -f / (denominator * denominator);
             }
         } else {
-            const double denominator = squared + options.epsilon;
+            const double denominator = squared + eps;
             normalized = f * g / denominator;
             d_f = g / denominator;
-            d_g = f * (options.epsilon - squared) / (denominator * denominator);
+            d_g = f * (eps - squared) / (denominator * denominator);
         }
         if (value) value[i] = T(normalized);
         by_value[i] = w * d_f;

@@ -15,18 +15,53 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <vector>
 
+#include "core/error.hpp"
+#include "core/options.hpp"
 #include "nn/mlp.hpp"
 
 namespace kexue {
 
 enum class GradientNormalization { gn, gran };
 
+template <>
+struct EnumNames<GradientNormalization> {
+    static constexpr EnumEntry<GradientNormalization> entries[] = {{"gn", GradientNormalization::gn},
+                                                                   {"gran", GradientNormalization::gran}};
+};
+
 struct NormalizedCriticOptions {
     GradientNormalization variant = GradientNormalization::gn;
-    double epsilon = 1.0;  // GraN only, > 0
+    std::optional<double> eps;  // GraN's ε: required (> 0) for gran, unused by gn
 };
+
+template <typename Visitor>
+void visit_fields(NormalizedCriticOptions& o, Visitor&& field) {
+    field("variant", o.variant);
+    field("eps", o.eps);
+}
+
+// GraN needs eps, finite and > 0 ("eps is required (a number > 0), received undefined"); when
+// given for GN it must be valid too.
+Error normalized_critic_options_validate(const NormalizedCriticOptions& options);
+
+// The options of gan.normalizedCritic: { rows, variant, eps }.
+struct NormalizedCriticCallOptions {
+    std::size_t rows = 0;
+    NormalizedCriticOptions normalization;
+};
+
+template <typename Visitor>
+void visit_fields(NormalizedCriticCallOptions& o, Visitor&& field) {
+    field("rows", o.rows, kRequired | kPositive);
+    visit_fields(o.normalization, field);
+}
+
+// A critic (sizes ending in 1), the batch fits, and the options above.
+Error normalized_critic_validate(const std::vector<std::size_t>& critic_sizes,
+                                 const NormalizedCriticCallOptions& options);
 
 template <typename T>
 struct NormalizedCriticWorkspace {

@@ -22,8 +22,8 @@ GanTrainer::GanTrainer(ToyDataset dataset, const GanTrainerOptions& options)
       options_(options),
       rng_(options.seed),
       sample_rng_(options.seed ^ 0x9a3b5c7d1e2f4a6bULL),
-      critic_(layer_sizes(2, options.critic_hidden, 1), options.critic_activation),
-      generator_(layer_sizes(options.latent, options.generator_hidden, 2), options.generator_activation),
+      critic_(layer_sizes(2, options.critic.hidden, 1), options.critic.activation),
+      generator_(layer_sizes(options.generator.latent, options.generator.hidden, 2), options.generator.activation),
       critic_adam_(critic_.parameter_count(), adam_options(options)),
       generator_adam_(generator_.parameter_count(), adam_options(options)) {
     // Separate streams for the two initialisations and the training draws, all from one seed.
@@ -40,7 +40,7 @@ GanTrainer::GanTrainer(ToyDataset dataset, const GanTrainerOptions& options)
 }
 
 void GanTrainer::generate(Xoshiro256& rng, std::size_t count, float* out) {
-    latent_.resize(count * options_.latent);
+    latent_.resize(count * options_.generator.latent);
     for (auto& z : latent_) z = static_cast<float>(rng.normal());
     generator_.forward(generator_parameters_.data(), latent_.data(), count, generator_ws_);
     std::copy(generator_ws_.z[generator_.layers()].begin(), generator_ws_.z[generator_.layers()].end(), out);
@@ -59,8 +59,8 @@ double GanTrainer::critic_step() {
         for (auto& e : eps_) e = static_cast<float>(rng_.uniform());
         norms_.resize(m);
         GradientPenaltyOptions gp;
-        gp.lambda = options_.lipschitz == LipschitzMethod::gp ? options_.lambda : 0.0;
-        gp.one_sided = options_.one_sided;
+        gp.lambda = options_.lipschitz == LipschitzMethod::gp ? options_.gradient_penalty.lambda : 0.0;
+        gp.penalty = options_.gradient_penalty.penalty;
         loss = wgan_gp_critic_loss(critic_, critic_parameters_.data(), real_.data(), fake_.data(), eps_.data(), m,
                                    gp, gradient_.data(), norms_.data(), wgan_ws_)
                    .loss;
@@ -72,7 +72,7 @@ double GanTrainer::critic_step() {
         NormalizedCriticOptions normalized;
         normalized.variant = options_.lipschitz == LipschitzMethod::gn ? GradientNormalization::gn
                                                                         : GradientNormalization::gran;
-        normalized.epsilon = options_.gran_epsilon;
+        normalized.eps = options_.eps;
         both_.resize(4 * m);
         std::copy(fake_.begin(), fake_.begin() + 2 * m, both_.begin());
         std::copy(real_.begin(), real_.begin() + 2 * m, both_.begin() + 2 * m);
@@ -98,7 +98,7 @@ double GanTrainer::critic_step() {
 double GanTrainer::generator_step() {
     const std::size_t m = options_.batch;
     fake_.resize(2 * m);
-    latent_.resize(m * options_.latent);
+    latent_.resize(m * options_.generator.latent);
     for (auto& z : latent_) z = static_cast<float>(rng_.normal());
     generator_.forward(generator_parameters_.data(), latent_.data(), m, generator_ws_);
     const std::vector<float>& generated = generator_ws_.z[generator_.layers()];
@@ -111,7 +111,7 @@ double GanTrainer::generator_step() {
         NormalizedCriticOptions normalized;
         normalized.variant = options_.lipschitz == LipschitzMethod::gn ? GradientNormalization::gn
                                                                         : GradientNormalization::gran;
-        normalized.epsilon = options_.gran_epsilon;
+        normalized.eps = options_.eps;
         weights_.assign(m, float(-1.0 / double(m)));
         norms_.resize(m);
         normalized_critic(critic_, critic_parameters_.data(), generated.data(), m, normalized, weights_.data(),

@@ -11,8 +11,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
+#include "core/error.hpp"
+#include "core/options.hpp"
 #include "gan/datasets.hpp"
 #include "gan/gradient_normalization.hpp"
 #include "gan/metrics.hpp"
@@ -25,23 +29,106 @@ namespace kexue {
 
 enum class LipschitzMethod { gp, gn, gran, none };
 
+template <>
+struct EnumNames<LipschitzMethod> {
+    static constexpr EnumEntry<LipschitzMethod> entries[] = {{"gp", LipschitzMethod::gp},
+                                                             {"gn", LipschitzMethod::gn},
+                                                             {"gran", LipschitzMethod::gran},
+                                                             {"none", LipschitzMethod::none}};
+};
+
+// Named sets of defaults (gan_preset_options): 'paper' is Algorithm 1 of Gulrajani et al. 2017;
+// 'toy' learns the 2-D mixtures much faster.
+enum class GanPreset { paper, toy };
+
+template <>
+struct EnumNames<GanPreset> {
+    static constexpr EnumEntry<GanPreset> entries[] = {{"paper", GanPreset::paper}, {"toy", GanPreset::toy}};
+};
+
+// The critic 2 → hidden… → 1 and the generator latent → hidden… → 2.
+struct GanCriticOptions {
+    std::vector<std::size_t> hidden{256, 256};
+    Activation activation = Activation::relu;
+};
+
+template <typename Visitor>
+void visit_fields(GanCriticOptions& o, Visitor&& field) {
+    field("hidden", o.hidden, kPositive);
+    field("activation", o.activation);
+}
+
+struct GanGeneratorOptions {
+    std::size_t latent = 2;
+    std::vector<std::size_t> hidden{256, 256};
+    Activation activation = Activation::relu;
+};
+
+template <typename Visitor>
+void visit_fields(GanGeneratorOptions& o, Visitor&& field) {
+    field("latent", o.latent, kPositive);
+    field("hidden", o.hidden, kPositive);
+    field("activation", o.activation);
+}
+
+// The member initialisers are the 'paper' preset.
 struct GanTrainerOptions {
+    ToyDatasetKind dataset = ToyDatasetKind::ring8;  // what the caller named; GanTrainer takes the ToyDataset
+    GanPreset preset = GanPreset::paper;              // which defaults the options were resolved from
     LipschitzMethod lipschitz = LipschitzMethod::gp;
-    double lambda = 10.0;
-    bool one_sided = false;
-    double gran_epsilon = 1.0;
+    GradientPenaltyOptions gradient_penalty;          // λ (gp only) and the penalty's side
+    std::optional<double> eps;                        // GraN's ε, required for gran
     std::size_t n_critic = 5;
     double lr = 1e-4;
     double beta1 = 0.0;
     double beta2 = 0.9;
     std::size_t batch = 256;
-    std::vector<std::size_t> critic_hidden{256, 256};
-    Activation critic_activation = Activation::relu;
-    std::size_t latent = 2;
-    std::vector<std::size_t> generator_hidden{256, 256};
-    Activation generator_activation = Activation::relu;
+    GanCriticOptions critic;
+    GanGeneratorOptions generator;
     std::uint64_t seed = 0;
 };
+
+// The options a preset sets; the others keep the member initialisers.
+template <typename Visitor>
+void visit_preset_fields(GanTrainerOptions& o, Visitor&& field) {
+    field("lr", o.lr);
+    field("beta1", o.beta1);
+    field("beta2", o.beta2);
+    field("nCritic", o.n_critic, kPositive);
+    field("lambda", o.gradient_penalty.lambda);
+}
+
+// The options of `new kx.GanTrainer({...})` (dataset: a name; the JS facade passes user samples
+// separately), by their JS names.
+template <typename Visitor>
+void visit_fields(GanTrainerOptions& o, Visitor&& field) {
+    field("dataset", o.dataset);
+    field("preset", o.preset);
+    field("lipschitz", o.lipschitz);
+    visit_fields(o.gradient_penalty, field);  // lambda, penalty
+    field("eps", o.eps);
+    field("nCritic", o.n_critic, kPositive);
+    field("lr", o.lr);
+    field("beta1", o.beta1);
+    field("beta2", o.beta2);
+    field("batch", o.batch, kPositive);
+    field("critic", o.critic);
+    field("generator", o.generator);
+    field("seed", o.seed);
+}
+
+// The defaults of a preset: 'paper' Adam(1e-4, 0, 0.9), λ 10, nCritic 5; 'toy' Adam(1e-3, 0.5,
+// 0.9), λ 0.1, nCritic 5 (β1 0.5 and λ 0.1 as in the authors' gan_toy.py, "Smaller lambda makes
+// things faster for toy tasks"; lr 1e-3 is ours, gan_toy.py uses 1e-4).
+GanTrainerOptions gan_preset_options(GanPreset preset);
+
+// Every option in range (λ ≥ 0, ε > 0 for gran, lr > 0, β in [0, 1), sizes ≥ 1), and the two
+// networks with their Adam moments and batch workspaces fit in the heap (64-bit counts).
+Error gan_trainer_validate(const GanTrainerOptions& options);
+
+// n ≥ 1 generated points (GanTrainer::sample, evaluate), their generator workspace in the heap;
+// `name` is the argument's name in the call ("n").
+Error gan_sample_validate(const GanTrainerOptions& options, const std::string& name, std::size_t n);
 
 struct GanStepResult {
     double critic_loss;     // of the last critic step

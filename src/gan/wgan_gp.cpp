@@ -4,11 +4,43 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/validate.hpp"
+
 namespace kexue {
+
+Error gradient_penalty_validate(const GradientPenaltyOptions& options) {
+    return number_at_least("lambda", options.lambda, 0);
+}
+
+Error wgan_critic_loss_validate(const std::vector<std::size_t>& critic_sizes, const CriticLossOptions& options) {
+    if (Error e = mlp_single_output_validate(critic_sizes, "critic", "critic must have one output (sizes ending in 1)")) {
+        return e;
+    }
+    // The [fake; real] pair at 2·rows with the reverse pass, x̂ at rows with the tangent pass.
+    if (Error e = mlp_batch_validate(critic_sizes, options.rows, 16)) return e;
+    return gradient_penalty_validate(options.gradient_penalty);
+}
+
+Error wgan_interpolation_validate(const float* interpolation, std::size_t rows) {
+    for (std::size_t i = 0; i < rows; ++i) {
+        const float t = interpolation[i];
+        if (!(t >= 0 && t <= 1)) {
+            return range_error("interpolation[" + std::to_string(i) + "]", "in [0, 1]", js_number(double(t)));
+        }
+    }
+    return {};
+}
+
+Error wgan_generator_loss_validate(const std::vector<std::size_t>& critic_sizes, const MlpBatchOptions& options) {
+    if (Error e = mlp_single_output_validate(critic_sizes, "critic", "critic must have one output (sizes ending in 1)")) {
+        return e;
+    }
+    return mlp_batch_validate(critic_sizes, options.rows, 4);
+}
 
 template <typename T>
 CriticLoss wgan_gp_critic_loss(const Mlp<T>& critic, const T* parameters, const T* real, const T* fake,
-                               const T* eps, std::size_t rows, const GradientPenaltyOptions& options,
+                               const T* interpolation, std::size_t rows, const GradientPenaltyOptions& options,
                                T* gradient, T* gradient_norms, WganWorkspace<T>& ws) {
     const std::size_t p = critic.input_size();
     const std::size_t L = critic.layers();
@@ -34,7 +66,7 @@ CriticLoss wgan_gp_critic_loss(const Mlp<T>& critic, const T* parameters, const 
     // v_i = 2λ (s_i − 1)/(m s_i) · g_i (the tangent pass is linear in v, so the coefficient rides on v).
     ws.rows_buffer.resize(rows * p);
     for (std::size_t i = 0; i < rows; ++i) {
-        const T e = eps[i];
+        const T e = interpolation[i];
         for (std::size_t j = 0; j < p; ++j) {
             ws.rows_buffer[i * p + j] = e * real[i * p + j] + (T(1) - e) * fake[i * p + j];
         }
@@ -49,7 +81,7 @@ CriticLoss wgan_gp_critic_loss(const Mlp<T>& critic, const T* parameters, const 
         for (std::size_t j = 0; j < p; ++j) squared += double(g[i * p + j]) * double(g[i * p + j]);
         const double s = std::sqrt(squared + options.gp_eps);
         if (gradient_norms) gradient_norms[i] = T(std::sqrt(squared));
-        const double excess = options.one_sided ? std::max(0.0, s - 1) : s - 1;
+        const double excess = options.penalty == PenaltySide::one_sided ? std::max(0.0, s - 1) : s - 1;
         penalty += options.lambda * excess * excess;
         const double coefficient = 2 * options.lambda * excess / s * inv_m;
         for (std::size_t j = 0; j < p; ++j) ws.direction[i * p + j] = T(coefficient * double(g[i * p + j]));

@@ -6,18 +6,24 @@
 
 #include <algorithm>
 #include <cmath>
-#include <string>
+
+#include "core/options.hpp"
 
 namespace kexue {
 
 enum class Activation { relu, leaky_relu, tanh, sigmoid, softplus, gelu, linear };
 
+// The names of the JS API (`activation: 'leaky_relu'`); enum_name / parse_enum read them.
+template <>
+struct EnumNames<Activation> {
+    static constexpr EnumEntry<Activation> entries[] = {
+        {"relu", Activation::relu},         {"leaky_relu", Activation::leaky_relu}, {"tanh", Activation::tanh},
+        {"sigmoid", Activation::sigmoid},   {"softplus", Activation::softplus},     {"gelu", Activation::gelu},
+        {"linear", Activation::linear}};
+};
+
 // Slope of leaky ReLU for z < 0, the value used by the WGAN-GP/GN reference code.
 constexpr double kLeakyReluSlope = 0.2;
-
-// "relu", "leaky_relu", "tanh", "sigmoid", "softplus", "gelu", "linear"; false when unknown.
-bool parse_activation(const std::string& name, Activation& out);
-const char* activation_name(Activation activation);
 
 template <typename T>
 struct ActivationDerivatives {

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/gemm.hpp"
+#include "core/validate.hpp"
 #include "nn/random.hpp"
 
 namespace kexue {
@@ -72,32 +73,45 @@ void add_column_sums(const T* x, std::size_t rows, std::size_t cols, T* out) {
 
 }  // namespace
 
-bool parse_activation(const std::string& name, Activation& out) {
-    static const std::pair<const char*, Activation> table[] = {
-        {"relu", Activation::relu},       {"leaky_relu", Activation::leaky_relu},
-        {"tanh", Activation::tanh},       {"sigmoid", Activation::sigmoid},
-        {"softplus", Activation::softplus}, {"gelu", Activation::gelu},
-        {"linear", Activation::linear}};
-    for (const auto& [key, value] : table) {
-        if (name == key) {
-            out = value;
-            return true;
-        }
+std::uint64_t mlp_parameter_count(const std::vector<std::size_t>& sizes) {
+    std::uint64_t count = 0;
+    for (std::size_t l = 1; l < sizes.size(); ++l) {
+        const std::uint64_t weights = checked_product({sizes[l], sizes[l - 1]});  // W_l, then b_l
+        if (weights > UINT64_MAX - sizes[l] || count > UINT64_MAX - weights - sizes[l]) return UINT64_MAX;
+        count += weights + sizes[l];
     }
-    return false;
+    return count;
 }
 
-const char* activation_name(Activation activation) {
-    switch (activation) {
-        case Activation::relu: return "relu";
-        case Activation::leaky_relu: return "leaky_relu";
-        case Activation::tanh: return "tanh";
-        case Activation::sigmoid: return "sigmoid";
-        case Activation::softplus: return "softplus";
-        case Activation::gelu: return "gelu";
-        case Activation::linear: return "linear";
+Error mlp_validate(const MlpOptions& options) {
+    const std::vector<std::size_t>& sizes = options.sizes;
+    if (sizes.size() < 2) {
+        return range_error_text("sizes", "sizes must have at least 2 entries, received " +
+                                             js_number(std::uint64_t(sizes.size())));
     }
-    return "linear";
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        if (Error e = positive("sizes[" + std::to_string(i) + "]", sizes[i])) return e;
+    }
+    return buffer_fits("parameters", {{"count", mlp_parameter_count(sizes)}});
+}
+
+Error mlp_batch_validate(const std::vector<std::size_t>& sizes, std::size_t rows, unsigned passes) {
+    if (Error e = positive("rows", rows)) return e;
+    std::uint64_t width = 0;  // Σ n_l (sizes are validated, so this cannot overflow)
+    for (const std::size_t n : sizes) width += n;
+    const std::uint64_t floats[] = {checked_product({rows, sizes.front()}), checked_product({rows, sizes.back()}),
+                                    checked_product({rows, width, passes})};
+    std::uint64_t total = 0;
+    for (const std::uint64_t f : floats) total = f == UINT64_MAX || total > UINT64_MAX - f ? UINT64_MAX : total + f;
+    return heap_budget("rows", checked_product({total, 4}), "the inputs, the outputs and the workspaces");
+}
+
+Error mlp_single_output_validate(const std::vector<std::size_t>& sizes, const std::string& parameter,
+                                 const std::string& text) {
+    if (!sizes.empty() && sizes.back() == 1) return {};
+    std::string list;
+    for (const std::size_t n : sizes) list += (list.empty() ? "" : ", ") + js_number(std::uint64_t(n));
+    return range_error_text(parameter, text + ", received sizes [" + list + "]");
 }
 
 template <typename T>

@@ -26,11 +26,54 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "core/error.hpp"
+#include "core/options.hpp"
 #include "nn/activation.hpp"
 
 namespace kexue {
+
+// The options of `new kx.Mlp({ sizes, activation, seed })`.
+struct MlpOptions {
+    std::vector<std::size_t> sizes;          // n_0 … n_L, at least 2 entries, each ≥ 1
+    Activation activation = Activation::relu;  // of the hidden layers; the output is linear
+    std::uint64_t seed = 0;                  // of initial_parameters
+};
+
+template <typename Visitor>
+void visit_fields(MlpOptions& o, Visitor&& field) {
+    field("sizes", o.sizes, kRequired | kPositive);
+    field("activation", o.activation);
+    field("seed", o.seed);
+}
+
+// Σ_l n_l·n_{l−1} + n_l in 64 bits (UINT64_MAX when it overflows), the count of W and b.
+std::uint64_t mlp_parameter_count(const std::vector<std::size_t>& sizes);
+
+// sizes has ≥ 2 entries, each ≥ 1, and the parameters fit in the heap.
+Error mlp_validate(const MlpOptions& options);
+
+// The options of a batched call on a network (Mlp.forward, Mlp.inputGradient, gan.generatorLoss).
+struct MlpBatchOptions {
+    std::size_t rows = 0;
+};
+
+template <typename Visitor>
+void visit_fields(MlpBatchOptions& o, Visitor&& field) {
+    field("rows", o.rows, kRequired | kPositive);
+}
+
+// rows ≥ 1 and x (rows × n_0), the output (rows × n_L) and `passes` workspace arrays per layer
+// (2 for a forward pass, 4 with the reverse pass, 8 with the tangent pass; rows × Σ n_l floats
+// each) fit in the heap.
+Error mlp_batch_validate(const std::vector<std::size_t>& sizes, std::size_t rows, unsigned passes);
+
+// Mlp.inputGradient and the critics need a scalar output: sizes ending in 1. `parameter` and the
+// message name the network as the call does ("critic must have one output …").
+Error mlp_single_output_validate(const std::vector<std::size_t>& sizes, const std::string& parameter,
+                                 const std::string& text);
 
 template <typename T>
 struct MlpWorkspace {
@@ -44,7 +87,7 @@ struct MlpWorkspace {
 template <typename T>
 class Mlp {
 public:
-    // sizes: at least 2 entries, all positive (checked by the caller: the JS facade validates).
+    // sizes: at least 2 entries, all positive (mlp_validate).
     Mlp(std::vector<std::size_t> sizes, Activation activation);
 
     const std::vector<std::size_t>& sizes() const { return sizes_; }

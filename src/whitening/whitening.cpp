@@ -1,12 +1,15 @@
 #include "whitening/whitening.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
+#include <string>
 
 #include <Eigen/Dense>
 
 #include "core/gemm.hpp"
 #include "core/parallel.hpp"
+#include "core/validate.hpp"
 
 namespace kexue {
 namespace {
@@ -100,9 +103,128 @@ void WhiteningStats::merge_chunk(std::size_t chunk_count, const std::vector<doub
     count_ += chunk_count;
 }
 
+Error whitening_stats_validate(const WhiteningStatsOptions& options) {
+    if (Error e = positive("dim", options.dim)) return e;
+    return buffer_fits("the second-moment matrix", {{"dim", options.dim}, {"dim", options.dim}}, 8);
+}
+
+Error whitening_add_validate(std::size_t dim, std::size_t rows) {
+    if (Error e = positive("rows", rows)) return e;
+    return buffer_fits("x", {{"rows", rows}, {"dim", dim}});
+}
+
+Error whitening_merge_validate(const WhiteningStats& stats, const WhiteningStats& other) {
+    if (other.dim() == stats.dim()) return {};
+    return range_error_text("other", "other must have dim = " + js_number(std::uint64_t(stats.dim())) +
+                                         ", received dim " + js_number(std::uint64_t(other.dim())));
+}
+
+namespace {
+
+Error k_validate(std::size_t dim, std::size_t k) {
+    if (k <= dim) return {};
+    return range_error("k", "between 1 and dim = " + js_number(std::uint64_t(dim)), js_number(std::uint64_t(k)));
+}
+
+Error ddof_validate(std::size_t ddof) {
+    if (ddof <= 1) return {};
+    return range_error("ddof", "0 or 1", js_number(std::uint64_t(ddof)));
+}
+
+Error kernel_fits(std::size_t dim, std::size_t k) {
+    return buffer_fits("the kernel", {{"dim", dim}, {"k", k == 0 ? dim : k}}, 8);
+}
+
+}  // namespace
+
+Error whitening_options_validate(std::size_t dim, const WhiteningOptions& options) {
+    if (Error e = finite("beta", options.beta)) return e;
+    if (Error e = finite("gamma", options.gamma)) return e;
+    if (Error e = k_validate(dim, options.k)) return e;
+    if (Error e = ddof_validate(options.ddof)) return e;
+    return kernel_fits(dim, options.k);
+}
+
+Error whitening_fit_options_validate(const WhiteningFitOptions& options) {
+    if (Error e = whitening_add_validate(options.dim, options.rows)) return e;
+    if (Error e = whitening_stats_validate({options.dim})) return e;
+    return whitening_options_validate(options.dim, options.whitening);
+}
+
+Error whitening_fit_validate(const WhiteningStats& stats, const WhiteningOptions& options) {
+    if (Error e = whitening_options_validate(stats.dim(), options)) return e;
+    const std::uint64_t count = stats.count();
+    if (count <= options.ddof) {
+        return range_error_text("rows", "needs more than ddof = " + js_number(std::uint64_t(options.ddof)) +
+                                            " rows, received " + js_number(count));
+    }
+    if (count < 2 && options.beta == 1 && options.gamma > 0) {
+        return range_error_text("rows", "with beta = 1 and gamma > 0 at least 2 rows are needed (one row has zero "
+                                        "variance about its mean), received " + js_number(count));
+    }
+    return {};
+}
+
+Error whitening_spread_validate(const WhiteningFit& fit, const WhiteningOptions& options) {
+    if (options.gamma <= 0 || (!fit.eigenvalues.empty() && fit.eigenvalues[0] > 0)) return {};
+    return range_error_text("gamma", "the rows have zero spread about beta·mean, so gamma = " +
+                                         js_number(options.gamma) +
+                                         " > 0 would divide by zero; use more varied rows or gamma = 0");
+}
+
+Error whitening_transform_validate(std::size_t dim, std::size_t k, const WhiteningTransformOptions& options) {
+    if (Error e = positive("rows", options.rows)) return e;
+    if (Error e = buffer_fits("x", {{"rows", options.rows}, {"dim", dim}})) return e;
+    return buffer_fits("the result", {{"rows", options.rows}, {"k", k}});
+}
+
+Error whitening_model_validate(const WhiteningModelInfo& model) {
+    if (Error e = positive("dim", model.dim)) return e;
+    if (Error e = k_validate(model.dim, model.k)) return e;
+    if (model.beta) {
+        if (Error e = finite("beta", *model.beta)) return e;
+    }
+    if (model.gamma) {
+        if (Error e = finite("gamma", *model.gamma)) return e;
+    }
+    if (model.ddof) {
+        if (Error e = ddof_validate(*model.ddof)) return e;
+    }
+    if (model.count) {
+        if (Error e = positive("count", *model.count)) return e;
+    }
+    return kernel_fits(model.dim, model.k);
+}
+
+Error whitening_json_validate(const WhiteningJsonHeader& header) {
+    if (header.format != std::optional<std::string>(kWhiteningFormat)) {
+        return range_error("format", std::string("\"") + kWhiteningFormat + "\"",
+                           header.format ? "\"" + *header.format + "\"" : "undefined");
+    }
+    if (header.version != std::optional<double>(kWhiteningFormatVersion)) {
+        return range_error("version", js_number(kWhiteningFormatVersion),
+                           header.version ? js_number(*header.version) : "undefined");
+    }
+    return {};
+}
+
+Error whitening_eigenvalues_validate(const double* eigenvalues, std::size_t dim) {
+    for (std::size_t i = 1; i < dim; ++i) {
+        if (eigenvalues[i] > eigenvalues[i - 1]) {
+            const std::string at = "eigenvalues[" + std::to_string(i) + "]";
+            const std::string before = "eigenvalues[" + std::to_string(i - 1) + "]";
+            return range_error_text("eigenvalues", "eigenvalues must be in descending order, but " + at + " = " +
+                                                       js_number(eigenvalues[i]) + " > " + before + " = " +
+                                                       js_number(eigenvalues[i - 1]));
+        }
+    }
+    return {};
+}
+
 WhiteningFit whitening_fit(const WhiteningStats& stats, const WhiteningOptions& options) {
     const std::size_t dim = stats.dim();
     const std::size_t k = options.k == 0 ? dim : options.k;
+    assert(k <= dim && stats.count() > options.ddof);  // whitening_fit_validate
     const auto d = static_cast<Eigen::Index>(dim);
     const double n = static_cast<double>(stats.count());
     const double shift = 1.0 - options.beta;

@@ -9,7 +9,12 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
+#include <string>
 #include <vector>
+
+#include "core/error.hpp"
+#include "core/options.hpp"
 
 namespace kexue {
 
@@ -44,13 +49,122 @@ private:
     std::vector<double> m2_;
 };
 
+// The options of `new kx.WhiteningStats(dim)`.
+struct WhiteningStatsOptions {
+    std::size_t dim = 0;
+};
+
+template <typename Visitor>
+void visit_fields(WhiteningStatsOptions& o, Visitor&& field) {
+    field("dim", o.dim, kRequired | kPositive);
+}
+
+// dim ≥ 1 and the float64 dim×dim second moment fits in the heap.
+Error whitening_stats_validate(const WhiteningStatsOptions& options);
+// WhiteningStats.add(x, rows): rows ≥ 1 and x (rows×dim) fits. The values are checked by
+// finite_rows (core/validate.hpp) once they are in memory.
+Error whitening_add_validate(std::size_t dim, std::size_t rows);
+
+// WhiteningStats.merge(other): the same dim.
+Error whitening_merge_validate(const WhiteningStats& stats, const WhiteningStats& other);
+
 struct WhiteningOptions {
     double beta = 1.0;
     double gamma = 1.0;
     std::size_t k = 0;            // 0 means dim
     std::size_t ddof = 0;         // 0: divide by N (the article); 1: by N − 1 (np.cov, the reference code)
-    double eigenvalue_floor = 1e-12;  // eigenvalues below floor·λ_max are raised to it before ^(−γ/2)
+    double eigenvalue_floor = 1e-12;  // eigenvalues below floor·λ_max are raised to it before ^(−γ/2) (not an option)
 };
+
+// The options of WhiteningStats.finalize (and of Whitening.fit, after rows and dim).
+template <typename Visitor>
+void visit_fields(WhiteningOptions& o, Visitor&& field) {
+    field("beta", o.beta);
+    field("gamma", o.gamma);
+    field("k", o.k, kPositive);
+    field("ddof", o.ddof);
+}
+
+// β, γ finite; k ∈ [1, dim] (0 = dim); ddof ∈ {0, 1}; the dim×k float64 kernel fits.
+Error whitening_options_validate(std::size_t dim, const WhiteningOptions& options);
+
+// The options of Whitening.fit(x, { rows, dim, ...WhiteningOptions }).
+struct WhiteningFitOptions {
+    std::size_t rows = 0;
+    std::size_t dim = 0;
+    WhiteningOptions whitening;
+};
+
+template <typename Visitor>
+void visit_fields(WhiteningFitOptions& o, Visitor&& field) {
+    field("rows", o.rows, kRequired | kPositive);
+    field("dim", o.dim, kRequired | kPositive);
+    visit_fields(o.whitening, field);
+}
+
+Error whitening_fit_options_validate(const WhiteningFitOptions& options);
+
+// The options of Whitening.transform(x, { rows, normalize }).
+struct WhiteningTransformOptions {
+    std::size_t rows = 0;
+    bool normalize = false;
+};
+
+template <typename Visitor>
+void visit_fields(WhiteningTransformOptions& o, Visitor&& field) {
+    field("rows", o.rows, kRequired | kPositive);
+    field("normalize", o.normalize);
+}
+
+// rows ≥ 1; x (rows×dim) and the result (rows×k) fit.
+Error whitening_transform_validate(std::size_t dim, std::size_t k, const WhiteningTransformOptions& options);
+
+// What describes a fitted or imported model besides its arrays: `.options` of a Whitening and the
+// header of its JSON form. beta, gamma, ddof and count are null for a model imported from the
+// reference code's { kernel, bias }.
+struct WhiteningModelInfo {
+    std::size_t dim = 0;
+    std::size_t k = 0;  // 0 means dim
+    std::optional<double> beta;
+    std::optional<double> gamma;
+    std::optional<std::size_t> ddof;
+    std::optional<std::size_t> count;
+};
+
+template <typename Visitor>
+void visit_fields(WhiteningModelInfo& o, Visitor&& field) {
+    field("dim", o.dim, kRequired | kPositive);
+    field("k", o.k, kPositive);
+    field("beta", o.beta);
+    field("gamma", o.gamma);
+    field("ddof", o.ddof);
+    field("count", o.count, kPositive);
+}
+
+// dim ≥ 1, k ∈ [1, dim] (0 = dim), ddof ∈ {0, 1} and count ≥ 1 when given, the kernel fits.
+Error whitening_model_validate(const WhiteningModelInfo& model);
+
+// The JSON form (Whitening#toJSON): { format: "kexue-whitening", version: 1, ...WhiteningModelInfo,
+// mean, eigenvalues, center, kernel }; the arrays are read by the JS facade.
+constexpr const char* kWhiteningFormat = "kexue-whitening";
+constexpr double kWhiteningFormatVersion = 1;
+
+struct WhiteningJsonHeader {
+    std::optional<std::string> format;
+    std::optional<double> version;
+};
+
+template <typename Visitor>
+void visit_fields(WhiteningJsonHeader& o, Visitor&& field) {
+    field("format", o.format);
+    field("version", o.version);
+}
+
+// format and version are this package's (checked before the model's fields, so that a file of
+// another kind is refused as such).
+Error whitening_json_validate(const WhiteningJsonHeader& header);
+// Eigenvalues (dim) of a saved model are in descending order.
+Error whitening_eigenvalues_validate(const double* eigenvalues, std::size_t dim);
 
 struct WhiteningFit {
     std::size_t dim = 0;
@@ -61,8 +175,15 @@ struct WhiteningFit {
     std::vector<double> kernel;       // W_k (dim×k, row-major)
 };
 
-// Requires stats.count() > ddof; the caller validates k ∈ [1, dim].
+// The options are valid for the statistics: whitening_options_validate, more than ddof rows, and
+// at least 2 rows when β = 1 and γ > 0 (one row has zero variance about its mean).
+Error whitening_fit_validate(const WhiteningStats& stats, const WhiteningOptions& options);
+
+// Requires whitening_fit_validate.
 WhiteningFit whitening_fit(const WhiteningStats& stats, const WhiteningOptions& options);
+
+// After the fit: γ > 0 needs a positive spread about βμ (λ_max > 0), or W_k would divide by zero.
+Error whitening_spread_validate(const WhiteningFit& fit, const WhiteningOptions& options);
 
 // The fitted affine map, kept in float32 for the SIMD GEMM: y = x·W_k − (βμ)·W_k.
 class WhiteningTransform {

@@ -30,7 +30,7 @@ Normalized<T> run(const Mlp<T>& mlp, const std::vector<double>& w, const std::ve
 }
 
 NormalizedCriticOptions gn() { return {}; }
-NormalizedCriticOptions gran(double epsilon) { return {GradientNormalization::gran, epsilon}; }
+NormalizedCriticOptions gran(double eps) { return {GradientNormalization::gran, eps}; }
 
 template <typename T>
 void check_linear_spec(double tol) {
@@ -120,7 +120,7 @@ INSTANTIATE_TEST_SUITE_P(
                                          Activation::sigmoid, Activation::softplus, Activation::gelu),
                        ::testing::Values(GradientNormalization::gn, GradientNormalization::gran)),
     [](const auto& info) {
-        return std::string(activation_name(std::get<0>(info.param))) +
+        return std::string(enum_name(std::get<0>(info.param))) +
                (std::get<1>(info.param) == GradientNormalization::gn ? "_gn" : "_gran");
     });
 

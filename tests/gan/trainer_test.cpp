@@ -60,8 +60,9 @@ GanTrainerOptions small_options(LipschitzMethod method, std::uint64_t seed) {
     o.lipschitz = method;
     o.batch = 16;
     o.n_critic = 2;
-    o.critic_hidden = {8, 8};
-    o.generator_hidden = {8};
+    o.critic.hidden = {8, 8};
+    o.generator.hidden = {8};
+    o.eps = 1.0;  // GraN's ε
     o.seed = seed;
     o.lr = 1e-3;
     o.beta1 = 0.5;

@@ -120,7 +120,7 @@ TEST_P(WganGpFiniteDifferences, CriticGradient) {
     for (auto& x : eps) x = rng.uniform();
     GradientPenaltyOptions options;
     options.lambda = 3.5;
-    options.one_sided = one_sided;
+    options.penalty = one_sided ? PenaltySide::one_sided : PenaltySide::two_sided;
     const auto r = critic_loss(mlp, w, real, fake, eps, options);
     const double h = 1e-6;
     for (std::size_t i = 0; i < w.size(); ++i) {
@@ -129,7 +129,7 @@ TEST_P(WganGpFiniteDifferences, CriticGradient) {
         wm[i] -= h;
         const double fd = (reference_loss(mlp, wp, real, fake, eps, options) -
                            reference_loss(mlp, wm, real, fake, eps, options)) / (2 * h);
-        EXPECT_NEAR(r.gradient[i], fd, 2e-6 * (1 + std::abs(fd))) << activation_name(act) << " parameter " << i;
+        EXPECT_NEAR(r.gradient[i], fd, 2e-6 * (1 + std::abs(fd))) << enum_name(act) << " parameter " << i;
     }
 }
 
@@ -139,7 +139,7 @@ INSTANTIATE_TEST_SUITE_P(
                                          Activation::sigmoid, Activation::softplus, Activation::gelu),
                        ::testing::Bool()),
     [](const auto& info) {
-        return std::string(activation_name(std::get<0>(info.param))) + (std::get<1>(info.param) ? "_one_sided" : "");
+        return std::string(enum_name(std::get<0>(info.param))) + (std::get<1>(info.param) ? "_one_sided" : "");
     });
 
 // λ = 0 leaves the plain Wasserstein loss; ε = 1 puts x̂ on the real sample.
@@ -154,7 +154,7 @@ TEST(WganGp, LambdaZeroAndEpsilonEnds) {
     EXPECT_DOUBLE_EQ(r.gradient[1], 1.0);
     // One-sided: a gradient norm below 1 is not penalised.
     GradientPenaltyOptions one_sided;
-    one_sided.one_sided = true;
+    one_sided.penalty = PenaltySide::one_sided;
     const auto small = critic_loss(mlp, {0.3, 0.4, 0}, {1, 0}, {0, 1}, {0.0}, one_sided);
     EXPECT_DOUBLE_EQ(small.loss.penalty, 0.0);
     const auto two_sided = critic_loss(mlp, {0.3, 0.4, 0}, {1, 0}, {0, 1}, {0.0}, {});

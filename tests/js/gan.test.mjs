@@ -112,12 +112,12 @@ test('Mlp: layout, seeded initialisation, forward and inputGradient (SPEC §5.4(
 test('gan.criticLoss: SPEC §5.4 (a) linear, (b) tanh and (c) ReLU vectors', () => {
   const linear = new kx.Mlp({ sizes: [2, 1], activation: 'linear' });
   linear.setParameters(new Float32Array([3, 4, 0]));
-  const a = kx.gan.criticLoss(linear, { real: new Float32Array([1, 0]), fake: new Float32Array([0, 1]), eps: new Float32Array([0.3]), rows: 1 });
+  const a = kx.gan.criticLoss(linear, { real: new Float32Array([1, 0]), fake: new Float32Array([0, 1]), interpolation: new Float32Array([0.3]), rows: 1 });
   assertClose([a.loss, a.penalty, a.gradNorms[0]], [161, 160, 5], 1e-6, '(a) loss, penalty, norm');
   assertClose(a.grad, [47, 65, 0], 1e-6, '(a) grad');
   linear.dispose();
 
-  const args = { real: new Float32Array([1, 0]), fake: new Float32Array([0, 1]), eps: new Float32Array([0.25]), rows: 1 };
+  const args = { real: new Float32Array([1, 0]), fake: new Float32Array([0, 1]), interpolation: new Float32Array([0.25]), rows: 1 };
   const tanh = specCritic('tanh');
   const b = kx.gan.criticLoss(tanh, args);
   assertClose([b.loss, b.penalty, b.gradNorms[0]], [-0.5503329503, 1.839660101, 1.428912590], 2e-6, '(b)');
@@ -145,7 +145,7 @@ test('gan.normalizedCritic: SPEC §6A vectors', () => {
   const gn = kx.gan.normalizedCritic(linear, x, { rows: 1 });
   assertClose(gn.value, [0.5833333333], 1e-6, 'GN linear');
   assertClose(gn.inputGrad, [0.1041666667, 0.1388888889], 1e-6, 'GN linear ∇x');
-  assertClose(kx.gan.normalizedCritic(linear, x, { rows: 1, variant: 'gran', epsilon: 1 }).value, [1.346153846], 1e-6, 'GraN linear');
+  assertClose(kx.gan.normalizedCritic(linear, x, { rows: 1, variant: 'gran', eps: 1 }).value, [1.346153846], 1e-6, 'GraN linear');
   linear.dispose();
 
   const tanh = specCritic('tanh');
@@ -155,8 +155,8 @@ test('gan.normalizedCritic: SPEC §6A vectors', () => {
   assertClose(r.paramGrad, [0.04111190027, -0.00163721718, -0.09689945134, 0.000515367286, 0.1336325778,
     -0.3145257309, 0.04138499628, 0.04193781440, 0.1416354418], 1e-6, 'GN tanh ∇θ');
   assertClose(r.inputGrad, [-0.02363028770, -0.7626840396], 1e-6, 'GN tanh ∇x');
-  assertClose(kx.gan.normalizedCritic(tanh, point, { rows: 1, variant: 'gran', epsilon: 0.01 }).value, [0.2253255270], 1e-6, 'GraN 0.01');
-  assertClose(kx.gan.normalizedCritic(tanh, point, { rows: 1, variant: 'gran', epsilon: 1 }).value, [0.2156711311], 1e-6, 'GraN 1');
+  assertClose(kx.gan.normalizedCritic(tanh, point, { rows: 1, variant: 'gran', eps: 0.01 }).value, [0.2253255270], 1e-6, 'GraN 0.01');
+  assertClose(kx.gan.normalizedCritic(tanh, point, { rows: 1, variant: 'gran', eps: 1 }).value, [0.2156711311], 1e-6, 'GraN 1');
   tanh.dispose();
 
   // 0/0: an all-zero critic gives f̂ = 0 and zero gradients.
@@ -180,13 +180,13 @@ test('criticLoss and normalizedCritic gradients match central differences (float
     const real = Float32Array.from({ length: rows * 2 }, normal), fake = Float32Array.from({ length: rows * 2 }, normal);
     const eps = Float32Array.from({ length: rows }, rand);
     const lambda = 2.5;
-    const { grad, loss } = kx.gan.criticLoss(critic, { real, fake, eps, rows, lambda });
+    const { grad, loss } = kx.gan.criticLoss(critic, { real, fake, interpolation: eps, rows, lambda });
     const ref = (params) => referenceCriticLoss(sizes, activation, params, Array.from(real), Array.from(fake), Array.from(eps), rows, lambda);
     assert.ok(Math.abs(loss - ref(w)) < 1e-4 * (1 + Math.abs(loss)), `${activation}: loss ${loss} vs ${ref(w)}`);
     const h = 1e-5;
     const x = Float32Array.from({ length: rows * 2 }, normal);
     const gn = kx.gan.normalizedCritic(critic, x, { rows });
-    const gran = kx.gan.normalizedCritic(critic, x, { rows, variant: 'gran', epsilon: 0.5 });
+    const gran = kx.gan.normalizedCritic(critic, x, { rows, variant: 'gran', eps: 0.5 });
     const sumNormalized = (params, variant, points = Array.from(x)) => {
       let s = 0;
       for (let i = 0; i < rows; ++i) s += referenceNormalized(sizes, activation, params, points.slice(2 * i, 2 * i + 2), variant, 0.5);
@@ -233,16 +233,16 @@ test('bad input gets TypeError / RangeError naming the parameter, and the module
   throwsWith(() => critic.forward(new Float32Array(2)), TypeError, /options \{ rows \} are required/);
   throwsWith(() => critic.setParameters(new Float32Array(8)), RangeError, /parameters must have length parameterCount = 9/);
   throwsWith(() => critic.setParameters(new Float32Array(9).fill(NaN)), RangeError, /parameters\[0\] must be finite/);
-  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, eps: new Float32Array([1.5]), rows: 1 }), RangeError, /gan.criticLoss: eps\[0\] must be in \[0, 1\], received 1.5/);
-  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, eps: new Float32Array([-0.1]), rows: 1 }), RangeError, /eps\[0\] must be in \[0, 1\]/);
-  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, eps: new Float32Array([0.5, 0.5]), rows: 1 }), RangeError, /eps must have length rows = 1/);
+  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, interpolation: new Float32Array([1.5]), rows: 1 }), RangeError, /gan.criticLoss: interpolation\[0\] must be in \[0, 1\], received 1.5/);
+  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, interpolation: new Float32Array([-0.1]), rows: 1 }), RangeError, /interpolation\[0\] must be in \[0, 1\]/);
+  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, interpolation: new Float32Array([0.5, 0.5]), rows: 1 }), RangeError, /interpolation must have length rows = 1/);
   throwsWith(() => kx.gan.criticLoss(critic, { real, fake, rows: 1, lambda: -1 }), RangeError, /gan.criticLoss: lambda must be a finite number ≥ 0, received -1/);
   throwsWith(() => kx.gan.criticLoss(critic, { real, fake: new Float32Array(4), rows: 1 }), RangeError, /fake must have length rows\*in = 2/);
   throwsWith(() => kx.gan.criticLoss(critic, { real, fake, rows: 1, penalty: 'both' }), RangeError, /penalty must be one of/);
   throwsWith(() => kx.gan.criticLoss({}, { real, fake, rows: 1 }), TypeError, /gan.criticLoss: critic must be a kx.Mlp/);
-  throwsWith(() => kx.gan.normalizedCritic(critic, real, { rows: 1, variant: 'gran', epsilon: 0 }), RangeError, /epsilon must be a finite number > 0, received 0/);
-  throwsWith(() => kx.gan.normalizedCritic(critic, real, { rows: 1, variant: 'gran', epsilon: -1 }), RangeError, /epsilon must be a finite number > 0/);
-  throwsWith(() => kx.gan.normalizedCritic(critic, real, { rows: 1, variant: 'gran' }), TypeError, /epsilon is required/);
+  throwsWith(() => kx.gan.normalizedCritic(critic, real, { rows: 1, variant: 'gran', eps: 0 }), RangeError, /eps must be a finite number > 0, received 0/);
+  throwsWith(() => kx.gan.normalizedCritic(critic, real, { rows: 1, variant: 'gran', eps: -1 }), RangeError, /eps must be a finite number > 0/);
+  throwsWith(() => kx.gan.normalizedCritic(critic, real, { rows: 1, variant: 'gran' }), TypeError, /eps is required/);
   throwsWith(() => kx.gan.normalizedCritic(critic, real, { rows: 1, variant: 'wgan' }), RangeError, /variant must be one of 'gn', 'gran'/);
   throwsWith(() => kx.gan.normalizedCritic(critic, new Float32Array(3), { rows: 1 }), RangeError, /x must have length rows\*in = 2/);
   const vector = new kx.Mlp({ sizes: [2, 2] });
@@ -255,8 +255,8 @@ test('bad input gets TypeError / RangeError naming the parameter, and the module
   throwsWith(() => new kx.GanTrainer({ dataset: 'moons' }), RangeError, /GanTrainer: dataset must be one of 'ring8', 'grid25', 'swissroll'/);
   throwsWith(() => new kx.GanTrainer({ dataset: new Float32Array(3) }), RangeError, /dataset samples must be a Float32Array of n×2/);
   throwsWith(() => new kx.GanTrainer({ lipschitz: 'sn' }), RangeError, /lipschitz must be one of/);
-  throwsWith(() => new kx.GanTrainer({ lipschitz: 'gran' }), TypeError, /epsilon is required/);
-  throwsWith(() => new kx.GanTrainer({ lipschitz: 'gran', epsilon: 0 }), RangeError, /epsilon must be a finite number > 0/);
+  throwsWith(() => new kx.GanTrainer({ lipschitz: 'gran' }), TypeError, /eps is required/);
+  throwsWith(() => new kx.GanTrainer({ lipschitz: 'gran', eps: 0 }), RangeError, /eps must be a finite number > 0/);
   throwsWith(() => new kx.GanTrainer({ lambda: -0.5 }), RangeError, /GanTrainer: lambda must be a finite number ≥ 0/);
   throwsWith(() => new kx.GanTrainer({ beta1: 1 }), RangeError, /beta1 must be a finite number in \[0, 1\)/);
   throwsWith(() => new kx.GanTrainer({ lr: 0 }), RangeError, /lr must be a finite number > 0/);
@@ -270,6 +270,137 @@ test('bad input gets TypeError / RangeError naming the parameter, and the module
   critic.dispose();
 });
 
+// ---- Options by name (read and checked by C++): every rule, unknown names, holes, renamed options ----
+test('every option rule through the API: the message names the parameter, and the module still works', () => {
+  const throwsWith = (fn, cls, re) => assert.throws(fn, (e) => e instanceof cls && re.test(e.message) || assert.fail(`${e?.constructor?.name}: ${e?.message} (wanted ${re})`));
+  // Unknown options, with the nearest known name.
+  throwsWith(() => new kx.Mlp({ sizes: [2, 1], activaton: 'relu' }), TypeError, /^Mlp: unknown option 'activaton' \(did you mean 'activation'\?\)$/);
+  const critic = specCritic('tanh');
+  const real = new Float32Array([1, 0]), fake = new Float32Array([0, 1]);
+  throwsWith(() => critic.forward(real, { rows: 1, row: 1 }), TypeError, /Mlp.forward: unknown option 'row' \(did you mean 'rows'\?\)/);
+  throwsWith(() => critic.inputGradient(real, { rows: 1, rowz: 1 }), TypeError, /Mlp.inputGradient: unknown option 'rowz'/);
+  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, rows: 1, lamda: 1 }), TypeError, /gan.criticLoss: unknown option 'lamda' \(did you mean 'lambda'\?\)/);
+  throwsWith(() => kx.gan.generatorLoss(critic, fake, { rows: 1, lambda: 1 }), TypeError, /gan.generatorLoss: unknown option 'lambda'/);
+  throwsWith(() => kx.gan.normalizedCritic(critic, real, { rows: 1, varient: 'gn' }), TypeError, /gan.normalizedCritic: unknown option 'varient' \(did you mean 'variant'\?\)/);
+  throwsWith(() => kx.gan.sampleDataset('ring8', 4, { sed: 1 }), TypeError, /gan.sampleDataset: unknown option 'sed' \(did you mean 'seed'\?\)/);
+  throwsWith(() => new kx.GanTrainer({ ncritic: 3 }), TypeError, /GanTrainer: unknown option 'ncritic' \(did you mean 'nCritic'\?\)/);
+  throwsWith(() => new kx.GanTrainer({ critic: { hiden: [4] } }), TypeError, /GanTrainer: unknown option 'critic.hiden' \(did you mean 'critic.hidden'\?\)/);
+  throwsWith(() => new kx.GanTrainer({ generator: { latnet: 3 } }), TypeError, /unknown option 'generator.latnet' \(did you mean 'generator.latent'\?\)/);
+
+  // Holes in arrays are refused, not read as 0 or undefined.
+  // eslint-disable-next-line no-sparse-arrays
+  throwsWith(() => new kx.Mlp({ sizes: [2, , 1] }), TypeError, /Mlp: sizes\[1\] must be a value \(the array has a hole\)/);
+  // eslint-disable-next-line no-sparse-arrays
+  throwsWith(() => new kx.GanTrainer({ critic: { hidden: [8, , 8] } }), TypeError, /GanTrainer: critic.hidden\[1\] must be a value/);
+
+  // Mlp: JS types, sizes beyond a 32-bit heap, 64-bit parameter counts, the seed.
+  throwsWith(() => new kx.Mlp({ sizes: [2, 1], activation: 3 }), TypeError, /activation must be one of 'relu', 'leaky_relu', .*received 3/);
+  throwsWith(() => new kx.Mlp({ sizes: [2, '3', 1] }), TypeError, /sizes\[1\] must be a positive integer, received "3"/);
+  throwsWith(() => new kx.Mlp({ sizes: [2, 2 ** 32 + 1] }), RangeError, /sizes\[1\] must be a positive integer at most 4294967295/);
+  throwsWith(() => new kx.Mlp({ sizes: [65536, 65536] }), RangeError, /Mlp: parameters of shape count=4295032832 needs 4295032832 floats .*more than the 2 GiB WASM heap/);
+  throwsWith(() => new kx.Mlp({ sizes: [2, 1], seed: 2 ** 53 }), RangeError, /seed must be a non-negative integer at most 9007199254740991/);
+  throwsWith(() => new kx.Mlp({ sizes: [2, 1], seed: 1.5 }), RangeError, /seed must be a non-negative integer, received 1.5/);
+  throwsWith(() => new kx.Mlp(null), TypeError, /Mlp: options must be an object, received null/);
+  throwsWith(() => critic.forward(real, { rows: 0 }), RangeError, /Mlp.forward: rows must be a positive integer, received 0/);
+  throwsWith(() => critic.forward(real, { rows: 2 ** 30 }), RangeError, /Mlp.forward: rows needs \d+ bytes for the inputs, the outputs and the workspaces, more than the 2 GiB WASM heap can hold/);
+  throwsWith(() => critic.inputGradient(real, { rows: -1 }), RangeError, /rows must be a positive integer, received -1/);
+
+  // The critic calls.
+  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, rows: 1, lambda: '10' }), TypeError, /lambda must be a finite number, received "10"/);
+  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, rows: 1, lambda: Infinity }), RangeError, /lambda must be a finite number, received Infinity/);
+  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, rows: 1, penalty: true }), TypeError, /penalty must be one of 'two-sided', 'one-sided', received boolean true/);
+  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, rows: 1, interpolation: new Float32Array([NaN]) }), RangeError, /interpolation\[0\] must be in \[0, 1\], received NaN/);
+  throwsWith(() => kx.gan.criticLoss(critic, { real, fake, rows: 1, interpolation: [0.5] }), TypeError, /interpolation must be a Float32Array/);
+  throwsWith(() => kx.gan.criticLoss(critic), TypeError, /gan.criticLoss: options \{ rows \} are required/);
+  throwsWith(() => kx.gan.generatorLoss(critic, fake, { rows: 0 }), RangeError, /gan.generatorLoss: rows must be a positive integer, received 0/);
+  throwsWith(() => kx.gan.generatorLoss(critic, fake), TypeError, /options \{ rows \} are required/);
+  throwsWith(() => kx.gan.normalizedCritic(critic, real, { rows: 1, variant: 'gn', eps: -1 }), RangeError, /eps must be a finite number > 0, received -1/);
+  throwsWith(() => kx.gan.normalizedCritic(critic, real, { rows: 1, variant: 'gran', eps: 'small' }), TypeError, /eps must be a finite number, received "small"/);
+  throwsWith(() => kx.gan.sampleDataset('ring8', 2.5), RangeError, /gan.sampleDataset: n must be a positive integer, received 2.5/);
+  throwsWith(() => kx.gan.sampleDataset(8, 4), TypeError, /name must be one of 'ring8', 'grid25', 'swissroll', received 8/);
+  throwsWith(() => kx.gan.sampleDataset('ring8', 2 ** 29), RangeError, /samples of shape n=536870912 × 2=2 needs/);
+  throwsWith(() => kx.gan.sampleDataset('ring8', 4, { seed: -1 }), RangeError, /seed must be a non-negative integer, received -1/);
+  throwsWith(() => kx.gan.sampleDataset('ring8', 4, 5), TypeError, /options must be an object, received 5/);
+
+  // The trainer: each rule, nested names, positional counts.
+  throwsWith(() => new kx.GanTrainer({ beta2: 0.9999999, lr: -1 }), RangeError, /GanTrainer: lr must be a finite number > 0, received -1/);
+  throwsWith(() => new kx.GanTrainer({ beta2: 1.5 }), RangeError, /beta2 must be a finite number in \[0, 1\), received 1.5/);
+  throwsWith(() => new kx.GanTrainer({ nCritic: 0 }), RangeError, /nCritic must be a positive integer, received 0/);
+  throwsWith(() => new kx.GanTrainer({ generator: { latent: 0 } }), RangeError, /generator.latent must be a positive integer, received 0/);
+  throwsWith(() => new kx.GanTrainer({ generator: { hidden: [0] } }), RangeError, /generator.hidden\[0\] must be a positive integer, received 0/);
+  throwsWith(() => new kx.GanTrainer({ critic: { activation: 'swish' } }), RangeError, /critic.activation must be one of/);
+  throwsWith(() => new kx.GanTrainer({ critic: [8] }), TypeError, /critic must be an object, received Array\(1\)/);
+  throwsWith(() => new kx.GanTrainer({ lipschitz: 2 }), TypeError, /lipschitz must be one of 'gp', 'gn', 'gran', 'none', received 2/);
+  throwsWith(() => new kx.GanTrainer({ penalty: 'both' }), RangeError, /penalty must be one of 'two-sided', 'one-sided'/);
+  throwsWith(() => new kx.GanTrainer({ seed: -1 }), RangeError, /seed must be a non-negative integer/);
+  throwsWith(() => new kx.GanTrainer({ critic: { hidden: [2 ** 20, 2 ** 20] } }), RangeError, /GanTrainer: critic.hidden needs \d+ bytes for the critic's parameters, gradient and Adam moments, more than the 2 GiB WASM heap can hold/);
+  throwsWith(() => new kx.GanTrainer({ batch: 2 ** 24 }), RangeError, /GanTrainer: batch needs \d+ bytes .*more than the 2 GiB WASM heap can hold/);
+  throwsWith(() => new kx.GanTrainer({ dataset: new Float32Array([0, NaN]) }), RangeError, /dataset\[1\] must be finite/);
+  throwsWith(() => new kx.GanTrainer(7), TypeError, /GanTrainer: options must be an object/);
+  const trainer = new kx.GanTrainer({ batch: 8, critic: { hidden: [4] }, generator: { hidden: [4] } });
+  throwsWith(() => trainer.step(0), RangeError, /GanTrainer.step: count must be a positive integer, received 0/);
+  throwsWith(() => trainer.step('2'), TypeError, /count must be a positive integer, received "2"/);
+  throwsWith(() => trainer.sample(0), RangeError, /GanTrainer.sample: n must be a positive integer, received 0/);
+  throwsWith(() => trainer.sample(), TypeError, /GanTrainer.sample: n must be a positive integer, received undefined/);
+  throwsWith(() => trainer.sample(2 ** 29), RangeError, /GanTrainer.sample: samples of shape n=536870912/);
+  throwsWith(() => trainer.evaluate(1.5), RangeError, /GanTrainer.evaluate: n must be a positive integer, received 1.5/);
+  assert.equal(trainer.steps, 0);
+  trainer.step();
+  assert.equal(trainer.sample(3).length, 6);
+  trainer.dispose();
+
+  // Still usable.
+  assertClose(critic.forward(real, { rows: 1 }), [-0.01250497804], 1e-6, 'after errors');
+  assert.equal(kx.gan.sampleDataset('grid25', 3).length, 6);
+  critic.dispose();
+});
+
+test('renamed options: the old names (eps → interpolation, epsilon → eps) still work, both at once is an error', () => {
+  const critic = specCritic('tanh');
+  const real = new Float32Array([1, 0]), fake = new Float32Array([0, 1]), t = new Float32Array([0.25]);
+  assert.deepEqual(kx.gan.criticLoss(critic, { real, fake, eps: t, rows: 1 }), kx.gan.criticLoss(critic, { real, fake, interpolation: t, rows: 1 }));
+  assert.throws(() => kx.gan.criticLoss(critic, { real, fake, eps: t, interpolation: t, rows: 1 }),
+    { name: 'TypeError', message: /gan.criticLoss: options 'eps' \(deprecated\) and 'interpolation' are the same option/ });
+  // The old name's errors read with the new name.
+  assert.throws(() => kx.gan.criticLoss(critic, { real, fake, eps: new Float32Array([2]), rows: 1 }), { name: 'RangeError', message: /interpolation\[0\] must be in \[0, 1\]/ });
+  const x = new Float32Array([0.3, -0.2]);
+  assert.deepEqual(kx.gan.normalizedCritic(critic, x, { rows: 1, variant: 'gran', epsilon: 0.01 }),
+    kx.gan.normalizedCritic(critic, x, { rows: 1, variant: 'gran', eps: 0.01 }));
+  assert.throws(() => kx.gan.normalizedCritic(critic, x, { rows: 1, variant: 'gran', epsilon: 0 }), { name: 'RangeError', message: /eps must be a finite number > 0, received 0/ });
+  const options = { lipschitz: 'gran', batch: 8, critic: { hidden: [4] }, generator: { hidden: [4] }, seed: 2 };
+  const old = new kx.GanTrainer({ ...options, epsilon: 0.2 }), renamed = new kx.GanTrainer({ ...options, eps: 0.2 });
+  assert.equal(old.options.eps, 0.2);
+  assert.equal('epsilon' in old.options, false);
+  assert.deepEqual(old.step(2), renamed.step(2));
+  old.dispose();
+  renamed.dispose();
+  assert.throws(() => new kx.GanTrainer({ eps: 1, epsilon: 1 }), { name: 'TypeError', message: /GanTrainer: options 'epsilon' \(deprecated\) and 'eps'/ });
+  critic.dispose();
+});
+
+test('.options: resolved by C++ and frozen; presets come from C++', () => {
+  const mlp = new kx.Mlp({ sizes: [3, 4, 1] });
+  assert.deepEqual(mlp.options, { sizes: [3, 4, 1], activation: 'relu', seed: 0 });
+  assert.ok(Object.isFrozen(mlp.options) && Object.isFrozen(mlp.options.sizes));
+  mlp.dispose();
+  assert.deepEqual(JSON.parse(JSON.stringify(kx.gan.presets)), {
+    paper: { lr: 1e-4, beta1: 0, beta2: 0.9, nCritic: 5, lambda: 10 },
+    toy: { lr: 1e-3, beta1: 0.5, beta2: 0.9, nCritic: 5, lambda: 0.1 },
+  });
+  assert.ok(Object.isFrozen(kx.gan.presets.toy));
+  const t = new kx.GanTrainer({ preset: 'toy', lipschitz: 'gn', penalty: 'one-sided', lambda: 3, batch: 8, critic: { hidden: [4] }, generator: { latent: 3, hidden: [5] }, seed: 9 });
+  assert.deepEqual(t.options, {
+    dataset: 'ring8', preset: 'toy', lipschitz: 'gn', lambda: 3, penalty: 'one-sided', eps: null, nCritic: 5, lr: 1e-3,
+    beta1: 0.5, beta2: 0.9, batch: 8, critic: { hidden: [4], activation: 'relu' },
+    generator: { latent: 3, hidden: [5], activation: 'relu' }, seed: 9,
+  });
+  assert.ok(Object.isFrozen(t.options.generator.hidden));
+  t.dispose();
+  const user = new kx.GanTrainer({ dataset: new Float32Array([0, 0, 1, 1]), batch: 8, critic: { hidden: [4] }, generator: { hidden: [4] } });
+  assert.equal(user.options.dataset, 'samples');
+  user.dispose();
+});
+
 test('no heap growth over many calls', () => {
   const critic = new kx.Mlp({ sizes: [2, 32, 32, 1], activation: 'gelu', seed: 1 });
   const rows = 64;
@@ -277,12 +408,12 @@ test('no heap growth over many calls', () => {
   const real = Float32Array.from({ length: rows * 2 }, rand), fake = Float32Array.from({ length: rows * 2 }, rand);
   const eps = Float32Array.from({ length: rows }, rand);
   const run = () => {
-    kx.gan.criticLoss(critic, { real, fake, eps, rows });
-    kx.gan.normalizedCritic(critic, real, { rows, variant: 'gran', epsilon: 0.1 });
+    kx.gan.criticLoss(critic, { real, fake, interpolation: eps, rows });
+    kx.gan.normalizedCritic(critic, real, { rows, variant: 'gran', eps: 0.1 });
     critic.forward(real, { rows });
     critic.inputGradient(real, { rows });
     critic.setParameters(critic.parameters);
-    try { kx.gan.criticLoss(critic, { real, fake, eps, rows, lambda: -1 }); } catch { /* expected */ }
+    try { kx.gan.criticLoss(critic, { real, fake, interpolation: eps, rows, lambda: -1 }); } catch { /* expected */ }
   };
   for (let i = 0; i < 50; ++i) run();
   const before = kx.wasmHeapBytes;
@@ -302,7 +433,7 @@ const small = { batch: 32, nCritic: 2, critic: { hidden: [16, 16] }, generator: 
 
 test('GanTrainer: a seed reproduces the run; options resolve presets', () => {
   for (const lipschitz of ['gp', 'gn', 'gran', 'none']) {
-    const make = (seed) => new kx.GanTrainer({ ...small, preset: 'toy', lipschitz, epsilon: 0.1, seed });
+    const make = (seed) => new kx.GanTrainer({ ...small, preset: 'toy', lipschitz, eps: 0.1, seed });
     const a = make(4), b = make(4), c = make(5);
     let ra, rb;
     for (let i = 0; i < 3; ++i) { ra = a.step(); rb = b.step(); c.step(); }

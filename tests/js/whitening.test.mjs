@@ -163,6 +163,59 @@ test('bad input gets TypeError/RangeError naming the parameter; the module stays
   assert.equal(kx.Whitening.fit(X, { rows: 4, dim: 2 }).transform(X, { rows: 4 }).length, 8);
 });
 
+test('options by name (read and checked by C++): every rule, unknown names, .options, and the module still works', () => {
+  const cases = [
+    [() => kx.Whitening.fit(X, { rows: 4, dim: 2, gama: 1 }), TypeError, /^Whitening.fit: unknown option 'gama' \(did you mean 'gamma'\?\)$/],
+    [() => kx.Whitening.fit(X, { rows: 4, dim: 2, k: 2.5 }), RangeError, /k must be a positive integer, received 2.5/],
+    [() => kx.Whitening.fit(X, { rows: 4, dim: 0 }), RangeError, /Whitening.fit: dim must be a positive integer, received 0/],
+    [() => kx.Whitening.fit(X, { rows: 4 }), TypeError, /Whitening.fit: dim must be a positive integer, received undefined/],
+    [() => kx.Whitening.fit(X, { rows: 4, dim: 2, gamma: Infinity }), RangeError, /gamma must be a finite number, received Infinity/],
+    [() => kx.Whitening.fit(X, { rows: 4, dim: 2, ddof: -1 }), RangeError, /ddof must be a non-negative integer, received -1/],
+    [() => kx.Whitening.fit(X, { rows: 4, dim: 2 ** 15 }), RangeError, /the second-moment matrix of shape dim=32768 × dim=32768 needs 1073741824 doubles/],
+    [() => kx.Whitening.fit(X, 'rows'), TypeError, /Whitening.fit: options must be an object, received "rows"/],
+    [() => kx.Whitening.fit(new Float32Array([1, 2, 1, 2]), { rows: 2, dim: 2 }), RangeError, /Whitening.fit: the rows have zero spread about beta·mean, so gamma = 1 > 0 would divide by zero/],
+    [() => kx.Whitening.fit(new Float32Array([1, 2]), { rows: 1, dim: 2, beta: 0, gamma: 0, ddof: 1 }), RangeError, /needs more than ddof = 1 rows, received 1/],
+    [() => new kx.WhiteningStats(1.5), RangeError, /WhiteningStats: dim must be a positive integer, received 1.5/],
+    [() => new kx.WhiteningStats(), TypeError, /WhiteningStats: dim must be a positive integer, received undefined/],
+    [() => new kx.WhiteningStats(2).add(X, 0), RangeError, /WhiteningStats.add: rows must be a positive integer, received 0/],
+    [() => new kx.WhiteningStats(2).add(X, '4'), TypeError, /WhiteningStats.add: rows must be a positive integer, received "4"/],
+    [() => new kx.WhiteningStats(2).add(new Float32Array([1, Infinity]), 1), RangeError, /WhiteningStats.add: row 0 of x holds NaN or Infinity/],
+    [() => new kx.WhiteningStats(2).add(X, 4).finalize({ k: 3 }), RangeError, /WhiteningStats.finalize: k must be between 1 and dim = 2, received 3/],
+    [() => new kx.WhiteningStats(2).add(X, 4).finalize({ kk: 1 }), TypeError, /WhiteningStats.finalize: unknown option 'kk' \(did you mean 'k'\?\)/],
+    [() => new kx.WhiteningStats(2).add(X, 4).finalize({ rows: 4 }), TypeError, /unknown option 'rows'/],
+    [() => kx.Whitening.fromJSON({ format: 'kexue-whitening', version: 2 }), RangeError, /Whitening.fromJSON: version must be 1, received 2/],
+    [() => kx.Whitening.fromJSON({ format: 'kexue-whitening', version: 1, dim: 2, k: 2, ddof: 3 }), RangeError, /ddof must be 0 or 1, received 3/],
+    [() => kx.Whitening.fromJSON({ format: 'kexue-whitening', version: 1, dim: 2, k: 2, count: 0 }), RangeError, /count must be a positive integer, received 0/],
+    [() => kx.Whitening.fromJSON({ format: 'kexue-whitening', version: 1, dim: 2, k: 2, kernell: [] }), TypeError, /unknown option 'kernell' \(did you mean 'kernel'\?\)/],
+    [() => kx.Whitening.fromKernelBias({ kernel: [[]], bias: [0] }), RangeError, /Whitening.fromKernelBias: k must be a positive integer, received 0/],
+  ];
+  for (const [call, ErrorClass, pattern] of cases) {
+    assert.throws(call, (e) => e instanceof ErrorClass && pattern.test(e.message) || assert.fail(`${e?.constructor?.name}: ${e?.message} (wanted ${pattern})`));
+  }
+  const w = kx.Whitening.fit(X, { rows: 4, dim: 2, beta: 0.5, k: 1 });
+  assert.throws(() => w.transform(X, { rows: 4, normalise: true }), { name: 'TypeError', message: /^Whitening.transform: unknown option 'normalise' \(did you mean 'normalize'\?\)$/ });
+  assert.throws(() => w.transform(X, { rows: 4, normalize: 1 }), { name: 'TypeError', message: /normalize must be a boolean, received 1/ });
+  assert.throws(() => w.transform(X, { rows: 0 }), { name: 'RangeError', message: /Whitening.transform: rows must be a positive integer, received 0/ });
+  assert.throws(() => w.transform(X), { name: 'TypeError', message: /options \{ rows \} are required/ });
+  // .options: resolved by C++ (k = dim by default) and frozen; toJSON's header is the same.
+  assert.deepEqual(w.options, { dim: 2, k: 1, beta: 0.5, gamma: 1, ddof: 0, count: 4 });
+  assert.ok(Object.isFrozen(w.options));
+  const json = w.toJSON();
+  assert.deepEqual(Object.keys(json), ['format', 'version', 'dim', 'k', 'beta', 'gamma', 'ddof', 'count', 'mean', 'eigenvalues', 'center', 'kernel']);
+  assert.deepEqual(kx.Whitening.fromJSON(json).options, w.options);
+  const full = kx.Whitening.fit(X, { rows: 4, dim: 2 });
+  assert.equal(full.options.k, 2);
+  const imported = kx.Whitening.fromKernelBias(full.toKernelBias());
+  assert.deepEqual(imported.options, { dim: 2, k: 2, beta: null, gamma: null, ddof: null, count: null });
+  const stats = new kx.WhiteningStats(3);
+  assert.deepEqual(stats.options, { dim: 3 });
+  assert.equal(stats.dim, 3);
+  assert.equal(stats.count, 0);
+  for (const o of [w, full, imported, stats]) o.dispose();
+  // Still usable.
+  assert.equal(kx.Whitening.fit(X, { rows: 4, dim: 2 }).transform(X, { rows: 4 }).length, 8);
+});
+
 test('disposed objects refuse use; many fits do not grow the heap', () => {
   const w = kx.Whitening.fit(X, { rows: 4, dim: 2 });
   w.dispose();

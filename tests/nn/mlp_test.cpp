@@ -50,8 +50,8 @@ TEST(Activation, DerivativesMatchDifferences) {
         for (double z : {-3.1, -0.7, -0.05, 0.3, 1.2, 4.5}) {
             const auto d = activate<double>(act, z);
             const auto plus = activate<double>(act, z + h), minus = activate<double>(act, z - h);
-            EXPECT_NEAR(d.first, (plus.value - minus.value) / (2 * h), 1e-8) << activation_name(act) << " z=" << z;
-            EXPECT_NEAR(d.second, (plus.first - minus.first) / (2 * h), 1e-8) << activation_name(act) << " z=" << z;
+            EXPECT_NEAR(d.first, (plus.value - minus.value) / (2 * h), 1e-8) << enum_name(act) << " z=" << z;
+            EXPECT_NEAR(d.second, (plus.first - minus.first) / (2 * h), 1e-8) << enum_name(act) << " z=" << z;
         }
     }
     EXPECT_NEAR(activate<double>(Activation::softplus, 800.0).value, 800.0, 1e-12);  // no overflow
@@ -63,11 +63,13 @@ TEST(Activation, DerivativesMatchDifferences) {
 TEST(Activation, ParseNames) {
     for (Activation act : kAll) {
         Activation parsed;
-        ASSERT_TRUE(parse_activation(activation_name(act), parsed));
+        ASSERT_TRUE(parse_enum(enum_name(act), parsed));
         EXPECT_EQ(parsed, act);
     }
     Activation ignored;
-    EXPECT_FALSE(parse_activation("swish", ignored));
+    EXPECT_FALSE(parse_enum("swish", ignored));
+    EXPECT_EQ(enum_choices<Activation>(),
+              "one of 'relu', 'leaky_relu', 'tanh', 'sigmoid', 'softplus', 'gelu', 'linear'");
 }
 
 TEST(Mlp, LayoutAndInit) {
@@ -152,7 +154,7 @@ TEST_P(MlpFiniteDifferences, AllPasses) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryActivation, MlpFiniteDifferences, ::testing::ValuesIn(kAll),
-                         [](const auto& info) { return std::string(activation_name(info.param)); });
+                         [](const auto& info) { return std::string(enum_name(info.param)); });
 
 // A vector output (the generator): reverse with a seed matrix against finite differences.
 TEST(Mlp, VectorOutputSeed) {

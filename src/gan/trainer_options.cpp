@@ -1,0 +1,102 @@
+// The trainer's options: presets and the validator (trainer.hpp). Kept apart from the training
+// loop in trainer.cpp.
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "core/validate.hpp"
+#include "gan/trainer.hpp"
+
+namespace kexue {
+
+GanTrainerOptions gan_preset_options(GanPreset preset) {
+    GanTrainerOptions o;  // 'paper'
+    o.preset = preset;
+    if (preset == GanPreset::toy) {
+        o.lr = 1e-3;
+        o.beta1 = 0.5;
+        o.beta2 = 0.9;
+        o.n_critic = 5;
+        o.gradient_penalty.lambda = 0.1;
+    }
+    return o;
+}
+
+namespace {
+
+Error hidden_validate(const std::string& name, const std::vector<std::size_t>& hidden) {
+    for (std::size_t i = 0; i < hidden.size(); ++i) {
+        if (Error e = positive(name + "[" + std::to_string(i) + "]", hidden[i])) return e;
+    }
+    return {};
+}
+
+std::uint64_t saturating_sum(std::initializer_list<std::uint64_t> terms) {
+    std::uint64_t sum = 0;
+    for (const std::uint64_t t : terms) sum = t == UINT64_MAX || sum > UINT64_MAX - t ? UINT64_MAX : sum + t;
+    return sum;
+}
+
+std::vector<std::size_t> layer_sizes(std::size_t in, const std::vector<std::size_t>& hidden, std::size_t out) {
+    std::vector<std::size_t> sizes{in};
+    sizes.insert(sizes.end(), hidden.begin(), hidden.end());
+    sizes.push_back(out);
+    return sizes;
+}
+
+std::uint64_t width(const std::vector<std::size_t>& sizes) {
+    std::uint64_t sum = 0;
+    for (const std::size_t n : sizes) sum = saturating_sum({sum, n});
+    return sum;
+}
+
+}  // namespace
+
+Error gan_trainer_validate(const GanTrainerOptions& o) {
+    if (Error e = gradient_penalty_validate(o.gradient_penalty)) return e;
+    NormalizedCriticOptions normalized;
+    normalized.variant = o.lipschitz == LipschitzMethod::gran ? GradientNormalization::gran : GradientNormalization::gn;
+    normalized.eps = o.eps;
+    if (Error e = normalized_critic_options_validate(normalized)) return e;
+    if (Error e = positive("nCritic", o.n_critic)) return e;
+    if (Error e = number_greater_than("lr", o.lr, 0)) return e;
+    if (Error e = number_in_half_open("beta1", o.beta1, 0, 1)) return e;
+    if (Error e = number_in_half_open("beta2", o.beta2, 0, 1)) return e;
+    if (Error e = positive("batch", o.batch)) return e;
+    if (Error e = hidden_validate("critic.hidden", o.critic.hidden)) return e;
+    if (Error e = positive("generator.latent", o.generator.latent)) return e;
+    if (Error e = hidden_validate("generator.hidden", o.generator.hidden)) return e;
+
+    // Each network's parameters, gradient and two Adam moments (4 floats per parameter) …
+    const std::vector<std::size_t> critic = layer_sizes(2, o.critic.hidden, 1);
+    const std::vector<std::size_t> generator = layer_sizes(o.generator.latent, o.generator.hidden, 2);
+    const std::uint64_t critic_floats = checked_product({mlp_parameter_count(critic), 4});
+    const std::uint64_t generator_floats = checked_product({mlp_parameter_count(generator), 4});
+    if (Error e = heap_budget("critic.hidden", checked_product({critic_floats, 4}),
+                              "the critic's parameters, gradient and Adam moments")) {
+        return e;
+    }
+    if (Error e = heap_budget("generator.hidden", checked_product({generator_floats, 4}),
+                              "the generator's parameters, gradient and Adam moments")) {
+        return e;
+    }
+    // … and the batch workspaces: the critic's passes over [fake; real] and x̂ (forward, reverse
+    // and tangent, up to 40 arrays of batch × Σ sizes floats), the generator's (4 arrays), the
+    // latent draws and the batch buffers.
+    const std::uint64_t workspace = saturating_sum(
+        {checked_product({o.batch, width(critic), 40}), checked_product({o.batch, width(generator), 4}),
+         checked_product({o.batch, o.generator.latent}), checked_product({o.batch, 24})});
+    return heap_budget("batch", checked_product({saturating_sum({critic_floats, generator_floats, workspace}), 4}),
+                       "the networks, their Adam moments and the batch workspaces");
+}
+
+Error gan_sample_validate(const GanTrainerOptions& o, const std::string& name, std::size_t n) {
+    if (Error e = positive(name, n)) return e;
+    if (Error e = buffer_fits("samples", {{name.c_str(), n}, {"2", 2}})) return e;
+    const std::vector<std::size_t> generator = layer_sizes(o.generator.latent, o.generator.hidden, 2);
+    const std::uint64_t floats = saturating_sum({checked_product({n, 4}), checked_product({n, o.generator.latent}),
+                                                 checked_product({n, width(generator), 2})});
+    return heap_budget(name, checked_product({floats, 4}), "the samples and the generator's workspace");
+}
+
+}  // namespace kexue

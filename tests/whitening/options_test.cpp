@@ -1,0 +1,152 @@
+// The validators of the whitening entry points (whitening.hpp), called directly: each error names
+// its parameter, with the text the JS API throws after "<function>: ".
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/options.hpp"
+#include "core/validate.hpp"
+#include "whitening/whitening.hpp"
+
+namespace kexue {
+namespace {
+
+void expect_error(const Error& e, ErrorKind kind, const std::string& parameter, const std::string& text) {
+    ASSERT_TRUE(e) << "expected: " << text;
+    EXPECT_EQ(e.kind, kind);
+    EXPECT_EQ(e.parameter, parameter);
+    EXPECT_EQ(e.text, text);
+}
+
+template <typename Options>
+std::vector<std::string> field_names(Options o) {
+    FieldNames names;
+    visit_fields(o, names);
+    return names.names;
+}
+
+WhiteningStats stats_of(std::size_t rows) {
+    WhiteningStats stats(2);
+    const std::vector<float> x{3, 3, 1, 1, 2, 3, 2, 1};
+    stats.add(x.data(), rows);
+    return stats;
+}
+
+TEST(WhiteningValidate, StatsAddMerge) {
+    EXPECT_EQ(field_names(WhiteningStatsOptions{}), (std::vector<std::string>{"dim"}));
+    EXPECT_FALSE(whitening_stats_validate({768}));
+    expect_error(whitening_stats_validate({0}), ErrorKind::range, "dim", "dim must be a positive integer, received 0");
+    expect_error(whitening_stats_validate({1 << 15}), ErrorKind::range, "the second-moment matrix",
+                 "the second-moment matrix of shape dim=32768 × dim=32768 needs 1073741824 doubles (8589934592 "
+                 "bytes), more than the 2 GiB WASM heap can hold");
+    EXPECT_FALSE(whitening_add_validate(2, 4));
+    expect_error(whitening_add_validate(2, 0), ErrorKind::range, "rows", "rows must be a positive integer, received 0");
+    ASSERT_TRUE(whitening_add_validate(1 << 16, 1 << 16));
+    EXPECT_FALSE(whitening_merge_validate(WhiteningStats(2), WhiteningStats(2)));
+    expect_error(whitening_merge_validate(WhiteningStats(2), WhiteningStats(3)), ErrorKind::range, "other",
+                 "other must have dim = 2, received dim 3");
+}
+
+TEST(WhiteningValidate, FitOptions) {
+    EXPECT_EQ(field_names(WhiteningOptions{}), (std::vector<std::string>{"beta", "gamma", "k", "ddof"}));
+    EXPECT_EQ(field_names(WhiteningFitOptions{}),
+              (std::vector<std::string>{"rows", "dim", "beta", "gamma", "k", "ddof"}));
+    EXPECT_FALSE(whitening_options_validate(2, {}));
+    expect_error(whitening_options_validate(2, {1, 1, 3, 0}), ErrorKind::range, "k",
+                 "k must be between 1 and dim = 2, received 3");
+    expect_error(whitening_options_validate(2, {1, 1, 0, 2}), ErrorKind::range, "ddof",
+                 "ddof must be 0 or 1, received 2");
+    expect_error(whitening_options_validate(2, {std::numeric_limits<double>::infinity(), 1, 0, 0}), ErrorKind::range,
+                 "beta", "beta must be a finite number, received Infinity");
+    expect_error(whitening_options_validate(2, {1, std::nan(""), 0, 0}), ErrorKind::range, "gamma",
+                 "gamma must be a finite number, received NaN");
+    WhiteningFitOptions fit;
+    fit.rows = 4;
+    fit.dim = 2;
+    EXPECT_FALSE(whitening_fit_options_validate(fit));
+    fit.rows = 0;
+    expect_error(whitening_fit_options_validate(fit), ErrorKind::range, "rows",
+                 "rows must be a positive integer, received 0");
+    fit.rows = 4;
+    fit.whitening.k = 3;
+    expect_error(whitening_fit_options_validate(fit), ErrorKind::range, "k",
+                 "k must be between 1 and dim = 2, received 3");
+}
+
+TEST(WhiteningValidate, FitNeedsEnoughRowsAndSpread) {
+    EXPECT_FALSE(whitening_fit_validate(stats_of(4), {}));
+    expect_error(whitening_fit_validate(stats_of(1), {}), ErrorKind::range, "rows",
+                 "with beta = 1 and gamma > 0 at least 2 rows are needed (one row has zero variance about its "
+                 "mean), received 1");
+    EXPECT_FALSE(whitening_fit_validate(stats_of(1), {0, 0, 0, 0}));
+    expect_error(whitening_fit_validate(stats_of(1), {0, 0, 0, 1}), ErrorKind::range, "rows",
+                 "needs more than ddof = 1 rows, received 1");
+    expect_error(whitening_fit_validate(stats_of(4), {1, 1, 5, 0}), ErrorKind::range, "k",
+                 "k must be between 1 and dim = 2, received 5");
+
+    // Two equal rows: zero spread about their mean.
+    WhiteningStats same(2);
+    const std::vector<float> x{1, 2, 1, 2};
+    same.add(x.data(), 2);
+    const WhiteningOptions whiten;
+    const WhiteningFit fit = whitening_fit(same, whiten);
+    expect_error(whitening_spread_validate(fit, whiten), ErrorKind::range, "gamma",
+                 "the rows have zero spread about beta·mean, so gamma = 1 > 0 would divide by zero; use more "
+                 "varied rows or gamma = 0");
+    EXPECT_FALSE(whitening_spread_validate(whitening_fit(same, {1, 0, 0, 0}), {1, 0, 0, 0}));
+}
+
+TEST(WhiteningValidate, TransformAndRows) {
+    EXPECT_EQ(field_names(WhiteningTransformOptions{}), (std::vector<std::string>{"rows", "normalize"}));
+    EXPECT_FALSE(whitening_transform_validate(768, 256, {1000, true}));
+    expect_error(whitening_transform_validate(2, 2, {0, false}), ErrorKind::range, "rows",
+                 "rows must be a positive integer, received 0");
+    const float finite[] = {1, 2, 3, 4};
+    EXPECT_FALSE(finite_rows("x", finite, 2, 2));
+    const float holes[] = {1, 2, 3, std::numeric_limits<float>::quiet_NaN(), 5, 6};
+    expect_error(finite_rows("x", holes, 3, 2), ErrorKind::range, "x", "row 1 of x holds NaN or Infinity");
+}
+
+TEST(WhiteningValidate, ModelsAndJson) {
+    EXPECT_EQ(field_names(WhiteningModelInfo{}),
+              (std::vector<std::string>{"dim", "k", "beta", "gamma", "ddof", "count"}));
+    EXPECT_EQ(field_names(WhiteningJsonHeader{}), (std::vector<std::string>{"format", "version"}));
+    WhiteningModelInfo model;
+    model.dim = 1;
+    model.k = 2;
+    expect_error(whitening_model_validate(model), ErrorKind::range, "k", "k must be between 1 and dim = 1, received 2");
+    model.k = 1;
+    EXPECT_FALSE(whitening_model_validate(model));  // imported: beta, gamma, ddof, count null
+    model.ddof = 3;
+    expect_error(whitening_model_validate(model), ErrorKind::range, "ddof", "ddof must be 0 or 1, received 3");
+    model.ddof = 1;
+    model.count = 0;
+    expect_error(whitening_model_validate(model), ErrorKind::range, "count",
+                 "count must be a positive integer, received 0");
+    model.count = 5;
+
+    WhiteningJsonHeader header;
+    expect_error(whitening_json_validate(header), ErrorKind::range, "format",
+                 "format must be \"kexue-whitening\", received undefined");
+    header.format = "x";
+    expect_error(whitening_json_validate(header), ErrorKind::range, "format",
+                 "format must be \"kexue-whitening\", received \"x\"");
+    header.format = kWhiteningFormat;
+    header.version = 2;
+    expect_error(whitening_json_validate(header), ErrorKind::range, "version", "version must be 1, received 2");
+    header.version = kWhiteningFormatVersion;
+    EXPECT_FALSE(whitening_json_validate(header));
+
+    const double descending[] = {3, 2, 2, 1};
+    EXPECT_FALSE(whitening_eigenvalues_validate(descending, 4));
+    const double rising[] = {1, 2};
+    expect_error(whitening_eigenvalues_validate(rising, 2), ErrorKind::range, "eigenvalues",
+                 "eigenvalues must be in descending order, but eigenvalues[1] = 2 > eigenvalues[0] = 1");
+}
+
+}  // namespace
+}  // namespace kexue
