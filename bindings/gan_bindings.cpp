@@ -13,7 +13,7 @@
 #include "gan/trainer.hpp"
 #include "gan/wgan_gp.hpp"
 #include "nn/mlp.hpp"
-#include "nn/random.hpp"
+#include "core/random.hpp"
 
 namespace {
 

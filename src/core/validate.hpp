@@ -52,6 +52,17 @@ inline Error in_half_open(const std::string& name, double value, double lo, doub
     return range_error(name, "in [" + js_number(lo) + ", " + js_number(hi) + ")", js_number(value));
 }
 
+// A finite number in an interval whose ends are each open or closed, written as the interval is
+// read: finite_in("beta1", b, '[', 0, 1, ')') → "beta1 must be a finite number in [0, 1), received 1";
+// an unbounded end is ±INFINITY ("lr must be a finite number in [0, Infinity], received -1").
+inline Error finite_in(const std::string& name, double value, char open, double lo, double hi, char close) {
+    const bool above = open == '(' ? value > lo : value >= lo;
+    const bool below = close == ')' ? value < hi : value <= hi;
+    if (std::isfinite(value) && above && below) return {};
+    return range_error(name, std::string("a finite number in ") + open + js_number(lo) + ", " + js_number(hi) + close,
+                       js_number(value));
+}
+
 // The product of sizes in 64 bits; UINT64_MAX when it overflows.
 inline std::uint64_t checked_product(std::initializer_list<std::uint64_t> factors) {
     std::uint64_t product = 1;

@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "nn/random.hpp"
+#include "core/random.hpp"
 
 namespace kexue {
 

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "core/gemm.hpp"
-#include "nn/random.hpp"
+#include "core/random.hpp"
 
 namespace kexue {
 namespace {
