@@ -318,6 +318,12 @@ export interface LowRankOptimizerOptions {
 }
 
 export interface LowRankOptimizer extends Disposable {
+  /**
+   * The resolved options (every default filled in: `base` 'sgd' for mode 'random', `eps` 1e-6 for
+   * 'galore', `rank` 1 for 'full'); passing them back with a `weight` builds the same optimizer.
+   */
+  readonly options: Readonly<Required<Omit<LowRankOptimizerOptions, 'weight' | 'factors'>>>;
+  /** @deprecated The same object as `options`. */
   readonly config: Readonly<Required<Omit<LowRankOptimizerOptions, 'weight' | 'factors'>>>;
   readonly rows: number;
   readonly cols: number;
