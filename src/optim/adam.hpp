@@ -70,10 +70,14 @@ inline void adam_moments(Real g, float& m_stored, float& v_stored, Real beta1, R
 // p, g, m, v: `count` floats; p is updated in place (decoupled decay first, then the Adam step).
 template <typename Real>
 void adam_update(float* p, const float* g, float* m, float* v, std::size_t count, const AdamStep<Real>& s) {
+    // Locals, not s.field: a float store to p, m or v may alias a float field of s as far as the
+    // compiler knows, which would reload the fields every entry and keep the loop scalar.
+    const Real beta1 = s.beta1, beta2 = s.beta2, eps = s.eps, step = s.step, inv_sqrt_c2 = s.inv_sqrt_c2;
+    const float decay = s.decay;
     for (std::size_t i = 0; i < count; ++i) {
         Real mi, vi;
-        adam_moments(static_cast<Real>(g[i]), m[i], v[i], s.beta1, s.beta2, mi, vi);
-        p[i] = p[i] * s.decay - static_cast<float>(s.step * mi / (std::sqrt(vi) * s.inv_sqrt_c2 + s.eps));
+        adam_moments(static_cast<Real>(g[i]), m[i], v[i], beta1, beta2, mi, vi);
+        p[i] = p[i] * decay - static_cast<float>(step * mi / (std::sqrt(vi) * inv_sqrt_c2 + eps));
     }
 }
 

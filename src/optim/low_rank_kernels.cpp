@@ -15,25 +15,30 @@ void lora_factor_gradients_reference(const float* g, const float* a, const float
     if (gb) gemm_f32({r, rows, cols, true, false}, a, g, gb);  // Aᵀ·G
 }
 
-// G rows×cols, A rows×r, B r×cols → ga rows×r, gb r×cols.
-void lora_factor_gradients(const float* g, const float* a, const float* b, std::size_t rows, std::size_t cols,
-                           std::size_t r, float* ga, float* gb) {
+namespace {
+
+// G rows×cols, A rows×r, B r×cols → ga rows×r (kGa), gb r×cols (kGb). Which outputs are wanted is
+// a template parameter, so the inner loop carries no per-entry test of a null pointer (GaLore and
+// the fixed-factor modes want one output).
+template <bool kGa, bool kGb>
+void factor_gradients(const float* g, const float* a, const float* b, std::size_t rows, std::size_t cols,
+                      std::size_t r, float* ga, float* gb) {
     using simd::Vec;
     constexpr std::size_t W = simd::kVecWidth;
     const std::size_t vec_end = cols - cols % W;
-    if (gb) std::fill(gb, gb + r * cols, 0.0f);
-    std::vector<Vec> acc(ga ? r : 0);
-    std::vector<float> tail(ga ? r : 0);
+    if (kGb) std::fill(gb, gb + r * cols, 0.0f);
+    std::vector<Vec> acc(kGa ? r : 0);
+    std::vector<float> tail(kGa ? r : 0);
     for (std::size_t i = 0; i < rows; ++i) {
         const float* gi = g + i * cols;
-        const float* ai = gb ? a + i * r : nullptr;
+        const float* ai = kGb ? a + i * r : nullptr;
         for (auto& v : acc) v = Vec(0.0f);
         for (auto& t : tail) t = 0;
         for (std::size_t j = 0; j < vec_end; j += W) {
             const Vec gv = Vec::load_unaligned(gi + j);
             for (std::size_t k = 0; k < r; ++k) {
-                if (ga) acc[k] = xsimd::fma(gv, Vec::load_unaligned(b + k * cols + j), acc[k]);
-                if (gb) {
+                if (kGa) acc[k] = xsimd::fma(gv, Vec::load_unaligned(b + k * cols + j), acc[k]);
+                if (kGb) {
                     float* out = gb + k * cols + j;
                     xsimd::fma(Vec(ai[k]), gv, Vec::load_unaligned(out)).store_unaligned(out);
                 }
@@ -41,13 +46,26 @@ void lora_factor_gradients(const float* g, const float* a, const float* b, std::
         }
         for (std::size_t j = vec_end; j < cols; ++j) {
             for (std::size_t k = 0; k < r; ++k) {
-                if (ga) tail[k] += gi[j] * b[k * cols + j];
-                if (gb) gb[k * cols + j] += ai[k] * gi[j];
+                if (kGa) tail[k] += gi[j] * b[k * cols + j];
+                if (kGb) gb[k * cols + j] += ai[k] * gi[j];
             }
         }
-        if (ga) {
+        if (kGa) {
             for (std::size_t k = 0; k < r; ++k) ga[i * r + k] = xsimd::hadd(acc[k]) + tail[k];
         }
+    }
+}
+
+}  // namespace
+
+void lora_factor_gradients(const float* g, const float* a, const float* b, std::size_t rows, std::size_t cols,
+                           std::size_t r, float* ga, float* gb) {
+    if (ga && gb) {
+        factor_gradients<true, true>(g, a, b, rows, cols, r, ga, gb);
+    } else if (ga) {
+        factor_gradients<true, false>(g, a, b, rows, cols, r, ga, gb);
+    } else if (gb) {
+        factor_gradients<false, true>(g, a, b, rows, cols, r, ga, gb);
     }
 }
 
