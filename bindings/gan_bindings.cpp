@@ -18,7 +18,7 @@
 #include "gan/trainer.hpp"
 #include "gan/wgan_gp.hpp"
 #include "nn/mlp.hpp"
-#include "nn/random.hpp"
+#include "core/random.hpp"
 #include "options.hpp"
 
 namespace {

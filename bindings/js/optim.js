@@ -5,43 +5,34 @@
 //   multitask          per-task gradient normalisation, MGDA, primary + auxiliary (kexue.fm 8870,
 //                      8896, 8907).
 //   clipGradients      clipping by global norm, min(1, γ/‖g‖) or γ/(‖g‖ + γ) (kexue.fm 7469).
-// Every argument is validated here: the WASM module has no exceptions.
+// The options are read and checked by C++ (src/optim/*: the field lists and validators; see
+// bindings/optim_bindings.cpp): each call asks its `…Plan` binding first, which returns the resolved
+// options or the error thrown here. This file checks only what C++ cannot see: the JS type and
+// length of the array arguments (weight, factors, grads) and the NaN/±Infinity inside them.
 import { Disposable } from './disposable.js';
-import { describe, elementCount, requireChoice, requireFinite, requireFloat32Array, requireOptions, requireSize } from './errors.js';
+import { describe, requireFinite, requireFloat32Array, requireOptionsObject, resolvePlan, throwIfError } from './errors.js';
 import { withHeap } from './heap.js';
 
-// The index of each name is its C++ enum value (src/optim/low_rank_optimizer.hpp).
-const MODES = ['full', 'lora', 'fixed-a', 'fixed-b', 'random', 'additive', 'galore'];
-const BASES = ['sgd', 'adam'];
-const INITS = ['zero-b', 'symmetric', 'lora-ga'];
-const FACTOR_MODES = new Set(['lora', 'fixed-a', 'fixed-b', 'additive']);
-const CLIP_FORMS = ['min', 'smooth'];
-const OPTION_NAMES = new Set(['rows', 'cols', 'rank', 'mode', 'base', 'lr', 'beta1', 'beta2', 'eps',
-  'weightDecay', 'scale', 'updateProjGap', 'init', 'seed', 'weight', 'factors']);
-
-
-// A finite number in [min, max) / [min, max] (bounds optional), or the fallback when undefined.
-function requireNumber(fn, name, value, { fallback, min = -Infinity, max = Infinity, maxOpen = false, minOpen = false } = {}) {
-  if (value === undefined && fallback !== undefined) return fallback;
-  if (typeof value !== 'number') {
-    throw new TypeError(`${fn}: ${name} must be a finite number, received ${describe(value)}`);
+// The array-valued options of LowRankOptimizer, which the facade copies into the heap itself; C++
+// knows their names (so a misspelt one still gets a "did you mean").
+function requireFactors(fn, factors, rows, cols, rank) {
+  if (factors === null || typeof factors !== 'object' || Array.isArray(factors)) {
+    throw new TypeError(`${fn}: factors must be an object { A, B }, received ${describe(factors)}`);
   }
-  const below = minOpen ? value <= min : value < min;
-  const above = maxOpen ? value >= max : value > max;
-  if (!Number.isFinite(value) || below || above) {
-    const range = `${minOpen ? '(' : '['}${min}, ${max}${maxOpen ? ')' : ']'}`;
-    throw new RangeError(`${fn}: ${name} must be a finite number in ${range}, received ${describe(value)}`);
-  }
-  return value;
+  const { A, B } = factors;
+  requireFloat32Array(fn, 'factors.A', A, [['rows', rows], ['rank', rank]]);
+  requireFloat32Array(fn, 'factors.B', B, [['rank', rank], ['cols', cols]]);
+  requireFinite(fn, 'factors.A', A);
+  requireFinite(fn, 'factors.B', B);
+  return { A, B };
 }
 
-
-// A non-empty array of Float32Arrays of one common length, all finite.
+// An array of Float32Arrays (of one common length unless sameLength is false), all finite. Returns
+// the length of the first (0 for an empty list, which C++ refuses by name).
 function requireGradientList(fn, name, grads, { sameLength = true } = {}) {
   if (!Array.isArray(grads)) {
     throw new TypeError(`${fn}: ${name} must be an array of Float32Arrays, received ${describe(grads)}`);
   }
-  if (grads.length === 0) throw new RangeError(`${fn}: ${name} must not be empty`);
   grads.forEach((g, i) => {
     if (!(g instanceof Float32Array)) {
       throw new TypeError(`${fn}: ${name}[${i}] must be a Float32Array, received ${describe(g)}`);
@@ -49,16 +40,14 @@ function requireGradientList(fn, name, grads, { sameLength = true } = {}) {
     if (sameLength && g.length !== grads[0].length) {
       throw new RangeError(`${fn}: ${name}[${i}] must have the length of ${name}[0] = ${grads[0].length}, received length ${g.length}`);
     }
-    if (sameLength && g.length === 0) throw new RangeError(`${fn}: ${name}[${i}] must not be empty`);
     requireFinite(fn, `${name}[${i}]`, g);
   });
-  return grads;
+  return grads.length > 0 ? grads[0].length : 0;
 }
 
-// Copies equal-length Float32Arrays into one tasks×size heap buffer.
+// Copies equal-length Float32Arrays into one tasks×size heap buffer (its size checked by the plan).
 function stackInput(module, heap, grads, what) {
   const size = grads[0].length;
-  elementCount('multitask', what, [['tasks', grads.length], ['size', size]]);
   const pointer = heap.alloc(grads.length * size, what);
   grads.forEach((g, i) => module.HEAPF32.set(g, (pointer >>> 2) + i * size));
   return pointer;
@@ -68,7 +57,7 @@ export function createOptimClasses(module) {
   class LowRankOptimizer extends Disposable {
     #native;
     #gradPointer;
-    #config;
+    #options;
 
     /**
      * One optimizer per rows×cols weight (row-major, used as y = x·W). See README "LoRA as an
@@ -76,101 +65,43 @@ export function createOptimClasses(module) {
      */
     constructor(options) {
       const fn = 'LowRankOptimizer';
-      if (options === undefined) {
-        throw new TypeError(`${fn}: options { rows, cols, rank, lr, weight } are required, received undefined`);
-      }
-      requireOptions(fn, options);
-      for (const key of Object.keys(options)) {
-        if (!OPTION_NAMES.has(key)) throw new TypeError(`${fn}: unknown option ${JSON.stringify(key)}`);
-      }
-      const rows = requireSize(fn, 'rows', options.rows);
-      const cols = requireSize(fn, 'cols', options.cols);
-      const mode = requireChoice(fn, 'mode', options.mode, MODES, 'lora');
-      const minDim = Math.min(rows, cols);
-      let rank = 1;
-      if (mode !== 'full' || options.rank !== undefined) {
-        rank = requireSize(fn, 'rank', options.rank);
-        if (rank > minDim) {
-          throw new RangeError(`${fn}: rank must be between 1 and min(rows, cols) = ${minDim}, received ${rank}`);
-        }
-      }
-      if (mode === 'full') rank = 1;
-      if (mode === 'additive' && (rows % rank !== 0 || cols % rank !== 0)) {
-        throw new RangeError(`${fn}: mode 'additive' needs rank to divide rows = ${rows} and cols = ${cols}, received rank ${rank}`);
-      }
-      const base = requireChoice(fn, 'base', options.base, BASES, mode === 'random' ? 'sgd' : 'adam');
-      if (mode === 'random' && base !== 'sgd') {
-        throw new RangeError(`${fn}: mode 'random' (W ← W − lr·(G·VᵀV + U·UᵀG)) supports base 'sgd' only, received ${describe(base)}`);
-      }
-      const lr = requireNumber(fn, 'lr', options.lr, { min: 0 });
-      const beta1 = requireNumber(fn, 'beta1', options.beta1, { fallback: 0.9, min: 0, max: 1, maxOpen: true });
-      const beta2 = requireNumber(fn, 'beta2', options.beta2, { fallback: 0.999, min: 0, max: 1, maxOpen: true });
-      const eps = requireNumber(fn, 'eps', options.eps, { fallback: mode === 'galore' ? 1e-6 : 1e-8, min: 0 });
-      const weightDecay = requireNumber(fn, 'weightDecay', options.weightDecay, { fallback: 0, min: 0 });
-      const scale = requireNumber(fn, 'scale', options.scale, { fallback: 1 });
-      const updateProjGap = options.updateProjGap === undefined ? 200 : requireSize(fn, 'updateProjGap', options.updateProjGap);
-      const init = requireChoice(fn, 'init', options.init, INITS, 'zero-b');
-      if (init === 'lora-ga') {
-        if (!['lora', 'fixed-a', 'fixed-b'].includes(mode)) {
-          throw new RangeError(`${fn}: init 'lora-ga' applies to modes 'lora', 'fixed-a' and 'fixed-b', received mode ${describe(mode)}`);
-        }
-        if (2 * rank > minDim) {
-          throw new RangeError(`${fn}: init 'lora-ga' needs 2*rank <= min(rows, cols) = ${minDim}, received rank ${rank}`);
-        }
-      }
-      let seed = 0;
-      if (options.seed !== undefined) {
-        if (typeof options.seed !== 'number') throw new TypeError(`${fn}: seed must be a non-negative integer, received ${describe(options.seed)}`);
-        if (!Number.isSafeInteger(options.seed) || options.seed < 0) {
-          throw new RangeError(`${fn}: seed must be an integer in [0, 2^53), received ${describe(options.seed)}`);
-        }
-        seed = options.seed;
-      }
+      requireOptionsObject(fn, options, 'rows, cols, rank, lr, weight');
+      // Every option but the arrays is read, resolved (the mode's defaults) and checked by C++.
+      const resolved = resolvePlan(fn, module.lowRankOptimizerPlan(options));
+      const { rows, cols, rank } = resolved;
       const weight = requireFloat32Array(fn, 'weight', options.weight, [['rows', rows], ['cols', cols]]);
       requireFinite(fn, 'weight', weight);
-      let factors = null;
-      if (options.factors !== undefined) {
-        if (!FACTOR_MODES.has(mode)) {
-          throw new RangeError(`${fn}: factors apply to modes ${[...FACTOR_MODES].map((m) => `'${m}'`).join(', ')}, received mode ${describe(mode)}`);
-        }
-        if (init === 'lora-ga') throw new RangeError(`${fn}: factors cannot be given with init 'lora-ga' (it computes them from the first gradient)`);
-        const { A, B } = requireOptions(fn, options.factors);
-        requireFloat32Array(fn, 'factors.A', A, [['rows', rows], ['rank', rank]]);
-        requireFloat32Array(fn, 'factors.B', B, [['rank', rank], ['cols', cols]]);
-        requireFinite(fn, 'factors.A', A);
-        requireFinite(fn, 'factors.B', B);
-        factors = { A, B };
-      }
-      elementCount(fn, 'the weight', [['rows', rows], ['cols', cols], ['copies', mode === 'full' && base === 'adam' ? 4 : 3]]);
+      const factors = options.factors === undefined ? null : requireFactors(fn, options.factors, rows, cols, rank);
 
       const gradPointer = module._malloc(rows * cols * 4);
       if (gradPointer === 0) throw new RangeError(`${fn}: out of WASM memory allocating the gradient buffer (${rows * cols * 4} bytes)`);
-      let native;
+      let created;
       try {
-        native = withHeap(module, (heap) => new module.LowRankOptimizerNative(rows, cols, rank,
-          MODES.indexOf(mode), BASES.indexOf(base), lr, beta1, beta2, eps, weightDecay, scale, updateProjGap,
-          INITS.indexOf(init), seed, heap.input(weight, 'weight'),
+        created = withHeap(module, (heap) => module.LowRankOptimizerNative.create(resolved, heap.input(weight, 'weight'),
           factors ? heap.input(factors.A, 'factors.A') : 0, factors ? heap.input(factors.B, 'factors.B') : 0));
+        throwIfError(fn, created.error);
       } catch (error) {
         module._free(gradPointer);
         throw error;
       }
+      const native = created.optimizer;
       super(() => {
         native.delete();
         module._free(gradPointer);
       });
       this.#native = native;
       this.#gradPointer = gradPointer;
-      this.#config = Object.freeze({ rows, cols, rank, mode, base, lr, beta1, beta2, eps, weightDecay, scale,
-        updateProjGap, init, seed });
+      this.#options = Object.freeze(native.options());
     }
 
-    /** The resolved options (defaults filled in). */
-    get config() { return this.#config; }
-    get rows() { return this.#config.rows; }
-    get cols() { return this.#config.cols; }
-    get rank() { return this.#config.rank; }
-    get mode() { return this.#config.mode; }
+    /** The resolved options (defaults filled in, 'base' and 'eps' as the mode sets them). */
+    get options() { return this.#options; }
+    /** @deprecated Use `options` (the same object). */
+    get config() { return this.#options; }
+    get rows() { return this.#options.rows; }
+    get cols() { return this.#options.cols; }
+    get rank() { return this.#options.rank; }
+    get mode() { return this.#options.mode; }
 
     /** Steps taken (refused steps are not counted). */
     get steps() {
@@ -185,7 +116,7 @@ export function createOptimClasses(module) {
     step(grad) {
       const fn = 'LowRankOptimizer.step';
       this.assertAlive(fn);
-      const { rows, cols } = this.#config;
+      const { rows, cols } = this.#options;
       requireFloat32Array(fn, 'grad', grad, [['rows', rows], ['cols', cols]]);
       module.HEAPF32.set(grad, this.#gradPointer >>> 2);
       // The core scans G for NaN/±∞ before touching any state and refuses the step (one pass in
@@ -200,7 +131,7 @@ export function createOptimClasses(module) {
     /** The current W as a new Float32Array(rows×cols). */
     get weight() {
       this.assertAlive('LowRankOptimizer.weight');
-      const count = this.#config.rows * this.#config.cols;
+      const count = this.#options.rows * this.#options.cols;
       return withHeap(module, (heap) => {
         const pointer = heap.alloc(count, 'the weight');
         this.#native.readWeight(pointer);
@@ -211,8 +142,8 @@ export function createOptimClasses(module) {
     /** { A (rows×rank), B (rank×cols) } copies for 'lora', 'fixed-a', 'fixed-b', 'additive'; else null. */
     get factors() {
       this.assertAlive('LowRankOptimizer.factors');
-      const { rows, cols, rank, mode } = this.#config;
-      if (!FACTOR_MODES.has(mode)) return null;
+      const { rows, cols, rank } = this.#options;
+      if (!this.#native.hasFactors()) return null;
       return withHeap(module, (heap) => {
         const a = heap.alloc(rows * rank, 'A');
         const b = heap.alloc(rank * cols, 'B');
@@ -228,9 +159,8 @@ export function createOptimClasses(module) {
      */
     get projector() {
       this.assertAlive('LowRankOptimizer.projector');
-      const { rows, cols, rank, mode } = this.#config;
-      if (mode !== 'galore') return null;
-      const count = rank * Math.min(rows, cols);
+      const count = this.#native.projectorFloats();
+      if (count === 0) return null;
       return withHeap(module, (heap) => {
         const pointer = heap.alloc(count, 'the projector');
         this.#native.readProjector(pointer);
@@ -249,12 +179,13 @@ export function createOptimClasses(module) {
     /** Σ g_i/‖g_i‖ over the tasks' gradients (zero-norm terms skipped) → Float32Array. */
     normalizedSum(grads) {
       const fn = 'multitask.normalizedSum';
-      requireGradientList(fn, 'grads', grads);
-      const size = grads[0].length;
+      const size = requireGradientList(fn, 'grads', grads);
+      const tasks = grads.length;
+      throwIfError(fn, module.multitaskNormalizedSumPlan(tasks, size).error);
       return withHeap(module, (heap) => {
         const input = stackInput(module, heap, grads, 'grads');
         const out = heap.alloc(size, 'the direction');
-        module.multitaskNormalizedSum(input, grads.length, size, out);
+        throwIfError(fn, module.multitaskNormalizedSum(input, tasks, size, out).error);
         return heap.read(out, size);
       });
     },
@@ -265,18 +196,16 @@ export function createOptimClasses(module) {
      */
     mgda(grads, options) {
       const fn = 'multitask.mgda';
-      requireGradientList(fn, 'grads', grads);
-      const { maxIterations, tolerance } = requireOptions(fn, options);
-      const iterations = maxIterations === undefined ? 200 : requireSize(fn, 'maxIterations', maxIterations);
-      const tol = requireNumber(fn, 'tolerance', tolerance, { fallback: 0, min: 0 });
-      const size = grads[0].length;
+      const size = requireGradientList(fn, 'grads', grads);
       const tasks = grads.length;
+      const resolved = resolvePlan(fn, module.multitaskMgdaPlan(options, tasks, size));
       return withHeap(module, (heap) => {
         const input = stackInput(module, heap, grads, 'grads');
         const out = heap.alloc(size, 'the direction');
         const weights = heap.alloc(tasks, 'the weights', 8);
-        const ran = module.multitaskMgda(input, tasks, size, out, weights, iterations, tol);
-        return { direction: heap.read(out, size), weights: heap.readF64(weights, tasks), iterations: ran };
+        const result = module.multitaskMgda(input, tasks, size, out, weights, resolved);
+        throwIfError(fn, result.error);
+        return { direction: heap.read(out, size), weights: heap.readF64(weights, tasks), iterations: result.iterations };
       });
     },
 
@@ -287,23 +216,20 @@ export function createOptimClasses(module) {
     primaryAux(g0, auxGrads, options) {
       const fn = 'multitask.primaryAux';
       if (!(g0 instanceof Float32Array)) throw new TypeError(`${fn}: g0 must be a Float32Array, received ${describe(g0)}`);
-      if (g0.length === 0) throw new RangeError(`${fn}: g0 must not be empty`);
       requireFinite(fn, 'g0', g0);
       requireGradientList(fn, 'auxGrads', auxGrads);
-      if (auxGrads[0].length !== g0.length) {
+      if (auxGrads.length > 0 && auxGrads[0].length !== g0.length) {
         throw new RangeError(`${fn}: auxGrads[0] must have the length of g0 = ${g0.length}, received length ${auxGrads[0].length}`);
       }
-      const { maxSweeps, tolerance } = requireOptions(fn, options);
-      const sweeps = maxSweeps === undefined ? 200 : requireSize(fn, 'maxSweeps', maxSweeps);
-      const tol = requireNumber(fn, 'tolerance', tolerance, { fallback: 1e-12, min: 0 });
       const size = g0.length;
       const tasks = auxGrads.length;
+      const resolved = resolvePlan(fn, module.multitaskPrimaryAuxPlan(options, tasks, size));
       return withHeap(module, (heap) => {
         const primary = heap.input(g0, 'g0');
         const aux = stackInput(module, heap, auxGrads, 'auxGrads');
         const out = heap.alloc(size, 'the direction');
         const weights = heap.alloc(tasks, 'the weights', 8);
-        module.multitaskPrimaryAux(primary, aux, tasks, size, out, weights, sweeps, tol);
+        throwIfError(fn, module.multitaskPrimaryAux(primary, aux, tasks, size, out, weights, resolved).error);
         return { direction: heap.read(out, size), weights: heap.readF64(weights, tasks) };
       });
     },
@@ -317,12 +243,9 @@ export function createOptimClasses(module) {
   function clipGradients(grads, options) {
     const fn = 'clipGradients';
     requireGradientList(fn, 'grads', grads, { sameLength: false });
-    if (options === undefined) throw new TypeError(`${fn}: options { maxNorm } are required, received undefined`);
-    const { maxNorm, form } = requireOptions(fn, options);
-    const gamma = requireNumber(fn, 'maxNorm', maxNorm, { min: 0, minOpen: true });
-    const clipForm = requireChoice(fn, 'form', form, CLIP_FORMS, 'min');
+    requireOptionsObject(fn, options, 'maxNorm');
     const total = grads.reduce((sum, g) => sum + g.length, 0);
-    elementCount(fn, 'grads', [['total', total]]);
+    const resolved = resolvePlan(fn, module.clipGradientsPlan(options, grads.length, total));
     return withHeap(module, (heap) => {
       const pointer = heap.alloc(total, 'grads');
       let offset = pointer >>> 2;
@@ -330,14 +253,15 @@ export function createOptimClasses(module) {
         module.HEAPF32.set(g, offset);
         offset += g.length;
       }
-      const norm = module.clipGradients(pointer, total, gamma, CLIP_FORMS.indexOf(clipForm));
+      const result = module.clipGradients(pointer, grads.length, total, resolved);
+      throwIfError(fn, result.error);
       let start = pointer;
       const out = grads.map((g) => {
         const copy = heap.read(start, g.length);
         start += g.length * 4;
         return copy;
       });
-      return { grads: out, norm };
+      return { grads: out, norm: result.norm };
     });
   }
 

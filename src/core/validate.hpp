@@ -46,12 +46,6 @@ inline Error at_least(const std::string& name, double value, double bound) {
     return range_error(name, "at least " + js_number(bound), js_number(value));
 }
 
-// lo ≤ value < hi.
-inline Error in_half_open(const std::string& name, double value, double lo, double hi) {
-    if (value >= lo && value < hi) return {};
-    return range_error(name, "in [" + js_number(lo) + ", " + js_number(hi) + ")", js_number(value));
-}
-
 // The wording of the numeric hyperparameters (λ, lr, β1, ε …): "a finite number ≥ 0",
 // "a finite number > 0", "a finite number in [0, 1)".
 inline Error number_at_least(const std::string& name, double value, double bound) {
@@ -62,11 +56,6 @@ inline Error number_at_least(const std::string& name, double value, double bound
 inline Error number_greater_than(const std::string& name, double value, double bound) {
     if (std::isfinite(value) && value > bound) return {};
     return range_error(name, "a finite number > " + js_number(bound), js_number(value));
-}
-
-inline Error number_in_half_open(const std::string& name, double value, double lo, double hi) {
-    if (std::isfinite(value) && value >= lo && value < hi) return {};
-    return range_error(name, "a finite number in [" + js_number(lo) + ", " + js_number(hi) + ")", js_number(value));
 }
 
 // An option that only some settings need, missing: "eps is required (a number > 0), received
@@ -87,6 +76,17 @@ inline Error finite_rows(const std::string& name, const float* x, std::size_t ro
         }
     }
     return {};
+}
+
+// A finite number in an interval whose ends are each open or closed, written as the interval is
+// read: finite_in("beta1", b, '[', 0, 1, ')') → "beta1 must be a finite number in [0, 1), received 1";
+// an unbounded end is ±INFINITY ("lr must be a finite number in [0, Infinity], received -1").
+inline Error finite_in(const std::string& name, double value, char open, double lo, double hi, char close) {
+    const bool above = open == '(' ? value > lo : value >= lo;
+    const bool below = close == ')' ? value < hi : value <= hi;
+    if (std::isfinite(value) && above && below) return {};
+    return range_error(name, std::string("a finite number in ") + open + js_number(lo) + ", " + js_number(hi) + close,
+                       js_number(value));
 }
 
 // The product of sizes in 64 bits; UINT64_MAX when it overflows.

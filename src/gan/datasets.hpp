@@ -13,7 +13,7 @@
 
 #include "core/error.hpp"
 #include "core/options.hpp"
-#include "nn/random.hpp"
+#include "core/random.hpp"
 
 namespace kexue {
 

@@ -17,13 +17,13 @@
 
 #include "core/error.hpp"
 #include "core/options.hpp"
+#include "core/random.hpp"
 #include "gan/datasets.hpp"
 #include "gan/gradient_normalization.hpp"
 #include "gan/metrics.hpp"
 #include "gan/wgan_gp.hpp"
-#include "nn/adam.hpp"
 #include "nn/mlp.hpp"
-#include "nn/random.hpp"
+#include "optim/adam.hpp"
 
 namespace kexue {
 

@@ -7,8 +7,8 @@
 #include <utility>
 
 #include "core/gemm.hpp"
+#include "core/random.hpp"
 #include "core/validate.hpp"
-#include "nn/random.hpp"
 
 namespace kexue {
 namespace {

@@ -4,7 +4,15 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/validate.hpp"
+
 namespace kexue {
+
+Error clip_validate(const ClipShape& shape, const ClipOptions& options) {
+    if (shape.tensors == 0) return range_error_text("grads", "grads must not be empty");
+    if (Error e = buffer_fits("grads", {{"total", shape.total}})) return e;
+    return finite_in("maxNorm", options.max_norm, '(', 0, INFINITY, ']');
+}
 
 double clip_coefficient(double norm, double max_norm, ClipForm form) {
     if (norm == 0) return 1;

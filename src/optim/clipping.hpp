@@ -7,9 +7,39 @@
 
 #include <cstddef>
 
+#include "core/error.hpp"
+#include "core/options.hpp"
+
 namespace kexue {
 
 enum class ClipForm { Min, Smooth };
+
+template <>
+struct EnumNames<ClipForm> {
+    static constexpr EnumEntry<ClipForm> entries[] = {{"min", ClipForm::Min}, {"smooth", ClipForm::Smooth}};
+};
+
+// The options of kx.clipGradients, by the names the JS API uses.
+struct ClipOptions {
+    double max_norm = 0;  // γ, required
+    ClipForm form = ClipForm::Min;
+};
+
+template <typename Visitor>
+void visit_fields(ClipOptions& o, Visitor&& field) {
+    field("maxNorm", o.max_norm, kRequired);
+    field("form", o.form);
+}
+
+// The tensors clipped together: how many, and their total length.
+struct ClipShape {
+    std::size_t tensors = 0;
+    std::size_t total = 0;
+};
+
+// At least one tensor ("grads must not be empty"), the concatenation within the heap, and
+// 0 < maxNorm < ∞.
+Error clip_validate(const ClipShape& shape, const ClipOptions& options);
 
 // The coefficient g is multiplied by, for a global norm `norm`.
 double clip_coefficient(double norm, double max_norm, ClipForm form);

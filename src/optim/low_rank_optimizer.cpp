@@ -1,130 +1,108 @@
-// LoRA as an optimizer and GaLore; see low_rank_optimizer.hpp for the formulas and shapes.
+// LoRA as an optimizer and GaLore: the options and the step of each mode; see
+// low_rank_optimizer.hpp for the formulas and shapes.
 #include "optim/low_rank_optimizer.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <limits>
 
-#include <Eigen/Dense>
-#include <Eigen/SVD>
-
-#include "core/gemm.hpp"
-#include "core/simd.hpp"
+#include "core/validate.hpp"
+#include "optim/adam.hpp"
+#include "optim/low_rank_draws.hpp"
+#include "optim/low_rank_kernels.hpp"
+#include "optim/low_rank_svd.hpp"
 
 namespace kexue {
 namespace {
-
-using MatrixXdRow = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 bool is_factor_mode(LowRankMode mode) {
     return mode == LowRankMode::LoRA || mode == LowRankMode::FixedA || mode == LowRankMode::FixedB ||
            mode == LowRankMode::Additive;
 }
 
-bool finite_nonnegative(double x) { return std::isfinite(x) && x >= 0; }
-
-std::uint64_t splitmix64(std::uint64_t& x) {
-    std::uint64_t z = (x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-// Makes the largest-|·| entry (the first, on ties) of the vector v[0], v[stride], … positive.
-void fix_sign(double* v, std::size_t count, std::size_t stride) {
-    std::size_t best = 0;
-    for (std::size_t i = 1; i < count; ++i) {
-        if (std::abs(v[i * stride]) > std::abs(v[best * stride])) best = i;
-    }
-    if (v[best * stride] < 0) {
-        for (std::size_t i = 0; i < count; ++i) v[i * stride] = -v[i * stride];
-    }
-}
-
-// Orthonormal basis of the columns of y (rows×k, k ≤ rows), thin Q of Householder QR.
-Eigen::MatrixXd orthonormal_columns(const Eigen::MatrixXd& y) {
-    Eigen::HouseholderQR<Eigen::MatrixXd> qr(y);
-    return qr.householderQ() * Eigen::MatrixXd::Identity(y.rows(), y.cols());
-}
-
-std::vector<float> to_float(const Eigen::MatrixXd& m) {  // row-major copy
-    std::vector<float> out(static_cast<std::size_t>(m.size()));
-    for (Eigen::Index i = 0; i < m.rows(); ++i) {
-        for (Eigen::Index j = 0; j < m.cols(); ++j) out[i * m.cols() + j] = static_cast<float>(m(i, j));
-    }
-    return out;
-}
-
-Eigen::MatrixXd from_float(const std::vector<float>& x, std::size_t rows, std::size_t cols) {
-    Eigen::MatrixXd m(rows, cols);
-    for (std::size_t i = 0; i < rows; ++i) {
-        for (std::size_t j = 0; j < cols; ++j) m(i, j) = x[i * cols + j];
-    }
-    return m;
-}
+// "'lora'", the way messages quote a mode.
+std::string quoted(LowRankMode mode) { return std::string("'") + enum_name(mode) + "'"; }
+// "\"galore\"", the way JS's describe() writes a received string.
+template <typename E>
+std::string received(E value) { return std::string("\"") + enum_name(value) + "\""; }
 
 }  // namespace
 
-Xoshiro256::Xoshiro256(std::uint64_t seed) {
-    for (auto& s : s_) s = splitmix64(seed);
+LowRankConfig low_rank_resolve(LowRankConfig c) {
+    if (c.base == LowRankBase::Auto) c.base = c.mode == LowRankMode::RandomProj ? LowRankBase::SGD : LowRankBase::Adam;
+    if (std::isnan(c.eps)) c.eps = c.mode == LowRankMode::GaLore ? 1e-6 : 1e-8;
+    if (c.mode == LowRankMode::Full) c.rank = 1;
+    return c;
 }
 
-std::uint64_t Xoshiro256::next() {
-    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const std::uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-}
-
-double Xoshiro256::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-
-double Xoshiro256::normal() {
-    if (has_spare_) {
-        has_spare_ = false;
-        return spare_;
+Error low_rank_validate(const LowRankConfig& raw) {
+    if (Error e = positive("rows", raw.rows)) return e;
+    if (Error e = positive("cols", raw.cols)) return e;
+    const std::size_t min_dim = std::min(raw.rows, raw.cols);
+    // Full ignores the rank, but one given must still make sense.
+    if (raw.mode != LowRankMode::Full) {
+        if (Error e = positive("rank", raw.rank)) return e;
     }
-    const double u1 = 1.0 - uniform();  // (0, 1], so the log is finite
-    const double u2 = uniform();
-    const double radius = std::sqrt(-2.0 * std::log(u1));
-    const double angle = 2.0 * 3.14159265358979323846 * u2;
-    spare_ = radius * std::sin(angle);
-    has_spare_ = true;
-    return radius * std::cos(angle);
-}
-
-const char* low_rank_config_error(const LowRankConfig& c) {
-    if (c.rows == 0 || c.cols == 0) return "rows and cols must be positive";
-    const std::size_t min_dim = std::min(c.rows, c.cols);
-    if (c.mode != LowRankMode::Full && (c.rank < 1 || c.rank > min_dim)) {
-        return "rank must be between 1 and min(rows, cols)";
+    if (raw.rank > min_dim) {
+        return range_error("rank", "between 1 and min(rows, cols) = " + js_number(std::uint64_t(min_dim)),
+                           js_number(std::uint64_t(raw.rank)));
     }
+    const LowRankConfig c = low_rank_resolve(raw);
     if (c.mode == LowRankMode::Additive && (c.rows % c.rank != 0 || c.cols % c.rank != 0)) {
-        return "additive mode needs rank to divide rows and cols";
+        return range_error_text("rank", "mode " + quoted(c.mode) + " needs rank to divide rows = " +
+                                            js_number(std::uint64_t(c.rows)) + " and cols = " +
+                                            js_number(std::uint64_t(c.cols)) + ", received rank " +
+                                            js_number(std::uint64_t(c.rank)));
     }
+    if (c.mode == LowRankMode::RandomProj && c.base != LowRankBase::SGD) {
+        return range_error_text("base", "mode " + quoted(c.mode) + " (W ← W − lr·(G·VᵀV + U·UᵀG)) supports base '" +
+                                            enum_name(LowRankBase::SGD) + "' only, received " + received(c.base));
+    }
+    if (Error e = finite_in("lr", c.lr, '[', 0, INFINITY, ']')) return e;
+    if (Error e = finite_in("beta1", c.beta1, '[', 0, 1, ')')) return e;
+    if (Error e = finite_in("beta2", c.beta2, '[', 0, 1, ')')) return e;
+    if (Error e = finite_in("eps", c.eps, '[', 0, INFINITY, ']')) return e;
+    if (Error e = finite_in("weightDecay", c.weight_decay, '[', 0, INFINITY, ']')) return e;
+    if (Error e = finite("scale", c.scale)) return e;
+    if (Error e = positive("updateProjGap", c.update_proj_gap)) return e;
     if (c.init == LowRankInit::LoRAGA) {
         if (c.mode != LowRankMode::LoRA && c.mode != LowRankMode::FixedA && c.mode != LowRankMode::FixedB) {
-            return "init lora-ga applies to the lora, fixed-a and fixed-b modes";
+            return range_error_text("init", "init '" + std::string(enum_name(c.init)) + "' applies to modes " +
+                                                quoted(LowRankMode::LoRA) + ", " + quoted(LowRankMode::FixedA) +
+                                                " and " + quoted(LowRankMode::FixedB) + ", received mode " +
+                                                received(c.mode));
         }
-        if (2 * c.rank > min_dim) return "init lora-ga needs 2*rank <= min(rows, cols)";
+        if (2 * c.rank > min_dim) {
+            return range_error_text("rank", "init '" + std::string(enum_name(c.init)) +
+                                                "' needs 2*rank <= min(rows, cols) = " +
+                                                js_number(std::uint64_t(min_dim)) + ", received rank " +
+                                                js_number(std::uint64_t(c.rank)));
+        }
     }
-    if (c.mode == LowRankMode::RandomProj && c.base != LowRankBase::SGD) return "random mode is SGD only";
-    if (!finite_nonnegative(c.lr)) return "lr must be finite and non-negative";
-    if (!(c.beta1 >= 0 && c.beta1 < 1) || !(c.beta2 >= 0 && c.beta2 < 1)) return "betas must be in [0, 1)";
-    if (!finite_nonnegative(c.eps)) return "eps must be finite and non-negative";
-    if (!finite_nonnegative(c.weight_decay)) return "weightDecay must be finite and non-negative";
-    if (!std::isfinite(c.scale)) return "scale must be finite";
-    if (c.update_proj_gap < 1) return "updateProjGap must be positive";
-    return nullptr;
+    // W, W0' and a gradient buffer (the JS facade's) are rows×cols each; full Adam adds two moments
+    // but has no W0'. The factor-sized state is at most as large.
+    const std::uint64_t copies = c.mode == LowRankMode::Full && c.base == LowRankBase::Adam ? 4 : 3;
+    return buffer_fits("the weight", {{"rows", c.rows}, {"cols", c.cols}, {"copies", copies}});
 }
 
-std::size_t low_rank_state_floats(const LowRankConfig& c) {
+Error low_rank_factors_validate(const LowRankConfig& raw) {
+    const LowRankConfig c = low_rank_resolve(raw);
+    if (!is_factor_mode(c.mode)) {
+        return range_error_text("factors", "factors apply to modes " + quoted(LowRankMode::LoRA) + ", " +
+                                               quoted(LowRankMode::FixedA) + ", " + quoted(LowRankMode::FixedB) +
+                                               ", " + quoted(LowRankMode::Additive) + ", received mode " +
+                                               received(c.mode));
+    }
+    if (c.init == LowRankInit::LoRAGA) {
+        return range_error_text("factors", "factors cannot be given with init '" + std::string(enum_name(c.init)) +
+                                               "' (it computes them from the first gradient)");
+    }
+    return {};
+}
+
+std::size_t low_rank_state_floats(const LowRankConfig& config) {
+    const LowRankConfig c = low_rank_resolve(config);
     const std::size_t n = c.rows, m = c.cols, r = c.rank;
     const bool adam = c.base == LowRankBase::Adam;
     switch (c.mode) {
@@ -139,131 +117,11 @@ std::size_t low_rank_state_floats(const LowRankConfig& c) {
     return 0;
 }
 
-void lora_factor_gradients_reference(const float* g, const float* a, const float* b, std::size_t rows,
-                                     std::size_t cols, std::size_t r, float* ga, float* gb) {
-    if (ga) gemm_f32({rows, cols, r, false, true}, g, b, ga);  // G·Bᵀ
-    if (gb) gemm_f32({r, rows, cols, true, false}, a, g, gb);  // Aᵀ·G
-}
-
-void lora_factor_gradients(const float* g, const float* a, const float* b, std::size_t rows, std::size_t cols,
-                           std::size_t r, float* ga, float* gb) {
-    using simd::Vec;
-    constexpr std::size_t W = simd::kVecWidth;
-    const std::size_t vec_end = cols - cols % W;
-    if (gb) std::fill(gb, gb + r * cols, 0.0f);
-    std::vector<Vec> acc(ga ? r : 0);
-    std::vector<float> tail(ga ? r : 0);
-    for (std::size_t i = 0; i < rows; ++i) {
-        const float* gi = g + i * cols;
-        const float* ai = gb ? a + i * r : nullptr;
-        for (auto& v : acc) v = Vec(0.0f);
-        for (auto& t : tail) t = 0;
-        for (std::size_t j = 0; j < vec_end; j += W) {
-            const Vec gv = Vec::load_unaligned(gi + j);
-            for (std::size_t k = 0; k < r; ++k) {
-                if (ga) acc[k] = xsimd::fma(gv, Vec::load_unaligned(b + k * cols + j), acc[k]);
-                if (gb) {
-                    float* out = gb + k * cols + j;
-                    xsimd::fma(Vec(ai[k]), gv, Vec::load_unaligned(out)).store_unaligned(out);
-                }
-            }
-        }
-        for (std::size_t j = vec_end; j < cols; ++j) {
-            for (std::size_t k = 0; k < r; ++k) {
-                if (ga) tail[k] += gi[j] * b[k * cols + j];
-                if (gb) gb[k * cols + j] += ai[k] * gi[j];
-            }
-        }
-        if (ga) {
-            for (std::size_t k = 0; k < r; ++k) ga[i * r + k] = xsimd::hadd(acc[k]) + tail[k];
-        }
-    }
-}
-
-void low_rank_update_reference(const float* base, const float* a, const float* b, std::size_t rows,
-                               std::size_t cols, std::size_t r, float scale, float* out) {
-    std::vector<float> scaled_a(a, a + rows * r);
-    for (auto& x : scaled_a) x *= scale;
-    if (base != out) std::copy(base, base + rows * cols, out);
-    gemm_f32({rows, r, cols}, scaled_a.data(), b, out, true);
-}
-
-void low_rank_update(const float* base, const float* a, const float* b, std::size_t rows, std::size_t cols,
-                     std::size_t r, float scale, float* out) {
-    using simd::Vec;
-    constexpr std::size_t W = simd::kVecWidth;
-    const std::size_t vec_end = cols - cols % W;
-    std::vector<float> sa(r);
-    for (std::size_t i = 0; i < rows; ++i) {
-        for (std::size_t k = 0; k < r; ++k) sa[k] = scale * a[i * r + k];
-        const float* base_row = base + i * cols;
-        float* out_row = out + i * cols;
-        for (std::size_t j = 0; j < vec_end; j += W) {
-            Vec v = Vec::load_unaligned(base_row + j);
-            for (std::size_t k = 0; k < r; ++k) v = xsimd::fma(Vec(sa[k]), Vec::load_unaligned(b + k * cols + j), v);
-            v.store_unaligned(out_row + j);
-        }
-        for (std::size_t j = vec_end; j < cols; ++j) {
-            float v = base_row[j];
-            for (std::size_t k = 0; k < r; ++k) v += sa[k] * b[k * cols + j];
-            out_row[j] = v;
-        }
-    }
-}
-
-void top_singular_vectors(const float* g, std::size_t rows, std::size_t cols, std::size_t k,
-                          Xoshiro256& rng, float* left, float* right) {
-    const std::size_t min_dim = std::min(rows, cols);
-    constexpr std::size_t kOversample = 8;
-    constexpr int kPowerIterations = 6;
-    Eigen::MatrixXd u, v;  // rows×k and cols×k
-    if (min_dim <= 64 || k + kOversample >= min_dim) {
-        const Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> gm(
-            g, rows, cols);
-        Eigen::BDCSVD<Eigen::MatrixXd> svd(gm.cast<double>(), Eigen::ComputeThinU | Eigen::ComputeThinV);
-        u = svd.matrixU().leftCols(k);
-        v = svd.matrixV().leftCols(k);
-    } else {
-        // Randomized range finder on G (float GEMMs), re-orthonormalised in double after every
-        // product so the power iterations keep the small singular directions.
-        const std::size_t kk = k + kOversample;
-        std::vector<float> omega(cols * kk), y(rows * kk), z(cols * kk);
-        for (auto& x : omega) x = static_cast<float>(rng.normal());
-        gemm_f32({rows, cols, kk, false, false}, g, omega.data(), y.data());
-        Eigen::MatrixXd q = orthonormal_columns(from_float(y, rows, kk));
-        for (int it = 0; it < kPowerIterations; ++it) {
-            const std::vector<float> qf = to_float(q);
-            gemm_f32({cols, rows, kk, true, false}, g, qf.data(), z.data());  // Gᵀ·Q
-            const std::vector<float> zf = to_float(orthonormal_columns(from_float(z, cols, kk)));
-            gemm_f32({rows, cols, kk, false, false}, g, zf.data(), y.data());  // G·Z
-            q = orthonormal_columns(from_float(y, rows, kk));
-        }
-        const std::vector<float> qf = to_float(q);
-        std::vector<float> small(kk * cols);
-        gemm_f32({kk, rows, cols, true, false}, qf.data(), g, small.data());  // Qᵀ·G
-        Eigen::BDCSVD<Eigen::MatrixXd> svd(from_float(small, kk, cols), Eigen::ComputeThinU | Eigen::ComputeThinV);
-        u = q * svd.matrixU().leftCols(k);
-        v = svd.matrixV().leftCols(k);
-    }
-    for (std::size_t i = 0; i < k; ++i) {
-        fix_sign(u.col(i).data(), rows, 1);
-        fix_sign(v.col(i).data(), cols, 1);
-    }
-    if (left) {
-        for (std::size_t i = 0; i < rows; ++i) {
-            for (std::size_t j = 0; j < k; ++j) left[i * k + j] = static_cast<float>(u(i, j));
-        }
-    }
-    if (right) {
-        for (std::size_t i = 0; i < k; ++i) {
-            for (std::size_t j = 0; j < cols; ++j) right[i * cols + j] = static_cast<float>(v(j, i));
-        }
-    }
-}
-
 LowRankOptimizer::LowRankOptimizer(const LowRankConfig& config, const float* w0, const float* a0,
                                    const float* b0)
-    : config_(config), rng_(config.seed), w_(w0, w0 + config.rows * config.cols) {
+    : config_(low_rank_resolve(config)), rng_(config.seed), w_(w0, w0 + config.rows * config.cols) {
+    assert(!low_rank_validate(config_));
+    assert(!(a0 && b0) || !low_rank_factors_validate(config_));
     const std::size_t n = config_.rows, m = config_.cols, r = config_.rank;
     const bool adam = config_.base == LowRankBase::Adam;
     switch (config_.mode) {
@@ -323,17 +181,9 @@ void LowRankOptimizer::init_factors(const float* w0, const float* a0, const floa
         std::copy(b0, b0 + r * m, b_.begin());
     } else if (config_.mode != LowRankMode::Additive) {
         // Kaiming-uniform as peft: fan_in = rows for A, r for B.
-        const double bound_a = 1.0 / std::sqrt(static_cast<double>(n));
-        const double bound_b = 1.0 / std::sqrt(static_cast<double>(r));
         const bool symmetric = config_.init == LowRankInit::Symmetric;
-        const bool random_a = symmetric || config_.mode != LowRankMode::FixedB;
-        const bool random_b = symmetric || config_.mode == LowRankMode::FixedB;
-        if (random_a) {
-            for (auto& x : a_) x = static_cast<float>(bound_a * (2 * rng_.uniform() - 1));
-        }
-        if (random_b) {
-            for (auto& x : b_) x = static_cast<float>(bound_b * (2 * rng_.uniform() - 1));
-        }
+        if (symmetric || config_.mode != LowRankMode::FixedB) kaiming_uniform(rng_, n, a_.data(), a_.size());
+        if (symmetric || config_.mode == LowRankMode::FixedB) kaiming_uniform(rng_, r, b_.data(), b_.size());
     }
     if (config_.init == LowRankInit::Symmetric) {
         // W0' = W0 − s·A0·B0, so W starts at W0: evaluate s·A0·B0 with a zero base first.
@@ -374,22 +224,14 @@ void LowRankOptimizer::recompute_weight() {
 }
 
 void LowRankOptimizer::update(float* p, const float* g, float* m, float* v, std::size_t count) const {
-    const float lr = static_cast<float>(config_.lr);
-    const float decay = static_cast<float>(1.0 - config_.lr * config_.weight_decay);
     if (config_.base == LowRankBase::SGD) {
+        const float lr = static_cast<float>(config_.lr);
+        const float decay = static_cast<float>(1.0 - config_.lr * config_.weight_decay);
         for (std::size_t i = 0; i < count; ++i) p[i] = p[i] * decay - lr * g[i];
         return;
     }
-    const double t = static_cast<double>(t_);
-    const float b1 = static_cast<float>(config_.beta1), b2 = static_cast<float>(config_.beta2);
-    const float step = static_cast<float>(config_.lr / (1.0 - std::pow(config_.beta1, t)));
-    const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(config_.beta2, t)));
-    const float eps = static_cast<float>(config_.eps);
-    for (std::size_t i = 0; i < count; ++i) {
-        m[i] = b1 * m[i] + (1 - b1) * g[i];
-        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-        p[i] = p[i] * decay - step * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
-    }
+    const AdamOptions adam{config_.lr, config_.beta1, config_.beta2, config_.eps, config_.weight_decay};
+    adam_update(p, g, m, v, count, adam_step<float>(adam, t_));  // float arithmetic: see adam.hpp
 }
 
 long LowRankOptimizer::step(const float* grad) {
@@ -455,8 +297,8 @@ void LowRankOptimizer::step_random(const float* grad) {
     const std::size_t n = config_.rows, m = config_.cols, r = config_.rank;
     ++t_;
     const double sd = 1.0 / std::sqrt(static_cast<double>(r));  // N(0, 1/r) keeps E = −2·lr·G
-    for (auto& x : u_) x = static_cast<float>(sd * rng_.normal());
-    for (auto& x : v_) x = static_cast<float>(sd * rng_.normal());
+    normal_draws(rng_, sd, u_.data(), u_.size());
+    normal_draws(rng_, sd, v_.data(), v_.size());
     // Both products from the pre-step G, then W ← (1 − lr·wd)·W − lr·(G·Vᵀ)·V − lr·U·(Uᵀ·G).
     lora_factor_gradients(grad, u_.data(), v_.data(), n, m, r, ga_.data(), gb_.data());  // G·Vᵀ, Uᵀ·G
     const float lr = static_cast<float>(config_.lr);
@@ -492,14 +334,8 @@ void LowRankOptimizer::step_galore(const float* grad) {
     float coefficient;
     if (config_.base == LowRankBase::Adam) {
         // The reference AdamW: eps outside the sqrt, bias correction folded into the step size.
-        const float b1 = static_cast<float>(config_.beta1), b2 = static_cast<float>(config_.beta2);
-        const float eps = static_cast<float>(config_.eps);
-        for (std::size_t i = 0; i < ga_.size(); ++i) {
-            const float g = ga_[i];
-            ma_[i] = b1 * ma_[i] + (1 - b1) * g;
-            va_[i] = b2 * va_[i] + (1 - b2) * g * g;
-            ga_[i] = ma_[i] / (std::sqrt(va_[i]) + eps);
-        }
+        adam_normalized_moments(ga_.data(), ma_.data(), va_.data(), ga_.size(), static_cast<float>(config_.beta1),
+                                static_cast<float>(config_.beta2), static_cast<float>(config_.eps));
         const double t = static_cast<double>(t_);
         const double step_size = config_.lr * std::sqrt(1.0 - std::pow(config_.beta2, t)) /
                                  (1.0 - std::pow(config_.beta1, t));

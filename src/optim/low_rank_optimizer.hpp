@@ -3,6 +3,15 @@
 // receives the full gradient G = ∂L/∂W of one weight matrix and keeps low-rank factors (or a
 // low-rank projection) as its state, so the optimizer memory is O((rows+cols)·r), not O(rows·cols).
 //
+// The parts, one file each:
+//   low_rank_optimizer   the options (field list, validator, mode-dependent defaults) and the
+//                        optimizer's step for each mode (this file)
+//   low_rank_kernels     the fused kernels G·Bᵀ, Aᵀ·G and W = base + s·A·B, and their GEMM twins
+//   low_rank_svd         top-k singular vectors (exact or randomized subspace iteration, Eigen)
+//   low_rank_draws       the random factor draws (Kaiming-uniform, N(0, 1/r))
+//   adam                 the Adam update (shared with the GAN trainer)
+//   low_rank_reference   the double-precision twin of each deterministic mode (xtensor), for tests
+//
 // Shapes (row-major, Su's convention Y = X·W with row vectors):
 //   W, W0, G     rows×cols
 //   A            rows×r   (input side)        B   r×cols
@@ -23,43 +32,64 @@
 //               projected shape, kept across refreshes; W ← W − lr·√(1−β2ᵗ)/(1−β1ᵗ)·α·back(N),
 //               N = M/(√V + eps); with SGD, W ← W − lr·α·back(R). Decay after the update.
 //
-// Base optimizers: SGD, and Adam with bias correction (m̂ = m/(1−β1ᵗ), v̂ = v/(1−β2ᵗ),
-// p ← p − lr·m̂/(√v̂ + eps); GaLore folds the correction into the step size as above). Weight decay
-// is decoupled (AdamW): p ← p − lr·wd·p on the trained parameters (the factors for the factor
-// modes, W for Full/RandomProj/GaLore), applied before the gradient update except for GaLore.
+// Base optimizers: SGD, and Adam with bias correction (adam.hpp; GaLore folds the correction into
+// the step size as above). Weight decay is decoupled (AdamW): p ← p − lr·wd·p on the trained
+// parameters (the factors for the factor modes, W for Full/RandomProj/GaLore), applied before the
+// gradient update except for GaLore.
 //
 // Inits (factor modes): ZeroB — the trained factor B starts at 0 and A is random (for FixedB, the
 // trained A starts at 0 and the fixed B is random), W0' = W0; Symmetric — both random and
 // W0' = W0 − s·A0·B0, so W starts at W0; LoRAGA — at the first step, G0 = U·Σ·Vh gives A0 = U[:, :r],
-// B0 = Vh[r:2r, :], W0' = W0 − s·A0·B0. Random factors are Kaiming-uniform, U(−1/√fan_in, 1/√fan_in)
-// with fan_in = rows for A and r for B (as peft). Given factors replace the random draws (W0' = W0
-// for ZeroB, W0 − s·A0·B0 for Symmetric).
-//
-// Random numbers: xoshiro256** seeded through splitmix64 (the same integer stream on every
-// platform), normals by Box–Muller in double (log/sin/cos from the platform's libm, so native and
-// WASM draws can differ in the last bits of a double, which float32 factors almost never see).
+// B0 = Vh[r:2r, :], W0' = W0 − s·A0·B0 (arXiv 2407.05000). Random factors are Kaiming-uniform
+// (low_rank_draws.hpp). Given factors replace the random draws (W0' = W0 for ZeroB, W0 − s·A0·B0 for
+// Symmetric).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <vector>
+
+#include "core/error.hpp"
+#include "core/options.hpp"
+#include "core/random.hpp"
 
 namespace kexue {
 
 enum class LowRankMode { Full, LoRA, FixedA, FixedB, RandomProj, Additive, GaLore };
-enum class LowRankBase { SGD, Adam };
+// Auto is not a name: it is the default, 'adam', or 'sgd' for mode 'random' (low_rank_resolve).
+enum class LowRankBase { SGD, Adam, Auto };
 enum class LowRankInit { ZeroB, Symmetric, LoRAGA };
+
+template <>
+struct EnumNames<LowRankMode> {
+    static constexpr EnumEntry<LowRankMode> entries[] = {
+        {"full", LowRankMode::Full},       {"lora", LowRankMode::LoRA},           {"fixed-a", LowRankMode::FixedA},
+        {"fixed-b", LowRankMode::FixedB},  {"random", LowRankMode::RandomProj},   {"additive", LowRankMode::Additive},
+        {"galore", LowRankMode::GaLore}};
+};
+template <>
+struct EnumNames<LowRankBase> {
+    static constexpr EnumEntry<LowRankBase> entries[] = {{"sgd", LowRankBase::SGD}, {"adam", LowRankBase::Adam}};
+};
+template <>
+struct EnumNames<LowRankInit> {
+    static constexpr EnumEntry<LowRankInit> entries[] = {
+        {"zero-b", LowRankInit::ZeroB}, {"symmetric", LowRankInit::Symmetric}, {"lora-ga", LowRankInit::LoRAGA}};
+};
 
 struct LowRankConfig {
     std::size_t rows = 0;
     std::size_t cols = 0;
-    std::size_t rank = 1;  // unused by Full
+    std::size_t rank = 1;  // unused by Full (resolved to 1)
     LowRankMode mode = LowRankMode::LoRA;
-    LowRankBase base = LowRankBase::Adam;
+    LowRankBase base = LowRankBase::Auto;
     double lr = 1e-3;
     double beta1 = 0.9;
     double beta2 = 0.999;
-    double eps = 1e-8;
+    // NaN: the mode's default, 1e-6 for GaLore (its reference AdamW), 1e-8 otherwise. The JS
+    // reader refuses non-finite numbers, so NaN only ever means "not given".
+    double eps = std::numeric_limits<double>::quiet_NaN();
     double weight_decay = 0;
     double scale = 1;  // LoRA s (W = W0' + s·A·B), GaLore α; unused by Full and RandomProj
     std::size_t update_proj_gap = 200;
@@ -67,10 +97,39 @@ struct LowRankConfig {
     std::uint64_t seed = 0;
 };
 
-// nullptr when the configuration is usable, otherwise why not (rank out of [1, min(rows, cols)],
-// r not dividing rows and cols for Additive, 2r > min(rows, cols) for LoRA-GA, Adam with
-// RandomProj, non-positive gap, β outside [0, 1), negative lr/eps/decay, …).
-const char* low_rank_config_error(const LowRankConfig& config);
+// The options of kx.LowRankOptimizer, by the names the JS API uses. `weight` and `factors` (the
+// arrays) are the JS facade's.
+template <typename Visitor>
+void visit_fields(LowRankConfig& c, Visitor&& field) {
+    field("rows", c.rows, kRequired | kPositive);
+    field("cols", c.cols, kRequired | kPositive);
+    field("rank", c.rank, kPositive);
+    field("mode", c.mode);
+    field("base", c.base);
+    field("lr", c.lr, kRequired);
+    field("beta1", c.beta1);
+    field("beta2", c.beta2);
+    field("eps", c.eps);
+    field("weightDecay", c.weight_decay);
+    field("scale", c.scale);
+    field("updateProjGap", c.update_proj_gap, kPositive);
+    field("init", c.init);
+    field("seed", c.seed);
+}
+
+// The one place where defaults that depend on the mode are filled in: base Auto → 'sgd' for
+// RandomProj, 'adam' otherwise; eps NaN → 1e-6 for GaLore, 1e-8 otherwise; rank → 1 for Full.
+LowRankConfig low_rank_resolve(LowRankConfig config);
+
+// The first rule the configuration breaks (after low_rank_resolve), or none: rows, cols ≥ 1;
+// rank in [1, min(rows, cols)]; r dividing rows and cols for Additive; RandomProj with SGD only;
+// lr, eps, weightDecay ≥ 0 and β in [0, 1), all finite; scale finite; updateProjGap ≥ 1; LoRA-GA
+// only for LoRA/FixedA/FixedB and with 2r ≤ min(rows, cols); the weight and the optimizer's copies
+// of it within the heap.
+Error low_rank_validate(const LowRankConfig& config);
+
+// When starting factors are given: only the factor modes take them, and not with LoRA-GA.
+Error low_rank_factors_validate(const LowRankConfig& config);
 
 // Floats of optimizer state the mode keeps (factors or projector, moments, per-step random
 // factors). The weight W and the frozen base W0' are not counted: they are the model's weights.
@@ -82,23 +141,11 @@ const char* low_rank_config_error(const LowRankConfig& config);
 //   GaLore      min(n,m)·r (P) + 2·max(n,m)·r with Adam
 std::size_t low_rank_state_floats(const LowRankConfig& config);
 
-// xoshiro256** with splitmix64 seeding; normal() is Box–Muller in double (both outputs used).
-class Xoshiro256 {
-public:
-    explicit Xoshiro256(std::uint64_t seed);
-    std::uint64_t next();
-    double uniform();  // [0, 1), 53 bits
-    double normal();
-private:
-    std::uint64_t s_[4];
-    double spare_ = 0;
-    bool has_spare_ = false;
-};
-
 class LowRankOptimizer {
 public:
     // w0: rows×cols. a0 (rows×r) and b0 (r×cols) are optional starting factors (both or neither)
-    // for the factor modes. The configuration must pass low_rank_config_error.
+    // for the factor modes. The configuration must pass low_rank_validate (and, with factors,
+    // low_rank_factors_validate); it is resolved here (low_rank_resolve).
     LowRankOptimizer(const LowRankConfig& config, const float* w0, const float* a0 = nullptr,
                      const float* b0 = nullptr);
 
@@ -106,6 +153,7 @@ public:
     // or ±∞ entry of G, in which case nothing changed (the step is refused).
     long step(const float* grad);
 
+    // The resolved configuration.
     const LowRankConfig& config() const { return config_; }
     const std::vector<float>& weight() const { return w_; }
     // Factors (empty where the mode has none; GaLore's projector is projector()).
@@ -125,8 +173,8 @@ private:
     void step_galore(const float* grad);
     void refresh_projector(const float* grad);
     void recompute_weight();
-    // p ← p − lr·g (SGD) or Adam with bias correction at step t_, with decoupled decay first, over
-    // `count` entries; m and v are Adam's moments (untouched by SGD).
+    // p ← p − lr·g (SGD) or Adam (adam.hpp) at step t_, with decoupled decay first, over `count`
+    // entries; m and v are Adam's moments (untouched by SGD).
     void update(float* p, const float* g, float* m, float* v, std::size_t count) const;
 
     LowRankConfig config_;
@@ -139,30 +187,5 @@ private:
     bool pending_lora_ga_ = false;
     std::int64_t t_ = 0;
 };
-
-// The two factor gradients of LoRA in one pass over G (the step is memory-bound on G):
-//   ga (rows×r) = G·Bᵀ   and   gb (r×cols) = Aᵀ·G,   G rows×cols, A rows×r, B r×cols.
-// Either output may be null (not computed; its factor may then be null too). SIMD over cols;
-// lora_factor_gradients_reference is its twin through the GEMM.
-void lora_factor_gradients(const float* g, const float* a, const float* b, std::size_t rows, std::size_t cols,
-                           std::size_t r, float* ga, float* gb);
-void lora_factor_gradients_reference(const float* g, const float* a, const float* b, std::size_t rows,
-                                     std::size_t cols, std::size_t r, float* ga, float* gb);
-
-// out = base + scale·A·B (rows×cols), A rows×r, B r×cols, in one pass over out; base may be out
-// (an in-place update). low_rank_update_reference is its GEMM twin (base must not alias a or b).
-void low_rank_update(const float* base, const float* a, const float* b, std::size_t rows, std::size_t cols,
-                     std::size_t r, float scale, float* out);
-void low_rank_update_reference(const float* base, const float* a, const float* b, std::size_t rows,
-                               std::size_t cols, std::size_t r, float scale, float* out);
-
-// Top-k singular vectors of a rows×cols float matrix (k ≤ min(rows, cols)), with the
-// largest-|·| entry of each vector positive. left: rows×k (columns are the vectors); right: k×cols
-// (rows are the vectors). Exact (Eigen BDCSVD in double) when min(rows, cols) ≤ 64 or k + 8 ≥
-// min(rows, cols); otherwise a randomized subspace iteration (Halko, Martinsson & Tropp 2011:
-// oversampling 8, 6 power iterations with QR re-orthonormalisation) finished by an exact SVD of the
-// small projected matrix. Either output may be null.
-void top_singular_vectors(const float* g, std::size_t rows, std::size_t cols, std::size_t k,
-                          Xoshiro256& rng, float* left, float* right);
 
 }  // namespace kexue

@@ -5,8 +5,17 @@
 #include <cmath>
 #include <vector>
 
+#include "core/validate.hpp"
+
 namespace kexue {
 namespace {
+
+// `list` names the stacked gradients, `first` the argument whose length is `size`.
+Error task_list_validate(const std::string& list, const std::string& first, const MultitaskShape& shape) {
+    if (shape.tasks == 0) return range_error_text(list, list + " must not be empty");
+    if (shape.size == 0) return range_error_text(first, first + " must not be empty");
+    return buffer_fits(list, {{"tasks", shape.tasks}, {"size", shape.size}});
+}
 
 double dot(const float* x, const float* y, std::size_t size) {
     double sum = 0;
@@ -41,6 +50,20 @@ std::vector<double> gram(const float* grads, std::size_t tasks, std::size_t size
 }
 
 }  // namespace
+
+Error normalized_sum_validate(const MultitaskShape& shape) { return task_list_validate("grads", "grads[0]", shape); }
+
+Error mgda_validate(const MultitaskShape& shape, const MgdaOptions& options) {
+    if (Error e = task_list_validate("grads", "grads[0]", shape)) return e;
+    if (Error e = positive("maxIterations", options.max_iterations)) return e;
+    return finite_in("tolerance", options.tolerance, '[', 0, INFINITY, ']');
+}
+
+Error primary_aux_validate(const MultitaskShape& aux, const PrimaryAuxOptions& options) {
+    if (Error e = task_list_validate("auxGrads", "g0", aux)) return e;
+    if (Error e = positive("maxSweeps", options.max_sweeps)) return e;
+    return finite_in("tolerance", options.tolerance, '[', 0, INFINITY, ']');
+}
 
 std::size_t normalized_sum(const float* grads, std::size_t tasks, std::size_t size, float* direction) {
     std::vector<double> weights(tasks, 0.0);

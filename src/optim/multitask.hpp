@@ -17,7 +17,47 @@
 
 #include <cstddef>
 
+#include "core/error.hpp"
+#include "core/options.hpp"
+
 namespace kexue {
+
+// The stacked gradients: `tasks` rows of `size` floats (for primary_aux, the auxiliary tasks).
+struct MultitaskShape {
+    std::size_t tasks = 0;
+    std::size_t size = 0;
+};
+
+// The options of kx.multitask.mgda, by the names the JS API uses.
+struct MgdaOptions {
+    std::size_t max_iterations = 200;
+    double tolerance = 0;
+};
+
+template <typename Visitor>
+void visit_fields(MgdaOptions& o, Visitor&& field) {
+    field("maxIterations", o.max_iterations, kPositive);
+    field("tolerance", o.tolerance);
+}
+
+// The options of kx.multitask.primaryAux.
+struct PrimaryAuxOptions {
+    std::size_t max_sweeps = 200;
+    double tolerance = 1e-12;
+};
+
+template <typename Visitor>
+void visit_fields(PrimaryAuxOptions& o, Visitor&& field) {
+    field("maxSweeps", o.max_sweeps, kPositive);
+    field("tolerance", o.tolerance);
+}
+
+// At least one task of at least one entry ("grads must not be empty", "grads[0] must not be
+// empty"), the stacked buffer within the heap; for mgda and primary_aux, iterations ≥ 1 and a
+// finite tolerance ≥ 0. primary_aux names its arguments g0 and auxGrads.
+Error normalized_sum_validate(const MultitaskShape& shape);
+Error mgda_validate(const MultitaskShape& shape, const MgdaOptions& options);
+Error primary_aux_validate(const MultitaskShape& aux, const PrimaryAuxOptions& options);
 
 // Returns how many tasks contributed (non-zero norm).
 std::size_t normalized_sum(const float* grads, std::size_t tasks, std::size_t size, float* direction);

@@ -49,7 +49,8 @@ TEST(Rules, EachReturnsAnErrorNamingTheParameterOrNothing) {
     EXPECT_FALSE(greater_than("baseLen", 1.5, 1));
     EXPECT_EQ(at_least("nMin", 0.5, 1).text, "nMin must be at least 1, received 0.5");
     EXPECT_TRUE(at_least("nMin", std::nan(""), 1));
-    EXPECT_EQ(in_half_open("beta1", 1, 0, 1).text, "beta1 must be in [0, 1), received 1");
+    EXPECT_EQ(finite_in("beta1", 1, '[', 0, 1, ')').text, "beta1 must be a finite number in [0, 1), received 1");
+    EXPECT_EQ(finite_in("lr", -1, '[', 0, INFINITY, ']').text, "lr must be a finite number in [0, Infinity], received -1");
     EXPECT_EQ(finite("lr", std::numeric_limits<double>::infinity()).text, "lr must be a finite number, received Infinity");
     EXPECT_EQ(at_most("rank", 5, 4, "min(rows, cols)").text, "rank must be at most min(rows, cols) = 4, received 5");
 }

@@ -6,8 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/random.hpp"
 #include "gan/wgan_gp.hpp"
-#include "nn/random.hpp"
 
 namespace kexue {
 namespace {

@@ -268,8 +268,90 @@ test('LowRankOptimizer rejects bad options with the promised errors', () => {
   assert.throws(make({ weight: Float32Array.from({ length: 12 }, (_, i) => (i === 7 ? NaN : 0)) }), { name: 'RangeError', message: /weight\[7\] must be finite, received NaN/ });
   assert.throws(make({ factors: { A: new Float32Array(5), B: new Float32Array(8) } }), { name: 'RangeError', message: /factors\.A must have length rows\*rank = 6/ });
   assert.throws(make({ mode: 'galore', factors: { A: new Float32Array(6), B: new Float32Array(8) } }), { name: 'RangeError', message: /factors apply to modes/ });
-  assert.throws(make({ rnak: 2 }), { name: 'TypeError', message: /unknown option "rnak"/ });
+  assert.throws(make({ rnak: 2 }), { name: 'TypeError', message: /unknown option 'rnak' \(did you mean 'rank'\?\)/ });
   assert.throws(() => new kx.LowRankOptimizer(), { name: 'TypeError', message: /options .* are required/ });
+});
+
+test('LowRankOptimizer.options: the resolved options, the mode-dependent defaults filled in by C++', () => {
+  const weight = new Float32Array(12);
+  const names = ['rows', 'cols', 'rank', 'mode', 'base', 'lr', 'beta1', 'beta2', 'eps', 'weightDecay', 'scale',
+    'updateProjGap', 'init', 'seed'];
+  const lora = new kx.LowRankOptimizer({ rows: 3, cols: 4, rank: 2, lr: 0.01, weight });
+  assert.deepEqual(Object.keys(lora.options), names);
+  assert.deepEqual({ ...lora.options }, { rows: 3, cols: 4, rank: 2, mode: 'lora', base: 'adam', lr: 0.01, beta1: 0.9,
+    beta2: 0.999, eps: 1e-8, weightDecay: 0, scale: 1, updateProjGap: 200, init: 'zero-b', seed: 0 });
+  assert.ok(Object.isFrozen(lora.options));
+  assert.equal(lora.config, lora.options, 'config is the deprecated name of options');
+  const galore = new kx.LowRankOptimizer({ rows: 3, cols: 4, rank: 1, mode: 'galore', lr: 0.01, weight });
+  assert.equal(galore.options.eps, 1e-6);
+  const given = new kx.LowRankOptimizer({ rows: 3, cols: 4, rank: 1, mode: 'galore', lr: 0.01, eps: 1e-3, weight });
+  assert.equal(given.options.eps, 1e-3);
+  const random = new kx.LowRankOptimizer({ rows: 3, cols: 4, rank: 1, mode: 'random', lr: 0.01, weight });
+  assert.equal(random.options.base, 'sgd');
+  const full = new kx.LowRankOptimizer({ rows: 3, cols: 4, mode: 'full', lr: 0.01, weight, seed: 2 ** 40 });
+  assert.equal(full.options.rank, 1);
+  assert.equal(full.rank, 1);
+  assert.equal(full.options.seed, 2 ** 40);
+  // The options read back construct the same optimizer.
+  const again = new kx.LowRankOptimizer({ ...lora.options, weight });
+  assert.deepEqual(again.options, lora.options);
+  for (const o of [lora, galore, given, random, full, again]) o.dispose();
+});
+
+test('LowRankOptimizer: every rule through the API names its parameter; the module works afterwards', () => {
+  const weight = new Float32Array(12);
+  const base = { rows: 3, cols: 4, rank: 2, lr: 0.01, weight };
+  const cases = [
+    [{ rows: 0 }, RangeError, /^LowRankOptimizer: rows must be a positive integer, received 0$/],
+    [{ rows: '3' }, TypeError, /^LowRankOptimizer: rows must be a positive integer, received "3"$/],
+    [{ rows: undefined }, TypeError, /^LowRankOptimizer: rows must be a positive integer, received undefined$/],
+    [{ cols: 2.5 }, RangeError, /^LowRankOptimizer: cols must be a positive integer, received 2\.5$/],
+    [{ rank: 4, mode: 'full' }, RangeError, /^LowRankOptimizer: rank must be between 1 and min\(rows, cols\) = 3, received 4$/],
+    [{ rank: 2, mode: 'additive' }, RangeError, /^LowRankOptimizer: mode 'additive' needs rank to divide rows = 3 and cols = 4, received rank 2$/],
+    [{ mode: 'random', base: 'adam' }, RangeError, /^LowRankOptimizer: mode 'random' \(W ← W − lr·\(G·VᵀV \+ U·UᵀG\)\) supports base 'sgd' only, received "adam"$/],
+    [{ base: 2 }, TypeError, /^LowRankOptimizer: base must be one of 'sgd', 'adam', received 2$/],
+    [{ lr: '0.1' }, TypeError, /^LowRankOptimizer: lr must be a finite number, received "0\.1"$/],
+    [{ lr: Infinity }, RangeError, /^LowRankOptimizer: lr must be a finite number, received Infinity$/],
+    [{ lr: -1 }, RangeError, /^LowRankOptimizer: lr must be a finite number in \[0, Infinity\], received -1$/],
+    [{ beta1: 1 }, RangeError, /^LowRankOptimizer: beta1 must be a finite number in \[0, 1\), received 1$/],
+    [{ beta2: -0.1 }, RangeError, /^LowRankOptimizer: beta2 must be a finite number in \[0, 1\), received -0\.1$/],
+    [{ eps: -1e-9 }, RangeError, /^LowRankOptimizer: eps must be a finite number in \[0, Infinity\], received -1e-9$/],
+    [{ weightDecay: -1 }, RangeError, /^LowRankOptimizer: weightDecay must be a finite number in \[0, Infinity\], received -1$/],
+    [{ scale: NaN }, RangeError, /^LowRankOptimizer: scale must be a finite number, received NaN$/],
+    [{ updateProjGap: 0 }, RangeError, /^LowRankOptimizer: updateProjGap must be a positive integer, received 0$/],
+    [{ init: 'lora-ga', rank: 1, mode: 'galore' }, RangeError, /^LowRankOptimizer: init 'lora-ga' applies to modes 'lora', 'fixed-a' and 'fixed-b', received mode "galore"$/],
+    [{ init: null }, TypeError, /^LowRankOptimizer: init must be one of 'zero-b', 'symmetric', 'lora-ga', received null$/],
+    [{ seed: 1.5 }, RangeError, /^LowRankOptimizer: seed must be a non-negative integer, received 1\.5$/],
+    [{ seed: 2 ** 53 }, RangeError, /^LowRankOptimizer: seed must be a non-negative integer at most 9007199254740991, received 9007199254740992$/],
+    [{ factors: { A: new Float32Array(6), B: new Float32Array(8) }, init: 'lora-ga', rank: 1 }, RangeError, /^LowRankOptimizer: factors cannot be given with init 'lora-ga' \(it computes them from the first gradient\)$/],
+    [{ factors: [new Float32Array(6)] }, TypeError, /^LowRankOptimizer: factors must be an object \{ A, B \}, received Array\(1\)$/],
+    [{ factors: { A: new Float32Array(6), B: new Float64Array(8) } }, TypeError, /^LowRankOptimizer: factors\.B must be a Float32Array, received Float64Array\(8\)$/],
+    [{ factors: { A: new Float32Array(6), B: new Float32Array(8).fill(NaN) } }, RangeError, /^LowRankOptimizer: factors\.B\[0\] must be finite, received NaN$/],
+    [{ weights: weight }, TypeError, /^LowRankOptimizer: unknown option 'weights' \(did you mean 'weight'\?\)$/],
+    [{ updateProjectionGap: 5 }, TypeError, /^LowRankOptimizer: unknown option 'updateProjectionGap' \(did you mean 'updateProjGap'\?\)$/],
+    [{ rows: 32768, cols: 32768, weight: undefined }, RangeError, /^LowRankOptimizer: the weight of shape rows=32768 × cols=32768 × copies=3 needs 3221225472 floats \(12884901888 bytes\), more than the 2 GiB WASM heap can hold$/],
+  ];
+  for (const [extra, ErrorClass, message] of cases) {
+    assert.throws(() => new kx.LowRankOptimizer({ ...base, ...extra }), (error) => {
+      assert.ok(error instanceof ErrorClass, `${JSON.stringify(Object.keys(extra))}: ${error}`);
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+  assert.throws(() => new kx.LowRankOptimizer(null), { name: 'TypeError', message: /^LowRankOptimizer: options must be an object, received null$/ });
+  assert.throws(() => new kx.LowRankOptimizer([]), { name: 'TypeError', message: /options must be an object, received Array\(0\)/ });
+  // Still usable, and no heap was leaked by the refusals.
+  const bytes = kx.wasmHeapBytes;
+  for (let i = 0; i < 200; ++i) {
+    for (const [extra] of cases) {
+      try { new kx.LowRankOptimizer({ ...base, ...extra }); } catch { /* refused */ }
+    }
+  }
+  assert.equal(kx.wasmHeapBytes, bytes);
+  const opt = new kx.LowRankOptimizer({ ...base, base: 'sgd', factors: { A: f32([1, 0, 0, 1, 1, 1]), B: new Float32Array(8) } });
+  opt.step(new Float32Array(12).fill(1));
+  assert.equal(opt.steps, 1);
+  opt.dispose();
 });
 
 test('step refuses a wrong length or a non-finite gradient and leaves W unchanged', () => {
@@ -341,6 +423,53 @@ test('multitask and clipGradients errors', () => {
   assert.throws(() => kx.clipGradients([f32([1])], { maxNorm: 0 }), { name: 'RangeError', message: /maxNorm must be a finite number in \(0, Infinity\]/ });
   assert.throws(() => kx.clipGradients([f32([1])], { maxNorm: 1, form: 'max' }), { name: 'RangeError', message: /form must be one of 'min', 'smooth'/ });
   assert.throws(() => kx.clipGradients([f32([Infinity])], { maxNorm: 1 }), { name: 'RangeError', message: /grads\[0\]\[0\] must be finite, received Infinity/ });
+});
+
+test('multitask and clipGradients: every rule names its parameter, unknown options suggest the name; usable afterwards', () => {
+  const g = [f32([1, 0]), f32([0, 1]), f32([-1, 0.5])];
+  const cases = [
+    ['multitask.normalizedSum', () => kx.multitask.normalizedSum([new Float32Array(0), new Float32Array(0)]), RangeError, /^multitask\.normalizedSum: grads\[0\] must not be empty$/],
+    ['multitask.normalizedSum', () => kx.multitask.normalizedSum([f32([1]), [1]]), TypeError, /^multitask\.normalizedSum: grads\[1\] must be a Float32Array, received Array\(1\)$/],
+    ['multitask.mgda', () => kx.multitask.mgda([]), RangeError, /^multitask\.mgda: grads must not be empty$/],
+    ['multitask.mgda', () => kx.multitask.mgda(g, { maxIterations: 1.5 }), RangeError, /^multitask\.mgda: maxIterations must be a positive integer, received 1\.5$/],
+    ['multitask.mgda', () => kx.multitask.mgda(g, { maxIterations: '3' }), TypeError, /^multitask\.mgda: maxIterations must be a positive integer, received "3"$/],
+    ['multitask.mgda', () => kx.multitask.mgda(g, { tolerance: -1 }), RangeError, /^multitask\.mgda: tolerance must be a finite number in \[0, Infinity\], received -1$/],
+    ['multitask.mgda', () => kx.multitask.mgda(g, { tolerance: NaN }), RangeError, /^multitask\.mgda: tolerance must be a finite number, received NaN$/],
+    ['multitask.mgda', () => kx.multitask.mgda(g, { maxIteration: 3 }), TypeError, /^multitask\.mgda: unknown option 'maxIteration' \(did you mean 'maxIterations'\?\)$/],
+    ['multitask.mgda', () => kx.multitask.mgda(g, null), TypeError, /^multitask\.mgda: options must be an object, received null$/],
+    ['multitask.primaryAux', () => kx.multitask.primaryAux(f32([1, 1]), []), RangeError, /^multitask\.primaryAux: auxGrads must not be empty$/],
+    ['multitask.primaryAux', () => kx.multitask.primaryAux(new Float32Array(0), [new Float32Array(0)]), RangeError, /^multitask\.primaryAux: g0 must not be empty$/],
+    ['multitask.primaryAux', () => kx.multitask.primaryAux(f32([1, 1]), [f32([1, 1])], { maxSweeps: 0 }), RangeError, /^multitask\.primaryAux: maxSweeps must be a positive integer, received 0$/],
+    ['multitask.primaryAux', () => kx.multitask.primaryAux(f32([1, 1]), [f32([1, 1])], { tolerance: -1e-3 }), RangeError, /^multitask\.primaryAux: tolerance must be a finite number in \[0, Infinity\], received -0\.001$/],
+    ['multitask.primaryAux', () => kx.multitask.primaryAux(f32([1, 1]), [f32([1, 1])], { maxSweep: 3 }), TypeError, /^multitask\.primaryAux: unknown option 'maxSweep' \(did you mean 'maxSweeps'\?\)$/],
+    ['multitask.primaryAux', () => kx.multitask.primaryAux(f32([1, NaN]), [f32([1, 1])]), RangeError, /^multitask\.primaryAux: g0\[1\] must be finite, received NaN$/],
+    ['clipGradients', () => kx.clipGradients([], { maxNorm: 1 }), RangeError, /^clipGradients: grads must not be empty$/],
+    ['clipGradients', () => kx.clipGradients([f32([1])], {}), TypeError, /^clipGradients: maxNorm must be a finite number, received undefined$/],
+    ['clipGradients', () => kx.clipGradients([f32([1])], { maxNorm: '1' }), TypeError, /^clipGradients: maxNorm must be a finite number, received "1"$/],
+    ['clipGradients', () => kx.clipGradients([f32([1])], { maxNorm: Infinity }), RangeError, /^clipGradients: maxNorm must be a finite number, received Infinity$/],
+    ['clipGradients', () => kx.clipGradients([f32([1])], { maxNorm: -2 }), RangeError, /^clipGradients: maxNorm must be a finite number in \(0, Infinity\], received -2$/],
+    ['clipGradients', () => kx.clipGradients([f32([1])], { maxNorm: 1, form: 0 }), TypeError, /^clipGradients: form must be one of 'min', 'smooth', received 0$/],
+    ['clipGradients', () => kx.clipGradients([f32([1])], { maxNorm: 1, fom: 'min' }), TypeError, /^clipGradients: unknown option 'fom' \(did you mean 'form'\?\)$/],
+    ['clipGradients', () => kx.clipGradients([f32([1])], 1), TypeError, /^clipGradients: options must be an object, received 1$/],
+  ];
+  const bytes = kx.wasmHeapBytes;
+  for (let round = 0; round < 100; ++round) {
+    for (const [fn, call, ErrorClass, message] of cases) {
+      assert.throws(call, (error) => {
+        assert.ok(error instanceof ErrorClass, `${fn}: ${error}`);
+        assert.match(error.message, message);
+        return true;
+      });
+    }
+  }
+  assert.equal(kx.wasmHeapBytes, bytes);
+  // Options given by name work, and everything still computes.
+  const few = kx.multitask.mgda(g, { maxIterations: 3, tolerance: 0 });
+  assert.equal(few.iterations, 3);
+  const converged = kx.multitask.primaryAux(f32([1, 1]), [f32([-1, 0.5]), f32([0, -1])], { maxSweeps: 500, tolerance: 0 });
+  assert.ok(converged.weights.every((w) => w >= 0));
+  assertClose(kx.clipGradients([f32([3, 4])], { maxNorm: 1, form: 'min' }).grads[0], [0.6, 0.8], 1e-7, 'clip');
+  assertClose(kx.multitask.normalizedSum([f32([1, 0]), f32([0, 2])]), [1, 1], 1e-7, 'normalizedSum');
 });
 
 test('no WASM heap growth over thousands of calls', () => {

@@ -8,8 +8,8 @@
 #include <gtest/gtest.h>
 
 #include "core/gemm.hpp"
+#include "core/random.hpp"
 #include "nn/mlp.hpp"
-#include "nn/random.hpp"
 
 namespace kexue {
 namespace {

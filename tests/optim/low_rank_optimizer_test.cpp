@@ -9,7 +9,10 @@
 #include <Eigen/SVD>
 #include <gtest/gtest.h>
 
+#include "optim/low_rank_kernels.hpp"
 #include "optim/low_rank_optimizer.hpp"
+#include "optim/low_rank_reference.hpp"
+#include "optim/low_rank_svd.hpp"
 
 namespace kexue {
 namespace {
@@ -129,20 +132,6 @@ TEST(LowRankSpec, LoRAWithFixedTopSingularVectorIsGaloreSgd) {
 
 // ---- Equivalence: backpropagating into A and B of y = x·(W0 + A·B) vs the optimizer fed G ----
 
-struct AdamD {
-    MatD m, v;
-    void step(MatD& p, const MatD& g, int t, double lr) {
-        if (m.size() == 0) {
-            m = MatD::Zero(p.rows(), p.cols());
-            v = MatD::Zero(p.rows(), p.cols());
-        }
-        m = 0.9 * m + 0.1 * g;
-        v = 0.999 * v + 0.001 * g.cwiseProduct(g);
-        const double bc1 = 1 - std::pow(0.9, t), bc2 = 1 - std::pow(0.999, t);
-        p -= lr * ((m / bc1).array() / ((v / bc2).array().sqrt() + 1e-8)).matrix();
-    }
-};
-
 void check_equivalence(LowRankBase base, double lr) {
     const int n = 6, m = 5, r = 2, batch = 8;
     Xoshiro256 rng(42);
@@ -157,7 +146,9 @@ void check_equivalence(LowRankBase base, double lr) {
         bf(b.data(), b.data() + b.size());
     LowRankConfig c = make_config(n, m, r, LowRankMode::LoRA, base, lr);
     LowRankOptimizer opt(c, w0f.data(), af.data(), bf.data());
-    AdamD adam_a, adam_b;
+    // The reference Adam (low_rank_reference.hpp), in double on the factors of the network.
+    const AdamOptions adam{lr, 0.9, 0.999, 1e-8};
+    AdamReference adam_a(n * r, adam), adam_b(r * m, adam);
     for (int t = 1; t <= 20; ++t) {
         // The network: L = ½‖X·(W0 + A·B) − T‖²/batch, backpropagated into A and B (SPEC eq. grad-2).
         const MatD dy = (x * (w0 + a * b) - target) / batch;
@@ -167,8 +158,8 @@ void check_equivalence(LowRankBase base, double lr) {
             a -= lr * grad_a;
             b -= lr * grad_b;
         } else {
-            adam_a.step(a, grad_a, t, lr);
-            adam_b.step(b, grad_b, t, lr);
+            adam_a.step(a.data(), grad_a.data());
+            adam_b.step(b.data(), grad_b.data());
         }
         // The optimizer: only G = Xᵀ·dY at its current W.
         const Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> w(
@@ -234,47 +225,27 @@ TEST(LowRankOptimizer, Xoshiro256FirstOutputs) {
     EXPECT_NEAR(sum2 / 20000, 1, 0.03);
 }
 
-// ---- GaLore over several steps against a float64 transcription of the reference code ----
-
-MatD top_right_vectors(const MatD& g, int r) {  // r×cols, largest-|·| entry positive
-    Eigen::JacobiSVD<Eigen::MatrixXd> svd(g, Eigen::ComputeThinV);
-    MatD p = svd.matrixV().leftCols(r).transpose();
-    for (int i = 0; i < r; ++i) {
-        Eigen::Index j;
-        p.row(i).cwiseAbs().maxCoeff(&j);
-        if (p(i, j) < 0) p.row(i) *= -1;
-    }
-    return p;
-}
+// ---- GaLore over several steps against its double twin (low_rank_reference.cpp) ----
 
 TEST(LowRankOptimizer, GaloreRefreshKeepsMomentsAndMatchesReference) {
     const int n = 5, m = 4, r = 2, gap = 2;
     Xoshiro256 rng(3);
-    MatD w(n, m);
-    for (int i = 0; i < w.size(); ++i) w.data()[i] = static_cast<float>(rng.normal());
-    std::vector<float> wf(w.data(), w.data() + w.size());
+    std::vector<float> wf(n * m);
+    for (auto& x : wf) x = static_cast<float>(rng.normal());
     LowRankConfig c = make_config(n, m, r, LowRankMode::GaLore, LowRankBase::Adam, 0.01);
     c.eps = 1e-6;
     c.scale = 0.25;
     c.update_proj_gap = gap;
     c.weight_decay = 0.1;
     LowRankOptimizer opt(c, wf.data());
-    MatD p, mm = MatD::Zero(n, r), vv = MatD::Zero(n, r);
+    LowRankReference reference(c, wf.data());
     std::vector<float> previous_projector;
     for (int t = 0; t < 5; ++t) {
-        MatD g(n, m);
-        for (int i = 0; i < g.size(); ++i) g.data()[i] = static_cast<float>(rng.normal());
-        if (t % gap == 0) p = top_right_vectors(g, r);
-        const MatD rr = g * p.transpose();
-        mm = 0.9 * mm + 0.1 * rr;
-        vv = 0.999 * vv + 0.001 * rr.cwiseProduct(rr);
-        const MatD nn = (mm.array() / (vv.array().sqrt() + 1e-6)).matrix();
-        const double step = 0.01 * std::sqrt(1 - std::pow(0.999, t + 1)) / (1 - std::pow(0.9, t + 1));
-        w -= step * 0.25 * nn * p;
-        w -= 0.01 * 0.1 * w;
-        std::vector<float> gf(g.data(), g.data() + g.size());
+        std::vector<float> gf(n * m);
+        for (auto& x : gf) x = static_cast<float>(rng.normal());
+        reference.step(gf.data());
         ASSERT_EQ(opt.step(gf.data()), -1);
-        for (int i = 0; i < n * m; ++i) EXPECT_NEAR(opt.weight()[i], w.data()[i], 2e-6) << "step " << t;
+        for (int i = 0; i < n * m; ++i) EXPECT_NEAR(opt.weight()[i], reference.weight().data()[i], 2e-6) << "step " << t;
         if (t == 1) EXPECT_EQ(opt.projector(), previous_projector);  // no refresh within the gap
         if (t == 2) EXPECT_NE(opt.projector(), previous_projector);
         previous_projector = opt.projector();
@@ -430,20 +401,20 @@ TEST(LowRankOptimizer, ConfigErrors) {
     auto config = [](std::size_t rank, LowRankMode mode) {
         return make_config(6, 4, rank, mode, LowRankBase::Adam, 0.01);
     };
-    EXPECT_EQ(low_rank_config_error(config(2, LowRankMode::LoRA)), nullptr);
-    EXPECT_NE(low_rank_config_error(config(0, LowRankMode::LoRA)), nullptr);
-    EXPECT_NE(low_rank_config_error(config(5, LowRankMode::GaLore)), nullptr);
-    EXPECT_EQ(low_rank_config_error(config(0, LowRankMode::Full)), nullptr);
-    EXPECT_NE(low_rank_config_error(config(3, LowRankMode::Additive)), nullptr);
-    EXPECT_EQ(low_rank_config_error(config(2, LowRankMode::Additive)), nullptr);
-    EXPECT_NE(low_rank_config_error(config(1, LowRankMode::RandomProj)), nullptr);  // Adam
+    EXPECT_FALSE(low_rank_validate(config(2, LowRankMode::LoRA)));
+    EXPECT_TRUE(low_rank_validate(config(0, LowRankMode::LoRA)));
+    EXPECT_TRUE(low_rank_validate(config(5, LowRankMode::GaLore)));
+    EXPECT_FALSE(low_rank_validate(config(0, LowRankMode::Full)));
+    EXPECT_TRUE(low_rank_validate(config(3, LowRankMode::Additive)));
+    EXPECT_FALSE(low_rank_validate(config(2, LowRankMode::Additive)));
+    EXPECT_TRUE(low_rank_validate(config(1, LowRankMode::RandomProj)));  // Adam
     LowRankConfig c = config(3, LowRankMode::LoRA);
     c.init = LowRankInit::LoRAGA;
-    EXPECT_NE(low_rank_config_error(c), nullptr);  // 2r > 4
+    EXPECT_TRUE(low_rank_validate(c));  // 2r > 4
     c.rank = 2;
-    EXPECT_EQ(low_rank_config_error(c), nullptr);
+    EXPECT_FALSE(low_rank_validate(c));
     c.beta2 = 1;
-    EXPECT_NE(low_rank_config_error(c), nullptr);
+    EXPECT_TRUE(low_rank_validate(c));
 }
 
 TEST(LowRankOptimizer, StateFloatsFormulas) {
