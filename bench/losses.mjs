@@ -28,7 +28,9 @@ export async function run({ batch = 256, classes = 10_000, n = 4096, temperature
   const logits = randomNormals(batch * classes, 3, 1);
   const labels = new Float32Array(batch * classes);
   for (let r = 0; r < batch; ++r) for (let k = 0; k < 5; ++k) labels[r * classes + ((r * 7919 + k * 1543) % classes)] = 1;
-  const zlprTf = tf.valueAndGrad((s, y) => {
+  const labelsTensor = tf.tensor2d(labels, [batch, classes]);
+  const zlprTf = tf.valueAndGrad((s) => {
+    const y = labelsTensor;
     // bert4keras: scores of negatives and (sign-flipped) positives, the other side pushed to −1e12.
     const flipped = tf.mul(tf.sub(1, tf.mul(2, y)), s);
     const neg = tf.sub(flipped, tf.mul(y, 1e12));
@@ -38,9 +40,8 @@ export async function run({ batch = 256, classes = 10_000, n = 4096, temperature
     const lossPos = tf.logSumExp(tf.concat([pos, zeros], 1), 1);
     return tf.mean(tf.add(lossNeg, lossPos));
   });
-  const labelsTensor = tf.tensor2d(labels, [batch, classes]);
   const tfjsZlpr = () => {
-    const { value, grad } = tf.tidy(() => zlprTf(tf.tensor2d(logits, [batch, classes]), labelsTensor));
+    const { value, grad } = tf.tidy(() => zlprTf(tf.tensor2d(logits, [batch, classes])));
     const out = { loss: value.dataSync()[0], grad: grad.dataSync() };
     value.dispose();
     grad.dispose();
@@ -67,7 +68,7 @@ export async function run({ batch = 256, classes = 10_000, n = 4096, temperature
 
   const results = [];
   for (const threadOption of threads) {
-    const kx = await init({ threads: threadOption });
+    const kx = await init({ threads: threadOption, backend: 'wasm' });
     const kxZlpr = () => kx.losses.zlpr(logits, labels, { rows: batch, classes });
     const kxFlat = () => kx.losses.flatNCE(sim, { rows: n, cols: n, temperature });
     // The two sides compute the same thing.

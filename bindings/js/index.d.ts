@@ -521,8 +521,11 @@ export interface Losses {
   flatNCE(sim: Float32Array, options: ContrastiveOptions): LossResult;
   /** Symmetric KL between s and t [rows, classes]; gradT = ∂D/∂t. */
   globalPointerKL(s: Float32Array, t: Float32Array, options: GlobalPointerKlOptions): LossResult & { gradT: Float32Array };
-  /** |L − b| + b; every Float32Array field multiplied by sign(L − b). */
-  flooding<T extends { loss: number }>(result: T, level: number): T;
+  /**
+   * |L − b| + b; every Float32Array field multiplied by sign(L − b). The loss must be the reduced
+   * batch loss (a number; a per-row Float32Array throws a TypeError).
+   */
+  flooding<T extends { loss: number | Float32Array }>(result: T, level: number): T & { loss: number };
 }
 
 export interface ExponentiatedGradientOptions {

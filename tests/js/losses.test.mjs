@@ -397,6 +397,7 @@ test('each class of bad input gets a TypeError/RangeError naming the parameter; 
     ['losses.flatNCE', () => kx.losses.flatNCE(sq, { rows: 2, cols: 2, targets: [0] }), RangeError, /targets must have length rows = 2, received length 1/],
     ['losses.flatNCE', () => kx.losses.flatNCE(sq, { rows: 2, cols: 2, targets: 0 }), TypeError, /targets must be an array of integers, received 0/],
     ['losses.infoNCE', () => kx.losses.infoNCE(sq, { rows: 2, cols: 2, temprature: 1 }), TypeError, /unknown option 'temprature' \(did you mean 'temperature'\?\)/],
+    ['losses.flatNCE', () => kx.losses.flatNCE(sq, { rows: 2, cols: 2, target: [0, 1] }), TypeError, /unknown option 'target' \(did you mean 'targets'\?\)/],
     ['losses.infoNCE', () => kx.losses.infoNCE(sq, { rows: 2 }), TypeError, /cols must be a positive integer, received undefined/],
     // GlobalPointer KL
     ['losses.globalPointerKL', () => kx.losses.globalPointerKL(f32([1, 2]), f32([0, NaN]), { classes: 2 }), RangeError, /t\[1\] must be finite, received NaN/],
