@@ -10,6 +10,7 @@ const BENCHMARKS = {
   gan: () => import('./gan.mjs'),
   'gan-long': () => import('./gan_long.mjs'),
   lowrank: () => import('./lowrank.mjs'),
+  losses: () => import('./losses.mjs'),
 };
 
 const OPTIONS_WITH_VALUE = ['--backend'];

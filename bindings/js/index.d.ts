@@ -708,3 +708,139 @@ export default init;
 // Types only: these classes are reached through an instance (kx.Whitening, new kx.Mlp(…)),
 // each bound to that instance's WASM module; the package exports no value of these names.
 export type { Whitening, WhiteningStats, Mlp, GanTrainer, LowRankOptimizer };
+
+// ---- logsumexp, losses, exponentiated gradient (bindings/js/losses.js; docs/math.md §7) ----------
+
+/** How a batched loss reduces its rows; the gradient is that of the returned loss. */
+export type Reduction = 'mean' | 'sum' | 'none';
+
+export interface LogsumexpOptions {
+  /** Rows of the batch (default 1). */
+  rows?: number;
+  /** Entries per row: lse runs along this, the last axis. */
+  cols: number;
+}
+
+export interface LogsumexpBoundsOptions extends LogsumexpOptions {
+  /** A distribution: cols entries shared by every row, or rows·cols; enables shannon and renyi. */
+  p?: Float32Array;
+  /** Rényi order of the p-bound, t > 1 (default 2: Σ p x − log Σ p²). */
+  t?: number;
+  /** Temperature τ > 0 of the tempered lse τ·lse(x/τ) (default 1). */
+  tau?: number;
+}
+
+/** Each a Float64Array(rows). */
+export interface LogsumexpBounds {
+  value: Float64Array;
+  max: Float64Array;
+  maxPlusLogN: Float64Array;
+  meanPlusLogN: Float64Array;
+  tempered: Float64Array;
+  temperedUpper: Float64Array;
+  /** Σ p x − Σ p log p (only with p). */
+  shannon?: Float64Array;
+  /** Σ p x − log(Σ p^t)/(t − 1) (only with p). */
+  renyi?: Float64Array;
+}
+
+export interface Logsumexp {
+  /** lse of each row of x [rows, cols] → Float32Array(rows); NaN rows give NaN, ±∞ as in §7.1. */
+  (x: Float32Array, options: LogsumexpOptions): Float32Array;
+  /** ∂lse/∂x: the softmax of each row → Float32Array(rows·cols). */
+  grad(x: Float32Array, options: LogsumexpOptions): Float32Array;
+  /** The bounds of kexue.fm/archives/9070, per row, in double. */
+  bounds(x: Float32Array, options: LogsumexpBoundsOptions): LogsumexpBounds;
+}
+
+/** { loss, grad }: loss a number, or Float32Array(rows) with reduction 'none'. */
+export interface LossResult {
+  loss: number | Float32Array;
+  grad: Float32Array;
+}
+
+export interface ZlprOptions {
+  rows?: number;
+  classes: number;
+  /** false (default): labels are 0/1; true: targets in [0, 1], never clipped. */
+  soft?: boolean;
+  /** [rows, classes] of 0 (class left out of both sums, gradient 0) or 1 (counted). */
+  mask?: Float32Array;
+  reduction?: Reduction;
+}
+
+export interface Zlpr {
+  /** labels: Float32Array [rows, classes], or rows index sets of the positive classes. */
+  (logits: Float32Array, labels: Float32Array | ArrayLike<number>[], options: ZlprOptions): LossResult;
+  /** The calibrated probability σ(2s), elementwise. */
+  probability(logits: Float32Array): Float32Array;
+}
+
+export interface ContrastiveOptions {
+  rows: number;
+  /** Must equal rows unless targets are given. */
+  cols: number;
+  /** The positive column of each row (default: the diagonal). */
+  targets?: ArrayLike<number>;
+  /** τ > 0: scores are sim/τ (default 1). */
+  temperature?: number;
+  reduction?: Reduction;
+}
+
+export interface GlobalPointerKlOptions {
+  rows?: number;
+  classes: number;
+  /** 'sigmoid' (default, GlobalPointer's multi-label logits) or 'softmax'. */
+  form?: 'sigmoid' | 'softmax';
+  reduction?: Reduction;
+}
+
+export interface Losses {
+  zlpr: Zlpr;
+  /** InfoNCE over sim [rows, cols]; grad = ∂L/∂sim. */
+  infoNCE(sim: Float32Array, options: ContrastiveOptions): LossResult;
+  /** FlatNCE (Su's form lse_{j≠t}(s_j) − s_t, may be negative); grad = ∂L/∂sim. */
+  flatNCE(sim: Float32Array, options: ContrastiveOptions): LossResult;
+  /** Symmetric KL between s and t [rows, classes]; gradT = ∂D/∂t. */
+  globalPointerKL(s: Float32Array, t: Float32Array, options: GlobalPointerKlOptions): LossResult & { gradT: Float32Array };
+  /**
+   * |L − b| + b; every Float32Array field multiplied by sign(L − b). The loss must be the reduced
+   * batch loss (a number; a per-row Float32Array throws a TypeError).
+   */
+  flooding<T extends { loss: number | Float32Array }>(result: T, level: number): T & { loss: number };
+}
+
+export interface ExponentiatedGradientOptions {
+  /** θ_0; ≥ 0 for the 'exponentiated' update. */
+  weight: Float32Array;
+  /** η > 0. */
+  lr: number;
+  /** 'exponentiated' (default): θ·exp(−η ν g); 'additive': θ − η ν g. */
+  update?: 'exponentiated' | 'additive';
+  /** γ ≥ 0 of ν ← ν·exp(γ g_{t−1} g_t) (default 0: ν = 1). */
+  metaLr?: number;
+  /** c > 0 clamps γ g_{t−1} g_t to [−c, c]; 0 (default): no clamp. */
+  metaClip?: number;
+}
+
+export interface ExponentiatedGradient extends Disposable {
+  /** The resolved options (without the weight). */
+  readonly options: Readonly<Omit<Required<ExponentiatedGradientOptions>, 'weight'>>;
+  readonly size: number;
+  readonly steps: number;
+  /** Copy of θ. */
+  readonly weight: Float32Array;
+  /** Copy of ν. */
+  readonly stepSizes: Float32Array;
+  /** One update; a non-finite gradient throws a RangeError and changes nothing. */
+  step(grad: Float32Array): this;
+}
+
+export interface Kexue {
+  /** Stable logsumexp along the last axis, its gradient and its bounds. */
+  readonly logsumexp: Logsumexp;
+  /** ZLPR, InfoNCE, FlatNCE, GlobalPointer KL, flooding: values and gradients. */
+  readonly losses: Losses;
+  /** Exponentiated gradient with a meta-learned per-coordinate step size. */
+  readonly ExponentiatedGradient: new (options: ExponentiatedGradientOptions) => ExponentiatedGradient;
+}

@@ -10,6 +10,7 @@ import { WebGpuBackend, acquireDevice } from '../webgpu/backend.js';
 import { version } from './version.js';
 import { createGanClasses } from './gan.js';
 import { createMlpClass } from './mlp.js';
+import { createLossFunctions } from './losses.js';
 import { createOptimClasses } from './optim.js';
 import { createWhiteningClasses } from './whitening.js';
 
@@ -47,6 +48,13 @@ class Kexue {
     this.gan = gan;
     /** WGAN trainer on 2-D toy data (ring8, grid25, swissroll or your samples), with mode metrics. */
     this.GanTrainer = GanTrainer;
+    const { logsumexp, losses, ExponentiatedGradient } = createLossFunctions(module);
+    /** Stable logsumexp of each row; .grad (softmax) and .bounds (kexue.fm/archives/9070). */
+    this.logsumexp = logsumexp;
+    /** Losses with their gradients: zlpr (+ .probability), infoNCE, flatNCE, globalPointerKL, flooding. */
+    this.losses = losses;
+    /** Exponentiated gradient for non-negative weights, with a meta-learned per-coordinate step size. */
+    this.ExponentiatedGradient = ExponentiatedGradient;
     const { rope, rope2d, attention, attentionBackward } = createAttentionFunctions(module, () => {
       const why = this.#gpu ? this.#gpu.unavailable : this.#gpuReason;
       return why ? { backend: null, reason: why } : { backend: this.#gpu, reason: null };

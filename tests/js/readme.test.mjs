@@ -50,3 +50,18 @@ test('README: the WebGPU example runs (on SwiftShader when Debian\'s chromium is
   const expected = existsSync('/usr/lib/chromium/vk_swiftshader_icd.json') ? 'webgpu' : 'wasm';
   assert.equal(result.stdout.trim().split('\n').pop(), expected);
 });
+
+test('README: the losses example runs and what its comments say holds', () => {
+  const block = blocks.find((b) => b.includes('kx.losses.zlpr('));
+  assert.ok(block, 'README has a losses example');
+  const result = runExample(`${usingIt}\n${block}\n` +
+    "const close = (a, b, tol) => Math.abs(a - b) <= tol;\n" +
+    "if (!close(lse[0], 3.40760596444438, 1e-6) || !close(lse[1], 1000.69314718056, 1e-4)) throw new Error('lse ' + lse);\n" +
+    "if (!close(softmax[0] + softmax[1] + softmax[2], 1, 1e-6) || softmax[5] !== 0) throw new Error('softmax');\n" +
+    "if (!(bounds.max[0] < bounds.value[0] && bounds.value[0] <= bounds.maxPlusLogN[0] && bounds.renyi[0] <= bounds.shannon[0] && bounds.shannon[0] <= bounds.value[0])) throw new Error('bounds');\n" +
+    "if (!Number.isFinite(loss) || grad.length !== 24 || !Number.isFinite(soft.loss) || masked.grad.slice(18).some((g) => g !== 0)) throw new Error('zlpr');\n" +
+    "if (probability.length !== 24 || !Number.isFinite(info.loss)) throw new Error('info');\n" +
+    "if (chunk.grad.some((g, i) => g !== flat.grad[32 + i])) throw new Error('chunk');\n" +
+    "if (flooded.gradT.length !== 24 || !theta.every((v) => v >= 0)) throw new Error('kl/eg');\n");
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});
