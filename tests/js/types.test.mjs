@@ -48,15 +48,23 @@ declare const chunk1: Float32Array, chunk2: Float32Array, rows1: number, rows2: 
 declare const statsFromAnotherWorker: WhiteningStats;
 declare const weight: Float32Array, grad: Float32Array;
 declare const g0: Float32Array, g1: Float32Array, g2: Float32Array, g3: Float32Array, gW: Float32Array, gb: Float32Array;
+declare const dim: number;
+// The esbuild example imports these with its file loader (URLs of the copied files).
+declare const kexueWasm: string, kexueMtWasm: string, kexueWorker: string;
 `;
 
 function readmeExamples() {
   assert.ok(readmeBlocks.length >= 5, 'README has its JS examples');
   const attention = readmeBlocks.find((block) => block.includes('kx.attentionBackward('));
   assert.ok(attention, 'README has the attention example');
-  const bodies = readmeBlocks.map((block, index) => {
-    // The WebGPU example continues the attention one (q, k, v, options), as in the README.
-    const source = block.includes("init({ backend: 'auto' })") ? `${attention}\n${block}` : block;
+  const proxyInit = readmeBlocks.find((block) => block.includes('init({ proxy: true })'));
+  // The CommonJS block is a .cjs file: tests/js/package.test.mjs runs it and type-checks a .cts twin.
+  const esm = readmeBlocks.filter((block) => !block.startsWith('// CommonJS'));
+  const bodies = esm.map((block, index) => {
+    // The WebGPU example continues the attention one (q, k, v, options), and the proxy's use
+    // continues its init, as in the README.
+    const source = block.includes("init({ backend: 'auto' })") ? `${attention}\n${block}`
+      : block.startsWith('// The worker-backed API in use') ? `${proxyInit}\n${block}` : block;
     const body = source.replace(/^import .*$/gm, '').replace(/^/gm, '  ');
     return `// README.md, JS example ${index + 1}\nexport async function readmeExample${index + 1}(): Promise<void> {\n${body}}\n`;
   });

@@ -14,7 +14,7 @@ import initDefault, {
   type AttentionRopeOptions, type Backend, type ClipGradientsOptions, type CriticLossOptions,
   type CriticLossResult, type GanDataset, type GanMetrics, type GanNamespace, type GanPreset,
   type GanPresetName, type GanStepResult, type GanTrainer, type GanTrainerOptions,
-  type GanTrainerResolvedOptions, type GpuLike, type InitOptions, type Kexue, type LowRankBase,
+  type GanTrainerResolvedOptions, type GpuLike, type InitOptions, type ModuleFile, type Kexue, type LowRankBase,
   type LowRankFactors, type LowRankInit, type LowRankMode, type LowRankOptimizer,
   type LowRankOptimizerOptions, type LowRankOptimizerResolvedOptions, type MatmulOptions,
   type MgdaOptions, type MgdaResult, type Mlp, type MlpOptions, type MlpResolvedOptions,
@@ -49,7 +49,14 @@ const packageVersion: string = version;
 
 // A GPU object without an adapter: 'auto' ends on WASM silently, 'webgpu' rejects saying why.
 const noAdapter: GpuLike = { requestAdapter: async () => null };
-const initOptions = { threads: 1, backend: 'auto', gpu: noAdapter } satisfies Required<InitOptions>;
+// Every init option: the layout ones and proxy are exercised by node_host/bundlers/proxy tests.
+const initOptions = { threads: 1, backend: 'auto', gpu: noAdapter } satisfies Required<Omit<InitOptions, 'wasmPaths' | 'locateFile' | 'proxy'>>;
+const layoutOptions = {
+  wasmPaths: { 'kexue.wasm': 'https://cdn.example/kexue.wasm' },
+  locateFile: (name: ModuleFile, directory: string) => `${directory}${name}`,
+  proxy: { transfer: true },
+} satisfies Required<Pick<InitOptions, 'wasmPaths' | 'locateFile' | 'proxy'>>;
+check(typeof layoutOptions.locateFile('kexue.wasm', '/x/') === 'string', 'layout options');
 const kxAuto: Kexue = await init(initOptions);
 check(kxAuto.backend === 'wasm', 'auto without an adapter is wasm');
 await rejects(init({ backend: 'webgpu', gpu: noAdapter }), /no WebGPU adapter/, "init({ backend: 'webgpu' })");
@@ -181,10 +188,10 @@ const gan: GanNamespace = kx.gan;
 const penalty: Penalty = 'one-sided';
 const criticLossOptions = {
   real: f32(rows * 2, 5), fake: f32(rows * 2, 6), interpolation: new Float32Array([0, 0.5, 1]), rows, lambda: 10, penalty,
-} satisfies Required<CriticLossOptions>;
+} satisfies Required<Omit<CriticLossOptions, 'eps'>>; // eps: the deprecated name of interpolation
 const lossD: CriticLossResult = gan.criticLoss(critic, criticLossOptions);
 const lossG: { loss: number; grad: Float32Array } = gan.generatorLoss(critic, criticLossOptions.fake, rowsOptions);
-const normalizedOptions = { rows, variant: 'gran', eps: 0.1 } satisfies Required<NormalizedCriticOptions>;
+const normalizedOptions = { rows, variant: 'gran', eps: 0.1 } satisfies Required<Omit<NormalizedCriticOptions, 'epsilon'>>; // epsilon: deprecated name of eps
 const normalized: NormalizedCriticResult = gan.normalizedCritic(critic, xg, normalizedOptions);
 const gn = gan.normalizedCritic(critic, xg, { rows, variant: 'gn' });
 const dataset: GanDataset = 'grid25';
@@ -202,7 +209,7 @@ const trainerOptions = {
   dataset: 'ring8', preset: 'toy', lipschitz: 'gran', lambda: 0.1, penalty: 'two-sided', eps: 0.1, nCritic: 1,
   lr: 1e-3, beta1: 0.5, beta2: 0.9, batch: 8, critic: { hidden: [8], activation: 'relu' },
   generator: { latent: 2, hidden: [8], activation: 'leaky_relu' }, seed: 1,
-} satisfies Required<GanTrainerOptions>;
+} satisfies Required<Omit<GanTrainerOptions, 'epsilon'>>; // epsilon: deprecated name of eps
 const trainer: GanTrainer = new kx.GanTrainer(trainerOptions);
 const first: GanStepResult = trainer.step();
 const later: GanStepResult = trainer.step(2);
@@ -268,10 +275,10 @@ export function refusedByTheTypes(x: Float32Array): void {
   kx.matmul(x, x, { m: 1, k: 1 });
   // @ts-expect-error an unknown option in an object literal
   kx.matmul(x, x, { m: 1, k: 1, n: 1, transpose: true });
-  // @ts-expect-error the WGAN interpolation weights are `interpolation`
-  kx.gan.criticLoss(critic, { real: x, fake: x, rows: 1, eps: x });
-  // @ts-expect-error GraN's ε is `eps`
-  kx.gan.normalizedCritic(critic, x, { rows: 1, variant: 'gran', epsilon: 0.1 });
+  // @ts-expect-error the interpolation weights are a Float32Array, not a number (old name or new)
+  kx.gan.criticLoss(critic, { real: x, fake: x, rows: 1, interpolation: 0.5 });
+  // @ts-expect-error GraN's ε is a number
+  kx.gan.normalizedCritic(critic, x, { rows: 1, variant: 'gran', eps: '0.1' });
   // @ts-expect-error a number where a choice is expected
   kx.rope(x, { seq: 1, dim: 2, layout: 1 });
   // @ts-expect-error the resolved options are read-only
