@@ -270,9 +270,9 @@ export class WebGpuBackend {
     return null;
   }
 
-  /** Null if attention of this shape runs on this device, else the reason it cannot. */
-  attentionUnsupported(shape) {
-    const { batch, seqQ, seqK, heads, kvHeads, dim, dimV } = shape;
+  /** Null if attention of these resolved options' shape runs on this device, else why it cannot. */
+  attentionUnsupported(options) {
+    const { batch, seqQ, seqK, heads, kvHeads, dim, dimV } = options;
     if (!this.#attentionTiles(dim, dimV)) {
       return `dim + dimV = ${dim + dimV} floats per key row do not fit ${BLOCK_K_MIN} rows in this device's ` +
         `${this.limits.maxComputeWorkgroupStorageSize} bytes of workgroup memory`;
@@ -354,13 +354,14 @@ export class WebGpuBackend {
   }
 
   /**
-   * Attention forward on the GPU. `shape` and `options` are the facade's validated
-   * { batch, seqQ, seqK, heads, kvHeads, dim, dimV } and native options; `rowScale` holds c_i per
-   * query row and `ropeTable` (cos, sin) per (position, pair) from first position min(0, seqK − seqQ).
+   * Attention forward on the GPU. `options` are the resolved options of the call (attentionPlan:
+   * { batch, seqQ, seqK, heads, kvHeads, dim, dimV, causal, rope: { layout, rotaryDim } | null, … },
+   * validated by C++); `rowScale` holds c_i per query row and `ropeTable` (cos, sin) per (position,
+   * pair) from first position min(0, seqK − seqQ), both computed by C++ as the WASM kernel does.
    */
-  attention(q, k, v, shape, options, rowScale, ropeTable) {
+  attention(q, k, v, options, rowScale, ropeTable) {
     return this.#serial(async () => {
-      const { batch, seqQ, seqK, heads, kvHeads, dim, dimV } = shape;
+      const { batch, seqQ, seqK, heads, kvHeads, dim, dimV, causal, rope } = options;
       const { blockQ, blockK } = this.#attentionTiles(dim, dimV);
       const key = `attention d${dim} dv${dimV} q${blockQ} k${blockK}`;
       const pipeline = await this.#pipeline(key, 'attention.wgsl',
@@ -370,8 +371,8 @@ export class WebGpuBackend {
       const output = this.#pool.get('out', outBytes, STORAGE | COPY_SRC);
       const shift = seqK - seqQ;
       const params = new Int32Array([
-        seqQ, seqK, heads, kvHeads, heads / kvHeads, options.causal ? 1 : 0, options.rope ? 1 : 0,
-        options.ropeHalf ? 1 : 0, options.rope ? options.ropeRotaryDim / 2 : 0, shift, Math.min(0, shift), 0,
+        seqQ, seqK, heads, kvHeads, heads / kvHeads, causal ? 1 : 0, rope ? 1 : 0,
+        rope?.layout === 'half' ? 1 : 0, rope ? rope.rotaryDim / 2 : 0, shift, Math.min(0, shift), 0,
       ]);
       const entries = [
         this.#upload('q', q), this.#upload('k', k), this.#upload('v', v), [output, outBytes],
@@ -382,8 +383,12 @@ export class WebGpuBackend {
     });
   }
 
-  /** RoPE of x [batch, seq, heads, dim] with the (cos, ±sin) table [seq, rotaryDim / 2]. */
-  rope(x, { seq, heads, dim, half, rotaryDim }, table) {
+  /**
+   * RoPE of x [batch, seq, heads, dim] with the (cos, ±sin) table [seq, rotaryDim / 2]; `options`
+   * are the resolved options of the call (ropePlan: { seq, heads, dim, layout, rotaryDim, … }).
+   */
+  rope(x, { seq, heads, dim, layout, rotaryDim }, table) {
+    const half = layout === 'half';
     return this.#serial(async () => {
       const pipeline = await this.#pipeline(`rope w${ROPE_WORKGROUP}`, 'rope.wgsl', { WORKGROUP: ROPE_WORKGROUP }, 'rope');
       const count = x.length;
