@@ -540,28 +540,25 @@ Error attention_validate(const AttentionShape& shape, const AttentionOptions& op
     if (Error e = positive("heads", shape.heads)) return e;
     if (Error e = positive("kvHeads", shape.kv_heads)) return e;
     if (shape.heads % shape.kv_heads != 0)
-        return range_error("heads", "a multiple of kvHeads = " + js_number(shape.kv_heads) + " (grouped-query attention)",
-                           "heads = " + js_number(shape.heads));
+        return range_error("heads",
+                           "a multiple of kvHeads = " + js_number(std::uint64_t{shape.kv_heads}) +
+                               " (grouped-query attention)",
+                           "heads = " + js_number(std::uint64_t{shape.heads}));
     if (Error e = positive("dim", shape.dim)) return e;
     if (Error e = positive("dimV", shape.dim_v)) return e;
     if (options.causal && shape.seq_q > shape.seq_k)
-        return range_error_text("causal", "causal attention needs seqQ <= seqK (query i sits at position seqK - seqQ + i), "
-                                          "received seqQ = " + js_number(shape.seq_q) + ", seqK = " + js_number(shape.seq_k));
+        return range_error_text("causal", "causal attention needs seqQ <= seqK (query i sits at position "
+                                          "seqK - seqQ + i), received seqQ = " +
+                                              js_number(std::uint64_t{shape.seq_q}) +
+                                              ", seqK = " + js_number(std::uint64_t{shape.seq_k}));
     if (const double* fixed = std::get_if<double>(&options.scale); fixed && !std::isfinite(*fixed))
         return range_error("scale", enum_or_number_choices<AttentionScale>(), js_number(*fixed));
     if (Error e = greater_than("baseLen", options.base_len, 1.0)) return e;
     if (Error e = at_least("nMin", options.n_min, 1.0)) return e;
     if (options.rope) {
         const AttentionRope& rope = *options.rope;
-        const auto even = [](const char* name, std::size_t value) {
-            return value % 2 == 0 ? Error{} : range_error(name, "even (RoPE rotates pairs of dims)", js_number(value));
-        };
-        if (Error e = even("dim", shape.dim)) return e;
-        if (Error e = greater_than("rope.base", rope.base, 0.0)) return e;
-        if (rope.rotary_dim != 0) {
-            if (Error e = even("rope.rotaryDim", rope.rotary_dim)) return e;
-            if (Error e = at_most("rope.rotaryDim", rope.rotary_dim, shape.dim, "dim")) return e;
-        }
+        if (Error e = rope_rules("dim", shape.dim, "rope.base", rope.base, "rope.rotaryDim", rope.rotary_dim))
+            return e;
     }
     const Extent batch{"batch", shape.batch}, seq_q{"seqQ", shape.seq_q}, seq_k{"seqK", shape.seq_k},
         heads{"heads", shape.heads}, kv_heads{"kvHeads", shape.kv_heads}, dim{"dim", shape.dim},

@@ -26,11 +26,6 @@ Error positions_finite(const double* positions, std::size_t count) {
     return {};
 }
 
-// "dim must be even (RoPE rotates pairs of dims), received 5"
-Error even_for_rope(const std::string& name, std::size_t value) {
-    if (value % 2 == 0) return {};
-    return range_error(name, "even (RoPE rotates pairs of dims)", js_number(value));
-}
 
 // An independently rotated part of a head vector: its first dim, its pair count, and its first
 // entry in the token's cos/sin table (2D split rotates two halves with one table).
@@ -72,17 +67,22 @@ std::vector<double> rope_frequencies(std::size_t rotary_dim, double base) {
     return frequencies;
 }
 
+Error rope_rules(const char* dim_name, std::size_t dim, const char* base_name, double base,
+                 const char* rotary_dim_name, std::size_t rotary_dim) {
+    const char* const why = "RoPE rotates pairs of dims";
+    if (Error e = even(dim_name, dim, why)) return e;
+    if (Error e = greater_than(base_name, base, 0.0)) return e;
+    if (rotary_dim == 0) return {};
+    if (Error e = even(rotary_dim_name, rotary_dim, why)) return e;
+    return at_most(rotary_dim_name, rotary_dim, dim, "dim");
+}
+
 Error rope_validate(const RopeShape& shape, const RopeOptions& options) {
     if (Error e = positive("batch", shape.batch)) return e;
     if (Error e = positive("seq", shape.seq)) return e;
     if (Error e = positive("heads", shape.heads)) return e;
     if (Error e = positive("dim", shape.dim)) return e;
-    if (Error e = even_for_rope("dim", shape.dim)) return e;
-    if (Error e = greater_than("base", options.base, 0.0)) return e;
-    if (options.rotary_dim != 0) {
-        if (Error e = even_for_rope("rotaryDim", options.rotary_dim)) return e;
-        if (Error e = at_most("rotaryDim", options.rotary_dim, shape.dim, "dim")) return e;
-    }
+    if (Error e = rope_rules("dim", shape.dim, "base", options.base, "rotaryDim", options.rotary_dim)) return e;
     if (Error e = buffer_fits("x", {{"batch", shape.batch}, {"seq", shape.seq}, {"heads", shape.heads},
                                     {"dim", shape.dim}}))
         return e;
@@ -136,7 +136,8 @@ Error rope2d_validate(const Rope2dShape& shape, const Rope2dOptions& options) {
     if (Error e = positive("heads", shape.heads)) return e;
     if (Error e = positive("dim", shape.dim)) return e;
     if (shape.dim % 4 != 0)
-        return range_error("dim", "a multiple of 4 (two rotary halves of even size)", js_number(shape.dim));
+        return range_error("dim", "a multiple of 4 (two rotary halves of even size)",
+                           js_number(std::uint64_t{shape.dim}));
     if (Error e = greater_than("base", options.base, 0.0)) return e;
     if (Error e = buffer_fits("x", {{"batch", shape.batch}, {"height", shape.height}, {"width", shape.width},
                                     {"heads", shape.heads}, {"dim", shape.dim}}))

@@ -93,6 +93,12 @@ void visit_fields(RopeCall& c, Visitor&& field) {
     visit_fields(c.options, field);
 }
 
+// The rules of a RoPE configuration, shared by rope_validate and attention_validate (fused RoPE),
+// with the caller's parameter names: an even dim, base > 0, a rotary dim (0 means dim) even and
+// at most dim.
+Error rope_rules(const char* dim_name, std::size_t dim, const char* base_name, double base,
+                 const char* rotary_dim_name, std::size_t rotary_dim);
+
 // The first rule broken: batch, seq, heads, dim ≥ 1; dim even; base > 0; rotaryDim even and ≤ dim;
 // x fits in the heap; every position finite (when positions are given).
 Error rope_validate(const RopeShape& shape, const RopeOptions& options);
