@@ -47,10 +47,13 @@ KEXUE_ALWAYS_INLINE void microkernel_4xv_f32(std::size_t depth, const float* a, 
     for (std::size_t r = 0; r < kMicroRows; ++r)
         for (std::size_t v = 0; v < V; ++v) acc[r][v] = Vec(0.0f);
 
-    for (std::size_t p = 0; p < depth; ++p) {
+    // Pointers advance by their strides: Emscripten runs LLVM without loop strength reduction
+    // (-disable-lsr), so indexing by p·stride would multiply in every iteration.
+    const float* a_column = a;
+    const float* b_row_p = b;
+    for (std::size_t p = 0; p < depth; ++p, a_column += a_depth_stride, b_row_p += ldb) {
         Vec b_row[V];
-        for (std::size_t v = 0; v < V; ++v) b_row[v] = Vec::load_unaligned(b + p * ldb + v * kVecWidth);
-        const float* a_column = a + p * a_depth_stride;
+        for (std::size_t v = 0; v < V; ++v) b_row[v] = Vec::load_unaligned(b_row_p + v * kVecWidth);
         for (std::size_t r = 0; r < kMicroRows; ++r) {
             const Vec a_broadcast(a_column[r * a_row_stride]);
             for (std::size_t v = 0; v < V; ++v) acc[r][v] = xsimd::fma(a_broadcast, b_row[v], acc[r][v]);
