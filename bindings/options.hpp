@@ -121,8 +121,6 @@ private:
     std::string expected_for(const double&) const { return "a finite number"; }
     std::string expected_for(const bool&) const { return "a boolean"; }
     std::string expected_for(const std::string&) const { return "a string"; }
-    template <typename T>
-    std::string expected_for(const std::optional<T>&) const { return expected_for(T{}); }
     std::string expected_for(const std::size_t&) const { return integer_kind(); }
     std::string expected_for(const std::uint64_t&) const { return integer_kind(); }
     template <typename E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
@@ -201,18 +199,6 @@ private:
         out = v.as<std::string>();
     }
 
-    // An optional value: null (like undefined) leaves it empty, anything else is read as a T.
-    template <typename T>
-    void read(const std::string& name, const val& v, std::optional<T>& out) {
-        if (v.isNull()) {
-            out.reset();
-            return;
-        }
-        T value{};
-        read(name, v, value);
-        if (!error) out = std::move(value);
-    }
-
     template <typename E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
     void read(const std::string& name, const val& v, E& out) {
         if (v.typeOf().as<std::string>() != "string") {
@@ -271,8 +257,9 @@ private:
         }
     }
 
-    // An optional value; an optional nested object is also switched by a boolean or null
-    // (rope: true → the defaults, { base: 500 } → those, false or null → off).
+    // An optional value: null (like undefined) leaves it empty, anything else is read as a T; an
+    // optional nested object is also switched by a boolean (rope: true → the defaults,
+    // { base: 500 } → those, false or null → off).
     template <typename T>
     void read(const std::string& name, const val& v, std::optional<T>& out) {
         if constexpr (has_fields<T>::value) {
@@ -288,6 +275,8 @@ private:
             } else {
                 error = type_error(name, optional_object_choices<T>(), describe(v));
             }
+        } else if (v.isNull()) {
+            out.reset();
         } else {
             T value{};
             read(name, v, value);
@@ -338,8 +327,6 @@ private:
     static val to_js(double x) { return val(x); }
     static val to_js(bool x) { return val(x); }
     static val to_js(const std::string& x) { return val(x); }
-    template <typename T>
-    static val to_js(const std::optional<T>& x) { return x ? to_js(*x) : val::null(); }
     static val to_js(std::size_t x) { return val(static_cast<double>(x)); }
     static val to_js(std::uint64_t x) { return val(static_cast<double>(x)); }
     template <typename E, std::enable_if_t<std::is_enum_v<E>, int> = 0>

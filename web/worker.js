@@ -53,7 +53,7 @@ async function attentionWeights({ n, scale, causal, backend = 'wasm' }) {
   return { weights, ms, meanEntropy: entropy / n, ranOn: backend === 'webgpu' ? 'WebGPU' : 'WASM' };
 }
 
-// The "needle" experiment (attention issue, SPEC §2): d = 64, 48 queries; each query's own key
+// The "needle" experiment (attention issue; docs/math.md §2.6): d = 64, 48 queries; each query's own key
 // (at a random position) equals the query, the other n − 1 keys are N(0, 1). The weight on the
 // matching key comes from the library: V is one-hot on the needle positions (dimV = 48), so
 // out[c][c] = P(query c → its needle). The row entropy is computed here in float64 from the

@@ -132,7 +132,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
   /**
    * 2D RoPE of x [batch, height·width, heads, dim] (dim a multiple of 4). Token t defaults to
    * (x, y) = (t % width, floor(t / width)); positions gives (x0, y0, x1, y1, …) instead.
-   * mode 'split': the first dim/2 dims turn with x, the rest with y; 'tie': RoPE-Tie (SPEC §1.5).
+   * mode 'split': the first dim/2 dims turn with x, the rest with y; 'tie': RoPE-Tie (docs/math.md §1.5).
    */
   function rope2d(x, options) {
     const fn = 'rope2d';

@@ -1,4 +1,4 @@
-// Fused entropy-invariant attention forward (SPEC §2), the WGSL twin of attention_forward in
+// Fused entropy-invariant attention forward (docs/math.md §2), the WGSL twin of attention_forward in
 // src/attention/attention.cpp: FlashAttention-2 tiling, never a seqQ×seqK buffer.
 //
 // Layouts (row-major, f32):
@@ -51,7 +51,7 @@ fn rotation(d: u32, position: i32) -> Rotation {
   return Rotation(pair.partner, cs.x, pair.sign * cs.y);
 }
 
-// Keys query row i sees (SPEC §2: all of them, or with causal those at positions ≤ i + shift).
+// Keys query row i sees (docs/math.md §2: all of them, or with causal those at positions ≤ i + shift).
 fn visible_keys(i: u32) -> u32 {
   if (params.causal == 0u) {
     return params.seq_k;

@@ -1,4 +1,4 @@
-// 1D RoPE alone (SPEC §1), the WGSL twin of rope_apply in src/attention/rope.cpp.
+// 1D RoPE alone (docs/math.md §1), the WGSL twin of rope_apply in src/attention/rope.cpp.
 //
 // Layouts (row-major, f32):
 //   x, out  [batch, seq, heads, dim]

@@ -1,4 +1,4 @@
-// RoPE's pairing of dims (SPEC §1; RoFormer, arXiv 2104.09864), written once for attention.wgsl
+// RoPE's pairing of dims (docs/math.md §1; RoFormer, arXiv 2104.09864), written once for attention.wgsl
 // (RoPE fused into the Q and K loads) and rope.wgsl (RoPE alone): shaders.js prepends this file
 // to both. Dim d < 2·pairs belongs to rotation pair p and turns together with its partner:
 //   interleaved (RoFormer, GPT-J; the default)    pairs (2p, 2p + 1)

@@ -1,4 +1,4 @@
-// GN and GraN critics: the SPEC vectors (linear and tanh f), the 0/0 edge case, and for every
+// GN and GraN critics: the docs/math.md §6A vectors (linear and tanh f), the 0/0 edge case, and for every
 // smooth activation the parameter and input gradients against central finite differences of a
 // float64 evaluation.
 #include <cmath>

@@ -1,4 +1,4 @@
-// WGAN-GP: the SPEC vectors (linear, tanh and ReLU critics) in double and float, and for every
+// WGAN-GP: the docs/math.md §5.4 vectors (linear, tanh and ReLU critics) in double and float, and for every
 // activation the full critic gradient (the penalty's second-order term included) against central
 // finite differences of a float64 evaluation of L_D.
 #include <cmath>

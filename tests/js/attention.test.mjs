@@ -1,4 +1,4 @@
-// kx.rope, kx.rope2d, kx.attention, kx.attentionBackward through the WASM module: SPEC §1.6 and
+// kx.rope, kx.rope2d, kx.attention, kx.attentionBackward through the WASM module: docs/math.md §1.6 and
 // §2.5 vectors, a float64 JS reference (forward) and central finite differences of it (backward),
 // the errors the facade promises, and heap stability over many calls.
 import assert from 'node:assert/strict';
@@ -91,7 +91,7 @@ function attentionReference(q, k, v, o) {
 
 // ---- RoPE ----
 
-test('rope reproduces SPEC §1.6 (both layouts, m = 1 and m = 0)', () => {
+test('rope reproduces docs/math.md §1.6 (both layouts, m = 1 and m = 0)', () => {
   const x = new Float32Array([1, 2, 3, 4]);
   assertClose(kx.rope(x, { seq: 1, dim: 4, positions: [1] }),
     [-1.142639664, 1.922075597, 2.959850668, 4.029799502], 1e-6, 'interleaved m=1');
@@ -101,7 +101,7 @@ test('rope reproduces SPEC §1.6 (both layouts, m = 1 and m = 0)', () => {
   assertClose(kx.rope(x, { seq: 1, dim: 4, layout: 'half' }), x, 0, 'half m=0');
 });
 
-test('rope: ⟨R_m q, R_n k⟩ depends only on n − m (SPEC §1.6)', () => {
+test('rope: ⟨R_m q, R_n k⟩ depends only on n − m (docs/math.md §1.6)', () => {
   const q = new Float32Array([1, 2, 3, 4]);
   const k = new Float32Array([0.5, -1, 2, 0.25]);
   for (const [layout, expected] of [['interleaved', 5.659235114], ['half', -3.160111731]]) {
@@ -135,7 +135,7 @@ test('rope: batches, heads, positions (also fractional), partial rotary and inve
   }
 });
 
-test('rope2d reproduces SPEC §1.6 (split, tie) and the default grid positions', () => {
+test('rope2d reproduces docs/math.md §1.6 (split, tie) and the default grid positions', () => {
   const v = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]);
   assertClose(kx.rope2d(v, { height: 1, width: 1, dim: 8, positions: [2, 3] }),
     [-2.234741690, 0.07700375373, 2.919405353, 4.059196027, -5.796682531, -5.234354939, 6.756886235, 8.206368771],
@@ -160,7 +160,7 @@ test('rope2d reproduces SPEC §1.6 (split, tie) and the default grid positions',
   }
 });
 
-test('rope2d split: ⟨R_{1,4} q, R_{3,1} k⟩ = −9.918008495 (SPEC §1.6)', () => {
+test('rope2d split: ⟨R_{1,4} q, R_{3,1} k⟩ = −9.918008495 (docs/math.md §1.6)', () => {
   const q = new Float32Array([1, -1, 2, 0.5, 0, 3, -2, 1]);
   const k = new Float32Array([0.5, 2, -1, 1, 1, 1, 0.25, -3]);
   const rq = kx.rope2d(q, { height: 1, width: 1, dim: 8, positions: [1, 4] });
@@ -169,14 +169,14 @@ test('rope2d split: ⟨R_{1,4} q, R_{3,1} k⟩ = −9.918008495 (SPEC §1.6)', (
   assert.ok(Math.abs(dot + 9.918008495) < 1e-5, String(dot));
 });
 
-// ---- attention: SPEC §2.5 ----
+// ---- attention: docs/math.md §2.5 ----
 
 const SPEC_Q = new Float32Array([1, 0, 0, 1, 1, 1, 0.5, -1]);
 const SPEC_K = new Float32Array([1, 0, 0, 1, -1, 0, 1, 1]);
 const SPEC_V = new Float32Array([1, 0, 0, 1, 1, 1, 2, -1]);
 const SPEC_SHAPE = { seqQ: 4, heads: 1, dim: 2 };
 
-test('attention reproduces SPEC §2.5', async () => {
+test('attention reproduces docs/math.md §2.5', async () => {
   const row = (out, i) => [out[2 * i], out[2 * i + 1]];
   const standard = await kx.attention(SPEC_Q, SPEC_K, SPEC_V, { ...SPEC_SHAPE, scale: 'standard' });
   assertClose(row(standard, 0), [1.185269355, -0.09641692105], 1e-6, 'standard row 0');

@@ -175,7 +175,7 @@ test('LoRA as an optimizer: the worked example runs with the chosen rank', async
   // State: full Adam 2·rows·cols; LoRA r=2 and GaLore r=2 far less.
   assert.equal(Number(rows[0][2]), 2 * 128 * 96);
   assert.ok(Number(rows[1][2]) < Number(rows[0][2]) / 5 && Number(rows[2][2]) < Number(rows[0][2]) / 5, JSON.stringify(rows));
-  // Every run lowered the loss from its start (214.6, SPEC-independent: the example's seed).
+  // Every run lowered the loss from its start (214.6, not a docs/math.md vector: it follows from the example's seed).
   for (const row of rows) assert.ok(Number(row[1]) < 100, JSON.stringify(row));
   assert.ok(await page.evaluate(drawn('lowrank-curves')) >= 1);
   // The status line of the action sits inside its own section (it used to appear above the first).

@@ -1,4 +1,4 @@
-// kx.Mlp, kx.gan and kx.GanTrainer through the whole stack: the SPEC §5.4 and §6A vectors, the
+// kx.Mlp, kx.gan and kx.GanTrainer through the whole stack: the docs/math.md §5.4 and §6A vectors, the
 // critic gradients against central finite differences of a float64 JS evaluation, the error
 // contract, heap stability, reproducible seeded training and a CI-sized run that learns ring8.
 import { test } from 'node:test';
@@ -88,8 +88,8 @@ function referenceNormalized(sizes, activation, w, x, variant, epsilon) {
   return (f * g) / (g * g + epsilon);
 }
 
-// ---- SPEC vectors ----
-test('Mlp: layout, seeded initialisation, forward and inputGradient (SPEC §5.4(b) network)', () => {
+// ---- docs/math.md vectors (§5.4, §6A) ----
+test('Mlp: layout, seeded initialisation, forward and inputGradient (docs/math.md §5.4(b) network)', () => {
   const a = new kx.Mlp({ sizes: [3, 5, 2], activation: 'tanh', seed: 7 });
   const b = new kx.Mlp({ sizes: [3, 5, 2], activation: 'tanh', seed: 7 });
   const c = new kx.Mlp({ sizes: [3, 5, 2], activation: 'tanh', seed: 8 });
@@ -109,7 +109,7 @@ test('Mlp: layout, seeded initialisation, forward and inputGradient (SPEC §5.4(
   critic.dispose();
 });
 
-test('gan.criticLoss: SPEC §5.4 (a) linear, (b) tanh and (c) ReLU vectors', () => {
+test('gan.criticLoss: docs/math.md §5.4 (a) linear, (b) tanh and (c) ReLU vectors', () => {
   const linear = new kx.Mlp({ sizes: [2, 1], activation: 'linear' });
   linear.setParameters(new Float32Array([3, 4, 0]));
   const a = kx.gan.criticLoss(linear, { real: new Float32Array([1, 0]), fake: new Float32Array([0, 1]), interpolation: new Float32Array([0.3]), rows: 1 });
@@ -138,7 +138,7 @@ test('gan.criticLoss: SPEC §5.4 (a) linear, (b) tanh and (c) ReLU vectors', () 
   relu.dispose();
 });
 
-test('gan.normalizedCritic: SPEC §6A vectors', () => {
+test('gan.normalizedCritic: docs/math.md §6A vectors', () => {
   const linear = new kx.Mlp({ sizes: [2, 1], activation: 'linear' });
   linear.setParameters(new Float32Array([3, 4, 0]));
   const x = new Float32Array([1, 1]);

@@ -1,4 +1,4 @@
-// LowRankOptimizer, multitask and clipGradients through the JS facade: the SPEC vectors, the
+// LowRankOptimizer, multitask and clipGradients through the JS facade: the docs/math.md vectors (§3.8, §6B, §7.3), the
 // equivalence with backpropagating into the factors of y = x·(W0 + A·B) (float64 JS reference),
 // the random projection's expectation, state accounting, errors and heap stability.
 import assert from 'node:assert/strict';
@@ -21,7 +21,7 @@ const A0 = f32([1, 2]);
 const B0 = f32([0.5, -1, 0]);
 const G = f32([1, 0, -1, 2, 1, 0]);
 
-test('SPEC LoRA-SGD step: factors, W and the exact η² decomposition', () => {
+test('docs/math.md §3.8 LoRA-SGD step: factors, W and the exact η² decomposition', () => {
   const opt = new kx.LowRankOptimizer({ rows: 2, cols: 3, rank: 1, base: 'sgd', lr: 0.1, weight: W0, factors: { A: A0, B: B0 } });
   const before = opt.weight;
   opt.step(G);
@@ -34,7 +34,7 @@ test('SPEC LoRA-SGD step: factors, W and the exact η² decomposition', () => {
   opt.dispose();
 });
 
-test('SPEC LoRA-Adam first step', () => {
+test('docs/math.md §3.8 LoRA-Adam first step', () => {
   const opt = new kx.LowRankOptimizer({ rows: 2, cols: 3, rank: 1, lr: 0.01, weight: W0, factors: { A: A0, B: B0 } });
   const before = opt.weight;
   opt.step(G);
@@ -45,7 +45,7 @@ test('SPEC LoRA-Adam first step', () => {
   opt.dispose();
 });
 
-test('SPEC additive gradients: row sums and column sums', () => {
+test('docs/math.md §3.8 additive gradients: row sums and column sums', () => {
   const opt = new kx.LowRankOptimizer({ rows: 2, cols: 3, rank: 1, mode: 'additive', base: 'sgd', lr: 1, weight: W0 });
   opt.step(G);
   assertClose(opt.factors.A, [0, -3], 1e-7, 'A = −∂L/∂A');
@@ -53,7 +53,7 @@ test('SPEC additive gradients: row sums and column sums', () => {
   opt.dispose();
 });
 
-test('SPEC GaLore Adam step (right projector, α = 0.25, eps default 1e-6)', () => {
+test('docs/math.md §3.8 GaLore Adam step (right projector, α = 0.25, eps default 1e-6)', () => {
   const opt = new kx.LowRankOptimizer({ rows: 3, cols: 2, rank: 1, mode: 'galore', lr: 0.01, scale: 0.25,
     weight: f32([1, 0, 0, 1, 1, 1]) });
   assert.equal(opt.config.eps, 1e-6);
@@ -64,7 +64,7 @@ test('SPEC GaLore Adam step (right projector, α = 0.25, eps default 1e-6)', () 
   opt.dispose();
 });
 
-test('SPEC LoRA with A fixed to the top left singular vector + SGD ≡ GaLore + SGD', () => {
+test('docs/math.md §3.8 LoRA with A fixed to the top left singular vector + SGD ≡ GaLore + SGD', () => {
   const weight = f32([1, 0, 0, 1, 1, 1]);
   const g = f32([3, 1, 1, 3, 0, 0]);
   const lora = new kx.LowRankOptimizer({ rows: 3, cols: 2, rank: 1, mode: 'fixed-a', base: 'sgd', lr: 0.1, weight,
@@ -380,7 +380,7 @@ test('step refuses a wrong length or a non-finite gradient and leaves W unchange
 
 // ---- Multi-task and clipping ----
 
-test('SPEC multitask vectors', () => {
+test('docs/math.md §6B multitask vectors', () => {
   assertClose(kx.multitask.normalizedSum([f32([1, 0]), f32([0, 2])]), [1, 1], 1e-7, 'normalizedSum');
   assertClose(kx.multitask.normalizedSum([f32([0, 0]), f32([3, 4])]), [0.6, 0.8], 1e-7, 'zero-norm skipped');
   const two = kx.multitask.mgda([f32([1, 0]), f32([0, 2])]);
@@ -395,7 +395,7 @@ test('SPEC multitask vectors', () => {
   assertClose(aux.direction, [0.6, 1.2], 1e-7, 'u');
 });
 
-test('SPEC clipping vectors, global norm over several tensors', () => {
+test('docs/math.md §7.3 clipping vectors, global norm over several tensors', () => {
   const hard = kx.clipGradients([f32([3, 4])], { maxNorm: 1 });
   assert.equal(hard.norm, 5);
   assertClose(hard.grads[0], [0.6, 0.8], 1e-7, 'min form');

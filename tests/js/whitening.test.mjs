@@ -1,4 +1,4 @@
-// kx.Whitening / kx.WhiteningStats through the whole stack: the SPEC vectors, the properties that
+// kx.Whitening / kx.WhiteningStats through the whole stack: the docs/math.md §4.5 vectors, the properties that
 // define BERT-whitening, exact round-trips of both serialized forms, and the error contract.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,7 +32,7 @@ function anisotropic(rows, dim, seed) {
   return out;
 }
 
-test('SPEC §4.5 vectors for every (β, γ, k, ddof) row', () => {
+test('docs/math.md §4.5 vectors for every (β, γ, k, ddof) row', () => {
   const rows = [
     [{ beta: 1, gamma: 1, k: 2 }, [1.309016994, 0.1909830056],
       [1.203001910, 0.7434960689, -1.203001910, -0.7434960689, 0.7434960689, -1.203001910, -0.7434960689, 1.203001910]],

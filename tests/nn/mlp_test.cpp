@@ -84,7 +84,7 @@ TEST(Mlp, LayoutAndInit) {
     for (std::size_t i = 20; i < w.size(); ++i) EXPECT_LE(std::abs(w[i]), 1 / std::sqrt(5.0));
 }
 
-// The §5.4(b) network: D(x) = w2·tanh(W1 x + b1) + b2.
+// The docs/math.md §5.4(b) network: D(x) = w2·tanh(W1 x + b1) + b2.
 TEST(Mlp, SpecTanhNetwork) {
     Mlp<double> mlp({2, 2, 1}, Activation::tanh);
     const std::vector<double> w{1, -1, 0.5, 2, 0, 0.1, 1, -2, 0.3};

@@ -1,4 +1,4 @@
-// LoRA as an optimizer and GaLore: the SPEC §3.8 vectors, the equivalence with backpropagating
+// LoRA as an optimizer and GaLore: the docs/math.md §3.8 vectors, the equivalence with backpropagating
 // into the factors of y = x·(W0 + A·B), the expectation of the random projection, the inits,
 // refused steps and the state-memory formulas.
 #include <algorithm>
@@ -150,7 +150,7 @@ void check_equivalence(LowRankBase base, double lr) {
     const AdamOptions adam{lr, 0.9, 0.999, 1e-8};
     AdamReference adam_a(n * r, adam), adam_b(r * m, adam);
     for (int t = 1; t <= 20; ++t) {
-        // The network: L = ½‖X·(W0 + A·B) − T‖²/batch, backpropagated into A and B (SPEC eq. grad-2).
+        // The network: L = ½‖X·(W0 + A·B) − T‖²/batch, backpropagated into A and B (docs/math.md §3.1, eq. grad-2).
         const MatD dy = (x * (w0 + a * b) - target) / batch;
         const MatD grad_a = x.transpose() * (dy * b.transpose());
         const MatD grad_b = (x * a).transpose() * dy;

@@ -1,4 +1,4 @@
-// Multi-task gradient combination and gradient clipping: the SPEC's vectors (§6B, §7.3) and the
+// Multi-task gradient combination and gradient clipping: the vectors of docs/math.md §6B and §7.3 and the
 // optimality conditions that define each direction.
 #include <cmath>
 #include <vector>
@@ -43,7 +43,7 @@ TEST(MultitaskSpec, MgdaThreeTasksFrankWolfe) {
     std::vector<float> u(2);
     std::vector<double> alpha(3);
     EXPECT_EQ(mgda(g.data(), 3, 2, u.data(), alpha.data(), 200, 0), 200u);
-    // Exact-line-search FW after 200 iterations from uniform α (SPEC).
+    // Exact-line-search FW after 200 iterations from uniform α (docs/math.md §6B).
     EXPECT_NEAR(alpha[0], 0.5231, 1e-3);
     EXPECT_NEAR(alpha[1], 0.0128, 1e-3);
     EXPECT_NEAR(alpha[2], 0.4641, 1e-3);

@@ -1,4 +1,4 @@
-// BERT-whitening: the SPEC's N=4, d=2 vectors for every (β, γ, k, ddof) row, the properties that
+// BERT-whitening: the N=4, d=2 vectors of docs/math.md §4.5 for every (β, γ, k, ddof) row, the properties that
 // define the technique (covariance ≈ I, rotation keeps cosines, chunking and merging do not change
 // the statistics) and the transform against a float64 evaluation of (x − βμ)W_k.
 #include <cmath>
