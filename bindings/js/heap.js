@@ -1,8 +1,14 @@
 // Moving Float32Arrays in and out of the WASM heap for one call.
+import { exactView, typedArrayKind, typedLength } from './errors.js';
 //
 // Every call copies its inputs into freshly malloc'ed heap buffers, runs the kernel, copies the
 // result out into a new Float32Array and frees everything (also when the kernel throws), so no
 // view into the heap ever escapes and repeated calls reuse the same heap space.
+
+// A typed array's real length; a plain array's own length.
+function lengthOf(array) {
+  return typedArrayKind(array) === undefined ? array.length : typedLength(array);
+}
 
 export class HeapFrame {
   constructor(module) {
@@ -23,17 +29,21 @@ export class HeapFrame {
   }
 
   // Copies a Float32Array into a new heap buffer; returns its byte address.
+  // The length and contents are read through the built-in typed-array accessors (errors.js,
+  // exactView): an overridden `length` cannot size the buffer differently from what is copied.
   input(array, what) {
-    const pointer = this.alloc(array.length, what);
+    const source = exactView(array);
+    const pointer = this.alloc(lengthOf(source), what);
     // Read HEAPF32 after every malloc: growing the heap replaces the view.
-    this.module.HEAPF32.set(array, pointer >>> 2);
+    this.module.HEAPF32.set(source, pointer >>> 2);
     return pointer;
   }
 
   // Copies a Float64Array (or array of numbers) into a new heap buffer of float64s.
   inputF64(array, what) {
-    const pointer = this.alloc(array.length, what, 8);
-    this.module.HEAPF64.set(array, pointer >>> 3);
+    const source = exactView(array);
+    const pointer = this.alloc(lengthOf(source), what, 8);
+    this.module.HEAPF64.set(source, pointer >>> 3);
     return pointer;
   }
 

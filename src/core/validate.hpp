@@ -89,6 +89,18 @@ inline Error finite_in(const std::string& name, double value, char open, double 
                        js_number(value));
 }
 
+// The largest learning rate an optimizer accepts. Not a mathematical bound: a step lr·g with lr
+// past 1e6 overflows float32 weights (max ≈ 3.4e38) for any gradient entry above ~1e32 and, with
+// Adam's normalised step of ~1, moves every weight by ~lr: beyond it the weights become ±Infinity
+// and then NaN silently (issue 18). A deliberate choice, stated in the README's "Limits".
+constexpr double kMaxLearningRate = 1e6;
+
+inline Error learning_rate_at_most(const std::string& name, double value) {
+    if (!(value > kMaxLearningRate)) return {};
+    return range_error(name, "at most " + js_number(kMaxLearningRate) + " (larger steps overflow float32 weights)",
+                       js_number(value));
+}
+
 // The product of sizes in 64 bits; UINT64_MAX when it overflows.
 inline std::uint64_t checked_product(std::initializer_list<std::uint64_t> factors) {
     std::uint64_t product = 1;

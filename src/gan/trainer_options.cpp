@@ -60,6 +60,7 @@ Error gan_trainer_validate(const GanTrainerOptions& o) {
     if (Error e = normalized_critic_options_validate(normalized)) return e;
     if (Error e = positive("nCritic", o.n_critic)) return e;
     if (Error e = number_greater_than("lr", o.lr, 0)) return e;
+    if (Error e = learning_rate_at_most("lr", o.lr)) return e;
     if (Error e = finite_in("beta1", o.beta1, '[', 0, 1, ')')) return e;
     if (Error e = finite_in("beta2", o.beta2, '[', 0, 1, ')')) return e;
     if (Error e = positive("batch", o.batch)) return e;

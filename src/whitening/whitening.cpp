@@ -105,7 +105,14 @@ void WhiteningStats::merge_chunk(std::size_t chunk_count, const std::vector<doub
 
 Error whitening_stats_validate(const WhiteningStatsOptions& options) {
     if (Error e = positive("dim", options.dim)) return e;
-    return buffer_fits("the second-moment matrix", {{"dim", options.dim}, {"dim", options.dim}}, 8);
+    if (Error e = buffer_fits("the second-moment matrix", {{"dim", options.dim}, {"dim", options.dim}}, 8)) return e;
+    // Statistics that can never be finalized are refused up front. The peak is the fit's: the
+    // second moment M2, Σ_β, the eigensolver's matrix (it tridiagonalises a copy in place and
+    // keeps the eigenvectors there) and its workspace, 4 dim² doubles, plus the dim×dim kernel.
+    // add() needs 2 dim² (M2 and the chunk's), less.
+    const std::uint64_t square = checked_product({options.dim, options.dim});
+    return heap_budget("dim", checked_product({square, 5, 8}),
+                       "the second moment, Σ, the eigendecomposition and the kernel (5 dim² doubles)");
 }
 
 Error whitening_add_validate(std::size_t dim, std::size_t rows) {

@@ -43,6 +43,12 @@ TEST(WhiteningValidate, StatsAddMerge) {
     expect_error(whitening_stats_validate({1 << 15}), ErrorKind::range, "the second-moment matrix",
                  "the second-moment matrix of shape dim=32768 × dim=32768 needs 1073741824 doubles (8589934592 "
                  "bytes), more than the 2 GiB WASM heap can hold");
+    // dim 16384: M2 alone is exactly the heap; the fit needs 5 dim² doubles (issue 18).
+    expect_error(whitening_stats_validate({16384}), ErrorKind::range, "dim",
+                 "dim needs 10737418240 bytes for the second moment, Σ, the eigendecomposition and the kernel "
+                 "(5 dim² doubles), more than the 2 GiB WASM heap can hold");
+    ASSERT_TRUE(whitening_stats_validate({8192}));
+    EXPECT_FALSE(whitening_stats_validate({7000}));
     EXPECT_FALSE(whitening_add_validate(2, 4));
     expect_error(whitening_add_validate(2, 0), ErrorKind::range, "rows", "rows must be a positive integer, received 0");
     ASSERT_TRUE(whitening_add_validate(1 << 16, 1 << 16));
