@@ -13,7 +13,7 @@ export const MAX_HEAP_BYTES = 2 ** 31;
 // returns undefined for anything that is not a typed array (a Proxy included) instead of throwing.
 const TypedArrayPrototype = Object.getPrototypeOf(Float32Array.prototype);
 const builtin = (name) => Object.getOwnPropertyDescriptor(TypedArrayPrototype, name).get;
-const lengthOf = builtin('length');
+const lengthGetter = builtin('length');
 const byteOffsetOf = builtin('byteOffset');
 const bufferOf = builtin('buffer');
 const tagOf = builtin(Symbol.toStringTag);
@@ -25,7 +25,12 @@ export function typedArrayKind(value) {
 
 /** The real element count of a typed array (0 once its buffer is detached). */
 export function typedLength(array) {
-  return lengthOf.call(array);
+  return lengthGetter.call(array);
+}
+
+/** A typed array's real length (built-in accessor); any other array's own length. */
+export function lengthOf(value) {
+  return tagOf.call(value) === undefined ? value.length : lengthGetter.call(value);
 }
 
 /**
@@ -36,7 +41,7 @@ export function exactView(array) {
   const kind = tagOf.call(array);
   if (kind === undefined) return array;
   const View = globalThis[kind];
-  return new View(bufferOf.call(array), byteOffsetOf.call(array), lengthOf.call(array));
+  return new View(bufferOf.call(array), byteOffsetOf.call(array), lengthGetter.call(array));
 }
 
 export function describe(value) {

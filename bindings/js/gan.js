@@ -4,8 +4,8 @@
 // its arrays against them, and passes the same options to the compute binding. This side keeps
 // what C++ cannot see: the JS types of the arrays, the user's dataset samples, Math.random draws.
 import { Disposable } from './disposable.js';
-import { deepFreeze, renameDeprecated, requireFinite, requireFloat32Array, requireOptions, requireOptionsObject,
-  resolvePlan, throwIfError } from './errors.js';
+import { deepFreeze, exactView, renameDeprecated, requireFinite, requireFloat32Array, requireOptions, requireOptionsObject,
+  resolvePlan, throwIfError, typedArrayKind } from './errors.js';
 import { withHeap } from './heap.js';
 
 // Builds the gan namespace and GanTrainer bound to one WASM module instance; `nativeOf` comes from
@@ -117,8 +117,9 @@ export function createGanClasses(module, nativeOf) {
       let opts = renameDeprecated(fn, requireOptions(fn, options), { epsilon: 'eps' });
       // The user's own samples stay on this side until they are copied in; C++ sees no dataset name.
       let points = null;
-      if (opts.dataset instanceof Float32Array) {
-        const dataset = opts.dataset;
+      if (typedArrayKind(opts.dataset) === 'Float32Array') {
+        // A plain copy of exactly its elements: its own `length` may lie (errors.js, exactView).
+        const dataset = exactView(opts.dataset);
         if (dataset.length < 2 || dataset.length % 2 !== 0) {
           throw new RangeError(`${fn}: dataset samples must be a Float32Array of n×2 coordinates (n ≥ 1), received length ${dataset.length}`);
         }

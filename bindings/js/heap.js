@@ -1,14 +1,9 @@
 // Moving Float32Arrays in and out of the WASM heap for one call.
-import { exactView, typedArrayKind, typedLength } from './errors.js';
+import { exactView, lengthOf } from './errors.js';
 //
 // Every call copies its inputs into freshly malloc'ed heap buffers, runs the kernel, copies the
 // result out into a new Float32Array and frees everything (also when the kernel throws), so no
 // view into the heap ever escapes and repeated calls reuse the same heap space.
-
-// A typed array's real length; a plain array's own length.
-function lengthOf(array) {
-  return typedArrayKind(array) === undefined ? array.length : typedLength(array);
-}
 
 export class HeapFrame {
   constructor(module) {

@@ -3,6 +3,11 @@
 // answer), and the module still works afterwards (a matmul afterwards is correct).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { init } from 'kexue';
 
 const kx = await init({ threads: 1 });
@@ -205,6 +210,50 @@ test('a disposed object says so with a TypeError on every call', () => {
   refuses(() => mlp.forward(new Float32Array(2), { rows: 1 }), TypeError, /Mlp\.forward: the object was disposed/);
   refuses(() => mlp.parameters, TypeError, /disposed/);
   refuses(() => kx.gan.generatorLoss(mlp, new Float32Array(2), { rows: 1 }), TypeError, /disposed/);
+});
+
+// --- 5. The CLI: one line per user error, non-zero exit, strict shapes and numbers --------------
+
+const CLI = fileURLToPath(new URL('../../bindings/js/cli/kexue.mjs', import.meta.url));
+const cliDir = mkdtempSync(path.join(tmpdir(), 'kexue-robust-'));
+test.after(() => rmSync(cliDir, { recursive: true, force: true }));
+
+function npyWithShape(shapeText, floats, headerLengthOverride) {
+  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  const unpadded = 12 + dict.length + 1;
+  const padding = (64 - (unpadded % 64)) % 64;
+  const header = Buffer.alloc(unpadded + padding);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 2, 0]).copy(header);
+  header.writeUInt32LE(headerLengthOverride ?? dict.length + padding + 1, 8);
+  header.write(dict + ' '.repeat(padding) + '\n', 12, 'latin1');
+  return Buffer.concat([header, Buffer.from(new Float32Array(floats).buffer)]);
+}
+
+function cliFails(args, pattern) {
+  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  assert.notEqual(result.status, 0, `exit code 0 for ${args.join(' ')}`);
+  const lines = result.stderr.split('\n').filter((line) => line.startsWith('kexue:'));
+  assert.equal(lines.length, 1, result.stderr);
+  assert.doesNotMatch(result.stderr, /\n\s+at /, `a stack trace: ${result.stderr}`);
+  assert.match(lines[0], pattern);
+}
+
+test('CLI: a directory, a 2e1 shape, a 2**31 header length and --k "" are one-line errors', () => {
+  const out = path.join(cliDir, 'model.json');
+  cliFails(['whiten', 'fit', '--in', cliDir, '--out', out], /EISDIR|directory/);
+  const sci = path.join(cliDir, 'sci.npy');
+  writeFileSync(sci, npyWithShape('(2e1, 4)', new Array(80).fill(1)));
+  cliFails(['whiten', 'fit', '--in', sci, '--out', out], /shape \(2e1, 4\)/);
+  const huge = path.join(cliDir, 'huge.npy');
+  writeFileSync(huge, npyWithShape('(2, 2)', [1, 2, 3, 4], 2 ** 31));
+  cliFails(['whiten', 'fit', '--in', huge, '--out', out], /truncated .npy header/);
+  const good = path.join(cliDir, 'good.npy');
+  writeFileSync(good, npyWithShape('(4, 2)', [1, 2, 3, 5, 4, 1, 0, 2]));
+  cliFails(['whiten', 'fit', '--in', good, '--out', out, '--k', ''], /--k must be a non-negative integer, received ""/);
+  cliFails(['whiten', 'fit', '--in', good, '--out', out, '--beta', '0x10'], /--beta must be a number/);
+  cliFails(['whiten', 'fit', '--in', path.join(cliDir, 'missing.npy'), '--out', out], /ENOENT|no such file/);
+  assert.equal(existsSync(out), false);
+  assert.deepEqual(readdirSync(cliDir).filter((name) => name.includes('.tmp-')), []);
 });
 
 // --- 2. A dead instance is recovered, never silently reused (last: it kills the shared module) ---
