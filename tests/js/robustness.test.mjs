@@ -153,6 +153,9 @@ test('NaN and Infinity inputs are refused by Mlp.forward, gan.* and rope2d as el
   } finally {
     mlp.dispose();
   }
+});
+
+test('NaN and Infinity inputs are refused by rope and rope2d', () => {
   refuses(() => kx.rope2d(new Float32Array([1, 2, NaN, 4]), { height: 1, width: 1, dim: 4 }), RangeError, /x\[2\]/);
   refuses(() => kx.rope(new Float32Array([1, Infinity]), { seq: 1, dim: 2 }), RangeError, /x\[1\]/);
 });
@@ -234,7 +237,8 @@ function cliFails(args, pattern) {
   assert.notEqual(result.status, 0, `exit code 0 for ${args.join(' ')}`);
   const lines = result.stderr.split('\n').filter((line) => line.startsWith('kexue:'));
   assert.equal(lines.length, 1, result.stderr);
-  assert.doesNotMatch(result.stderr, /\n\s+at /, `a stack trace: ${result.stderr}`);
+  // (A JS stack frame names a file: or node: location; the WebGPU adapter's own warning does not.)
+  assert.doesNotMatch(result.stderr, /\n\s+at .*\((file:|node:)/, `a stack trace: ${result.stderr}`);
   assert.match(lines[0], pattern);
 }
 
@@ -264,17 +268,14 @@ test('after an abort every call says the instance aborted; init() gives a fresh,
   const mlp = new old.Mlp({ sizes: [2, 3, 1] });
   const trainer = new old.GanTrainer({ preset: 'toy', batch: 4, critic: { hidden: [4] }, generator: { hidden: [4] } });
   const dead = /^kexue: the WASM instance aborted \(.*\); call init\(\) again$/;
-  assert.throws(() => old[Symbol.for('kexue.abortForTesting')](), dead);
   const isDead = (error) => error instanceof Error && dead.test(error.message);
+  assert.throws(() => old[Symbol.for('kexue.abortForTesting')](), isDead);
   assert.throws(() => old.matmul(new Float32Array(4), new Float32Array(4), { m: 2, k: 2, n: 2 }), isDead);
   assert.throws(() => mlp.forward(new Float32Array(2), { rows: 1 }), isDead);
   assert.throws(() => trainer.step(), isDead);
   assert.throws(() => new old.Mlp({ sizes: [2, 1] }), isDead);
-  await refusesAsync(() => old.attention(new Float32Array(1), new Float32Array(1), new Float32Array(1),
-    { heads: 1, seqQ: 1, seqK: 1, dim: 1 }), Error, dead).catch((error) => {
-    // The module is dead here, so refusesAsync's health check cannot pass; only the rejection counts.
-    assert.ok(isDead(error), String(error));
-  });
+  await assert.rejects(() => old.attention(new Float32Array(1), new Float32Array(1), new Float32Array(1),
+    { heads: 1, seqQ: 1, seqK: 1, dim: 1 }), isDead);
   // Releasing objects of the dead instance is harmless (their memory went with it).
   mlp.dispose();
   trainer.dispose();
