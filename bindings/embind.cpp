@@ -41,7 +41,7 @@ void set_thread_count(std::uint32_t count) { kexue::set_thread_count(count); }
 
 // Test-only: aborts the instance on purpose, so that tests can check that a dead instance is
 // refused with one clear error and that init() makes a fresh one (issue 18). The facade reaches it
-// only through Symbol.for('kexue.abortForTesting').
+// only through abortForTesting in bindings/js/guard.js, which the public API does not export.
 void abort_for_testing() { std::abort(); }
 
 }  // namespace

@@ -102,3 +102,14 @@ export function guardModule(module, state) {
     },
   });
 }
+
+// Test-only: the module behind an instance, for abortForTesting (not part of the public API).
+const instanceModules = new WeakMap();
+export function registerInstanceModule(instance, module) {
+  instanceModules.set(instance, module);
+}
+
+/** Test-only: aborts the WASM module behind `kx` (tests of the dead-instance recovery). */
+export function abortForTesting(kx) {
+  instanceModules.get(kx).abortForTesting();
+}

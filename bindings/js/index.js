@@ -8,7 +8,7 @@ import { createAttentionFunctions } from './attention.js';
 import { withHeap } from './heap.js';
 import { WebGpuBackend, acquireDevice } from '../webgpu/backend.js';
 import { version } from './version.js';
-import { DeadInstanceState, guardModule } from './guard.js';
+import { DeadInstanceState, guardModule, registerInstanceModule } from './guard.js';
 import { createGanClasses } from './gan.js';
 import { createMlpClass } from './mlp.js';
 import { createLossFunctions } from './losses.js';
@@ -26,6 +26,7 @@ class Kexue {
 
   constructor(module, { gpu = null, gpuReason = null, onDispose = null } = {}) {
     this.#module = module;
+    registerInstanceModule(this, module);
     this.#gpu = gpu;
     this.#gpuReason = gpuReason;
     this.#onDispose = onDispose;
@@ -94,11 +95,6 @@ class Kexue {
     this.#gpu?.dispose();
     this.#onDispose?.();
     this.#onDispose = null;
-  }
-
-  /** Test-only: aborts this instance's WASM module (tests of the dead-instance recovery). */
-  [Symbol.for('kexue.abortForTesting')]() {
-    this.#module.abortForTesting();
   }
 
   /** The package version string. */
