@@ -111,6 +111,14 @@ inline std::uint64_t checked_product(std::initializer_list<std::uint64_t> factor
     return product;
 }
 
+// The sum of byte or element counts in 64 bits; UINT64_MAX when a term is UINT64_MAX (an
+// overflowed product) or the sum overflows.
+inline std::uint64_t saturating_sum(std::initializer_list<std::uint64_t> terms) {
+    std::uint64_t sum = 0;
+    for (const std::uint64_t t : terms) sum = t == UINT64_MAX || sum > UINT64_MAX - t ? UINT64_MAX : sum + t;
+    return sum;
+}
+
 struct Extent {
     const char* name;
     std::uint64_t size;

@@ -175,6 +175,12 @@ TEST(MultitaskValidate, ShapesAndOptions) {
     expect_error(normalized_sum_validate({std::size_t(1) << 16, std::size_t(1) << 16}), ErrorKind::range, "grads",
                  "grads of shape tasks=65536 × size=65536 needs 4294967296 floats (17179869184 bytes), more than the "
                  "2 GiB WASM heap can hold");
+    // Two 2²⁷-float gradients fit one by one, not with the direction and the workspaces (issue 18):
+    // (2 + 2)·2²⁷ floats + (4 + 2·2²⁷) doubles = 2147483648 + 2147483680 bytes.
+    expect_error(normalized_sum_validate({2, std::size_t(1) << 27}), ErrorKind::range, "grads",
+                 "grads needs 4294967328 bytes for the gradients, the direction and the workspaces, more than the "
+                 "2 GiB WASM heap can hold");
+    EXPECT_FALSE(normalized_sum_validate({2, std::size_t(1) << 24}));
     MgdaOptions mgda;
     EXPECT_FALSE(mgda_validate({3, 2}, mgda));
     expect_error(mgda_validate({0, 2}, mgda), ErrorKind::range, "grads", "grads must not be empty");
