@@ -89,6 +89,9 @@ inline Error finite_in(const std::string& name, double value, char open, double 
                        js_number(value));
 }
 
+// The largest finite float32 (FLT_MAX): a double past it becomes Infinity in a float32 kernel.
+constexpr double kFloat32Max = 3.4028234663852886e38;
+
 // The largest learning rate an optimizer accepts. Not a mathematical bound: a step lr·g with lr
 // past 1e6 overflows float32 weights (max ≈ 3.4e38) for any gradient entry above ~1e32 and, with
 // Adam's normalised step of ~1, moves every weight by ~lr: beyond it the weights become ±Infinity

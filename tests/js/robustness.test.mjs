@@ -166,6 +166,16 @@ test('attention refuses NaN inputs', async () => {
     { heads: 1, seqQ: 1, seqK: 1, dim: 1 }), RangeError, /q/);
 });
 
+test('Whitening.fit on rows of scale 1e-39 refuses clearly instead of returning NaN', () => {
+  const x = new Float32Array([1, 2, 3, 5, 4, 1, 0, 2].map((v) => v * 1e-39));
+  refuses(() => kx.Whitening.fit(x, { rows: 4, dim: 2 }), RangeError, /Whitening\.fit: the rows' spread is too small/);
+  // The remedy the message gives works: scaled rows fit and transform to finite values.
+  const scaled = x.map((v) => v * 1e39);
+  const w = kx.Whitening.fit(scaled, { rows: 4, dim: 2 });
+  assert.ok(w.transform(scaled, { rows: 4 }).every(Number.isFinite));
+  w.dispose();
+});
+
 // --- 5. Error classes ----------------------------------------------------------------------------
 
 test('a string where a number belongs is a TypeError (ddof: "1", scale: "0.5")', () => {

@@ -104,6 +104,17 @@ TEST(WhiteningValidate, FitNeedsEnoughRowsAndSpread) {
                  "the rows have zero spread about beta·mean, so gamma = 1 > 0 would divide by zero; use more "
                  "varied rows or gamma = 0");
     EXPECT_FALSE(whitening_spread_validate(whitening_fit(same, {1, 0, 0, 0}), {1, 0, 0, 0}));
+
+    // Rows of scale 1e-39 (denormal float32): W = U·Λ^(−1/2) reaches ~1e39, past float32 (issue 18).
+    WhiteningStats tiny(2);
+    std::vector<float> small{1, 2, 3, 5, 4, 1, 0, 2};
+    for (float& v : small) v *= 1e-39f;
+    tiny.add(small.data(), 4);
+    const Error e = whitening_spread_validate(whitening_fit(tiny, whiten), whiten);
+    EXPECT_EQ(e.kind, ErrorKind::range);
+    EXPECT_EQ(e.parameter, "x");
+    EXPECT_NE(e.text.find("too small for a float32 model"), std::string::npos) << e.text;
+    EXPECT_FALSE(whitening_spread_validate(whitening_fit(tiny, {1, 0, 0, 0}), {1, 0, 0, 0}));
 }
 
 TEST(WhiteningValidate, TransformAndRows) {
