@@ -104,14 +104,20 @@ inline Error learning_rate_at_most(const std::string& name, double value) {
                        js_number(value));
 }
 
-// The product of sizes in 64 bits; UINT64_MAX when it overflows.
+// The product of sizes in 64 bits; UINT64_MAX when it overflows. A zero factor makes it 0 wherever
+// it stands (found by tests/core/validator_fuzz_test.cpp: {2⁶⁴−1, 2⁶⁴−1, 0} used to saturate).
 inline std::uint64_t checked_product(std::initializer_list<std::uint64_t> factors) {
+    bool overflow = false;
     std::uint64_t product = 1;
     for (const std::uint64_t f : factors) {
-        if (f != 0 && product > UINT64_MAX / f) return UINT64_MAX;
+        if (f == 0) return 0;
+        if (overflow || product > UINT64_MAX / f) {
+            overflow = true;
+            continue;
+        }
         product *= f;
     }
-    return product;
+    return overflow ? UINT64_MAX : product;
 }
 
 // The sum of byte or element counts in 64 bits; UINT64_MAX when a term is UINT64_MAX (an
