@@ -1,21 +1,35 @@
-// Embind boundary of RoPE and entropy-invariant attention (src/attention/). The JS facade
-// (bindings/js/attention.js) validates every argument, buffer lengths included, because these
-// modules are built without exceptions: a std::invalid_argument thrown here would abort.
+// Embind boundary of RoPE and entropy-invariant attention (src/attention/), in the pattern of
+// bindings/options.hpp: each entry point has a `…Plan` binding that reads the JS options object by
+// name (the field lists in rope.hpp and attention.hpp), validates it with the core's validator and
+// returns { options } (resolved: defaults filled in) or { error }; the compute bindings take heap
+// addresses plus the same options object, read and validate it again, and return an error or
+// undefined. The facade (bindings/js/attention.js) only checks the arrays it copies.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
 #include "attention/attention.hpp"
 #include "attention/rope.hpp"
+#include "options.hpp"
 
 namespace {
 
-using kexue::AttentionOptions;
-using kexue::AttentionScale;
-using kexue::AttentionShape;
-using kexue::RopeLayout;
+using emscripten::val;
+using kexue::AttentionCall;
+using kexue::Error;
+using kexue::Rope2dCall;
+using kexue::RopeCall;
+using kexue::bindings::plan_result;
+using kexue::bindings::read_options;
+using kexue::bindings::to_js_error;
+
+// Options the facade handles itself: `positions` (an array it copies into the heap) and `backend`.
+const std::vector<std::string> kRopeJsOnly{"positions", "backend"};
+const std::vector<std::string> kRope2dJsOnly{"positions"};
+const std::vector<std::string> kAttentionJsOnly{"backend"};
 
 const float* f32(std::uintptr_t address) { return reinterpret_cast<const float*>(address); }
 float* f32_out(std::uintptr_t address) { return reinterpret_cast<float*>(address); }
@@ -23,90 +37,130 @@ const double* f64_or_null(std::uintptr_t address) {
     return address == 0 ? nullptr : reinterpret_cast<const double*>(address);
 }
 
+// A copy of `values` as a new JS Float32Array (not a view into the heap).
+val float32_array(const std::vector<float>& values) {
+    return val(emscripten::typed_memory_view(values.size(), values.data())).call<val>("slice");
+}
+
+// ---- RoPE ----
+
+Error read_rope(const val& js, RopeCall& call, std::uintptr_t positions) {
+    Error error = read_options(js, call, kRopeJsOnly);
+    call.options.positions = f64_or_null(positions);
+    if (!error) error = kexue::rope_validate(call.shape, call.options);
+    return error;
+}
+
+val rope_plan(val js) {
+    RopeCall call;
+    Error error = read_rope(js, call, 0);
+    call.options = kexue::rope_resolve(call.shape, call.options);
+    return plan_result(error, call);
+}
+
 // x, y: [batch, seq, heads, dim] float32; positions: float64 × seq, or 0 for 0, 1, 2, …
-void rope_apply(std::uintptr_t x, std::uintptr_t y, std::uint32_t batch, std::uint32_t seq,
-                std::uint32_t heads, std::uint32_t dim, double base, bool half_layout,
-                std::uint32_t rotary_dim, std::uintptr_t positions, bool inverse) {
-    kexue::RopeOptions options;
-    options.base = base;
-    options.layout = half_layout ? RopeLayout::half : RopeLayout::interleaved;
-    options.rotary_dim = rotary_dim;
-    options.positions = f64_or_null(positions);
-    options.inverse = inverse;
-    kexue::rope_apply({batch, seq, heads, dim}, options, f32(x), f32_out(y));
+val rope_apply(std::uintptr_t x, std::uintptr_t y, std::uintptr_t positions, val js) {
+    RopeCall call;
+    if (Error error = read_rope(js, call, positions)) return to_js_error(error);
+    kexue::rope_apply(call.shape, call.options, f32(x), f32_out(y));
+    return val::undefined();
 }
 
-// x, y: [batch, seq, heads, dim] float32; positions: float64 (x, y) × seq, or 0 for the grid.
-void rope2d_apply(std::uintptr_t x, std::uintptr_t y, std::uint32_t batch, std::uint32_t seq,
-                  std::uint32_t heads, std::uint32_t dim, double base, bool half_layout, bool tie_mode,
-                  std::uintptr_t positions, std::uint32_t grid_width, bool inverse) {
-    kexue::Rope2dOptions options;
-    options.base = base;
-    options.layout = half_layout ? RopeLayout::half : RopeLayout::interleaved;
-    options.mode = tie_mode ? kexue::Rope2dMode::tie : kexue::Rope2dMode::split;
-    options.positions = f64_or_null(positions);
-    options.grid_width = grid_width;
-    options.inverse = inverse;
-    kexue::rope2d_apply({batch, seq, heads, dim}, options, f32(x), f32_out(y));
+// For the WebGPU kernel: { table } with (cos, ±sin) per token and pair, or { error }.
+val rope_table(std::uintptr_t positions, val js) {
+    RopeCall call;
+    val out = val::object();
+    if (Error error = read_rope(js, call, positions)) out.set("error", to_js_error(error));
+    else out.set("table", float32_array(kexue::rope_cos_sin_table(call.shape, call.options)));
+    return out;
 }
 
-// The options cross the boundary as one plain JS object ({ scale, fixedScale, baseLen, nMin,
-// clipBelowOne, causal, rope, ropeBase, ropeHalf, ropeRotaryDim }) that the facade fills in full.
-struct AttentionConfig {
-    AttentionShape shape;
-    AttentionOptions options;
-};
-
-AttentionConfig make_config(std::uint32_t batch, std::uint32_t seq_q, std::uint32_t seq_k,
-                            std::uint32_t heads, std::uint32_t kv_heads, std::uint32_t dim,
-                            std::uint32_t dim_v, const emscripten::val& js) {
-    AttentionConfig config;
-    config.shape = {batch, seq_q, seq_k, heads, kv_heads, dim, dim_v};
-    AttentionOptions& options = config.options;
-    const std::string scale = js["scale"].as<std::string>();
-    options.scale = scale == "standard" ? AttentionScale::standard
-                    : scale == "fixed"  ? AttentionScale::fixed
-                                        : AttentionScale::entropy;
-    options.fixed_scale = js["fixedScale"].as<double>();
-    options.base_len = js["baseLen"].as<double>();
-    options.n_min = js["nMin"].as<double>();
-    options.clip_below_one = js["clipBelowOne"].as<bool>();
-    options.causal = js["causal"].as<bool>();
-    options.rope = js["rope"].as<bool>();
-    options.rope_base = js["ropeBase"].as<double>();
-    options.rope_layout = js["ropeHalf"].as<bool>() ? RopeLayout::half : RopeLayout::interleaved;
-    options.rope_rotary_dim = js["ropeRotaryDim"].as<std::uint32_t>();
-    return config;
+Error read_rope2d(const val& js, Rope2dCall& call, std::uintptr_t positions) {
+    Error error = read_options(js, call, kRope2dJsOnly);
+    call.options.positions = f64_or_null(positions);
+    if (!error) error = kexue::rope2d_validate(call.shape, call.options);
+    return error;
 }
 
-// q [batch, seq_q, heads, dim], k [batch, seq_k, kv_heads, dim], v [batch, seq_k, kv_heads, dim_v]
-// → o [batch, seq_q, heads, dim_v], logsumexp [batch, heads, seq_q] (0 to skip).
-void attention_forward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
-                       std::uintptr_t logsumexp, std::uint32_t batch, std::uint32_t seq_q,
-                       std::uint32_t seq_k, std::uint32_t heads, std::uint32_t kv_heads,
-                       std::uint32_t dim, std::uint32_t dim_v, emscripten::val options) {
-    const AttentionConfig config = make_config(batch, seq_q, seq_k, heads, kv_heads, dim, dim_v, options);
-    kexue::attention_forward(config.shape, config.options, f32(q), f32(k), f32(v), f32_out(o),
+val rope2d_plan(val js) {
+    Rope2dCall call;
+    const Error error = read_rope2d(js, call, 0);
+    return plan_result(error, call);
+}
+
+// x, y: [batch, height·width, heads, dim] float32; positions: float64 (x, y) × height·width, or 0
+// for the grid.
+val rope2d_apply(std::uintptr_t x, std::uintptr_t y, std::uintptr_t positions, val js) {
+    Rope2dCall call;
+    if (Error error = read_rope2d(js, call, positions)) return to_js_error(error);
+    kexue::rope2d_apply(call.shape, call.options, f32(x), f32_out(y));
+    return val::undefined();
+}
+
+// ---- attention ----
+
+Error read_attention(const val& js, AttentionCall& call) {
+    Error error = read_options(js, call, kAttentionJsOnly);
+    if (!error) error = kexue::attention_validate(call.shape, call.options);
+    return error;
+}
+
+val attention_plan(val js) {
+    AttentionCall call;
+    const Error error = read_attention(js, call);
+    call.options = kexue::attention_resolve(call.shape, call.options);
+    return plan_result(error, call);
+}
+
+// q [batch, seqQ, heads, dim], k [batch, seqK, kvHeads, dim], v [batch, seqK, kvHeads, dimV]
+// → o [batch, seqQ, heads, dimV], logsumexp [batch, heads, seqQ] (0 to skip).
+val attention_forward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
+                      std::uintptr_t logsumexp, val js) {
+    AttentionCall call;
+    if (Error error = read_attention(js, call)) return to_js_error(error);
+    kexue::attention_forward(call.shape, call.options, f32(q), f32(k), f32(v), f32_out(o),
                              logsumexp == 0 ? nullptr : f32_out(logsumexp));
+    return val::undefined();
 }
 
 // The backward pass from the forward's o and logsumexp: dq like q, dk like k, dv like v.
-void attention_backward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
-                        std::uintptr_t logsumexp, std::uintptr_t d_o, std::uintptr_t dq,
-                        std::uintptr_t dk, std::uintptr_t dv, std::uint32_t batch,
-                        std::uint32_t seq_q, std::uint32_t seq_k, std::uint32_t heads,
-                        std::uint32_t kv_heads, std::uint32_t dim, std::uint32_t dim_v,
-                        emscripten::val options) {
-    const AttentionConfig config = make_config(batch, seq_q, seq_k, heads, kv_heads, dim, dim_v, options);
-    kexue::attention_backward(config.shape, config.options, f32(q), f32(k), f32(v), f32(o),
-                              f32(logsumexp), f32(d_o), f32_out(dq), f32_out(dk), f32_out(dv));
+val attention_backward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
+                       std::uintptr_t logsumexp, std::uintptr_t d_o, std::uintptr_t dq, std::uintptr_t dk,
+                       std::uintptr_t dv, val js) {
+    AttentionCall call;
+    if (Error error = read_attention(js, call)) return to_js_error(error);
+    kexue::attention_backward(call.shape, call.options, f32(q), f32(k), f32(v), f32(o), f32(logsumexp), f32(d_o),
+                              f32_out(dq), f32_out(dk), f32_out(dv));
+    return val::undefined();
+}
+
+// For the WebGPU kernel: { rowScale, ropeTable } or { error }. rowScale holds c_i per query row
+// (attention_row_scale); ropeTable (cos, sin) per position min(0, seqK − seqQ) … seqK − 1 and pair,
+// or null without RoPE.
+val attention_gpu_tables(val js) {
+    AttentionCall call;
+    val out = val::object();
+    if (Error error = read_attention(js, call)) {
+        out.set("error", to_js_error(error));
+        return out;
+    }
+    out.set("rowScale", float32_array(kexue::attention_row_scales(call.shape, call.options)));
+    out.set("ropeTable", call.options.rope
+                             ? float32_array(kexue::attention_rope_table(call.shape, call.options))
+                             : val::null());
+    return out;
 }
 
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(kexue_attention) {
+    emscripten::function("ropePlan", &rope_plan);
     emscripten::function("ropeApply", &rope_apply);
+    emscripten::function("ropeTable", &rope_table);
+    emscripten::function("rope2dPlan", &rope2d_plan);
     emscripten::function("rope2dApply", &rope2d_apply);
+    emscripten::function("attentionPlan", &attention_plan);
     emscripten::function("attentionForward", &attention_forward);
     emscripten::function("attentionBackward", &attention_backward);
+    emscripten::function("attentionGpuTables", &attention_gpu_tables);
 }

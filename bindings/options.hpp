@@ -12,11 +12,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <emscripten/val.h>
@@ -76,14 +76,17 @@ public:
 
     Error error;
 
+    // `same_as`: the field whose value an absent one takes (seqK defaults to seqQ); it must be
+    // visited first.
     template <typename T>
-    void operator()(const char* name, T& out, unsigned flags = kOptional) {
+    void operator()(const char* name, T& out, unsigned flags = kOptional, const T* same_as = nullptr) {
         known_.emplace_back(name);
         if (error) return;
         const val v = object_[name];
         flags_ = flags;
         if (v.isUndefined()) {
             if (flags & kRequired) error = type_error(prefix_ + name, expected_for(out), "undefined");
+            else if (same_as) out = *same_as;
             return;
         }
         read(prefix_ + name, v, out);
@@ -128,6 +131,13 @@ private:
     std::string expected_for(const std::vector<T>&) const { return "an array"; }
     template <typename T, std::enable_if_t<has_fields<T>::value, int> = 0>
     std::string expected_for(const T&) const { return "an object"; }
+    template <typename E>
+    std::string expected_for(const std::variant<E, double>&) const { return enum_or_number_choices<E>(); }
+    template <typename T>
+    std::string expected_for(const std::optional<T>&) const {
+        if constexpr (has_fields<T>::value) return optional_object_choices<T>();
+        else return expected_for(T{});
+    }
     std::string integer_kind() const { return flags_ & kPositive ? "a positive integer" : "a non-negative integer"; }
 
     void read(const std::string& name, const val& v, double& out) {
@@ -172,12 +182,10 @@ private:
     void read(const std::string& name, const val& v, std::size_t& out) {
         double x = 0;
         // 2^53: every integer below it is exact in a double; sizes beyond it are refused by the
-        // validators' 64-bit byte counts anyway. size_t is 32-bit in WASM: a larger value would
-        // wrap (2^32 + 1 → 1) before any validator could see it, so it is refused here.
-        constexpr double kMax = std::numeric_limits<std::size_t>::max() < 9007199254740991.0
-                                    ? static_cast<double>(std::numeric_limits<std::size_t>::max())
-                                    : 9007199254740991.0;
-        if (read_integer(name, v, kMax, x)) out = static_cast<std::size_t>(x);
+        // validators' 64-bit byte counts anyway. In WASM size_t has 32 bits: a larger value would
+        // wrap (2^32 + 2 read as 2), so it is refused here.
+        const double max = std::min(9007199254740991.0, static_cast<double>(SIZE_MAX));
+        if (read_integer(name, v, max, x)) out = static_cast<std::size_t>(x);
     }
 
     void read(const std::string& name, const val& v, std::uint64_t& out) {
@@ -246,6 +254,47 @@ private:
         error = nested.error;
     }
 
+    // One of an enum's names or a finite number (attention's scale: 'entropy' | 0.125).
+    template <typename E>
+    void read(const std::string& name, const val& v, std::variant<E, double>& out) {
+        const std::string type = v.typeOf().as<std::string>();
+        if (type == "number") {
+            const double x = v.as<double>();
+            if (std::isfinite(x)) out = x;
+            else error = range_error(name, enum_or_number_choices<E>(), js_number(x));
+        } else if (type == "string") {
+            E value{};
+            if (parse_enum(v.as<std::string>(), value)) out = value;
+            else error = range_error(name, enum_or_number_choices<E>(), describe(v));
+        } else {
+            error = type_error(name, enum_or_number_choices<E>(), describe(v));
+        }
+    }
+
+    // An optional value; an optional nested object is also switched by a boolean or null
+    // (rope: true → the defaults, { base: 500 } → those, false or null → off).
+    template <typename T>
+    void read(const std::string& name, const val& v, std::optional<T>& out) {
+        if constexpr (has_fields<T>::value) {
+            const std::string type = v.typeOf().as<std::string>();
+            if (v.isNull() || (type == "boolean" && !v.as<bool>())) {
+                out.reset();
+            } else if (type == "boolean") {
+                out = T{};
+            } else if (is_plain_object(v)) {
+                T value{};
+                read(name, v, value);
+                if (!error) out = std::move(value);
+            } else {
+                error = type_error(name, optional_object_choices<T>(), describe(v));
+            }
+        } else {
+            T value{};
+            read(name, v, value);
+            if (!error) out = std::move(value);
+        }
+    }
+
     val object_;
     std::string prefix_;
     std::vector<std::string> known_;
@@ -281,7 +330,7 @@ public:
     val object = val::object();
 
     template <typename T>
-    void operator()(const char* name, const T& value, unsigned = kOptional) {
+    void operator()(const char* name, const T& value, unsigned = kOptional, const T* = nullptr) {
         object.set(name, to_js(value));
     }
 
@@ -307,6 +356,14 @@ private:
         visit_fields(const_cast<T&>(nested), writer);  // the visitor only reads here
         return writer.object;
     }
+    template <typename E>
+    static val to_js(const std::variant<E, double>& x) {
+        if (const double* number = std::get_if<double>(&x)) return val(*number);
+        return to_js(std::get<E>(x));
+    }
+    // Off is written as null.
+    template <typename T>
+    static val to_js(const std::optional<T>& x) { return x ? to_js(*x) : val::null(); }
 };
 
 template <typename Options>

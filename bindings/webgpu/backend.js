@@ -263,9 +263,9 @@ export class WebGpuBackend {
     return null;
   }
 
-  /** Null if attention of this shape runs on this device, else the reason it cannot. */
-  attentionUnsupported(shape) {
-    const { batch, seqQ, seqK, heads, kvHeads, dim, dimV } = shape;
+  /** Null if attention of these resolved options' shape runs on this device, else why it cannot. */
+  attentionUnsupported(options) {
+    const { batch, seqQ, seqK, heads, kvHeads, dim, dimV } = options;
     if (!this.#attentionTiles(dim, dimV)) {
       return `dim + dimV = ${dim + dimV} floats per key row do not fit ${BLOCK_K_MIN} rows in this device's ` +
         `${this.limits.maxComputeWorkgroupStorageSize} bytes of workgroup memory`;
@@ -348,13 +348,14 @@ export class WebGpuBackend {
   }
 
   /**
-   * Attention forward on the GPU. `shape` and `options` are the facade's validated
-   * { batch, seqQ, seqK, heads, kvHeads, dim, dimV } and native options; `rowScale` holds c_i per
-   * query row and `ropeTable` (cos, sin) per (position, pair) from first position min(0, seqK − seqQ).
+   * Attention forward on the GPU. `options` are the resolved options of the call (attentionPlan:
+   * { batch, seqQ, seqK, heads, kvHeads, dim, dimV, causal, rope: { layout, rotaryDim } | null, … },
+   * validated by C++); `rowScale` holds c_i per query row and `ropeTable` (cos, sin) per (position,
+   * pair) from first position min(0, seqK − seqQ), both computed by C++ as the WASM kernel does.
    */
-  attention(q, k, v, shape, options, rowScale, ropeTable) {
+  attention(q, k, v, options, rowScale, ropeTable) {
     return this.#serial(async () => {
-      const { batch, seqQ, seqK, heads, kvHeads, dim, dimV } = shape;
+      const { batch, seqQ, seqK, heads, kvHeads, dim, dimV, causal, rope } = options;
       const { blockQ, blockK } = this.#attentionTiles(dim, dimV);
       const key = `attention d${dim} dv${dimV} q${blockQ} k${blockK}`;
       const kernel = KERNELS.attention;
@@ -367,17 +368,21 @@ export class WebGpuBackend {
         this.#upload('q', q), this.#upload('k', k), this.#upload('v', v), [output, outBytes],
         this.#upload('row scale', rowScale), this.#upload('rope table', ropeTable ?? new Float32Array(2)),
         this.#uniform('attention params', kernel.uniforms, {
-          seq_q: seqQ, seq_k: seqK, heads, kv_heads: kvHeads, group: heads / kvHeads, causal: Boolean(options.causal),
-          rope: Boolean(options.rope), rope_half: Boolean(options.ropeHalf),
-          rotary_pairs: options.rope ? options.ropeRotaryDim / 2 : 0, shift, first_position: Math.min(0, shift),
+          seq_q: seqQ, seq_k: seqK, heads, kv_heads: kvHeads, group: heads / kvHeads, causal: Boolean(causal),
+          rope: Boolean(rope), rope_half: rope?.layout === 'half',
+          rotary_pairs: rope ? rope.rotaryDim / 2 : 0, shift, first_position: Math.min(0, shift),
         }),
       ];
       return this.#run(pipeline, entries, [Math.ceil(seqQ / blockQ), heads, batch], output, outBytes, count);
     });
   }
 
-  /** RoPE of x [batch, seq, heads, dim] with the (cos, ±sin) table [seq, rotaryDim / 2]. */
-  rope(x, { seq, heads, dim, half, rotaryDim }, table) {
+  /**
+   * RoPE of x [batch, seq, heads, dim] with the (cos, ±sin) table [seq, rotaryDim / 2]; `options`
+   * are the resolved options of the call (ropePlan: { seq, heads, dim, layout, rotaryDim, … }).
+   */
+  rope(x, { seq, heads, dim, layout, rotaryDim }, table) {
+    const half = layout === 'half';
     return this.#serial(async () => {
       const kernel = KERNELS.rope;
       const pipeline = await this.#pipeline(`rope w${ROPE_WORKGROUP}`, kernel, { WORKGROUP: ROPE_WORKGROUP });

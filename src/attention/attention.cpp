@@ -19,41 +19,43 @@
 // group (GQA) and every query tile. No two tasks write the same row, so there are no atomics and
 // the result does not depend on the thread count; the price is computing S and dP twice.
 //
-// Every product runs through one register-blocked xsimd micro-kernel, C (+)= A·B on tiles held in
-// zero-padded scratch (4 rows × 2 vectors of C in registers, as in core/gemm.cpp). Operands that
+// Every product runs through the GEMM's register-blocked micro-kernel (core/microkernel_4x2v_f32.hpp),
+// C (+)= A·B on tiles held in zero-padded scratch (4 rows × 2 vectors of C in registers). Operands that
 // many tasks share are packed once per call into contiguous, zero-padded tiles (pack_key_tiles,
 // pack_query_tiles): RoPE-rotated Kᵀ (keys along the vector lanes, for S = Q'Kᵀ) and V for the
 // forward pass — about one extra copy of K and V — and, for the backward pass, rotated K, Kᵀ and
 // Vᵀ (pass 1) then Q', Q'ᵀ, dO and dOᵀ (pass 2). Re-rotating and transposing a tile inside every
 // task cost as much as the products.
 //
-// The exponentials use exp_vec (Cephes expf on xsimd batches), not xsimd::exp, whose float→int
-// conversion compiles to lane-by-lane code under WASM SIMD and took half the forward time.
+// The exponentials use simd::vexp_f32 (core/vexp_f32.hpp: Cephes expf on xsimd batches), not
+// xsimd::exp, whose float→int conversion compiles to lane-by-lane code under WASM SIMD and took
+// half the forward time.
 
 #include "attention/attention.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "attention/rope_kernel.hpp"
+#include "core/microkernel_4x2v_f32.hpp"
 #include "core/parallel.hpp"
 #include "core/simd.hpp"
-#include "core/vector_math.hpp"
+#include "core/validate.hpp"
+#include "core/vexp_f32.hpp"
 
 namespace kexue {
 namespace {
 
 using simd::AlignedFloats;
-using simd::exp_vec;
 using simd::kVecWidth;
 using simd::Vec;
 
-constexpr std::size_t kBlockRows = 4;
+constexpr std::size_t kBlockRows = simd::kMicroRows;
 constexpr std::size_t kQueryTile = 64;
 constexpr std::size_t kKeyTile = 64;
 static_assert(kQueryTile % kVecWidth == 0 && kKeyTile % (2 * kVecWidth) == 0,
@@ -66,31 +68,7 @@ std::size_t round_up(std::size_t value, std::size_t multiple) {
     return (value + multiple - 1) / multiple * multiple;
 }
 
-void require(bool condition, const std::string& message) {
-    if (!condition) throw std::invalid_argument("attention: " + message);
-}
-
-// ---- micro-kernel -------------------------------------------------------------------------
-
-// C[0:4, 0:V·W] (+)= A[0:4, 0:depth] · B[0:depth, 0:V·W], A with row stride lda, B with ldb.
-template <std::size_t V>
-void block_4xv(std::size_t depth, const float* a, std::size_t lda, const float* b, std::size_t ldb,
-               float* c, std::size_t ldc, bool accumulate) {
-    Vec acc[kBlockRows][V];
-    for (std::size_t r = 0; r < kBlockRows; ++r)
-        for (std::size_t v = 0; v < V; ++v)
-            acc[r][v] = accumulate ? Vec::load_unaligned(c + r * ldc + v * kVecWidth) : Vec(0.0f);
-    for (std::size_t p = 0; p < depth; ++p) {
-        Vec b_row[V];
-        for (std::size_t v = 0; v < V; ++v) b_row[v] = Vec::load_unaligned(b + p * ldb + v * kVecWidth);
-        for (std::size_t r = 0; r < kBlockRows; ++r) {
-            const Vec a_broadcast(a[r * lda + p]);
-            for (std::size_t v = 0; v < V; ++v) acc[r][v] = xsimd::fma(a_broadcast, b_row[v], acc[r][v]);
-        }
-    }
-    for (std::size_t r = 0; r < kBlockRows; ++r)
-        for (std::size_t v = 0; v < V; ++v) acc[r][v].store_unaligned(c + r * ldc + v * kVecWidth);
-}
+// ---- products ----------------------------------------------------------------------------------
 
 // C[rows × cols] (+)= A[rows × depth] · B[depth × cols] on scratch tiles: rows a multiple of 4 and
 // cols a multiple of the vector width (the scratch is zero-padded to that).
@@ -99,9 +77,11 @@ void tile_matmul(std::size_t rows, std::size_t depth, std::size_t cols, const fl
     for (std::size_t r = 0; r < rows; r += kBlockRows) {
         std::size_t col = 0;
         for (; col + 2 * kVecWidth <= cols; col += 2 * kVecWidth)
-            block_4xv<2>(depth, a + r * lda, lda, b + col, ldb, c + r * ldc + col, ldc, accumulate);
+            simd::microkernel_4x2v_f32(depth, a + r * lda, lda, 1, b + col, ldb, c + r * ldc + col, ldc, kBlockRows,
+                                       2 * kVecWidth, accumulate);
         for (; col < cols; col += kVecWidth)
-            block_4xv<1>(depth, a + r * lda, lda, b + col, ldb, c + r * ldc + col, ldc, accumulate);
+            simd::microkernel_4x1v_f32(depth, a + r * lda, lda, 1, b + col, ldb, c + r * ldc + col, ldc, kBlockRows,
+                                       kVecWidth, accumulate);
     }
 }
 
@@ -138,22 +118,24 @@ struct Plan {
     std::size_t row_index(std::size_t b, std::size_t h, std::size_t i) const {
         return (b * shape.heads + h) * shape.seq_q + i;
     }
-    // Keys query i sees: all, or (causal) those at positions ≤ its own.
-    std::size_t visible_keys(std::size_t i) const {
-        if (!options.causal) return shape.seq_k;
-        return static_cast<std::size_t>(static_cast<long>(i) + position_shift + 1);
-    }
+    std::size_t visible_keys(std::size_t i) const { return attention_visible_keys(shape, options.causal, i); }
     // Rotates a row (dim floats) by the position's angle, in place; `inverse` rotates back.
     void rotate(float* row, long position, bool inverse) const {
         if (!options.rope) return;
         const std::size_t offset = static_cast<std::size_t>(position - first_position) * rotary_pairs;
-        rope_detail::rotate_segment(row, row, rotary_pairs, options.rope_layout, rope_cos.data() + offset,
+        rope_detail::rotate_segment(row, row, rotary_pairs, options.rope->layout, rope_cos.data() + offset,
                                     rope_sin.data() + offset, inverse);
     }
 };
 
+// The lowest position a query or key takes: queries sit at seq_k − seq_q + i, which is negative
+// for the first rows when seq_q > seq_k (not causal).
+long first_rope_position(const AttentionShape& shape) {
+    return std::min<long>(0, static_cast<long>(shape.seq_k) - static_cast<long>(shape.seq_q));
+}
+
 Plan make_plan(const AttentionShape& shape, const AttentionOptions& options) {
-    attention_validate(shape, options);
+    assert(!attention_validate(shape, options));
     Plan plan;
     plan.shape = shape;
     plan.options = options;
@@ -164,14 +146,14 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options) {
     plan.key_tiles = (shape.seq_k + kKeyTile - 1) / kKeyTile;
     plan.position_shift = static_cast<long>(shape.seq_k) - static_cast<long>(shape.seq_q);
     if (options.rope) {
-        const std::size_t rotary_dim = options.rope_rotary_dim == 0 ? shape.dim : options.rope_rotary_dim;
+        const std::size_t rotary_dim = options.rope->rotary_dim == 0 ? shape.dim : options.rope->rotary_dim;
         plan.rotary_pairs = rotary_dim / 2;
-        plan.first_position = std::min<long>(0, plan.position_shift);
+        plan.first_position = first_rope_position(shape);
         const std::size_t positions =
             static_cast<std::size_t>(static_cast<long>(shape.seq_k) - plan.first_position);
         plan.rope_cos.resize(positions * plan.rotary_pairs);
         plan.rope_sin.resize(positions * plan.rotary_pairs);
-        const std::vector<double> frequencies = rope_frequencies(rotary_dim, options.rope_base);
+        const std::vector<double> frequencies = rope_frequencies(rotary_dim, options.rope->base);
         // The table costs seq·dim/2 double cos and sin; spread it over the pool in chunks.
         constexpr std::size_t kChunk = 256;
         parallel_for((positions + kChunk - 1) / kChunk, [&](std::size_t chunk) {
@@ -181,7 +163,7 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options) {
                                           frequencies.data(), plan.rotary_pairs, false,
                                           plan.rope_cos.data() + p * plan.rotary_pairs,
                                           plan.rope_sin.data() + p * plan.rotary_pairs,
-                                          options.rope_float32_angles);
+                                          options.rope->float32_angles);
         });
     }
     return plan;
@@ -333,7 +315,7 @@ float row_max(const float* x, std::size_t count) {
 float exp_shifted_and_mask(float* x, std::size_t n, float shift, std::size_t live) {
     const Vec shift_vec(shift);
     for (std::size_t j = 0; j < n; j += kVecWidth)
-        exp_vec(Vec::load_unaligned(x + j) - shift_vec).store_unaligned(x + j);
+        simd::vexp_f32(Vec::load_unaligned(x + j) - shift_vec).store_unaligned(x + j);
     std::fill(x + live, x + n, 0.0f);
     Vec sum(0.0f);
     for (std::size_t j = 0; j < n; j += kVecWidth) sum += Vec::load_unaligned(x + j);
@@ -524,7 +506,7 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
                     continue;
                 }
                 for (std::size_t r = 0; r < kQueryTile; r += kVecWidth) {
-                    const Vec p = exp_vec(Vec::load_unaligned(p_row + r) - Vec::load_unaligned(row_lse + r));
+                    const Vec p = simd::vexp_f32(Vec::load_unaligned(p_row + r) - Vec::load_unaligned(row_lse + r));
                     p.store_unaligned(p_row + r);
                     (p * (Vec::load_unaligned(ds_row + r) - Vec::load_unaligned(row_d + r))).store_unaligned(ds_row + r);
                 }
@@ -553,31 +535,51 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
 std::size_t attention_query_tile() { return kQueryTile; }
 std::size_t attention_key_tile() { return kKeyTile; }
 
-void attention_validate(const AttentionShape& shape, const AttentionOptions& options) {
-    require(shape.dim > 0, "dim must be positive");
-    require(shape.kv_heads > 0 && shape.heads > 0 && shape.heads % shape.kv_heads == 0,
-            "heads (" + std::to_string(shape.heads) + ") must be a positive multiple of kv_heads (" +
-                std::to_string(shape.kv_heads) + ")");
-    require(!options.causal || shape.seq_q <= shape.seq_k, "causal attention needs seq_q <= seq_k");
-    require(options.base_len > 1.0, "base_len must be greater than 1");
-    require(options.n_min >= 1.0, "n_min must be at least 1");
-    require(options.scale != AttentionScale::fixed || std::isfinite(options.fixed_scale),
-            "the fixed scale must be finite");
+Error attention_validate(const AttentionShape& shape, const AttentionOptions& options) {
+    if (Error e = positive("batch", shape.batch)) return e;
+    if (Error e = positive("heads", shape.heads)) return e;
+    if (Error e = positive("kvHeads", shape.kv_heads)) return e;
+    if (shape.heads % shape.kv_heads != 0)
+        return range_error("heads",
+                           "a multiple of kvHeads = " + js_number(std::uint64_t{shape.kv_heads}) +
+                               " (grouped-query attention)",
+                           "heads = " + js_number(std::uint64_t{shape.heads}));
+    if (Error e = positive("dim", shape.dim)) return e;
+    if (Error e = positive("dimV", shape.dim_v)) return e;
+    if (options.causal && shape.seq_q > shape.seq_k)
+        return range_error_text("causal", "causal attention needs seqQ <= seqK (query i sits at position "
+                                          "seqK - seqQ + i), received seqQ = " +
+                                              js_number(std::uint64_t{shape.seq_q}) +
+                                              ", seqK = " + js_number(std::uint64_t{shape.seq_k}));
+    if (const double* fixed = std::get_if<double>(&options.scale); fixed && !std::isfinite(*fixed))
+        return range_error("scale", enum_or_number_choices<AttentionScale>(), js_number(*fixed));
+    if (Error e = greater_than("baseLen", options.base_len, 1.0)) return e;
+    if (Error e = at_least("nMin", options.n_min, 1.0)) return e;
     if (options.rope) {
-        const std::size_t rotary_dim = options.rope_rotary_dim == 0 ? shape.dim : options.rope_rotary_dim;
-        require(shape.dim % 2 == 0, "RoPE needs an even dim");
-        require(rotary_dim % 2 == 0 && rotary_dim <= shape.dim, "RoPE rotary dim must be even and at most dim");
-        require(options.rope_base > 0.0 && std::isfinite(options.rope_base), "RoPE base must be positive");
+        const AttentionRope& rope = *options.rope;
+        if (Error e = rope_rules("dim", shape.dim, "rope.base", rope.base, "rope.rotaryDim", rope.rotary_dim))
+            return e;
     }
+    const Extent batch{"batch", shape.batch}, seq_q{"seqQ", shape.seq_q}, seq_k{"seqK", shape.seq_k},
+        heads{"heads", shape.heads}, kv_heads{"kvHeads", shape.kv_heads}, dim{"dim", shape.dim},
+        dim_v{"dimV", shape.dim_v};
+    if (Error e = buffer_fits("q", {batch, seq_q, heads, dim})) return e;
+    if (Error e = buffer_fits("k", {batch, seq_k, kv_heads, dim})) return e;
+    if (Error e = buffer_fits("v", {batch, seq_k, kv_heads, dim_v})) return e;
+    return buffer_fits("the output", {batch, seq_q, heads, dim_v});
+}
+
+AttentionOptions attention_resolve(const AttentionShape& shape, AttentionOptions options) {
+    if (options.rope && options.rope->rotary_dim == 0) options.rope->rotary_dim = shape.dim;
+    return options;
 }
 
 double attention_row_scale(const AttentionOptions& options, std::size_t visible_keys, std::size_t dim) {
     const double inverse_sqrt_dim = 1.0 / std::sqrt(static_cast<double>(dim));
-    switch (options.scale) {
+    if (const double* fixed = std::get_if<double>(&options.scale)) return *fixed;
+    switch (std::get<AttentionScale>(options.scale)) {
         case AttentionScale::standard:
             return inverse_sqrt_dim;
-        case AttentionScale::fixed:
-            return options.fixed_scale;
         case AttentionScale::entropy:
         default: {
             // log_{base_len} max(n_i, n_min): equals 1 at n = base_len (kexue.fm/9588, eq. core).
@@ -587,6 +589,27 @@ double attention_row_scale(const AttentionOptions& options, std::size_t visible_
             return factor * inverse_sqrt_dim;
         }
     }
+}
+
+std::vector<float> attention_row_scales(const AttentionShape& shape, const AttentionOptions& options) {
+    std::vector<float> scales(shape.seq_q);
+    for (std::size_t i = 0; i < shape.seq_q; ++i)
+        scales[i] = static_cast<float>(
+            attention_row_scale(options, attention_visible_keys(shape, options.causal, i), shape.dim));
+    return scales;
+}
+
+std::vector<float> attention_rope_table(const AttentionShape& shape, const AttentionOptions& options) {
+    if (!options.rope) return {};
+    const long first = first_rope_position(shape);
+    RopeOptions rope;
+    rope.base = options.rope->base;
+    rope.layout = options.rope->layout;
+    rope.rotary_dim = options.rope->rotary_dim;
+    rope.position_offset = static_cast<double>(first);
+    rope.float32_angles = options.rope->float32_angles;
+    const RopeShape positions{1, static_cast<std::size_t>(static_cast<long>(shape.seq_k) - first), 1, shape.dim};
+    return rope_cos_sin_table(positions, rope);
 }
 
 void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
@@ -633,145 +656,6 @@ void attention_backward(const AttentionShape& shape, const AttentionOptions& opt
     parallel_for(shape.batch * shape.kv_heads * plan.key_tiles, [&](std::size_t task) {
         backward_dkv_task(plan, queries, k, v, logsumexp, row_dot.data(), dk, dv, task);
     });
-}
-
-// ---- double-precision references ------------------------------------------------------------------
-
-namespace {
-
-// Q and K rotated by RoPE (when enabled) in double, same layouts as the inputs.
-struct RotatedInputs {
-    std::vector<double> q, k;
-};
-
-RotatedInputs rotate_reference(const AttentionShape& shape, const AttentionOptions& options, const double* q,
-                               const double* k) {
-    RotatedInputs out{std::vector<double>(q, q + shape.batch * shape.seq_q * shape.heads * shape.dim),
-                      std::vector<double>(k, k + shape.batch * shape.seq_k * shape.kv_heads * shape.dim)};
-    if (!options.rope) return out;
-    const std::size_t rotary_dim = options.rope_rotary_dim == 0 ? shape.dim : options.rope_rotary_dim;
-    const double shift = static_cast<double>(shape.seq_k) - static_cast<double>(shape.seq_q);
-    for (std::size_t b = 0; b < shape.batch; ++b) {
-        for (std::size_t i = 0; i < shape.seq_q; ++i)
-            for (std::size_t h = 0; h < shape.heads; ++h)
-                rope_rotate_vector_reference(out.q.data() + ((b * shape.seq_q + i) * shape.heads + h) * shape.dim,
-                                             rotary_dim, options.rope_layout, options.rope_base, shift + i);
-        for (std::size_t j = 0; j < shape.seq_k; ++j)
-            for (std::size_t g = 0; g < shape.kv_heads; ++g)
-                rope_rotate_vector_reference(out.k.data() + ((b * shape.seq_k + j) * shape.kv_heads + g) * shape.dim,
-                                             rotary_dim, options.rope_layout, options.rope_base,
-                                             static_cast<double>(j));
-    }
-    return out;
-}
-
-std::size_t reference_visible_keys(const AttentionShape& shape, const AttentionOptions& options, std::size_t i) {
-    return options.causal ? shape.seq_k - shape.seq_q + i + 1 : shape.seq_k;
-}
-
-// Row (b, i, h): its scale, and P over the visible keys (empty when it sees none).
-std::vector<double> reference_probabilities(const AttentionShape& shape, const AttentionOptions& options,
-                                            const RotatedInputs& rotated, std::size_t b, std::size_t i,
-                                            std::size_t h, double* scale, double* logsumexp) {
-    const std::size_t n = std::min(shape.seq_k, reference_visible_keys(shape, options, i));
-    std::vector<double> p(n);
-    *logsumexp = -std::numeric_limits<double>::infinity();
-    if (n == 0) return p;
-    *scale = attention_row_scale(options, n, shape.dim);
-    const std::size_t g = h / (shape.heads / shape.kv_heads);
-    const double* q_row = rotated.q.data() + ((b * shape.seq_q + i) * shape.heads + h) * shape.dim;
-    double max_score = -std::numeric_limits<double>::infinity();
-    for (std::size_t j = 0; j < n; ++j) {
-        const double* k_row = rotated.k.data() + ((b * shape.seq_k + j) * shape.kv_heads + g) * shape.dim;
-        double dot = 0.0;
-        for (std::size_t p_ = 0; p_ < shape.dim; ++p_) dot += q_row[p_] * k_row[p_];
-        p[j] = *scale * dot;
-        max_score = std::max(max_score, p[j]);
-    }
-    double sum = 0.0;
-    for (double& x : p) sum += (x = std::exp(x - max_score));
-    for (double& x : p) x /= sum;
-    *logsumexp = max_score + std::log(sum);
-    return p;
-}
-
-}  // namespace
-
-void attention_forward_reference(const AttentionShape& shape, const AttentionOptions& options, const double* q,
-                                 const double* k, const double* v, double* o, double* logsumexp) {
-    attention_validate(shape, options);
-    const RotatedInputs rotated = rotate_reference(shape, options, q, k);
-    const std::size_t group = shape.heads / shape.kv_heads;
-    for (std::size_t b = 0; b < shape.batch; ++b)
-        for (std::size_t i = 0; i < shape.seq_q; ++i)
-            for (std::size_t h = 0; h < shape.heads; ++h) {
-                double scale = 0.0, lse = 0.0;
-                const std::vector<double> p = reference_probabilities(shape, options, rotated, b, i, h, &scale, &lse);
-                double* out = o + ((b * shape.seq_q + i) * shape.heads + h) * shape.dim_v;
-                std::fill(out, out + shape.dim_v, 0.0);
-                for (std::size_t j = 0; j < p.size(); ++j) {
-                    const double* v_row = v + ((b * shape.seq_k + j) * shape.kv_heads + h / group) * shape.dim_v;
-                    for (std::size_t c = 0; c < shape.dim_v; ++c) out[c] += p[j] * v_row[c];
-                }
-                if (logsumexp) logsumexp[(b * shape.heads + h) * shape.seq_q + i] = lse;
-            }
-}
-
-void attention_backward_reference(const AttentionShape& shape, const AttentionOptions& options, const double* q,
-                                  const double* k, const double* v, const double* d_o, double* dq, double* dk,
-                                  double* dv) {
-    attention_validate(shape, options);
-    const RotatedInputs rotated = rotate_reference(shape, options, q, k);
-    const std::size_t group = shape.heads / shape.kv_heads;
-    const std::size_t dim = shape.dim, dim_v = shape.dim_v;
-    // Gradients w.r.t. the rotated Q and K first; rotated back at the end (R_mᵀ = R_{−m}).
-    std::vector<double> dq_rot(shape.batch * shape.seq_q * shape.heads * dim, 0.0);
-    std::vector<double> dk_rot(shape.batch * shape.seq_k * shape.kv_heads * dim, 0.0);
-    std::fill(dv, dv + shape.batch * shape.seq_k * shape.kv_heads * dim_v, 0.0);
-    for (std::size_t b = 0; b < shape.batch; ++b)
-        for (std::size_t i = 0; i < shape.seq_q; ++i)
-            for (std::size_t h = 0; h < shape.heads; ++h) {
-                const std::size_t g = h / group;
-                double scale = 0.0, lse = 0.0;
-                const std::vector<double> p = reference_probabilities(shape, options, rotated, b, i, h, &scale, &lse);
-                const double* do_row = d_o + ((b * shape.seq_q + i) * shape.heads + h) * dim_v;
-                std::vector<double> dp(p.size());
-                double weighted = 0.0;  // Σ_j P_ij dP_ij
-                for (std::size_t j = 0; j < p.size(); ++j) {
-                    const double* v_row = v + ((b * shape.seq_k + j) * shape.kv_heads + g) * dim_v;
-                    double dot = 0.0;
-                    for (std::size_t c = 0; c < dim_v; ++c) dot += do_row[c] * v_row[c];
-                    dp[j] = dot;
-                    weighted += p[j] * dot;
-                }
-                const double* q_row = rotated.q.data() + ((b * shape.seq_q + i) * shape.heads + h) * dim;
-                double* dq_row = dq_rot.data() + ((b * shape.seq_q + i) * shape.heads + h) * dim;
-                for (std::size_t j = 0; j < p.size(); ++j) {
-                    const double ds = p[j] * (dp[j] - weighted);
-                    const std::size_t kv_row = (b * shape.seq_k + j) * shape.kv_heads + g;
-                    const double* k_row = rotated.k.data() + kv_row * dim;
-                    for (std::size_t c = 0; c < dim; ++c) {
-                        dq_row[c] += scale * ds * k_row[c];
-                        dk_rot[kv_row * dim + c] += scale * ds * q_row[c];
-                    }
-                    for (std::size_t c = 0; c < dim_v; ++c) dv[kv_row * dim_v + c] += p[j] * do_row[c];
-                }
-            }
-    std::copy(dq_rot.begin(), dq_rot.end(), dq);
-    std::copy(dk_rot.begin(), dk_rot.end(), dk);
-    if (!options.rope) return;
-    const std::size_t rotary_dim = options.rope_rotary_dim == 0 ? dim : options.rope_rotary_dim;
-    const double shift = static_cast<double>(shape.seq_k) - static_cast<double>(shape.seq_q);
-    for (std::size_t b = 0; b < shape.batch; ++b) {
-        for (std::size_t i = 0; i < shape.seq_q; ++i)
-            for (std::size_t h = 0; h < shape.heads; ++h)
-                rope_rotate_vector_reference(dq + ((b * shape.seq_q + i) * shape.heads + h) * dim, rotary_dim,
-                                             options.rope_layout, options.rope_base, -(shift + i));
-        for (std::size_t j = 0; j < shape.seq_k; ++j)
-            for (std::size_t g = 0; g < shape.kv_heads; ++g)
-                rope_rotate_vector_reference(dk + ((b * shape.seq_k + j) * shape.kv_heads + g) * dim, rotary_dim,
-                                             options.rope_layout, options.rope_base, -static_cast<double>(j));
-    }
 }
 
 }  // namespace kexue

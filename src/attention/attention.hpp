@@ -17,7 +17,7 @@
 //             clip_below_one, c_i = max(1, log(max(n_i, n_min)) / log(base_len)) / √dim, which
 //             never softens a model trained at base_len (training-free extrapolation).
 //   standard  c_i = 1/√dim.
-//   fixed     c_i = fixed_scale.
+//   a number  c_i = that number.
 // Causal: query i sits at position seq_k − seq_q + i (decoding after seq_k − seq_q cached keys)
 // and sees keys 0 … seq_k − seq_q + i, so n_i = seq_k − seq_q + i + 1; otherwise n_i = seq_k.
 // A row that sees no key (seq_k = 0) outputs zeros and has logsumexp −∞.
@@ -28,14 +28,22 @@
 // attention_forward/attention_backward are the float32 xsimd kernels; the *_reference functions
 // are their naive double-precision twins (they materialise the score rows) for tests.
 //
+// Errors are values (core/error.hpp): attention_validate returns the first broken rule, named by
+// the JS API's parameter names; the kernels assume valid input.
+//
 // Memory: nothing of size seq_q × seq_k. The forward pass allocates packed, tile-padded copies of
 // the rotated K and of V (about the size of K + V); the backward pass up to about twice K + V,
 // then twice Q + dO, one after the other.
 #pragma once
 
 #include <cstddef>
+#include <optional>
+#include <variant>
+#include <vector>
 
 #include "attention/rope.hpp"
+#include "core/error.hpp"
+#include "core/options.hpp"
 
 namespace kexue {
 
@@ -49,32 +57,103 @@ struct AttentionShape {
     std::size_t dim_v = 0;
 };
 
-enum class AttentionScale { entropy, standard, fixed };
+// The shape of kx.attention, by the names the JS API uses. seqK, kvHeads and dimV default to seqQ,
+// heads and dim (self-attention, multi-head, values as wide as keys).
+template <typename Visitor>
+void visit_fields(AttentionShape& s, Visitor&& field) {
+    field("batch", s.batch, kPositive);
+    field("seqQ", s.seq_q, kRequired);
+    field("seqK", s.seq_k, kOptional, &s.seq_q);
+    field("heads", s.heads, kRequired | kPositive);
+    field("kvHeads", s.kv_heads, kPositive, &s.heads);
+    field("dim", s.dim, kRequired | kPositive);
+    field("dimV", s.dim_v, kPositive, &s.dim);
+}
+
+// How c_i is chosen; a number instead (std::variant below) fixes c_i to it.
+enum class AttentionScale { entropy, standard };
+
+template <>
+struct EnumNames<AttentionScale> {
+    static constexpr EnumEntry<AttentionScale> entries[] = {
+        {"entropy", AttentionScale::entropy},
+        {"standard", AttentionScale::standard},
+    };
+};
+
+// RoPE fused into the kernel (rope.hpp for the rotation itself).
+struct AttentionRope {
+    double base = 10000.0;
+    RopeLayout layout = RopeLayout::interleaved;
+    std::size_t rotary_dim = 0;  // 0 means dim; the JS API resolves it to dim
+    bool float32_angles = false;  // native only: see RopeOptions::float32_angles
+};
+
+template <typename Visitor>
+void visit_fields(AttentionRope& r, Visitor&& field) {
+    field("base", r.base);
+    field("layout", r.layout);
+    field("rotaryDim", r.rotary_dim, kPositive);
+}
 
 struct AttentionOptions {
-    AttentionScale scale = AttentionScale::entropy;
-    double fixed_scale = 1.0;  // c_i when scale is fixed
+    // 'entropy', 'standard', or a finite number: c_i fixed to it.
+    std::variant<AttentionScale, double> scale = AttentionScale::entropy;
     double base_len = 512.0;   // the training length at which the entropy scale equals 1/√dim
     double n_min = 16.0;       // floor on n_i: "极短序列scale反而不好" (bert4keras)
     bool clip_below_one = false;
     bool causal = false;
-    bool rope = false;  // rotate Q and K inside the kernel
-    double rope_base = 10000.0;
-    RopeLayout rope_layout = RopeLayout::interleaved;
-    std::size_t rope_rotary_dim = 0;  // 0 means dim
-    bool rope_float32_angles = false;  // see RopeOptions::float32_angles
+    std::optional<AttentionRope> rope;  // rotate Q and K inside the kernel when set
 };
 
-// Throws std::invalid_argument for: a zero dim, heads not a positive multiple of kv_heads,
-// causal with seq_q > seq_k, base_len ≤ 1, n_min < 1, a non-finite fixed scale, or an invalid RoPE
-// configuration (odd dim or rotary dim, rotary dim > dim, rope_base ≤ 0).
-void attention_validate(const AttentionShape& shape, const AttentionOptions& options);
+template <typename Visitor>
+void visit_fields(AttentionOptions& o, Visitor&& field) {
+    field("scale", o.scale);
+    field("baseLen", o.base_len);
+    field("nMin", o.n_min);
+    field("clipBelowOne", o.clip_below_one);
+    field("causal", o.causal);
+    field("rope", o.rope);
+}
+
+// One options object of kx.attention / kx.attentionBackward: the shape and the options side by
+// side.
+struct AttentionCall {
+    AttentionShape shape;
+    AttentionOptions options;
+};
+
+template <typename Visitor>
+void visit_fields(AttentionCall& c, Visitor&& field) {
+    visit_fields(c.shape, field);
+    visit_fields(c.options, field);
+}
+
+// The first rule broken, with the JS parameter names: batch, heads, kvHeads, dim, dimV ≥ 1; heads a
+// multiple of kvHeads; causal needs seqQ ≤ seqK; scale finite; baseLen > 1; nMin ≥ 1; with RoPE an
+// even dim, rope.base > 0, rope.rotaryDim even and ≤ dim; q, k, v and the output fit in the heap.
+Error attention_validate(const AttentionShape& shape, const AttentionOptions& options);
+
+// The options with the defaults that depend on the shape filled in (rope.rotaryDim = dim).
+AttentionOptions attention_resolve(const AttentionShape& shape, AttentionOptions options);
+
+// n_i, the keys query row i sees: all seq_k, or under causal those at positions ≤ its own,
+// seq_k − seq_q + i + 1.
+inline std::size_t attention_visible_keys(const AttentionShape& shape, bool causal, std::size_t row) {
+    return causal ? shape.seq_k - shape.seq_q + row + 1 : shape.seq_k;
+}
 
 // c_i for a row that sees `visible_keys` keys (visible_keys ≥ 1).
 double attention_row_scale(const AttentionOptions& options, std::size_t visible_keys, std::size_t dim);
 
+// What the WebGPU kernel reads besides the tensors, computed as the WASM kernels compute it:
+// c_i of every query row [seq_q], and (cos, sin) per fused-RoPE position min(0, seq_k − seq_q) …
+// seq_k − 1 and pair, interleaved (rope_cos_sin_table's layout; empty without RoPE).
+std::vector<float> attention_row_scales(const AttentionShape& shape, const AttentionOptions& options);
+std::vector<float> attention_rope_table(const AttentionShape& shape, const AttentionOptions& options);
+
 // Forward pass. `logsumexp` may be null when no backward pass follows. Outputs must not alias
-// inputs.
+// inputs. The shape and options must pass attention_validate (asserted).
 void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
                        const float* k, const float* v, float* o, float* logsumexp);
 
@@ -84,7 +163,8 @@ void attention_backward(const AttentionShape& shape, const AttentionOptions& opt
                         const float* k, const float* v, const float* o, const float* logsumexp,
                         const float* d_o, float* dq, float* dk, float* dv);
 
-// Naive double-precision twins. logsumexp may be null.
+// The double-precision twins (attention_reference.cpp: the definition written with xtensor
+// expressions, materialising every score row). logsumexp may be null.
 void attention_forward_reference(const AttentionShape& shape, const AttentionOptions& options,
                                  const double* q, const double* k, const double* v, double* o,
                                  double* logsumexp);

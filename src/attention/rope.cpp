@@ -7,19 +7,25 @@
 #include "attention/rope.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstring>
-#include <stdexcept>
 #include <string>
 
 #include "attention/rope_kernel.hpp"
+#include "core/validate.hpp"
 
 namespace kexue {
 namespace {
 
-void require(bool condition, const std::string& message) {
-    if (!condition) throw std::invalid_argument("rope: " + message);
+// Every entry of positions[0 : count] finite.
+Error positions_finite(const double* positions, std::size_t count) {
+    if (!positions) return {};
+    for (std::size_t i = 0; i < count; ++i)
+        if (Error e = finite("positions[" + std::to_string(i) + "]", positions[i])) return e;
+    return {};
 }
+
 
 // An independently rotated part of a head vector: its first dim, its pair count, and its first
 // entry in the token's cos/sin table (2D split rotates two halves with one table).
@@ -61,12 +67,54 @@ std::vector<double> rope_frequencies(std::size_t rotary_dim, double base) {
     return frequencies;
 }
 
-void rope_apply(const RopeShape& shape, const RopeOptions& options, const float* x, float* y) {
+Error rope_rules(const char* dim_name, std::size_t dim, const char* base_name, double base,
+                 const char* rotary_dim_name, std::size_t rotary_dim) {
+    const char* const why = "RoPE rotates pairs of dims";
+    if (Error e = even(dim_name, dim, why)) return e;
+    if (Error e = greater_than(base_name, base, 0.0)) return e;
+    if (rotary_dim == 0) return {};
+    if (Error e = even(rotary_dim_name, rotary_dim, why)) return e;
+    return at_most(rotary_dim_name, rotary_dim, dim, "dim");
+}
+
+Error rope_validate(const RopeShape& shape, const RopeOptions& options) {
+    if (Error e = positive("batch", shape.batch)) return e;
+    if (Error e = positive("seq", shape.seq)) return e;
+    if (Error e = positive("heads", shape.heads)) return e;
+    if (Error e = positive("dim", shape.dim)) return e;
+    if (Error e = rope_rules("dim", shape.dim, "base", options.base, "rotaryDim", options.rotary_dim)) return e;
+    if (Error e = buffer_fits("x", {{"batch", shape.batch}, {"seq", shape.seq}, {"heads", shape.heads},
+                                    {"dim", shape.dim}}))
+        return e;
+    return positions_finite(options.positions, shape.seq);
+}
+
+RopeOptions rope_resolve(const RopeShape& shape, RopeOptions options) {
+    if (options.rotary_dim == 0) options.rotary_dim = shape.dim;
+    return options;
+}
+
+std::vector<float> rope_cos_sin_table(const RopeShape& shape, const RopeOptions& options) {
     const std::size_t rotary_dim = options.rotary_dim == 0 ? shape.dim : options.rotary_dim;
-    require(shape.dim % 2 == 0, "dim must be even, got " + std::to_string(shape.dim));
-    require(rotary_dim % 2 == 0 && rotary_dim <= shape.dim,
-            "rotary_dim must be even and at most dim, got " + std::to_string(rotary_dim));
-    require(options.base > 0.0 && std::isfinite(options.base), "base must be positive");
+    const std::size_t pairs = rotary_dim / 2;
+    const std::vector<double> frequencies = rope_frequencies(rotary_dim, options.base);
+    std::vector<float> cos_table(pairs), sin_table(pairs), table(2 * shape.seq * pairs);
+    for (std::size_t t = 0; t < shape.seq; ++t) {
+        const double position =
+            options.positions ? options.positions[t] : options.position_offset + static_cast<double>(t);
+        rope_detail::fill_cos_sin(position, frequencies.data(), pairs, options.inverse, cos_table.data(),
+                                  sin_table.data(), options.float32_angles);
+        for (std::size_t i = 0; i < pairs; ++i) {
+            table[2 * (t * pairs + i)] = cos_table[i];
+            table[2 * (t * pairs + i) + 1] = sin_table[i];
+        }
+    }
+    return table;
+}
+
+void rope_apply(const RopeShape& shape, const RopeOptions& options, const float* x, float* y) {
+    assert(!rope_validate(shape, options));
+    const std::size_t rotary_dim = options.rotary_dim == 0 ? shape.dim : options.rotary_dim;
     const std::size_t pairs = rotary_dim / 2;
     const std::vector<double> frequencies = rope_frequencies(rotary_dim, options.base);
     std::vector<float> cos_table(pairs), sin_table(pairs);
@@ -74,7 +122,6 @@ void rope_apply(const RopeShape& shape, const RopeOptions& options, const float*
     for (std::size_t t = 0; t < shape.seq; ++t) {
         const double position =
             options.positions ? options.positions[t] : options.position_offset + static_cast<double>(t);
-        require(std::isfinite(position), "positions must be finite");
         rope_detail::fill_cos_sin(position, frequencies.data(), pairs, options.inverse, cos_table.data(),
                                   sin_table.data(), options.float32_angles);
         rotate_token(shape, t, &segment, 1, options.layout, cos_table.data(), sin_table.data(), rotary_dim,
@@ -82,11 +129,25 @@ void rope_apply(const RopeShape& shape, const RopeOptions& options, const float*
     }
 }
 
-void rope2d_apply(const RopeShape& shape, const Rope2dOptions& options, const float* x, float* y) {
-    require(shape.dim % 4 == 0, "2D RoPE needs dim to be a multiple of 4, got " + std::to_string(shape.dim));
-    require(options.base > 0.0 && std::isfinite(options.base), "base must be positive");
-    require(options.positions != nullptr || options.grid_width > 0,
-            "2D RoPE needs positions or a grid width");
+Error rope2d_validate(const Rope2dShape& shape, const Rope2dOptions& options) {
+    if (Error e = positive("batch", shape.batch)) return e;
+    if (Error e = positive("height", shape.height)) return e;
+    if (Error e = positive("width", shape.width)) return e;
+    if (Error e = positive("heads", shape.heads)) return e;
+    if (Error e = positive("dim", shape.dim)) return e;
+    if (shape.dim % 4 != 0)
+        return range_error("dim", "a multiple of 4 (two rotary halves of even size)",
+                           js_number(std::uint64_t{shape.dim}));
+    if (Error e = greater_than("base", options.base, 0.0)) return e;
+    if (Error e = buffer_fits("x", {{"batch", shape.batch}, {"height", shape.height}, {"width", shape.width},
+                                    {"heads", shape.heads}, {"dim", shape.dim}}))
+        return e;
+    return positions_finite(options.positions, 2 * checked_product({shape.height, shape.width}));
+}
+
+void rope2d_apply(const Rope2dShape& grid, const Rope2dOptions& options, const float* x, float* y) {
+    assert(!rope2d_validate(grid, options));
+    const RopeShape shape{grid.batch, grid.height * grid.width, grid.heads, grid.dim};
     const std::size_t pairs = shape.dim / 2;
     const bool split = options.mode == Rope2dMode::split;
     // split: each half is a RoPE of dimension dim/2, so both halves share the dim/2 schedule.
@@ -111,10 +172,9 @@ void rope2d_apply(const RopeShape& shape, const Rope2dOptions& options, const fl
             x_position = options.positions[2 * t];
             y_position = options.positions[2 * t + 1];
         } else {
-            x_position = static_cast<double>(t % options.grid_width);
-            y_position = static_cast<double>(t / options.grid_width);
+            x_position = static_cast<double>(t % grid.width);
+            y_position = static_cast<double>(t / grid.width);
         }
-        require(std::isfinite(x_position) && std::isfinite(y_position), "positions must be finite");
         for (std::size_t i = 0; i < pairs; ++i) {
             const double angle = sign * (x_position * x_frequencies[i] + y_position * y_frequencies[i]);
             cos_table[i] = static_cast<float>(std::cos(angle));
@@ -126,20 +186,6 @@ void rope2d_apply(const RopeShape& shape, const Rope2dOptions& options, const fl
         else
             rotate_token(shape, t, &tie_segment, 1, options.layout, cos_table.data(), sin_table.data(),
                          shape.dim, x, y);
-    }
-}
-
-void rope_rotate_vector_reference(double* vector, std::size_t rotary_dim, RopeLayout layout, double base,
-                                  double position) {
-    const std::size_t pairs = rotary_dim / 2;
-    for (std::size_t i = 0; i < pairs; ++i) {
-        const double angle = position * std::pow(base, -2.0 * static_cast<double>(i) / rotary_dim);
-        const double c = std::cos(angle), s = std::sin(angle);
-        const std::size_t first = layout == RopeLayout::interleaved ? 2 * i : i;
-        const std::size_t second = layout == RopeLayout::interleaved ? 2 * i + 1 : i + pairs;
-        const double a = vector[first], b = vector[second];
-        vector[first] = a * c - b * s;
-        vector[second] = b * c + a * s;
     }
 }
 

@@ -20,11 +20,22 @@
 #include <cstddef>
 #include <vector>
 
+#include "core/error.hpp"
+#include "core/options.hpp"
+
 namespace kexue {
 
 enum class RopeLayout {
     interleaved,  // pairs (2i, 2i+1)
     half,         // pairs (i, i + rotary_dim/2)
+};
+
+template <>
+struct EnumNames<RopeLayout> {
+    static constexpr EnumEntry<RopeLayout> entries[] = {
+        {"interleaved", RopeLayout::interleaved},
+        {"half", RopeLayout::half},
+    };
 };
 
 // x and y are [batch, seq, heads, dim].
@@ -35,26 +46,68 @@ struct RopeShape {
     std::size_t dim = 0;
 };
 
+template <typename Visitor>
+void visit_fields(RopeShape& s, Visitor&& field) {
+    field("batch", s.batch, kPositive);
+    field("seq", s.seq, kRequired | kPositive);
+    field("heads", s.heads, kPositive);
+    field("dim", s.dim, kRequired | kPositive);
+}
+
 struct RopeOptions {
     double base = 10000.0;
     RopeLayout layout = RopeLayout::interleaved;
     // Partial rotary (GPT-NeoX): the first rotary_dim dims are rotated (with the schedule of a
     // rotary_dim-dimensional RoPE) and the rest pass through. 0 means dim. Must be even.
     std::size_t rotary_dim = 0;
+    // Rotate by −m instead of m: the inverse rotation, i.e. the backward pass.
+    bool inverse = false;
+    // Native only (the JS facade passes its `positions` array through the heap):
     // Position of each token, length seq; real and negative values are allowed. When null, token
     // t sits at position_offset + t.
     const double* positions = nullptr;
     double position_offset = 0.0;
-    // Rotate by −m instead of m: the inverse rotation, i.e. the backward pass.
-    bool inverse = false;
     // Form the angle m·θ_i in float32 instead of double, as HF transformers does; for parity with
     // models trained that way (at m ≈ 1e6 the float32 angle is off by up to ~0.06 rad).
     bool float32_angles = false;
 };
 
-// y = R_pos x for every vector. y may equal x (in place); otherwise they must not overlap.
-// Throws std::invalid_argument for an odd dim or rotary_dim, rotary_dim > dim, base ≤ 0, or a
-// non-finite position.
+// The options of kx.rope besides the shape (and `positions`, an array the facade copies).
+template <typename Visitor>
+void visit_fields(RopeOptions& o, Visitor&& field) {
+    field("base", o.base);
+    field("layout", o.layout);
+    field("rotaryDim", o.rotary_dim, kPositive);
+    field("inverse", o.inverse);
+}
+
+// One options object of kx.rope.
+struct RopeCall {
+    RopeShape shape;
+    RopeOptions options;
+};
+
+template <typename Visitor>
+void visit_fields(RopeCall& c, Visitor&& field) {
+    visit_fields(c.shape, field);
+    visit_fields(c.options, field);
+}
+
+// The rules of a RoPE configuration, shared by rope_validate and attention_validate (fused RoPE),
+// with the caller's parameter names: an even dim, base > 0, a rotary dim (0 means dim) even and
+// at most dim.
+Error rope_rules(const char* dim_name, std::size_t dim, const char* base_name, double base,
+                 const char* rotary_dim_name, std::size_t rotary_dim);
+
+// The first rule broken: batch, seq, heads, dim ≥ 1; dim even; base > 0; rotaryDim even and ≤ dim;
+// x fits in the heap; every position finite (when positions are given).
+Error rope_validate(const RopeShape& shape, const RopeOptions& options);
+
+// rotaryDim = dim when left at 0.
+RopeOptions rope_resolve(const RopeShape& shape, RopeOptions options);
+
+// y = R_pos x for every vector. y may equal x (in place); otherwise they must not overlap. The
+// shape and options must pass rope_validate (asserted).
 void rope_apply(const RopeShape& shape, const RopeOptions& options, const float* x, float* y);
 
 // 2D RoPE, R_{x,y} = diag(R_x, R_y) (kexue.fm/archives/8397, 10040).
@@ -68,26 +121,81 @@ enum class Rope2dMode {
     tie,
 };
 
+template <>
+struct EnumNames<Rope2dMode> {
+    static constexpr EnumEntry<Rope2dMode> entries[] = {
+        {"split", Rope2dMode::split},
+        {"tie", Rope2dMode::tie},
+    };
+};
+
+// x and y are [batch, height·width, heads, dim]: the tokens of a height × width grid, row-major.
+struct Rope2dShape {
+    std::size_t batch = 1;
+    std::size_t height = 0;
+    std::size_t width = 0;
+    std::size_t heads = 1;
+    std::size_t dim = 0;
+};
+
+template <typename Visitor>
+void visit_fields(Rope2dShape& s, Visitor&& field) {
+    field("batch", s.batch, kPositive);
+    field("height", s.height, kRequired | kPositive);
+    field("width", s.width, kRequired | kPositive);
+    field("heads", s.heads, kPositive);
+    field("dim", s.dim, kRequired | kPositive);
+}
+
 struct Rope2dOptions {
     double base = 10000.0;
     RopeLayout layout = RopeLayout::interleaved;
     Rope2dMode mode = Rope2dMode::split;
-    // (x0, y0, x1, y1, …): one (x, y) pair per token, length 2·seq. When null, the seq tokens are a
-    // row-major grid grid_width wide: token t sits at x = t % grid_width, y = t / grid_width.
-    const double* positions = nullptr;
-    std::size_t grid_width = 0;
     bool inverse = false;
+    // Native only: (x0, y0, x1, y1, …), one (x, y) pair per token, length 2·height·width. When
+    // null, token t sits at x = t % width, y = t / width.
+    const double* positions = nullptr;
 };
 
-// x and y are [batch, seq, heads, dim]; y may equal x. Throws std::invalid_argument for dim not a
-// multiple of 4, base ≤ 0, grid_width 0 without positions, or a non-finite position.
-void rope2d_apply(const RopeShape& shape, const Rope2dOptions& options, const float* x, float* y);
+template <typename Visitor>
+void visit_fields(Rope2dOptions& o, Visitor&& field) {
+    field("base", o.base);
+    field("layout", o.layout);
+    field("mode", o.mode);
+    field("inverse", o.inverse);
+}
+
+// One options object of kx.rope2d.
+struct Rope2dCall {
+    Rope2dShape shape;
+    Rope2dOptions options;
+};
+
+template <typename Visitor>
+void visit_fields(Rope2dCall& c, Visitor&& field) {
+    visit_fields(c.shape, field);
+    visit_fields(c.options, field);
+}
+
+// The first rule broken: batch, height, width, heads, dim ≥ 1; dim a multiple of 4; base > 0;
+// x fits in the heap; every position finite (when positions are given).
+Error rope2d_validate(const Rope2dShape& shape, const Rope2dOptions& options);
+
+// x and y are [batch, height·width, heads, dim]; y may equal x. The shape and options must pass
+// rope2d_validate (asserted).
+void rope2d_apply(const Rope2dShape& shape, const Rope2dOptions& options, const float* x, float* y);
 
 // θ_i = base^(−2i/rotary_dim) for i = 0 … rotary_dim/2 − 1.
 std::vector<double> rope_frequencies(std::size_t rotary_dim, double base);
 
-// The double-precision reference twin: rotates one vector in place by R_position, over its first
-// rotary_dim entries. The reference attention and the tests use it.
+// (cos, sin) of ±position·θ_i per token and pair, interleaved: table[2(t·pairs + i)] = cos,
+// table[2(t·pairs + i) + 1] = sin, pairs = rotary_dim / 2, angles formed as rope_apply forms them
+// (the WebGPU kernel applies the rotation with this table).
+std::vector<float> rope_cos_sin_table(const RopeShape& shape, const RopeOptions& options);
+
+// The double-precision reference twins (rope_reference.cpp, xtensor expressions).
+// Rotates one vector in place by R_position, over its first rotary_dim entries; the reference
+// attention and the tests use it.
 void rope_rotate_vector_reference(double* vector, std::size_t rotary_dim, RopeLayout layout,
                                   double base, double position);
 

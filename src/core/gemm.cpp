@@ -3,12 +3,8 @@
 // The GotoBLAS/BLIS loop nest: C is computed in blocks of kBlockM rows × kBlockN columns over
 // depth slices of kBlockK. For each slice, op(B) is packed into column panels kTileCols wide and
 // op(A) into row panels kTileRows tall, both laid out so the micro-kernel reads them strictly
-// sequentially. The micro-kernel keeps a kTileRows × kTileCols tile of C in registers (4 rows ×
-// 2 vectors: 8 accumulators + 2 B vectors + 1 broadcast A value + the product temporary, well
-// inside the 16 registers V8 gives WASM SIMD on x64; WASM has no FMA, so each update is a mul
-// and an add). Measured in WASM on this project's machines, 4×2 and 2×4 tiles reached 40–42
-// GFLOP/s of the ~44 the 128-bit units issue, while 6×2 and 3×4 (which need 15–17 live vectors)
-// stayed below 30.
+// sequentially. The micro-kernel (core/microkernel_4x2v_f32.hpp, shared with the fused attention)
+// keeps a kTileRows × kTileCols tile of C in registers (4 rows × 2 vectors; why that tile, there).
 //
 // Block sizes: a B micro-panel (kBlockK × kTileCols floats = 8 KiB with 128-bit vectors) stays in
 // L1 while the A block (kBlockM × kBlockK = 64 KiB) is reused from L2.
@@ -19,6 +15,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/microkernel_4x2v_f32.hpp"
 #include "core/simd.hpp"
 #include "core/validate.hpp"
 
@@ -29,7 +26,7 @@ using simd::AlignedFloats;
 using simd::kVecWidth;
 using simd::Vec;
 
-constexpr std::size_t kTileRows = 4;
+constexpr std::size_t kTileRows = simd::kMicroRows;
 constexpr std::size_t kTileVecs = 2;
 constexpr std::size_t kTileCols = kTileVecs * kVecWidth;
 constexpr std::size_t kBlockK = 256;
@@ -114,49 +111,6 @@ void pack_b_panels(const GemmProblem& problem, std::size_t depth0, std::size_t d
     }
 }
 
-// C tile (rows ≤ kTileRows, cols ≤ kTileCols, leading dimension ldc) (+)= A panel · B panel.
-// a_panel: depth × kTileRows, b_panel: depth × kTileCols (packed layouts above).
-void micro_kernel_4x2v(std::size_t depth, const float* a_panel, const float* b_panel, float* c,
-                       std::size_t ldc, std::size_t rows, std::size_t cols, bool add_to_c) {
-    Vec acc[kTileRows][kTileVecs];
-    for (std::size_t r = 0; r < kTileRows; ++r)
-        for (std::size_t v = 0; v < kTileVecs; ++v) acc[r][v] = Vec(0.0f);
-
-    for (std::size_t p = 0; p < depth; ++p) {
-        Vec b_row[kTileVecs];
-        for (std::size_t v = 0; v < kTileVecs; ++v)
-            b_row[v] = Vec::load_aligned(b_panel + v * kVecWidth);
-        for (std::size_t r = 0; r < kTileRows; ++r) {
-            const Vec a_broadcast(a_panel[r]);
-            for (std::size_t v = 0; v < kTileVecs; ++v)
-                acc[r][v] = xsimd::fma(a_broadcast, b_row[v], acc[r][v]);
-        }
-        a_panel += kTileRows;
-        b_panel += kTileCols;
-    }
-
-    if (rows == kTileRows && cols == kTileCols) {
-        for (std::size_t r = 0; r < kTileRows; ++r) {
-            for (std::size_t v = 0; v < kTileVecs; ++v) {
-                float* dst = c + r * ldc + v * kVecWidth;
-                Vec out = acc[r][v];
-                if (add_to_c) out += Vec::load_unaligned(dst);
-                out.store_unaligned(dst);
-            }
-        }
-        return;
-    }
-    alignas(64) float tile[kTileRows * kTileCols];
-    for (std::size_t r = 0; r < kTileRows; ++r)
-        for (std::size_t v = 0; v < kTileVecs; ++v)
-            acc[r][v].store_aligned(tile + r * kTileCols + v * kVecWidth);
-    for (std::size_t r = 0; r < rows; ++r) {
-        float* dst = c + r * ldc;
-        const float* src = tile + r * kTileCols;
-        for (std::size_t j = 0; j < cols; ++j) dst[j] = add_to_c ? dst[j] + src[j] : src[j];
-    }
-}
-
 }  // namespace
 
 std::size_t gemm_tile_rows() { return kTileRows; }
@@ -184,10 +138,12 @@ void gemm_f32_serial(const GemmProblem& problem) {
                 for (std::size_t tile_col = 0; tile_col < cols; tile_col += kTileCols) {
                     const float* b_panel = packed_b.data() + tile_col * depth;
                     for (std::size_t tile_row = 0; tile_row < rows; tile_row += kTileRows) {
-                        micro_kernel_4x2v(depth, packed_a.data() + tile_row * depth, b_panel,
-                                          problem.c + (row0 + tile_row) * problem.ldc + col0 + tile_col,
-                                          problem.ldc, std::min(kTileRows, rows - tile_row),
-                                          std::min(kTileCols, cols - tile_col), add_to_c);
+                        // A panel: depth × kTileRows (strides 1 and kTileRows); B panel: depth × kTileCols.
+                        simd::microkernel_4x2v_f32(depth, packed_a.data() + tile_row * depth, 1, kTileRows,
+                                                   b_panel, kTileCols,
+                                                   problem.c + (row0 + tile_row) * problem.ldc + col0 + tile_col,
+                                                   problem.ldc, std::min(kTileRows, rows - tile_row),
+                                                   std::min(kTileCols, cols - tile_col), add_to_c);
                     }
                 }
             }

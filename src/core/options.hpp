@@ -9,6 +9,12 @@
 //       ...
 //   }
 //
+// A field's type says how it crosses: numbers, booleans, sizes, enums (by name), vectors (arrays),
+// nested structs with their own field list (objects), std::optional<Nested> (an object that can be
+// switched off: true | { … } | false | null), and std::variant<Enum, double> (a name or a number).
+// A fourth argument names the field whose value an absent one takes:
+//   field("seqK", s.seq_k, kOptional, &s.seq_q);   // seqK defaults to seqQ (visited before it)
+//
 // The Embind side (bindings/options.hpp) walks it to read a plain JS object into the struct (type
 // checks, unknown names with a "did you mean"), and to write the resolved options back as
 // `.options`; the defaults are the struct's member initialisers. Enums cross as strings through
@@ -78,6 +84,16 @@ std::string enum_choices() {
     return out;
 }
 
+// "one of 'entropy', 'standard' or a finite number": a std::variant<E, double> field.
+template <typename E>
+std::string enum_or_number_choices() {
+    return enum_choices<E>() + " or a finite number";
+}
+
+// "null, true or an object { base, layout, rotaryDim }": a std::optional<T> field, T with fields.
+template <typename T>
+std::string optional_object_choices();
+
 // Levenshtein distance, for "unknown option 'casual' (did you mean 'causal'?)".
 inline std::size_t edit_distance(const std::string& a, const std::string& b) {
     std::vector<std::size_t> row(b.size() + 1);
@@ -113,9 +129,19 @@ inline std::string nearest_name(const std::string& name, const std::vector<std::
 struct FieldNames {
     std::vector<std::string> names;
     template <typename T>
-    void operator()(const char* name, T&, unsigned = kOptional) {
+    void operator()(const char* name, T&, unsigned = kOptional, const T* = nullptr) {
         names.emplace_back(name);
     }
 };
+
+template <typename T>
+std::string optional_object_choices() {
+    FieldNames fields;
+    T example{};
+    visit_fields(example, fields);
+    std::string list;
+    for (const std::string& name : fields.names) list += (list.empty() ? "" : ", ") + name;
+    return "null, true or an object { " + list + " }";
+}
 
 }  // namespace kexue

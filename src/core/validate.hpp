@@ -29,6 +29,12 @@ inline Error at_most(const std::string& name, std::uint64_t value, std::uint64_t
     return range_error(name, "at most " + what + " = " + js_number(limit), js_number(value));
 }
 
+// value even; `why` says why it must be: "dim must be even (RoPE rotates pairs of dims), received 5".
+inline Error even(const std::string& name, std::uint64_t value, const std::string& why) {
+    if (value % 2 == 0) return {};
+    return range_error(name, "even (" + why + ")", js_number(value));
+}
+
 inline Error finite(const std::string& name, double value) {
     if (std::isfinite(value)) return {};
     return range_error(name, "a finite number", js_number(value));

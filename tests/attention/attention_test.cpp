@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <random>
 #include <sstream>
-#include <stdexcept>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -139,8 +139,11 @@ std::string describe(const GridCase& c) {
     const auto& s = c.shape;
     out << "batch=" << s.batch << " seq_q=" << s.seq_q << " seq_k=" << s.seq_k << " heads=" << s.heads
         << " kv_heads=" << s.kv_heads << " dim=" << s.dim << " dim_v=" << s.dim_v << " causal=" << c.options.causal
-        << " scale=" << static_cast<int>(c.options.scale) << " rope=" << c.options.rope
-        << " layout=" << static_cast<int>(c.options.rope_layout);
+        << " scale=";
+    if (const double* fixed = std::get_if<double>(&c.options.scale)) out << *fixed;
+    else out << enum_name(std::get<AttentionScale>(c.options.scale));
+    out << " rope=" << c.options.rope.has_value();
+    if (c.options.rope) out << " layout=" << enum_name(c.options.rope->layout);
     return out.str();
 }
 
@@ -148,15 +151,17 @@ std::vector<GridCase> grid_cases() {
     const std::size_t query_tile = attention_query_tile(), key_tile = attention_key_tile();
     std::vector<std::size_t> seqs{1, 2, query_tile - 1, query_tile, query_tile + 1, key_tile - 1, key_tile + 1, 333};
     std::vector<GridCase> cases;
-    const AttentionScale scales[] = {AttentionScale::entropy, AttentionScale::standard, AttentionScale::fixed};
+    // The two named scales and a fixed c_i = 0.3.
+    const std::variant<AttentionScale, double> scales[] = {AttentionScale::entropy, AttentionScale::standard, 0.3};
     std::size_t variant = 0;
     auto add = [&](AttentionShape shape, bool causal) {
         GridCase c{shape, AttentionOptions{}};
         c.options.causal = causal;
         c.options.scale = scales[variant % 3];
-        c.options.fixed_scale = 0.3;
-        c.options.rope = variant % 2 == 1;
-        c.options.rope_layout = (variant / 2) % 2 == 0 ? RopeLayout::interleaved : RopeLayout::half;
+        if (variant % 2 == 1) {
+            c.options.rope = AttentionRope{};
+            c.options.rope->layout = (variant / 2) % 2 == 0 ? RopeLayout::interleaved : RopeLayout::half;
+        }
         c.options.n_min = variant % 4 == 0 ? 1.0 : 16.0;
         c.options.clip_below_one = variant % 5 == 3;
         ++variant;
@@ -185,20 +190,20 @@ std::vector<GridCase> grid_cases() {
     // RoPE at negative query positions (seq_q > seq_k, not causal), partial rotary, both layouts.
     for (RopeLayout layout : {RopeLayout::interleaved, RopeLayout::half}) {
         GridCase c{{1, 40, 7, 2, 1, 8, 8}, AttentionOptions{}};
-        c.options.rope = true;
-        c.options.rope_layout = layout;
+        c.options.rope = AttentionRope{};
+        c.options.rope->layout = layout;
         cases.push_back(c);
         c.shape = {2, 35, 66, 2, 2, 12, 4};
-        c.options.rope_rotary_dim = 4;
+        c.options.rope->rotary_dim = 4;
         c.options.causal = true;
         cases.push_back(c);
     }
     // Large head dims (several vector widths, dim_v ≠ dim).
     GridCase wide{{1, 70, 70, 2, 1, 128, 96}, AttentionOptions{}};
-    wide.options.rope = true;
+    wide.options.rope = AttentionRope{};
     cases.push_back(wide);
     wide.options.causal = true;
-    wide.options.rope_layout = RopeLayout::half;
+    wide.options.rope->layout = RopeLayout::half;
     cases.push_back(wide);
     return cases;
 }
@@ -208,8 +213,7 @@ std::vector<GridCase> grid_cases() {
 TEST(AttentionGrid, LargeScoresStayStable) {
     const AttentionShape s{1, 100, 300, 2, 2, 16, 8};
     AttentionOptions options;
-    options.scale = AttentionScale::fixed;
-    options.fixed_scale = 1.0;
+    options.scale = 1.0;  // a fixed c_i
     for (bool causal : {false, true}) {
         options.causal = causal;
         const auto q = random_floats(100 * 2 * 16, 51, 4.0f), k = random_floats(300 * 2 * 16, 52, 4.0f);
@@ -273,8 +277,10 @@ TEST(AttentionBackward, ReferenceMatchesFiniteDifferences) {
             AttentionOptions options;
             options.n_min = 1;  // so c_i differs per row under causal
             options.causal = causal;
-            options.rope = rope;
-            options.rope_layout = causal ? RopeLayout::half : RopeLayout::interleaved;
+            if (rope) {
+                options.rope = AttentionRope{};
+                options.rope->layout = causal ? RopeLayout::half : RopeLayout::interleaved;
+            }
             auto q = to_double(random_floats(s.seq_q * s.heads * s.dim, 11));
             auto k = to_double(random_floats(s.seq_k * s.dim, 12));
             auto v = to_double(random_floats(s.seq_k * s.dim_v, 13));
@@ -362,7 +368,7 @@ TEST(AttentionEdges, ThreadCountDoesNotChangeResults) {
     const AttentionShape s{1, 100, 130, 4, 2, 16, 8};
     AttentionOptions options;
     options.causal = true;
-    options.rope = true;
+    options.rope = AttentionRope{};
     const auto q = random_floats(100 * 4 * 16, 41), k = random_floats(130 * 2 * 16, 42);
     const auto v = random_floats(130 * 2 * 8, 43), d_o = random_floats(100 * 4 * 8, 44);
     auto run = [&](std::size_t threads) {
@@ -380,38 +386,35 @@ TEST(AttentionEdges, ThreadCountDoesNotChangeResults) {
     EXPECT_EQ(serial, threaded);
 }
 
+// What the kernels used to throw for is now the validator's (attention_validate_test.cpp tests every
+// rule with its parameter name); the same cases here, through the validator.
 TEST(AttentionEdges, RejectsInvalidInput) {
-    std::vector<float> buffer(1024);
-    const float* x = buffer.data();
-    float* y = buffer.data();
-    auto run = [&](AttentionShape s, AttentionOptions options) {
-        attention_forward(s, options, x, x, x, y, nullptr);
-    };
     const AttentionShape ok{1, 2, 2, 2, 1, 4, 4};
     AttentionOptions options;
+    EXPECT_FALSE(attention_validate(ok, options));
     AttentionShape bad = ok;
     bad.heads = 3;
     bad.kv_heads = 2;
-    EXPECT_THROW(run(bad, options), std::invalid_argument);
+    EXPECT_EQ(attention_validate(bad, options).parameter, "heads");
     bad = ok;
     bad.seq_q = 3;
     options.causal = true;
-    EXPECT_THROW(run(bad, options), std::invalid_argument);
+    EXPECT_EQ(attention_validate(bad, options).parameter, "causal");
     options = AttentionOptions{};
     options.base_len = 1.0;
-    EXPECT_THROW(run(ok, options), std::invalid_argument);
+    EXPECT_EQ(attention_validate(ok, options).parameter, "baseLen");
     options = AttentionOptions{};
     options.n_min = 0.5;
-    EXPECT_THROW(run(ok, options), std::invalid_argument);
+    EXPECT_EQ(attention_validate(ok, options).parameter, "nMin");
     options = AttentionOptions{};
-    options.rope = true;
+    options.rope = AttentionRope{};
     bad = ok;
     bad.dim = 3;
     bad.dim_v = 3;
-    EXPECT_THROW(run(bad, options), std::invalid_argument);
+    EXPECT_EQ(attention_validate(bad, options).parameter, "dim");
     bad = ok;
     bad.dim = 0;
-    EXPECT_THROW(run(bad, AttentionOptions{}), std::invalid_argument);
+    EXPECT_EQ(attention_validate(bad, AttentionOptions{}).parameter, "dim");
 }
 
 // ---- the needle experiment -------------------------------------------------------------------------

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
-#include <stdexcept>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -40,7 +39,7 @@ std::vector<float> rope2d(std::vector<float> x, double px, double py, Rope2dMode
     options.layout = layout;
     options.positions = positions;
     options.inverse = inverse;
-    rope2d_apply({1, 1, 1, x.size()}, options, x.data(), x.data());
+    rope2d_apply({1, 1, 1, 1, x.size()}, options, x.data(), x.data());
     return x;
 }
 
@@ -180,15 +179,18 @@ TEST(Rope, InverseUndoesForwardOnBatchedTensor) {
             EXPECT_LT(max_abs_diff(x, y), 1e-5);
         }
     }
+    // 2D: batch 2 of a 3 × 3 grid, 3 heads.
+    const Rope2dShape grid{2, 3, 3, 3, 16};
+    const auto x2d = random_floats(2 * 9 * 3 * 16, 17);
     for (Rope2dMode mode : {Rope2dMode::split, Rope2dMode::tie}) {
         Rope2dOptions options;
         options.mode = mode;
-        options.grid_width = 3;
-        std::vector<float> y(x.size());
-        rope2d_apply(shape, options, x.data(), y.data());
+        std::vector<float> y(x2d.size());
+        rope2d_apply(grid, options, x2d.data(), y.data());
+        EXPECT_GT(max_abs_diff(x2d, y), 0.1);
         options.inverse = true;
-        rope2d_apply(shape, options, y.data(), y.data());
-        EXPECT_LT(max_abs_diff(x, y), 1e-5);
+        rope2d_apply(grid, options, y.data(), y.data());
+        EXPECT_LT(max_abs_diff(x2d, y), 1e-5);
     }
 }
 
@@ -250,10 +252,9 @@ TEST(Rope, Float32AnglesAreSwitchable) {
 }
 
 TEST(Rope2d, GridDefaultPositionsMatchExplicitOnes) {
-    const RopeShape shape{1, 6, 2, 8};
+    const Rope2dShape shape{1, 2, 3, 2, 8};  // a 2 × 3 grid: token t at (t % 3, t / 3)
     const auto x = random_floats(6 * 2 * 8, 9);
     Rope2dOptions grid;
-    grid.grid_width = 3;
     std::vector<float> from_grid(x.size()), explicit_positions(x.size());
     rope2d_apply(shape, grid, x.data(), from_grid.data());
     const std::vector<double> positions{0, 0, 1, 0, 2, 0, 0, 1, 1, 1, 2, 1};
@@ -263,27 +264,28 @@ TEST(Rope2d, GridDefaultPositionsMatchExplicitOnes) {
     EXPECT_EQ(from_grid, explicit_positions);
 }
 
+// What rope_apply used to throw for is now the validator's (attention_validate_test.cpp tests
+// every rule with its parameter name); the same cases here, through the validators.
 TEST(Rope, RejectsInvalidInput) {
-    std::vector<float> x(16);
     RopeOptions options;
-    EXPECT_THROW(rope_apply({1, 1, 1, 5}, options, x.data(), x.data()), std::invalid_argument);
+    EXPECT_FALSE(rope_validate({1, 1, 1, 8}, options));
+    EXPECT_EQ(rope_validate({1, 1, 1, 5}, options).parameter, "dim");
     options.rotary_dim = 3;
-    EXPECT_THROW(rope_apply({1, 1, 1, 8}, options, x.data(), x.data()), std::invalid_argument);
+    EXPECT_EQ(rope_validate({1, 1, 1, 8}, options).parameter, "rotaryDim");
     options.rotary_dim = 10;
-    EXPECT_THROW(rope_apply({1, 1, 1, 8}, options, x.data(), x.data()), std::invalid_argument);
+    EXPECT_EQ(rope_validate({1, 1, 1, 8}, options).parameter, "rotaryDim");
     options.rotary_dim = 0;
     options.base = 0.0;
-    EXPECT_THROW(rope_apply({1, 1, 1, 8}, options, x.data(), x.data()), std::invalid_argument);
+    EXPECT_EQ(rope_validate({1, 1, 1, 8}, options).parameter, "base");
     options.base = 10000.0;
     const double nan_position = std::nan("");
     options.positions = &nan_position;
-    EXPECT_THROW(rope_apply({1, 1, 1, 8}, options, x.data(), x.data()), std::invalid_argument);
+    EXPECT_EQ(rope_validate({1, 1, 1, 8}, options).parameter, "positions[0]");
 
     Rope2dOptions options2d;
-    options2d.grid_width = 2;
-    EXPECT_THROW(rope2d_apply({1, 1, 1, 6}, options2d, x.data(), x.data()), std::invalid_argument);
-    options2d.grid_width = 0;
-    EXPECT_THROW(rope2d_apply({1, 1, 1, 8}, options2d, x.data(), x.data()), std::invalid_argument);
+    EXPECT_FALSE(rope2d_validate({1, 1, 2, 1, 8}, options2d));
+    EXPECT_EQ(rope2d_validate({1, 1, 2, 1, 6}, options2d).parameter, "dim");
+    EXPECT_EQ(rope2d_validate({1, 0, 2, 1, 8}, options2d).parameter, "height");
 }
 
 }  // namespace

@@ -10,7 +10,6 @@
 #include <gtest/gtest.h>
 
 #include "core/gemm.hpp"
-#include "core/tensor_view.hpp"
 
 namespace kexue {
 namespace {
@@ -103,17 +102,6 @@ TEST(Gemm, ZeroDepthWritesZerosOrLeavesAccumulator) {
     EXPECT_EQ(c, std::vector<float>(6, 5.0f));
     gemm_f32({2, 0, 3}, nullptr, nullptr, c.data(), false);
     EXPECT_EQ(c, std::vector<float>(6, 0.0f));
-}
-
-TEST(TensorView, AdaptsWithoutCopying) {
-    std::vector<float> data{1, 2, 3, 4, 5, 6};
-    auto view = adapt_row_major(data.data(), std::array<std::size_t, 2>{2, 3});
-    EXPECT_EQ(view(1, 2), 6.0f);
-    view(0, 1) = 20.0f;
-    EXPECT_EQ(data[1], 20.0f);
-    const auto matrix = matrix_view(data.data(), 2, 3);
-    EXPECT_EQ(matrix(1, 0), 4.0f);
-    EXPECT_EQ(matrix.row(1)[2], 6.0f);
 }
 
 }  // namespace

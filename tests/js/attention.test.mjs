@@ -303,6 +303,138 @@ test('bad input gets a TypeError or RangeError naming the parameter, and the mod
   assertClose([out[0], out[1]], [1.185269355, -0.09641692105], 1e-6, 'after errors');
 });
 
+// Every rule of rope_validate, rope2d_validate and attention_validate (src/attention/), and every
+// JS type check of the option reader, through the public API: the error class, the function's
+// name, the parameter's name and the message.
+test('rope and rope2d: every rule through the API names its parameter', async () => {
+  const x = new Float32Array(8);
+  const rope = (options, array = x) => () => kx.rope(array, options);
+  const cases = [
+    [rope({ seq: 0, dim: 8 }), 'RangeError', 'rope: seq must be a positive integer, received 0'],
+    [rope({ seq: 1.5, dim: 8 }), 'RangeError', 'rope: seq must be a positive integer, received 1.5'],
+    [rope({ seq: '1', dim: 8 }), 'TypeError', 'rope: seq must be a positive integer, received "1"'],
+    [rope({ dim: 8 }), 'TypeError', 'rope: seq must be a positive integer, received undefined'],
+    [rope({ seq: 1, dim: 8, batch: 0 }), 'RangeError', 'rope: batch must be a positive integer, received 0'],
+    [rope({ seq: 1, dim: 8, heads: -2 }), 'RangeError', 'rope: heads must be a positive integer, received -2'],
+    [rope({ seq: 1 }), 'TypeError', 'rope: dim must be a positive integer, received undefined'],
+    [rope({ seq: 1, dim: 7 }), 'RangeError', 'rope: dim must be even (RoPE rotates pairs of dims), received 7'],
+    [rope({ seq: 1, dim: 8, base: -1 }), 'RangeError', 'rope: base must be greater than 0, received -1'],
+    [rope({ seq: 1, dim: 8, base: NaN }), 'RangeError', 'rope: base must be a finite number, received NaN'],
+    [rope({ seq: 1, dim: 8, base: '10' }), 'TypeError', 'rope: base must be a finite number, received "10"'],
+    [rope({ seq: 1, dim: 8, layout: 3 }), 'TypeError', "rope: layout must be one of 'interleaved', 'half', received 3"],
+    [rope({ seq: 1, dim: 8, rotaryDim: 0 }), 'RangeError', 'rope: rotaryDim must be a positive integer, received 0'],
+    [rope({ seq: 1, dim: 8, rotaryDim: 5 }), 'RangeError', 'rope: rotaryDim must be even (RoPE rotates pairs of dims), received 5'],
+    [rope({ seq: 1, dim: 8, rotaryDim: 10 }), 'RangeError', 'rope: rotaryDim must be at most dim = 8, received 10'],
+    [rope({ seq: 1, dim: 8, inverse: 1 }), 'TypeError', 'rope: inverse must be a boolean, received 1'],
+    [rope({ seq: 2, dim: 4, positions: [0, Infinity] }), 'RangeError', 'rope: positions[1] must be a finite number, received Infinity'],
+    [rope({ seq: 2, dim: 4, positions: [0, 'a'] }), 'TypeError', 'rope: positions[1] must be a finite number, received "a"'],
+    [rope({ seq: 2, dim: 4, positions: 3 }), 'TypeError', 'rope: positions must be an array or typed array of numbers, received 3'],
+    [rope({ seq: 1, dim: 8, backend: 'gpu' }), 'RangeError', "rope: backend must be one of 'auto', 'wasm', 'webgpu', received \"gpu\""],
+    [rope({ seq: 1, dim: 8 }, new Float64Array(8)), 'TypeError', 'rope: x must be a Float32Array, received Float64Array(8)'],
+    [rope({ seq: 1, dim: 8, bsae: 2 }), 'TypeError', "rope: unknown option 'bsae' (did you mean 'base'?)"],
+    [rope({ seq: 1, dim: 8, positons: [1] }), 'TypeError', "rope: unknown option 'positons' (did you mean 'positions'?)"],
+    [rope(null), 'TypeError', 'rope: options must be an object, received null'],
+    [rope(undefined), 'TypeError', 'rope: options { seq, dim } are required, received undefined'],
+    [rope({ seq: 2 ** 20, dim: 1024 }), 'RangeError',
+      'rope: x of shape batch=1 × seq=1048576 × heads=1 × dim=1024 needs 1073741824 floats (4294967296 bytes), more than the 2 GiB WASM heap can hold'],
+  ];
+  const rope2d = (options, array = x) => () => kx.rope2d(array, options);
+  cases.push(
+    [rope2d({ height: 0, width: 2, dim: 4 }), 'RangeError', 'rope2d: height must be a positive integer, received 0'],
+    [rope2d({ height: 1, width: 2.5, dim: 4 }), 'RangeError', 'rope2d: width must be a positive integer, received 2.5'],
+    [rope2d({ height: 1, dim: 4 }), 'TypeError', 'rope2d: width must be a positive integer, received undefined'],
+    [rope2d({ height: 1, width: 2, dim: 4, batch: 0 }), 'RangeError', 'rope2d: batch must be a positive integer, received 0'],
+    [rope2d({ height: 1, width: 2, dim: 4, heads: 0 }), 'RangeError', 'rope2d: heads must be a positive integer, received 0'],
+    [rope2d({ height: 1, width: 2, dim: 2 }), 'RangeError', 'rope2d: dim must be a multiple of 4 (two rotary halves of even size), received 2'],
+    [rope2d({ height: 1, width: 2, dim: 4, base: 0 }), 'RangeError', 'rope2d: base must be greater than 0, received 0'],
+    [rope2d({ height: 1, width: 2, dim: 4, layout: 'rotate' }), 'RangeError', "rope2d: layout must be one of 'interleaved', 'half', received \"rotate\""],
+    [rope2d({ height: 1, width: 2, dim: 4, mode: true }), 'TypeError', "rope2d: mode must be one of 'split', 'tie', received boolean true"],
+    [rope2d({ height: 1, width: 2, dim: 4, inverse: 'no' }), 'TypeError', 'rope2d: inverse must be a boolean, received "no"'],
+    [rope2d({ height: 1, width: 2, dim: 4, positions: [0, 0, NaN, 1] }), 'RangeError', 'rope2d: positions[2] must be a finite number, received NaN'],
+    [rope2d({ height: 1, width: 2, dim: 4 }, new Float32Array(7)), 'RangeError',
+      'rope2d: x must have length batch*height*width*heads*dim = 8 for shape [1, 1, 2, 1, 4], received length 7'],
+    [rope2d({ height: 1, width: 2, dim: 4, mdoe: 'tie' }), 'TypeError', "rope2d: unknown option 'mdoe' (did you mean 'mode'?)"],
+    [rope2d({ height: 1, width: 2, dim: 4, backend: 'wasm' }), 'TypeError', "rope2d: unknown option 'backend' (known options: batch, height, width, heads, dim, base, layout, mode, inverse, positions)"],
+    [rope2d(undefined), 'TypeError', 'rope2d: options { height, width, dim } are required, received undefined'],
+  );
+  for (const [call, name, message] of cases) assert.throws(call, { name, message }, message);
+  // Still usable, and the accepted spellings of the same call agree.
+  const y = kx.rope(new Float32Array([1, 2, 3, 4]), { seq: 1, dim: 4, positions: [1] });
+  assertClose(y, [-1.142639664, 1.922075597, 2.959850668, 4.029799502], 1e-6, 'after errors');
+  assert.deepEqual(kx.rope(x, { seq: 1, dim: 8, positions: new BigInt64Array([3n]) }), kx.rope(x, { seq: 1, dim: 8, positions: [3] }));
+  assert.deepEqual(kx.rope(x, { seq: 1, dim: 8, rotaryDim: 8 }), kx.rope(x, { seq: 1, dim: 8 }));
+});
+
+test('attention and attentionBackward: every rule through the API names its parameter', async () => {
+  const q = new Float32Array(16);
+  const shape = { seqQ: 2, heads: 2, dim: 4 };
+  const cases = [
+    [{ ...shape, batch: 0 }, 'RangeError', 'batch must be a positive integer, received 0'],
+    [{ ...shape, seqQ: -1 }, 'RangeError', 'seqQ must be a non-negative integer, received -1'],
+    [{ heads: 2, dim: 4 }, 'TypeError', 'seqQ must be a non-negative integer, received undefined'],
+    [{ ...shape, seqK: 0.5 }, 'RangeError', 'seqK must be a non-negative integer, received 0.5'],
+    [{ ...shape, seqK: null }, 'TypeError', 'seqK must be a non-negative integer, received null'],
+    [{ ...shape, heads: 0 }, 'RangeError', 'heads must be a positive integer, received 0'],
+    [{ ...shape, kvHeads: 0 }, 'RangeError', 'kvHeads must be a positive integer, received 0'],
+    [{ ...shape, kvHeads: 3 }, 'RangeError', 'heads must be a multiple of kvHeads = 3 (grouped-query attention), received heads = 2'],
+    [{ ...shape, dim: 0 }, 'RangeError', 'dim must be a positive integer, received 0'],
+    [{ ...shape, dimV: 0 }, 'RangeError', 'dimV must be a positive integer, received 0'],
+    [{ ...shape, seqK: 1, causal: true }, 'RangeError',
+      'causal attention needs seqQ <= seqK (query i sits at position seqK - seqQ + i), received seqQ = 2, seqK = 1'],
+    [{ ...shape, causal: 'yes' }, 'TypeError', 'causal must be a boolean, received "yes"'],
+    [{ ...shape, scale: true }, 'TypeError', "scale must be one of 'entropy', 'standard' or a finite number, received boolean true"],
+    [{ ...shape, scale: 'log' }, 'RangeError', "scale must be one of 'entropy', 'standard' or a finite number, received \"log\""],
+    [{ ...shape, scale: -Infinity }, 'RangeError', "scale must be one of 'entropy', 'standard' or a finite number, received -Infinity"],
+    [{ ...shape, baseLen: 0.5 }, 'RangeError', 'baseLen must be greater than 1, received 0.5'],
+    [{ ...shape, nMin: 0 }, 'RangeError', 'nMin must be at least 1, received 0'],
+    [{ ...shape, clipBelowOne: 1 }, 'TypeError', 'clipBelowOne must be a boolean, received 1'],
+    [{ ...shape, rope: 1 }, 'TypeError', 'rope must be null, true or an object { base, layout, rotaryDim }, received 1'],
+    [{ ...shape, dim: 3, rope: true }, 'RangeError', 'dim must be even (RoPE rotates pairs of dims), received 3'],
+    [{ ...shape, rope: { base: 0 } }, 'RangeError', 'rope.base must be greater than 0, received 0'],
+    [{ ...shape, rope: { layout: 'rotate' } }, 'RangeError', "rope.layout must be one of 'interleaved', 'half', received \"rotate\""],
+    [{ ...shape, rope: { rotaryDim: 3 } }, 'RangeError', 'rope.rotaryDim must be even (RoPE rotates pairs of dims), received 3'],
+    [{ ...shape, rope: { rotaryDim: 6 } }, 'RangeError', 'rope.rotaryDim must be at most dim = 4, received 6'],
+    [{ ...shape, rope: { layot: 'half' } }, 'TypeError', "unknown option 'rope.layot' (did you mean 'rope.layout'?)"],
+    [{ ...shape, casual: true }, 'TypeError', "unknown option 'casual' (did you mean 'causal'?)"],
+    [{ ...shape, seqLen: 2 }, 'TypeError', "unknown option 'seqLen' (did you mean 'seqQ'?)"],
+    [{ ...shape, seqQ: 2 ** 16, heads: 64, dim: 256 }, 'RangeError',
+      'q of shape batch=1 × seqQ=65536 × heads=64 × dim=256 needs 1073741824 floats (4294967296 bytes), more than the 2 GiB WASM heap can hold'],
+    [{ ...shape, backend: 'cpu' }, 'RangeError', "backend must be one of 'auto', 'wasm', 'webgpu', received \"cpu\""],
+    [[1, 2], 'TypeError', 'options must be an object, received Array(2)'],
+  ];
+  for (const [options, name, text] of cases) {
+    await assert.rejects(kx.attention(q, q, q, options), { name, message: `attention: ${text}` }, text);
+    assert.throws(() => kx.attentionBackward(q, q, q, q, options), { name, message: `attentionBackward: ${text}` }, text);
+  }
+  // The arrays, checked in JS with the lengths of the resolved shape (kvHeads = heads, dimV = dim).
+  await assert.rejects(kx.attention(q, new Float32Array(8), q, shape),
+    { name: 'RangeError', message: 'attention: k must have length batch*seqK*kvHeads*dim = 16 for shape [1, 2, 2, 4], received length 8' });
+  await assert.rejects(kx.attention(q, q, new Float32Array(8), shape),
+    { name: 'RangeError', message: 'attention: v must have length batch*seqK*kvHeads*dimV = 16 for shape [1, 2, 2, 4], received length 8' });
+  assert.equal((await kx.attention(q, q, new Float32Array(8), { ...shape, dimV: 2 })).length, 8);
+  await assert.rejects(kx.attention(q, q, Float32Array.from(q, (_, i) => (i === 5 ? Infinity : 0)), shape),
+    { name: 'RangeError', message: 'attention: v[5] must be finite, received Infinity' });
+  await assert.rejects(kx.attention([0], q, q, shape), { name: 'TypeError', message: 'attention: q must be a Float32Array, received Array(1)' });
+  assert.throws(() => kx.attentionBackward(q, q, q, Float32Array.from(q, () => NaN), shape),
+    { name: 'RangeError', message: 'attentionBackward: dOut[0] must be finite, received NaN' });
+
+  // Still usable; rope: true, {} and { rotaryDim: dim } are the same call, and false and null are no RoPE.
+  const next = random(17);
+  const x = randomArray(16, next);
+  const y = randomArray(16, next);
+  const withRope = await kx.attention(x, y, y, { ...shape, rope: true });
+  assert.deepEqual(await kx.attention(x, y, y, { ...shape, rope: {} }), withRope);
+  assert.deepEqual(await kx.attention(x, y, y, { ...shape, rope: { rotaryDim: 4, base: 10000, layout: 'interleaved' } }), withRope);
+  const without = await kx.attention(x, y, y, shape);
+  assert.deepEqual(await kx.attention(x, y, y, { ...shape, rope: false }), without);
+  assert.deepEqual(await kx.attention(x, y, y, { ...shape, rope: null }), without);
+  assert.notDeepEqual(withRope, without);
+  // The defaults kvHeads = heads, seqK = seqQ, dimV = dim, scale 'entropy' written out give the same result.
+  assert.deepEqual(await kx.attention(x, y, y, { ...shape, seqK: 2, kvHeads: 2, dimV: 4, scale: 'entropy', baseLen: 512, nMin: 16 }), without);
+  const out = await kx.attention(SPEC_Q, SPEC_K, SPEC_V, { ...SPEC_SHAPE, scale: 'standard' });
+  assertClose([out[0], out[1]], [1.185269355, -0.09641692105], 1e-6, 'after errors');
+});
+
 test('many calls leave the WASM heap size unchanged', async () => {
   const next = random(13);
   const options = { seqQ: 64, heads: 2, dim: 16, causal: true, rope: {} };

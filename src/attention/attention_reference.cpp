@@ -1,0 +1,190 @@
+// The double-precision definition of the attention that attention.cpp computes in tiles, written
+// as xtensor expressions so it reads like the NumPy it would be (every score matrix materialised;
+// for tests only). Per batch entry b and query head h, reading kv head g = h / (heads / kv_heads):
+//
+//   Q' = R Q,  K' = R K                        (RoPE, kexue.fm/8265; positions as in attention.hpp)
+//   S  = c[:, None] · Q' K'ᵀ, masked to −∞ where key j is not visible to row i (causal)
+//   P  = softmax(S, axis=1),  logsumexp = max(S) + log Σ exp(S − max(S))
+//   O  = P V
+//
+// and the backward pass (the softmax gradient, FlashAttention-2 eq. for dS):
+//   dP = dO Vᵀ,  dS = P ∘ (dP − rowsum(P ∘ dP)),  dQ' = c[:, None] · dS K',  dK' = (c[:, None] · dS)ᵀ Q',
+//   dV = Pᵀ dO,  then dQ = Rᵀ dQ', dK = Rᵀ dK' (R_mᵀ = R_{−m}).
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xbuilder.hpp>
+#include <xtensor/xmanipulation.hpp>
+#include <xtensor/xmath.hpp>
+#include <xtensor/xreducer.hpp>
+#include <xtensor/xsort.hpp>
+#include <xtensor/xtensor.hpp>
+#include <xtensor/xview.hpp>
+
+#include "attention/attention.hpp"
+
+namespace kexue {
+namespace {
+
+using Matrix = xt::xtensor<double, 2>;
+using Vector = xt::xtensor<double, 1>;
+using Tensor4 = xt::xtensor<double, 4>;
+using xt::all;
+using xt::newaxis;
+
+// a · b for a [n, k], b [k, m], as np.matmul. The one primitive written as loops: xtensor has no
+// matrix product without xtensor-blas, and its broadcast-and-sum form (np.einsum('ip,pj->ij'))
+// ran 7× slower under the sanitizers of the native test build.
+template <class A, class B>
+Matrix matmul(const A& a_expression, const B& b_expression) {
+    const Matrix a = a_expression, b = b_expression;  // contiguous, row-major
+    const std::size_t n = a.shape(0), depth = a.shape(1), m = b.shape(1);
+    Matrix c = xt::zeros<double>({n, m});
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t p = 0; p < depth; ++p) {
+            const double a_ip = a(i, p);
+            for (std::size_t j = 0; j < m; ++j) c(i, j) += a_ip * b(p, j);
+        }
+    return c;
+}
+
+// A read-only [d0, d1, d2, d3] tensor over a caller's buffer, copied (the references rotate it).
+Tensor4 load(const double* data, std::size_t d0, std::size_t d1, std::size_t d2, std::size_t d3) {
+    const std::array<std::size_t, 4> shape{d0, d1, d2, d3};
+    return xt::adapt(data, d0 * d1 * d2 * d3, xt::no_ownership(), shape);
+}
+
+// x [batch, seq, heads, dim] rotated in place: token t at position first_position + t (negated
+// when inverse).
+void rotate(Tensor4& x, std::size_t rotary_dim, const AttentionRope& rope, double first_position, bool inverse) {
+    for (std::size_t b = 0; b < x.shape(0); ++b)
+        for (std::size_t t = 0; t < x.shape(1); ++t)
+            for (std::size_t h = 0; h < x.shape(2); ++h) {
+                const double position = first_position + static_cast<double>(t);
+                rope_rotate_vector_reference(&x(b, t, h, 0), rotary_dim, rope.layout, rope.base,
+                                             inverse ? -position : position);
+            }
+}
+
+// Everything one (batch, head) needs: the rotated Q' and K', V, and the softmax of the scores.
+struct Head {
+    Matrix q, k, v;  // Q' [seq_q, dim], K' [seq_k, dim], V [seq_k, dim_v]
+    Vector scale;    // c_i [seq_q]
+    Matrix p;        // P [seq_q, seq_k], zero where masked
+    Vector logsumexp;
+};
+
+class Reference {
+public:
+    Reference(const AttentionShape& shape, const AttentionOptions& options, const double* q, const double* k,
+              const double* v)
+        : shape_(shape), options_(options),
+          q_(load(q, shape.batch, shape.seq_q, shape.heads, shape.dim)),
+          k_(load(k, shape.batch, shape.seq_k, shape.kv_heads, shape.dim)),
+          v_(load(v, shape.batch, shape.seq_k, shape.kv_heads, shape.dim_v)) {
+        if (options.rope) {
+            rotate(q_, rotary_dim(), *options.rope, shift(), false);
+            rotate(k_, rotary_dim(), *options.rope, 0.0, false);
+        }
+    }
+
+    std::size_t rotary_dim() const {
+        return options_.rope && options_.rope->rotary_dim != 0 ? options_.rope->rotary_dim : shape_.dim;
+    }
+    // Query i sits at position seq_k − seq_q + i.
+    double shift() const { return static_cast<double>(shape_.seq_k) - static_cast<double>(shape_.seq_q); }
+    std::size_t kv_head(std::size_t h) const { return h / (shape_.heads / shape_.kv_heads); }
+
+    Head head(std::size_t b, std::size_t h) const {
+        const std::size_t g = kv_head(h);
+        Head out{xt::view(q_, b, all(), h, all()), xt::view(k_, b, all(), g, all()), xt::view(v_, b, all(), g, all()),
+                 Vector::from_shape({shape_.seq_q}), Matrix(), Vector()};
+        // n_i, the keys row i sees, and c_i from it (attention.hpp: one definition for both twins).
+        Vector visible = Vector::from_shape({shape_.seq_q});
+        for (std::size_t i = 0; i < shape_.seq_q; ++i) {
+            const std::size_t n = attention_visible_keys(shape_, options_.causal, i);
+            visible(i) = static_cast<double>(n);
+            out.scale(i) = attention_row_scale(options_, n, shape_.dim);
+        }
+        if (shape_.seq_k == 0) {  // no key: P is empty, O = 0, logsumexp = −∞
+            out.p = Matrix::from_shape({shape_.seq_q, 0});
+            out.logsumexp = xt::ones<double>({shape_.seq_q}) * -std::numeric_limits<double>::infinity();
+            return out;
+        }
+        const Vector j = xt::arange<double>(static_cast<double>(shape_.seq_k));
+        const auto sees = xt::view(j, newaxis(), all()) < xt::view(visible, all(), newaxis());
+        const Matrix scores = xt::where(sees, xt::view(out.scale, all(), newaxis()) * matmul(out.q, xt::transpose(out.k)),
+                                        -std::numeric_limits<double>::infinity());
+        const Vector row_max = xt::amax(scores, {1});
+        const Matrix e = xt::exp(scores - xt::view(row_max, all(), newaxis()));
+        const Vector row_sum = xt::sum(e, {1});
+        out.p = e / xt::view(row_sum, all(), newaxis());
+        out.logsumexp = row_max + xt::log(row_sum);
+        return out;
+    }
+
+private:
+    AttentionShape shape_;
+    AttentionOptions options_;
+    Tensor4 q_, k_, v_;
+};
+
+// A [d0, d1, d2, d3] view of a caller's output buffer.
+auto output(double* data, std::size_t d0, std::size_t d1, std::size_t d2, std::size_t d3) {
+    const std::array<std::size_t, 4> shape{d0, d1, d2, d3};
+    return xt::adapt(data, d0 * d1 * d2 * d3, xt::no_ownership(), shape);
+}
+
+}  // namespace
+
+void attention_forward_reference(const AttentionShape& shape, const AttentionOptions& options, const double* q,
+                                 const double* k, const double* v, double* o, double* logsumexp) {
+    const Reference reference(shape, options, q, k, v);
+    auto out = output(o, shape.batch, shape.seq_q, shape.heads, shape.dim_v);
+    for (std::size_t b = 0; b < shape.batch; ++b)
+        for (std::size_t h = 0; h < shape.heads; ++h) {
+            const Head head = reference.head(b, h);
+            xt::view(out, b, all(), h, all()) = matmul(head.p, head.v);
+            if (logsumexp) {
+                auto lse = output(logsumexp, shape.batch, shape.heads, shape.seq_q, 1);
+                xt::view(lse, b, h, all(), 0) = head.logsumexp;
+            }
+        }
+}
+
+void attention_backward_reference(const AttentionShape& shape, const AttentionOptions& options, const double* q,
+                                  const double* k, const double* v, const double* d_o, double* dq, double* dk,
+                                  double* dv) {
+    const Reference reference(shape, options, q, k, v);
+    const Tensor4 grad_out = load(d_o, shape.batch, shape.seq_q, shape.heads, shape.dim_v);
+    // Gradients w.r.t. the rotated Q' and K' first; rotated back at the end.
+    Tensor4 grad_q = xt::zeros<double>({shape.batch, shape.seq_q, shape.heads, shape.dim});
+    Tensor4 grad_k = xt::zeros<double>({shape.batch, shape.seq_k, shape.kv_heads, shape.dim});
+    auto grad_v = output(dv, shape.batch, shape.seq_k, shape.kv_heads, shape.dim_v);
+    grad_v.fill(0.0);
+    for (std::size_t b = 0; b < shape.batch; ++b)
+        for (std::size_t h = 0; h < shape.heads; ++h) {
+            const Head head = reference.head(b, h);
+            const std::size_t g = reference.kv_head(h);
+            const Matrix d_out = xt::view(grad_out, b, all(), h, all());
+            const Matrix d_p = matmul(d_out, xt::transpose(head.v));
+            const Vector row_dot = xt::sum(head.p * d_p, {1});  // D_i = Σ_j P_ij dP_ij
+            const Matrix d_s = head.p * (d_p - xt::view(row_dot, all(), newaxis()));
+            const Matrix d_logits = xt::view(head.scale, all(), newaxis()) * d_s;  // ∂L/∂(Q'K'ᵀ)
+            xt::view(grad_q, b, all(), h, all()) = matmul(d_logits, head.k);
+            xt::view(grad_k, b, all(), g, all()) += matmul(xt::transpose(d_logits), head.q);
+            xt::view(grad_v, b, all(), g, all()) += matmul(xt::transpose(head.p), d_out);
+        }
+    if (options.rope) {
+        rotate(grad_q, reference.rotary_dim(), *options.rope, reference.shift(), true);
+        rotate(grad_k, reference.rotary_dim(), *options.rope, 0.0, true);
+    }
+    std::copy(grad_q.begin(), grad_q.end(), dq);
+    std::copy(grad_k.begin(), grad_k.end(), dk);
+}
+
+}  // namespace kexue

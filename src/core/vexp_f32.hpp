@@ -1,0 +1,47 @@
+// exp on a vector of floats (the softmax of the fused attention; named like XNNPACK's f32-vexp).
+//
+// xsimd::exp on the SSE4.1 backend compiles to slow WASM (its float→int conversion is emulated
+// lane by lane) and cost as much as the two matrix products of an attention tile, so this is
+// Cephes' expf (S. L. Moshier, Cephes Math Library, expf.c): x = n·ln2 + f with n rounded by the
+// 1.5·2²³ magic-number trick, f reduced in two parts (Cody & Waite, "Software Manual for the
+// Elementary Functions", 1980) to |f| ≤ ln2/2, exp(f) by its degree-5 minimax polynomial, and 2ⁿ
+// built in the exponent bits. Accuracy over the whole input range, measured against double
+// std::exp by tests/core/vexp_test.cpp: a few ulp (the bound is stated there).
+//
+// Arguments are clamped to [kVexpMin, kVexpMax] = [−87, 88], where both 2ⁿ and the result stay
+// normal floats, so exp(−∞) comes out as exp(−87) ≈ 1.6e−38 rather than 0: callers zero masked
+// entries themselves. Arguments must not be NaN (the clamp's result for NaN depends on the ISA).
+#pragma once
+
+#include <cstdint>
+
+#include "core/simd.hpp"
+
+namespace kexue::simd {
+
+constexpr float kVexpMin = -87.0f;
+constexpr float kVexpMax = 88.0f;
+
+inline Vec vexp_f32(Vec x) {
+    using IntVec = xsimd::batch<std::int32_t>;
+    x = xsimd::min(xsimd::max(x, Vec(kVexpMin)), Vec(kVexpMax));
+    const Vec magic(12582912.0f);  // 1.5·2²³: adding it rounds to an integer held in the low mantissa bits
+    const Vec shifted = xsimd::fma(x, Vec(1.44269504088896341f), magic);
+    const Vec n = shifted - magic;
+    // ln2 = 0.693359375 − 2.12194440e−4 + …: the first part has few bits, so n·0.693359375 is exact.
+    Vec f = xsimd::fnma(n, Vec(0.693359375f), x);
+    f = xsimd::fnma(n, Vec(-2.12194440e-4f), f);
+    Vec p(1.9875691500e-4f);
+    p = xsimd::fma(p, f, Vec(1.3981999507e-3f));
+    p = xsimd::fma(p, f, Vec(8.3334519073e-3f));
+    p = xsimd::fma(p, f, Vec(4.1665795894e-2f));
+    p = xsimd::fma(p, f, Vec(1.6666665459e-1f));
+    p = xsimd::fma(p, f, Vec(5.0000001201e-1f));
+    const Vec exp_f = xsimd::fma(p, f * f, f + Vec(1.0f));
+    // The low bits of `shifted` are n (two's complement), so shifting them into the exponent field
+    // and adding the bias gives the bits of 2ⁿ.
+    const IntVec pow2n_bits = (xsimd::bitwise_cast<IntVec>(shifted) << 23) + IntVec(127 << 23);
+    return exp_f * xsimd::bitwise_cast<Vec>(pow2n_bits);
+}
+
+}  // namespace kexue::simd

@@ -1,0 +1,283 @@
+// The validators of attention, RoPE and 2D RoPE, rule by rule: each broken rule returns an Error
+// naming the JS parameter (`.parameter`) with the text the JS API throws after "<fn>: ", and a
+// valid call returns none. Also the field lists (the option names of each call) and the defaults
+// resolved from the shape.
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "attention/attention.hpp"
+#include "attention/rope.hpp"
+#include "core/options.hpp"
+
+namespace kexue {
+namespace {
+
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
+
+void expect_error(const Error& error, ErrorKind kind, const std::string& parameter, const std::string& text) {
+    ASSERT_TRUE(error) << "no error for " << parameter;
+    EXPECT_EQ(error.kind, kind);
+    EXPECT_EQ(error.parameter, parameter);
+    EXPECT_EQ(error.text, text);
+}
+
+// ---- attention ----
+
+const AttentionShape kShape{1, 4, 4, 2, 1, 8, 8};
+
+TEST(AttentionValidate, AcceptsAValidCall) {
+    EXPECT_FALSE(attention_validate(kShape, AttentionOptions{}));
+    AttentionOptions options;
+    options.scale = 0.25;
+    options.causal = true;
+    options.rope = AttentionRope{};
+    options.rope->rotary_dim = 4;
+    EXPECT_FALSE(attention_validate(kShape, options));
+    AttentionShape no_keys = kShape;
+    no_keys.seq_k = 0;  // rows that see no key are allowed (zeros)
+    EXPECT_FALSE(attention_validate(no_keys, AttentionOptions{}));
+}
+
+TEST(AttentionValidate, SizesArePositive) {
+    const struct {
+        std::size_t AttentionShape::*member;
+        const char* name;
+    } sizes[] = {{&AttentionShape::batch, "batch"},     {&AttentionShape::heads, "heads"},
+                 {&AttentionShape::kv_heads, "kvHeads"}, {&AttentionShape::dim, "dim"},
+                 {&AttentionShape::dim_v, "dimV"}};
+    for (const auto& size : sizes) {
+        AttentionShape shape = kShape;
+        shape.*size.member = 0;
+        expect_error(attention_validate(shape, AttentionOptions{}), ErrorKind::range, size.name,
+                     std::string(size.name) + " must be a positive integer, received 0");
+    }
+}
+
+TEST(AttentionValidate, HeadsAreAMultipleOfKvHeads) {
+    AttentionShape shape = kShape;
+    shape.heads = 3;
+    shape.kv_heads = 2;
+    expect_error(attention_validate(shape, AttentionOptions{}), ErrorKind::range, "heads",
+                 "heads must be a multiple of kvHeads = 2 (grouped-query attention), received heads = 3");
+}
+
+TEST(AttentionValidate, CausalNeedsNoMoreQueriesThanKeys) {
+    AttentionShape shape = kShape;
+    shape.seq_q = 2;
+    shape.seq_k = 1;
+    EXPECT_FALSE(attention_validate(shape, AttentionOptions{}));  // fine without causal
+    AttentionOptions options;
+    options.causal = true;
+    expect_error(attention_validate(shape, options), ErrorKind::range, "causal",
+                 "causal attention needs seqQ <= seqK (query i sits at position seqK - seqQ + i), received "
+                 "seqQ = 2, seqK = 1");
+}
+
+TEST(AttentionValidate, ScaleBaseLenAndNMin) {
+    AttentionOptions options;
+    options.scale = kInfinity;
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "scale",
+                 "scale must be one of 'entropy', 'standard' or a finite number, received Infinity");
+    options = AttentionOptions{};
+    options.base_len = 1.0;
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "baseLen",
+                 "baseLen must be greater than 1, received 1");
+    options.base_len = std::nan("");
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "baseLen",
+                 "baseLen must be greater than 1, received NaN");
+    options = AttentionOptions{};
+    options.n_min = 0.5;
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "nMin", "nMin must be at least 1, received 0.5");
+}
+
+TEST(AttentionValidate, RopeNeedsEvenDimsAndAPositiveBase) {
+    AttentionOptions options;
+    options.rope = AttentionRope{};
+    AttentionShape odd = kShape;
+    odd.dim = 7;
+    expect_error(attention_validate(odd, options), ErrorKind::range, "dim",
+                 "dim must be even (RoPE rotates pairs of dims), received 7");
+    EXPECT_FALSE(attention_validate(odd, AttentionOptions{}));  // odd dims are fine without RoPE
+    options.rope->base = 0.0;
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "rope.base",
+                 "rope.base must be greater than 0, received 0");
+    options.rope->base = 10000.0;
+    options.rope->rotary_dim = 3;
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "rope.rotaryDim",
+                 "rope.rotaryDim must be even (RoPE rotates pairs of dims), received 3");
+    options.rope->rotary_dim = 10;
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "rope.rotaryDim",
+                 "rope.rotaryDim must be at most dim = 8, received 10");
+}
+
+TEST(AttentionValidate, BuffersMustFitTheHeap) {
+    AttentionShape shape{1, 1u << 16, 1, 64, 1, 256, 1};
+    expect_error(attention_validate(shape, AttentionOptions{}), ErrorKind::range, "q",
+                 "q of shape batch=1 × seqQ=65536 × heads=64 × dim=256 needs 1073741824 floats (4294967296 bytes), "
+                 "more than the 2 GiB WASM heap can hold");
+    shape = {1, 1, 1u << 20, 1, 1, 1024, 1};
+    EXPECT_EQ(attention_validate(shape, AttentionOptions{}).parameter, "k");
+    shape = {1, 1, 1u << 20, 1, 1, 1, 1024};
+    EXPECT_EQ(attention_validate(shape, AttentionOptions{}).parameter, "v");
+    shape = {1024, 1024, 1, 1, 1, 1, 1024};
+    EXPECT_EQ(attention_validate(shape, AttentionOptions{}).parameter, "the output");
+}
+
+TEST(AttentionValidate, FieldListAndResolvedDefaults) {
+    AttentionCall call;
+    FieldNames names;
+    visit_fields(call, names);
+    EXPECT_EQ(names.names, (std::vector<std::string>{"batch", "seqQ", "seqK", "heads", "kvHeads", "dim", "dimV",
+                                                     "scale", "baseLen", "nMin", "clipBelowOne", "causal", "rope"}));
+    AttentionRope rope;
+    FieldNames rope_names;
+    visit_fields(rope, rope_names);
+    EXPECT_EQ(rope_names.names, (std::vector<std::string>{"base", "layout", "rotaryDim"}));
+    EXPECT_EQ(optional_object_choices<AttentionRope>(), "null, true or an object { base, layout, rotaryDim }");
+    EXPECT_EQ(enum_or_number_choices<AttentionScale>(), "one of 'entropy', 'standard' or a finite number");
+
+    // The defaults: 'entropy' scale, base_len 512, n_min 16, no RoPE; rope.rotaryDim resolves to dim.
+    const AttentionOptions defaults;
+    EXPECT_EQ(std::get<AttentionScale>(defaults.scale), AttentionScale::entropy);
+    EXPECT_EQ(defaults.base_len, 512.0);
+    EXPECT_EQ(defaults.n_min, 16.0);
+    EXPECT_FALSE(defaults.rope);
+    AttentionOptions with_rope;
+    with_rope.rope = AttentionRope{};
+    EXPECT_EQ(attention_resolve(kShape, with_rope).rope->rotary_dim, 8u);
+    with_rope.rope->rotary_dim = 4;
+    EXPECT_EQ(attention_resolve(kShape, with_rope).rope->rotary_dim, 4u);
+}
+
+TEST(AttentionValidate, RowScalesAndRopeTableForTheGpu) {
+    AttentionShape shape{1, 3, 5, 1, 1, 4, 4};
+    AttentionOptions options;
+    options.n_min = 1;
+    options.causal = true;
+    const std::vector<float> scales = attention_row_scales(shape, options);
+    ASSERT_EQ(scales.size(), 3u);
+    for (std::size_t i = 0; i < 3; ++i)  // row i sees 5 − 3 + i + 1 keys
+        EXPECT_FLOAT_EQ(scales[i], static_cast<float>(attention_row_scale(options, 3 + i, 4)));
+    EXPECT_TRUE(attention_rope_table(shape, options).empty());
+    options.rope = AttentionRope{};
+    shape.seq_q = 7;  // queries at positions −2 … 4, keys at 0 … 4
+    options.causal = false;
+    const std::vector<float> table = attention_rope_table(shape, options);
+    ASSERT_EQ(table.size(), 2u * 7u * 2u);  // positions −2 … 4, 2 pairs, (cos, sin)
+    EXPECT_FLOAT_EQ(table[0], static_cast<float>(std::cos(-2.0)));
+    EXPECT_FLOAT_EQ(table[1], static_cast<float>(std::sin(-2.0)));
+    EXPECT_FLOAT_EQ(table[2], static_cast<float>(std::cos(-2.0 * 0.01)));
+}
+
+// ---- RoPE ----
+
+TEST(RopeValidate, EveryRule) {
+    const RopeShape shape{1, 3, 2, 8};
+    RopeOptions options;
+    EXPECT_FALSE(rope_validate(shape, options));
+    const struct {
+        std::size_t RopeShape::*member;
+        const char* name;
+    } sizes[] = {{&RopeShape::batch, "batch"}, {&RopeShape::seq, "seq"}, {&RopeShape::heads, "heads"},
+                 {&RopeShape::dim, "dim"}};
+    for (const auto& size : sizes) {
+        RopeShape bad = shape;
+        bad.*size.member = 0;
+        expect_error(rope_validate(bad, options), ErrorKind::range, size.name,
+                     std::string(size.name) + " must be a positive integer, received 0");
+    }
+    expect_error(rope_validate({1, 3, 2, 5}, options), ErrorKind::range, "dim",
+                 "dim must be even (RoPE rotates pairs of dims), received 5");
+    options.base = -1.0;
+    expect_error(rope_validate(shape, options), ErrorKind::range, "base", "base must be greater than 0, received -1");
+    options.base = kInfinity;
+    expect_error(rope_validate(shape, options), ErrorKind::range, "base",
+                 "base must be greater than 0, received Infinity");
+    options.base = 10000.0;
+    options.rotary_dim = 5;
+    expect_error(rope_validate(shape, options), ErrorKind::range, "rotaryDim",
+                 "rotaryDim must be even (RoPE rotates pairs of dims), received 5");
+    options.rotary_dim = 10;
+    expect_error(rope_validate(shape, options), ErrorKind::range, "rotaryDim",
+                 "rotaryDim must be at most dim = 8, received 10");
+    options.rotary_dim = 0;
+    const std::vector<double> positions{0, 1, kInfinity};
+    options.positions = positions.data();
+    expect_error(rope_validate(shape, options), ErrorKind::range, "positions[2]",
+                 "positions[2] must be a finite number, received Infinity");
+    options.positions = nullptr;
+    expect_error(rope_validate({1, 1u << 20, 1, 1024}, options), ErrorKind::range, "x",
+                 "x of shape batch=1 × seq=1048576 × heads=1 × dim=1024 needs 1073741824 floats (4294967296 bytes), "
+                 "more than the 2 GiB WASM heap can hold");
+}
+
+TEST(RopeValidate, FieldListAndResolvedDefaults) {
+    RopeCall call;
+    FieldNames names;
+    visit_fields(call, names);
+    EXPECT_EQ(names.names,
+              (std::vector<std::string>{"batch", "seq", "heads", "dim", "base", "layout", "rotaryDim", "inverse"}));
+    EXPECT_EQ(rope_resolve({1, 1, 1, 8}, RopeOptions{}).rotary_dim, 8u);
+    EXPECT_EQ(enum_choices<RopeLayout>(), "one of 'interleaved', 'half'");
+}
+
+TEST(RopeValidate, CosSinTableMatchesTheKernelsAngles) {
+    RopeOptions options;
+    const std::vector<double> positions{3.0, -1.5};
+    options.positions = positions.data();
+    options.inverse = true;
+    const std::vector<float> table = rope_cos_sin_table({1, 2, 1, 4}, options);
+    ASSERT_EQ(table.size(), 8u);
+    EXPECT_FLOAT_EQ(table[0], static_cast<float>(std::cos(-3.0)));
+    EXPECT_FLOAT_EQ(table[1], static_cast<float>(std::sin(-3.0)));
+    EXPECT_FLOAT_EQ(table[6], static_cast<float>(std::cos(1.5 * 0.01)));
+    EXPECT_FLOAT_EQ(table[7], static_cast<float>(std::sin(1.5 * 0.01)));
+}
+
+// ---- 2D RoPE ----
+
+TEST(Rope2dValidate, EveryRule) {
+    const Rope2dShape shape{1, 2, 3, 2, 8};
+    Rope2dOptions options;
+    EXPECT_FALSE(rope2d_validate(shape, options));
+    const struct {
+        std::size_t Rope2dShape::*member;
+        const char* name;
+    } sizes[] = {{&Rope2dShape::batch, "batch"}, {&Rope2dShape::height, "height"}, {&Rope2dShape::width, "width"},
+                 {&Rope2dShape::heads, "heads"}, {&Rope2dShape::dim, "dim"}};
+    for (const auto& size : sizes) {
+        Rope2dShape bad = shape;
+        bad.*size.member = 0;
+        expect_error(rope2d_validate(bad, options), ErrorKind::range, size.name,
+                     std::string(size.name) + " must be a positive integer, received 0");
+    }
+    expect_error(rope2d_validate({1, 2, 3, 2, 6}, options), ErrorKind::range, "dim",
+                 "dim must be a multiple of 4 (two rotary halves of even size), received 6");
+    options.base = 0.0;
+    expect_error(rope2d_validate(shape, options), ErrorKind::range, "base", "base must be greater than 0, received 0");
+    options.base = 10000.0;
+    std::vector<double> positions(12, 1.0);
+    positions[11] = std::nan("");
+    options.positions = positions.data();
+    expect_error(rope2d_validate(shape, options), ErrorKind::range, "positions[11]",
+                 "positions[11] must be a finite number, received NaN");
+    options.positions = nullptr;
+    EXPECT_EQ(rope2d_validate({1, 1024, 1024, 1, 1024}, options).parameter, "x");
+}
+
+TEST(Rope2dValidate, FieldList) {
+    Rope2dCall call;
+    FieldNames names;
+    visit_fields(call, names);
+    EXPECT_EQ(names.names, (std::vector<std::string>{"batch", "height", "width", "heads", "dim", "base", "layout",
+                                                     "mode", "inverse"}));
+    EXPECT_EQ(enum_choices<Rope2dMode>(), "one of 'split', 'tie'");
+}
+
+}  // namespace
+}  // namespace kexue

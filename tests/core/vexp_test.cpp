@@ -1,0 +1,118 @@
+// simd::vexp_f32 (core/vexp_f32.hpp) against double-precision std::exp over its whole input range
+// [−87, 88]: every 127th float bit pattern of the range (about 17.6 million arguments, every
+// exponent and a spread of mantissas), both ends, and the values around 0. The error is measured
+// in ulp of the float nearest the true value.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "core/simd.hpp"
+#include "core/vexp_f32.hpp"
+
+namespace kexue {
+namespace {
+
+using simd::kVecWidth;
+using simd::Vec;
+
+float from_bits(std::uint32_t bits) {
+    float x;
+    std::memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+std::uint32_t to_bits(float x) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    return bits;
+}
+
+// |got − exp(x)| in units of the float spacing at exp(x) (exp(x) ≥ exp(−87) > FLT_MIN: normal).
+double ulp_error(float got, float x) {
+    const double want = std::exp(static_cast<double>(x));
+    const double ulp = std::ldexp(1.0, std::ilogb(want) - 23);
+    return std::fabs(static_cast<double>(got) - want) / ulp;
+}
+
+struct Sweep {
+    double max_ulp = 0.0;
+    float worst = 0.0f;
+    std::uint64_t count = 0;
+    alignas(64) float lanes[kVecWidth] = {};
+    std::size_t filled = 0;
+
+    void add(float x) {
+        lanes[filled++] = x;
+        if (filled == kVecWidth) flush();
+    }
+    void flush() {
+        alignas(64) float out[kVecWidth];
+        simd::vexp_f32(Vec::load_aligned(lanes)).store_aligned(out);
+        for (std::size_t i = 0; i < filled; ++i) {
+            const double e = ulp_error(out[i], lanes[i]);
+            if (e > max_ulp) {
+                max_ulp = e;
+                worst = lanes[i];
+            }
+        }
+        count += filled;
+        filled = 0;
+    }
+    // Every `stride`-th bit pattern from the float `from` to the float `to` of the same sign
+    // (bit patterns grow with |x|), plus `to` itself.
+    void range(float from, float to, std::uint32_t stride) {
+        for (std::uint64_t bits = to_bits(from); bits <= to_bits(to); bits += stride)
+            add(from_bits(static_cast<std::uint32_t>(bits)));
+        add(to);
+    }
+};
+
+// Bound: 2 ulp. Cephes' expf is documented at about 1 ulp peak (expf.c: "peak relative error
+// 1.0e−7" over ±MAXLOGF); the Cody–Waite reduction leaves f exact to ~2⁻³⁵, the degree-5 minimax
+// polynomial is good to ~1.2e−8 on |f| ≤ ln2/2, and the final product with 2ⁿ is exact, so the
+// rounding of the Horner steps dominates: measured 1.263 ulp (at x = 15.6425695) both natively with
+// AVX-512's fused multiply-adds and in WASM SIMD without them. 2 leaves room for another ISA's
+// rounding, not for a wrong coefficient or reduction constant (those cost 10+ ulp).
+TEST(VectorExp, WithinTwoUlpOfDoubleExpOverTheWholeRange) {
+    Sweep sweep;
+    sweep.range(0.0f, simd::kVexpMax, 127);                  // [0, 88]
+    sweep.range(-0.0f, simd::kVexpMin, 127);                 // [−87, −0] (sign bit set: −0 first)
+    for (int i = -1000; i <= 1000; ++i) sweep.add(static_cast<float>(i) * 1e-3f);  // around 0
+    sweep.add(std::numeric_limits<float>::denorm_min());
+    sweep.add(-std::numeric_limits<float>::min());
+    sweep.flush();
+    RecordProperty("max_ulp", std::to_string(sweep.max_ulp));
+    RecordProperty("worst_argument", std::to_string(sweep.worst));
+    RecordProperty("arguments", std::to_string(sweep.count));
+    std::printf("vexp_f32: max error %.3f ulp at x = %.9g over %llu arguments in [%g, %g]\n", sweep.max_ulp,
+                static_cast<double>(sweep.worst), static_cast<unsigned long long>(sweep.count),
+                static_cast<double>(simd::kVexpMin), static_cast<double>(simd::kVexpMax));
+    EXPECT_GT(sweep.count, 17000000u);
+    EXPECT_LE(sweep.max_ulp, 2.0);
+}
+
+// exp(0) = 1 exactly, and the clamp: arguments below −87 (−∞ included: masked scores) give
+// exp(−87), a small positive normal float, never 0, NaN or a denormal; above 88 give exp(88).
+TEST(VectorExp, ExactAtZeroAndClampedOutsideTheRange) {
+    alignas(64) float in[kVecWidth], out[kVecWidth];
+    for (std::size_t i = 0; i < kVecWidth; ++i) in[i] = 0.0f;
+    simd::vexp_f32(Vec::load_aligned(in)).store_aligned(out);
+    EXPECT_EQ(out[0], 1.0f);
+    const float low[] = {-std::numeric_limits<float>::infinity(), -1000.0f, -87.5f};
+    for (float x : low) {
+        simd::vexp_f32(Vec(x)).store_aligned(out);
+        simd::vexp_f32(Vec(simd::kVexpMin)).store_aligned(in);
+        EXPECT_EQ(out[0], in[0]) << x;
+        EXPECT_GE(out[0], std::numeric_limits<float>::min()) << x;
+    }
+    simd::vexp_f32(Vec(std::numeric_limits<float>::infinity())).store_aligned(out);
+    EXPECT_TRUE(std::isfinite(out[0]));
+    EXPECT_NEAR(out[0] / std::exp(88.0), 1.0, 1e-6);
+}
+
+}  // namespace
+}  // namespace kexue
