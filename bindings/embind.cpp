@@ -3,6 +3,7 @@
 // validates them with the core's validator and returns { options } (resolved, defaults filled
 // in) or { error }, and the compute binding takes heap addresses plus the same options.
 #include <cstdint>
+#include <cstdlib>
 
 #include <emscripten/bind.h>
 
@@ -38,6 +39,11 @@ std::uint32_t thread_count() { return static_cast<std::uint32_t>(kexue::thread_c
 std::uint32_t max_thread_count() { return static_cast<std::uint32_t>(kexue::max_thread_count()); }
 void set_thread_count(std::uint32_t count) { kexue::set_thread_count(count); }
 
+// Test-only: aborts the instance on purpose, so that tests can check that a dead instance is
+// refused with one clear error and that init() makes a fresh one (issue 18). The facade reaches it
+// only through abortForTesting in bindings/js/guard.js, which the public API does not export.
+void abort_for_testing() { std::abort(); }
+
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(kexue_core) {
@@ -46,4 +52,5 @@ EMSCRIPTEN_BINDINGS(kexue_core) {
     emscripten::function("threadCount", &thread_count);
     emscripten::function("maxThreadCount", &max_thread_count);
     emscripten::function("setThreadCount", &set_thread_count);
+    emscripten::function("abortForTesting", &abort_for_testing);
 }

@@ -11,7 +11,8 @@
 // src/attention/rope.hpp and attention.hpp, through the `…Plan` bindings); this side checks only
 // what C++ cannot see: the JS types and lengths of the arrays it copies into the heap (lengths from
 // the resolved plan), NaN inside q, k, v and dOut, and the JS-only `backend` option.
-import { describe, requireChoice, requireFinite, requireFloat32Array, requireOptionsObject, resolvePlan, throwIfError } from './errors.js';
+import { describe, exactView, requireChoice, requireFinite, requireFloat32Array, requireOptionsObject, resolvePlan, throwIfError,
+  typedLength } from './errors.js';
 import { withHeap } from './heap.js';
 
 const BACKENDS = ['auto', 'wasm', 'webgpu'];
@@ -23,6 +24,7 @@ function requirePositions(fn, name, value, length, meaning) {
   if (!Array.isArray(value) && !(ArrayBuffer.isView(value) && !(value instanceof DataView))) {
     throw new TypeError(`${fn}: ${name} must be an array or typed array of numbers, received ${describe(value)}`);
   }
+  if (ArrayBuffer.isView(value)) value = exactView(value);  // its own `length` may lie (errors.js)
   if (value.length !== length) {
     throw new RangeError(`${fn}: ${name} must have length ${meaning} = ${length}, received length ${value.length}`);
   }
@@ -97,6 +99,9 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     const positions = requirePositions(fn, 'positions', options.positions, seq, 'seq');
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'wasm');
     requireFloat32Array(fn, 'x', x, [['batch', batch], ['seq', seq], ['heads', heads], ['dim', dim]]);
+    requireFinite(fn, 'x', x);
+    // From here on x is a plain view of exactly its elements: its own `length` may lie (errors.js).
+    x = exactView(x);
 
     // RoPE alone is synchronous on WASM (the default); backend 'webgpu' or 'auto' returns a Promise.
     if (backend !== 'wasm') {
@@ -140,6 +145,8 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     const { batch, height, width, heads, dim } = resolvePlan(fn, module.rope2dPlan(options));
     const positions = requirePositions(fn, 'positions', options.positions, 2 * height * width, '2*height*width');
     requireFloat32Array(fn, 'x', x, [['batch', batch], ['height', height], ['width', width], ['heads', heads], ['dim', dim]]);
+    requireFinite(fn, 'x', x);
+    x = exactView(x);
 
     return withHeap(module, (heap) => {
       const xPtr = heap.input(x, 'x');
@@ -203,11 +210,11 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const oPtr = heap.alloc(outCount, 'the output');
       const lsePtr = heap.alloc(batch * heads * seqQ, 'the logsumexp');
       throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, options));
-      const dqPtr = heap.alloc(q.length, 'dq');
-      const dkPtr = heap.alloc(k.length, 'dk');
-      const dvPtr = heap.alloc(v.length, 'dv');
+      const dqPtr = heap.alloc(typedLength(q), 'dq');
+      const dkPtr = heap.alloc(typedLength(k), 'dk');
+      const dvPtr = heap.alloc(typedLength(v), 'dv');
       throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr, options));
-      return { dq: heap.read(dqPtr, q.length), dk: heap.read(dkPtr, k.length), dv: heap.read(dvPtr, v.length) };
+      return { dq: heap.read(dqPtr, typedLength(q)), dk: heap.read(dkPtr, typedLength(k)), dv: heap.read(dvPtr, typedLength(v)) };
     });
   }
 

@@ -6,6 +6,44 @@
 // The WASM heap is capped at 2 GiB (-sMAXIMUM_MEMORY); no single buffer can exceed it.
 export const MAX_HEAP_BYTES = 2 ** 31;
 
+// Typed arrays are read through the built-in accessors of %TypedArray%.prototype, never through
+// `.length` or `.buffer` on the value: a subclass or Proxy can override those, and a length that
+// lies would let HEAPF32.set copy more than the buffer the facade allocated (or less, leaving an
+// earlier call's data in it). The built-in getters read the internal slots; the toStringTag getter
+// returns undefined for anything that is not a typed array (a Proxy included) instead of throwing.
+const TypedArrayPrototype = Object.getPrototypeOf(Float32Array.prototype);
+const builtin = (name) => Object.getOwnPropertyDescriptor(TypedArrayPrototype, name).get;
+const lengthGetter = builtin('length');
+const byteOffsetOf = builtin('byteOffset');
+const bufferOf = builtin('buffer');
+const tagOf = builtin(Symbol.toStringTag);
+
+/** The typed-array kind of `value` ('Float32Array', …), or undefined when it is not a typed array. */
+export function typedArrayKind(value) {
+  return tagOf.call(value);
+}
+
+/** The real element count of a typed array (0 once its buffer is detached). */
+export function typedLength(array) {
+  return lengthGetter.call(array);
+}
+
+/** A typed array's real length (built-in accessor); any other array's own length. */
+export function lengthOf(value) {
+  return tagOf.call(value) === undefined ? value.length : lengthGetter.call(value);
+}
+
+/**
+ * A plain view of exactly the elements of a typed array, built from its real buffer, byte offset
+ * and length: what is copied into the heap, whatever the array's own properties claim.
+ */
+export function exactView(array) {
+  const kind = tagOf.call(array);
+  if (kind === undefined) return array;
+  const View = globalThis[kind];
+  return new View(bufferOf.call(array), byteOffsetOf.call(array), lengthGetter.call(array));
+}
+
 export function describe(value) {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
@@ -13,7 +51,8 @@ export function describe(value) {
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
   if (typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`;
   if (Array.isArray(value)) return `Array(${value.length})`;
-  if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${value.length ?? value.byteLength})`;
+  if (typedArrayKind(value) !== undefined) return `${typedArrayKind(value)}(${typedLength(value)})`;
+  if (ArrayBuffer.isView(value)) return `DataView(${value.byteLength})`;
   if (typeof value === 'function') return 'a function';
   return value.constructor?.name ? `${value.constructor.name} object` : 'object';
 }
@@ -80,7 +119,33 @@ export function requireOptions(fn, options) {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new TypeError(`${fn}: options must be an object, received ${describe(options)}`);
   }
-  return options;
+  return snapshotOptions(options);
+}
+
+// Options are read once, here, before anything is allocated: a plain copy of the caller's object
+// (own enumerable properties; nested plain objects and arrays copied, holes kept so that C++ still
+// refuses sparse arrays; typed arrays and class instances kept as they are). A getter therefore runs
+// once, before any allocation, and the C++ re-read of the same options sees the same values; a
+// getter that disposes the object being called is caught by the assertAlive that follows.
+const MAX_COPIED_ARRAY = 1 << 16;
+export function snapshotOptions(value, depth = 0) {
+  if (value === null || typeof value !== 'object' || depth > 8) return value;
+  if (Array.isArray(value)) {
+    const n = value.length;
+    if (n > MAX_COPIED_ARRAY) return value;
+    const out = new Array(n);
+    for (let i = 0; i < n; ++i) {
+      if (Object.prototype.hasOwnProperty.call(value, i)) out[i] = snapshotOptions(value[i], depth + 1);
+    }
+    return out;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  const out = {};
+  for (const key of Object.keys(value)) {
+    Object.defineProperty(out, key, { value: snapshotOptions(value[key], depth + 1), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
 }
 
 // A size: a positive integer (a count of rows, columns, heads, …).
@@ -108,15 +173,16 @@ export function requireBoolean(fn, name, value, fallback) {
 // A Float32Array holding a row-major tensor of the given shape. `dims` names each extent
 // (e.g. [['m', 2], ['k', 3]]) so the message can say "m*k = 6 for shape [2, 3]".
 export function requireFloat32Array(fn, name, value, dims) {
-  if (!(value instanceof Float32Array)) {
+  if (typedArrayKind(value) !== 'Float32Array') {
     throw new TypeError(`${fn}: ${name} must be a Float32Array, received ${describe(value)}`);
   }
   const expected = elementCount(fn, name, dims);
-  if (value.length !== expected) {
+  const length = typedLength(value);
+  if (length !== expected) {
     const formula = dims.map(([dimName]) => dimName).join('*');
     const shape = dims.map(([, extent]) => extent).join(', ');
     throw new RangeError(`${fn}: ${name} must have length ${formula} = ${expected} for shape ` +
-      `[${shape}], received length ${value.length}`);
+      `[${shape}], received length ${length}`);
   }
   return value;
 }
@@ -148,8 +214,11 @@ export function requireChoice(fn, name, value, choices, fallback) {
 
 // Refuses NaN and ±Infinity in an array, naming the first bad element.
 export function requireFinite(fn, name, array) {
-  for (let i = 0; i < array.length; ++i) {
-    const x = array[i];
+  const view = exactView(array);
+  const n = typedArrayKind(array) === undefined ? array.length : typedLength(array);
+  for (let i = 0; i < n; ++i) {
+    const x = view[i];
     if (x - x !== 0) throw new RangeError(`${fn}: ${name}[${i}] must be finite, received ${x}`);
   }
 }
+

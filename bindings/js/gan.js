@@ -4,8 +4,8 @@
 // its arrays against them, and passes the same options to the compute binding. This side keeps
 // what C++ cannot see: the JS types of the arrays, the user's dataset samples, Math.random draws.
 import { Disposable } from './disposable.js';
-import { deepFreeze, renameDeprecated, requireFinite, requireFloat32Array, requireOptions, requireOptionsObject,
-  resolvePlan, throwIfError } from './errors.js';
+import { deepFreeze, exactView, renameDeprecated, requireFinite, requireFloat32Array, requireOptions, requireOptionsObject,
+  resolvePlan, throwIfError, typedArrayKind } from './errors.js';
 import { withHeap } from './heap.js';
 
 // Builds the gan namespace and GanTrainer bound to one WASM module instance; `nativeOf` comes from
@@ -22,13 +22,15 @@ export function createGanClasses(module, nativeOf) {
      */
     criticLoss(critic, options) {
       const fn = 'gan.criticLoss';
+      // Options are read once, before the critic's liveness is checked (a getter may dispose it).
+      const opts = renameDeprecated(fn, requireOptionsObject(fn, options, 'rows'), { eps: 'interpolation' });
       const { native, sizes } = nativeOf(fn, 'critic', critic);
-      requireOptionsObject(fn, options, 'rows');
-      const opts = renameDeprecated(fn, options, { eps: 'interpolation' });
       const { rows } = resolvePlan(fn, native.criticLossPlan(opts));
       const p = sizes[0];
       requireFloat32Array(fn, 'real', opts.real, [['rows', rows], ['in', p]]);
       requireFloat32Array(fn, 'fake', opts.fake, [['rows', rows], ['in', p]]);
+      requireFinite(fn, 'real', opts.real);
+      requireFinite(fn, 'fake', opts.fake);
       const interpolation = opts.interpolation === undefined
         ? Float32Array.from({ length: rows }, () => Math.random())
         : requireFloat32Array(fn, 'interpolation', opts.interpolation, [['rows', rows]]);
@@ -49,10 +51,11 @@ export function createGanClasses(module, nativeOf) {
     /** WGAN generator loss L_G = −mean D(fake) and ∂L_G/∂fake (rows×in). */
     generatorLoss(critic, fake, options) {
       const fn = 'gan.generatorLoss';
+      options = requireOptionsObject(fn, options, 'rows');
       const { native, sizes } = nativeOf(fn, 'critic', critic);
-      requireOptionsObject(fn, options, 'rows');
       const { rows } = resolvePlan(fn, native.generatorLossPlan(options));
       requireFloat32Array(fn, 'fake', fake, [['rows', rows], ['in', sizes[0]]]);
+      requireFinite(fn, 'fake', fake);
       const count = rows * sizes[0];
       return withHeap(module, (heap) => {
         const fakePtr = heap.input(fake, 'fake');
@@ -70,11 +73,11 @@ export function createGanClasses(module, nativeOf) {
      */
     normalizedCritic(critic, x, options) {
       const fn = 'gan.normalizedCritic';
+      const opts = renameDeprecated(fn, requireOptionsObject(fn, options, 'rows'), { epsilon: 'eps' });
       const { native, sizes } = nativeOf(fn, 'critic', critic);
-      requireOptionsObject(fn, options, 'rows');
-      const opts = renameDeprecated(fn, options, { epsilon: 'eps' });
       const { rows } = resolvePlan(fn, native.normalizedCriticPlan(opts));
       requireFloat32Array(fn, 'x', x, [['rows', rows], ['in', sizes[0]]]);
+      requireFinite(fn, 'x', x);
       const count = native.parameterCount();
       const inputCount = rows * sizes[0];
       return withHeap(module, (heap) => {
@@ -114,8 +117,9 @@ export function createGanClasses(module, nativeOf) {
       let opts = renameDeprecated(fn, requireOptions(fn, options), { epsilon: 'eps' });
       // The user's own samples stay on this side until they are copied in; C++ sees no dataset name.
       let points = null;
-      if (opts.dataset instanceof Float32Array) {
-        const dataset = opts.dataset;
+      if (typedArrayKind(opts.dataset) === 'Float32Array') {
+        // A plain copy of exactly its elements: its own `length` may lie (errors.js, exactView).
+        const dataset = exactView(opts.dataset);
         if (dataset.length < 2 || dataset.length % 2 !== 0) {
           throw new RangeError(`${fn}: dataset samples must be a Float32Array of n×2 coordinates (n ≥ 1), received length ${dataset.length}`);
         }

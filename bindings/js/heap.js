@@ -1,4 +1,5 @@
 // Moving Float32Arrays in and out of the WASM heap for one call.
+import { exactView, lengthOf } from './errors.js';
 //
 // Every call copies its inputs into freshly malloc'ed heap buffers, runs the kernel, copies the
 // result out into a new Float32Array and frees everything (also when the kernel throws), so no
@@ -23,17 +24,21 @@ export class HeapFrame {
   }
 
   // Copies a Float32Array into a new heap buffer; returns its byte address.
+  // The length and contents are read through the built-in typed-array accessors (errors.js,
+  // exactView): an overridden `length` cannot size the buffer differently from what is copied.
   input(array, what) {
-    const pointer = this.alloc(array.length, what);
+    const source = exactView(array);
+    const pointer = this.alloc(lengthOf(source), what);
     // Read HEAPF32 after every malloc: growing the heap replaces the view.
-    this.module.HEAPF32.set(array, pointer >>> 2);
+    this.module.HEAPF32.set(source, pointer >>> 2);
     return pointer;
   }
 
   // Copies a Float64Array (or array of numbers) into a new heap buffer of float64s.
   inputF64(array, what) {
-    const pointer = this.alloc(array.length, what, 8);
-    this.module.HEAPF64.set(array, pointer >>> 3);
+    const source = exactView(array);
+    const pointer = this.alloc(lengthOf(source), what, 8);
+    this.module.HEAPF64.set(source, pointer >>> 3);
     return pointer;
   }
 

@@ -8,6 +8,7 @@ import { createAttentionFunctions } from './attention.js';
 import { withHeap } from './heap.js';
 import { WebGpuBackend, acquireDevice } from '../webgpu/backend.js';
 import { version } from './version.js';
+import { DeadInstanceState, guardModule, registerInstanceModule } from './guard.js';
 import { createGanClasses } from './gan.js';
 import { createMlpClass } from './mlp.js';
 import { createLossFunctions } from './losses.js';
@@ -25,6 +26,7 @@ class Kexue {
 
   constructor(module, { gpu = null, gpuReason = null, onDispose = null } = {}) {
     this.#module = module;
+    registerInstanceModule(this, module);
     this.#gpu = gpu;
     this.#gpuReason = gpuReason;
     this.#onDispose = onDispose;
@@ -217,7 +219,7 @@ async function nodeRequireForOldNode() {
   return createRequire(import.meta.url);
 }
 
-async function loadModule(useThreads, locate) {
+async function loadModule(useThreads, locate, state) {
   const { default: createKexueModule } = useThreads
     ? await import('../../dist/kexue-mt.mjs')
     : await import('../../dist/kexue.mjs');
@@ -225,10 +227,12 @@ async function loadModule(useThreads, locate) {
   const nodeRequire = await nodeRequireForOldNode();
   if (nodeRequire) moduleOptions.nodeRequire = nodeRequire;
   if (locate) moduleOptions.locateFile = locate;
-  return createKexueModule(moduleOptions);
+  // Emscripten calls onAbort before it throws "Aborted(…)": the instance is dead from then on.
+  moduleOptions.onAbort = (what) => state.kill(`Aborted(${what ?? ''})`);
+  return guardModule(await createKexueModule(moduleOptions), state);
 }
 
-async function createModule(threads, locate) {
+async function createModule(threads, locate, state) {
   const useThreads = threads === 'auto' ? threadsAvailable() : threads > 1;
   if (useThreads && !threadsAvailable()) {
     throw new Error(`init: threads = ${threads} needs SharedArrayBuffer, which this page does not ` +
@@ -237,13 +241,13 @@ async function createModule(threads, locate) {
   }
   let module;
   try {
-    module = await loadModule(useThreads, locate);
+    module = await loadModule(useThreads, locate, state);
   } catch (error) {
     // threads 'auto' asked for threads only because shared memory exists; if the threaded module
     // cannot start (its worker script is missing from a bundle), one thread still works.
     if (!useThreads || threads !== 'auto') throw error;
     console.warn(`${error.message}; kexue runs on one thread`);
-    return loadModule(false, locate);
+    return loadModule(false, locate, state);
   }
   if (useThreads) {
     module.unrefWorkers();
@@ -258,18 +262,25 @@ const modules = new Map();
 
 function moduleFor(threads, locations) {
   // A locateFile function cannot be a cache key: each init() with one loads its own module.
-  if (locations.locateFile !== undefined) return createModule(threads, moduleLocator(locations));
+  const state = new DeadInstanceState();
+  if (locations.locateFile !== undefined) return { module: createModule(threads, moduleLocator(locations), state), state };
   const key = `${threads}/${JSON.stringify(locations.wasmPaths ?? null)}`;
   if (!modules.has(key)) {
-    const pending = createModule(threads, moduleLocator(locations));
-    modules.set(key, pending);
+    const pending = createModule(threads, moduleLocator(locations), state);
+    const entry = { module: pending, state };
+    modules.set(key, entry);
     pending.catch(() => modules.delete(key));
+    // A module that aborted is dropped: the next init() loads a fresh one.
+    state.listeners.push(() => { if (modules.get(key) === entry) modules.delete(key); });
   }
   return modules.get(key);
 }
 
 async function createInstance(threads, backend, gpu, locations, onDispose) {
-  const module = await moduleFor(threads, locations);
+  const { module: pending, state } = moduleFor(threads, locations);
+  const module = await pending;
+  // An instance on a module that aborted leaves init()'s cache with it.
+  if (onDispose) state.listeners.push(onDispose);
   if (backend === 'wasm') {
     return new Kexue(module, { gpuReason: "this instance was created with init({ backend: 'wasm' })", onDispose });
   }

@@ -11,7 +11,8 @@
 // arrays (NaN, labels outside [0, 1], indices out of range), in the same pass that copies them.
 // Here: the JS types and lengths of the array arguments, which C++ cannot see.
 import { Disposable } from './disposable.js';
-import { describe, requireFloat32Array, requireOptionsObject, resolvePlan, throwIfError } from './errors.js';
+import { describe, exactView, lengthOf, requireFloat32Array, requireOptionsObject, resolvePlan, throwIfError, typedArrayKind,
+  typedLength } from './errors.js';
 import { withHeap } from './heap.js';
 
 // A compute binding returns the reduced loss (a number) or an error object.
@@ -26,12 +27,13 @@ function integerArray(fn, name, value, length, lengthName) {
   if (!Array.isArray(value) && !(ArrayBuffer.isView(value) && !(value instanceof DataView))) {
     throw new TypeError(`${fn}: ${name} must be an array of integers, received ${describe(value)}`);
   }
-  if (value.length !== length) {
-    throw new RangeError(`${fn}: ${name} must have length ${lengthName} = ${length}, received length ${value.length}`);
+  const source = typedArrayKind(value) === undefined ? value : exactView(value);
+  if (lengthOf(source) !== length) {
+    throw new RangeError(`${fn}: ${name} must have length ${lengthName} = ${length}, received length ${lengthOf(source)}`);
   }
   const out = new Float64Array(length);
   for (let i = 0; i < length; ++i) {
-    const v = value[i];
+    const v = source[i];
     if (typeof v !== 'number') {
       throw new TypeError(`${fn}: ${name}[${i}] must be an integer, received ${describe(v)}`);
     }
@@ -84,12 +86,13 @@ export function createLossFunctions(module) {
     const { p } = options;
     let pRows = 0;
     if (p !== undefined) {
-      if (!(p instanceof Float32Array)) throw new TypeError(`${fn}: p must be a Float32Array, received ${describe(p)}`);
-      if (p.length !== cols && p.length !== rows * cols) {
+      if (typedArrayKind(p) !== 'Float32Array') throw new TypeError(`${fn}: p must be a Float32Array, received ${describe(p)}`);
+      const pLength = typedLength(p);
+      if (pLength !== cols && pLength !== rows * cols) {
         throw new RangeError(`${fn}: p must have length cols = ${cols} (one distribution for every row) or ` +
-          `rows*cols = ${rows * cols}, received length ${p.length}`);
+          `rows*cols = ${rows * cols}, received length ${pLength}`);
       }
-      pRows = p.length / cols;
+      pRows = pLength / cols;
     }
     return withHeap(module, (heap) => {
       const xPtr = heap.input(x, 'x');
@@ -170,14 +173,14 @@ export function createLossFunctions(module) {
   /** The calibrated probability σ(2s) of ZLPR logits, elementwise. */
   zlpr.probability = function probability(logits) {
     const fn = 'losses.zlpr.probability';
-    if (!(logits instanceof Float32Array)) {
+    if (typedArrayKind(logits) !== 'Float32Array') {
       throw new TypeError(`${fn}: logits must be a Float32Array, received ${describe(logits)}`);
     }
     return withHeap(module, (heap) => {
       const inPtr = heap.input(logits, 'logits');
-      const outPtr = heap.alloc(logits.length, 'the result');
-      module.zlprProbabilityF32(inPtr, outPtr, logits.length);
-      return heap.read(outPtr, logits.length);
+      const outPtr = heap.alloc(typedLength(logits), 'the result');
+      module.zlprProbabilityF32(inPtr, outPtr, typedLength(logits));
+      return heap.read(outPtr, typedLength(logits));
     });
   };
 
@@ -259,10 +262,10 @@ export function createLossFunctions(module) {
       const fn = 'ExponentiatedGradient';
       requireOptionsObject(fn, options, 'weight, lr');
       const { weight } = options;
-      if (!(weight instanceof Float32Array)) {
+      if (typedArrayKind(weight) !== 'Float32Array') {
         throw new TypeError(`${fn}: weight must be a Float32Array, received ${describe(weight)}`);
       }
-      const size = weight.length;
+      const size = typedLength(weight);
       const resolved = resolvePlan(fn, module.exponentiatedGradientPlan(options, size));
       const gradPointer = module._malloc(size * 4);
       if (gradPointer === 0) throw new RangeError(`${fn}: out of WASM memory allocating the gradient buffer (${size * 4} bytes)`);

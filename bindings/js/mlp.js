@@ -71,10 +71,12 @@ export function createMlpClass(module) {
     /** x: rows×in → outputs rows×out (Float32Array(rows) for a critic). */
     forward(x, options) {
       const fn = 'Mlp.forward';
+      // Options are read once (a getter that disposes this object runs here), then liveness.
+      options = requireOptionsObject(fn, options, 'rows');
       this.assertAlive(fn);
-      requireOptionsObject(fn, options, 'rows');
       const { rows } = resolvePlan(fn, this.#native.forwardPlan(options));
       requireFloat32Array(fn, 'x', x, [['rows', rows], ['in', this.inputSize]]);
+      requireFinite(fn, 'x', x);
       const outCount = rows * this.outputSize;
       return withHeap(module, (heap) => {
         const xPtr = heap.input(x, 'x');
@@ -87,10 +89,12 @@ export function createMlpClass(module) {
     /** ∇_x of each row's output (out = 1), rows×in. */
     inputGradient(x, options) {
       const fn = 'Mlp.inputGradient';
+      // Options are read once (a getter that disposes this object runs here), then liveness.
+      options = requireOptionsObject(fn, options, 'rows');
       this.assertAlive(fn);
-      requireOptionsObject(fn, options, 'rows');
       const { rows } = resolvePlan(fn, this.#native.inputGradientPlan(options));
       requireFloat32Array(fn, 'x', x, [['rows', rows], ['in', this.inputSize]]);
+      requireFinite(fn, 'x', x);
       const count = rows * this.inputSize;
       return withHeap(module, (heap) => {
         const xPtr = heap.input(x, 'x');

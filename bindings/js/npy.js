@@ -22,6 +22,10 @@ export function openNpy(path) {
     if (major < 1 || major > 3) throw new NpyError(`${path}: unsupported .npy format version ${major}`);
     const headerLength = major === 1 ? prefix.readUInt16LE(8) : prefix.readUInt32LE(8);
     const headerStart = major === 1 ? 10 : 12;
+    // A header longer than the file is a corrupt length field, not a reason to allocate it.
+    if (headerStart + headerLength > fileSize) {
+      throw new NpyError(`${path}: truncated .npy header (it claims ${headerLength} bytes, the file has ${fileSize})`);
+    }
     const header = Buffer.alloc(headerLength);
     if (readSync(fd, header, 0, headerLength, headerStart) !== headerLength) {
       throw new NpyError(`${path}: truncated .npy header`);
@@ -38,8 +42,10 @@ export function openNpy(path) {
       throw new NpyError(`${path}: dtype ${descr} is not supported; expected float32 ('<f4') or float64 ('<f8'), little-endian`);
     }
     if (fortran === 'True') throw new NpyError(`${path}: Fortran-order arrays are not supported; save with C order`);
-    const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
-    if (shape.length !== 2 || !shape.every((n) => Number.isInteger(n) && n >= 1)) {
+    // Each extent strictly as NumPy writes it, decimal digits: Number() would accept '2e1', '0x10', ' '.
+    const parts = shapeText.split(',').map((s) => s.trim()).filter(Boolean);
+    const shape = parts.map((s) => (/^[0-9]+$/.test(s) ? Number(s) : NaN));
+    if (shape.length !== 2 || !shape.every((n) => Number.isSafeInteger(n) && n >= 1)) {
       throw new NpyError(`${path}: expected a 2-D array (rows, dim), received shape (${shapeText.trim()})`);
     }
     const [rows, dim] = shape;

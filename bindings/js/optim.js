@@ -10,7 +10,8 @@
 // options or the error thrown here. This file checks only what C++ cannot see: the JS type and
 // length of the array arguments (weight, factors, grads) and the NaN/±Infinity inside them.
 import { Disposable } from './disposable.js';
-import { describe, requireFinite, requireFloat32Array, requireOptionsObject, resolvePlan, throwIfError } from './errors.js';
+import { describe, exactView, requireFinite, requireFloat32Array, requireOptionsObject, resolvePlan, throwIfError, typedArrayKind,
+  typedLength } from './errors.js';
 import { withHeap } from './heap.js';
 
 // The array-valued options of LowRankOptimizer, which the facade copies into the heap itself; C++
@@ -33,23 +34,24 @@ function requireGradientList(fn, name, grads, { sameLength = true } = {}) {
   if (!Array.isArray(grads)) {
     throw new TypeError(`${fn}: ${name} must be an array of Float32Arrays, received ${describe(grads)}`);
   }
+  // Lengths through the built-in accessor: a subclass's `length` may lie (errors.js, typedLength).
   grads.forEach((g, i) => {
-    if (!(g instanceof Float32Array)) {
+    if (typedArrayKind(g) !== 'Float32Array') {
       throw new TypeError(`${fn}: ${name}[${i}] must be a Float32Array, received ${describe(g)}`);
     }
-    if (sameLength && g.length !== grads[0].length) {
-      throw new RangeError(`${fn}: ${name}[${i}] must have the length of ${name}[0] = ${grads[0].length}, received length ${g.length}`);
+    if (sameLength && typedLength(g) !== typedLength(grads[0])) {
+      throw new RangeError(`${fn}: ${name}[${i}] must have the length of ${name}[0] = ${typedLength(grads[0])}, received length ${typedLength(g)}`);
     }
     requireFinite(fn, `${name}[${i}]`, g);
   });
-  return grads.length > 0 ? grads[0].length : 0;
+  return grads.length > 0 ? typedLength(grads[0]) : 0;
 }
 
 // Copies equal-length Float32Arrays into one tasks×size heap buffer (its size checked by the plan).
 function stackInput(module, heap, grads, what) {
-  const size = grads[0].length;
+  const size = typedLength(grads[0]);
   const pointer = heap.alloc(grads.length * size, what);
-  grads.forEach((g, i) => module.HEAPF32.set(g, (pointer >>> 2) + i * size));
+  grads.forEach((g, i) => module.HEAPF32.set(exactView(g), (pointer >>> 2) + i * size));
   return pointer;
 }
 
@@ -215,13 +217,13 @@ export function createOptimClasses(module) {
      */
     primaryAux(g0, auxGrads, options) {
       const fn = 'multitask.primaryAux';
-      if (!(g0 instanceof Float32Array)) throw new TypeError(`${fn}: g0 must be a Float32Array, received ${describe(g0)}`);
+      if (typedArrayKind(g0) !== 'Float32Array') throw new TypeError(`${fn}: g0 must be a Float32Array, received ${describe(g0)}`);
       requireFinite(fn, 'g0', g0);
       requireGradientList(fn, 'auxGrads', auxGrads);
-      if (auxGrads.length > 0 && auxGrads[0].length !== g0.length) {
-        throw new RangeError(`${fn}: auxGrads[0] must have the length of g0 = ${g0.length}, received length ${auxGrads[0].length}`);
+      const size = typedLength(g0);
+      if (auxGrads.length > 0 && typedLength(auxGrads[0]) !== size) {
+        throw new RangeError(`${fn}: auxGrads[0] must have the length of g0 = ${size}, received length ${typedLength(auxGrads[0])}`);
       }
-      const size = g0.length;
       const tasks = auxGrads.length;
       const resolved = resolvePlan(fn, module.multitaskPrimaryAuxPlan(options, tasks, size));
       return withHeap(module, (heap) => {
@@ -244,21 +246,21 @@ export function createOptimClasses(module) {
     const fn = 'clipGradients';
     requireGradientList(fn, 'grads', grads, { sameLength: false });
     requireOptionsObject(fn, options, 'maxNorm');
-    const total = grads.reduce((sum, g) => sum + g.length, 0);
+    const total = grads.reduce((sum, g) => sum + typedLength(g), 0);
     const resolved = resolvePlan(fn, module.clipGradientsPlan(options, grads.length, total));
     return withHeap(module, (heap) => {
       const pointer = heap.alloc(total, 'grads');
       let offset = pointer >>> 2;
       for (const g of grads) {
-        module.HEAPF32.set(g, offset);
-        offset += g.length;
+        module.HEAPF32.set(exactView(g), offset);
+        offset += typedLength(g);
       }
       const result = module.clipGradients(pointer, grads.length, total, resolved);
       throwIfError(fn, result.error);
       let start = pointer;
       const out = grads.map((g) => {
-        const copy = heap.read(start, g.length);
-        start += g.length * 4;
+        const copy = heap.read(start, typedLength(g));
+        start += typedLength(g) * 4;
         return copy;
       });
       return { grads: out, norm: result.norm };

@@ -4,22 +4,32 @@
 // and checked by C++ (whitening_*_validate); this side checks the arrays against the resolved
 // shapes and reads the plain-array parts of saved models.
 import { Disposable } from './disposable.js';
-import { deepFreeze, describe, requireFloat32Array, requireOptionsObject, resolvePlan, throwIfError } from './errors.js';
+import { deepFreeze, describe, exactView, requireFloat32Array, requireOptions, requireOptionsObject, resolvePlan, throwIfError, typedArrayKind }
+  from './errors.js';
 import { withHeap } from './heap.js';
 
 // A numeric array (plain or typed) of the given length with finite entries, as a Float64Array.
+const FLOAT32_MAX = 3.4028234663852886e38;
+
 function finiteVector(fn, name, value, length) {
   if (!Array.isArray(value) && !(ArrayBuffer.isView(value) && !(value instanceof DataView))) {
     throw new TypeError(`${fn}: ${name} must be an array of numbers, received ${describe(value)}`);
   }
-  if (value.length !== length) {
-    throw new RangeError(`${fn}: ${name} must have length ${length}, received length ${value.length}`);
+  // A typed array is read through the built-in accessors (its own `length` may lie).
+  const source = typedArrayKind(value) === undefined ? value : exactView(value);
+  if (source.length !== length) {
+    throw new RangeError(`${fn}: ${name} must have length ${length}, received length ${source.length}`);
   }
   const out = new Float64Array(length);
   for (let i = 0; i < length; ++i) {
-    const entry = value[i];
+    const entry = source[i];
     if (typeof entry !== 'number' || !Number.isFinite(entry)) {
       throw new RangeError(`${fn}: ${name}[${i}] must be a finite number, received ${describe(entry)}`);
+    }
+    // The transform runs in float32: a value finite in double but past float32's range (1e39)
+    // would become Infinity there and write NaN.
+    if (Math.abs(entry) > FLOAT32_MAX) {
+      throw new RangeError(`${fn}: ${name}[${i}] must be within the float32 range (|x| ≤ ${FLOAT32_MAX}), received ${entry}`);
     }
     out[i] = entry;
   }
@@ -122,8 +132,8 @@ export function createWhiteningClasses(module) {
     /** y = (x − βμ)·W_k for rows×dim float32 rows → Float32Array(rows×k). */
     transform(x, options) {
       const fn = 'Whitening.transform';
+      options = requireOptionsObject(fn, options, 'rows');
       this.assertAlive(fn);
-      requireOptionsObject(fn, options, 'rows');
       const { rows } = resolvePlan(fn, this.#native.plan(options));
       const { dim, k } = this.#state.options;
       requireFloat32Array(fn, 'x', x, [['rows', rows], ['dim', dim]]);
@@ -201,6 +211,7 @@ export function createWhiteningClasses(module) {
 
     /** Fits the model from the statistics gathered so far. */
     finalize(options, fn = 'WhiteningStats.finalize') {
+      options = requireOptions(fn, options);
       this.assertAlive(fn);
       const { k } = resolvePlan(fn, module.whiteningFitPlan(this.#native, options));
       const dim = this.#options.dim;

@@ -95,14 +95,43 @@ inline Error finite_in(const std::string& name, double value, char open, double 
                        js_number(value));
 }
 
-// The product of sizes in 64 bits; UINT64_MAX when it overflows.
+// The largest finite float32 (FLT_MAX): a double past it becomes Infinity in a float32 kernel.
+constexpr double kFloat32Max = 3.4028234663852886e38;
+
+// The largest learning rate an optimizer accepts. Not a mathematical bound: a step lr·g with lr
+// past 1e6 overflows float32 weights (max ≈ 3.4e38) for any gradient entry above ~1e32 and, with
+// Adam's normalised step of ~1, moves every weight by ~lr: beyond it the weights become ±Infinity
+// and then NaN silently (issue 18). A deliberate choice, stated in the README's "Limits".
+constexpr double kMaxLearningRate = 1e6;
+
+inline Error learning_rate_at_most(const std::string& name, double value) {
+    if (!(value > kMaxLearningRate)) return {};
+    return range_error(name, "at most " + js_number(kMaxLearningRate) + " (larger steps overflow float32 weights)",
+                       js_number(value));
+}
+
+// The product of sizes in 64 bits; UINT64_MAX when it overflows. A zero factor makes it 0 wherever
+// it stands (found by tests/core/validator_fuzz_test.cpp: {2⁶⁴−1, 2⁶⁴−1, 0} used to saturate).
 inline std::uint64_t checked_product(std::initializer_list<std::uint64_t> factors) {
+    bool overflow = false;
     std::uint64_t product = 1;
     for (const std::uint64_t f : factors) {
-        if (f != 0 && product > UINT64_MAX / f) return UINT64_MAX;
+        if (f == 0) return 0;
+        if (overflow || product > UINT64_MAX / f) {
+            overflow = true;
+            continue;
+        }
         product *= f;
     }
-    return product;
+    return overflow ? UINT64_MAX : product;
+}
+
+// The sum of byte or element counts in 64 bits; UINT64_MAX when a term is UINT64_MAX (an
+// overflowed product) or the sum overflows.
+inline std::uint64_t saturating_sum(std::initializer_list<std::uint64_t> terms) {
+    std::uint64_t sum = 0;
+    for (const std::uint64_t t : terms) sum = t == UINT64_MAX || sum > UINT64_MAX - t ? UINT64_MAX : sum + t;
+    return sum;
 }
 
 struct Extent {

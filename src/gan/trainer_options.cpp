@@ -31,12 +31,6 @@ Error hidden_validate(const std::string& name, const std::vector<std::size_t>& h
     return {};
 }
 
-std::uint64_t saturating_sum(std::initializer_list<std::uint64_t> terms) {
-    std::uint64_t sum = 0;
-    for (const std::uint64_t t : terms) sum = t == UINT64_MAX || sum > UINT64_MAX - t ? UINT64_MAX : sum + t;
-    return sum;
-}
-
 std::vector<std::size_t> layer_sizes(std::size_t in, const std::vector<std::size_t>& hidden, std::size_t out) {
     std::vector<std::size_t> sizes{in};
     sizes.insert(sizes.end(), hidden.begin(), hidden.end());
@@ -60,6 +54,7 @@ Error gan_trainer_validate(const GanTrainerOptions& o) {
     if (Error e = normalized_critic_options_validate(normalized)) return e;
     if (Error e = positive("nCritic", o.n_critic)) return e;
     if (Error e = number_greater_than("lr", o.lr, 0)) return e;
+    if (Error e = learning_rate_at_most("lr", o.lr)) return e;
     if (Error e = finite_in("beta1", o.beta1, '[', 0, 1, ')')) return e;
     if (Error e = finite_in("beta2", o.beta2, '[', 0, 1, ')')) return e;
     if (Error e = positive("batch", o.batch)) return e;

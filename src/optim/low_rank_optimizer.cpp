@@ -60,9 +60,11 @@ Error low_rank_validate(const LowRankConfig& raw) {
                                             enum_name(LowRankBase::SGD) + "' only, received " + received(c.base));
     }
     if (Error e = finite_in("lr", c.lr, '[', 0, INFINITY, ']')) return e;
+    if (Error e = learning_rate_at_most("lr", c.lr)) return e;
     if (Error e = finite_in("beta1", c.beta1, '[', 0, 1, ')')) return e;
     if (Error e = finite_in("beta2", c.beta2, '[', 0, 1, ')')) return e;
-    if (Error e = finite_in("eps", c.eps, '[', 0, INFINITY, ']')) return e;
+    // eps > 0: Adam divides m by √v + eps, and a zero gradient entry has m = v = 0 (0/0 = NaN).
+    if (Error e = finite_in("eps", c.eps, '(', 0, INFINITY, ']')) return e;
     if (Error e = finite_in("weightDecay", c.weight_decay, '[', 0, INFINITY, ']')) return e;
     if (Error e = finite("scale", c.scale)) return e;
     if (Error e = positive("updateProjGap", c.update_proj_gap)) return e;

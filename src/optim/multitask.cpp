@@ -14,7 +14,14 @@ namespace {
 Error task_list_validate(const std::string& list, const std::string& first, const MultitaskShape& shape) {
     if (shape.tasks == 0) return range_error_text(list, list + " must not be empty");
     if (shape.size == 0) return range_error_text(first, first + " must not be empty");
-    return buffer_fits(list, {{"tasks", shape.tasks}, {"size", shape.size}});
+    if (Error e = buffer_fits(list, {{"tasks", shape.tasks}, {"size", shape.size}})) return e;
+    // The whole call: the stacked gradients and a primary one (float32), the direction (float32),
+    // combine's double accumulator and the tasks × tasks Gram matrix (double). Two 2²⁷-float
+    // gradients fit one by one but not together with the workspaces (issue 18).
+    const std::uint64_t floats = checked_product({saturating_sum({shape.tasks, 2}), shape.size});
+    const std::uint64_t doubles = saturating_sum({checked_product({shape.tasks, shape.tasks}), checked_product({shape.size, 2})});
+    const std::uint64_t bytes = saturating_sum({checked_product({floats, 4}), checked_product({doubles, 8})});
+    return heap_budget(list, bytes, "the gradients, the direction and the workspaces");
 }
 
 double dot(const float* x, const float* y, std::size_t size) {

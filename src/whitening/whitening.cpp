@@ -105,7 +105,14 @@ void WhiteningStats::merge_chunk(std::size_t chunk_count, const std::vector<doub
 
 Error whitening_stats_validate(const WhiteningStatsOptions& options) {
     if (Error e = positive("dim", options.dim)) return e;
-    return buffer_fits("the second-moment matrix", {{"dim", options.dim}, {"dim", options.dim}}, 8);
+    if (Error e = buffer_fits("the second-moment matrix", {{"dim", options.dim}, {"dim", options.dim}}, 8)) return e;
+    // Statistics that can never be finalized are refused up front. The peak is the fit's: the
+    // second moment M2, Σ_β, the eigensolver's matrix (it tridiagonalises a copy in place and
+    // keeps the eigenvectors there) and its workspace, 4 dim² doubles, plus the dim×dim kernel.
+    // add() needs 2 dim² (M2 and the chunk's), less.
+    const std::uint64_t square = checked_product({options.dim, options.dim});
+    return heap_budget("dim", checked_product({square, 5, 8}),
+                       "the second moment, Σ, the eigendecomposition and the kernel (5 dim² doubles)");
 }
 
 Error whitening_add_validate(std::size_t dim, std::size_t rows) {
@@ -166,10 +173,19 @@ Error whitening_fit_validate(const WhiteningStats& stats, const WhiteningOptions
 }
 
 Error whitening_spread_validate(const WhiteningFit& fit, const WhiteningOptions& options) {
-    if (options.gamma <= 0 || (!fit.eigenvalues.empty() && fit.eigenvalues[0] > 0)) return {};
-    return range_error_text("gamma", "the rows have zero spread about beta·mean, so gamma = " +
-                                         js_number(options.gamma) +
-                                         " > 0 would divide by zero; use more varied rows or gamma = 0");
+    if (options.gamma > 0 && (fit.eigenvalues.empty() || !(fit.eigenvalues[0] > 0))) {
+        return range_error_text("gamma", "the rows have zero spread about beta·mean, so gamma = " +
+                                             js_number(options.gamma) +
+                                             " > 0 would divide by zero; use more varied rows or gamma = 0");
+    }
+    // W = U·Λ^(−γ/2) grows as the data shrinks: rows of scale 1e-39 give |w| ≈ 1e39, past float32,
+    // and the float32 transform would write Infinity and NaN (issue 18). Refused with the remedy.
+    double largest = 0;
+    for (const double w : fit.kernel) largest = std::max(largest, std::fabs(w));
+    if (largest <= kFloat32Max) return {};
+    return range_error_text("x", "the rows' spread is too small for a float32 model: the kernel reaches |w| = " +
+                                     js_number(largest) + ", past the float32 range (" + js_number(kFloat32Max) +
+                                     "); multiply the rows by a constant (whitening only rescales) or use gamma = 0");
 }
 
 Error whitening_transform_validate(std::size_t dim, std::size_t k, const WhiteningTransformOptions& options) {

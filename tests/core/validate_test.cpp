@@ -58,6 +58,7 @@ TEST(Rules, EachReturnsAnErrorNamingTheParameterOrNothing) {
 TEST(Rules, SizesAreMultipliedIn64BitsWithOverflowDetection) {
     EXPECT_EQ(checked_product({65536, 65536}), std::uint64_t{1} << 32);
     EXPECT_EQ(checked_product({std::uint64_t{1} << 40, std::uint64_t{1} << 30}), UINT64_MAX);
+    EXPECT_EQ(checked_product({UINT64_MAX, UINT64_MAX, 0}), 0u);  // a zero factor anywhere gives 0
     EXPECT_FALSE(buffer_fits("x", {{"rows", 1024}, {"dim", 1024}}));
     const Error big = buffer_fits("a", {{"m", 65536}, {"k", 65536}});
     ASSERT_TRUE(big);

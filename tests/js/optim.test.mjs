@@ -315,7 +315,7 @@ test('LowRankOptimizer: every rule through the API names its parameter; the modu
     [{ lr: -1 }, RangeError, /^LowRankOptimizer: lr must be a finite number in \[0, Infinity\], received -1$/],
     [{ beta1: 1 }, RangeError, /^LowRankOptimizer: beta1 must be a finite number in \[0, 1\), received 1$/],
     [{ beta2: -0.1 }, RangeError, /^LowRankOptimizer: beta2 must be a finite number in \[0, 1\), received -0\.1$/],
-    [{ eps: -1e-9 }, RangeError, /^LowRankOptimizer: eps must be a finite number in \[0, Infinity\], received -1e-9$/],
+    [{ eps: -1e-9 }, RangeError, /^LowRankOptimizer: eps must be a finite number in \(0, Infinity\], received -1e-9$/],
     [{ weightDecay: -1 }, RangeError, /^LowRankOptimizer: weightDecay must be a finite number in \[0, Infinity\], received -1$/],
     [{ scale: NaN }, RangeError, /^LowRankOptimizer: scale must be a finite number, received NaN$/],
     [{ updateProjGap: 0 }, RangeError, /^LowRankOptimizer: updateProjGap must be a positive integer, received 0$/],

@@ -84,7 +84,9 @@ TEST(LowRankValidate, BaseAndNumbers) {
         {&LowRankConfig::lr, NAN, "lr", "lr must be a finite number in [0, Infinity], received NaN"},
         {&LowRankConfig::beta1, 1, "beta1", "beta1 must be a finite number in [0, 1), received 1"},
         {&LowRankConfig::beta2, -0.5, "beta2", "beta2 must be a finite number in [0, 1), received -0.5"},
-        {&LowRankConfig::eps, -1e-9, "eps", "eps must be a finite number in [0, Infinity], received -1e-9"},
+        {&LowRankConfig::eps, -1e-9, "eps", "eps must be a finite number in (0, Infinity], received -1e-9"},
+        {&LowRankConfig::eps, 0, "eps", "eps must be a finite number in (0, Infinity], received 0"},
+        {&LowRankConfig::lr, 1e30, "lr", "lr must be at most 1000000 (larger steps overflow float32 weights), received 1e+30"},
         {&LowRankConfig::weight_decay, INFINITY, "weightDecay",
          "weightDecay must be a finite number in [0, Infinity], received Infinity"},
         {&LowRankConfig::scale, -INFINITY, "scale", "scale must be a finite number, received -Infinity"},
@@ -173,6 +175,12 @@ TEST(MultitaskValidate, ShapesAndOptions) {
     expect_error(normalized_sum_validate({std::size_t(1) << 16, std::size_t(1) << 16}), ErrorKind::range, "grads",
                  "grads of shape tasks=65536 × size=65536 needs 4294967296 floats (17179869184 bytes), more than the "
                  "2 GiB WASM heap can hold");
+    // Two 2²⁷-float gradients fit one by one, not with the direction and the workspaces (issue 18):
+    // (2 + 2)·2²⁷ floats + (4 + 2·2²⁷) doubles = 2147483648 + 2147483680 bytes.
+    expect_error(normalized_sum_validate({2, std::size_t(1) << 27}), ErrorKind::range, "grads",
+                 "grads needs 4294967328 bytes for the gradients, the direction and the workspaces, more than the "
+                 "2 GiB WASM heap can hold");
+    EXPECT_FALSE(normalized_sum_validate({2, std::size_t(1) << 24}));
     MgdaOptions mgda;
     EXPECT_FALSE(mgda_validate({3, 2}, mgda));
     expect_error(mgda_validate({0, 2}, mgda), ErrorKind::range, "grads", "grads must not be empty");

@@ -43,6 +43,12 @@ TEST(WhiteningValidate, StatsAddMerge) {
     expect_error(whitening_stats_validate({1 << 15}), ErrorKind::range, "the second-moment matrix",
                  "the second-moment matrix of shape dim=32768 × dim=32768 needs 1073741824 doubles (8589934592 "
                  "bytes), more than the 2 GiB WASM heap can hold");
+    // dim 16384: M2 alone is exactly the heap; the fit needs 5 dim² doubles (issue 18).
+    expect_error(whitening_stats_validate({16384}), ErrorKind::range, "dim",
+                 "dim needs 10737418240 bytes for the second moment, Σ, the eigendecomposition and the kernel "
+                 "(5 dim² doubles), more than the 2 GiB WASM heap can hold");
+    ASSERT_TRUE(whitening_stats_validate({8192}));
+    EXPECT_FALSE(whitening_stats_validate({7000}));
     EXPECT_FALSE(whitening_add_validate(2, 4));
     expect_error(whitening_add_validate(2, 0), ErrorKind::range, "rows", "rows must be a positive integer, received 0");
     ASSERT_TRUE(whitening_add_validate(1 << 16, 1 << 16));
@@ -98,6 +104,17 @@ TEST(WhiteningValidate, FitNeedsEnoughRowsAndSpread) {
                  "the rows have zero spread about beta·mean, so gamma = 1 > 0 would divide by zero; use more "
                  "varied rows or gamma = 0");
     EXPECT_FALSE(whitening_spread_validate(whitening_fit(same, {1, 0, 0, 0}), {1, 0, 0, 0}));
+
+    // Rows of scale 1e-39 (denormal float32): W = U·Λ^(−1/2) reaches ~1e39, past float32 (issue 18).
+    WhiteningStats tiny(2);
+    std::vector<float> small{1, 2, 3, 5, 4, 1, 0, 2};
+    for (float& v : small) v *= 1e-39f;
+    tiny.add(small.data(), 4);
+    const Error e = whitening_spread_validate(whitening_fit(tiny, whiten), whiten);
+    EXPECT_EQ(e.kind, ErrorKind::range);
+    EXPECT_EQ(e.parameter, "x");
+    EXPECT_NE(e.text.find("too small for a float32 model"), std::string::npos) << e.text;
+    EXPECT_FALSE(whitening_spread_validate(whitening_fit(tiny, {1, 0, 0, 0}), {1, 0, 0, 0}));
 }
 
 TEST(WhiteningValidate, TransformAndRows) {

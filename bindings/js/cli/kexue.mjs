@@ -7,7 +7,7 @@
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { init, version } from '../index.js';
-import { NpyError, npyHeader, openNpy, readNpyChunks, writeAll } from '../npy.js';
+import { npyHeader, openNpy, readNpyChunks, writeAll } from '../npy.js';
 
 const USAGE = `usage:
   kexue --version
@@ -30,10 +30,17 @@ function progress(label, done, total) {
   if (done === total) process.stderr.write('\n');
 }
 
+// Numbers are parsed strictly: Number('') is 0 and Number('0x10') is 16, neither what was meant.
+const DECIMAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
+const INTEGER_OPTIONS = new Set(['k', 'ddof']);
 function numberOption(values, name) {
   if (values[name] === undefined) return undefined;
-  const value = Number(values[name]);
-  if (!Number.isFinite(value)) throw new UsageError(`--${name} must be a number, received ${JSON.stringify(values[name])}`);
+  const text = values[name];
+  const integer = INTEGER_OPTIONS.has(name);
+  const value = (integer ? /^[0-9]+$/ : DECIMAL).test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(value)) {
+    throw new UsageError(`--${name} must be ${integer ? 'a non-negative integer' : 'a number'}, received ${JSON.stringify(text)}`);
+  }
   return value;
 }
 
@@ -136,9 +143,10 @@ export async function main(argv) {
 try {
   await main(process.argv.slice(2));
 } catch (error) {
-  const known = error instanceof UsageError || error instanceof NpyError || error instanceof RangeError ||
-    error instanceof TypeError || error?.code === 'ENOENT';
-  process.stderr.write(`kexue: ${known ? error.message : error.stack}\n`);
+  // One line for every error a user can cause (bad options, files: ENOENT, EISDIR, EACCES …,
+  // refused values, a dead instance); the stack only with KEXUE_DEBUG set.
+  const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+  process.stderr.write(`kexue: ${process.env.KEXUE_DEBUG ? error?.stack ?? message : message}\n`);
   if (error instanceof UsageError) process.stderr.write(USAGE + '\n');
   process.exitCode = 1;
 }
