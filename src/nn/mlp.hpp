@@ -82,8 +82,8 @@ double mlp_weight_bound(MlpInit init, std::size_t fan_in, std::size_t fan_out);
 struct MlpOptions {
     std::vector<std::size_t> sizes;          // n_0 … n_L, at least 2 entries, each ≥ 1
     Activation activation = Activation::relu;  // of the hidden layers; the output is linear
-    MlpInitOptions initialization;           // of initial_parameters
     std::uint64_t seed = 0;                  // of initial_parameters
+    MlpInitOptions initialization;           // of initial_parameters (after seed: {sizes, activation, seed} still reads)
 };
 
 template <typename Visitor>

@@ -95,7 +95,7 @@ TEST(Mlp, TorchInitIsTheEarlierStream) {
     std::vector<double> expected;
     for (const auto& [in, out] : {std::pair<double, std::size_t>{3, 5}, {5, 2}}) {
         for (std::size_t i = 0; i < out * std::size_t(in) + out; ++i) {
-            expected.push_back((2 * rng.uniform() - 1) / std::sqrt(in));
+            expected.push_back((2 * rng.uniform() - 1) * (1.0 / std::sqrt(in)));
         }
     }
     EXPECT_EQ(mlp.initial_parameters(11), expected);
