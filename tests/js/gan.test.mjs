@@ -531,6 +531,29 @@ for (const lipschitz of ['gp', 'gn']) {
   });
 }
 
+// Issue 19: PyTorch's nn.Linear init (Mlp's 'torch') shrinks the signal by √6 per layer (weight
+// variance 1/(3 fan_in), half of it through each ReLU), so the 2→256→256→2 generator starts as a
+// blob of radius ~0.07 around a point; gan_toy.py's init (He hidden, Glorot output) keeps the
+// latent's scale, and the first samples spread over the ring's scale. Deterministic, every seed.
+test('GanTrainer: the default init starts the generator at the data scale, the old torch init as a blob', () => {
+  const torch = { init: 'torch', outputInit: null, bias: 'uniform' };
+  const spread = (generator, seed) => {
+    const gan = new kx.GanTrainer({ dataset: 'ring8', batch: 8, critic: { hidden: [8] }, generator: { hidden: [256, 256], ...generator }, seed });
+    const x = gan.sample(2000);
+    gan.dispose();
+    let mx = 0, my = 0;
+    for (let i = 0; i < 2000; ++i) { mx += x[2 * i] / 2000; my += x[2 * i + 1] / 2000; }
+    let s = 0;
+    for (let i = 0; i < 2000; ++i) s += ((x[2 * i] - mx) ** 2 + (x[2 * i + 1] - my) ** 2) / 2000;
+    return Math.sqrt(s);  // RMS distance to the samples' mean
+  };
+  for (let seed = 0; seed < 8; ++seed) {
+    const now = spread({}, seed), before = spread(torch, seed);
+    assert.ok(now > 0.5 && now < 5, `seed ${seed}: default init spread ${now}`);
+    assert.ok(before < 0.2, `seed ${seed}: torch init spread ${before}`);
+  }
+});
+
 test('gan.sampleDataset: seeded draws around the documented modes', () => {
   const ring = kx.gan.sampleDataset('ring8', 4000, { seed: 5 });
   assert.deepEqual(ring, kx.gan.sampleDataset('ring8', 4000, { seed: 5 }));

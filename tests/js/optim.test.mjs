@@ -480,8 +480,15 @@ test('multitask and clipGradients: every rule names its parameter, unknown optio
   }
   assert.equal(kx.wasmHeapBytes, bytes);
   // Options given by name work, and everything still computes.
-  const few = kx.multitask.mgda(g, { maxIterations: 3, tolerance: 0 });
-  assert.equal(few.iterations, 3);
+  // Wolfe's method needs one major cycle here; a huge tolerance stops it at the start point (the
+  // shortest g_i, here g_1 with its gap 1 − (−1) = 2), maxIterations caps the cycles.
+  const loose = kx.multitask.mgda(g, { maxIterations: 3, tolerance: 1e9 });
+  assert.equal(loose.iterations, 0);
+  assert.deepEqual([...loose.weights], [1, 0, 0]);
+  assert.equal(loose.gap, 2);
+  const few = kx.multitask.mgda(g, { maxIterations: 1, tolerance: 0 });
+  assert.equal(few.iterations, 1);
+  assert.ok(few.gap <= 1e-12);
   const converged = kx.multitask.primaryAux(f32([1, 1]), [f32([-1, 0.5]), f32([0, -1])], { maxSweeps: 500, tolerance: 0 });
   assert.ok(converged.weights.every((w) => w >= 0));
   assertClose(kx.clipGradients([f32([3, 4])], { maxNorm: 1, form: 'min' }).grads[0], [0.6, 0.8], 1e-7, 'clip');
