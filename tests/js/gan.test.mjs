@@ -435,7 +435,7 @@ test('Mlp init options: bounds by formula, zero biases, the output layer apart; 
   const [, , last] = layers(mixed);
   assert.ok(maxAbs(last.w) <= Math.fround(Math.sqrt(6 / 18)) && maxAbs(last.w) > Math.sqrt(6 / 16) * 0.5);
   for (const m of [torch, explicit, mixed]) m.dispose();
-  assert.throws(() => new kx.Mlp({ sizes, init: 'kaiming' }), { name: 'RangeError', message: /Mlp: init must be one of 'torch', 'he', 'glorot', received 'kaiming'/ });
+  assert.throws(() => new kx.Mlp({ sizes, init: 'kaiming' }), { name: 'RangeError', message: /Mlp: init must be one of 'torch', 'he', 'glorot', received "kaiming"/ });
   assert.throws(() => new kx.Mlp({ sizes, bias: 'none' }), { name: 'RangeError', message: /Mlp: bias must be one of 'uniform', 'zero'/ });
   assert.throws(() => new kx.Mlp({ sizes, outputinit: 'he' }), { name: 'TypeError', message: /unknown option 'outputinit' \(did you mean 'outputInit'\?\)/ });
   // The trainer: gan_toy.py's init by default, any other by option, and the same draws as kx.Mlp.
