@@ -1,4 +1,5 @@
-// npm run bench -- gan-long [-- --dataset=ring8 --lipschitz=gp --steps=20000 --hidden=128 --batch=128 --eps=0.1 (gran)]
+// npm run bench -- gan-long [-- --dataset=ring8 --lipschitz=gp --steps=20000 --hidden=128 --batch=128 --eps=0.1 (gran)
+//                               --init=torch (both networks as PyTorch's nn.Linear, the trainer's default before issue 19)]
 // Long GanTrainer runs (not a test): evaluates the PacGAN/VEEGAN metrics on 2,500 samples every
 // `every` generator steps and reports the first step (and wall time) at which ≥ 7/8 (ring8) or
 // ≥ 24/25 (grid25) modes with ≥ 80% high-quality samples hold, and the final metrics.
@@ -15,10 +16,13 @@ function parseArgs() {
   return args;
 }
 
-export async function longRun(kx, { dataset, lipschitz, steps, hidden, batch, every, seed, preset, eps }) {
+export async function longRun(kx, { dataset, lipschitz, steps, hidden, batch, every, seed, preset, eps, init }) {
   // GraN's ε has no default (--eps, 0.1 unless given); the other methods take none.
   const options = { dataset, lipschitz, preset, batch, seed, eps: lipschitz === 'gran' ? eps ?? 0.1 : undefined,
     critic: { hidden: [hidden, hidden] }, generator: { hidden: [hidden, hidden] } };
+  if (init === 'torch') {
+    for (const net of [options.critic, options.generator]) Object.assign(net, { init: 'torch', outputInit: null, bias: 'uniform' });
+  }
   const gan = new kx.GanTrainer(options);
   const targetModes = dataset === 'ring8' ? 7 : 24;
   let first = null;
@@ -45,7 +49,7 @@ export async function run() {
   const common = {
     steps: Number(args.steps ?? 20000), hidden: Number(args.hidden ?? 128), batch: Number(args.batch ?? 128),
     every: Number(args.every ?? 500), seed: Number(args.seed ?? 1), preset: args.preset ?? 'toy',
-    eps: args.eps === undefined ? undefined : Number(args.eps),
+    eps: args.eps === undefined ? undefined : Number(args.eps), init: args.init,
   };
   const datasets = args.dataset ? [args.dataset] : ['ring8', 'grid25'];
   const methods = args.lipschitz ? [args.lipschitz] : ['gp', 'gn'];

@@ -9,6 +9,7 @@ const BENCHMARKS = {
   attention: () => import('./attention.mjs'),
   gan: () => import('./gan.mjs'),
   'gan-long': () => import('./gan_long.mjs'),
+  'gan-seeds': () => import('./gan_seeds.mjs'),
   lowrank: () => import('./lowrank.mjs'),
   losses: () => import('./losses.mjs'),
 };

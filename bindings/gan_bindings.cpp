@@ -64,7 +64,7 @@ public:
     explicit MlpNative(val options)
         : options_(mlp_options(options)),
           mlp_(options_.sizes, options_.activation),
-          parameters_(mlp_.initial_parameters(options_.seed)) {}
+          parameters_(mlp_.initial_parameters(options_.seed, options_.initialization)) {}
 
     val options() const { return write_options(options_); }
     std::uint32_t parameter_count() const { return static_cast<std::uint32_t>(parameters_.size()); }

@@ -122,10 +122,12 @@ val mgda(std::uintptr_t grads, double tasks, double size, std::uintptr_t directi
     const kexue::MultitaskShape shape = shape_of(tasks, size);
     kexue::MgdaOptions o;
     if (Error error = read_mgda(options, shape, o)) return error_result(error);
-    const std::size_t ran =
+    const kexue::MgdaResult ran =
         kexue::mgda(reinterpret_cast<const float*>(grads), shape.tasks, shape.size, reinterpret_cast<float*>(direction),
                     reinterpret_cast<double*>(weights), o.max_iterations, o.tolerance);
-    return value_result("iterations", static_cast<double>(ran));
+    val out = value_result("iterations", static_cast<double>(ran.iterations));
+    out.set("gap", ran.gap);
+    return out;
 }
 
 Error read_primary_aux(const val& options, const kexue::MultitaskShape& aux, kexue::PrimaryAuxOptions& o) {

@@ -269,11 +269,37 @@ export interface MlpOptions {
   sizes: readonly number[];
   /** Hidden activation (the output is linear). Default 'relu'; leaky_relu has slope 0.2, gelu is the tanh form. */
   activation?: OneOf<Activation>;
-  /** Seed of the initialisation (PyTorch nn.Linear's uniform ±1/sqrt(fan_in)). Default 0. */
+  /**
+   * Weights of the hidden layers, uniform in ±bound: 'torch' (default, PyTorch nn.Linear) 1/√fan_in,
+   * 'he' √(6/fan_in), 'glorot' √(6/(fan_in + fan_out)).
+   */
+  init?: OneOf<MlpInit>;
+  /** Weights of the output layer; null or absent: as `init`. */
+  outputInit?: OneOf<MlpInit> | null;
+  /** Biases: 'uniform' (default, ±1/√fan_in as PyTorch) or 'zero'. */
+  bias?: OneOf<MlpBias>;
+  /** Seed of the initialisation. Default 0. */
   seed?: number;
 }
 
-export interface MlpResolvedOptions {
+export type MlpInit = 'torch' | 'he' | 'glorot';
+
+export type MlpBias = 'uniform' | 'zero';
+
+/** How a network is initialised (kx.Mlp, GanTrainer critic/generator). */
+export interface MlpInitOptions {
+  init?: OneOf<MlpInit>;
+  outputInit?: OneOf<MlpInit> | null;
+  bias?: OneOf<MlpBias>;
+}
+
+export interface MlpResolvedInitOptions {
+  readonly init: MlpInit;
+  readonly outputInit: MlpInit | null;
+  readonly bias: MlpBias;
+}
+
+export interface MlpResolvedOptions extends MlpResolvedInitOptions {
   readonly sizes: readonly number[];
   readonly activation: Activation;
   readonly seed: number;
@@ -385,8 +411,9 @@ export interface GanTrainerOptions {
   beta1?: number;
   beta2?: number;
   batch?: number;
-  critic?: { hidden?: readonly number[]; activation?: OneOf<Activation> };
-  generator?: { latent?: number; hidden?: readonly number[]; activation?: OneOf<Activation> };
+  /** Initialisation default: gan_toy.py's { init 'he', outputInit 'glorot', bias 'zero' }. */
+  critic?: { hidden?: readonly number[]; activation?: OneOf<Activation> } & MlpInitOptions;
+  generator?: { latent?: number; hidden?: readonly number[]; activation?: OneOf<Activation> } & MlpInitOptions;
   seed?: number;
 }
 
@@ -405,8 +432,9 @@ export interface GanTrainerResolvedOptions {
   readonly beta2: number;
   readonly batch: number;
   readonly seed: number;
-  readonly critic: { readonly hidden: readonly number[]; readonly activation: Activation };
-  readonly generator: { readonly latent: number; readonly hidden: readonly number[]; readonly activation: Activation };
+  readonly critic: { readonly hidden: readonly number[]; readonly activation: Activation } & MlpResolvedInitOptions;
+  readonly generator: { readonly latent: number; readonly hidden: readonly number[]; readonly activation: Activation } &
+    MlpResolvedInitOptions;
 }
 
 export interface GanMetrics {
@@ -537,7 +565,10 @@ export interface MgdaResult {
   direction: Float32Array;
   /** α on the simplex, one per task. */
   weights: Float64Array;
+  /** Major cycles of Wolfe's method (points added to the support); 0 for ≤ 2 tasks. */
   iterations: number;
+  /** Duality gap ‖u‖² − min_i⟨g_i, u⟩ ≥ 0 (in double, from the Gram matrix); 0 at the optimum. */
+  gap: number;
 }
 
 export interface PrimaryAuxResult {
@@ -547,9 +578,9 @@ export interface PrimaryAuxResult {
 }
 
 export interface MgdaOptions {
-  /** Frank–Wolfe iterations (3 tasks or more). Default 200. */
+  /** Major cycles of Wolfe's active-set method (3 tasks or more). Default 200. */
   maxIterations?: number;
-  /** Stop once the Frank–Wolfe gap is at most tolerance·max_i ‖g_i‖². Default 0. */
+  /** Stop once the duality gap is at most tolerance·max_i ‖g_i‖². Default 1e-12. */
   tolerance?: number;
 }
 
@@ -563,7 +594,7 @@ export interface PrimaryAuxOptions {
 export interface Multitask {
   /** Σ g_i/‖g_i‖, zero-norm terms skipped. */
   normalizedSum(grads: readonly Float32Array[]): Float32Array;
-  /** Min-norm point of the convex hull (2 tasks closed form; more: Frank–Wolfe). */
+  /** Min-norm point of the convex hull (2 tasks closed form; more: Wolfe's exact active-set method). */
   mgda(grads: readonly Float32Array[], options?: MgdaOptions): MgdaResult;
   /** g0 + Σ λ_i g_i with λ ≥ 0 minimising the norm. */
   primaryAux(g0: Float32Array, auxGrads: readonly Float32Array[], options?: PrimaryAuxOptions): PrimaryAuxResult;

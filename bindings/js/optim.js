@@ -194,7 +194,8 @@ export function createOptimClasses(module) {
 
     /**
      * MGDA min-norm direction u = Σ α_i g_i with α on the simplex: two tasks in closed form, more
-     * by Frank–Wolfe with exact line search from uniform α. → { direction, weights (α), iterations }.
+     * exactly by Wolfe's active-set method on the Gram matrix. → { direction, weights (α),
+     * iterations, gap }, gap = ‖u‖² − min_i⟨g_i, u⟩ ≥ 0 (0 at the optimum).
      */
     mgda(grads, options) {
       const fn = 'multitask.mgda';
@@ -207,7 +208,8 @@ export function createOptimClasses(module) {
         const weights = heap.alloc(tasks, 'the weights', 8);
         const result = module.multitaskMgda(input, tasks, size, out, weights, resolved);
         throwIfError(fn, result.error);
-        return { direction: heap.read(out, size), weights: heap.readF64(weights, tasks), iterations: result.iterations };
+        return { direction: heap.read(out, size), weights: heap.readF64(weights, tasks), iterations: result.iterations,
+          gap: result.gap };
       });
     },
 

@@ -27,8 +27,8 @@ GanTrainer::GanTrainer(ToyDataset dataset, const GanTrainerOptions& options)
       critic_adam_(critic_.parameter_count(), adam_options(options)),
       generator_adam_(generator_.parameter_count(), adam_options(options)) {
     // Separate streams for the two initialisations and the training draws, all from one seed.
-    critic_parameters_ = critic_.initial_parameters(options.seed * 3 + 1);
-    generator_parameters_ = generator_.initial_parameters(options.seed * 3 + 2);
+    critic_parameters_ = critic_.initial_parameters(options.seed * 3 + 1, options.critic.initialization);
+    generator_parameters_ = generator_.initial_parameters(options.seed * 3 + 2, options.generator.initialization);
     if (dataset_.kind() == ToyDatasetKind::swissroll) {
         // Metrics of a curve: distances to 2,500 fixed points of it.
         reference_points_.resize(2 * 2500);

@@ -123,14 +123,31 @@ Mlp<T>::Mlp(std::vector<std::size_t> sizes, Activation activation)
     }
 }
 
+double mlp_weight_bound(MlpInit init, std::size_t fan_in, std::size_t fan_out) {
+    const double in = static_cast<double>(fan_in), out = static_cast<double>(fan_out);
+    switch (init) {
+        case MlpInit::he: return std::sqrt(6.0 / in);
+        case MlpInit::glorot: return std::sqrt(6.0 / (in + out));
+        case MlpInit::torch: break;
+    }
+    return 1.0 / std::sqrt(in);
+}
+
 template <typename T>
-std::vector<T> Mlp<T>::initial_parameters(std::uint64_t seed) const {
+std::vector<T> Mlp<T>::initial_parameters(std::uint64_t seed, const MlpInitOptions& init) const {
     Xoshiro256 rng(seed);
     std::vector<T> parameters(parameter_count());
     for (std::size_t l = 1; l <= layers(); ++l) {
-        const double bound = 1.0 / std::sqrt(static_cast<double>(sizes_[l - 1]));
-        const std::size_t begin = weight_offset(l), end = bias_offset(l) + sizes_[l];
-        for (std::size_t i = begin; i < end; ++i) parameters[i] = T((2 * rng.uniform() - 1) * bound);
+        const MlpInit kind = l == layers() ? init.output_init.value_or(init.init) : init.init;
+        const double bound = mlp_weight_bound(kind, sizes_[l - 1], sizes_[l]);
+        const std::size_t begin = weight_offset(l), biases = bias_offset(l), end = biases + sizes_[l];
+        for (std::size_t i = begin; i < biases; ++i) parameters[i] = T((2 * rng.uniform() - 1) * bound);
+        // PyTorch's bias bound is 1/√fan_in whatever the weights' rule; the draws follow the
+        // weights in the stream, so the 'torch' default reproduces the earlier parameters.
+        const double bias_bound = 1.0 / std::sqrt(static_cast<double>(sizes_[l - 1]));
+        for (std::size_t i = biases; i < end; ++i) {
+            parameters[i] = init.bias == MlpBiasInit::zero ? T(0) : T((2 * rng.uniform() - 1) * bias_bound);
+        }
     }
     return parameters;
 }

@@ -26,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,17 +36,61 @@
 
 namespace kexue {
 
-// The options of `new kx.Mlp({ sizes, activation, seed })`.
+// The initial weights of a layer with fan_in = n_{l−1}, fan_out = n_l, all uniform in ±bound:
+//   torch   bound = 1/√fan_in            (PyTorch nn.Linear's default, kaiming_uniform with a = √5)
+//   he      bound = √(6/fan_in)          (He et al. 2015: Var = 2/fan_in, for ReLU layers)
+//   glorot  bound = √(6/(fan_in+fan_out)) (Glorot & Bengio 2010: Var = 2/(fan_in+fan_out))
+// A uniform draw in ±bound has variance bound²/3.
+enum class MlpInit { torch, he, glorot };
+
+template <>
+struct EnumNames<MlpInit> {
+    static constexpr EnumEntry<MlpInit> entries[] = {
+        {"torch", MlpInit::torch}, {"he", MlpInit::he}, {"glorot", MlpInit::glorot}};
+};
+
+// The initial biases: uniform in ±1/√fan_in (PyTorch nn.Linear) or zero (tflib, the WGAN-GP code).
+enum class MlpBiasInit { uniform, zero };
+
+template <>
+struct EnumNames<MlpBiasInit> {
+    static constexpr EnumEntry<MlpBiasInit> entries[] = {{"uniform", MlpBiasInit::uniform},
+                                                         {"zero", MlpBiasInit::zero}};
+};
+
+// How initial_parameters draws: `init` for the hidden layers' weights, `outputInit` for the last
+// layer's (empty: as `init`), `bias` for every bias. The defaults are PyTorch's nn.Linear; the
+// WGAN-GP authors' gan_toy.py (tflib Linear) is { he, glorot, zero }.
+struct MlpInitOptions {
+    MlpInit init = MlpInit::torch;
+    std::optional<MlpInit> output_init;
+    MlpBiasInit bias = MlpBiasInit::uniform;
+};
+
+// Flattened into the options that hold it ({ init, outputInit, bias } beside sizes).
+template <typename Visitor>
+void visit_fields(MlpInitOptions& o, Visitor&& field) {
+    field("init", o.init);
+    field("outputInit", o.output_init);
+    field("bias", o.bias);
+}
+
+// The bound of layer l's weights (uniform in ±bound) under `init` (table above).
+double mlp_weight_bound(MlpInit init, std::size_t fan_in, std::size_t fan_out);
+
+// The options of `new kx.Mlp({ sizes, activation, init, outputInit, bias, seed })`.
 struct MlpOptions {
     std::vector<std::size_t> sizes;          // n_0 … n_L, at least 2 entries, each ≥ 1
     Activation activation = Activation::relu;  // of the hidden layers; the output is linear
     std::uint64_t seed = 0;                  // of initial_parameters
+    MlpInitOptions initialization;           // of initial_parameters (after seed: {sizes, activation, seed} still reads)
 };
 
 template <typename Visitor>
 void visit_fields(MlpOptions& o, Visitor&& field) {
     field("sizes", o.sizes, kRequired | kPositive);
     field("activation", o.activation);
+    visit_fields(o.initialization, field);  // init, outputInit, bias
     field("seed", o.seed);
 }
 
@@ -101,8 +146,9 @@ public:
         return offsets_[layer - 1] + sizes_[layer] * sizes_[layer - 1];
     }
 
-    // PyTorch's nn.Linear default: W and b uniform in ±1/sqrt(fan_in), from a seeded stream.
-    std::vector<T> initial_parameters(std::uint64_t seed) const;
+    // W and b drawn as `init` says (default PyTorch's nn.Linear: both uniform in ±1/sqrt(fan_in)),
+    // layer by layer from one seeded stream.
+    std::vector<T> initial_parameters(std::uint64_t seed, const MlpInitOptions& init = {}) const;
 
     // Shapes above. forward leaves the output in ws.z[L].
     void forward(const T* parameters, const T* x, std::size_t rows, MlpWorkspace<T>& ws) const;

@@ -86,42 +86,167 @@ std::size_t normalized_sum(const float* grads, std::size_t tasks, std::size_t si
     return used;
 }
 
-std::size_t mgda(const float* grads, std::size_t tasks, std::size_t size, float* direction,
-                 double* weights, std::size_t max_iterations, double tolerance) {
-    const std::vector<double> m = gram(grads, tasks, size);
-    std::size_t iterations = 0;
-    if (tasks == 1) {
+namespace {
+
+// The point of the affine hull of {g_i : i ∈ support} nearest the origin: coefficients mu (one per
+// support entry, Σ mu = 1). With s_0 the first entry and d_k = g_{s_k} − g_{s_0}, minimise
+// ‖g_{s_0} + Σ_k t_k d_k‖²: the normal equations A t = −b, A_kl = ⟨d_k, d_l⟩, b_k = ⟨d_k, g_{s_0}⟩,
+// all from the Gram matrix. Gaussian elimination with complete pivoting; a pivot below rounding
+// (affinely dependent points) leaves its t at 0, which still gives the nearest point.
+void affine_minimizer(const double* m, std::size_t n, const std::vector<std::size_t>& support,
+                      std::vector<double>& mu) {
+    const std::size_t k = support.size() - 1, s0 = support[0];
+    mu.assign(support.size(), 0.0);
+    if (k == 0) {
+        mu[0] = 1;
+        return;
+    }
+    std::vector<double> a(k * k), rhs(k), t(k, 0.0);
+    double largest = 0;
+    for (std::size_t p = 0; p < k; ++p) {
+        const std::size_t sp = support[p + 1];
+        for (std::size_t q = 0; q < k; ++q) {
+            const std::size_t sq = support[q + 1];
+            a[p * k + q] = m[sp * n + sq] - m[sp * n + s0] - m[s0 * n + sq] + m[s0 * n + s0];
+            largest = std::max(largest, std::abs(a[p * k + q]));
+        }
+        rhs[p] = -(m[sp * n + s0] - m[s0 * n + s0]);
+    }
+    std::vector<std::size_t> column(k);
+    for (std::size_t q = 0; q < k; ++q) column[q] = q;
+    std::size_t rank = 0;
+    for (; rank < k; ++rank) {
+        std::size_t pr = rank, pc = rank;
+        for (std::size_t p = rank; p < k; ++p) {
+            for (std::size_t q = rank; q < k; ++q) {
+                if (std::abs(a[p * k + q]) > std::abs(a[pr * k + pc])) pr = p, pc = q;
+            }
+        }
+        if (!(std::abs(a[pr * k + pc]) > 1e-13 * largest)) break;
+        for (std::size_t q = 0; q < k; ++q) std::swap(a[rank * k + q], a[pr * k + q]);
+        std::swap(rhs[rank], rhs[pr]);
+        for (std::size_t p = 0; p < k; ++p) std::swap(a[p * k + rank], a[p * k + pc]);
+        std::swap(column[rank], column[pc]);
+        for (std::size_t p = rank + 1; p < k; ++p) {
+            const double f = a[p * k + rank] / a[rank * k + rank];
+            for (std::size_t q = rank; q < k; ++q) a[p * k + q] -= f * a[rank * k + q];
+            rhs[p] -= f * rhs[rank];
+        }
+    }
+    for (std::size_t p = rank; p-- > 0;) {
+        double sum = rhs[p];
+        for (std::size_t q = p + 1; q < rank; ++q) sum -= a[p * k + q] * t[column[q]];
+        t[column[p]] = sum / a[p * k + p];
+    }
+    double total = 0;
+    for (std::size_t q = 0; q < k; ++q) {
+        mu[q + 1] = t[q];
+        total += t[q];
+    }
+    mu[0] = 1 - total;
+}
+
+// ‖u‖² − min_i⟨g_i, u⟩ for u = Σ α_i g_i; `mg` receives (M α)_i = ⟨g_i, u⟩.
+double duality_gap(const double* m, std::size_t n, const double* alpha, std::vector<double>& mg, std::size_t& best) {
+    mg.assign(n, 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j < n; ++j) mg[i] += m[i * n + j] * alpha[j];
+    }
+    double uu = 0;
+    for (std::size_t i = 0; i < n; ++i) uu += alpha[i] * mg[i];
+    best = static_cast<std::size_t>(std::min_element(mg.begin(), mg.end()) - mg.begin());
+    return std::max(0.0, uu - mg[best]);
+}
+
+}  // namespace
+
+MgdaResult mgda_gram(const double* m, std::size_t tasks, double* weights, std::size_t max_iterations,
+                     double tolerance) {
+    const std::size_t n = tasks;
+    std::vector<double> mg;
+    std::size_t best = 0;
+    if (n == 1) {
         weights[0] = 1;
-    } else if (tasks == 2) {
+        return {0, 0.0};
+    }
+    if (n == 2) {
         const double diff = m[0] - 2 * m[1] + m[3];  // ‖g1 − g2‖²
         const double gamma = diff > 0 ? std::clamp((m[3] - m[1]) / diff, 0.0, 1.0) : 0.5;
         weights[0] = gamma;
         weights[1] = 1 - gamma;
-    } else {
-        double max_diag = 0;
-        for (std::size_t i = 0; i < tasks; ++i) max_diag = std::max(max_diag, m[i * tasks + i]);
-        std::fill(weights, weights + tasks, 1.0 / static_cast<double>(tasks));
-        std::vector<double> mg(tasks);  // ⟨g_i, u⟩ = (M·α)_i
-        for (; iterations < max_iterations; ++iterations) {
-            for (std::size_t i = 0; i < tasks; ++i) {
-                double sum = 0;
-                for (std::size_t j = 0; j < tasks; ++j) sum += m[i * tasks + j] * weights[j];
-                mg[i] = sum;
-            }
-            double uu = 0;
-            for (std::size_t i = 0; i < tasks; ++i) uu += weights[i] * mg[i];
-            const std::size_t tau = static_cast<std::size_t>(std::min_element(mg.begin(), mg.end()) - mg.begin());
-            if (uu - mg[tau] <= tolerance * max_diag) break;
-            // Exact line search between u and g_τ: γ = clip(⟨u − g_τ, u⟩/‖u − g_τ‖², 0, 1).
-            const double dd = uu - 2 * mg[tau] + m[tau * tasks + tau];
-            if (dd <= 0) break;
-            const double gamma = std::clamp((uu - mg[tau]) / dd, 0.0, 1.0);
-            for (std::size_t i = 0; i < tasks; ++i) weights[i] *= 1 - gamma;
-            weights[tau] += gamma;
-        }
+        return {0, duality_gap(m, n, weights, mg, best)};
     }
+    double max_diag = 0;
+    for (std::size_t i = 0; i < n; ++i) max_diag = std::max(max_diag, m[i * n + i]);
+    // Wolfe's algorithm. The support S holds the g_i with α_i > 0, kept affinely independent;
+    // α is the nearest point of their convex hull, and at the end of each minor loop the nearest
+    // point of their affine hull too.
+    std::fill(weights, weights + n, 0.0);
+    std::size_t first = 0;
+    for (std::size_t i = 1; i < n; ++i) {
+        if (m[i * n + i] < m[first * n + first]) first = i;
+    }
+    weights[first] = 1;
+    std::vector<std::size_t> support{first};
+    std::vector<double> mu;
+    std::size_t iterations = 0;
+    double gap = duality_gap(m, n, weights, mg, best);
+    while (iterations < max_iterations && gap > tolerance * max_diag) {
+        // Major cycle: the task that most violates ⟨g_i, u⟩ ≥ ‖u‖² enters the support. If it is
+        // already there, the gap is rounding and nothing can improve it.
+        if (std::find(support.begin(), support.end(), best) != support.end()) break;
+        support.push_back(best);
+        ++iterations;
+        // Minor cycles: move α towards the affine minimiser until it lies inside the simplex,
+        // dropping each task whose weight reaches 0 on the way (each drop shrinks S, so ≤ |S|).
+        for (std::size_t minor = 0; minor <= n; ++minor) {
+            affine_minimizer(m, n, support, mu);
+            const bool inside = std::all_of(mu.begin(), mu.end(), [](double x) { return x > 0; });
+            if (inside) {
+                for (std::size_t k = 0; k < support.size(); ++k) weights[support[k]] = mu[k];
+                break;
+            }
+            // The largest step θ ∈ [0, 1) from α towards μ that keeps every weight ≥ 0.
+            double theta = 1;
+            std::size_t leaving = support.size();  // none: only zero weights meet μ ≤ 0, step to μ
+            for (std::size_t k = 0; k < support.size(); ++k) {
+                const double w = weights[support[k]];
+                if (mu[k] <= 0 && w - mu[k] > 0 && w / (w - mu[k]) < theta) {
+                    theta = w / (w - mu[k]);
+                    leaving = k;
+                }
+            }
+            std::vector<std::size_t> kept;
+            for (std::size_t k = 0; k < support.size(); ++k) {
+                double& w = weights[support[k]];
+                w += theta * (mu[k] - w);
+                if (k == leaving || !(w > 0)) {
+                    w = 0;
+                } else {
+                    kept.push_back(support[k]);
+                }
+            }
+            support.swap(kept);
+            if (support.size() <= 1) {
+                if (support.size() == 1) weights[support[0]] = 1;
+                break;
+            }
+        }
+        // α stays on the simplex: renormalise the rounding of the updates.
+        double total = 0;
+        for (std::size_t i = 0; i < n; ++i) total += weights[i];
+        for (std::size_t i = 0; i < n; ++i) weights[i] /= total;
+        gap = duality_gap(m, n, weights, mg, best);
+    }
+    return {iterations, gap};
+}
+
+MgdaResult mgda(const float* grads, std::size_t tasks, std::size_t size, float* direction, double* weights,
+                std::size_t max_iterations, double tolerance) {
+    const std::vector<double> m = gram(grads, tasks, size);
+    const MgdaResult result = mgda_gram(m.data(), tasks, weights, max_iterations, tolerance);
     combine(nullptr, grads, tasks, size, weights, direction);
-    return iterations;
+    return result;
 }
 
 std::size_t primary_aux(const float* primary, const float* aux, std::size_t aux_tasks, std::size_t size,

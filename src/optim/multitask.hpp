@@ -6,9 +6,13 @@
 //                   weighting L = Σ L_i / sg(‖∇L_i‖)).
 //   mgda            the min-norm point of the convex hull, u = Σ α_i g_i, α on the simplex
 //                   (Pareto-stationary direction): two tasks in closed form
-//                   γ* = clip(⟨g2 − g1, g2⟩/‖g1 − g2‖², 0, 1) (the weight of g1); more tasks by
-//                   Frank–Wolfe from uniform α with the exact two-point line search, on the Gram
-//                   matrix (O(tasks²) per iteration after one O(tasks²·size) pass).
+//                   γ* = clip(⟨g2 − g1, g2⟩/‖g1 − g2‖², 0, 1) (the weight of g1); more tasks
+//                   exactly, by Wolfe's active-set algorithm for the nearest point of a polytope
+//                   (P. Wolfe, "Finding the nearest point in a polytope", Math. Programming 11,
+//                   1976) on the Gram matrix: one O(tasks²·size) pass, then O(tasks³) per step.
+//                   Frank–Wolfe, which this replaced, converges as O(1/k) (0.1–3% above the
+//                   minimum norm after 1,000–5,000 iterations); Wolfe's method ends at the
+//                   minimum in finitely many steps (at most a few times `tasks` in practice).
 //   primary_aux     u = g0 + Σ λ_i g_i minimising ‖u‖² over λ ≥ 0: one auxiliary task in closed
 //                   form λ = relu(−⟨g0, g1⟩)/‖g1‖², more by cyclic exact coordinate re-fitting of
 //                   each λ_τ (a convex QP, so the sweeps converge).
@@ -30,8 +34,8 @@ struct MultitaskShape {
 
 // The options of kx.multitask.mgda, by the names the JS API uses.
 struct MgdaOptions {
-    std::size_t max_iterations = 200;
-    double tolerance = 0;
+    std::size_t max_iterations = 200;  // major cycles of Wolfe's algorithm
+    double tolerance = 1e-12;          // of the duality gap, relative to max_i ‖g_i‖²
 };
 
 template <typename Visitor>
@@ -62,10 +66,22 @@ Error primary_aux_validate(const MultitaskShape& aux, const PrimaryAuxOptions& o
 // Returns how many tasks contributed (non-zero norm).
 std::size_t normalized_sum(const float* grads, std::size_t tasks, std::size_t size, float* direction);
 
-// weights: tasks doubles (α). Returns the iterations run (0 for ≤ 2 tasks). Stops early when the
-// Frank–Wolfe gap ‖u‖² − min_i⟨g_i, u⟩ is at most tolerance·max_i ‖g_i‖².
-std::size_t mgda(const float* grads, std::size_t tasks, std::size_t size, float* direction,
-                 double* weights, std::size_t max_iterations = 200, double tolerance = 0);
+struct MgdaResult {
+    std::size_t iterations;  // major cycles (points added to the support); 0 for ≤ 2 tasks
+    // The duality gap ‖u‖² − min_i⟨g_i, u⟩ ≥ 0 of the returned α, from the Gram matrix in double:
+    // ‖u‖² − ‖u*‖² ≤ gap, and gap = 0 exactly at the optimum (the KKT condition ⟨g_i, u⟩ ≥ ‖u‖²).
+    double gap;
+};
+
+// weights: tasks doubles (α). Stops when the gap is at most tolerance·max_i ‖g_i‖², when no task
+// can enter the support any more (the optimum to rounding), or after max_iterations major cycles.
+MgdaResult mgda(const float* grads, std::size_t tasks, std::size_t size, float* direction, double* weights,
+                std::size_t max_iterations = 200, double tolerance = 1e-12);
+
+// The same on a Gram matrix M (tasks×tasks, symmetric positive semidefinite, row-major): α and
+// the result; `mgda` is this after one pass over the gradients.
+MgdaResult mgda_gram(const double* gram, std::size_t tasks, double* weights, std::size_t max_iterations = 200,
+                     double tolerance = 1e-12);
 
 // primary: size floats (g0); aux: aux_tasks×size; weights: aux_tasks doubles (λ). Returns sweeps run.
 std::size_t primary_aux(const float* primary, const float* aux, std::size_t aux_tasks, std::size_t size,

@@ -33,7 +33,8 @@ std::vector<std::string> field_names(Options o) {
 }
 
 TEST(MlpValidate, SizesActivationSeed) {
-    EXPECT_EQ(field_names(MlpOptions{}), (std::vector<std::string>{"sizes", "activation", "seed"}));
+    EXPECT_EQ(field_names(MlpOptions{}),
+              (std::vector<std::string>{"sizes", "activation", "init", "outputInit", "bias", "seed"}));
     EXPECT_FALSE(mlp_validate({{2, 3, 1}, Activation::tanh, 7}));
     expect_error(mlp_validate({{2}, Activation::relu, 0}), ErrorKind::range, "sizes",
                  "sizes must have at least 2 entries, received 1");
@@ -135,7 +136,16 @@ TEST(GanTrainerValidate, EveryRule) {
     EXPECT_EQ(field_names(GanTrainerOptions{}),
               (std::vector<std::string>{"dataset", "preset", "lipschitz", "lambda", "penalty", "eps", "nCritic", "lr",
                                         "beta1", "beta2", "batch", "critic", "generator", "seed"}));
-    EXPECT_EQ(field_names(GanGeneratorOptions{}), (std::vector<std::string>{"latent", "hidden", "activation"}));
+    EXPECT_EQ(field_names(GanGeneratorOptions{}),
+              (std::vector<std::string>{"latent", "hidden", "activation", "init", "outputInit", "bias"}));
+    EXPECT_EQ(field_names(GanCriticOptions{}),
+              (std::vector<std::string>{"hidden", "activation", "init", "outputInit", "bias"}));
+    // Both networks start as gan_toy.py's: He-uniform hidden layers, Glorot output, zero biases.
+    for (const MlpInitOptions& init : {GanTrainerOptions{}.critic.initialization, GanTrainerOptions{}.generator.initialization}) {
+        EXPECT_EQ(init.init, MlpInit::he);
+        EXPECT_EQ(init.output_init, MlpInit::glorot);
+        EXPECT_EQ(init.bias, MlpBiasInit::zero);
+    }
     EXPECT_FALSE(gan_trainer_validate({}));
     const auto with = [](auto change) {
         GanTrainerOptions o;

@@ -380,7 +380,7 @@ test('renamed options: the old names (eps → interpolation, epsilon → eps) st
 
 test('.options: resolved by C++ and frozen; presets come from C++', () => {
   const mlp = new kx.Mlp({ sizes: [3, 4, 1] });
-  assert.deepEqual(mlp.options, { sizes: [3, 4, 1], activation: 'relu', seed: 0 });
+  assert.deepEqual(mlp.options, { sizes: [3, 4, 1], activation: 'relu', init: 'torch', outputInit: null, bias: 'uniform', seed: 0 });
   assert.ok(Object.isFrozen(mlp.options) && Object.isFrozen(mlp.options.sizes));
   mlp.dispose();
   assert.deepEqual(JSON.parse(JSON.stringify(kx.gan.presets)), {
@@ -391,14 +391,64 @@ test('.options: resolved by C++ and frozen; presets come from C++', () => {
   const t = new kx.GanTrainer({ preset: 'toy', lipschitz: 'gn', penalty: 'one-sided', lambda: 3, batch: 8, critic: { hidden: [4] }, generator: { latent: 3, hidden: [5] }, seed: 9 });
   assert.deepEqual(t.options, {
     dataset: 'ring8', preset: 'toy', lipschitz: 'gn', lambda: 3, penalty: 'one-sided', eps: null, nCritic: 5, lr: 1e-3,
-    beta1: 0.5, beta2: 0.9, batch: 8, critic: { hidden: [4], activation: 'relu' },
-    generator: { latent: 3, hidden: [5], activation: 'relu' }, seed: 9,
+    beta1: 0.5, beta2: 0.9, batch: 8, critic: { hidden: [4], activation: 'relu', init: 'he', outputInit: 'glorot', bias: 'zero' },
+    generator: { latent: 3, hidden: [5], activation: 'relu', init: 'he', outputInit: 'glorot', bias: 'zero' }, seed: 9,
   });
   assert.ok(Object.isFrozen(t.options.generator.hidden));
   t.dispose();
   const user = new kx.GanTrainer({ dataset: new Float32Array([0, 0, 1, 1]), batch: 8, critic: { hidden: [4] }, generator: { hidden: [4] } });
   assert.equal(user.options.dataset, 'samples');
   user.dispose();
+});
+
+test('Mlp init options: bounds by formula, zero biases, the output layer apart; GanTrainer passes them on', () => {
+  const sizes = [8, 32, 16, 2];
+  const layers = (mlp) => {
+    const p = mlp.parameters, out = [];
+    let at = 0;
+    for (let l = 1; l < sizes.length; ++l) {
+      const w = p.subarray(at, at + sizes[l] * sizes[l - 1]);
+      at += w.length;
+      out.push({ w, b: p.subarray(at, at + sizes[l]), fanIn: sizes[l - 1], fanOut: sizes[l] });
+      at += sizes[l];
+    }
+    return out;
+  };
+  const maxAbs = (a) => a.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+  const bound = { torch: (i) => 1 / Math.sqrt(i), he: (i) => Math.sqrt(6 / i), glorot: (i, o) => Math.sqrt(6 / (i + o)) };
+  for (const init of ['torch', 'he', 'glorot']) {
+    for (const bias of ['uniform', 'zero']) {
+      const mlp = new kx.Mlp({ sizes, init, bias, seed: 3 });
+      assert.deepEqual([mlp.options.init, mlp.options.outputInit, mlp.options.bias], [init, null, bias]);
+      for (const { w, b, fanIn, fanOut } of layers(mlp)) {
+        const limit = Math.fround(bound[init](fanIn, fanOut));
+        assert.ok(maxAbs(w) <= limit && maxAbs(w) > 0.8 * limit, `${init} ${fanIn}→${fanOut}: max |w| ${maxAbs(w)}, bound ${limit}`);
+        if (bias === 'zero') assert.ok(b.every((x) => x === 0));
+        else assert.ok(maxAbs(b) <= Math.fround(1 / Math.sqrt(fanIn)) && maxAbs(b) > 0);
+      }
+      mlp.dispose();
+    }
+  }
+  const torch = new kx.Mlp({ sizes, seed: 3 }), explicit = new kx.Mlp({ sizes, seed: 3, init: 'torch', bias: 'uniform' });
+  assert.deepEqual(torch.parameters, explicit.parameters);
+  const mixed = new kx.Mlp({ sizes, init: 'he', outputInit: 'glorot', bias: 'zero' });
+  const [, , last] = layers(mixed);
+  assert.ok(maxAbs(last.w) <= Math.fround(Math.sqrt(6 / 18)) && maxAbs(last.w) > Math.sqrt(6 / 16) * 0.5);
+  for (const m of [torch, explicit, mixed]) m.dispose();
+  assert.throws(() => new kx.Mlp({ sizes, init: 'kaiming' }), { name: 'RangeError', message: /Mlp: init must be one of 'torch', 'he', 'glorot', received "kaiming"/ });
+  assert.throws(() => new kx.Mlp({ sizes, bias: 'none' }), { name: 'RangeError', message: /Mlp: bias must be one of 'uniform', 'zero'/ });
+  assert.throws(() => new kx.Mlp({ sizes, outputinit: 'he' }), { name: 'TypeError', message: /unknown option 'outputinit' \(did you mean 'outputInit'\?\)/ });
+  // The trainer: gan_toy.py's init by default, any other by option, and the same draws as kx.Mlp.
+  const small = { batch: 8, critic: { hidden: [16] }, generator: { hidden: [16] }, seed: 2 };
+  const t = new kx.GanTrainer({ ...small, critic: { hidden: [16], init: 'torch', outputInit: null, bias: 'uniform' } });
+  assert.deepEqual([t.options.critic.init, t.options.critic.outputInit, t.options.critic.bias], ['torch', null, 'uniform']);
+  assert.deepEqual([t.options.generator.init, t.options.generator.outputInit, t.options.generator.bias], ['he', 'glorot', 'zero']);
+  const g = t.generatorParameters;
+  assert.ok(g.subarray(32, 48).every((x) => x === 0), 'zero hidden biases');
+  assert.ok(maxAbs(g.subarray(0, 32)) <= Math.fround(Math.sqrt(3)) && maxAbs(g.subarray(0, 32)) > 1);
+  t.dispose();
+  assert.throws(() => new kx.GanTrainer({ ...small, generator: { init: 'lecun' } }), { name: 'RangeError', message: /generator\.init must be one of/ });
+  assert.equal(kx.Mlp.name, 'Mlp');
 });
 
 test('no heap growth over many calls', () => {
@@ -480,6 +530,29 @@ for (const lipschitz of ['gp', 'gn']) {
     gan.dispose();
   });
 }
+
+// Issue 19: PyTorch's nn.Linear init (Mlp's 'torch') shrinks the signal by √6 per layer (weight
+// variance 1/(3 fan_in), half of it through each ReLU), so the 2→256→256→2 generator starts as a
+// blob of radius ~0.07 around a point; gan_toy.py's init (He hidden, Glorot output) keeps the
+// latent's scale, and the first samples spread over the ring's scale. Deterministic, every seed.
+test('GanTrainer: the default init starts the generator at the data scale, the old torch init as a blob', () => {
+  const torch = { init: 'torch', outputInit: null, bias: 'uniform' };
+  const spread = (generator, seed) => {
+    const gan = new kx.GanTrainer({ dataset: 'ring8', batch: 8, critic: { hidden: [8] }, generator: { hidden: [256, 256], ...generator }, seed });
+    const x = gan.sample(2000);
+    gan.dispose();
+    let mx = 0, my = 0;
+    for (let i = 0; i < 2000; ++i) { mx += x[2 * i] / 2000; my += x[2 * i + 1] / 2000; }
+    let s = 0;
+    for (let i = 0; i < 2000; ++i) s += ((x[2 * i] - mx) ** 2 + (x[2 * i + 1] - my) ** 2) / 2000;
+    return Math.sqrt(s);  // RMS distance to the samples' mean
+  };
+  for (let seed = 0; seed < 8; ++seed) {
+    const now = spread({}, seed), before = spread(torch, seed);
+    assert.ok(now > 0.5 && now < 5, `seed ${seed}: default init spread ${now}`);
+    assert.ok(before < 0.2, `seed ${seed}: torch init spread ${before}`);
+  }
+});
 
 test('gan.sampleDataset: seeded draws around the documented modes', () => {
   const ring = kx.gan.sampleDataset('ring8', 4000, { seed: 5 });

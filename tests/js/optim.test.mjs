@@ -387,9 +387,25 @@ test('docs/math.md §6B multitask vectors', () => {
   assertClose(two.weights, [0.8, 0.2], 1e-12, 'α');
   assertClose(two.direction, [0.8, 0.4], 1e-7, 'u');
   const three = kx.multitask.mgda([f32([1, 0]), f32([0, 1]), f32([-1, 0.5])]);
-  assert.equal(three.iterations, 200);
-  assertClose(three.weights, [0.5231, 0.0128, 0.4641], 1e-3, 'α after 200 FW iterations');
-  assertClose(three.direction, [1 / 17, 4 / 17], 1e-2, 'u');
+  // The exact min-norm point (docs/math.md §6B): α = [9/17, 0, 8/17], u = [1/17, 4/17], gap 0 to rounding.
+  assertClose(three.weights, [9 / 17, 0, 8 / 17], 1e-12, 'α');
+  assertClose(three.direction, [1 / 17, 4 / 17], 1e-7, 'u');
+  assert.ok(three.gap >= 0 && three.gap <= 1e-12, `gap ${three.gap}`);
+  assert.ok(three.iterations >= 1 && three.iterations <= 3, `iterations ${three.iterations}`);
+  assert.equal(two.gap <= 1e-12, true);
+  // More tasks: the KKT conditions ⟨g_i, u⟩ ≥ ‖u‖², with equality where α_i > 0.
+  const rand = (() => { let x = 7; return () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1; })();
+  const many = Array.from({ length: 7 }, () => f32(Array.from({ length: 4 }, () => rand() + 0.3)));
+  const r = kx.multitask.mgda(many);
+  const dot = (a, b) => a.reduce((s, x, i) => s + x * b[i], 0);
+  const uu = dot(r.direction, r.direction);
+  assert.ok(Math.abs(r.weights.reduce((a, b) => a + b, 0) - 1) < 1e-14);
+  for (let i = 0; i < many.length; ++i) {
+    const gu = dot(many[i], r.direction);
+    assert.ok(gu >= uu - 1e-6, `⟨g_${i}, u⟩ ${gu} < ‖u‖² ${uu}`);
+    if (r.weights[i] > 1e-9) assert.ok(Math.abs(gu - uu) < 1e-6, `support ${i}: ${gu} vs ${uu}`);
+  }
+  assert.ok(r.gap <= 1e-12 * Math.max(...many.map((g) => dot(g, g))), `gap ${r.gap}`);
   const aux = kx.multitask.primaryAux(f32([1, 1]), [f32([-1, 0.5])]);
   assertClose(aux.weights, [0.4], 1e-12, 'λ');
   assertClose(aux.direction, [0.6, 1.2], 1e-7, 'u');
@@ -464,8 +480,15 @@ test('multitask and clipGradients: every rule names its parameter, unknown optio
   }
   assert.equal(kx.wasmHeapBytes, bytes);
   // Options given by name work, and everything still computes.
-  const few = kx.multitask.mgda(g, { maxIterations: 3, tolerance: 0 });
-  assert.equal(few.iterations, 3);
+  // Wolfe's method needs one major cycle here; a huge tolerance stops it at the start point (the
+  // shortest g_i, here g_1 with its gap 1 − (−1) = 2), maxIterations caps the cycles.
+  const loose = kx.multitask.mgda(g, { maxIterations: 3, tolerance: 1e9 });
+  assert.equal(loose.iterations, 0);
+  assert.deepEqual([...loose.weights], [1, 0, 0]);
+  assert.equal(loose.gap, 2);
+  const few = kx.multitask.mgda(g, { maxIterations: 1, tolerance: 0 });
+  assert.equal(few.iterations, 1);
+  assert.ok(few.gap <= 1e-12);
   const converged = kx.multitask.primaryAux(f32([1, 1]), [f32([-1, 0.5]), f32([0, -1])], { maxSweeps: 500, tolerance: 0 });
   assert.ok(converged.weights.every((w) => w >= 0));
   assertClose(kx.clipGradients([f32([3, 4])], { maxNorm: 1, form: 'min' }).grads[0], [0.6, 0.8], 1e-7, 'clip');

@@ -2,7 +2,10 @@
 // (parameter gradient, input gradient, mixed derivative ∇_w⟨∇_x D, v⟩, Hessian-vector product)
 // against central finite differences of a float64 evaluation, and the float (SIMD GEMM) path
 // against its double reference twin on sizes around the GEMM tile.
+#include <algorithm>
 #include <cmath>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -82,6 +85,77 @@ TEST(Mlp, LayoutAndInit) {
     EXPECT_NE(w, mlp.initial_parameters(8));
     for (std::size_t i = 0; i < 20; ++i) EXPECT_LE(std::abs(w[i]), 1 / std::sqrt(3.0));
     for (std::size_t i = 20; i < w.size(); ++i) EXPECT_LE(std::abs(w[i]), 1 / std::sqrt(5.0));
+}
+
+// The default init is PyTorch's nn.Linear and draws the same stream as before the init options:
+// per layer, W then b, all uniform in ±1/√fan_in.
+TEST(Mlp, TorchInitIsTheEarlierStream) {
+    Mlp<double> mlp({3, 5, 2}, Activation::relu);
+    Xoshiro256 rng(11);
+    std::vector<double> expected;
+    for (const auto& [in, out] : {std::pair<double, std::size_t>{3, 5}, {5, 2}}) {
+        for (std::size_t i = 0; i < out * std::size_t(in) + out; ++i) {
+            expected.push_back((2 * rng.uniform() - 1) * (1.0 / std::sqrt(in)));
+        }
+    }
+    EXPECT_EQ(mlp.initial_parameters(11), expected);
+    EXPECT_EQ(enum_choices<MlpInit>(), "one of 'torch', 'he', 'glorot'");
+    EXPECT_EQ(enum_choices<MlpBiasInit>(), "one of 'uniform', 'zero'");
+}
+
+// Each init against its formula through the moments of the draws: uniform in ±bound has mean 0
+// and variance bound²/3; the sample mean of N draws has standard error bound/√(3N), the sample
+// second moment bound²·√(4/45)/√N (Var x² = bound⁴/5 − bound⁴/9). 5 standard errors each.
+void expect_uniform_moments(const std::vector<double>& w, std::size_t begin, std::size_t end, double bound,
+                            const std::string& what) {
+    SCOPED_TRACE(what);
+    const double n = static_cast<double>(end - begin);
+    double sum = 0, sum2 = 0, largest = 0;
+    for (std::size_t i = begin; i < end; ++i) {
+        sum += w[i];
+        sum2 += w[i] * w[i];
+        largest = std::max(largest, std::abs(w[i]));
+    }
+    EXPECT_LE(largest, bound);
+    EXPECT_GE(largest, 0.95 * bound);  // the draws fill the interval
+    EXPECT_NEAR(sum / n, 0.0, 5 * bound / std::sqrt(3 * n));
+    EXPECT_NEAR(sum2 / n, bound * bound / 3, 5 * bound * bound * std::sqrt(4.0 / 45) / std::sqrt(n));
+}
+
+TEST(Mlp, InitOptionsMatchTheirFormulas) {
+    const std::vector<std::size_t> sizes{40, 300, 200, 3};
+    Mlp<double> mlp(sizes, Activation::relu);
+    for (const MlpInit init : {MlpInit::torch, MlpInit::he, MlpInit::glorot}) {
+        for (const MlpBiasInit bias : {MlpBiasInit::uniform, MlpBiasInit::zero}) {
+            MlpInitOptions options;
+            options.init = init;
+            options.bias = bias;
+            const std::vector<double> w = mlp.initial_parameters(3, options);
+            for (std::size_t l = 1; l < sizes.size(); ++l) {
+                const double in = double(sizes[l - 1]), out = double(sizes[l]);
+                const double bound = init == MlpInit::torch ? 1 / std::sqrt(in)
+                                     : init == MlpInit::he  ? std::sqrt(6 / in)
+                                                            : std::sqrt(6 / (in + out));
+                EXPECT_DOUBLE_EQ(mlp_weight_bound(init, sizes[l - 1], sizes[l]), bound);
+                const std::string what = std::string(enum_name(init)) + " layer " + std::to_string(l);
+                expect_uniform_moments(w, mlp.weight_offset(l), mlp.bias_offset(l), bound, what + " weights");
+                if (bias == MlpBiasInit::zero) {
+                    for (std::size_t i = mlp.bias_offset(l); i < mlp.bias_offset(l) + sizes[l]; ++i) EXPECT_EQ(w[i], 0.0);
+                } else if (sizes[l] >= 200) {
+                    expect_uniform_moments(w, mlp.bias_offset(l), mlp.bias_offset(l) + sizes[l], 1 / std::sqrt(in),
+                                           what + " biases");
+                }
+            }
+        }
+    }
+    // gan_toy.py's networks: He hidden layers, a Glorot output layer, zero biases.
+    MlpInitOptions reference;
+    reference.init = MlpInit::he;
+    reference.output_init = MlpInit::glorot;
+    reference.bias = MlpBiasInit::zero;
+    const std::vector<double> w = mlp.initial_parameters(4, reference);
+    expect_uniform_moments(w, mlp.weight_offset(2), mlp.bias_offset(2), std::sqrt(6.0 / 300), "he hidden");
+    expect_uniform_moments(w, mlp.weight_offset(3), mlp.bias_offset(3), std::sqrt(6.0 / 203), "glorot output");
 }
 
 // The docs/math.md §5.4(b) network: D(x) = w2·tanh(W1 x + b1) + b2.

@@ -17,7 +17,7 @@ import initDefault, {
   type GanTrainerResolvedOptions, type GpuLike, type InitOptions, type ModuleFile, type Kexue, type LowRankBase,
   type LowRankFactors, type LowRankInit, type LowRankMode, type LowRankOptimizer,
   type LowRankOptimizerOptions, type LowRankOptimizerResolvedOptions, type MatmulOptions,
-  type MgdaOptions, type MgdaResult, type Mlp, type MlpOptions, type MlpResolvedOptions,
+  type MgdaOptions, type MgdaResult, type Mlp, type MlpInit, type MlpOptions, type MlpResolvedOptions,
   type Multitask, type NormalizedCriticOptions, type NormalizedCriticResult, type OneOf,
   type Penalty, type PrimaryAuxOptions, type PrimaryAuxResult, type Rope2dOptions,
   type RopeGpuOptions, type RopeLayout, type RopeOptions, type RowsOptions,
@@ -171,7 +171,8 @@ check(out.length === 8 && grads.dq.length === 16 && grads.dk.length === 12 && gr
 // ---- MLP and GAN ----
 
 const activation: Activation = 'tanh';
-const mlpOptions = { sizes: [2, 8, 1], activation, seed: 3 } satisfies Required<MlpOptions>;
+const mlpInit: MlpInit = 'he';
+const mlpOptions = { sizes: [2, 8, 1], activation, init: mlpInit, outputInit: 'glorot', bias: 'zero', seed: 3 } satisfies Required<MlpOptions>;
 const critic: Mlp = new kx.Mlp(mlpOptions);
 const criticOptions: MlpResolvedOptions = critic.options;
 const rows = 3;
@@ -208,7 +209,7 @@ critic.dispose();
 const trainerOptions = {
   dataset: 'ring8', preset: 'toy', lipschitz: 'gran', lambda: 0.1, penalty: 'two-sided', eps: 0.1, nCritic: 1,
   lr: 1e-3, beta1: 0.5, beta2: 0.9, batch: 8, critic: { hidden: [8], activation: 'relu' },
-  generator: { latent: 2, hidden: [8], activation: 'leaky_relu' }, seed: 1,
+  generator: { latent: 2, hidden: [8], activation: 'leaky_relu', init: 'torch', outputInit: null, bias: 'uniform' }, seed: 1,
 } satisfies Required<Omit<GanTrainerOptions, 'epsilon'>>; // epsilon: deprecated name of eps
 const trainer: GanTrainer = new kx.GanTrainer(trainerOptions);
 const first: GanStepResult = trainer.step();
@@ -263,7 +264,7 @@ const auxOptions = { maxSweeps: 50, tolerance: 1e-12 } satisfies Required<Primar
 const aux: PrimaryAuxResult = multitask.primaryAux(g0, [g1, g2], auxOptions);
 const clipOptions = { maxNorm: 1, form: 'smooth' } satisfies Required<ClipGradientsOptions>;
 const clipped: { grads: Float32Array[]; norm: number } = kx.clipGradients([g1, f32(2, 16)], clipOptions);
-check(direction.length === 5 && mgda.direction.length === 5 && mgda.weights.length === 3 && mgda.iterations >= 0 &&
+check(direction.length === 5 && mgda.direction.length === 5 && mgda.weights.length === 3 && mgda.iterations >= 0 && mgda.gap >= 0 &&
   aux.direction.length === 5 && aux.weights.length === 2 && clipped.grads.length === 2 && clipped.norm > 0, 'multitask, clipping');
 
 // ---- types only: what the declarations must refuse (never called) ----
