@@ -11,6 +11,7 @@ import { version } from './version.js';
 import { createGanClasses } from './gan.js';
 import { createMlpClass } from './mlp.js';
 import { createLossFunctions } from './losses.js';
+import { createDiffusionClasses } from './diffusion.js';
 import { createOptimClasses } from './optim.js';
 import { createWhiteningClasses } from './whitening.js';
 
@@ -55,6 +56,11 @@ class Kexue {
     this.losses = losses;
     /** Exponentiated gradient for non-negative weights, with a meta-learned per-coordinate step size. */
     this.ExponentiatedGradient = ExponentiatedGradient;
+    const { diffusion, DiffusionTrainer } = createDiffusionClasses(module);
+    /** DDPM/DDIM: linearSchedule, addNoise, ddpmSample, ddimSample (kexue.fm/archives/9119, 9181). */
+    this.diffusion = diffusion;
+    /** A 2-D diffusion model (an Mlp ε-predictor) trained on the GAN's toy data, with mode metrics. */
+    this.DiffusionTrainer = DiffusionTrainer;
     const { rope, rope2d, attention, attentionBackward } = createAttentionFunctions(module, () => {
       const why = this.#gpu ? this.#gpu.unavailable : this.#gpuReason;
       return why ? { backend: null, reason: why } : { backend: this.#gpu, reason: null };
