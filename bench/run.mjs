@@ -11,6 +11,7 @@ const BENCHMARKS = {
   'gan-long': () => import('./gan_long.mjs'),
   lowrank: () => import('./lowrank.mjs'),
   losses: () => import('./losses.mjs'),
+  diffusion: () => import('./diffusion.mjs'),
 };
 
 const OPTIONS_WITH_VALUE = ['--backend'];

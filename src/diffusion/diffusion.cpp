@@ -30,17 +30,17 @@ Error diffusion_schedule_validate(const std::vector<double>& beta, const std::st
     return {};
 }
 
-std::vector<double> schedule_or_default(const std::vector<double>& beta) {
-    return beta.empty() ? linear_schedule({}) : beta;
+std::vector<double> schedule_or_default(const std::optional<std::vector<double>>& beta) {
+    return beta ? *beta : linear_schedule({});
 }
 
 Error diffusion_noise_validate(const DiffusionNoiseOptions& o) {
     if (Error e = positive("rows", o.rows)) return e;
     if (Error e = positive("dim", o.dim)) return e;
-    if (!o.beta.empty()) {
-        if (Error e = diffusion_schedule_validate(o.beta)) return e;
+    if (o.beta) {
+        if (Error e = diffusion_schedule_validate(*o.beta)) return e;
     }
-    const std::size_t T = o.beta.empty() ? LinearScheduleOptions{}.steps : o.beta.size();
+    const std::size_t T = o.beta ? o.beta->size() : LinearScheduleOptions{}.steps;
     if (Error e = at_most("t", o.t, T, "the schedule's T")) return e;
     return buffer_fits("x0", {{"rows", o.rows}, {"dim", o.dim}, {"3 arrays", 3}});
 }
@@ -88,10 +88,10 @@ Error diffusion_sample_validate(const DiffusionSampleOptions& o, bool need_rows)
         if (Error e = positive("rows", o.rows)) return e;
     }
     if (Error e = positive("dim", o.dim)) return e;
-    if (!o.beta.empty()) {
-        if (Error e = diffusion_schedule_validate(o.beta)) return e;
+    if (o.beta) {
+        if (Error e = diffusion_schedule_validate(*o.beta)) return e;
     }
-    const std::size_t T = o.beta.empty() ? LinearScheduleOptions{}.steps : o.beta.size();
+    const std::size_t T = o.beta ? o.beta->size() : LinearScheduleOptions{}.steps;
     if (o.sampler == DiffusionSampler::ddpm) {
         // Options that would silently do nothing are refused.
         if (o.eta) return range_error_text("eta", "eta applies to the DDIM sampler only");

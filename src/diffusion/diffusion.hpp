@@ -72,7 +72,7 @@ struct DiffusionNoiseOptions {
     std::size_t rows = 0;
     std::size_t dim = 2;
     std::size_t t = 0;          // 0..T
-    std::vector<double> beta;   // empty: linear_schedule defaults
+    std::optional<std::vector<double>> beta;  // unset: linear_schedule defaults
 };
 
 template <typename Visitor>
@@ -86,8 +86,8 @@ void visit_fields(DiffusionNoiseOptions& o, Visitor&& field) {
 // rows, dim ≥ 1, the schedule, t ≤ T, the three rows × dim arrays in the heap.
 Error diffusion_noise_validate(const DiffusionNoiseOptions& options);
 
-// The schedule an options struct names: its beta, or the linear defaults when empty.
-std::vector<double> schedule_or_default(const std::vector<double>& beta);
+// The schedule an options struct names: its beta, or the linear defaults when unset.
+std::vector<double> schedule_or_default(const std::optional<std::vector<double>>& beta);
 
 enum class DdpmVariance { beta, beta_tilde };
 
@@ -117,7 +117,7 @@ struct DiffusionSampleOptions {
     DiffusionSampler sampler = DiffusionSampler::ddpm;
     std::size_t rows = 0;                 // samples (the trainer takes n as an argument instead)
     std::size_t dim = 2;                  // coordinates per sample
-    std::vector<double> beta;             // β_1..β_T; empty: linear_schedule defaults (or the trainer's)
+    std::optional<std::vector<double>> beta;  // β_1..β_T; unset: linear_schedule defaults (or the trainer's)
     DdpmVariance variance = DdpmVariance::beta;  // DDPM's σ_t²
     std::optional<double> eta;            // DDIM only, in [0, 1]; 0 when unset
     std::optional<std::size_t> steps;     // DDIM only: S evenly spaced steps τ_i = 1 + ⌊(i − 1)T/S⌋

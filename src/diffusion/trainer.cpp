@@ -59,7 +59,7 @@ Error diffusion_trainer_validate(const DiffusionTrainerOptions& o) {
 
 Error diffusion_trainer_sample_validate(const DiffusionTrainerOptions& trainer, const DiffusionSampleOptions& o,
                                         const std::string& name, std::size_t n) {
-    if (!o.beta.empty()) return range_error_text("beta", "beta is the trainer's schedule; it cannot be changed when sampling");
+    if (o.beta) return range_error_text("beta", "beta is the trainer's schedule; it cannot be changed when sampling");
     if (o.rows != 0) return range_error_text("rows", "the trainer's sample count is its argument " + name + ", not rows");
     if (o.dim != 2) return range_error("dim", "2 (the toy datasets are 2-D)", js_number(std::uint64_t(o.dim)));
     if (Error e = positive(name, n)) return e;

@@ -125,6 +125,10 @@ TEST(Diffusion, Validators) {
     EXPECT_EQ(diffusion_schedule_validate({0.1, 1.0}).text, "beta[1] must be a finite number in (0, 1), received 1");
     EXPECT_EQ(diffusion_schedule_validate({NAN}).parameter, "beta[0]");
     EXPECT_EQ(diffusion_schedule_validate({}).parameter, "beta");
+    DiffusionSampleOptions empty;
+    empty.rows = 1;
+    empty.beta = std::vector<double>{};
+    EXPECT_EQ(diffusion_sample_validate(empty).parameter, "beta");
     LinearScheduleOptions lin;
     lin.beta_end = 1.5;
     EXPECT_EQ(linear_schedule_validate(lin).parameter, "betaEnd");

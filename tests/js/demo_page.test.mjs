@@ -164,6 +164,30 @@ test('GAN: training on ring8 shows samples, curves and metrics, and stops on req
   await page.locator('#gan').screenshot({ path: path.join(SHOTS, 'demo-gan.png') });
 });
 
+test('Diffusion: training on ring8 shows DDIM previews and metrics, stops, then samples with DDPM and DDIM', async () => {
+  const { page } = demo;
+  await page.selectOption('#diffusion-dataset', 'ring8');
+  await page.click('#diffusion-run');
+  await page.waitForFunction(() => {
+    const m = /^step (\d+)/.exec(document.getElementById('diffusion-metrics').textContent);
+    return m && Number(m[1]) >= 300;
+  }, null, { timeout: 120_000 });
+  await page.click('#diffusion-stop');
+  await page.waitForFunction(() => /Diffusion training stopped/.test(document.getElementById('status-diffusion').textContent), null, { timeout: 60_000 });
+  assert.match(await page.textContent('#diffusion-metrics'),
+    /DDIM, 20 steps: modes captured \d+ \/ 8, high-quality [\d.]+%, reverse KL [\d.NaN]+, median distance to a mode [\d.]+/);
+  assert.ok(await page.evaluate(drawn('diffusion-curves')) >= 2);
+  for (const [sampler, name] of [['ddpm', 'DDPM, 1000 steps'], ['ddim-10', 'DDIM, 10 steps']]) {
+    await page.selectOption('#diffusion-sampler', sampler);
+    await page.click('#diffusion-sample');
+    await page.waitForFunction((n) => document.getElementById('status-diffusion').textContent.includes(`with ${n}`), name, { timeout: 120_000 });
+    assert.match(await page.textContent('#diffusion-metrics'), new RegExp(`^${name} after \\d+ steps: modes captured \\d+ / 8`));
+    assert.match(await page.getAttribute('#diffusion-samples', 'aria-label'), new RegExp(`^${name} samples at step \\d+`));
+  }
+  assert.ok(await page.evaluate(drawn('diffusion-samples')) >= 2);
+  await page.locator('#diffusion').screenshot({ path: path.join(SHOTS, 'demo-diffusion.png') });
+});
+
 test('LoRA as an optimizer: the worked example runs with the chosen rank', async () => {
   const { page } = demo;
   await page.selectOption('#lowrank-rank', '2');
