@@ -256,7 +256,7 @@ export interface AttentionGradients {
 
 // ---- MLP and GAN ----
 
-export type Activation = 'relu' | 'leaky_relu' | 'tanh' | 'sigmoid' | 'softplus' | 'gelu' | 'linear';
+export type Activation = 'relu' | 'leaky_relu' | 'tanh' | 'sigmoid' | 'softplus' | 'gelu' | 'linear' | 'sau_relu' | 'sau_leaky_relu';
 
 export type GanDataset = 'ring8' | 'grid25' | 'swissroll';
 
@@ -966,4 +966,20 @@ export interface Kexue {
   readonly diffusion: DiffusionNamespace;
   /** A 2-D diffusion model trained in C++ on the GAN's toy data. */
   readonly DiffusionTrainer: typeof DiffusionTrainer;
+}
+
+// ---- the penalty inequality (bindings/js/penalty.js; docs/math.md §7.12) ----
+
+export interface PenaltyInequalityOptions {
+  rows: number;
+  /** Matrix norm of W_t and ∇_x h_t: 'spectral' (default, the tighter) or 'frobenius'. */
+  norm?: 'spectral' | 'frobenius';
+}
+
+export interface GanNamespace {
+  /**
+   * Per sample of x [rows, in], for an Mlp with one output: inputSide = ‖∇_x f‖² Σ_t (1 + ‖h_t‖²)/(‖W_t‖²
+   * ‖∇_x h_t‖²) ≤ parameterSide = ‖∇_θ f‖² (kexue.fm/archives/8796), each a Float64Array(rows).
+   */
+  penaltyInequality(mlp: Mlp, x: Float32Array, options: PenaltyInequalityOptions): { inputSide: Float64Array; parameterSide: Float64Array };
 }

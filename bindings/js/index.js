@@ -12,6 +12,7 @@ import { createGanClasses } from './gan.js';
 import { createMlpClass } from './mlp.js';
 import { createLossFunctions } from './losses.js';
 import { createDiffusionClasses } from './diffusion.js';
+import { createPenaltyInequality } from './penalty.js';
 import { createOptimClasses } from './optim.js';
 import { createWhiteningClasses } from './whitening.js';
 
@@ -45,6 +46,8 @@ class Kexue {
     const { gan, GanTrainer } = createGanClasses(module, nativeOf);
     /** Dense MLP with exact first- and second-order gradients (forward, inputGradient). */
     this.Mlp = Mlp;
+    // §7.12's inequality joins the gan namespace (bindings/js/penalty.js).
+    gan.penaltyInequality = createPenaltyInequality(module, nativeOf);
     /** WGAN-GP and gradient-normalized critic objectives: criticLoss, generatorLoss, normalizedCritic. */
     this.gan = gan;
     /** WGAN trainer on 2-D toy data (ring8, grid25, swissroll or your samples), with mode metrics. */
