@@ -186,6 +186,11 @@ function setUpWhitening() {
     });
     $('whitening-summary').textContent = `β = ${beta}, γ = ${gamma}, k = ${fit.k}: fitted in ${fit.fitMs.toFixed(1)} ms; ` +
       `mean pairwise cosine ${mean(before).toFixed(3)} raw → ${mean(fit.after).toFixed(3)} whitened`;
+    const h = fit.hubness;
+    $('whitening-hubness').textContent = h
+      ? `hubness (cosine ${h.k}-NN of ${h.rows} rows): skewness of the k-occurrence ${h.before.toFixed(2)} raw → ` +
+        `${h.after.toFixed(2)} whitened; largest k-occurrence ${h.maxBefore} → ${h.maxAfter}`
+      : 'hubness: not defined for these rows (a zero vector)';
     if (downloadUrl) URL.revokeObjectURL(downloadUrl);
     downloadUrl = URL.createObjectURL(new Blob([fit.json], { type: 'application/json' }));
     const link = $('whitening-download');

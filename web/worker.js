@@ -208,8 +208,20 @@ function whiteningRefit({ beta, gamma, k }) {
   whitening.model = model;
   const sample = Math.min(whitening.rows, 300);
   const y = model.transform(whitening.x.subarray(0, sample * whitening.dim), { rows: sample });
+  // Hubness (kexue.fm/archives/9147) of the same sample's cosine 10-NN graph, before and after.
+  const hub = (x, dim) => {
+    try {
+      return kx.hubness(x, { rows: sample, dim, k: Math.min(10, sample - 1) });
+    } catch {
+      return null;  // a zero row (cosine undefined) or too few rows
+    }
+  };
+  const hubBefore = hub(whitening.x.subarray(0, sample * whitening.dim), whitening.dim);
+  const hubAfter = hub(y, kk);
   return { k: kk, fitMs, eigenvalues: model.eigenvalues, after: pairwiseCosines(y, sample, kk),
-    json: JSON.stringify(model) };
+    json: JSON.stringify(model),
+    hubness: hubBefore && hubAfter ? { rows: sample, k: hubBefore.k, before: hubBefore.skewness, after: hubAfter.skewness,
+      maxBefore: hubBefore.max, maxAfter: hubAfter.max } : null };
 }
 
 // ---- GAN ----

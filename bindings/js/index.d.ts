@@ -983,3 +983,28 @@ export interface GanNamespace {
    */
   penaltyInequality(mlp: Mlp, x: Float32Array, options: PenaltyInequalityOptions): { inputSide: Float64Array; parameterSide: Float64Array };
 }
+
+// ---- hubness (bindings/js/hubness.js; docs/math.md §7.10) ----
+
+export interface HubnessOptions {
+  rows: number;
+  dim: number;
+  /** Neighbours per point, 1 ≤ k < rows (default 10). */
+  k?: number;
+  /** 'cosine' (default) or 'euclidean'. */
+  metric?: 'cosine' | 'euclidean';
+}
+
+export interface HubnessResult {
+  /** k-occurrence N_k of each point (they sum to rows·k). */
+  counts: Int32Array;
+  /** Skewness of the counts (NaN when all equal k). */
+  skewness: number;
+  max: number;
+  k: number;
+}
+
+export interface Kexue {
+  /** Hubness of x [rows, dim]: k-occurrence counts and their skewness (kexue.fm/archives/9147). */
+  hubness(x: Float32Array, options: HubnessOptions): HubnessResult;
+}

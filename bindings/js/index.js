@@ -13,6 +13,7 @@ import { createMlpClass } from './mlp.js';
 import { createLossFunctions } from './losses.js';
 import { createDiffusionClasses } from './diffusion.js';
 import { createPenaltyInequality } from './penalty.js';
+import { createHubness } from './hubness.js';
 import { createOptimClasses } from './optim.js';
 import { createWhiteningClasses } from './whitening.js';
 
@@ -35,6 +36,8 @@ class Kexue {
     this.Whitening = Whitening;
     /** Streaming, mergeable statistics for fitting a Whitening in chunks. */
     this.WhiteningStats = WhiteningStats;
+    /** k-occurrence counts and their skewness (hubness) of a point cloud's k-NN graph. */
+    this.hubness = createHubness(module);
     const { LowRankOptimizer, multitask, clipGradients } = createOptimClasses(module);
     /** LoRA / GaLore / full Adam as an optimizer of one weight matrix, fed its full gradient. */
     this.LowRankOptimizer = LowRankOptimizer;

@@ -131,6 +131,8 @@ test('whitening: fit, refit from the keyboard, and download the model', async ()
   await page.focus('#whitening-gamma');
   for (let i = 0; i < 10; ++i) await page.keyboard.press('ArrowLeft');
   await page.waitForFunction(() => /β = 0, γ = 0, k = 64/.test(document.getElementById('whitening-summary').textContent));
+  assert.match(await page.textContent('#whitening-hubness'),
+    /hubness \(cosine 10-NN of \d+ rows\): skewness of the k-occurrence -?[\d.]+ raw → -?[\d.]+ whitened/);
   const second = await page.textContent('#whitening-summary');
   const kept = Number(second.match(/→ ([-\d.]+) whitened/)[1]);
   assert.ok(Math.abs(kept - raw) < 0.02, second);

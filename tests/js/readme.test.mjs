@@ -92,3 +92,11 @@ test('README: the penalty inequality example runs and its comment holds', () => 
     "if (!(sides.inputSide[0] <= sides.parameterSide[0] && sides.inputSide[1] <= sides.parameterSide[1])) throw new Error('inequality');\n");
   assert.equal(result.status, 0, result.stderr.slice(-2000));
 });
+
+test('README: the hubness example runs', () => {
+  const block = blocks.find((b) => b.includes('kx.hubness('));
+  assert.ok(block, 'README has a hubness example');
+  const result = runExample(`${usingIt}\n${block}\n` +
+    "if (before.counts.length !== rows || after.counts.reduce((s, c) => s + c, 0) !== rows * 10) throw new Error('counts');\n");
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});
