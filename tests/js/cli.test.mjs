@@ -111,3 +111,20 @@ test('usage errors print the usage and exit 1', () => {
   assert.match(result.stderr, /unknown command "whiten transform"/);
   assert.match(result.stderr, /usage:/);
 });
+
+test('whiten stats prints the hubness of the cosine k-NN graph before and after whitening', () => {
+  const rows = 120, dim = 8;
+  const values = Float32Array.from({ length: rows * dim }, (_, i) => 2 + Math.sin(i * 12.9898) * (i % dim < 2 ? 3 : 0.3));
+  const file = path.join(dir, 'stats.npy');
+  writeFileSync(file, npyBytes(values, rows, dim, '<f4'));
+  const result = runCli('whiten', 'stats', '--in', file, '--k', '5', '--sample', '100');
+  assert.equal(result.status, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  assert.equal(report.rows, rows);
+  assert.equal(report.sample, 100);
+  assert.equal(report.k, 5);
+  assert.ok(Number.isFinite(report.hubness.raw.skewness) && Number.isFinite(report.hubness.whitened.skewness));
+  const missing = runCli('whiten', 'stats');
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /whiten stats needs --in/);
+});

@@ -2,6 +2,7 @@
 // The kexue command line: BERT-whitening of NumPy .npy embedding files.
 //   kexue whiten fit   --in emb.npy --out model.json [--beta 1] [--gamma 1] [--k dim] [--ddof 0]
 //   kexue whiten apply --model model.json --in emb.npy --out white.npy [--normalize]
+//   kexue whiten stats --in emb.npy [--k 10] [--sample 2000] [--beta 1] [--gamma 1]
 // Files are streamed in chunks (memory stays bounded whatever their size); outputs are written to
 // a temporary name and renamed at the end, so an error never leaves a half-written file.
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,9 +14,11 @@ const USAGE = `usage:
   kexue --version
   kexue whiten fit   --in emb.npy --out model.json [--beta B] [--gamma G] [--k K] [--ddof 0|1]
   kexue whiten apply --model model.json --in emb.npy --out white.npy [--normalize]
+  kexue whiten stats --in emb.npy [--k 10] [--sample 2000] [--beta B] [--gamma G]
 
 Reads 2-D float32/float64 little-endian C-order .npy files; writes float32 .npy and JSON models
-that kx.Whitening.fromJSON reads.`;
+that kx.Whitening.fromJSON reads. \`stats\` prints, as JSON, the hubness (skewness of the cosine
+k-NN k-occurrence) of the first --sample rows before and after whitening fitted on the whole file.`;
 
 class UsageError extends Error {}
 
@@ -71,6 +74,40 @@ async function whitenFit(values) {
   }
 }
 
+// Hubness (kexue.fm/archives/9147) of the first `sample` rows' cosine k-NN graph, before and after
+// whitening fitted on the whole file; prints JSON. k-NN is O(sample²·dim), hence the sample.
+async function whitenStats(values) {
+  if (!values.in) throw new UsageError('whiten stats needs --in');
+  const k = numberOption(values, 'k') ?? 10;
+  const sampleRows = numberOption(values, 'sample') ?? 2000;
+  const kx = await init();
+  const npy = openNpy(values.in);
+  const stats = new kx.WhiteningStats(npy.dim);
+  const sample = new Float32Array(Math.min(sampleRows, npy.rows) * npy.dim);
+  let taken = 0;
+  try {
+    for (const chunk of readNpyChunks(npy, chunkRowsFor(npy.dim))) {
+      stats.add(chunk.data, chunk.rows);
+      const take = Math.min(chunk.rows, sample.length / npy.dim - taken);
+      if (take > 0) {
+        sample.set(chunk.data.subarray(0, take * npy.dim), taken * npy.dim);
+        taken += take;
+      }
+      progress('stats', chunk.start + chunk.rows, npy.rows);
+    }
+    const model = stats.finalize({ beta: numberOption(values, 'beta'), gamma: numberOption(values, 'gamma') });
+    const summary = (h) => ({ skewness: h.skewness, maxOccurrence: h.max });
+    const before = kx.hubness(sample, { rows: taken, dim: npy.dim, k });
+    const after = kx.hubness(model.transform(sample, { rows: taken }), { rows: taken, dim: model.k, k });
+    model.dispose();
+    process.stdout.write(JSON.stringify({ rows: npy.rows, dim: npy.dim, sample: taken, k, metric: 'cosine',
+      hubness: { raw: summary(before), whitened: summary(after) } }, null, 2) + '\n');
+  } finally {
+    stats.dispose();
+    closeSync(npy.fd);
+  }
+}
+
 async function whitenApply(values) {
   if (!values.model || !values.in || !values.out) throw new UsageError('whiten apply needs --model, --in and --out');
   const kx = await init();
@@ -112,6 +149,7 @@ export async function main(argv) {
       options: {
         in: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' },
         beta: { type: 'string' }, gamma: { type: 'string' }, k: { type: 'string' }, ddof: { type: 'string' },
+        sample: { type: 'string' },
         normalize: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -130,6 +168,7 @@ export async function main(argv) {
   }
   if (group === 'whiten' && command === 'fit') return whitenFit(parsed.values);
   if (group === 'whiten' && command === 'apply') return whitenApply(parsed.values);
+  if (group === 'whiten' && command === 'stats') return whitenStats(parsed.values);
   throw new UsageError(`unknown command "${parsed.positionals.join(' ')}"`);
 }
 
