@@ -145,6 +145,20 @@ declare class WhiteningStats extends Disposable {
   merge(other: WhiteningStats): this;
   /** Fits the model from the statistics gathered so far. */
   finalize(options?: WhiteningFitOptions): Whitening;
+  /** The float64 state (count, mean, centred second moment), in the format WhiteningStats.fromJSON reads. */
+  toJSON(): WhiteningStatsJSON;
+  /** Restores toJSON's object or string (or partial statistics computed elsewhere in that format). */
+  static fromJSON(json: WhiteningStatsJSON | string): WhiteningStats;
+}
+
+/** WhiteningStats#toJSON: m2 = Σ_i (x_i − μ)ᵀ(x_i − μ), row-major dim × dim. */
+export interface WhiteningStatsJSON {
+  format: 'kexue-whitening-stats';
+  version: 1;
+  dim: number;
+  count: number;
+  mean: number[];
+  m2: number[];
 }
 
 // ---- RoPE and attention ----

@@ -7,6 +7,7 @@
 
 #include "core/random.hpp"
 #include "whitening/hubness.hpp"
+#include "whitening/whitening.hpp"
 
 namespace kexue {
 namespace {
@@ -63,6 +64,23 @@ TEST(Hubness, Validators) {
     EXPECT_EQ(hubness_input_validate(zero.data(), o).parameter, "x");
     o.metric = HubnessMetric::euclidean;
     EXPECT_FALSE(hubness_input_validate(zero.data(), o));
+}
+
+// WhiteningStats.fromJSON's validator (the JSON format sits next to WhiteningStats in the README).
+TEST(WhiteningMoments, Validator) {
+    const std::vector<double> mean{1, 2}, m2{2, 1, 1, 3};
+    EXPECT_FALSE(whitening_moments_validate(2, 5, mean.data(), m2.data()));
+    EXPECT_EQ(whitening_moments_validate(2, 0, mean.data(), m2.data()).parameter, "count");
+    const std::vector<double> asym{2, 1, 0.5, 3}, negative{-1, 0, 0, 3}, nan_mean{NAN, 0};
+    EXPECT_EQ(whitening_moments_validate(2, 5, mean.data(), asym.data()).parameter, "m2");
+    EXPECT_EQ(whitening_moments_validate(2, 5, mean.data(), negative.data()).parameter, "m2[0]");
+    EXPECT_EQ(whitening_moments_validate(2, 5, nan_mean.data(), m2.data()).parameter, "mean[0]");
+    // Merging a state into an empty accumulator restores it exactly.
+    WhiteningStats stats(2);
+    stats.merge_moments(5, mean, m2);
+    EXPECT_EQ(stats.count(), 5u);
+    EXPECT_EQ(stats.mean(), mean);
+    EXPECT_EQ(stats.centred_second_moment(), m2);
 }
 
 }  // namespace

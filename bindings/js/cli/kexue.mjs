@@ -1,18 +1,19 @@
 #!/usr/bin/env node
 // The kexue command line: BERT-whitening of NumPy .npy embedding files.
-//   kexue whiten fit   --in emb.npy --out model.json [--beta 1] [--gamma 1] [--k dim] [--ddof 0]
+//   kexue whiten fit   --in emb.npy --out model.json [--beta 1] [--gamma 1] [--k dim] [--ddof 0] [--workers N]
 //   kexue whiten apply --model model.json --in emb.npy --out white.npy [--normalize]
 //   kexue whiten stats --in emb.npy [--k 10] [--sample 2000] [--beta 1] [--gamma 1]
 // Files are streamed in chunks (memory stays bounded whatever their size); outputs are written to
 // a temporary name and renamed at the end, so an error never leaves a half-written file.
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { init, version } from '../index.js';
 import { NpyError, npyHeader, openNpy, readNpyChunks, writeAll } from '../npy.js';
 
 const USAGE = `usage:
   kexue --version
-  kexue whiten fit   --in emb.npy --out model.json [--beta B] [--gamma G] [--k K] [--ddof 0|1]
+  kexue whiten fit   --in emb.npy --out model.json [--beta B] [--gamma G] [--k K] [--ddof 0|1] [--workers N]
   kexue whiten apply --model model.json --in emb.npy --out white.npy [--normalize]
   kexue whiten stats --in emb.npy [--k 10] [--sample 2000] [--beta B] [--gamma G]
 
@@ -52,15 +53,48 @@ function writeAtomically(target, write) {
   }
 }
 
+// Splits the rows into `workers` ranges, each accumulated by a worker thread (fit-worker.mjs) that
+// returns WhiteningStats JSON; merging the parts equals one pass over the file (Chan et al.).
+async function fitInWorkers(kx, stats, path, npy, workers) {
+  const chunkRows = chunkRowsFor(npy.dim);
+  const per = Math.ceil(npy.rows / workers);
+  let done = 0;
+  const parts = await Promise.all(Array.from({ length: workers }, (_, w) => {
+    const start = Math.min(npy.rows, w * per), end = Math.min(npy.rows, start + per);
+    if (start >= end) return null;
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(new URL('./fit-worker.mjs', import.meta.url), { workerData: { path, start, end, chunkRows } });
+      worker.on('message', (message) => {
+        if (message.progress) progress('fit', (done += message.progress), npy.rows);
+        else resolve(message.stats);
+      });
+      worker.on('error', reject);
+      worker.on('exit', (code) => { if (code !== 0) reject(new Error(`a fit worker exited with code ${code}`)); });
+    });
+  }));
+  for (const part of parts) {
+    if (!part) continue;
+    const partial = kx.WhiteningStats.fromJSON(part);
+    stats.merge(partial);
+    partial.dispose();
+  }
+}
+
 async function whitenFit(values) {
   if (!values.in || !values.out) throw new UsageError('whiten fit needs --in and --out');
+  const workers = numberOption(values, 'workers') ?? 1;
+  if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be a positive integer, received ${values.workers}`);
   const kx = await init();
   const npy = openNpy(values.in);
   const stats = new kx.WhiteningStats(npy.dim);
   try {
-    for (const chunk of readNpyChunks(npy, chunkRowsFor(npy.dim))) {
-      stats.add(chunk.data, chunk.rows);
-      progress('fit', chunk.start + chunk.rows, npy.rows);
+    if (workers === 1) {
+      for (const chunk of readNpyChunks(npy, chunkRowsFor(npy.dim))) {
+        stats.add(chunk.data, chunk.rows);
+        progress('fit', chunk.start + chunk.rows, npy.rows);
+      }
+    } else {
+      await fitInWorkers(kx, stats, values.in, npy, workers);
     }
     const model = stats.finalize({
       beta: numberOption(values, 'beta'), gamma: numberOption(values, 'gamma'),
@@ -149,7 +183,7 @@ export async function main(argv) {
       options: {
         in: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' },
         beta: { type: 'string' }, gamma: { type: 'string' }, k: { type: 'string' }, ddof: { type: 'string' },
-        sample: { type: 'string' },
+        sample: { type: 'string' }, workers: { type: 'string' },
         normalize: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
