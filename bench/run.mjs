@@ -12,6 +12,7 @@ const BENCHMARKS = {
   'gan-seeds': () => import('./gan_seeds.mjs'),
   lowrank: () => import('./lowrank.mjs'),
   losses: () => import('./losses.mjs'),
+  diffusion: () => import('./diffusion.mjs'),
 };
 
 const OPTIONS_WITH_VALUE = ['--backend'];

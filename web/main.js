@@ -186,6 +186,11 @@ function setUpWhitening() {
     });
     $('whitening-summary').textContent = `β = ${beta}, γ = ${gamma}, k = ${fit.k}: fitted in ${fit.fitMs.toFixed(1)} ms; ` +
       `mean pairwise cosine ${mean(before).toFixed(3)} raw → ${mean(fit.after).toFixed(3)} whitened`;
+    const h = fit.hubness;
+    $('whitening-hubness').textContent = h
+      ? `hubness (cosine ${h.k}-NN of ${h.rows} rows): skewness of the k-occurrence ${h.before.toFixed(2)} raw → ` +
+        `${h.after.toFixed(2)} whitened; largest k-occurrence ${h.maxBefore} → ${h.maxAfter}`
+      : 'hubness: not defined for these rows (a zero vector)';
     if (downloadUrl) URL.revokeObjectURL(downloadUrl);
     downloadUrl = URL.createObjectURL(new Blob([fit.json], { type: 'application/json' }));
     const link = $('whitening-download');
@@ -279,6 +284,73 @@ function drawGan({ range, real, fake, field, gridSize, history, modeCount }) {
     `median distance to a mode ${last.medianDistance.toFixed(3)}`;
 }
 
+// ---- diffusion ----
+
+function setUpDiffusion() {
+  let running = false;
+  const samplerName = () => $('diffusion-sampler').selectedOptions[0].textContent;
+  $('diffusion-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (running) return;
+    running = true;
+    $('diffusion-stop').disabled = false;
+    $('diffusion-sample').disabled = true;
+    const dataset = $('diffusion-dataset').value;
+    busy($('diffusion-run'), async () => {
+      try {
+        const result = await call('diffusionTrain', { dataset }, { onProgress: drawDiffusion });
+        setStatus('diffusion', `Diffusion training ${result.stopped ? 'stopped' : 'finished'} at step ${result.last.step}; ` +
+          'choose a sampler and press Sample.');
+      } finally {
+        running = false;
+        $('diffusion-stop').disabled = true;
+        $('diffusion-sample').disabled = false;
+      }
+    });
+  });
+  $('diffusion-stop').addEventListener('click', () => worker.postMessage({ type: 'stop' }));
+  $('diffusion-sample').addEventListener('click', () => {
+    const sampler = $('diffusion-sampler').value;
+    busy($('diffusion-sample'), async () => {
+      const { range, real, fake, ms, metrics, step, modeCount } = await call('diffusionSample', { sampler });
+      drawDiffusionSamples({ range, real, fake, step, modeCount, metrics, sampler: samplerName() });
+      $('diffusion-metrics').textContent = `${samplerName()} after ${step} steps: ` + metricsText(metrics, modeCount);
+      setStatus('diffusion', `Sampled 1,000 points with ${samplerName()} in ${ms.toFixed(0)} ms.`);
+    });
+  });
+}
+
+function metricsText(m, modeCount) {
+  return (modeCount ? `modes captured ${m.modes} / ${modeCount}, ` : '') +
+    `high-quality ${(100 * m.highQuality).toFixed(1)}%, reverse KL ${m.reverseKL.toFixed(3)}, ` +
+    `median distance to a mode ${m.medianDistance.toFixed(3)}`;
+}
+
+function drawDiffusionSamples({ range, real, fake, step, modeCount, metrics, sampler }) {
+  scatter($('diffusion-samples'), {
+    range: [-range, range],
+    series: [{ name: 'sampled', color: '#e8590c', points: fake, radius: 1.5 }, { name: 'real', color: '#1d2330', points: real, radius: 1 }],
+    label: `${sampler} samples at step ${step}: ${(100 * metrics.highQuality).toFixed(1)}% high quality` +
+      (modeCount ? `, ${metrics.modes} of ${modeCount} modes` : ''),
+  });
+}
+
+function drawDiffusion({ range, real, fake, history, modeCount, sampler }) {
+  const last = history.at(-1);
+  drawDiffusionSamples({ range, real, fake, step: last.step, modeCount, metrics: last, sampler });
+  const trained = history.filter((h) => Number.isFinite(h.loss));
+  linePlot($('diffusion-curves'), {
+    series: [
+      { name: 'median distance to a mode', color: COLORS[0], points: history.map((h) => [h.step, Math.min(h.medianDistance, 2)]) },
+      { name: 'high-quality share', color: COLORS[2], points: history.map((h) => [h.step, h.highQuality]) },
+      { name: 'loss', color: COLORS[1], points: trained.map((h) => [h.step, h.loss]) },
+    ],
+    xLabel: 'step', label: `diffusion training curves up to step ${last.step}`,
+  });
+  const rate = last.seconds > 0 ? (last.step / last.seconds).toFixed(0) : '–';
+  $('diffusion-metrics').textContent = `step ${last.step} (${rate} steps/s), ${sampler}: ` + metricsText(last, modeCount);
+}
+
 // ---- LoRA as an optimizer ----
 
 function setUpLowRank() {
@@ -323,6 +395,7 @@ async function main() {
   setUpAttention(capabilities);
   setUpWhitening();
   setUpGan();
+  setUpDiffusion();
   setUpLowRank();
   $('status').textContent = 'Ready: the WASM module is loaded in a worker.';
   document.body.dataset.ready = 'true';

@@ -208,8 +208,20 @@ function whiteningRefit({ beta, gamma, k }) {
   whitening.model = model;
   const sample = Math.min(whitening.rows, 300);
   const y = model.transform(whitening.x.subarray(0, sample * whitening.dim), { rows: sample });
+  // Hubness (kexue.fm/archives/9147) of the same sample's cosine 10-NN graph, before and after.
+  const hub = (x, dim) => {
+    try {
+      return kx.hubness(x, { rows: sample, dim, k: Math.min(10, sample - 1) });
+    } catch {
+      return null;  // a zero row (cosine undefined) or too few rows
+    }
+  };
+  const hubBefore = hub(whitening.x.subarray(0, sample * whitening.dim), whitening.dim);
+  const hubAfter = hub(y, kk);
   return { k: kk, fitMs, eigenvalues: model.eigenvalues, after: pairwiseCosines(y, sample, kk),
-    json: JSON.stringify(model) };
+    json: JSON.stringify(model),
+    hubness: hubBefore && hubAfter ? { rows: sample, k: hubBefore.k, before: hubBefore.skewness, after: hubAfter.skewness,
+      maxBefore: hubBefore.max, maxAfter: hubAfter.max } : null };
 }
 
 // ---- GAN ----
@@ -258,6 +270,59 @@ async function ganTrain({ dataset, lipschitz, hidden, batch = 256, chunk = 25, m
   }
 }
 
+// ---- diffusion ----
+
+// The model of the last run stays here, so that "Sample" can run another sampler on it.
+let diffusionModel = null;
+
+const SAMPLERS = {
+  ddpm: { sampler: 'ddpm' },
+  'ddim-50': { sampler: 'ddim', steps: 50 },
+  'ddim-20': { sampler: 'ddim', steps: 20 },
+  'ddim-10': { sampler: 'ddim', steps: 10 },
+};
+
+// Trains until stopped (or maxSteps), posting DDIM-20 samples, the loss and the mode metrics
+// every `chunk` steps.
+async function diffusionTrain({ dataset, chunk = 100, maxSteps = 20000, seed = 1 }, progress) {
+  stopRequested = false;
+  diffusionModel?.trainer.dispose();
+  const trainer = new kx.DiffusionTrainer({ dataset, seed });
+  diffusionModel = { trainer, dataset };
+  const range = GAN_RANGES[dataset];
+  const real = kx.gan.sampleDataset(dataset, 1000, { seed });
+  const preview = SAMPLERS['ddim-20'];
+  const history = [];
+  const start = performance.now();
+  let last = null;
+  const snapshot = (loss) => {
+    const metrics = trainer.evaluate(1000, { ...preview, seed: 7 });
+    last = { step: trainer.steps, seconds: (performance.now() - start) / 1000, loss, ...metrics };
+    history.push(last);
+    progress({ range, real, fake: trainer.sample(1000, preview), history, sampler: 'DDIM, 20 steps',
+      modeCount: dataset === 'ring8' ? 8 : dataset === 'grid25' ? 25 : 0 });
+  };
+  snapshot(NaN);
+  while (!stopRequested && trainer.steps < maxSteps) {
+    snapshot(trainer.step(chunk).meanLoss);
+    await yieldToMessages();
+  }
+  return { stopped: stopRequested, last };
+}
+
+// Samples the last trained model with the chosen sampler and scores 2,500 samples.
+function diffusionSample({ sampler }) {
+  if (!diffusionModel) throw new Error('train a model first');
+  const { trainer, dataset } = diffusionModel;
+  const options = SAMPLERS[sampler];
+  const start = performance.now();
+  const fake = trainer.sample(1000, options);
+  const ms = performance.now() - start;
+  const metrics = trainer.evaluate(2500, options);
+  return { range: GAN_RANGES[dataset], real: kx.gan.sampleDataset(dataset, 1000, { seed: 1 }), fake, ms, metrics,
+    step: trainer.steps, modeCount: dataset === 'ring8' ? 8 : dataset === 'grid25' ? 25 : 0 };
+}
+
 // ---- LoRA as an optimizer ----
 
 // The package's worked example (examples/lowrank-finetune.mjs): a linear layer fine-tuned from
@@ -289,7 +354,7 @@ async function capabilities() {
 
 // ---- dispatch ----
 
-const handlers = { capabilities, lowRank, ganTrain, attentionWeights, needle, whiteningLoad, whiteningRefit };
+const handlers = { capabilities, lowRank, ganTrain, diffusionTrain, diffusionSample, attentionWeights, needle, whiteningLoad, whiteningRefit };
 
 self.onmessage = async ({ data }) => {
   const { id, type, args } = data;

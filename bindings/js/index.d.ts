@@ -145,6 +145,20 @@ declare class WhiteningStats extends Disposable {
   merge(other: WhiteningStats): this;
   /** Fits the model from the statistics gathered so far. */
   finalize(options?: WhiteningFitOptions): Whitening;
+  /** The float64 state (count, mean, centred second moment), in the format WhiteningStats.fromJSON reads. */
+  toJSON(): WhiteningStatsJSON;
+  /** Restores toJSON's object or string (or partial statistics computed elsewhere in that format). */
+  static fromJSON(json: WhiteningStatsJSON | string): WhiteningStats;
+}
+
+/** WhiteningStats#toJSON: m2 = Σ_i (x_i − μ)ᵀ(x_i − μ), row-major dim × dim. */
+export interface WhiteningStatsJSON {
+  format: 'kexue-whitening-stats';
+  version: 1;
+  dim: number;
+  count: number;
+  mean: number[];
+  m2: number[];
 }
 
 // ---- RoPE and attention ----
@@ -256,7 +270,7 @@ export interface AttentionGradients {
 
 // ---- MLP and GAN ----
 
-export type Activation = 'relu' | 'leaky_relu' | 'tanh' | 'sigmoid' | 'softplus' | 'gelu' | 'linear';
+export type Activation = 'relu' | 'leaky_relu' | 'tanh' | 'sigmoid' | 'softplus' | 'gelu' | 'linear' | 'sau_relu' | 'sau_leaky_relu';
 
 export type GanDataset = 'ring8' | 'grid25' | 'swissroll';
 
@@ -874,4 +888,168 @@ export interface Kexue {
   readonly losses: Losses;
   /** Exponentiated gradient with a meta-learned per-coordinate step size. */
   readonly ExponentiatedGradient: new (options: ExponentiatedGradientOptions) => ExponentiatedGradient;
+}
+
+// ---- diffusion (bindings/js/diffusion.js; docs/math.md §7.11) ----------------------------------
+
+export interface LinearScheduleOptions {
+  /** T (default 1000). */
+  steps?: number;
+  /** β_1 in (0, 1) (default 1e-4). */
+  betaStart?: number;
+  /** β_T in (0, 1) (default 0.02). */
+  betaEnd?: number;
+}
+
+export interface DiffusionSchedule {
+  /** β_1..β_T. */
+  beta: Float64Array;
+  /** ᾱ_0..ᾱ_T, ᾱ_0 = 1. */
+  alphaBar: Float64Array;
+}
+
+export interface AddNoiseOptions {
+  rows: number;
+  /** Coordinates per row (default 2). */
+  dim?: number;
+  /** 0..T. */
+  t: number;
+  /** β_1..β_T, each in (0, 1) (default: linearSchedule()). */
+  beta?: ArrayLike<number>;
+}
+
+/** Options of DiffusionTrainer.sample/evaluate: the trainer's schedule, 2-D. */
+export interface DiffusionSampleOptions {
+  /** 'ddpm' (default) or 'ddim'. */
+  sampler?: 'ddpm' | 'ddim';
+  /** DDPM's σ_t²: 'beta' (default) or 'beta_tilde' ((1 − ᾱ_{t−1})/(1 − ᾱ_t)·β_t). */
+  variance?: 'beta' | 'beta_tilde';
+  /** DDIM only: η in [0, 1] (default 0, deterministic). */
+  eta?: number;
+  /** DDIM only: S evenly spaced steps τ_i = 1 + ⌊(i − 1)T/S⌋ (default: all T). */
+  steps?: number;
+  /** DDIM only: an explicit strictly increasing subsequence of 1..T. */
+  timesteps?: ArrayLike<number>;
+  /** Of x_T and the noise draws (default 0). */
+  seed?: number;
+}
+
+export interface DiffusionSamplerOptions extends Omit<DiffusionSampleOptions, 'sampler'> {
+  rows: number;
+  /** Coordinates per sample (default 2). */
+  dim?: number;
+  /** β_1..β_T (default: linearSchedule()). */
+  beta?: ArrayLike<number>;
+}
+
+/** An ε-predictor: x (rows×dim) at timestep t → ε (Float32Array rows×dim). */
+export type EpsilonPredictor = (x: Float32Array, t: number) => Float32Array;
+
+export interface DiffusionNamespace {
+  linearSchedule(options?: LinearScheduleOptions): DiffusionSchedule;
+  /** x_t = √ᾱ_t x0 + √(1 − ᾱ_t) eps. */
+  addNoise(x0: Float32Array, eps: Float32Array, options: AddNoiseOptions): Float32Array;
+  /** DDPM ancestral sampling; a DiffusionTrainer predictor samples with its own model and schedule. */
+  ddpmSample(predictor: EpsilonPredictor | DiffusionTrainer, options: DiffusionSamplerOptions): Float32Array;
+  /** DDIM sampling with η and a step subsequence. */
+  ddimSample(predictor: EpsilonPredictor | DiffusionTrainer, options: DiffusionSamplerOptions): Float32Array;
+}
+
+export interface DiffusionTrainerOptions {
+  /** 'ring8' (default), 'grid25', 'swissroll', or n×2 samples. */
+  dataset?: OneOf<GanDataset> | Float32Array;
+  schedule?: LinearScheduleOptions;
+  /** Hidden layers of the ε-predictor (default [64, 64, 64]). */
+  hidden?: readonly number[];
+  /** Default 'relu'. */
+  activation?: OneOf<Activation>;
+  /** Time-embedding width E, even (default 16). */
+  embedding?: number;
+  /** Adam (default 3e-3, 0.9, 0.999). */
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  batch?: number;
+  seed?: number;
+}
+
+export interface DiffusionTrainerResolvedOptions {
+  readonly dataset: GanDataset | 'samples';
+  readonly schedule: Readonly<Required<LinearScheduleOptions>>;
+  readonly hidden: readonly number[];
+  readonly activation: Activation;
+  readonly embedding: number;
+  readonly lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly batch: number;
+  readonly seed: number;
+}
+
+/** A 2-D diffusion model (Mlp ε-predictor with a time embedding) trained in C++ on toy data. */
+declare class DiffusionTrainer extends Disposable {
+  constructor(options?: DiffusionTrainerOptions);
+  readonly options: DiffusionTrainerResolvedOptions;
+  /** Adam steps taken. */
+  readonly steps: number;
+  /** A copy, in the layout of Mlp.parameters. */
+  readonly parameters: Float32Array;
+  /** One step on a batch, or `count` of them. */
+  step(count?: number): { loss: number; meanLoss: number };
+  /** n samples, Float32Array(n×2). */
+  sample(n: number, options?: DiffusionSampleOptions): Float32Array;
+  /** The GAN's mode metrics of n (default 2,500) samples. */
+  evaluate(n?: number, options?: DiffusionSampleOptions): GanMetrics;
+  /** ε_θ(x, t), Float32Array(rows×2). */
+  predict(x: Float32Array, options: { rows: number; t: number }): Float32Array;
+}
+
+export type { DiffusionTrainer };
+
+export interface Kexue {
+  /** DDPM/DDIM: linearSchedule, addNoise, ddpmSample, ddimSample (kexue.fm/archives/9119, 9181). */
+  readonly diffusion: DiffusionNamespace;
+  /** A 2-D diffusion model trained in C++ on the GAN's toy data. */
+  readonly DiffusionTrainer: typeof DiffusionTrainer;
+}
+
+// ---- the penalty inequality (bindings/js/penalty.js; docs/math.md §7.12) ----
+
+export interface PenaltyInequalityOptions {
+  rows: number;
+  /** Matrix norm of W_t and ∇_x h_t: 'spectral' (default, the tighter) or 'frobenius'. */
+  norm?: 'spectral' | 'frobenius';
+}
+
+export interface GanNamespace {
+  /**
+   * Per sample of x [rows, in], for an Mlp with one output: inputSide = ‖∇_x f‖² Σ_t (1 + ‖h_t‖²)/(‖W_t‖²
+   * ‖∇_x h_t‖²) ≤ parameterSide = ‖∇_θ f‖² (kexue.fm/archives/8796), each a Float64Array(rows).
+   */
+  penaltyInequality(mlp: Mlp, x: Float32Array, options: PenaltyInequalityOptions): { inputSide: Float64Array; parameterSide: Float64Array };
+}
+
+// ---- hubness (bindings/js/hubness.js; docs/math.md §7.10) ----
+
+export interface HubnessOptions {
+  rows: number;
+  dim: number;
+  /** Neighbours per point, 1 ≤ k < rows (default 10). */
+  k?: number;
+  /** 'cosine' (default) or 'euclidean'. */
+  metric?: 'cosine' | 'euclidean';
+}
+
+export interface HubnessResult {
+  /** k-occurrence N_k of each point (they sum to rows·k). */
+  counts: Int32Array;
+  /** Skewness of the counts (NaN when all equal k). */
+  skewness: number;
+  max: number;
+  k: number;
+}
+
+export interface Kexue {
+  /** Hubness of x [rows, dim]: k-occurrence counts and their skewness (kexue.fm/archives/9147). */
+  hubness(x: Float32Array, options: HubnessOptions): HubnessResult;
 }

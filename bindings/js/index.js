@@ -12,6 +12,9 @@ import { DeadInstanceState, guardModule, registerInstanceModule } from './guard.
 import { createGanClasses } from './gan.js';
 import { createMlpClass } from './mlp.js';
 import { createLossFunctions } from './losses.js';
+import { createDiffusionClasses } from './diffusion.js';
+import { createPenaltyInequality } from './penalty.js';
+import { createHubness } from './hubness.js';
 import { createOptimClasses } from './optim.js';
 import { createWhiteningClasses } from './whitening.js';
 
@@ -35,6 +38,8 @@ class Kexue {
     this.Whitening = Whitening;
     /** Streaming, mergeable statistics for fitting a Whitening in chunks. */
     this.WhiteningStats = WhiteningStats;
+    /** k-occurrence counts and their skewness (hubness) of a point cloud's k-NN graph. */
+    this.hubness = createHubness(module);
     const { LowRankOptimizer, multitask, clipGradients } = createOptimClasses(module);
     /** LoRA / GaLore / full Adam as an optimizer of one weight matrix, fed its full gradient. */
     this.LowRankOptimizer = LowRankOptimizer;
@@ -46,6 +51,8 @@ class Kexue {
     const { gan, GanTrainer } = createGanClasses(module, nativeOf);
     /** Dense MLP with exact first- and second-order gradients (forward, inputGradient). */
     this.Mlp = Mlp;
+    // §7.12's inequality joins the gan namespace (bindings/js/penalty.js).
+    gan.penaltyInequality = createPenaltyInequality(module, nativeOf);
     /** WGAN-GP and gradient-normalized critic objectives: criticLoss, generatorLoss, normalizedCritic. */
     this.gan = gan;
     /** WGAN trainer on 2-D toy data (ring8, grid25, swissroll or your samples), with mode metrics. */
@@ -57,6 +64,11 @@ class Kexue {
     this.losses = losses;
     /** Exponentiated gradient for non-negative weights, with a meta-learned per-coordinate step size. */
     this.ExponentiatedGradient = ExponentiatedGradient;
+    const { diffusion, DiffusionTrainer } = createDiffusionClasses(module);
+    /** DDPM/DDIM: linearSchedule, addNoise, ddpmSample, ddimSample (kexue.fm/archives/9119, 9181). */
+    this.diffusion = diffusion;
+    /** A 2-D diffusion model (an Mlp ε-predictor) trained on the GAN's toy data, with mode metrics. */
+    this.DiffusionTrainer = DiffusionTrainer;
     const { rope, rope2d, attention, attentionBackward } = createAttentionFunctions(module, () => {
       const why = this.#gpu ? this.#gpu.unavailable : this.#gpuReason;
       return why ? { backend: null, reason: why } : { backend: this.#gpu, reason: null };

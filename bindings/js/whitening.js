@@ -169,6 +169,8 @@ export function createWhiteningClasses(module) {
     }
   }
 
+  const STATS_FORMAT = 'kexue-whitening-stats';
+
   class WhiteningStats extends Disposable {
     #native;
     #options;
@@ -207,6 +209,49 @@ export function createWhiteningClasses(module) {
       other.assertAlive(fn);
       throwIfError(fn, this.#native.merge(other.#native));
       return this;
+    }
+
+    /**
+     * The float64 state as JSON: { format: 'kexue-whitening-stats', version: 1, dim, count, mean
+     * (dim numbers), m2 (dim·dim numbers, row-major: Σ_i (x_i − μ)ᵀ(x_i − μ)) }. A job elsewhere
+     * (numpy, Spark) produces the same from its sums: mean = Σx/N, m2 = Σxᵀx − N μᵀμ.
+     */
+    toJSON() {
+      this.assertAlive('WhiteningStats.toJSON');
+      const dim = this.#options.dim;
+      return withHeap(module, (heap) => {
+        const meanPtr = heap.alloc(dim, 'the mean', 8);
+        const m2Ptr = heap.alloc(dim * dim, 'M2', 8);
+        module.whiteningStatsMoments(this.#native, meanPtr, m2Ptr);
+        return { format: STATS_FORMAT, version: 1, dim, count: this.#native.count(),
+          mean: Array.from(heap.readF64(meanPtr, dim)), m2: Array.from(heap.readF64(m2Ptr, dim * dim)) };
+      });
+    }
+
+    /** Restores toJSON's object (or a JSON string of it); merge() several to combine partial statistics. */
+    static fromJSON(json) {
+      const fn = 'WhiteningStats.fromJSON';
+      const object = typeof json === 'string' ? JSON.parse(json) : json;
+      if (object === null || typeof object !== 'object' || object.format !== STATS_FORMAT) {
+        throw new TypeError(`${fn}: json must be an object with format '${STATS_FORMAT}', received ${describe(object?.format ?? object)}`);
+      }
+      if (object.version !== 1) throw new RangeError(`${fn}: version must be 1, received ${describe(object.version)}`);
+      const stats = new WhiteningStats(object.dim);
+      try {
+        const dim = stats.dim;
+        for (const [name, length] of [['mean', dim], ['m2', dim * dim]]) {
+          const value = object[name];
+          if (!(Array.isArray(value) || ArrayBuffer.isView(value)) || value.length !== length) {
+            throw new RangeError(`${fn}: ${name} must be an array of ${length} numbers, received ${describe(value)}`);
+          }
+        }
+        withHeap(module, (heap) => throwIfError(fn, module.whiteningStatsMergeMoments(stats.#native, object.count,
+          heap.inputF64(Float64Array.from(object.mean), 'the mean'), heap.inputF64(Float64Array.from(object.m2), 'M2'))));
+      } catch (error) {
+        stats.dispose();
+        throw error;
+      }
+      return stats;
     }
 
     /** Fits the model from the statistics gathered so far. */

@@ -11,7 +11,7 @@
 
 namespace kexue {
 
-enum class Activation { relu, leaky_relu, tanh, sigmoid, softplus, gelu, linear };
+enum class Activation { relu, leaky_relu, tanh, sigmoid, softplus, gelu, linear, sau_relu, sau_leaky_relu };
 
 // The names of the JS API (`activation: 'leaky_relu'`); enum_name / parse_enum read them.
 template <>
@@ -19,11 +19,17 @@ struct EnumNames<Activation> {
     static constexpr EnumEntry<Activation> entries[] = {
         {"relu", Activation::relu},         {"leaky_relu", Activation::leaky_relu}, {"tanh", Activation::tanh},
         {"sigmoid", Activation::sigmoid},   {"softplus", Activation::softplus},     {"gelu", Activation::gelu},
-        {"linear", Activation::linear}};
+        {"linear", Activation::linear},     {"sau_relu", Activation::sau_relu},
+        {"sau_leaky_relu", Activation::sau_leaky_relu}};
 };
 
 // Slope of leaky ReLU for z < 0, the value used by the WGAN-GP/GN reference code.
 constexpr double kLeakyReluSlope = 0.2;
+
+// Width σ of the Gaussian the SAU activations smooth with (docs/math.md §7.14; kexue.fm/archives/
+// 8718; Biswas et al., "SAU: Smooth activation function using convolution with approximate
+// identities", arXiv 2109.13210): σ = 1, where §7.14's vector is ReLU ⊛ N(0, 1) at 1 = 1.08331547059.
+constexpr double kSauSigma = 1.0;
 
 template <typename T>
 struct ActivationDerivatives {
@@ -31,6 +37,17 @@ struct ActivationDerivatives {
     T first;   // φ'(z)
     T second;  // φ''(z)
 };
+
+// ReLU ⊛ N(0, σ²) = ½[z erf(z/√2σ) + z + √(2/π) σ e^{−z²/2σ²}] = z Φ(z/σ) + σ φ(z/σ), with
+// φ' = Φ(z/σ) (the step smoothed the same way) and φ'' = φ(z/σ)/σ, φ the standard normal density.
+template <typename T>
+inline ActivationDerivatives<T> sau_relu(T z) {
+    const T sigma = T(kSauSigma);
+    const T u = z / sigma;
+    const T density = std::exp(T(-0.5) * u * u) * T(0.3989422804014327);  // 1/√(2π)
+    const T cdf = T(0.5) * std::erfc(-u * T(0.7071067811865476));         // Φ(u), accurate for u ≪ 0
+    return {z * cdf + sigma * density, cdf, density / sigma};
+}
 
 template <typename T>
 inline ActivationDerivatives<T> activate(Activation activation, T z) {
@@ -72,6 +89,14 @@ inline ActivationDerivatives<T> activate(Activation activation, T z) {
             const T first = T(0.5) * (T(1) + t) + T(0.5) * z * sech2 * du;
             const T second = sech2 * (du - z * t * du * du + T(0.5) * z * d2u);
             return {T(0.5) * z * (T(1) + t), first, second};
+        }
+        case Activation::sau_relu:
+            return sau_relu(z);
+        case Activation::sau_leaky_relu: {
+            // max(αz, z) = αz + (1 − α) ReLU(z), smoothed as ReLU is.
+            const T slope = T(kLeakyReluSlope);
+            const ActivationDerivatives<T> r = sau_relu(z);
+            return {slope * z + (T(1) - slope) * r.value, slope + (T(1) - slope) * r.first, (T(1) - slope) * r.second};
         }
         case Activation::linear:
         default:

@@ -53,6 +53,10 @@ void for_each_activation(Activation activation, std::size_t n, const T* z, Body 
         case Activation::softplus: loop(std::integral_constant<Activation, Activation::softplus>{}); break;
         case Activation::gelu: loop(std::integral_constant<Activation, Activation::gelu>{}); break;
         case Activation::linear: loop(std::integral_constant<Activation, Activation::linear>{}); break;
+        case Activation::sau_relu: loop(std::integral_constant<Activation, Activation::sau_relu>{}); break;
+        case Activation::sau_leaky_relu:
+            loop(std::integral_constant<Activation, Activation::sau_leaky_relu>{});
+            break;
     }
 }
 

@@ -76,6 +76,28 @@ void WhiteningStats::add_finite_rows(const float* x, std::size_t rows) {
     }
 }
 
+Error whitening_moments_validate(std::size_t dim, std::size_t count, const double* mean, const double* m2) {
+    if (Error e = positive("count", count)) return e;
+    for (std::size_t j = 0; j < dim; ++j) {
+        if (Error e = finite("mean[" + std::to_string(j) + "]", mean[j])) return e;
+    }
+    for (std::size_t i = 0; i < dim; ++i) {
+        for (std::size_t j = 0; j < dim; ++j) {
+            const double a = m2[i * dim + j], b = m2[j * dim + i];
+            if (Error e = finite("m2[" + std::to_string(i * dim + j) + "]", a)) return e;
+            if (i == j && a < 0) {
+                return range_error("m2[" + std::to_string(i * dim + j) + "]", "≥ 0 (a diagonal entry of M2)", js_number(a));
+            }
+            if (std::abs(a - b) > 1e-9 * (std::abs(a) + std::abs(b)) + 1e-300) {
+                return range_error_text("m2", "m2 must be symmetric: m2[" + std::to_string(i * dim + j) + "] = " +
+                                                  js_number(a) + " but m2[" + std::to_string(j * dim + i) + "] = " +
+                                                  js_number(b));
+            }
+        }
+    }
+    return {};
+}
+
 void WhiteningStats::merge(const WhiteningStats& other) {
     merge_chunk(other.count_, other.mean_, other.m2_);
 }

@@ -33,6 +33,12 @@ public:
     // Folds another accumulator of the same dim into this one.
     void merge(const WhiteningStats& other);
 
+    // Folds statistics given as (count, mean μ, centred second moment M2) into this one — the state
+    // WhiteningStats.toJSON writes, or a partial computed elsewhere (whitening_moments_validate).
+    void merge_moments(std::size_t count, const std::vector<double>& mean, const std::vector<double>& m2) {
+        merge_chunk(count, mean, m2);
+    }
+
     std::size_t dim() const { return dim_; }
     std::size_t count() const { return count_; }
     const std::vector<double>& mean() const { return mean_; }
@@ -48,6 +54,10 @@ private:
     std::vector<double> mean_;
     std::vector<double> m2_;
 };
+
+// Statistics to merge (WhiteningStats.fromJSON): count ≥ 1, mean of dim finite numbers, m2 of
+// dim × dim finite numbers, symmetric (to 1e-9 relative) with a non-negative diagonal.
+Error whitening_moments_validate(std::size_t dim, std::size_t count, const double* mean, const double* m2);
 
 // The options of `new kx.WhiteningStats(dim)`.
 struct WhiteningStatsOptions {

@@ -111,3 +111,37 @@ test('usage errors print the usage and exit 1', () => {
   assert.match(result.stderr, /unknown command "whiten transform"/);
   assert.match(result.stderr, /usage:/);
 });
+
+test('whiten stats prints the hubness of the cosine k-NN graph before and after whitening', () => {
+  const rows = 120, dim = 8;
+  const values = Float32Array.from({ length: rows * dim }, (_, i) => 2 + Math.sin(i * 12.9898) * (i % dim < 2 ? 3 : 0.3));
+  const file = path.join(dir, 'stats.npy');
+  writeFileSync(file, npyBytes(values, rows, dim, '<f4'));
+  const result = runCli('whiten', 'stats', '--in', file, '--k', '5', '--sample', '100');
+  assert.equal(result.status, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  assert.equal(report.rows, rows);
+  assert.equal(report.sample, 100);
+  assert.equal(report.k, 5);
+  assert.ok(Number.isFinite(report.hubness.raw.skewness) && Number.isFinite(report.hubness.whitened.skewness));
+  const missing = runCli('whiten', 'stats');
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /whiten stats needs --in/);
+});
+
+test('whiten fit --workers 3 merges per-worker statistics into the one-pass model', () => {
+  const rows = 301, dim = 6;
+  const values = Float32Array.from({ length: rows * dim }, (_, i) => Math.cos(i * 0.61) * (1 + (i % dim)));
+  const file = path.join(dir, 'workers.npy');
+  writeFileSync(file, npyBytes(values, rows, dim, '<f4'));
+  const one = path.join(dir, 'one.json'), three = path.join(dir, 'three.json');
+  assert.equal(runCli('whiten', 'fit', '--in', file, '--out', one).status, 0);
+  const result = runCli('whiten', 'fit', '--in', file, '--out', three, '--workers', '3');
+  assert.equal(result.status, 0, result.stderr);
+  const a = JSON.parse(readFileSync(one, 'utf8')), b = JSON.parse(readFileSync(three, 'utf8'));
+  assert.equal(b.count, rows);
+  a.eigenvalues.forEach((v, i) => assert.ok(Math.abs(v - b.eigenvalues[i]) < 1e-9 * (1 + Math.abs(v)), `eigenvalue ${i}`));
+  const bad = runCli('whiten', 'fit', '--in', file, '--out', three, '--workers', '0');
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--workers must be a positive integer/);
+});

@@ -131,6 +131,8 @@ test('whitening: fit, refit from the keyboard, and download the model', async ()
   await page.focus('#whitening-gamma');
   for (let i = 0; i < 10; ++i) await page.keyboard.press('ArrowLeft');
   await page.waitForFunction(() => /β = 0, γ = 0, k = 64/.test(document.getElementById('whitening-summary').textContent));
+  assert.match(await page.textContent('#whitening-hubness'),
+    /hubness \(cosine 10-NN of \d+ rows\): skewness of the k-occurrence -?[\d.]+ raw → -?[\d.]+ whitened/);
   const second = await page.textContent('#whitening-summary');
   const kept = Number(second.match(/→ ([-\d.]+) whitened/)[1]);
   assert.ok(Math.abs(kept - raw) < 0.02, second);
@@ -162,6 +164,30 @@ test('GAN: training on ring8 shows samples, curves and metrics, and stops on req
   assert.ok(await page.evaluate(drawn('gan-curves')) >= 2);
   assert.match(await page.getAttribute('#gan-samples', 'aria-label'), /generated samples at step \d+/);
   await page.locator('#gan').screenshot({ path: path.join(SHOTS, 'demo-gan.png') });
+});
+
+test('Diffusion: training on ring8 shows DDIM previews and metrics, stops, then samples with DDPM and DDIM', async () => {
+  const { page } = demo;
+  await page.selectOption('#diffusion-dataset', 'ring8');
+  await page.click('#diffusion-run');
+  await page.waitForFunction(() => {
+    const m = /^step (\d+)/.exec(document.getElementById('diffusion-metrics').textContent);
+    return m && Number(m[1]) >= 300;
+  }, null, { timeout: 120_000 });
+  await page.click('#diffusion-stop');
+  await page.waitForFunction(() => /Diffusion training stopped/.test(document.getElementById('status-diffusion').textContent), null, { timeout: 60_000 });
+  assert.match(await page.textContent('#diffusion-metrics'),
+    /DDIM, 20 steps: modes captured \d+ \/ 8, high-quality [\d.]+%, reverse KL [\d.NaN]+, median distance to a mode [\d.]+/);
+  assert.ok(await page.evaluate(drawn('diffusion-curves')) >= 2);
+  for (const [sampler, name] of [['ddpm', 'DDPM, 1000 steps'], ['ddim-10', 'DDIM, 10 steps']]) {
+    await page.selectOption('#diffusion-sampler', sampler);
+    await page.click('#diffusion-sample');
+    await page.waitForFunction((n) => document.getElementById('status-diffusion').textContent.includes(`with ${n}`), name, { timeout: 120_000 });
+    assert.match(await page.textContent('#diffusion-metrics'), new RegExp(`^${name} after \\d+ steps: modes captured \\d+ / 8`));
+    assert.match(await page.getAttribute('#diffusion-samples', 'aria-label'), new RegExp(`^${name} samples at step \\d+`));
+  }
+  assert.ok(await page.evaluate(drawn('diffusion-samples')) >= 2);
+  await page.locator('#diffusion').screenshot({ path: path.join(SHOTS, 'demo-diffusion.png') });
 });
 
 test('LoRA as an optimizer: the worked example runs with the chosen rank', async () => {

@@ -65,3 +65,38 @@ test('README: the losses example runs and what its comments say holds', () => {
     "if (flooded.gradT.length !== 24 || !theta.every((v) => v >= 0)) throw new Error('kl/eg');\n");
   assert.equal(result.status, 0, result.stderr.slice(-2000));
 });
+
+test('README: the diffusion example runs and what its comments say holds', () => {
+  const block = blocks.find((b) => b.includes('kx.diffusion.ddpmSample('));
+  assert.ok(block, 'README has a diffusion example');
+  const result = runExample(`${usingIt}\n${block}\n` +
+    "const sd = (x) => { const m = x.reduce((s, v) => s + v, 0) / x.length; return Math.sqrt(x.reduce((s, v) => s + (v - m) ** 2, 0) / x.length); };\n" +
+    "if (Math.abs(sd(ddpm) - 0.5) > 0.05 || Math.abs(sd(ddim) - 0.43) > 0.05) throw new Error('std ' + sd(ddpm) + ' ' + sd(ddim));\n" +
+    "if (xt.length !== 2 || samples.length !== 1000 || same.length !== 1000) throw new Error('shapes');\n" +
+    "if (!(metrics.modes >= 0) || !Number.isFinite(metrics.medianDistance)) throw new Error('metrics');\n");
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});
+
+test('README: the SAU activation example runs', () => {
+  const block = blocks.find((b) => b.includes("activation: 'sau_leaky_relu'"));
+  assert.ok(block, 'README has a SAU example');
+  const result = runExample(`${usingIt}\n${block}\n` +
+    "if (value.length !== 1 || !Number.isFinite(value[0])) throw new Error('value');\n");
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});
+
+test('README: the penalty inequality example runs and its comment holds', () => {
+  const block = blocks.find((b) => b.includes('kx.gan.penaltyInequality('));
+  assert.ok(block, 'README has a penalty inequality example');
+  const result = runExample(`${usingIt}\n${block}\n` +
+    "if (!(sides.inputSide[0] <= sides.parameterSide[0] && sides.inputSide[1] <= sides.parameterSide[1])) throw new Error('inequality');\n");
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});
+
+test('README: the hubness example runs', () => {
+  const block = blocks.find((b) => b.includes('kx.hubness('));
+  assert.ok(block, 'README has a hubness example');
+  const result = runExample(`${usingIt}\n${block}\n` +
+    "if (before.counts.length !== rows || after.counts.reduce((s, c) => s + c, 0) !== rows * 10) throw new Error('counts');\n");
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});

@@ -107,6 +107,7 @@ async function liveNames() {
   const mlp = new kx.Mlp({ sizes: [2, 1] });
   const trainer = new kx.GanTrainer({ batch: 2, critic: { hidden: [2] }, generator: { hidden: [2] } });
   const optimizer = new kx.LowRankOptimizer({ rows: 2, cols: 2, rank: 1, lr: 0.1, weight: new Float32Array(4) });
+  const diffusionTrainer = new kx.DiffusionTrainer({ hidden: [2], batch: 2, schedule: { steps: 2 } });
   const disposable = new kexue.Disposable(() => {});
   const options = (object) => Object.keys(object.options ?? {});
   const checks = {
@@ -127,6 +128,9 @@ async function liveNames() {
     ganPresets: ["Kexue['gan']['presets']", memberNames(kx.gan.presets)],
     ganPreset: ['GanPreset', memberNames(kx.gan.presets.paper)],
     multitask: ['Multitask', memberNames(kx.multitask)],
+    diffusion: ['DiffusionNamespace', memberNames(kx.diffusion)],
+    DiffusionTrainer: ['DiffusionTrainer', memberNames(diffusionTrainer)],
+    DiffusionTrainerStatic: ["Omit<Kexue['DiffusionTrainer'], 'prototype'>", staticNames(kx.DiffusionTrainer)],
   };
   // The resolved options: every name written is declared, every required declared name is written.
   const optionChecks = {
@@ -137,8 +141,10 @@ async function liveNames() {
     trainerCritic: ["GanTrainerResolvedOptions['critic']", Object.keys(trainer.options?.critic ?? {})],
     trainerGenerator: ["GanTrainerResolvedOptions['generator']", Object.keys(trainer.options?.generator ?? {})],
     optimizerOptions: ['LowRankOptimizerResolvedOptions', options(optimizer)],
+    diffusionTrainerOptions: ['DiffusionTrainerResolvedOptions', options(diffusionTrainer)],
+    diffusionSchedule: ["DiffusionTrainerResolvedOptions['schedule']", Object.keys(diffusionTrainer.options?.schedule ?? {})],
   };
-  for (const object of [whitening, stats, mlp, trainer, optimizer]) object.dispose();
+  for (const object of [whitening, stats, mlp, trainer, optimizer, diffusionTrainer]) object.dispose();
   kx.dispose();
 
   const lines = [
@@ -147,7 +153,7 @@ async function liveNames() {
     "import type * as Package from 'kexue';",
     "import type { Disposable, GanNamespace, GanPreset, GanTrainer, GanTrainerResolvedOptions, Kexue, LowRankOptimizer,",
     "  LowRankOptimizerResolvedOptions, Mlp, MlpResolvedOptions, Multitask, Whitening, WhiteningResolvedOptions,",
-    "  WhiteningStats } from 'kexue';",
+    "  WhiteningStats, DiffusionNamespace, DiffusionTrainer, DiffusionTrainerResolvedOptions } from 'kexue';",
     'type Same<T, N extends PropertyKey> = [Exclude<N, keyof T>, Exclude<keyof T, N>] extends [never, never] ? \'ok\'',
     '  : { atRunTimeButNotDeclared: Exclude<N, keyof T>; declaredButNotAtRunTime: Exclude<keyof T, N> };',
     'type Required_<T> = { [K in keyof T]-?: {} extends Pick<T, K> ? never : K }[keyof T];',

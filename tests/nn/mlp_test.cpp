@@ -18,7 +18,8 @@ namespace kexue {
 namespace {
 
 const Activation kAll[] = {Activation::relu,     Activation::leaky_relu, Activation::tanh,  Activation::sigmoid,
-                           Activation::softplus, Activation::gelu,       Activation::linear};
+                           Activation::softplus, Activation::gelu,       Activation::linear,
+                           Activation::sau_relu, Activation::sau_leaky_relu};
 
 std::vector<double> random_vector(Xoshiro256& rng, std::size_t n, double scale = 1.0) {
     std::vector<double> v(n);
@@ -72,7 +73,8 @@ TEST(Activation, ParseNames) {
     Activation ignored;
     EXPECT_FALSE(parse_enum("swish", ignored));
     EXPECT_EQ(enum_choices<Activation>(),
-              "one of 'relu', 'leaky_relu', 'tanh', 'sigmoid', 'softplus', 'gelu', 'linear'");
+              "one of 'relu', 'leaky_relu', 'tanh', 'sigmoid', 'softplus', 'gelu', 'linear', 'sau_relu', "
+              "'sau_leaky_relu'");
 }
 
 TEST(Mlp, LayoutAndInit) {

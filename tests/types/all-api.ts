@@ -23,6 +23,9 @@ import initDefault, {
   type RopeGpuOptions, type RopeLayout, type RopeOptions, type RowsOptions,
   type SampleDatasetOptions, type Whitening, type WhiteningFitOptions, type WhiteningJSON,
   type WhiteningResolvedOptions, type WhiteningStats, type WhiteningTransformOptions,
+  type AddNoiseOptions, type DiffusionSampleOptions, type DiffusionSamplerOptions, type DiffusionSchedule,
+  type DiffusionTrainer, type DiffusionTrainerOptions, type DiffusionTrainerResolvedOptions,
+  type EpsilonPredictor, type LinearScheduleOptions,
 } from 'kexue';
 
 function check(condition: boolean, what: string): void {
@@ -266,6 +269,35 @@ const clipOptions = { maxNorm: 1, form: 'smooth' } satisfies Required<ClipGradie
 const clipped: { grads: Float32Array[]; norm: number } = kx.clipGradients([g1, f32(2, 16)], clipOptions);
 check(direction.length === 5 && mgda.direction.length === 5 && mgda.weights.length === 3 && mgda.iterations >= 0 && mgda.gap >= 0 &&
   aux.direction.length === 5 && aux.weights.length === 2 && clipped.grads.length === 2 && clipped.norm > 0, 'multitask, clipping');
+
+// ---- diffusion ----
+
+const scheduleOptions = { steps: 4, betaStart: 0.01, betaEnd: 0.2 } satisfies Required<LinearScheduleOptions>;
+const schedule: DiffusionSchedule = kx.diffusion.linearSchedule(scheduleOptions);
+const noiseOptions = { rows: 1, dim: 2, t: 2, beta: schedule.beta } satisfies Required<AddNoiseOptions>;
+const noised: Float32Array = kx.diffusion.addNoise(f32(2, 20), f32(2, 21), noiseOptions);
+const zeroPredictor: EpsilonPredictor = (x) => new Float32Array(x.length);
+const ddpmOptions = { rows: 2, dim: 2, beta: schedule.beta, variance: 'beta_tilde', seed: 1 } satisfies DiffusionSamplerOptions;
+const ddimOptions = { rows: 2, dim: 2, beta: schedule.beta, eta: 0.5, timesteps: [1, 3], seed: 1 } satisfies DiffusionSamplerOptions;
+const ddpmSamples: Float32Array = kx.diffusion.ddpmSample(zeroPredictor, ddpmOptions);
+const ddimSamples: Float32Array = kx.diffusion.ddimSample(zeroPredictor, { ...ddimOptions, timesteps: undefined, steps: 2 });
+const diffusionOptions = {
+  dataset: 'ring8', schedule: scheduleOptions, hidden: [4], activation: 'relu', embedding: 4, lr: 1e-3,
+  beta1: 0.9, beta2: 0.999, batch: 4, seed: 2,
+} satisfies Required<DiffusionTrainerOptions>;
+const diffusionTrainer: DiffusionTrainer = new kx.DiffusionTrainer(diffusionOptions);
+const diffusionResolved: DiffusionTrainerResolvedOptions = diffusionTrainer.options;
+const diffusionStep: { loss: number; meanLoss: number } = diffusionTrainer.step(2);
+const diffusionSampleOptions = { sampler: 'ddim', variance: 'beta', eta: 0, steps: 2, timesteps: undefined, seed: 3 } satisfies DiffusionSampleOptions;
+const diffusionSamples: Float32Array = diffusionTrainer.sample(3, diffusionSampleOptions);
+const diffusionMetrics: GanMetrics = diffusionTrainer.evaluate(10, { sampler: 'ddpm' });
+const epsilon: Float32Array = diffusionTrainer.predict(f32(2, 22), { rows: 1, t: 1 });
+const viaTrainer: Float32Array = kx.diffusion.ddimSample(diffusionTrainer, { rows: 2, steps: 2 });
+check(schedule.alphaBar.length === 5 && noised.length === 2 && ddpmSamples.length === 4 && ddimSamples.length === 4 &&
+  diffusionResolved.schedule.steps === 4 && Number.isFinite(diffusionStep.loss) && diffusionSamples.length === 6 &&
+  diffusionTrainer.steps === 2 && diffusionTrainer.parameters.length > 0 && Number.isFinite(diffusionMetrics.medianDistance) &&
+  epsilon.length === 2 && viaTrainer.length === 4, 'diffusion');
+diffusionTrainer.dispose();
 
 // ---- types only: what the declarations must refuse (never called) ----
 

@@ -1,21 +1,25 @@
 #!/usr/bin/env node
 // The kexue command line: BERT-whitening of NumPy .npy embedding files.
-//   kexue whiten fit   --in emb.npy --out model.json [--beta 1] [--gamma 1] [--k dim] [--ddof 0]
+//   kexue whiten fit   --in emb.npy --out model.json [--beta 1] [--gamma 1] [--k dim] [--ddof 0] [--workers N]
 //   kexue whiten apply --model model.json --in emb.npy --out white.npy [--normalize]
+//   kexue whiten stats --in emb.npy [--k 10] [--sample 2000] [--beta 1] [--gamma 1]
 // Files are streamed in chunks (memory stays bounded whatever their size); outputs are written to
 // a temporary name and renamed at the end, so an error never leaves a half-written file.
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { init, version } from '../index.js';
 import { npyHeader, openNpy, readNpyChunks, writeAll } from '../npy.js';
 
 const USAGE = `usage:
   kexue --version
-  kexue whiten fit   --in emb.npy --out model.json [--beta B] [--gamma G] [--k K] [--ddof 0|1]
+  kexue whiten fit   --in emb.npy --out model.json [--beta B] [--gamma G] [--k K] [--ddof 0|1] [--workers N]
   kexue whiten apply --model model.json --in emb.npy --out white.npy [--normalize]
+  kexue whiten stats --in emb.npy [--k 10] [--sample 2000] [--beta B] [--gamma G]
 
 Reads 2-D float32/float64 little-endian C-order .npy files; writes float32 .npy and JSON models
-that kx.Whitening.fromJSON reads.`;
+that kx.Whitening.fromJSON reads. \`stats\` prints, as JSON, the hubness (skewness of the cosine
+k-NN k-occurrence) of the first --sample rows before and after whitening fitted on the whole file.`;
 
 class UsageError extends Error {}
 
@@ -56,15 +60,48 @@ function writeAtomically(target, write) {
   }
 }
 
+// Splits the rows into `workers` ranges, each accumulated by a worker thread (fit-worker.mjs) that
+// returns WhiteningStats JSON; merging the parts equals one pass over the file (Chan et al.).
+async function fitInWorkers(kx, stats, path, npy, workers) {
+  const chunkRows = chunkRowsFor(npy.dim);
+  const per = Math.ceil(npy.rows / workers);
+  let done = 0;
+  const parts = await Promise.all(Array.from({ length: workers }, (_, w) => {
+    const start = Math.min(npy.rows, w * per), end = Math.min(npy.rows, start + per);
+    if (start >= end) return null;
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(new URL('./fit-worker.mjs', import.meta.url), { workerData: { path, start, end, chunkRows } });
+      worker.on('message', (message) => {
+        if (message.progress) progress('fit', (done += message.progress), npy.rows);
+        else resolve(message.stats);
+      });
+      worker.on('error', reject);
+      worker.on('exit', (code) => { if (code !== 0) reject(new Error(`a fit worker exited with code ${code}`)); });
+    });
+  }));
+  for (const part of parts) {
+    if (!part) continue;
+    const partial = kx.WhiteningStats.fromJSON(part);
+    stats.merge(partial);
+    partial.dispose();
+  }
+}
+
 async function whitenFit(values) {
   if (!values.in || !values.out) throw new UsageError('whiten fit needs --in and --out');
+  const workers = numberOption(values, 'workers') ?? 1;
+  if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be a positive integer, received ${values.workers}`);
   const kx = await init();
   const npy = openNpy(values.in);
   const stats = new kx.WhiteningStats(npy.dim);
   try {
-    for (const chunk of readNpyChunks(npy, chunkRowsFor(npy.dim))) {
-      stats.add(chunk.data, chunk.rows);
-      progress('fit', chunk.start + chunk.rows, npy.rows);
+    if (workers === 1) {
+      for (const chunk of readNpyChunks(npy, chunkRowsFor(npy.dim))) {
+        stats.add(chunk.data, chunk.rows);
+        progress('fit', chunk.start + chunk.rows, npy.rows);
+      }
+    } else {
+      await fitInWorkers(kx, stats, values.in, npy, workers);
     }
     const model = stats.finalize({
       beta: numberOption(values, 'beta'), gamma: numberOption(values, 'gamma'),
@@ -72,6 +109,40 @@ async function whitenFit(values) {
     });
     writeAtomically(values.out, (path) => writeFileSync(path, JSON.stringify(model)));
     model.dispose();
+  } finally {
+    stats.dispose();
+    closeSync(npy.fd);
+  }
+}
+
+// Hubness (kexue.fm/archives/9147) of the first `sample` rows' cosine k-NN graph, before and after
+// whitening fitted on the whole file; prints JSON. k-NN is O(sample²·dim), hence the sample.
+async function whitenStats(values) {
+  if (!values.in) throw new UsageError('whiten stats needs --in');
+  const k = numberOption(values, 'k') ?? 10;
+  const sampleRows = numberOption(values, 'sample') ?? 2000;
+  const kx = await init();
+  const npy = openNpy(values.in);
+  const stats = new kx.WhiteningStats(npy.dim);
+  const sample = new Float32Array(Math.min(sampleRows, npy.rows) * npy.dim);
+  let taken = 0;
+  try {
+    for (const chunk of readNpyChunks(npy, chunkRowsFor(npy.dim))) {
+      stats.add(chunk.data, chunk.rows);
+      const take = Math.min(chunk.rows, sample.length / npy.dim - taken);
+      if (take > 0) {
+        sample.set(chunk.data.subarray(0, take * npy.dim), taken * npy.dim);
+        taken += take;
+      }
+      progress('stats', chunk.start + chunk.rows, npy.rows);
+    }
+    const model = stats.finalize({ beta: numberOption(values, 'beta'), gamma: numberOption(values, 'gamma') });
+    const summary = (h) => ({ skewness: h.skewness, maxOccurrence: h.max });
+    const before = kx.hubness(sample, { rows: taken, dim: npy.dim, k });
+    const after = kx.hubness(model.transform(sample, { rows: taken }), { rows: taken, dim: model.k, k });
+    model.dispose();
+    process.stdout.write(JSON.stringify({ rows: npy.rows, dim: npy.dim, sample: taken, k, metric: 'cosine',
+      hubness: { raw: summary(before), whitened: summary(after) } }, null, 2) + '\n');
   } finally {
     stats.dispose();
     closeSync(npy.fd);
@@ -119,6 +190,7 @@ export async function main(argv) {
       options: {
         in: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' },
         beta: { type: 'string' }, gamma: { type: 'string' }, k: { type: 'string' }, ddof: { type: 'string' },
+        sample: { type: 'string' }, workers: { type: 'string' },
         normalize: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -137,6 +209,7 @@ export async function main(argv) {
   }
   if (group === 'whiten' && command === 'fit') return whitenFit(parsed.values);
   if (group === 'whiten' && command === 'apply') return whitenApply(parsed.values);
+  if (group === 'whiten' && command === 'stats') return whitenStats(parsed.values);
   throw new UsageError(`unknown command "${parsed.positionals.join(' ')}"`);
 }
 

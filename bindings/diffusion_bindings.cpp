@@ -1,0 +1,251 @@
+// Embind boundary of the diffusion samplers and trainer (src/diffusion/; docs/math.md §7.11).
+// Each call has a `…Plan` binding returning { options } or { error }; compute bindings re-read and
+// re-validate the same options object. The samplers run one step per `advance` so that the facade
+// can call a JS ε-predictor between steps (a JS exception then never unwinds through C++ frames).
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include <emscripten/bind.h>
+
+#include "core/validate.hpp"
+#include "diffusion/diffusion.hpp"
+#include "diffusion/trainer.hpp"
+#include "gan/datasets.hpp"
+#include "options.hpp"
+
+namespace {
+
+using emscripten::val;
+using kexue::Error;
+using kexue::bindings::plan_result;
+using kexue::bindings::read_argument;
+using kexue::bindings::read_options;
+using kexue::bindings::to_js_error;
+using kexue::bindings::write_options;
+
+template <typename T>
+T* at(std::uintptr_t address) {
+    return reinterpret_cast<T*>(address);
+}
+
+void require_valid(const Error& error) {
+    if (error) std::abort();
+}
+
+// kx.diffusion.linearSchedule({ steps, betaStart, betaEnd }).
+Error read_linear(const val& options, kexue::LinearScheduleOptions& o) {
+    Error error = read_options(options, o);
+    if (!error) error = kexue::linear_schedule_validate(o);
+    return error;
+}
+
+val linear_schedule_plan(val options) {
+    kexue::LinearScheduleOptions o;
+    return plan_result(read_linear(options, o), o);
+}
+
+// beta: T doubles; alpha_bar: T + 1 doubles (ᾱ_0 = 1).
+val linear_schedule(val options, std::uintptr_t beta, std::uintptr_t alpha_bar) {
+    kexue::LinearScheduleOptions o;
+    if (Error error = read_linear(options, o)) return to_js_error(error);
+    const kexue::DiffusionSchedule schedule(kexue::linear_schedule(o));
+    std::copy(schedule.betas().begin(), schedule.betas().end(), at<double>(beta));
+    std::copy(schedule.alpha_bars().begin(), schedule.alpha_bars().end(), at<double>(alpha_bar));
+    return val::undefined();
+}
+
+// kx.diffusion.addNoise(x0, eps, { rows, dim, t, beta }).
+Error read_noise(const val& options, kexue::DiffusionNoiseOptions& o) {
+    Error error = read_options(options, o);
+    if (!error) error = kexue::diffusion_noise_validate(o);
+    return error;
+}
+
+val add_noise_plan(val options) {
+    kexue::DiffusionNoiseOptions o;
+    return plan_result(read_noise(options, o), o);
+}
+
+val add_noise(std::uintptr_t x0, std::uintptr_t eps, std::uintptr_t out, val options) {
+    kexue::DiffusionNoiseOptions o;
+    if (Error error = read_noise(options, o)) return to_js_error(error);
+    const kexue::DiffusionSchedule schedule(kexue::schedule_or_default(o.beta));
+    kexue::diffusion_add_noise(schedule, o.t, at<const float>(x0), at<const float>(eps), o.rows * o.dim, at<float>(out));
+    return val::undefined();
+}
+
+// The samplers' options ({ sampler, rows, dim, beta, variance, eta, steps, timesteps, seed }).
+Error read_sample(const val& options, kexue::DiffusionSampleOptions& o) {
+    Error error = read_options(options, o);
+    if (!error) error = kexue::diffusion_sample_validate(o);
+    return error;
+}
+
+val sample_plan(val options) {
+    kexue::DiffusionSampleOptions o;
+    return plan_result(read_sample(options, o), o);
+}
+
+kexue::DiffusionSampleOptions sample_options(const val& options) {
+    kexue::DiffusionSampleOptions o;
+    require_valid(read_sample(options, o));
+    return o;
+}
+
+// A sampler driven step by step from JS: while (!done()) { x(ptr); ε = predictor(x, t()); advance(εPtr); }.
+class DiffusionSamplerNative {
+public:
+    explicit DiffusionSamplerNative(val options)
+        : options_(sample_options(options)),
+          state_(kexue::DiffusionSchedule(kexue::schedule_or_default(options_.beta)), options_) {}
+
+    bool done() const { return state_.done(); }
+    double t() const { return static_cast<double>(state_.t()); }
+    double remaining() const { return static_cast<double>(state_.remaining()); }
+    void x(std::uintptr_t out) const { std::copy(state_.x().begin(), state_.x().end(), at<float>(out)); }
+    val advance(std::uintptr_t eps) { return to_js_error(state_.advance(at<const float>(eps))); }
+
+private:
+    kexue::DiffusionSampleOptions options_;
+    kexue::DiffusionSamplerState state_;
+};
+
+Error read_trainer(const val& options, kexue::DiffusionTrainerOptions& o) {
+    Error error = read_options(options, o);
+    if (!error) error = kexue::diffusion_trainer_validate(o);
+    return error;
+}
+
+val trainer_plan(val options) {
+    kexue::DiffusionTrainerOptions o;
+    return plan_result(read_trainer(options, o), o);
+}
+
+// A trainer on a built-in dataset or the user's points (pointCount × 2 floats; 0 for none).
+class DiffusionTrainerNative {
+public:
+    DiffusionTrainerNative(val options, std::uintptr_t points, std::uint32_t point_count)
+        : options_(read(options)),
+          trainer_(point_count > 0 ? kexue::ToyDataset::from_samples(at<const float>(points), point_count)
+                                   : kexue::ToyDataset::named(options_.dataset),
+                   options_) {}
+
+    val options() const { return write_options(options_); }
+    double steps() const { return static_cast<double>(trainer_.steps()); }
+
+    // count (default 1) steps; result: float64 [loss of the last step, mean loss of the call].
+    val step(val count, std::uintptr_t result) {
+        std::size_t n = 1;
+        Error error = read_argument("count", count, n, kexue::kPositive);
+        if (!error) error = kexue::positive("count", n);
+        if (error) return to_js_error(error);
+        double last = 0, sum = 0;
+        for (std::size_t i = 0; i < n; ++i) sum += last = trainer_.step();
+        at<double>(result)[0] = last;
+        at<double>(result)[1] = sum / double(n);
+        return val::undefined();
+    }
+
+    // sample(n, options) / evaluate(n, options): the sampler options without rows or beta.
+    val sample_plan(val n, val options) const {
+        std::size_t count = 0;
+        kexue::DiffusionSampleOptions o;
+        return plan_result(read_sample_call(n, options, count, o, 0), o);
+    }
+    val sample(val n, val options, std::uintptr_t out) {
+        std::size_t count = 0;
+        kexue::DiffusionSampleOptions o;
+        if (Error error = read_sample_call(n, options, count, o, 0)) return to_js_error(error);
+        trainer_.sample(count, o, at<float>(out));
+        return val::undefined();
+    }
+    // result: float64 [highQuality, modes, reverseKL, medianDistance] of n (default 2,500) samples.
+    val evaluate(val n, val options, std::uintptr_t result) {
+        std::size_t count = 0;
+        kexue::DiffusionSampleOptions o;
+        if (Error error = read_sample_call(n, options, count, o, 2500)) return to_js_error(error);
+        const kexue::GanMetrics m = trainer_.evaluate(count, o);
+        double* r = at<double>(result);
+        r[0] = m.high_quality;
+        r[1] = m.modes;
+        r[2] = m.reverse_kl;
+        r[3] = m.median_distance;
+        return val::undefined();
+    }
+
+    // predict(x, { rows, t }): ε_θ(x, t), rows × 2.
+    val predict_plan(val options) const {
+        kexue::DiffusionPredictOptions o;
+        return plan_result(read_predict(options, o), o);
+    }
+    val predict(std::uintptr_t x, std::uintptr_t out, val options) {
+        kexue::DiffusionPredictOptions o;
+        if (Error error = read_predict(options, o)) return to_js_error(error);
+        trainer_.model().predict(at<const float>(x), o.rows, o.t, at<float>(out));
+        return val::undefined();
+    }
+
+    std::uint32_t parameter_count() { return static_cast<std::uint32_t>(trainer_.model().parameters().size()); }
+    void parameters(std::uintptr_t out) {
+        const std::vector<float>& p = trainer_.model().parameters();
+        std::copy(p.begin(), p.end(), at<float>(out));
+    }
+
+private:
+    static kexue::DiffusionTrainerOptions read(const val& options) {
+        kexue::DiffusionTrainerOptions o;
+        require_valid(read_trainer(options, o));
+        return o;
+    }
+
+    Error read_sample_call(const val& n, const val& options, std::size_t& count, kexue::DiffusionSampleOptions& o,
+                           std::size_t fallback) const {
+        count = fallback;
+        Error error = read_argument("n", n, count, fallback == 0 ? kexue::kRequired | kexue::kPositive : kexue::kPositive);
+        if (!error) error = read_options(options, o);
+        if (!error) error = kexue::diffusion_trainer_sample_validate(options_, o, "n", count);
+        return error;
+    }
+
+    Error read_predict(const val& options, kexue::DiffusionPredictOptions& o) const {
+        Error error = read_options(options, o);
+        if (!error) error = kexue::diffusion_predict_validate(options_, o);
+        return error;
+    }
+
+    kexue::DiffusionTrainerOptions options_;
+    kexue::DiffusionTrainer trainer_;
+};
+
+}  // namespace
+
+EMSCRIPTEN_BINDINGS(kexue_diffusion) {
+    emscripten::function("diffusionLinearSchedulePlan", &linear_schedule_plan);
+    emscripten::function("diffusionLinearSchedule", &linear_schedule);
+    emscripten::function("diffusionAddNoisePlan", &add_noise_plan);
+    emscripten::function("diffusionAddNoise", &add_noise);
+    emscripten::function("diffusionSamplePlan", &sample_plan);
+    emscripten::function("diffusionTrainerPlan", &trainer_plan);
+    emscripten::class_<DiffusionSamplerNative>("DiffusionSamplerNative")
+        .constructor<val>()
+        .function("done", &DiffusionSamplerNative::done)
+        .function("t", &DiffusionSamplerNative::t)
+        .function("remaining", &DiffusionSamplerNative::remaining)
+        .function("x", &DiffusionSamplerNative::x)
+        .function("advance", &DiffusionSamplerNative::advance);
+    emscripten::class_<DiffusionTrainerNative>("DiffusionTrainerNative")
+        .constructor<val, std::uintptr_t, std::uint32_t>()
+        .function("options", &DiffusionTrainerNative::options)
+        .function("steps", &DiffusionTrainerNative::steps)
+        .function("step", &DiffusionTrainerNative::step)
+        .function("samplePlan", &DiffusionTrainerNative::sample_plan)
+        .function("sample", &DiffusionTrainerNative::sample)
+        .function("evaluate", &DiffusionTrainerNative::evaluate)
+        .function("predictPlan", &DiffusionTrainerNative::predict_plan)
+        .function("predict", &DiffusionTrainerNative::predict)
+        .function("parameterCount", &DiffusionTrainerNative::parameter_count)
+        .function("parameters", &DiffusionTrainerNative::parameters);
+}

@@ -1,0 +1,203 @@
+// Denoising diffusion (src/diffusion/; docs/math.md §7.11; kexue.fm/archives/9119, 9181): the
+// linear β schedule, forward noising, the DDPM and DDIM samplers, and a 2-D toy diffusion model
+// trained in C++. Options are read and checked by C++ (diffusion_sample_validate, …) through each
+// call's `…Plan` binding. This side keeps what C++ cannot see: the JS ε-predictor callback (the
+// sampler advances one step per call, so the callback runs between steps), the JS types of the
+// arrays and the user's dataset samples.
+import { Disposable } from './disposable.js';
+import { deepFreeze, describe, requireFinite, requireFloat32Array, requireOptions, requireOptionsObject, resolvePlan,
+  throwIfError } from './errors.js';
+import { withHeap } from './heap.js';
+
+export function createDiffusionClasses(module) {
+  // Runs the step-at-a-time sampler with a JS predictor (x, t) → ε.
+  function sampleWithCallback(fn, predictor, options) {
+    const { rows, dim } = resolvePlan(fn, module.diffusionSamplePlan(options));
+    const count = rows * dim;
+    const native = new module.DiffusionSamplerNative(options);
+    try {
+      return withHeap(module, (heap) => {
+        const xPtr = heap.alloc(count, 'x');
+        const epsPtr = heap.alloc(count, 'eps');
+        while (!native.done()) {
+          const t = native.t();
+          native.x(xPtr);
+          const eps = predictor(heap.read(xPtr, count), t);
+          if (!(eps instanceof Float32Array) || eps.length !== count) {
+            throw new TypeError(`${fn}: the predictor must return a Float32Array of rows*dim = ${count} numbers, ` +
+              `received ${describe(eps)} at t = ${t}`);
+          }
+          module.HEAPF32.set(eps, epsPtr >>> 2);
+          throwIfError(fn, native.advance(epsPtr));
+        }
+        native.x(xPtr);
+        return heap.read(xPtr, count);
+      });
+    } finally {
+      native.delete();
+    }
+  }
+
+  function sample(fn, sampler, predictor, options) {
+    requireOptionsObject(fn, options, 'rows');
+    if (options.sampler !== undefined) {
+      throw new TypeError(`${fn}: unknown option 'sampler' (the function names the sampler)`);
+    }
+    if (predictor instanceof DiffusionTrainer) {
+      // The trainer's model runs in C++ with its own schedule; rows becomes the sample count.
+      const { rows, ...rest } = options;
+      return predictor.sample(rows, { ...rest, sampler });
+    }
+    if (typeof predictor !== 'function') {
+      throw new TypeError(`${fn}: predictor must be a function (x, t) => Float32Array or a DiffusionTrainer, ` +
+        `received ${describe(predictor)}`);
+    }
+    return sampleWithCallback(fn, predictor, { ...options, sampler });
+  }
+
+  const diffusion = {
+    /**
+     * DDPM's linear schedule β_t = betaStart + (betaEnd − betaStart)(t − 1)/(T − 1), t = 1..steps:
+     * { beta: Float64Array(T), alphaBar: Float64Array(T + 1) } with ᾱ_0 = 1.
+     */
+    linearSchedule(options) {
+      const fn = 'diffusion.linearSchedule';
+      const { steps } = resolvePlan(fn, module.diffusionLinearSchedulePlan(requireOptions(fn, options)));
+      return withHeap(module, (heap) => {
+        const betaPtr = heap.alloc(steps, 'beta', 8);
+        const alphaBarPtr = heap.alloc(steps + 1, 'alphaBar', 8);
+        throwIfError(fn, module.diffusionLinearSchedule(options, betaPtr, alphaBarPtr));
+        return { beta: heap.readF64(betaPtr, steps), alphaBar: heap.readF64(alphaBarPtr, steps + 1) };
+      });
+    },
+
+    /** Forward noising x_t = √ᾱ_t x0 + √(1 − ᾱ_t) eps (rows×dim each). */
+    addNoise(x0, eps, options) {
+      const fn = 'diffusion.addNoise';
+      requireOptionsObject(fn, options, 'rows, t');
+      const { rows, dim } = resolvePlan(fn, module.diffusionAddNoisePlan(options));
+      requireFloat32Array(fn, 'x0', x0, [['rows', rows], ['dim', dim]]);
+      requireFloat32Array(fn, 'eps', eps, [['rows', rows], ['dim', dim]]);
+      requireFinite(fn, 'x0', x0);
+      requireFinite(fn, 'eps', eps);
+      return withHeap(module, (heap) => {
+        const x0Ptr = heap.input(x0, 'x0');
+        const epsPtr = heap.input(eps, 'eps');
+        const outPtr = heap.alloc(rows * dim, 'x_t');
+        throwIfError(fn, module.diffusionAddNoise(x0Ptr, epsPtr, outPtr, options));
+        return heap.read(outPtr, rows * dim);
+      });
+    },
+
+    /**
+     * DDPM ancestral sampling from x_T ~ N(0, I): predictor(x, t) → ε (Float32Array rows×dim) or a
+     * DiffusionTrainer; variance 'beta' (σ² = β_t) or 'beta_tilde'.
+     */
+    ddpmSample(predictor, options) {
+      return sample('diffusion.ddpmSample', 'ddpm', predictor, options);
+    },
+
+    /** DDIM sampling with η (0: deterministic) over all steps, `steps` evenly spaced ones, or `timesteps`. */
+    ddimSample(predictor, options) {
+      return sample('diffusion.ddimSample', 'ddim', predictor, options);
+    },
+  };
+
+  class DiffusionTrainer extends Disposable {
+    #native;
+    #options;
+
+    constructor(options) {
+      const fn = 'DiffusionTrainer';
+      let opts = requireOptions(fn, options);
+      let points = null;
+      if (opts.dataset instanceof Float32Array) {
+        const dataset = opts.dataset;
+        if (dataset.length < 2 || dataset.length % 2 !== 0) {
+          throw new RangeError(`${fn}: dataset samples must be a Float32Array of n×2 coordinates (n ≥ 1), received length ${dataset.length}`);
+        }
+        requireFinite(fn, 'dataset', dataset);
+        points = dataset;
+        opts = { ...opts, dataset: undefined };
+      }
+      const resolved = resolvePlan(fn, module.diffusionTrainerPlan(opts));
+      const native = withHeap(module, (heap) => new module.DiffusionTrainerNative(resolved,
+        points ? heap.input(points, 'dataset') : 0, points ? points.length / 2 : 0));
+      super(() => native.delete());
+      this.#native = native;
+      this.#options = deepFreeze(points ? { ...resolved, dataset: 'samples' } : resolved);
+    }
+
+    /** The resolved options. */
+    get options() { return this.#options; }
+    get steps() {
+      this.assertAlive('DiffusionTrainer.steps');
+      return this.#native.steps();
+    }
+
+    /** One Adam step on a batch, or `count` of them: { loss (last step), meanLoss (of the call) }. */
+    step(count) {
+      const fn = 'DiffusionTrainer.step';
+      this.assertAlive(fn);
+      return withHeap(module, (heap) => {
+        const result = heap.alloc(2, 'the result', 8);
+        throwIfError(fn, this.#native.step(count, result));
+        const [loss, meanLoss] = heap.readF64(result, 2);
+        return { loss, meanLoss };
+      });
+    }
+
+    /** n samples, Float32Array(n×2), with { sampler: 'ddpm' | 'ddim', variance, eta, steps, timesteps, seed }. */
+    sample(n, options) {
+      const fn = 'DiffusionTrainer.sample';
+      this.assertAlive(fn);
+      throwIfError(fn, this.#native.samplePlan(n, options).error);
+      return withHeap(module, (heap) => {
+        const out = heap.alloc(2 * n, 'samples');
+        throwIfError(fn, this.#native.sample(n, options, out));
+        return heap.read(out, 2 * n);
+      });
+    }
+
+    /** The GAN's mode metrics of n (default 2,500) samples: { highQuality, modes, reverseKL, medianDistance }. */
+    evaluate(n, options) {
+      const fn = 'DiffusionTrainer.evaluate';
+      this.assertAlive(fn);
+      return withHeap(module, (heap) => {
+        const result = heap.alloc(4, 'the result', 8);
+        throwIfError(fn, this.#native.evaluate(n, options, result));
+        const [highQuality, modes, reverseKL, medianDistance] = heap.readF64(result, 4);
+        return { highQuality, modes, reverseKL, medianDistance };
+      });
+    }
+
+    /** The model's ε_θ(x, t) for x (rows×2) at one timestep t in 1..T. */
+    predict(x, options) {
+      const fn = 'DiffusionTrainer.predict';
+      this.assertAlive(fn);
+      requireOptionsObject(fn, options, 'rows, t');
+      const { rows } = resolvePlan(fn, this.#native.predictPlan(options));
+      requireFloat32Array(fn, 'x', x, [['rows', rows], ['2', 2]]);
+      return withHeap(module, (heap) => {
+        const xPtr = heap.input(x, 'x');
+        const out = heap.alloc(2 * rows, 'eps');
+        throwIfError(fn, this.#native.predict(xPtr, out, options));
+        return heap.read(out, 2 * rows);
+      });
+    }
+
+    /** A Float32Array copy of the ε-predictor's parameters (layout of Mlp). */
+    get parameters() {
+      const fn = 'DiffusionTrainer.parameters';
+      this.assertAlive(fn);
+      const count = this.#native.parameterCount();
+      return withHeap(module, (heap) => {
+        const out = heap.alloc(count, 'parameters');
+        this.#native.parameters(out);
+        return heap.read(out, count);
+      });
+    }
+  }
+
+  return { diffusion, DiffusionTrainer };
+}
