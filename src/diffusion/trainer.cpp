@@ -12,22 +12,7 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 
 std::vector<std::size_t> model_sizes(const DiffusionTrainerOptions& o) {
-    std::vector<std::size_t> sizes{2 + o.embedding};
-    sizes.insert(sizes.end(), o.hidden.begin(), o.hidden.end());
-    sizes.push_back(2);
-    return sizes;
-}
-
-std::uint64_t saturating_sum(std::initializer_list<std::uint64_t> terms) {
-    std::uint64_t sum = 0;
-    for (const std::uint64_t t : terms) sum = t == UINT64_MAX || sum > UINT64_MAX - t ? UINT64_MAX : sum + t;
-    return sum;
-}
-
-std::uint64_t width(const std::vector<std::size_t>& sizes) {
-    std::uint64_t sum = 0;
-    for (const std::size_t n : sizes) sum = saturating_sum({sum, n});
-    return sum;
+    return mlp_layer_sizes(2 + o.embedding, o.hidden, 2);  // input [x_t, time embedding] → ε
 }
 
 }  // namespace
@@ -52,7 +37,7 @@ Error diffusion_trainer_validate(const DiffusionTrainerOptions& o) {
     // Parameters, gradient and two Adam moments; the batch's input, 4 forward/reverse arrays of
     // batch × Σ sizes, and the x_0, ε, x_t, seed buffers.
     const std::uint64_t floats = saturating_sum({checked_product({mlp_parameter_count(sizes), 4}),
-                                                 checked_product({o.batch, width(sizes), 5}),
+                                                 checked_product({o.batch, mlp_width(sizes), 5}),
                                                  checked_product({o.batch, 8})});
     return heap_budget("batch", checked_product({floats, 4}), "the model, its Adam moments and the batch workspaces");
 }
@@ -68,7 +53,7 @@ Error diffusion_trainer_sample_validate(const DiffusionTrainerOptions& trainer, 
     check.beta = linear_schedule(trainer.schedule);  // T for the step checks
     if (Error e = diffusion_sample_validate(check)) return e;
     const std::vector<std::size_t> sizes = model_sizes(trainer);
-    const std::uint64_t floats = saturating_sum({checked_product({n, 8}), checked_product({n, width(sizes), 3})});
+    const std::uint64_t floats = saturating_sum({checked_product({n, 8}), checked_product({n, mlp_width(sizes), 3})});
     return heap_budget(name, checked_product({floats, 4}), "the samples and the model's workspace");
 }
 
@@ -76,7 +61,7 @@ Error diffusion_predict_validate(const DiffusionTrainerOptions& trainer, const D
     if (Error e = positive("rows", o.rows)) return e;
     if (Error e = positive("t", o.t)) return e;
     if (Error e = at_most("t", o.t, trainer.schedule.steps, "the schedule's T")) return e;
-    const std::uint64_t floats = saturating_sum({checked_product({o.rows, 4}), checked_product({o.rows, width(model_sizes(trainer)), 3})});
+    const std::uint64_t floats = saturating_sum({checked_product({o.rows, 4}), checked_product({o.rows, mlp_width(model_sizes(trainer)), 3})});
     return heap_budget("rows", checked_product({floats, 4}), "x, ε and the model's workspace");
 }
 

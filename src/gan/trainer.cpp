@@ -6,13 +6,6 @@
 namespace kexue {
 namespace {
 
-std::vector<std::size_t> layer_sizes(std::size_t in, const std::vector<std::size_t>& hidden, std::size_t out) {
-    std::vector<std::size_t> sizes{in};
-    sizes.insert(sizes.end(), hidden.begin(), hidden.end());
-    sizes.push_back(out);
-    return sizes;
-}
-
 AdamOptions adam_options(const GanTrainerOptions& o) { return {o.lr, o.beta1, o.beta2, 1e-8}; }
 
 }  // namespace
@@ -22,8 +15,8 @@ GanTrainer::GanTrainer(ToyDataset dataset, const GanTrainerOptions& options)
       options_(options),
       rng_(options.seed),
       sample_rng_(options.seed ^ 0x9a3b5c7d1e2f4a6bULL),
-      critic_(layer_sizes(2, options.critic.hidden, 1), options.critic.activation),
-      generator_(layer_sizes(options.generator.latent, options.generator.hidden, 2), options.generator.activation),
+      critic_(mlp_layer_sizes(2, options.critic.hidden, 1), options.critic.activation),
+      generator_(mlp_layer_sizes(options.generator.latent, options.generator.hidden, 2), options.generator.activation),
       critic_adam_(critic_.parameter_count(), adam_options(options)),
       generator_adam_(generator_.parameter_count(), adam_options(options)) {
     // Separate streams for the two initialisations and the training draws, all from one seed.

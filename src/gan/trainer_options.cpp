@@ -31,19 +31,6 @@ Error hidden_validate(const std::string& name, const std::vector<std::size_t>& h
     return {};
 }
 
-std::vector<std::size_t> layer_sizes(std::size_t in, const std::vector<std::size_t>& hidden, std::size_t out) {
-    std::vector<std::size_t> sizes{in};
-    sizes.insert(sizes.end(), hidden.begin(), hidden.end());
-    sizes.push_back(out);
-    return sizes;
-}
-
-std::uint64_t width(const std::vector<std::size_t>& sizes) {
-    std::uint64_t sum = 0;
-    for (const std::size_t n : sizes) sum = saturating_sum({sum, n});
-    return sum;
-}
-
 }  // namespace
 
 Error gan_trainer_validate(const GanTrainerOptions& o) {
@@ -63,8 +50,8 @@ Error gan_trainer_validate(const GanTrainerOptions& o) {
     if (Error e = hidden_validate("generator.hidden", o.generator.hidden)) return e;
 
     // Each network's parameters, gradient and two Adam moments (4 floats per parameter) …
-    const std::vector<std::size_t> critic = layer_sizes(2, o.critic.hidden, 1);
-    const std::vector<std::size_t> generator = layer_sizes(o.generator.latent, o.generator.hidden, 2);
+    const std::vector<std::size_t> critic = mlp_layer_sizes(2, o.critic.hidden, 1);
+    const std::vector<std::size_t> generator = mlp_layer_sizes(o.generator.latent, o.generator.hidden, 2);
     const std::uint64_t critic_floats = checked_product({mlp_parameter_count(critic), 4});
     const std::uint64_t generator_floats = checked_product({mlp_parameter_count(generator), 4});
     if (Error e = heap_budget("critic.hidden", checked_product({critic_floats, 4}),
@@ -79,7 +66,7 @@ Error gan_trainer_validate(const GanTrainerOptions& o) {
     // and tangent, up to 40 arrays of batch × Σ sizes floats), the generator's (4 arrays), the
     // latent draws and the batch buffers.
     const std::uint64_t workspace = saturating_sum(
-        {checked_product({o.batch, width(critic), 40}), checked_product({o.batch, width(generator), 4}),
+        {checked_product({o.batch, mlp_width(critic), 40}), checked_product({o.batch, mlp_width(generator), 4}),
          checked_product({o.batch, o.generator.latent}), checked_product({o.batch, 24})});
     return heap_budget("batch", checked_product({saturating_sum({critic_floats, generator_floats, workspace}), 4}),
                        "the networks, their Adam moments and the batch workspaces");
@@ -88,9 +75,9 @@ Error gan_trainer_validate(const GanTrainerOptions& o) {
 Error gan_sample_validate(const GanTrainerOptions& o, const std::string& name, std::size_t n) {
     if (Error e = positive(name, n)) return e;
     if (Error e = buffer_fits("samples", {{name.c_str(), n}, {"2", 2}})) return e;
-    const std::vector<std::size_t> generator = layer_sizes(o.generator.latent, o.generator.hidden, 2);
+    const std::vector<std::size_t> generator = mlp_layer_sizes(o.generator.latent, o.generator.hidden, 2);
     const std::uint64_t floats = saturating_sum({checked_product({n, 4}), checked_product({n, o.generator.latent}),
-                                                 checked_product({n, width(generator), 2})});
+                                                 checked_product({n, mlp_width(generator), 2})});
     return heap_budget(name, checked_product({floats, 4}), "the samples and the generator's workspace");
 }
 

@@ -77,6 +77,19 @@ void add_column_sums(const T* x, std::size_t rows, std::size_t cols, T* out) {
 
 }  // namespace
 
+std::uint64_t mlp_width(const std::vector<std::size_t>& sizes) {
+    std::uint64_t sum = 0;
+    for (const std::size_t n : sizes) sum = saturating_sum({sum, n});
+    return sum;
+}
+
+std::vector<std::size_t> mlp_layer_sizes(std::size_t in, const std::vector<std::size_t>& hidden, std::size_t out) {
+    std::vector<std::size_t> sizes{in};
+    sizes.insert(sizes.end(), hidden.begin(), hidden.end());
+    sizes.push_back(out);
+    return sizes;
+}
+
 std::uint64_t mlp_parameter_count(const std::vector<std::size_t>& sizes) {
     std::uint64_t count = 0;
     for (std::size_t l = 1; l < sizes.size(); ++l) {

@@ -96,6 +96,10 @@ void visit_fields(MlpOptions& o, Visitor&& field) {
 
 // Σ_l n_l·n_{l−1} + n_l in 64 bits (UINT64_MAX when it overflows), the count of W and b.
 std::uint64_t mlp_parameter_count(const std::vector<std::size_t>& sizes);
+// Σ sizes, 64-bit and saturating: the floats per row of the forward and reverse workspaces.
+std::uint64_t mlp_width(const std::vector<std::size_t>& sizes);
+// [in, hidden…, out]: the sizes of a network with the given hidden layers.
+std::vector<std::size_t> mlp_layer_sizes(std::size_t in, const std::vector<std::size_t>& hidden, std::size_t out);
 
 // sizes has ≥ 2 entries, each ≥ 1, and the parameters fit in the heap.
 Error mlp_validate(const MlpOptions& options);
