@@ -3,7 +3,9 @@
 // facade, or, in a pthread worker, from the CommonJS worker script's global `require`.
 // (EMSCRIPTEN$IMPORT$META is how Emscripten's JS optimizer lets `import.meta` through; it writes
 // `import.meta` back after optimizing.)
-if (kexueRunsOnNode && !require) {
+// The GoogleTest binary is linked with this file but without extern-pre.js (it is CommonJS and
+// has its own require): kexueRunsOnNode is then not defined.
+if (typeof kexueRunsOnNode != 'undefined' && kexueRunsOnNode && !require) {
   require = Module['nodeRequire'] || (typeof globalThis.require == 'function' ? globalThis.require : undefined);
   if (require) __dirname = require('path').dirname(require('url').fileURLToPath(EMSCRIPTEN$IMPORT$META.url));
 }
