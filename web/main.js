@@ -65,7 +65,8 @@ function showError(message, section) {
 // Runs an async UI action with its button disabled; errors go to its section's status line.
 async function busy(button, action) {
   const section = button.closest('section')?.id;
-  statusLine(section).classList.remove('error');
+  // A new action clears its section's last message ("done" must not describe the next run).
+  setStatus(section, '');
   button.disabled = true;
   button.setAttribute('aria-busy', 'true');
   try {
