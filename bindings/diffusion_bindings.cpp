@@ -20,20 +20,15 @@ namespace {
 
 using emscripten::val;
 using kexue::Error;
+using kexue::bindings::at;
 using kexue::bindings::plan_result;
 using kexue::bindings::read_argument;
 using kexue::bindings::read_options;
+using kexue::bindings::require_valid;
 using kexue::bindings::to_js_error;
 using kexue::bindings::write_options;
 
-template <typename T>
-T* at(std::uintptr_t address) {
-    return reinterpret_cast<T*>(address);
-}
 
-void require_valid(const Error& error) {
-    if (error) std::abort();
-}
 
 // kx.diffusion.linearSchedule({ steps, betaStart, betaEnd }).
 Error read_linear(const val& options, kexue::LinearScheduleOptions& o) {

@@ -26,22 +26,15 @@ namespace {
 using emscripten::val;
 using kexue::Error;
 using kexue::bindings::OptionsWriter;
+using kexue::bindings::at;
 using kexue::bindings::plan_result;
 using kexue::bindings::read_argument;
 using kexue::bindings::read_options;
+using kexue::bindings::require_valid;
 using kexue::bindings::to_js_error;
 using kexue::bindings::write_options;
 
-template <typename T>
-T* at(std::uintptr_t address) {
-    return reinterpret_cast<T*>(address);
-}
 
-// A stateful object is built from options its `…Plan` binding accepted; anything else is a bug in
-// the facade, and stopping is better than a network of the wrong shape.
-void require_valid(const Error& error) {
-    if (error) std::abort();
-}
 
 val mlp_plan(val options) {
     kexue::MlpOptions o;

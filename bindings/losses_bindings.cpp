@@ -21,14 +21,11 @@ namespace {
 
 using emscripten::val;
 using kexue::Error;
+using kexue::bindings::at;
 using kexue::bindings::plan_result;
 using kexue::bindings::read_options;
 using kexue::bindings::to_js_error;
 
-template <typename T>
-T* at(std::uintptr_t address) {
-    return reinterpret_cast<T*>(address);
-}
 
 // ---- logsumexp ----------------------------------------------------------------------------------
 

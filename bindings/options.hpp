@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -369,6 +370,18 @@ inline val to_js_error(const Error& error) {
     out.set("message", error.text);
     out.set("parameter", error.parameter);
     return out;
+}
+
+// A byte address in the WASM heap (what the facade's HeapFrame hands over) as a typed pointer.
+template <typename T>
+T* at(std::uintptr_t address) {
+    return reinterpret_cast<T*>(address);
+}
+
+// A stateful object is built from options its `…Plan` binding accepted; anything else is a bug in
+// the facade, and stopping is better than an object of the wrong shape.
+inline void require_valid(const Error& error) {
+    if (error) std::abort();
 }
 
 // What a `…Plan` binding returns: { error } or { options } (the resolved options).

@@ -8,6 +8,7 @@ import { Disposable } from './disposable.js';
 import { deepFreeze, describe, requireFinite, requireFloat32Array, requireOptions, requireOptionsObject, resolvePlan,
   throwIfError } from './errors.js';
 import { withHeap } from './heap.js';
+import { createToyTrainer, splitToyDataset, toyTrainerOptions } from './toy-data.js';
 
 export function createDiffusionClasses(module) {
   // Runs the step-at-a-time sampler with a JS predictor (x, t) → ε.
@@ -109,23 +110,13 @@ export function createDiffusionClasses(module) {
 
     constructor(options) {
       const fn = 'DiffusionTrainer';
-      let opts = requireOptions(fn, options);
-      let points = null;
-      if (opts.dataset instanceof Float32Array) {
-        const dataset = opts.dataset;
-        if (dataset.length < 2 || dataset.length % 2 !== 0) {
-          throw new RangeError(`${fn}: dataset samples must be a Float32Array of n×2 coordinates (n ≥ 1), received length ${dataset.length}`);
-        }
-        requireFinite(fn, 'dataset', dataset);
-        points = dataset;
-        opts = { ...opts, dataset: undefined };
-      }
-      const resolved = resolvePlan(fn, module.diffusionTrainerPlan(opts));
-      const native = withHeap(module, (heap) => new module.DiffusionTrainerNative(resolved,
-        points ? heap.input(points, 'dataset') : 0, points ? points.length / 2 : 0));
+      const opts = requireOptions(fn, options);
+      const split = splitToyDataset(fn, opts);
+      const resolved = resolvePlan(fn, module.diffusionTrainerPlan(split.opts));
+      const native = createToyTrainer(module, module.DiffusionTrainerNative, resolved, split.points);
       super(() => native.delete());
       this.#native = native;
-      this.#options = deepFreeze(points ? { ...resolved, dataset: 'samples' } : resolved);
+      this.#options = deepFreeze(toyTrainerOptions(resolved, split.points));
     }
 
     /** The resolved options. */

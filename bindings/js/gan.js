@@ -4,9 +4,10 @@
 // its arrays against them, and passes the same options to the compute binding. This side keeps
 // what C++ cannot see: the JS types of the arrays, the user's dataset samples, Math.random draws.
 import { Disposable } from './disposable.js';
-import { deepFreeze, exactView, renameDeprecated, requireFinite, requireFloat32Array, requireOptions, requireOptionsObject,
-  resolvePlan, throwIfError, typedArrayKind } from './errors.js';
+import { deepFreeze, renameDeprecated, requireFinite, requireFloat32Array, requireOptions, requireOptionsObject,
+  resolvePlan, throwIfError } from './errors.js';
 import { withHeap } from './heap.js';
+import { createToyTrainer, splitToyDataset, toyTrainerOptions } from './toy-data.js';
 
 // Builds the gan namespace and GanTrainer bound to one WASM module instance; `nativeOf` comes from
 // createMlpClass (mlp.js).
@@ -114,25 +115,13 @@ export function createGanClasses(module, nativeOf) {
 
     constructor(options) {
       const fn = 'GanTrainer';
-      let opts = renameDeprecated(fn, requireOptions(fn, options), { epsilon: 'eps' });
-      // The user's own samples stay on this side until they are copied in; C++ sees no dataset name.
-      let points = null;
-      if (typedArrayKind(opts.dataset) === 'Float32Array') {
-        // A plain copy of exactly its elements: its own `length` may lie (errors.js, exactView).
-        const dataset = exactView(opts.dataset);
-        if (dataset.length < 2 || dataset.length % 2 !== 0) {
-          throw new RangeError(`${fn}: dataset samples must be a Float32Array of n×2 coordinates (n ≥ 1), received length ${dataset.length}`);
-        }
-        requireFinite(fn, 'dataset', dataset);
-        points = dataset;
-        opts = { ...opts, dataset: undefined };
-      }
-      const resolved = resolvePlan(fn, module.ganTrainerPlan(opts));
-      const native = withHeap(module, (heap) => new module.GanTrainerNative(resolved,
-        points ? heap.input(points, 'dataset') : 0, points ? points.length / 2 : 0));
+      const opts = renameDeprecated(fn, requireOptions(fn, options), { epsilon: 'eps' });
+      const split = splitToyDataset(fn, opts);
+      const resolved = resolvePlan(fn, module.ganTrainerPlan(split.opts));
+      const native = createToyTrainer(module, module.GanTrainerNative, resolved, split.points);
       super(() => native.delete());
       this.#native = native;
-      this.#options = deepFreeze(points ? { ...resolved, dataset: 'samples' } : resolved);
+      this.#options = deepFreeze(toyTrainerOptions(resolved, split.points));
     }
 
     /** The resolved options (preset and defaults applied). */

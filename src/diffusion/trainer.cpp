@@ -97,14 +97,7 @@ DiffusionTrainer::DiffusionTrainer(ToyDataset dataset, const DiffusionTrainerOpt
       rng_(options.seed),
       model_(options),
       adam_(model_.mlp().parameter_count(), AdamOptions{options.lr, options.beta1, options.beta2, 1e-8, 0}) {
-    if (dataset_.kind() == ToyDatasetKind::swissroll) {
-        // As the GAN trainer: a curve is scored by distances to 2,500 fixed points of it.
-        reference_points_.resize(2 * 2500);
-        Xoshiro256 reference_rng(0x5eed);
-        dataset_.sample(reference_rng, 2500, reference_points_.data());
-    } else if (dataset_.kind() == ToyDatasetKind::samples) {
-        reference_points_ = dataset_.points();
-    }
+    reference_points_ = dataset_.metric_reference_points();
 }
 
 double DiffusionTrainer::step() {

@@ -64,6 +64,15 @@ Error toy_dataset_sample_validate(ToyDatasetKind kind, std::size_t n) {
     return buffer_fits("samples", {{"n", n}, {"2", 2}});
 }
 
+std::vector<float> ToyDataset::metric_reference_points() const {
+    if (kind_ == ToyDatasetKind::samples) return points_;
+    if (kind_ != ToyDatasetKind::swissroll) return {};
+    std::vector<float> points(2 * 2500);
+    Xoshiro256 rng(0x5eed);  // fixed, so every run is scored against the same points
+    sample(rng, 2500, points.data());
+    return points;
+}
+
 void ToyDataset::sample(Xoshiro256& rng, std::size_t count, float* out) const {
     for (std::size_t i = 0; i < count; ++i) {
         double x = 0, y = 0;

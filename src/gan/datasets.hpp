@@ -58,6 +58,11 @@ public:
 
     void sample(Xoshiro256& rng, std::size_t count, float* out) const;
 
+    // The points generated samples are scored against by nearest-point metrics (metrics.hpp) when
+    // the set has no modes: 2,500 fixed points of a curve (swissroll), or the user's samples;
+    // empty for the mode sets. The GAN and diffusion trainers both score with these.
+    std::vector<float> metric_reference_points() const;
+
 private:
     ToyDatasetKind kind_ = ToyDatasetKind::ring8;
     std::vector<double> modes_;

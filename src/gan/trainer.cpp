@@ -22,14 +22,7 @@ GanTrainer::GanTrainer(ToyDataset dataset, const GanTrainerOptions& options)
     // Separate streams for the two initialisations and the training draws, all from one seed.
     critic_parameters_ = critic_.initial_parameters(options.seed * 3 + 1, options.critic.initialization);
     generator_parameters_ = generator_.initial_parameters(options.seed * 3 + 2, options.generator.initialization);
-    if (dataset_.kind() == ToyDatasetKind::swissroll) {
-        // Metrics of a curve: distances to 2,500 fixed points of it.
-        reference_points_.resize(2 * 2500);
-        Xoshiro256 reference_rng(0x5eed);
-        dataset_.sample(reference_rng, 2500, reference_points_.data());
-    } else if (dataset_.kind() == ToyDatasetKind::samples) {
-        reference_points_ = dataset_.points();
-    }
+    reference_points_ = dataset_.metric_reference_points();
 }
 
 void GanTrainer::generate(Xoshiro256& rng, std::size_t count, float* out) {
