@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../helpers/validation.hpp"
+
 #include "attention/attention.hpp"
 #include "attention/rope.hpp"
 #include "core/options.hpp"
@@ -17,14 +19,11 @@
 namespace kexue {
 namespace {
 
+using testing::expect_error;
+using testing::field_names;
+
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
 
-void expect_error(const Error& error, ErrorKind kind, const std::string& parameter, const std::string& text) {
-    ASSERT_TRUE(error) << "no error for " << parameter;
-    EXPECT_EQ(error.kind, kind);
-    EXPECT_EQ(error.parameter, parameter);
-    EXPECT_EQ(error.text, text);
-}
 
 // ---- attention ----
 

@@ -3,6 +3,8 @@
 // API throws after "<function>: ".
 #include <gtest/gtest.h>
 
+#include "../helpers/validation.hpp"
+
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -18,19 +20,10 @@
 namespace kexue {
 namespace {
 
-void expect_error(const Error& e, ErrorKind kind, const std::string& parameter, const std::string& text) {
-    ASSERT_TRUE(e) << "expected: " << text;
-    EXPECT_EQ(e.kind, kind);
-    EXPECT_EQ(e.parameter, parameter);
-    EXPECT_EQ(e.text, text);
-}
+using testing::expect_error;
+using testing::field_names;
 
-template <typename Options>
-std::vector<std::string> field_names(Options o) {
-    FieldNames names;
-    visit_fields(o, names);
-    return names.names;
-}
+
 
 TEST(MlpValidate, SizesActivationSeed) {
     EXPECT_EQ(field_names(MlpOptions{}),

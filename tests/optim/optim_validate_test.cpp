@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../helpers/validation.hpp"
+
 #include "optim/clipping.hpp"
 #include "optim/low_rank_optimizer.hpp"
 #include "optim/multitask.hpp"
@@ -14,12 +16,9 @@
 namespace kexue {
 namespace {
 
-void expect_error(const Error& e, ErrorKind kind, const std::string& parameter, const std::string& text) {
-    EXPECT_TRUE(e) << text;
-    EXPECT_EQ(e.kind, kind) << text;
-    EXPECT_EQ(e.parameter, parameter);
-    EXPECT_EQ(e.text, text);
-}
+using testing::expect_error;
+using testing::field_names;
+
 
 LowRankConfig valid() {  // 3×4, r = 2, LoRA
     LowRankConfig c;

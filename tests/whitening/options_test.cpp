@@ -2,6 +2,8 @@
 // its parameter, with the text the JS API throws after "<function>: ".
 #include <gtest/gtest.h>
 
+#include "../helpers/validation.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -15,19 +17,10 @@
 namespace kexue {
 namespace {
 
-void expect_error(const Error& e, ErrorKind kind, const std::string& parameter, const std::string& text) {
-    ASSERT_TRUE(e) << "expected: " << text;
-    EXPECT_EQ(e.kind, kind);
-    EXPECT_EQ(e.parameter, parameter);
-    EXPECT_EQ(e.text, text);
-}
+using testing::expect_error;
+using testing::field_names;
 
-template <typename Options>
-std::vector<std::string> field_names(Options o) {
-    FieldNames names;
-    visit_fields(o, names);
-    return names.names;
-}
+
 
 WhiteningStats stats_of(std::size_t rows) {
     WhiteningStats stats(2);
