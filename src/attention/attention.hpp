@@ -137,8 +137,10 @@ void visit_fields(AttentionBroadcast& t, Visitor&& field) {
 }
 
 struct AttentionOptions {
-    // 'entropy', 'standard' (1/√dim), or a finite number: c_i fixed to it.
-    std::variant<AttentionScale, double> scale = AttentionScale::entropy;
+    // 'standard' (1/√dim, the default of every peer: PyTorch's scaled_dot_product_attention,
+    // onnxruntime), 'entropy' (models trained with it, or run beyond their training length), or a
+    // finite number: c_i fixed to it.
+    std::variant<AttentionScale, double> scale = AttentionScale::standard;
     double base_len = 512.0;   // the training length at which the entropy scale equals 1/√dim
     double n_min = 16.0;       // floor on n_i: "极短序列scale反而不好" (bert4keras)
     bool clip_below_one = false;

@@ -275,7 +275,8 @@ std::vector<MaskCase> mask_cases() {
 }
 
 TEST(AttentionMask, KernelMatchesReferenceWithEveryOption) {
-    for (const MaskCase& c : mask_cases()) check_against_reference(c);
+    // The band cases sum dK over up to 200 query rows in float32: a looser bound.
+    for (const MaskCase& c : mask_cases()) check_against_reference(c, c.name == "band" ? 3e-4 : 1e-4);
 }
 
 // ---- outputs the conventions fix -----------------------------------------------------------------

@@ -221,9 +221,12 @@ TEST(AttentionValidate, FieldListAndResolvedDefaults) {
     EXPECT_EQ(optional_object_choices<AttentionRope>(), "null, true or an object { base, layout, rotaryDim }");
     EXPECT_EQ(enum_or_number_choices<AttentionScale>(), "one of 'entropy', 'standard' or a finite number");
 
-    // The defaults: 'entropy' scale, base_len 512, n_min 16, no RoPE; rope.rotaryDim resolves to dim.
+    // The defaults: 'standard' scale (1/√dim, as every peer), base_len 512, n_min 16, no RoPE, no
+    // padding, window, ALiBi, bias or mask; rope.rotaryDim resolves to dim.
     const AttentionOptions defaults;
-    EXPECT_EQ(std::get<AttentionScale>(defaults.scale), AttentionScale::entropy);
+    EXPECT_EQ(std::get<AttentionScale>(defaults.scale), AttentionScale::standard);
+    EXPECT_FALSE(defaults.seq_lens_q || defaults.seq_lens_k || defaults.window || defaults.alibi || defaults.bias ||
+                 defaults.mask);
     EXPECT_EQ(defaults.base_len, 512.0);
     EXPECT_EQ(defaults.n_min, 16.0);
     EXPECT_FALSE(defaults.rope);
