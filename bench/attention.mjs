@@ -110,7 +110,7 @@ async function heapProbe(n, threads) {
   const k = randomArray(n * HEADS * DIM);
   const v = randomArray(n * HEADS * DIM);
   const start = performance.now();
-  await kx.attention(q, k, v, { seqQ: n, heads: HEADS, dim: DIM, rope: { layout: 'half' } });
+  await kx.attention(q, k, v, { seqQ: n, heads: HEADS, dim: DIM, scale: 'entropy', rope: { layout: 'half' } });
   const ms = performance.now() - start;
   process.stdout.write(JSON.stringify({ ms, heapBytes: kx.wasmHeapBytes }) + '\n');
 }
@@ -174,7 +174,7 @@ async function runWebGpu({ sizes } = {}) {
     const k = randomArray(n * HEADS * DIM);
     const v = randomArray(n * HEADS * DIM);
     for (const causal of [false, true]) {
-      const options = { seqQ: n, heads: HEADS, dim: DIM, causal, rope: { layout: 'half' } };
+      const options = { seqQ: n, heads: HEADS, dim: DIM, causal, scale: 'entropy', rope: { layout: 'half' } };
       const t0 = performance.now();
       const ours = await gpu.attention(q, k, v, { ...options, backend: 'webgpu' });
       const first = performance.now() - t0;
@@ -215,7 +215,7 @@ async function runWasm({ sizes = [128, 512, 2048], probeSizes = [2048, 16384] } 
     const v = randomArray(n * HEADS * DIM);
     const dOut = randomArray(n * HEADS * DIM);
     for (const causal of [false, true]) {
-      const options = { seqQ: n, heads: HEADS, dim: DIM, causal, rope: { layout: 'half' } };
+      const options = { seqQ: n, heads: HEADS, dim: DIM, causal, scale: 'entropy', rope: { layout: 'half' } };
       const peer = tfjsAttention(tf, n, causal, q, k, v, dOut);
       // Same work: the outputs agree.
       const ours = await kx.attention(q, k, v, options);
