@@ -1,17 +1,22 @@
 // npm run bench -- matmul
 // kexue's kx.matmul against TensorFlow.js's WASM backend (XNNPACK, SIMD, one thread: it has no
-// threads under Node) in the same process, at 256³, 512³ and 1024³: median of RUNS interleaved runs
-// after warm-up, GFLOP/s = 2n³/t. kexue runs twice: on one thread (like for like) and on every core
-// (its default in Node and on cross-origin-isolated pages).
+// threads under Node) in the same process, from 128³ to 1024³ (to show where it peaks): median of
+// RUNS interleaved runs after warm-up, GFLOP/s = 2n³/t. kexue runs on one thread (like for like) and
+// on every core (its default in Node and on cross-origin-isolated pages), with the plain SIMD build
+// and, where the engine runs it, the relaxed-SIMD build.
 // kexue's time includes copying A and B into the WASM heap and C out (its API takes and returns
 // Float32Arrays); tfjs's includes matMul and dataSync() on tensors created beforehand.
 import { init } from 'kexue';
 import { loadTfjsWasm } from './peers.mjs';
 import { interleaved, table, warmUp } from './timing.mjs';
 
-export async function run({ sizes = [256, 512, 1024], runs = 9 } = {}) {
-  const kx = await init();
-  const kx1 = await init({ threads: 1 });
+export async function run({ sizes = [128, 256, 384, 512, 768, 1024], runs = 9 } = {}) {
+  const kx = await init({ relaxedSimd: false, backend: 'wasm' });
+  const kx1 = await init({ threads: 1, relaxedSimd: false, backend: 'wasm' });
+  // The relaxed-SIMD build (f32x4.relaxed_madd) where this engine runs it (Node 22+, Chrome 114+;
+  // bench/run.mjs re-runs Node 20 with --experimental-wasm-relaxed-simd).
+  const relaxed = await init({ relaxedSimd: true, backend: 'wasm' }).catch(() => null);
+  const relaxed1 = relaxed && await init({ threads: 1, relaxedSimd: true, backend: 'wasm' });
   const tf = await loadTfjsWasm();
   const rows = [];
   for (const n of sizes) {
@@ -22,6 +27,10 @@ export async function run({ sizes = [256, 512, 1024], runs = 9 } = {}) {
     const contenders = {
       kexue1: () => kx1.matmul(a, b, { m: n, k: n, n }),
       kexue: () => kx.matmul(a, b, { m: n, k: n, n }),
+      ...(relaxed && {
+        relaxed1: () => relaxed1.matmul(a, b, { m: n, k: n, n }),
+        relaxed: () => relaxed.matmul(a, b, { m: n, k: n, n }),
+      }),
       tfjs: () => {
         const c = tf.matMul(ta, tb);
         c.dataSync();
@@ -34,13 +43,17 @@ export async function run({ sizes = [256, 512, 1024], runs = 9 } = {}) {
     const gf = (t) => flops / (t * 1e6);
     rows.push([`${n}³`, gf(ms.tfjs).toFixed(1),
       gf(ms.kexue1).toFixed(1), (ms.tfjs / ms.kexue1).toFixed(2) + '×',
-      gf(ms.kexue).toFixed(1), (ms.tfjs / ms.kexue).toFixed(2) + '×']);
+      gf(ms.kexue).toFixed(1), (ms.tfjs / ms.kexue).toFixed(2) + '×',
+      ...(relaxed ? [gf(ms.relaxed1).toFixed(1), (ms.tfjs / ms.relaxed1).toFixed(2) + '×',
+        gf(ms.relaxed).toFixed(1), (ms.tfjs / ms.relaxed).toFixed(2) + '×'] : [])]);
     ta.dispose();
     tb.dispose();
   }
   process.stdout.write(`matmul f32, GFLOP/s (median of ${runs} interleaved runs after warm-up); ` +
     `speed-up = tfjs time / kexue time\n`);
   process.stdout.write(table(['size', 'tfjs-wasm 1T', 'kexue 1T', 'speed-up 1T',
-    `kexue ${kx.threads}T`, `speed-up ${kx.threads}T`], rows) + '\n');
+    `kexue ${kx.threads}T`, `speed-up ${kx.threads}T`,
+    ...(relaxed ? ['relaxed 1T', 'speed-up', `relaxed ${relaxed.threads}T`, 'speed-up'] : [])], rows) + '\n');
+  if (!relaxed) process.stdout.write('(no relaxed-SIMD columns: this engine does not run relaxed SIMD)\n');
   return rows;
 }

@@ -1,7 +1,23 @@
 // npm run bench [-- NAME ...]   runs the named side-by-side benchmarks (all when none is named).
 // The WASM module is built first if stale. Options with a value (--backend webgpu) are read by the
 // benchmarks themselves from process.argv.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { build } from '../scripts/build.mjs';
+
+// Node 20 runs relaxed SIMD only behind --experimental-wasm-relaxed-simd (Node 22+ by default):
+// re-run under it so that the benchmarks can time the relaxed build beside the plain one.
+const PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0,
+  10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11]);
+if (!WebAssembly.validate(PROBE) && !process.env.KEXUE_BENCH_NO_RELAXED &&
+    !process.execArgv.includes('--experimental-wasm-relaxed-simd')) {
+  const probe = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '-e', '0']);
+  if (probe.status === 0) {
+    const rerun = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', fileURLToPath(import.meta.url),
+      ...process.argv.slice(2)], { stdio: 'inherit' });
+    process.exit(rerun.status ?? 1);
+  }
+}
 
 const BENCHMARKS = {
   matmul: () => import('./matmul.mjs'),

@@ -1,6 +1,7 @@
 // Builds what is stale, through CMake (which tracks staleness itself):
 //   build/native  g++, host ISA, ASan+UBSan, GoogleTest       (tests only)
-//   build/wasm    em++, WASM SIMD: dist/kexue.{js,wasm} and the GoogleTest suite in WASM
+//   build/wasm    em++, WASM SIMD: dist/kexue.{js,wasm}, dist/kexue-mt.*, their relaxed-SIMD
+//                 twins dist/kexue{,-mt}-relaxed.wasm, and the GoogleTest suite in WASM
 // Usage: node scripts/build.mjs [--wasm-only] [--module-only]
 //   --wasm-only    skip the native tree
 //   --module-only  build only dist/kexue.{js,wasm} (what `npm start` and `npm pack` need)
@@ -41,7 +42,8 @@ export function buildWasm({ moduleOnly = false } = {}) {
     run('emcmake', ['cmake', '-S', '.', '-B', dir, '-DCMAKE_BUILD_TYPE=Release',
       `-DCMAKE_CROSSCOMPILING_EMULATOR=${nodeExecutable()}`]);
   }
-  run('cmake', ['--build', dir, '-j', JOBS, ...(moduleOnly ? ['--target', 'kexue', 'kexue_mt'] : [])]);
+  run('cmake', ['--build', dir, '-j', JOBS,
+    ...(moduleOnly ? ['--target', 'kexue', 'kexue_mt', 'kexue_relaxed', 'kexue_mt_relaxed'] : [])]);
 }
 
 export function build({ wasmOnly = false, moduleOnly = false } = {}) {

@@ -682,6 +682,8 @@ export interface Kexue {
   readonly version: string;
   /** Threads the kernels use (1 on the single-threaded module). */
   readonly threads: number;
+  /** true on the relaxed-SIMD build (f32x4.relaxed_madd in the matrix products), false on the plain one. */
+  readonly relaxedSimd: boolean;
   /** Bytes currently reserved by the WASM heap (grows on demand, never shrinks). */
   readonly wasmHeapBytes: number;
   /** What kx.attention runs on: 'webgpu' while a WebGPU device is held, else 'wasm'. */
@@ -735,6 +737,12 @@ export interface InitOptions {
    */
   threads?: OneOf<'auto'> | number;
   /**
+   * 'auto' (default): the relaxed-SIMD build (dist/kexue*-relaxed.wasm) where WebAssembly.validate
+   * accepts relaxed SIMD (Chrome/Edge 114+, Node 22+), the plain SIMD build elsewhere. true: the
+   * relaxed build or an Error; false: always the plain build.
+   */
+  relaxedSimd?: OneOf<'auto'> | boolean;
+  /**
    * Where kx.attention runs. 'auto' (default): WebGPU when navigator.gpu (browsers) or the
    * optional `webgpu` package (Node) yields an adapter and a device, else WASM, silently.
    * 'webgpu': rejects with an Error saying why when there is none. 'wasm': never touches WebGPU.
@@ -786,7 +794,8 @@ type RemoteObject<T> = {
 };
 
 /** The files init() loads besides the modules: .wasm files and the thread workers (Node's is .js). */
-export type ModuleFile = 'kexue.wasm' | 'kexue-mt.wasm' | 'kexue-mt.worker.mjs' | 'kexue-mt.worker.js';
+export type ModuleFile = 'kexue.wasm' | 'kexue-mt.wasm' | 'kexue-mt.worker.mjs' | 'kexue-mt.worker.js'
+  | 'kexue-relaxed.wasm' | 'kexue-mt-relaxed.wasm';
 
 /** Runs kexue in a dedicated Worker: the same API, every call a Promise. A new worker each call. */
 export declare function init(options: InitOptions & { proxy: true | { transfer?: boolean } }): Promise<Remote<Kexue>>;

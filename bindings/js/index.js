@@ -114,6 +114,14 @@ class Kexue {
     return version;
   }
 
+  /**
+   * true when this instance runs the relaxed-SIMD build (dist/kexue*-relaxed.wasm: its matrix
+   * products use f32x4.relaxed_madd, which the engine may fuse), false on the plain one.
+   */
+  get relaxedSimd() {
+    return this.#module.kexueRelaxedSimd === true;
+  }
+
   /** Threads the kernels use (1 on the single-threaded module). */
   get threads() {
     return this.#module.threadCount();
@@ -184,7 +192,8 @@ function parseBackend(value) {
 // next to dist/kexue*.mjs, through `new URL('…', import.meta.url)` literals in the modules (which
 // Vite, webpack 5, Rollup and Parcel follow and rewrite). kexue-mt.worker.js is Node's pthread
 // worker, kexue-mt.worker.mjs the browsers' one.
-const MODULE_FILES = ['kexue.wasm', 'kexue-mt.wasm', 'kexue-mt.worker.mjs', 'kexue-mt.worker.js'];
+const MODULE_FILES = ['kexue.wasm', 'kexue-mt.wasm', 'kexue-mt.worker.mjs', 'kexue-mt.worker.js',
+  'kexue-relaxed.wasm', 'kexue-mt-relaxed.wasm'];
 
 function parseWasmPaths(value) {
   if (value === undefined) return undefined;
@@ -231,7 +240,58 @@ async function nodeRequireForOldNode() {
   return createRequire(import.meta.url);
 }
 
-async function loadModule(useThreads, locate, state) {
+// The relaxed-SIMD twins (dist/kexue-relaxed.wasm, dist/kexue-mt-relaxed.wasm): the same modules,
+// loaded by the same glue, with the matrix products' mul+add pairs as f32x4.relaxed_madd (see
+// scripts/relaxed-simd.mjs). The literal URLs are what bundlers follow and copy.
+function relaxedWasmUrl(useThreads) {
+  return useThreads
+    ? new URL('../../dist/kexue-mt-relaxed.wasm', import.meta.url)
+    : new URL('../../dist/kexue-relaxed.wasm', import.meta.url);
+}
+
+// A module whose one function is f32x4.relaxed_madd (opcode 0xfd 0x85 0x02) on its three v128
+// parameters: the engines that validate it run relaxed SIMD (Chrome/Edge 114+, Node 22+; Node 20
+// with --experimental-wasm-relaxed-simd). The plain build needs only SIMD128.
+const RELAXED_SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,             // magic, version 1
+  0x01, 0x08, 0x01, 0x60, 0x03, 0x7b, 0x7b, 0x7b, 0x01, 0x7b, // type: (v128 v128 v128) → v128
+  0x03, 0x02, 0x01, 0x00,                                     // one function of that type
+  0x0a, 0x0d, 0x01, 0x0b, 0x00,                               // code: one body, no locals
+  0x20, 0x00, 0x20, 0x01, 0x20, 0x02, 0xfd, 0x85, 0x02, 0x0b, // local.get 0 1 2, relaxed_madd, end
+]);
+
+let relaxedSimdValidates;
+function relaxedSimdAvailable() {
+  relaxedSimdValidates ??= typeof WebAssembly === 'object' && WebAssembly.validate(RELAXED_SIMD_PROBE);
+  return relaxedSimdValidates;
+}
+
+function parseRelaxedSimd(value) {
+  if (value === undefined || value === 'auto') return 'auto';
+  if (typeof value !== 'boolean') {
+    throw new TypeError(`init: relaxedSimd must be 'auto', true or false, received ${describe(value)}`);
+  }
+  return value;
+}
+
+// The bytes of the relaxed .wasm, handed to the glue as Module.wasmBinary (so the glue's own
+// lookup of the plain .wasm, and of the pthread worker, stay as they are).
+async function relaxedWasmBinary(useThreads, locate) {
+  const name = useThreads ? 'kexue-mt-relaxed.wasm' : 'kexue-relaxed.wasm';
+  const fallback = relaxedWasmUrl(useThreads);
+  let url = locate ? locate(name, new URL('.', fallback).href) : fallback.href;
+  if (runsOnNode) {
+    const fsName = 'node:fs/promises';
+    const { readFile } = await import(/* @vite-ignore */ fsName);
+    if (String(url).startsWith('file:')) url = decodeURIComponent(new URL(url).pathname);
+    return new Uint8Array(await readFile(url));
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`init: could not fetch ${url} (HTTP ${response.status})`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function loadModule(useThreads, locate, state, relaxed) {
   const { default: createKexueModule } = useThreads
     ? await import('../../dist/kexue-mt.mjs')
     : await import('../../dist/kexue.mjs');
@@ -239,12 +299,33 @@ async function loadModule(useThreads, locate, state) {
   const nodeRequire = await nodeRequireForOldNode();
   if (nodeRequire) moduleOptions.nodeRequire = nodeRequire;
   if (locate) moduleOptions.locateFile = locate;
+  if (relaxed) moduleOptions.wasmBinary = await relaxedWasmBinary(useThreads, locate);
   // Emscripten calls onAbort before it throws "Aborted(…)": the instance is dead from then on.
   moduleOptions.onAbort = (what) => state.kill(`Aborted(${what ?? ''})`);
-  return guardModule(await createKexueModule(moduleOptions), state);
+  const module = await createKexueModule(moduleOptions);
+  module.kexueRelaxedSimd = relaxed;
+  return guardModule(module, state);
 }
 
-async function createModule(threads, locate, state) {
+// relaxedSimd 'auto' takes the relaxed build where the engine validates it and falls back to the
+// plain one, with a warning, if it cannot be loaded (a bundle that left the file out).
+async function loadModuleWithSimd(useThreads, locate, state, relaxedSimd) {
+  const relaxed = relaxedSimd === 'auto' ? relaxedSimdAvailable() : relaxedSimd;
+  if (relaxed && !relaxedSimdAvailable()) {
+    throw new Error('init: relaxedSimd: true needs an engine with relaxed SIMD (Chrome/Edge 114+, ' +
+      'Node 22+, or Node 20 with --experimental-wasm-relaxed-simd); use relaxedSimd: \'auto\' or false');
+  }
+  if (!relaxed || relaxedSimd !== 'auto') return loadModule(useThreads, locate, state, relaxed);
+  try {
+    return await loadModule(useThreads, locate, state, true);
+  } catch (error) {
+    if (state.dead) throw error;
+    console.warn(`${error.message}; kexue runs its plain SIMD build`);
+    return loadModule(useThreads, locate, state, false);
+  }
+}
+
+async function createModule(threads, locate, state, relaxedSimd) {
   const useThreads = threads === 'auto' ? threadsAvailable() : threads > 1;
   if (useThreads && !threadsAvailable()) {
     throw new Error(`init: threads = ${threads} needs SharedArrayBuffer, which this page does not ` +
@@ -253,13 +334,13 @@ async function createModule(threads, locate, state) {
   }
   let module;
   try {
-    module = await loadModule(useThreads, locate, state);
+    module = await loadModuleWithSimd(useThreads, locate, state, relaxedSimd);
   } catch (error) {
     // threads 'auto' asked for threads only because shared memory exists; if the threaded module
     // cannot start (its worker script is missing from a bundle), one thread still works.
     if (!useThreads || threads !== 'auto') throw error;
     console.warn(`${error.message}; kexue runs on one thread`);
-    return loadModule(false, locate, state);
+    return loadModuleWithSimd(false, locate, state, relaxedSimd);
   }
   if (useThreads) {
     module.unrefWorkers();
@@ -272,13 +353,15 @@ async function createModule(threads, locate, state) {
 // backend.
 const modules = new Map();
 
-function moduleFor(threads, locations) {
+function moduleFor(threads, relaxedSimd, locations) {
   // A locateFile function cannot be a cache key: each init() with one loads its own module.
   const state = new DeadInstanceState();
-  if (locations.locateFile !== undefined) return { module: createModule(threads, moduleLocator(locations), state), state };
-  const key = `${threads}/${JSON.stringify(locations.wasmPaths ?? null)}`;
+  if (locations.locateFile !== undefined) {
+    return { module: createModule(threads, moduleLocator(locations), state, relaxedSimd), state };
+  }
+  const key = `${threads}/${relaxedSimd}/${JSON.stringify(locations.wasmPaths ?? null)}`;
   if (!modules.has(key)) {
-    const pending = createModule(threads, moduleLocator(locations), state);
+    const pending = createModule(threads, moduleLocator(locations), state, relaxedSimd);
     const entry = { module: pending, state };
     modules.set(key, entry);
     pending.catch(() => modules.delete(key));
@@ -288,8 +371,8 @@ function moduleFor(threads, locations) {
   return modules.get(key);
 }
 
-async function createInstance(threads, backend, gpu, locations, onDispose) {
-  const { module: pending, state } = moduleFor(threads, locations);
+async function createInstance(threads, relaxedSimd, backend, gpu, locations, onDispose) {
+  const { module: pending, state } = moduleFor(threads, relaxedSimd, locations);
   const module = await pending;
   // An instance on a module that aborted leaves init()'s cache with it.
   if (onDispose) state.listeners.push(onDispose);
@@ -322,20 +405,27 @@ const instances = new Map();
  *            optional `webgpu` package (Node) gives an adapter and a device, WASM otherwise,
  *            silently. 'webgpu': throws an Error saying why when there is no WebGPU. 'wasm': never
  *            touches WebGPU. kx.backend says which one the instance got.
+ *   relaxedSimd: 'auto' (default) loads the relaxed-SIMD build (dist/kexue*-relaxed.wasm, fused
+ *            multiply-adds in the matrix products) where WebAssembly.validate accepts relaxed SIMD,
+ *            the plain SIMD build elsewhere; true requires it (throws where it is missing); false
+ *            always loads the plain build. kx.relaxedSimd says which one the instance runs.
  *   gpu:     a GPU object to take the adapter from instead of navigator.gpu / the `webgpu` package.
  *   wasmPaths: where the .wasm files and the pthread worker live when they are not next to
  *            dist/kexue*.mjs (a CDN, a bundler that does not follow new URL('…', import.meta.url)):
  *            a URL prefix ('https://cdn.example/kexue@0.1.0/dist/') or a map of file names
- *            ('kexue.wasm', 'kexue-mt.wasm', 'kexue-mt.worker.mjs', 'kexue-mt.worker.js') to URLs.
+ *            ('kexue.wasm', 'kexue-mt.wasm', 'kexue-mt.worker.mjs', 'kexue-mt.worker.js',
+ *            'kexue-relaxed.wasm', 'kexue-mt-relaxed.wasm') to URLs.
  *   locateFile: (name, defaultDirectory) => URL, for any other layout (Emscripten's hook).
  *   proxy:   true or { transfer: true }: run kexue in a dedicated Worker; every call of the
  *            instance returned then resolves asynchronously (see proxy.js). A new worker each time.
  */
 export async function init(options) {
   const {
-    threads: threadsOption, backend: backendOption, gpu, wasmPaths: wasmPathsOption, locateFile, proxy,
+    threads: threadsOption, relaxedSimd: relaxedSimdOption, backend: backendOption, gpu, wasmPaths: wasmPathsOption,
+    locateFile, proxy,
   } = requireOptions('init', options);
   const threads = parseThreads(threadsOption);
+  const relaxedSimd = parseRelaxedSimd(relaxedSimdOption);
   const backend = parseBackend(backendOption);
   if (gpu !== undefined && (gpu === null || typeof gpu.requestAdapter !== 'function')) {
     throw new TypeError(`init: gpu must be a GPU object (with requestAdapter()), received ${describe(gpu)}`);
@@ -353,16 +443,18 @@ export async function init(options) {
       throw new TypeError(`init: ${gpu !== undefined ? 'gpu' : 'locateFile'} cannot be used with proxy (it cannot be sent to a worker)`);
     }
     const { initProxy } = await import('./proxy.js');
-    const remote = { threads, backend };
+    const remote = { threads, relaxedSimd, backend };
     if (wasmPaths !== undefined) remote.wasmPaths = wasmPaths;
     return initProxy(remote, { transfer: proxy.transfer === true });
   }
   // An explicit GPU object or locateFile function makes a new instance every time (neither can be
   // a cache key).
-  if (gpu !== undefined || locateFile !== undefined) return createInstance(threads, backend, gpu, locations, null);
-  const key = `${threads}/${backend}/${JSON.stringify(wasmPaths ?? null)}`;
+  if (gpu !== undefined || locateFile !== undefined) {
+    return createInstance(threads, relaxedSimd, backend, gpu, locations, null);
+  }
+  const key = `${threads}/${relaxedSimd}/${backend}/${JSON.stringify(wasmPaths ?? null)}`;
   if (!instances.has(key)) {
-    const pending = createInstance(threads, backend, undefined, locations, () => {
+    const pending = createInstance(threads, relaxedSimd, backend, undefined, locations, () => {
       if (instances.get(key) === pending) instances.delete(key);
     });
     instances.set(key, pending);

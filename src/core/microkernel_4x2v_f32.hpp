@@ -14,7 +14,12 @@
 // 41(3), 2015), here 8 accumulators + 2 B vectors + 1 broadcast, inside the 16 vector registers V8
 // gives WASM SIMD on x64. Measured in WASM on this project's machines, 4×2v and 2×4v reached 40–42
 // GFLOP/s of the ~44 the 128-bit units issue, while 6×2v and 3×4v (15–17 live vectors) stayed
-// below 30. WASM SIMD has no FMA: xsimd::fma lowers to a mul and an add there.
+// below 30. Plain WASM SIMD has no FMA: xsimd::fma lowers to a mul and an add there, and the loop
+// body (2 loads, 4 splats, 8 mul, 8 add, the pointer steps) is then bound by the 6 operations per
+// cycle x64 cores dispatch, not by the floating-point units: ~46 GFLOP/s of the ~55 the 128-bit
+// units issue on the project's Zen 4 machines, measured in L1. The relaxed-SIMD build (compiled
+// with -mrelaxed-simd, shipped as dist/kexue*-relaxed.wasm, see scripts/relaxed-simd.mjs) fuses
+// each pair into one f32x4.relaxed_madd (vfmadd on x64), which reaches ~54.
 //
 // The sums start at zero and C is added once at the end when accumulating, so the result does not
 // depend on which of the two callers (or the scalar twin below) computed it beyond rounding.
@@ -37,6 +42,20 @@ namespace kexue::simd {
 
 constexpr std::size_t kMicroRows = 4;
 
+// acc + a·b. In the relaxed-SIMD build one f32x4.relaxed_madd, which the engine may run fused (one
+// rounding, x64 with FMA3, ARM) or as a mul and an add (two roundings): results may differ from the
+// plain build by rounding, never by more. Always inlined, so the two builds' objects never share an
+// out-of-line copy.
+KEXUE_ALWAYS_INLINE Vec madd(const Vec& a, const Vec& b, const Vec& acc) {
+#if defined(__wasm_relaxed_simd__)
+    // Clang 14's name for the draft's f32x4.fma; scripts/relaxed-simd.mjs turns the instruction
+    // into the standard f32x4.relaxed_madd(a, b, acc) = a·b + acc.
+    return Vec(__builtin_wasm_fma_f32x4(a, b, acc));
+#else
+    return xsimd::fma(a, b, acc);
+#endif
+}
+
 // Always inlined: the strides the callers pass are constants there (1 and 4 for packed panels),
 // which the depth loop must see to address A without multiplications.
 template <std::size_t V>
@@ -56,7 +75,7 @@ KEXUE_ALWAYS_INLINE void microkernel_4xv_f32(std::size_t depth, const float* a, 
         for (std::size_t v = 0; v < V; ++v) b_row[v] = Vec::load_unaligned(b_row_p + v * kVecWidth);
         for (std::size_t r = 0; r < kMicroRows; ++r) {
             const Vec a_broadcast(a_column[r * a_row_stride]);
-            for (std::size_t v = 0; v < V; ++v) acc[r][v] = xsimd::fma(a_broadcast, b_row[v], acc[r][v]);
+            for (std::size_t v = 0; v < V; ++v) acc[r][v] = madd(a_broadcast, b_row[v], acc[r][v]);
         }
     }
 

@@ -8,6 +8,7 @@
 #include <Eigen/Dense>
 
 #include "core/gemm.hpp"
+#include "whitening/symmetric_eigen.hpp"
 #include "core/parallel.hpp"
 #include "core/validate.hpp"
 
@@ -273,10 +274,9 @@ WhiteningFit whitening_fit(const WhiteningStats& stats, const WhiteningOptions& 
     const Eigen::MatrixXd sigma =
         (m2 + n * shift * shift * (mu * mu.transpose())) / (n - static_cast<double>(options.ddof));
 
-    const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(sigma);
-    // Eigen sorts ascending; the model wants descending.
-    const Eigen::VectorXd ascending = solver.eigenvalues();
-    const Eigen::MatrixXd& vectors = solver.eigenvectors();
+    // All eigenvalues (descending) and the k leading eigenvectors (whitening/symmetric_eigen.hpp:
+    // tridiagonalisation, inverse iteration for the k vectors only, Eigen's solver as fallback).
+    const SymmetricEigenTop eigen = symmetric_eigen_top(sigma, k);
 
     WhiteningFit fit;
     fit.dim = dim;
@@ -286,13 +286,14 @@ WhiteningFit whitening_fit(const WhiteningStats& stats, const WhiteningOptions& 
     fit.center.resize(dim);
     fit.kernel.assign(dim * k, 0.0);
     for (std::size_t j = 0; j < dim; ++j) {
-        fit.eigenvalues[j] = ascending(d - 1 - static_cast<Eigen::Index>(j));
+        fit.eigenvalues[j] = eigen.values(static_cast<Eigen::Index>(j));
         fit.center[j] = options.beta * fit.mean[j];
     }
     const double lambda_max = std::max(fit.eigenvalues[0], 0.0);
     const double floor = options.eigenvalue_floor * lambda_max;
     for (std::size_t col = 0; col < k; ++col) {
-        const Eigen::Index source = d - 1 - static_cast<Eigen::Index>(col);
+        const auto source = static_cast<Eigen::Index>(col);
+        const Eigen::MatrixXd& vectors = eigen.vectors;
         // Deterministic signs: the largest-magnitude entry of each eigenvector is positive.
         Eigen::Index largest = 0;
         vectors.col(source).cwiseAbs().maxCoeff(&largest);

@@ -18,7 +18,8 @@ test('npm pack → install in a fresh project → import, compute, type-check', 
       { cwd: ROOT, encoding: 'utf8', env }));
     const files = packed[0].files.map((f) => f.path);
     for (const required of ['dist/kexue.mjs', 'dist/kexue.wasm', 'dist/kexue-mt.mjs', 'dist/kexue-mt.wasm',
-      'dist/kexue-mt.worker.js', 'dist/package.json', 'bindings/js/index.js', 'bindings/js/index.d.ts',
+      'dist/kexue-mt.worker.js', 'dist/kexue-relaxed.wasm', 'dist/kexue-mt-relaxed.wasm', 'dist/package.json',
+      'bindings/js/index.js', 'bindings/js/index.d.ts',
       'bindings/js/cli/kexue.mjs', 'bindings/webgpu/backend.js', 'bindings/webgpu/attention.wgsl',
       'bindings/webgpu/rope.wgsl', 'bindings/webgpu/shaders.js', 'bindings/webgpu/kernels.js', 'bindings/webgpu/rope_pair.wgsl', 'dist/kexue-mt.worker.mjs', 'bindings/js/index.cjs',
       'bindings/js/index.d.cts', 'bindings/js/proxy.js', 'bindings/js/proxy-worker.js', 'LICENSE']) {
