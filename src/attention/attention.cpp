@@ -332,7 +332,9 @@ KeyTiles pack_key_tiles(const Plan& plan, const float* k, const float* v, bool r
     parallel_for(tiles, [&](std::size_t t) {
         const std::size_t kt = t % plan.key_tiles, g = (t / plan.key_tiles) % shape.kv_heads;
         const std::size_t b = t / plan.key_tiles / shape.kv_heads;
-        const std::size_t j0 = kt * kKeyTile, cols = std::min(kKeyTile, shape.seq_k - j0);
+        // Keys past seqLensK[b] are never read: their rows stay zero (padding costs no packing).
+        const std::size_t j0 = kt * kKeyTile, valid = attention_seq_len_k(shape, plan.options, b);
+        const std::size_t cols = j0 < valid ? std::min(kKeyTile, valid - j0) : 0;
         AlignedFloats row_scratch(shape.dim);
         if (rows || transposed)
             load_key_tile(plan, k, b, g, j0, cols, rows ? pack.rows.data() + t * kKeyTile * plan.dim_padded : nullptr,
@@ -366,7 +368,9 @@ QueryTiles pack_query_tiles(const Plan& plan, const float* q, const float* d_o) 
     parallel_for(tiles, [&](std::size_t t) {
         const std::size_t qt = t % plan.query_tiles, h = (t / plan.query_tiles) % shape.heads;
         const std::size_t b = t / plan.query_tiles / shape.heads;
-        const std::size_t i0 = qt * kQueryTile, rows = std::min(kQueryTile, shape.seq_q - i0);
+        // Query rows past seqLensQ[b] see no key: their rows stay zero.
+        const std::size_t i0 = qt * kQueryTile, valid = attention_seq_len_q(shape, plan.options, b);
+        const std::size_t rows = i0 < valid ? std::min(kQueryTile, valid - i0) : 0;
         TileRows info;
         tile_rows(plan, b, h, i0, rows, true, info);
         load_query_tile(plan, q, b, h, i0, rows, info, pack.rows.data() + t * kQueryTile * plan.dim_padded,
