@@ -219,9 +219,7 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options, con
     plan.buffers.mask = options.mask ? buffers.mask : nullptr;
     if (options.bias) plan.bias_strides = attention_strides(*options.bias);
     if (options.mask) plan.mask_strides = attention_strides(*options.mask);
-    if (options.alibi)
-        for (std::size_t h = 0; h < shape.heads; ++h)
-            plan.alibi_slopes.push_back(static_cast<float>(attention_alibi_slope(shape.heads, h)));
+    plan.alibi_slopes = attention_alibi_slopes(shape, options);
     plan.has_terms = plan.buffers.bias || plan.buffers.mask || options.alibi;
     plan.group = shape.heads / shape.kv_heads;
     plan.dim_padded = round_up(shape.dim, kVecWidth);
@@ -892,6 +890,26 @@ std::vector<float> attention_row_scales(const AttentionShape& shape, const Atten
         scales[i] = static_cast<float>(
             attention_row_scale(options, std::max<std::size_t>(1, attention_visible_keys(shape, options, {}, 0, 0, i)), shape.dim));
     return scales;
+}
+
+std::vector<std::int32_t> attention_row_keys(const AttentionShape& shape, const AttentionOptions& options) {
+    std::vector<std::int32_t> out;
+    out.reserve(shape.batch * shape.seq_q * 3);
+    for (std::size_t b = 0; b < shape.batch; ++b)
+        for (std::size_t i = 0; i < shape.seq_q; ++i) {
+            const AttentionRow row = attention_row(shape, options, b, i);
+            out.push_back(static_cast<std::int32_t>(row.position));
+            out.push_back(static_cast<std::int32_t>(row.begin));
+            out.push_back(static_cast<std::int32_t>(row.end));
+        }
+    return out;
+}
+
+std::vector<float> attention_alibi_slopes(const AttentionShape& shape, const AttentionOptions& options) {
+    std::vector<float> out;
+    if (options.alibi)
+        for (std::size_t h = 0; h < shape.heads; ++h) out.push_back(static_cast<float>(attention_alibi_slope(shape.heads, h)));
+    return out;
 }
 
 std::vector<float> attention_rope_table(const AttentionShape& shape, const AttentionOptions& options) {
