@@ -157,9 +157,10 @@ val attention_backward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std
     return val::undefined();
 }
 
-// For the WebGPU kernel: { rowScale, ropeTable } or { error }. rowScale holds c_i per query row
-// (attention_row_scale); ropeTable (cos, sin) per position min(0, seqK − seqQ) … seqK − 1 and pair,
-// or null without RoPE.
+// For the WebGPU kernel: { rowScale, ropeTable, rowKeys, alibiSlopes } or { error }. rowScale
+// holds c_i per query row (attention_row_scale); ropeTable (cos, sin) per position min(0, seqK −
+// seqQ) … seqK − 1 and pair, or null without RoPE; rowKeys (position, begin, end) per (batch, query
+// row) as an Int32Array (attention_row: padding and window); alibiSlopes per head, or null.
 val attention_gpu_tables(val js) {
     AttentionCall call;
     val out = val::object();
@@ -171,6 +172,11 @@ val attention_gpu_tables(val js) {
     out.set("ropeTable", call.options.rope
                              ? float32_array(kexue::attention_rope_table(call.shape, call.options))
                              : val::null());
+    const std::vector<std::int32_t> keys = kexue::attention_row_keys(call.shape, call.options);
+    out.set("rowKeys", val(emscripten::typed_memory_view(keys.size(), keys.data())).call<val>("slice"));
+    out.set("alibiSlopes", call.options.alibi
+                               ? float32_array(kexue::attention_alibi_slopes(call.shape, call.options))
+                               : val::null());
     return out;
 }
 

@@ -219,9 +219,7 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options, con
     plan.buffers.mask = options.mask ? buffers.mask : nullptr;
     if (options.bias) plan.bias_strides = attention_strides(*options.bias);
     if (options.mask) plan.mask_strides = attention_strides(*options.mask);
-    if (options.alibi)
-        for (std::size_t h = 0; h < shape.heads; ++h)
-            plan.alibi_slopes.push_back(static_cast<float>(attention_alibi_slope(shape.heads, h)));
+    plan.alibi_slopes = attention_alibi_slopes(shape, options);
     plan.has_terms = plan.buffers.bias || plan.buffers.mask || options.alibi;
     plan.group = shape.heads / shape.kv_heads;
     plan.dim_padded = round_up(shape.dim, kVecWidth);
@@ -332,7 +330,9 @@ KeyTiles pack_key_tiles(const Plan& plan, const float* k, const float* v, bool r
     parallel_for(tiles, [&](std::size_t t) {
         const std::size_t kt = t % plan.key_tiles, g = (t / plan.key_tiles) % shape.kv_heads;
         const std::size_t b = t / plan.key_tiles / shape.kv_heads;
-        const std::size_t j0 = kt * kKeyTile, cols = std::min(kKeyTile, shape.seq_k - j0);
+        // Keys past seqLensK[b] are never read: their rows stay zero (padding costs no packing).
+        const std::size_t j0 = kt * kKeyTile, valid = attention_seq_len_k(shape, plan.options, b);
+        const std::size_t cols = j0 < valid ? std::min(kKeyTile, valid - j0) : 0;
         AlignedFloats row_scratch(shape.dim);
         if (rows || transposed)
             load_key_tile(plan, k, b, g, j0, cols, rows ? pack.rows.data() + t * kKeyTile * plan.dim_padded : nullptr,
@@ -366,7 +366,9 @@ QueryTiles pack_query_tiles(const Plan& plan, const float* q, const float* d_o) 
     parallel_for(tiles, [&](std::size_t t) {
         const std::size_t qt = t % plan.query_tiles, h = (t / plan.query_tiles) % shape.heads;
         const std::size_t b = t / plan.query_tiles / shape.heads;
-        const std::size_t i0 = qt * kQueryTile, rows = std::min(kQueryTile, shape.seq_q - i0);
+        // Query rows past seqLensQ[b] see no key: their rows stay zero.
+        const std::size_t i0 = qt * kQueryTile, valid = attention_seq_len_q(shape, plan.options, b);
+        const std::size_t rows = i0 < valid ? std::min(kQueryTile, valid - i0) : 0;
         TileRows info;
         tile_rows(plan, b, h, i0, rows, true, info);
         load_query_tile(plan, q, b, h, i0, rows, info, pack.rows.data() + t * kQueryTile * plan.dim_padded,
@@ -888,6 +890,26 @@ std::vector<float> attention_row_scales(const AttentionShape& shape, const Atten
         scales[i] = static_cast<float>(
             attention_row_scale(options, std::max<std::size_t>(1, attention_visible_keys(shape, options, {}, 0, 0, i)), shape.dim));
     return scales;
+}
+
+std::vector<std::int32_t> attention_row_keys(const AttentionShape& shape, const AttentionOptions& options) {
+    std::vector<std::int32_t> out;
+    out.reserve(shape.batch * shape.seq_q * 3);
+    for (std::size_t b = 0; b < shape.batch; ++b)
+        for (std::size_t i = 0; i < shape.seq_q; ++i) {
+            const AttentionRow row = attention_row(shape, options, b, i);
+            out.push_back(static_cast<std::int32_t>(row.position));
+            out.push_back(static_cast<std::int32_t>(row.begin));
+            out.push_back(static_cast<std::int32_t>(row.end));
+        }
+    return out;
+}
+
+std::vector<float> attention_alibi_slopes(const AttentionShape& shape, const AttentionOptions& options) {
+    std::vector<float> out;
+    if (options.alibi)
+        for (std::size_t h = 0; h < shape.heads; ++h) out.push_back(static_cast<float>(attention_alibi_slope(shape.heads, h)));
+    return out;
 }
 
 std::vector<float> attention_rope_table(const AttentionShape& shape, const AttentionOptions& options) {

@@ -246,6 +246,10 @@ bool attention_needs_wasm(const AttentionOptions& options);
 // seq_k − 1 and pair, interleaved (rope_cos_sin_table's layout; empty without RoPE).
 std::vector<float> attention_row_scales(const AttentionShape& shape, const AttentionOptions& options);
 std::vector<float> attention_rope_table(const AttentionShape& shape, const AttentionOptions& options);
+// For a kernel porting the padding and window rules (attention_row): (position, begin, end) of
+// every query row, [batch, seq_q, 3]; and ALiBi's slopes [heads] (empty without alibi).
+std::vector<std::int32_t> attention_row_keys(const AttentionShape& shape, const AttentionOptions& options);
+std::vector<float> attention_alibi_slopes(const AttentionShape& shape, const AttentionOptions& options);
 
 // Forward pass. `logsumexp` may be null when no backward pass follows. Outputs must not alias
 // inputs. The shape and options must pass attention_validate (asserted).

@@ -136,6 +136,23 @@ TEST(AttentionRows, BroadcastStrides) {
     EXPECT_EQ(per_row.at(1, 2, 3, 4), 3u);
 }
 
+// The tables a port of these rules reads (the WebGPU kernel's attentionGpuTables).
+TEST(AttentionRows, RowKeysAndSlopesTables) {
+    const AttentionShape shape{2, 3, 4, 2, 1, 4, 4};
+    AttentionOptions options;
+    options.causal = true;
+    options.seq_lens_q = std::vector<std::size_t>{3, 1};
+    options.seq_lens_k = std::vector<std::size_t>{4, 2};
+    options.window = AttentionWindow{std::size_t{1}, std::nullopt};
+    const std::vector<std::int32_t> keys = attention_row_keys(shape, options);
+    const std::vector<std::int32_t> want{1, 0, 2, 2, 1, 3, 3, 2, 4,    // batch 0: positions 1, 2, 3
+                                         1, 0, 2, 2, 0, 0, 3, 0, 0};   // batch 1: position 1, then padding
+    EXPECT_EQ(keys, want);
+    EXPECT_TRUE(attention_alibi_slopes(shape, options).empty());
+    options.alibi = true;
+    EXPECT_EQ(attention_alibi_slopes(shape, options), (std::vector<float>{0.0625f, 0.00390625f}));
+}
+
 // Press et al.'s get_slopes(n) values (github.com/ofirpress/attention_with_linear_biases).
 TEST(AttentionRows, AlibiSlopes) {
     for (std::size_t h = 0; h < 8; ++h) EXPECT_DOUBLE_EQ(attention_alibi_slope(8, h), std::exp2(-1.0 - h));
