@@ -27,6 +27,8 @@ using kexue::bindings::read_options;
 using kexue::bindings::to_js_error;
 
 // Options the facade handles itself: `positions` (an array it copies into the heap) and `backend`.
+// Attention's `rope.positionsQ` and `rope.positionsK` are copied into the heap too; the facade
+// takes them out of the rope object and passes their addresses (attention_positions below).
 const std::vector<std::string> kRopeJsOnly{"positions", "backend"};
 const std::vector<std::string> kRope2dJsOnly{"positions"};
 const std::vector<std::string> kAttentionJsOnly{"backend"};
@@ -44,33 +46,38 @@ val float32_array(const std::vector<float>& values) {
 
 // ---- RoPE ----
 
-Error read_rope(const val& js, RopeCall& call, std::uintptr_t positions) {
+// positions: float64 × count at that address, count = seq (shared by the batch entries) or
+// batch·seq (one row per entry; the facade checked the length), or address 0 for none.
+Error read_rope(const val& js, RopeCall& call, std::uintptr_t positions, std::size_t count) {
     Error error = read_options(js, call, kRopeJsOnly);
     call.options.positions = f64_or_null(positions);
+    call.options.positions_per_batch = positions != 0 && count != call.shape.seq;
     if (!error) error = kexue::rope_validate(call.shape, call.options);
     return error;
 }
 
 val rope_plan(val js) {
     RopeCall call;
-    Error error = read_rope(js, call, 0);
+    Error error = read_rope(js, call, 0, 0);
     call.options = kexue::rope_resolve(call.shape, call.options);
     return plan_result(error, call);
 }
 
-// x, y: [batch, seq, heads, dim] float32; positions: float64 × seq, or 0 for 0, 1, 2, …
-val rope_apply(std::uintptr_t x, std::uintptr_t y, std::uintptr_t positions, val js) {
+// x, y: [batch, seq, heads, dim] float32; positions: float64 × count (seq or batch·seq), or 0 for
+// offset + 0, 1, 2, …
+val rope_apply(std::uintptr_t x, std::uintptr_t y, std::uintptr_t positions, std::size_t count, val js) {
     RopeCall call;
-    if (Error error = read_rope(js, call, positions)) return to_js_error(error);
+    if (Error error = read_rope(js, call, positions, count)) return to_js_error(error);
     kexue::rope_apply(call.shape, call.options, f32(x), f32_out(y));
     return val::undefined();
 }
 
-// For the WebGPU kernel: { table } with (cos, ±sin) per token and pair, or { error }.
-val rope_table(std::uintptr_t positions, val js) {
+// For the WebGPU kernel: { table } with (a·cos, ±a·sin) per token (per batch entry and token with
+// per-batch positions) and pair, or { error }.
+val rope_table(std::uintptr_t positions, std::size_t count, val js) {
     RopeCall call;
     val out = val::object();
-    if (Error error = read_rope(js, call, positions)) out.set("error", to_js_error(error));
+    if (Error error = read_rope(js, call, positions, count)) out.set("error", to_js_error(error));
     else out.set("table", float32_array(kexue::rope_cos_sin_table(call.shape, call.options)));
     return out;
 }
@@ -99,8 +106,18 @@ val rope2d_apply(std::uintptr_t x, std::uintptr_t y, std::uintptr_t positions, v
 
 // ---- attention ----
 
-Error read_attention(const val& js, AttentionCall& call) {
+// `positions`: undefined, or { q, qCount, k, kCount } with the heap addresses (0: none) and lengths
+// of rope.positionsQ and rope.positionsK (seq or batch·seq each; the facade checked them).
+Error read_attention(const val& js, AttentionCall& call, const val& positions = val::undefined()) {
     Error error = read_options(js, call, kAttentionJsOnly);
+    if (!error && call.options.rope && !positions.isUndefined()) {
+        kexue::AttentionRope& rope = *call.options.rope;
+        const auto q = positions["q"].as<std::uintptr_t>(), k = positions["k"].as<std::uintptr_t>();
+        rope.positions_q = f64_or_null(q);
+        rope.positions_q_per_batch = q != 0 && positions["qCount"].as<std::size_t>() != call.shape.seq_q;
+        rope.positions_k = f64_or_null(k);
+        rope.positions_k_per_batch = k != 0 && positions["kCount"].as<std::size_t>() != call.shape.seq_k;
+    }
     if (!error) error = kexue::attention_validate(call.shape, call.options);
     return error;
 }
@@ -113,11 +130,12 @@ val attention_plan(val js) {
 }
 
 // q [batch, seqQ, heads, dim], k [batch, seqK, kvHeads, dim], v [batch, seqK, kvHeads, dimV]
-// → o [batch, seqQ, heads, dimV], logsumexp [batch, heads, seqQ] (0 to skip).
+// → o [batch, seqQ, heads, dimV], logsumexp [batch, heads, seqQ] (0 to skip); positions as in
+// read_attention.
 val attention_forward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
-                      std::uintptr_t logsumexp, val js) {
+                      std::uintptr_t logsumexp, val js, val positions) {
     AttentionCall call;
-    if (Error error = read_attention(js, call)) return to_js_error(error);
+    if (Error error = read_attention(js, call, positions)) return to_js_error(error);
     kexue::attention_forward(call.shape, call.options, f32(q), f32(k), f32(v), f32_out(o),
                              logsumexp == 0 ? nullptr : f32_out(logsumexp));
     return val::undefined();
@@ -126,9 +144,9 @@ val attention_forward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std:
 // The backward pass from the forward's o and logsumexp: dq like q, dk like k, dv like v.
 val attention_backward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
                        std::uintptr_t logsumexp, std::uintptr_t d_o, std::uintptr_t dq, std::uintptr_t dk,
-                       std::uintptr_t dv, val js) {
+                       std::uintptr_t dv, val js, val positions) {
     AttentionCall call;
-    if (Error error = read_attention(js, call)) return to_js_error(error);
+    if (Error error = read_attention(js, call, positions)) return to_js_error(error);
     kexue::attention_backward(call.shape, call.options, f32(q), f32(k), f32(v), f32(o), f32(logsumexp), f32(d_o),
                               f32_out(dq), f32_out(dk), f32_out(dv));
     return val::undefined();

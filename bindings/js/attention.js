@@ -17,17 +17,21 @@ import { withHeap } from './heap.js';
 
 const BACKENDS = ['auto', 'wasm', 'webgpu'];
 
-// Positions as a Float64Array of `length` numbers (an array or any typed array; bigints become
-// numbers). Whether they are finite is the C++ validator's rule (rope_validate).
-function requirePositions(fn, name, value, length, meaning) {
+// Positions as a Float64Array (an array or any typed array; bigints become numbers) of one of the
+// `lengths`, each [length, meaning]: `seq` positions shared by the batch entries, or
+// `batch*seq`, a row per entry. Whether they are finite is the C++ validator's rule.
+function requirePositions(fn, name, value, ...lengths) {
   if (value === undefined || value === null) return null;
   if (!Array.isArray(value) && !(ArrayBuffer.isView(value) && !(value instanceof DataView))) {
     throw new TypeError(`${fn}: ${name} must be an array or typed array of numbers, received ${describe(value)}`);
   }
   if (ArrayBuffer.isView(value)) value = exactView(value);  // its own `length` may lie (errors.js)
-  if (value.length !== length) {
-    throw new RangeError(`${fn}: ${name} must have length ${meaning} = ${length}, received length ${value.length}`);
+  const allowed = lengths.filter(([length], i) => lengths.findIndex(([other]) => other === length) === i);
+  if (!allowed.some(([length]) => value.length === length)) {
+    const expected = allowed.map(([length, meaning]) => `${meaning} = ${length}`).join(' or ');
+    throw new RangeError(`${fn}: ${name} must have length ${expected}, received length ${value.length}`);
   }
+  const length = value.length;
   const out = new Float64Array(length);
   for (let i = 0; i < length; ++i) {
     const entry = typeof value[i] === 'bigint' ? Number(value[i]) : value[i];
@@ -49,6 +53,44 @@ function checkAttentionInputs(fn, plan, q, k, v) {
   requireFinite(fn, 'k', k);
   requireFinite(fn, 'v', v);
   return batch * seqQ * heads * dimV;
+}
+
+// The fused RoPE's arrays: `rope.positionsQ` and `rope.positionsK` are copied into the heap by the
+// facade, so they are taken out of the rope object C++ reads (which refuses names it does not know).
+function splitRopePositions(options) {
+  const rope = options?.rope;
+  if (rope === null || typeof rope !== 'object' || Array.isArray(rope) || ArrayBuffer.isView(rope) ||
+      (!('positionsQ' in rope) && !('positionsK' in rope))) {
+    return { cppOptions: options, positionsQ: undefined, positionsK: undefined };
+  }
+  const { positionsQ, positionsK, ...rest } = rope;
+  return { cppOptions: { ...options, rope: rest }, positionsQ, positionsK };
+}
+
+// rope.positionsQ / rope.positionsK of the resolved shape as Float64Arrays (or null).
+function attentionPositions(fn, plan, positionsQ, positionsK) {
+  const { batch, seqQ, seqK } = plan;
+  return {
+    q: requirePositions(fn, 'rope.positionsQ', positionsQ, [seqQ, 'seqQ'], [batch * seqQ, 'batch*seqQ']),
+    k: requirePositions(fn, 'rope.positionsK', positionsK, [seqK, 'seqK'], [batch * seqK, 'batch*seqK']),
+  };
+}
+
+// Why the WebGPU attention kernel cannot run this RoPE, or null: it rotates query i at
+// seqK − seqQ + i and key j at j, every key (its table, attention_rope_table, holds those
+// positions only). The WGSL port of positions and rotated caches is the WebGPU issue's.
+function gpuRopeGap(plan, positions) {
+  if (positions.q || positions.k) return 'rope.positionsQ and rope.positionsK run on WASM only (the WebGPU kernel rotates at the default positions)';
+  if (plan.rope?.cachedKeys === 'rotated') return "rope.cachedKeys 'rotated' runs on WASM only (the WebGPU kernel rotates every key)";
+  return null;
+}
+
+// Copies the positions into the heap: the { q, qCount, k, kCount } the attention bindings read.
+function heapPositions(heap, positions) {
+  return {
+    q: positions.q ? heap.inputF64(positions.q, 'rope.positionsQ') : 0, qCount: positions.q?.length ?? 0,
+    k: positions.k ? heap.inputF64(positions.k, 'rope.positionsK') : 0, kCount: positions.k?.length ?? 0,
+  };
 }
 
 const noWebGpu = () => ({ backend: null, reason: "this instance was created with init({ backend: 'wasm' })" });
@@ -89,14 +131,19 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
 
   /**
    * 1D RoPE of every [dim] vector of x [batch, seq, heads, dim]; token t sits at positions[t]
-   * (default t). inverse: rotate by −position (the gradient of the rotation).
+   * (positions [seq]) or batch entry b's token t at positions[b*seq + t] (positions [batch, seq]),
+   * default offset + t. inverse: rotate by −position (the gradient of the rotation).
    */
   function rope(x, options) {
     const fn = 'rope';
     requireOptionsObject(fn, options, 'seq, dim');
     const plan = resolvePlan(fn, module.ropePlan(options));
     const { batch, seq, heads, dim, rotaryDim } = plan;
-    const positions = requirePositions(fn, 'positions', options.positions, seq, 'seq');
+    const positions = requirePositions(fn, 'positions', options.positions, [seq, 'seq'], [batch * seq, 'batch*seq']);
+    const positionsCount = positions ? positions.length : 0;
+    // Per-batch positions: the GPU kernel's table gets a row per (entry, token), which it indexes
+    // as a sequence of batch·seq tokens.
+    const gpuSeq = positionsCount > seq ? batch * seq : seq;
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'wasm');
     requireFloat32Array(fn, 'x', x, [['batch', batch], ['seq', seq], ['heads', heads], ['dim', dim]]);
     requireFinite(fn, 'x', x);
@@ -108,10 +155,10 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       let gpu;
       let table;
       try {
-        gpu = pickGpu(fn, backend, (g) => g.ropeUnsupported(x.length, seq, rotaryDim));
+        gpu = pickGpu(fn, backend, (g) => g.ropeUnsupported(x.length, gpuSeq, rotaryDim));
         if (gpu) {
           table = withHeap(module, (heap) => {
-            const result = module.ropeTable(positions ? heap.inputF64(positions, 'positions') : 0, options);
+            const result = module.ropeTable(positions ? heap.inputF64(positions, 'positions') : 0, positionsCount, options);
             throwIfError(fn, result.error);
             return result.table;
           });
@@ -120,7 +167,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
         return Promise.reject(error);
       }
       if (!gpu) return Promise.resolve(rope(x, { ...options, backend: 'wasm' }));
-      return gpu.rope(x, plan, table).catch(async (error) => {
+      return gpu.rope(x, { ...plan, seq: gpuSeq }, table).catch(async (error) => {
         if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
         return rope(x, { ...options, backend: 'wasm' }); // the device was lost mid-call
       });
@@ -129,7 +176,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     return withHeap(module, (heap) => {
       const xPtr = heap.input(x, 'x');
       const positionsPtr = positions ? heap.inputF64(positions, 'positions') : 0;
-      throwIfError(fn, module.ropeApply(xPtr, xPtr, positionsPtr, options));
+      throwIfError(fn, module.ropeApply(xPtr, xPtr, positionsPtr, positionsCount, options));
       return heap.read(xPtr, x.length);
     });
   }
@@ -143,7 +190,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     const fn = 'rope2d';
     requireOptionsObject(fn, options, 'height, width, dim');
     const { batch, height, width, heads, dim } = resolvePlan(fn, module.rope2dPlan(options));
-    const positions = requirePositions(fn, 'positions', options.positions, 2 * height * width, '2*height*width');
+    const positions = requirePositions(fn, 'positions', options.positions, [2 * height * width, '2*height*width']);
     requireFloat32Array(fn, 'x', x, [['batch', batch], ['height', height], ['width', width], ['heads', heads], ['dim', dim]]);
     requireFinite(fn, 'x', x);
     x = exactView(x);
@@ -163,14 +210,16 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
   async function attention(q, k, v, options) {
     const fn = 'attention';
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
-    const plan = resolvePlan(fn, module.attentionPlan(options));
+    const { cppOptions, positionsQ, positionsK } = splitRopePositions(options);
+    const plan = resolvePlan(fn, module.attentionPlan(cppOptions));
+    const positions = attentionPositions(fn, plan, positionsQ, positionsK);
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto');
     const outCount = checkAttentionInputs(fn, plan, q, k, v);
     // Empty shapes (seqQ = 0, or seqK = 0: zeros) need no kernel; WASM answers them.
-    const gpu = pickGpu(fn, backend, (g) => g.attentionUnsupported(plan));
+    const gpu = pickGpu(fn, backend, (g) => gpuRopeGap(plan, positions) ?? g.attentionUnsupported(plan));
     if (gpu && outCount > 0 && plan.seqK > 0) {
       try {
-        const { rowScale, ropeTable } = attentionGpuTables(fn, plan, options);
+        const { rowScale, ropeTable } = attentionGpuTables(fn, plan, cppOptions);
         return await gpu.attention(q, k, v, plan, rowScale, ropeTable);
       } catch (error) {
         if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
@@ -182,7 +231,8 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const kPtr = heap.input(k, 'k');
       const vPtr = heap.input(v, 'v');
       const oPtr = heap.alloc(outCount, 'the output');
-      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, options));
+      const positionsPtrs = heapPositions(heap, positions);
+      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, cppOptions, positionsPtrs));
       return heap.read(oPtr, outCount);
     });
   }
@@ -194,7 +244,9 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
   function attentionBackward(q, k, v, dOut, options) {
     const fn = 'attentionBackward';
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
-    const plan = resolvePlan(fn, module.attentionPlan(options));
+    const { cppOptions, positionsQ, positionsK } = splitRopePositions(options);
+    const plan = resolvePlan(fn, module.attentionPlan(cppOptions));
+    const positions = attentionPositions(fn, plan, positionsQ, positionsK);
     if (requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto') === 'webgpu') {
       throw new RangeError(`${fn}: backend must be 'auto' or 'wasm' (the backward pass runs on WASM), received 'webgpu'`);
     }
@@ -209,11 +261,13 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const dOutPtr = heap.input(dOut, 'dOut');
       const oPtr = heap.alloc(outCount, 'the output');
       const lsePtr = heap.alloc(batch * heads * seqQ, 'the logsumexp');
-      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, options));
+      const positionsPtrs = heapPositions(heap, positions);
+      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, cppOptions, positionsPtrs));
       const dqPtr = heap.alloc(typedLength(q), 'dq');
       const dkPtr = heap.alloc(typedLength(k), 'dk');
       const dvPtr = heap.alloc(typedLength(v), 'dv');
-      throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr, options));
+      throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr, cppOptions,
+        positionsPtrs));
       return { dq: heap.read(dqPtr, typedLength(q)), dk: heap.read(dkPtr, typedLength(k)), dv: heap.read(dvPtr, typedLength(v)) };
     });
   }

@@ -87,8 +87,20 @@ void tile_matmul(std::size_t rows, std::size_t depth, std::size_t cols, const fl
 
 // ---- shared set-up -----------------------------------------------------------------------------
 
+// The fused RoPE's (a·cos, a·sin) of every row it rotates, [rows, pairs]: rows = seq (positions
+// shared by the batch entries) or batch·seq (per-entry positions, entry b's row i at b·seq + i).
+struct RotationRows {
+    std::size_t seq = 0;
+    bool per_batch = false;
+    AlignedFloats cos, sin;
+
+    std::size_t offset(std::size_t b, std::size_t i, std::size_t pairs) const {
+        return ((per_batch ? b * seq : 0) + i) * pairs;
+    }
+};
+
 // Everything a task needs besides the tensors: strides, padded sizes, c_i, and the RoPE cos/sin
-// table over every position a query or key can take (first_position … seq_k − 1).
+// rows of the queries and of the keys (none for keys that come rotated).
 struct Plan {
     AttentionShape shape;
     AttentionOptions options;
@@ -100,8 +112,8 @@ struct Plan {
     long position_shift;      // query i sits at position i + position_shift = seq_k − seq_q + i
     // RoPE
     std::size_t rotary_pairs = 0;
-    long first_position = 0;
-    AlignedFloats rope_cos, rope_sin;  // [positions, rotary_pairs]
+    bool rotate_keys = false;  // false without RoPE and for a cache of rotated keys
+    RotationRows query_rotation, key_rotation;
 
     std::size_t q_index(std::size_t b, std::size_t i, std::size_t h) const {
         return ((b * shape.seq_q + i) * shape.heads + h) * shape.dim;
@@ -119,12 +131,18 @@ struct Plan {
         return (b * shape.heads + h) * shape.seq_q + i;
     }
     std::size_t visible_keys(std::size_t i) const { return attention_visible_keys(shape, options.causal, i); }
-    // Rotates a row (dim floats) by the position's angle, in place; `inverse` rotates back.
-    void rotate(float* row, long position, bool inverse) const {
-        if (!options.rope) return;
-        const std::size_t offset = static_cast<std::size_t>(position - first_position) * rotary_pairs;
-        rope_detail::rotate_segment(row, row, rotary_pairs, options.rope->layout, rope_cos.data() + offset,
-                                    rope_sin.data() + offset, inverse);
+    // Rotates query row i (key j) of batch entry b, dim floats, in place by its position's angle;
+    // `inverse` applies the transpose (the gradient's rotation).
+    void rotate_query(float* row, std::size_t b, std::size_t i, bool inverse) const {
+        if (options.rope) rotate(query_rotation, row, b, i, inverse);
+    }
+    void rotate_key(float* row, std::size_t b, std::size_t j, bool inverse) const {
+        if (rotate_keys) rotate(key_rotation, row, b, j, inverse);
+    }
+    void rotate(const RotationRows& rows, float* row, std::size_t b, std::size_t i, bool inverse) const {
+        const std::size_t offset = rows.offset(b, i, rotary_pairs);
+        rope_detail::rotate_segment(row, row, rotary_pairs, options.rope->layout, rows.cos.data() + offset,
+                                    rows.sin.data() + offset, inverse);
     }
 };
 
@@ -132,6 +150,27 @@ struct Plan {
 // for the first rows when seq_q > seq_k (not causal).
 long first_rope_position(const AttentionShape& shape) {
     return std::min<long>(0, static_cast<long>(shape.seq_k) - static_cast<long>(shape.seq_q));
+}
+
+// The rows of `seq` queries or keys: at positions[i] (per batch entry: positions[b·seq + i]), or at
+// first + i when positions is null.
+void fill_rotation(RotationRows& rows, std::size_t batch, std::size_t seq, const double* positions, bool per_batch,
+                   double first, const RopeSpectrum& spectrum, bool float32_angles) {
+    const std::size_t pairs = spectrum.inverse_frequencies.size();
+    rows.seq = seq;
+    rows.per_batch = positions && per_batch;
+    const std::size_t count = (rows.per_batch ? batch : 1) * seq;
+    rows.cos.resize(count * pairs);
+    rows.sin.resize(count * pairs);
+    // The table costs count·pairs double cos and sin; spread it over the pool in chunks.
+    constexpr std::size_t kChunk = 256;
+    parallel_for((count + kChunk - 1) / kChunk, [&](std::size_t chunk) {
+        const std::size_t end = std::min(count, (chunk + 1) * kChunk);
+        for (std::size_t r = chunk * kChunk; r < end; ++r)
+            rope_detail::fill_cos_sin(positions ? positions[r] : first + static_cast<double>(r),
+                                      spectrum.inverse_frequencies.data(), pairs, false, rows.cos.data() + r * pairs,
+                                      rows.sin.data() + r * pairs, float32_angles, spectrum.attention_factor);
+    });
 }
 
 Plan make_plan(const AttentionShape& shape, const AttentionOptions& options) {
@@ -146,25 +185,16 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options) {
     plan.key_tiles = (shape.seq_k + kKeyTile - 1) / kKeyTile;
     plan.position_shift = static_cast<long>(shape.seq_k) - static_cast<long>(shape.seq_q);
     if (options.rope) {
-        const std::size_t rotary_dim = options.rope->rotary_dim == 0 ? shape.dim : options.rope->rotary_dim;
+        const AttentionRope& rope = *options.rope;
+        const std::size_t rotary_dim = rope.rotary_dim == 0 ? shape.dim : rope.rotary_dim;
         plan.rotary_pairs = rotary_dim / 2;
-        plan.first_position = first_rope_position(shape);
-        const std::size_t positions =
-            static_cast<std::size_t>(static_cast<long>(shape.seq_k) - plan.first_position);
-        plan.rope_cos.resize(positions * plan.rotary_pairs);
-        plan.rope_sin.resize(positions * plan.rotary_pairs);
-        const std::vector<double> frequencies = rope_frequencies(rotary_dim, options.rope->base);
-        // The table costs seq·dim/2 double cos and sin; spread it over the pool in chunks.
-        constexpr std::size_t kChunk = 256;
-        parallel_for((positions + kChunk - 1) / kChunk, [&](std::size_t chunk) {
-            const std::size_t end = std::min(positions, (chunk + 1) * kChunk);
-            for (std::size_t p = chunk * kChunk; p < end; ++p)
-                rope_detail::fill_cos_sin(static_cast<double>(plan.first_position + static_cast<long>(p)),
-                                          frequencies.data(), plan.rotary_pairs, false,
-                                          plan.rope_cos.data() + p * plan.rotary_pairs,
-                                          plan.rope_sin.data() + p * plan.rotary_pairs,
-                                          options.rope->float32_angles);
-        });
+        plan.rotate_keys = rope.cached_keys == RopeCachedKeys::unrotated;
+        const RopeSpectrum spectrum = rope_spectrum(rotary_dim, rope.base, rope.scaling, rope.inverse_frequencies);
+        fill_rotation(plan.query_rotation, shape.batch, shape.seq_q, rope.positions_q, rope.positions_q_per_batch,
+                      static_cast<double>(plan.position_shift), spectrum, rope.float32_angles);
+        if (plan.rotate_keys)
+            fill_rotation(plan.key_rotation, shape.batch, shape.seq_k, rope.positions_k, rope.positions_k_per_batch,
+                          0.0, spectrum, rope.float32_angles);
     }
     return plan;
 }
@@ -179,7 +209,7 @@ void load_query_tile(const Plan& plan, const float* q, std::size_t b, std::size_
     for (std::size_t r = 0; r < rows; ++r) {
         float* row = tile + r * ld;
         std::copy(q + plan.q_index(b, i0 + r, h), q + plan.q_index(b, i0 + r, h) + dim, row);
-        plan.rotate(row, static_cast<long>(i0 + r) + plan.position_shift, false);
+        plan.rotate_query(row, b, i0 + r, false);
         const float scale =
             static_cast<float>(attention_row_scale(plan.options, plan.visible_keys(i0 + r), dim));
         for (std::size_t p = 0; p < dim; ++p) row[p] *= scale;
@@ -202,7 +232,7 @@ void load_key_tile(const Plan& plan, const float* k, std::size_t b, std::size_t 
     for (std::size_t c = 0; c < cols; ++c) {
         float* dst = rows_out ? rows_out + c * ld : row_scratch;
         std::copy(k + plan.k_index(b, j0 + c, g), k + plan.k_index(b, j0 + c, g) + dim, dst);
-        plan.rotate(dst, static_cast<long>(j0 + c), false);
+        plan.rotate_key(dst, b, j0 + c, false);
         if (transposed)
             for (std::size_t p = 0; p < dim; ++p) transposed[p * kKeyTile + c] = dst[p];
     }
@@ -448,7 +478,7 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, co
         const float scale =
             static_cast<float>(attention_row_scale(plan.options, plan.visible_keys(i0 + r), shape.dim));
         for (std::size_t p = 0; p < shape.dim; ++p) row[p] *= scale;
-        plan.rotate(row, static_cast<long>(i0 + r) + plan.position_shift, true);
+        plan.rotate_query(row, b, i0 + r, true);
         std::copy(row, row + shape.dim, dq + plan.q_index(b, i0 + r, h));
     }
 }
@@ -524,7 +554,7 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
 
     for (std::size_t c = 0; c < cols; ++c) {
         float* row = dk_acc.data() + c * ld;
-        plan.rotate(row, static_cast<long>(j0 + c), true);
+        plan.rotate_key(row, b, j0 + c, true);
         std::copy(row, row + shape.dim, dk + plan.k_index(b, j0 + c, g));
         std::copy(dv_acc.data() + c * ldv, dv_acc.data() + c * ldv + shape.dim_v, dv + plan.v_index(b, j0 + c, g));
     }
@@ -559,6 +589,20 @@ Error attention_validate(const AttentionShape& shape, const AttentionOptions& op
         const AttentionRope& rope = *options.rope;
         if (Error e = rope_rules("dim", shape.dim, "rope.base", rope.base, "rope.rotaryDim", rope.rotary_dim))
             return e;
+        const std::size_t rotary_dim = rope.rotary_dim == 0 ? shape.dim : rope.rotary_dim;
+        if (Error e = rope_frequency_rules("rope.", rotary_dim, rope.scaling, rope.inverse_frequencies)) return e;
+        if (rope.positions_k && rope.cached_keys == RopeCachedKeys::rotated)
+            return range_error_text("rope.positionsK", "rope.positionsK cannot be given with rope.cachedKeys "
+                                                       "'rotated' (the keys were rotated at their positions "
+                                                       "before they were cached)");
+        if (rope.positions_q)
+            if (Error e = finite_entries("rope.positionsQ", rope.positions_q,
+                                         rope.positions_q_per_batch ? shape.batch * shape.seq_q : shape.seq_q))
+                return e;
+        if (rope.positions_k)
+            if (Error e = finite_entries("rope.positionsK", rope.positions_k,
+                                         rope.positions_k_per_batch ? shape.batch * shape.seq_k : shape.seq_k))
+                return e;
     }
     const Extent batch{"batch", shape.batch}, seq_q{"seqQ", shape.seq_q}, seq_k{"seqK", shape.seq_k},
         heads{"heads", shape.heads}, kv_heads{"kvHeads", shape.kv_heads}, dim{"dim", shape.dim},
@@ -606,6 +650,8 @@ std::vector<float> attention_rope_table(const AttentionShape& shape, const Atten
     rope.base = options.rope->base;
     rope.layout = options.rope->layout;
     rope.rotary_dim = options.rope->rotary_dim;
+    rope.scaling = options.rope->scaling;
+    rope.inverse_frequencies = options.rope->inverse_frequencies;
     rope.position_offset = static_cast<double>(first);
     rope.float32_angles = options.rope->float32_angles;
     const RopeShape positions{1, static_cast<std::size_t>(static_cast<long>(shape.seq_k) - first), 1, shape.dim};

@@ -2,14 +2,15 @@
 // as xtensor expressions so it reads like the NumPy it would be (every score matrix materialised;
 // for tests only). Per batch entry b and query head h, reading kv head g = h / (heads / kv_heads):
 //
-//   Q' = R Q,  K' = R K                        (RoPE, kexue.fm/8265; positions as in attention.hpp)
+//   Q' = R Q,  K' = R K                        (RoPE, kexue.fm/8265; positions as in attention.hpp;
+//                                               K' = K for a cache of rotated keys)
 //   S  = c[:, None] · Q' K'ᵀ, masked to −∞ where key j is not visible to row i (causal)
 //   P  = softmax(S, axis=1),  logsumexp = max(S) + log Σ exp(S − max(S))
 //   O  = P V
 //
 // and the backward pass (the softmax gradient, FlashAttention-2 eq. for dS):
 //   dP = dO Vᵀ,  dS = P ∘ (dP − rowsum(P ∘ dP)),  dQ' = c[:, None] · dS K',  dK' = (c[:, None] · dS)ᵀ Q',
-//   dV = Pᵀ dO,  then dQ = Rᵀ dQ', dK = Rᵀ dK' (R_mᵀ = R_{−m}).
+//   dV = Pᵀ dO,  then dQ = Rᵀ dQ', dK = Rᵀ dK' (R_mᵀ = R_{−m}; dK = dK' for rotated cached keys).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -58,14 +59,19 @@ Tensor4 load(const double* data, std::size_t d0, std::size_t d1, std::size_t d2,
     return xt::adapt(data, d0 * d1 * d2 * d3, xt::no_ownership(), shape);
 }
 
-// x [batch, seq, heads, dim] rotated in place: token t at position first_position + t (negated
-// when inverse).
-void rotate(Tensor4& x, std::size_t rotary_dim, const AttentionRope& rope, double first_position, bool inverse) {
+// x [batch, seq, heads, dim] rotated in place (transposed when inverse): batch entry b's token t
+// at positions[t] (per batch: positions[b·seq + t]), or first_position + t without positions.
+void rotate(Tensor4& x, std::size_t rotary_dim, const AttentionRope& rope, const double* positions, bool per_batch,
+            double first_position, bool inverse) {
+    const RopeSpectrum spectrum = rope_spectrum(rotary_dim, rope.base, rope.scaling, rope.inverse_frequencies);
+    const std::size_t seq = x.shape(1);
     for (std::size_t b = 0; b < x.shape(0); ++b)
-        for (std::size_t t = 0; t < x.shape(1); ++t)
+        for (std::size_t t = 0; t < seq; ++t)
             for (std::size_t h = 0; h < x.shape(2); ++h) {
-                const double position = first_position + static_cast<double>(t);
-                rope_rotate_vector_reference(&x(b, t, h, 0), rotary_dim, rope.layout, rope.base,
+                const double position = !positions ? first_position + static_cast<double>(t)
+                                                   : positions[per_batch ? b * seq + t : t];
+                rope_rotate_vector_reference(&x(b, t, h, 0), rotary_dim, rope.layout,
+                                             spectrum.inverse_frequencies.data(), spectrum.attention_factor,
                                              inverse ? -position : position);
             }
 }
@@ -87,16 +93,25 @@ public:
           k_(load(k, shape.batch, shape.seq_k, shape.kv_heads, shape.dim)),
           v_(load(v, shape.batch, shape.seq_k, shape.kv_heads, shape.dim_v)) {
         if (options.rope) {
-            rotate(q_, rotary_dim(), *options.rope, shift(), false);
-            rotate(k_, rotary_dim(), *options.rope, 0.0, false);
+            rotate_queries(q_, false);
+            rotate_keys(k_, false);
         }
     }
 
     std::size_t rotary_dim() const {
         return options_.rope && options_.rope->rotary_dim != 0 ? options_.rope->rotary_dim : shape_.dim;
     }
-    // Query i sits at position seq_k − seq_q + i.
+    // Query i sits at position seq_k − seq_q + i, key j at j, unless positions are given.
     double shift() const { return static_cast<double>(shape_.seq_k) - static_cast<double>(shape_.seq_q); }
+    void rotate_queries(Tensor4& x, bool inverse) const {
+        const AttentionRope& rope = *options_.rope;
+        rotate(x, rotary_dim(), rope, rope.positions_q, rope.positions_q_per_batch, shift(), inverse);
+    }
+    void rotate_keys(Tensor4& x, bool inverse) const {
+        const AttentionRope& rope = *options_.rope;
+        if (rope.cached_keys == RopeCachedKeys::rotated) return;  // K is K' already
+        rotate(x, rotary_dim(), rope, rope.positions_k, rope.positions_k_per_batch, 0.0, inverse);
+    }
     std::size_t kv_head(std::size_t h) const { return h / (shape_.heads / shape_.kv_heads); }
 
     Head head(std::size_t b, std::size_t h) const {
@@ -180,8 +195,8 @@ void attention_backward_reference(const AttentionShape& shape, const AttentionOp
             xt::view(grad_v, b, all(), g, all()) += matmul(xt::transpose(head.p), d_out);
         }
     if (options.rope) {
-        rotate(grad_q, reference.rotary_dim(), *options.rope, reference.shift(), true);
-        rotate(grad_k, reference.rotary_dim(), *options.rope, 0.0, true);
+        reference.rotate_queries(grad_q, true);
+        reference.rotate_keys(grad_k, true);
     }
     std::copy(grad_q.begin(), grad_q.end(), dq);
     std::copy(grad_k.begin(), grad_k.end(), dk);
