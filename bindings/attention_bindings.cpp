@@ -26,12 +26,12 @@ using kexue::bindings::plan_result;
 using kexue::bindings::read_options;
 using kexue::bindings::to_js_error;
 
-// Options the facade handles itself: `positions` (an array it copies into the heap) and `backend`.
-// Attention's `rope.positionsQ` and `rope.positionsK` are copied into the heap too; the facade
-// takes them out of the rope object and passes their addresses (attention_positions below).
+// Options the facade handles itself: `positions` (an array it copies into the heap) and `backend`;
+// attention's `rope.positionsQ` and `rope.positionsK`, copied into the heap too, arrive as
+// addresses (read_attention).
 const std::vector<std::string> kRopeJsOnly{"positions", "backend"};
 const std::vector<std::string> kRope2dJsOnly{"positions"};
-const std::vector<std::string> kAttentionJsOnly{"backend"};
+const std::vector<std::string> kAttentionJsOnly{"backend", "rope.positionsQ", "rope.positionsK"};
 
 const float* f32(std::uintptr_t address) { return reinterpret_cast<const float*>(address); }
 float* f32_out(std::uintptr_t address) { return reinterpret_cast<float*>(address); }
@@ -79,6 +79,23 @@ val rope_table(std::uintptr_t positions, std::size_t count, val js) {
     val out = val::object();
     if (Error error = read_rope(js, call, positions, count)) out.set("error", to_js_error(error));
     else out.set("table", float32_array(kexue::rope_cos_sin_table(call.shape, call.options)));
+    return out;
+}
+
+// { inverseFrequencies: Float64Array, attentionFactor } of a RoPE configuration, or { error }.
+val rope_frequencies(val js) {
+    kexue::RopeFrequencyCall call;
+    Error error = read_options(js, call);
+    if (!error) error = kexue::rope_frequencies_validate(call);
+    val out = val::object();
+    if (error) {
+        out.set("error", to_js_error(error));
+        return out;
+    }
+    const kexue::RopeSpectrum spectrum = kexue::rope_spectrum(call.rotary_dim, call.base, call.scaling, {});
+    const std::vector<double>& theta = spectrum.inverse_frequencies;
+    out.set("inverseFrequencies", val(emscripten::typed_memory_view(theta.size(), theta.data())).call<val>("slice"));
+    out.set("attentionFactor", spectrum.attention_factor);
     return out;
 }
 
@@ -175,6 +192,7 @@ EMSCRIPTEN_BINDINGS(kexue_attention) {
     emscripten::function("ropePlan", &rope_plan);
     emscripten::function("ropeApply", &rope_apply);
     emscripten::function("ropeTable", &rope_table);
+    emscripten::function("ropeFrequencies", &rope_frequencies);
     emscripten::function("rope2dPlan", &rope2d_plan);
     emscripten::function("rope2dApply", &rope2d_apply);
     emscripten::function("attentionPlan", &attention_plan);

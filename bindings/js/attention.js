@@ -55,21 +55,11 @@ function checkAttentionInputs(fn, plan, q, k, v) {
   return batch * seqQ * heads * dimV;
 }
 
-// The fused RoPE's arrays: `rope.positionsQ` and `rope.positionsK` are copied into the heap by the
-// facade, so they are taken out of the rope object C++ reads (which refuses names it does not know).
-function splitRopePositions(options) {
-  const rope = options?.rope;
-  if (rope === null || typeof rope !== 'object' || Array.isArray(rope) || ArrayBuffer.isView(rope) ||
-      (!('positionsQ' in rope) && !('positionsK' in rope))) {
-    return { cppOptions: options, positionsQ: undefined, positionsK: undefined };
-  }
-  const { positionsQ, positionsK, ...rest } = rope;
-  return { cppOptions: { ...options, rope: rest }, positionsQ, positionsK };
-}
-
-// rope.positionsQ / rope.positionsK of the resolved shape as Float64Arrays (or null).
-function attentionPositions(fn, plan, positionsQ, positionsK) {
+// rope.positionsQ / rope.positionsK (arrays the facade copies into the heap; C++ reads the rest of
+// rope) of the resolved shape as Float64Arrays, or null.
+function attentionPositions(fn, plan, rope) {
   const { batch, seqQ, seqK } = plan;
+  const { positionsQ, positionsK } = rope !== null && typeof rope === 'object' ? rope : {};
   return {
     q: requirePositions(fn, 'rope.positionsQ', positionsQ, [seqQ, 'seqQ'], [batch * seqQ, 'batch*seqQ']),
     k: requirePositions(fn, 'rope.positionsK', positionsK, [seqK, 'seqK'], [batch * seqK, 'batch*seqK']),
@@ -182,6 +172,18 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
   }
 
   /**
+   * The rotation's spectrum: θ_i for the rotaryDim / 2 pairs (base^(−2i/rotaryDim) changed by
+   * ropeScaling) and the attention factor that multiplies the rotated dims (YaRN; else 1).
+   */
+  function ropeFrequencies(options) {
+    const fn = 'ropeFrequencies';
+    requireOptionsObject(fn, options, 'rotaryDim');
+    const result = module.ropeFrequencies(options);
+    throwIfError(fn, result.error);
+    return { inverseFrequencies: result.inverseFrequencies, attentionFactor: result.attentionFactor };
+  }
+
+  /**
    * 2D RoPE of x [batch, height·width, heads, dim] (dim a multiple of 4). Token t defaults to
    * (x, y) = (t % width, floor(t / width)); positions gives (x0, y0, x1, y1, …) instead.
    * mode 'split': the first dim/2 dims turn with x, the rest with y; 'tie': RoPE-Tie (docs/math.md §1.5).
@@ -210,16 +212,15 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
   async function attention(q, k, v, options) {
     const fn = 'attention';
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
-    const { cppOptions, positionsQ, positionsK } = splitRopePositions(options);
-    const plan = resolvePlan(fn, module.attentionPlan(cppOptions));
-    const positions = attentionPositions(fn, plan, positionsQ, positionsK);
+    const plan = resolvePlan(fn, module.attentionPlan(options));
+    const positions = attentionPositions(fn, plan, options.rope);
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto');
     const outCount = checkAttentionInputs(fn, plan, q, k, v);
     // Empty shapes (seqQ = 0, or seqK = 0: zeros) need no kernel; WASM answers them.
     const gpu = pickGpu(fn, backend, (g) => gpuRopeGap(plan, positions) ?? g.attentionUnsupported(plan));
     if (gpu && outCount > 0 && plan.seqK > 0) {
       try {
-        const { rowScale, ropeTable } = attentionGpuTables(fn, plan, cppOptions);
+        const { rowScale, ropeTable } = attentionGpuTables(fn, plan, options);
         return await gpu.attention(q, k, v, plan, rowScale, ropeTable);
       } catch (error) {
         if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
@@ -232,7 +233,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const vPtr = heap.input(v, 'v');
       const oPtr = heap.alloc(outCount, 'the output');
       const positionsPtrs = heapPositions(heap, positions);
-      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, cppOptions, positionsPtrs));
+      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, options, positionsPtrs));
       return heap.read(oPtr, outCount);
     });
   }
@@ -244,9 +245,8 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
   function attentionBackward(q, k, v, dOut, options) {
     const fn = 'attentionBackward';
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
-    const { cppOptions, positionsQ, positionsK } = splitRopePositions(options);
-    const plan = resolvePlan(fn, module.attentionPlan(cppOptions));
-    const positions = attentionPositions(fn, plan, positionsQ, positionsK);
+    const plan = resolvePlan(fn, module.attentionPlan(options));
+    const positions = attentionPositions(fn, plan, options.rope);
     if (requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto') === 'webgpu') {
       throw new RangeError(`${fn}: backend must be 'auto' or 'wasm' (the backward pass runs on WASM), received 'webgpu'`);
     }
@@ -262,15 +262,15 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const oPtr = heap.alloc(outCount, 'the output');
       const lsePtr = heap.alloc(batch * heads * seqQ, 'the logsumexp');
       const positionsPtrs = heapPositions(heap, positions);
-      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, cppOptions, positionsPtrs));
+      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, options, positionsPtrs));
       const dqPtr = heap.alloc(typedLength(q), 'dq');
       const dkPtr = heap.alloc(typedLength(k), 'dk');
       const dvPtr = heap.alloc(typedLength(v), 'dv');
-      throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr, cppOptions,
+      throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr, options,
         positionsPtrs));
       return { dq: heap.read(dqPtr, typedLength(q)), dk: heap.read(dkPtr, typedLength(k)), dv: heap.read(dvPtr, typedLength(v)) };
     });
   }
 
-  return { rope, rope2d, attention, attentionBackward };
+  return { rope, ropeFrequencies, rope2d, attention, attentionBackward };
 }

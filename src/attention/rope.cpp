@@ -199,6 +199,12 @@ Error rope_rules(const char* dim_name, std::size_t dim, const char* base_name, d
     return at_most(rotary_dim_name, rotary_dim, dim, "dim");
 }
 
+Error rope_frequencies_validate(const RopeFrequencyCall& call) {
+    if (Error e = positive("rotaryDim", call.rotary_dim)) return e;
+    if (Error e = rope_rules("rotaryDim", call.rotary_dim, "base", call.base, "rotaryDim", 0)) return e;
+    return rope_frequency_rules("", call.rotary_dim, call.scaling, {});
+}
+
 Error rope_validate(const RopeShape& shape, const RopeOptions& options) {
     if (Error e = positive("batch", shape.batch)) return e;
     if (Error e = positive("seq", shape.seq)) return e;

@@ -112,6 +112,24 @@ RopeSpectrum rope_spectrum(std::size_t rotary_dim, double base, const std::optio
 Error rope_frequency_rules(const std::string& prefix, std::size_t rotary_dim,
                            const std::optional<RopeScaling>& scaling, const std::vector<double>& inverse_frequencies);
 
+// One options object of kx.ropeFrequencies: the spectrum of a configuration, to inspect it or to
+// compare it with a model's own inv_freq.
+struct RopeFrequencyCall {
+    std::size_t rotary_dim = 0;
+    double base = 10000.0;
+    std::optional<RopeScaling> scaling;
+};
+
+template <typename Visitor>
+void visit_fields(RopeFrequencyCall& c, Visitor&& field) {
+    field("rotaryDim", c.rotary_dim, kRequired | kPositive);
+    field("base", c.base);
+    field("ropeScaling", c.scaling);
+}
+
+// The first rule broken: rotaryDim ≥ 1 and even, base > 0, the frequency rules.
+Error rope_frequencies_validate(const RopeFrequencyCall& call);
+
 // x and y are [batch, seq, heads, dim].
 struct RopeShape {
     std::size_t batch = 1;
