@@ -9,6 +9,12 @@
 // Then the backward pass (kexue vs tf.grads of the per-head form), and the peak WASM heap of a
 // fresh kexue instance for one forward call, up to n = 16384 (a child process per size).
 //
+// npm run bench -- attention --decoding
+// Only the decoding step: one new token (batch 1, 8 heads, dim 64, RoPE 'half') after a 4096-token
+// KV cache, rotating the whole cache inside attention at every step (the cache holds raw keys)
+// against a cache of rotated keys (cachedKeys 'rotated': kx.rope rotates the one new key with
+// offset 4096, attention rotates only the query). Also printed at the end of the full WASM run.
+//
 // npm run bench -- attention --backend webgpu
 // kx.attention on WebGPU instead (init({ backend: 'webgpu' })): the adapter's info, the
 // first call on a fresh device (WGSL pipeline compile + buffer creation), the first call at each
@@ -133,7 +139,49 @@ function backendArgument() {
 }
 
 export async function run(options = {}) {
+  if (process.argv.includes('--decoding')) return runDecoding();
   return backendArgument() === 'webgpu' ? runWebGpu(options) : runWasm(options);
+}
+
+// One decoding step after `cached` tokens, both cache conventions side by side (README "Two KV
+// cache conventions"). Times include the copies into the heap and the JS checks of k and v, which
+// are O(cache) in both.
+async function runDecoding({ cached = 4096 } = {}) {
+  const rows = [];
+  for (const threads of [1, 'auto']) {
+    const kx = await init({ threads, backend: 'wasm' });
+    const seqK = cached + 1;
+    const rope = { layout: 'half' };
+    const q = randomArray(HEADS * DIM);
+    const raw = randomArray(seqK * HEADS * DIM);  // the keys as projected, the newest last
+    const v = randomArray(seqK * HEADS * DIM);
+    const rotated = kx.rope(raw, { seq: seqK, heads: HEADS, dim: DIM, ...rope });  // the cache, built step by step
+    const newKey = raw.subarray(cached * HEADS * DIM);
+    const step = { seqQ: 1, seqK, heads: HEADS, dim: DIM, causal: true, scale: 'standard' };
+    const contenders = {
+      // The cache holds raw keys: attention rotates all 4097 of them (and the query).
+      rerotate: () => kx.attention(q, raw, v, { ...step, rope }),
+      // The cache holds rotated keys: rotate the new key once, append it, rotate only the query.
+      rotated: async () => {
+        rotated.set(kx.rope(newKey, { seq: 1, heads: HEADS, dim: DIM, offset: cached, ...rope }), cached * HEADS * DIM);
+        return kx.attention(q, rotated, v, { ...step, rope: { ...rope, cachedKeys: 'rotated' } });
+      },
+    };
+    const check = relativeError(await contenders.rotated(), await contenders.rerotate());
+    if (!(check < 1e-5)) throw new Error(`attention bench: the two cache conventions disagree: ${check}`);
+    for (const fn of Object.values(contenders)) await warmUpAsync(fn, { seconds: 0.6, minCalls: 3 });
+    const ms = await interleavedAsync(contenders, 41);
+    rows.push([kx.threads, ms.rerotate.toFixed(2), ms.rotated.toFixed(2), (ms.rerotate / ms.rotated).toFixed(2) + '×',
+      check.toExponential(1)]);
+    kx.dispose();
+  }
+  process.stdout.write(`
+one decoding step after a ${cached}-token KV cache (batch 1, ${HEADS} heads, dim ${DIM}, RoPE 'half', ` +
+    'causal): ms, median of interleaved runs; rerotate = raw-key cache rotated inside attention, rotated = ' +
+    "kx.rope of the new key + attention with cachedKeys 'rotated'
+");
+  process.stdout.write(table(['threads', 'rerotate', 'rotated', 'speed-up', 'rel. diff'], rows) + '
+');
 }
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -266,6 +314,7 @@ async function runWasm({ sizes = [128, 512, 2048], probeSizes = [2048, 16384] } 
   });
   process.stdout.write('\nkexue forward on a fresh instance (non-causal, every core): peak WASM heap\n');
   process.stdout.write(table(['n', 'heap MiB', 'seconds'], probeRows) + '\n');
+  await runDecoding();
 }
 
 if (process.argv[2] === '--heap-probe') {

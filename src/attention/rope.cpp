@@ -90,7 +90,7 @@ RopeSpectrum rope_spectrum(std::size_t rotary_dim, double base, const std::optio
             for (double& t : theta) t /= factor;
             break;
         case RopeScalingType::ntk:
-            // NTK-aware (bloc97; kexue.fm/9675 §"进制"): raise the base so that the lowest
+            // NTK-aware (bloc97; kexue.fm/9675, RoPE as a base-β number): raise the base so that the lowest
             // frequency is interpolated by `factor` while the highest (θ_0 = 1) is kept:
             // base' = base · factor^(d/(d−2)), hence θ_{d/2−1}' = θ_{d/2−1} / factor.
             theta = rope_frequencies(rotary_dim, base * std::pow(factor, d / (d - 2.0)));
