@@ -175,13 +175,10 @@ async function runDecoding({ cached = 4096 } = {}) {
       check.toExponential(1)]);
     kx.dispose();
   }
-  process.stdout.write(`
-one decoding step after a ${cached}-token KV cache (batch 1, ${HEADS} heads, dim ${DIM}, RoPE 'half', ` +
+  process.stdout.write(`\none decoding step after a ${cached}-token KV cache (batch 1, ${HEADS} heads, dim ${DIM}, RoPE 'half', ` +
     'causal): ms, median of interleaved runs; rerotate = raw-key cache rotated inside attention, rotated = ' +
-    "kx.rope of the new key + attention with cachedKeys 'rotated'
-");
-  process.stdout.write(table(['threads', 'rerotate', 'rotated', 'speed-up', 'rel. diff'], rows) + '
-');
+    "kx.rope of the new key + attention with cachedKeys 'rotated'\n");
+  process.stdout.write(table(['threads', 'rerotate', 'rotated', 'speed-up', 'rel. diff'], rows) + '\n');
 }
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
