@@ -114,6 +114,9 @@ struct Plan {
     std::size_t rotary_pairs = 0;
     bool rotate_keys = false;  // false without RoPE and for a cache of rotated keys
     RotationRows query_rotation, key_rotation;
+    // At the default positions query i sits where key i + position_shift does: the queries read
+    // the key rows (one table of seq_k rows, as many as before positions existed).
+    bool queries_read_key_rows = false;
 
     std::size_t q_index(std::size_t b, std::size_t i, std::size_t h) const {
         return ((b * shape.seq_q + i) * shape.heads + h) * shape.dim;
@@ -134,7 +137,11 @@ struct Plan {
     // Rotates query row i (key j) of batch entry b, dim floats, in place by its position's angle;
     // `inverse` applies the transpose (the gradient's rotation).
     void rotate_query(float* row, std::size_t b, std::size_t i, bool inverse) const {
-        if (options.rope) rotate(query_rotation, row, b, i, inverse);
+        if (!options.rope) return;
+        if (queries_read_key_rows)
+            rotate(key_rotation, row, b, i + static_cast<std::size_t>(position_shift), inverse);
+        else
+            rotate(query_rotation, row, b, i, inverse);
     }
     void rotate_key(float* row, std::size_t b, std::size_t j, bool inverse) const {
         if (rotate_keys) rotate(key_rotation, row, b, j, inverse);
@@ -190,8 +197,11 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options) {
         plan.rotary_pairs = rotary_dim / 2;
         plan.rotate_keys = rope.cached_keys == RopeCachedKeys::unrotated;
         const RopeSpectrum spectrum = rope_spectrum(rotary_dim, rope.base, rope.scaling, rope.inverse_frequencies);
-        fill_rotation(plan.query_rotation, shape.batch, shape.seq_q, rope.positions_q, rope.positions_q_per_batch,
-                      static_cast<double>(plan.position_shift), spectrum, rope.float32_angles);
+        plan.queries_read_key_rows =
+            plan.rotate_keys && !rope.positions_q && !rope.positions_k && plan.position_shift >= 0;
+        if (!plan.queries_read_key_rows)
+            fill_rotation(plan.query_rotation, shape.batch, shape.seq_q, rope.positions_q, rope.positions_q_per_batch,
+                          static_cast<double>(plan.position_shift), spectrum, rope.float32_angles);
         if (plan.rotate_keys)
             fill_rotation(plan.key_rotation, shape.batch, shape.seq_k, rope.positions_k, rope.positions_k_per_batch,
                           0.0, spectrum, rope.float32_angles);
