@@ -26,7 +26,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { init } from 'kexue';
 import { loadTfjsWasm } from './peers.mjs';
-import { interleavedAsync, table, warmUpAsync } from './timing.mjs';
+import { interleavedAsync, median, table, warmUpAsync } from './timing.mjs';
 // Max-norm relative error, the one the WebGPU parity suite uses.
 import { relativeError } from '../tests/helpers/webgpu-parity-suite.js';
 
@@ -170,15 +170,32 @@ async function runDecoding({ cached = 4096 } = {}) {
     const check = relativeError(await contenders.rotated(), await contenders.rerotate());
     if (!(check < 1e-5)) throw new Error(`attention bench: the two cache conventions disagree: ${check}`);
     for (const fn of Object.values(contenders)) await warmUpAsync(fn, { seconds: 0.6, minCalls: 3 });
-    const ms = await interleavedAsync(contenders, 41);
+    // Wall time, and the process's CPU time per call (every thread's), which a busy shared machine
+    // distorts far less than wall time.
+    const wall = { rerotate: [], rotated: [] };
+    const cpu = { rerotate: [], rotated: [] };
+    for (let r = 0; r < 41; ++r) {
+      for (const [name, fn] of Object.entries(contenders)) {
+        const t0 = performance.now();
+        const c0 = process.cpuUsage();
+        await fn();
+        const c = process.cpuUsage(c0);
+        wall[name].push(performance.now() - t0);
+        cpu[name].push((c.user + c.system) / 1000);
+      }
+    }
+    const ms = Object.fromEntries(Object.entries(wall).map(([name, list]) => [name, median(list)]));
+    const cpuMs = Object.fromEntries(Object.entries(cpu).map(([name, list]) => [name, median(list)]));
     rows.push([kx.threads, ms.rerotate.toFixed(2), ms.rotated.toFixed(2), (ms.rerotate / ms.rotated).toFixed(2) + '×',
+      cpuMs.rerotate.toFixed(2), cpuMs.rotated.toFixed(2), (cpuMs.rerotate / cpuMs.rotated).toFixed(2) + '×',
       check.toExponential(1)]);
     kx.dispose();
   }
   process.stdout.write(`\none decoding step after a ${cached}-token KV cache (batch 1, ${HEADS} heads, dim ${DIM}, RoPE 'half', ` +
-    'causal): ms, median of interleaved runs; rerotate = raw-key cache rotated inside attention, rotated = ' +
-    "kx.rope of the new key + attention with cachedKeys 'rotated'\n");
-  process.stdout.write(table(['threads', 'rerotate', 'rotated', 'speed-up', 'rel. diff'], rows) + '\n');
+    'causal): wall and CPU ms, medians of interleaved runs; rerotate = raw-key cache rotated inside attention, ' +
+    "rotated = kx.rope of the new key + attention with cachedKeys 'rotated'\n");
+  process.stdout.write(table(['threads', 'rerotate', 'rotated', 'speed-up', 'rerotate CPU', 'rotated CPU', 'CPU ratio',
+    'rel. diff'], rows) + '\n');
 }
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
