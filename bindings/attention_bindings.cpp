@@ -123,49 +123,78 @@ val rope2d_apply(std::uintptr_t x, std::uintptr_t y, std::uintptr_t positions, v
 
 // ---- attention ----
 
-// `positions`: undefined, or { q, qCount, k, kCount } with the heap addresses (0: none) and lengths
-// of rope.positionsQ and rope.positionsK (seq or batch·seq each; the facade checked them).
-Error read_attention(const val& js, AttentionCall& call, const val& positions = val::undefined()) {
+// `buffers`: undefined, or the object of heap addresses the facade passes (read_buffers below);
+// its positionsQ / positionsK (0: none) and positionsQCount / positionsKCount are rope.positionsQ
+// and rope.positionsK (seq or batch·seq each; the facade checked the lengths).
+Error read_attention(const val& js, AttentionCall& call, const val& buffers = val::undefined()) {
     Error error = read_options(js, call, kAttentionJsOnly);
-    if (!error && call.options.rope && !positions.isUndefined()) {
+    if (!error && call.options.rope && !buffers.isUndefined() && !buffers.isNull()) {
         kexue::AttentionRope& rope = *call.options.rope;
-        const auto q = positions["q"].as<std::uintptr_t>(), k = positions["k"].as<std::uintptr_t>();
+        const auto number = [&](const char* name) {
+            const val v = buffers[name];
+            return v.isUndefined() || v.isNull() ? 0.0 : v.as<double>();
+        };
+        const auto q = static_cast<std::uintptr_t>(number("positionsQ"));
+        const auto k = static_cast<std::uintptr_t>(number("positionsK"));
         rope.positions_q = f64_or_null(q);
-        rope.positions_q_per_batch = q != 0 && positions["qCount"].as<std::size_t>() != call.shape.seq_q;
+        rope.positions_q_per_batch = q != 0 && static_cast<std::size_t>(number("positionsQCount")) != call.shape.seq_q;
         rope.positions_k = f64_or_null(k);
-        rope.positions_k_per_batch = k != 0 && positions["kCount"].as<std::size_t>() != call.shape.seq_k;
+        rope.positions_k_per_batch = k != 0 && static_cast<std::size_t>(number("positionsKCount")) != call.shape.seq_k;
     }
     if (!error) error = kexue::attention_validate(call.shape, call.options);
     return error;
 }
 
+// { options } or { error }, and wasmOnly: whether the call uses what the WebGPU kernel does not
+// implement yet (attention_needs_wasm).
 val attention_plan(val js) {
     AttentionCall call;
     const Error error = read_attention(js, call);
     call.options = kexue::attention_resolve(call.shape, call.options);
-    return plan_result(error, call);
+    val out = plan_result(error, call);
+    if (!error) out.set("wasmOnly", kexue::attention_needs_wasm(call.options));
+    return out;
+}
+
+// The heap addresses of the buffers besides q, k, v: { bias, mask } (0 or absent when off). The
+// facade copies `bias.data` / `mask.data` there; an option without its buffer is refused.
+Error read_buffers(const val& js, const AttentionCall& call, kexue::AttentionBuffers& out) {
+    auto address = [&](const char* name) -> std::uintptr_t {
+        if (js.isUndefined() || js.isNull()) return 0;
+        const val v = js[name];
+        return v.isUndefined() || v.isNull() ? 0 : static_cast<std::uintptr_t>(v.as<double>());
+    };
+    out.bias = reinterpret_cast<const float*>(address("bias"));
+    out.mask = reinterpret_cast<const std::uint8_t*>(address("mask"));
+    if (call.options.bias && !out.bias) return kexue::type_error("bias.data", "a Float32Array", "undefined");
+    if (call.options.mask && !out.mask) return kexue::type_error("mask.data", "a Uint8Array", "undefined");
+    return {};
 }
 
 // q [batch, seqQ, heads, dim], k [batch, seqK, kvHeads, dim], v [batch, seqK, kvHeads, dimV]
 // → o [batch, seqQ, heads, dimV], logsumexp [batch, heads, seqQ] (0 to skip); positions as in
 // read_attention.
 val attention_forward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
-                      std::uintptr_t logsumexp, val js, val positions) {
+                      std::uintptr_t logsumexp, val buffers, val js) {
     AttentionCall call;
-    if (Error error = read_attention(js, call, positions)) return to_js_error(error);
+    kexue::AttentionBuffers data;
+    if (Error error = read_attention(js, call, buffers)) return to_js_error(error);
+    if (Error error = read_buffers(buffers, call, data)) return to_js_error(error);
     kexue::attention_forward(call.shape, call.options, f32(q), f32(k), f32(v), f32_out(o),
-                             logsumexp == 0 ? nullptr : f32_out(logsumexp));
+                             logsumexp == 0 ? nullptr : f32_out(logsumexp), data);
     return val::undefined();
 }
 
 // The backward pass from the forward's o and logsumexp: dq like q, dk like k, dv like v.
 val attention_backward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
                        std::uintptr_t logsumexp, std::uintptr_t d_o, std::uintptr_t dq, std::uintptr_t dk,
-                       std::uintptr_t dv, val js, val positions) {
+                       std::uintptr_t dv, val buffers, val js) {
     AttentionCall call;
-    if (Error error = read_attention(js, call, positions)) return to_js_error(error);
+    kexue::AttentionBuffers data;
+    if (Error error = read_attention(js, call, buffers)) return to_js_error(error);
+    if (Error error = read_buffers(buffers, call, data)) return to_js_error(error);
     kexue::attention_backward(call.shape, call.options, f32(q), f32(k), f32(v), f32(o), f32(logsumexp), f32(d_o),
-                              f32_out(dq), f32_out(dk), f32_out(dv));
+                              f32_out(dq), f32_out(dk), f32_out(dv), data);
     return val::undefined();
 }
 
