@@ -497,6 +497,52 @@ TEST(AttentionPositions, ReferenceBackwardMatchesFiniteDifferences) {
     }
 }
 
+// Right-padded batches (seqLensQ/seqLensK): the default query positions are per batch entry
+// (Lk_b − Lq_b + i), padding rows included, and explicit positions replace them; with ropeScaling,
+// a window and ALiBi, forward and backward against the reference.
+TEST(AttentionPositions, PaddedBatchesMatchReference) {
+    const AttentionShape s{3, 6, 70, 2, 1, 8, 8};
+    const auto q = random_floats(3 * 6 * 2 * 8, 61), k = random_floats(3 * 70 * 8, 62), v = random_floats(3 * 70 * 8, 63);
+    const auto d_o = random_floats(3 * 6 * 2 * 8, 64);
+    std::vector<double> pq(3 * 6);
+    for (std::size_t i = 0; i < pq.size(); ++i) pq[i] = 40.0 + static_cast<double>(i % 6) + 0.25 * static_cast<double>(i / 6);
+    for (int variant = 0; variant < 4; ++variant) {
+        AttentionOptions options;
+        options.scale = AttentionScale::standard;
+        options.causal = variant != 2;
+        options.seq_lens_q = std::vector<std::size_t>{6, 2, 4};
+        options.seq_lens_k = std::vector<std::size_t>{70, 9, 40};
+        options.rope = AttentionRope{};
+        options.rope->scaling = scaling_of(RopeScalingType::yarn, 4, 16);
+        if (variant == 1) {
+            options.rope->positions_q = pq.data();
+            options.rope->positions_q_per_batch = true;
+        }
+        if (variant == 2) options.window = AttentionWindow{std::size_t{5}, std::size_t{3}};
+        if (variant == 3) {
+            options.alibi = true;
+            options.rope->cached_keys = RopeCachedKeys::rotated;
+        }
+        SCOPED_TRACE("variant " + std::to_string(variant));
+        ASSERT_FALSE(attention_validate(s, options));
+        std::vector<float> o(d_o.size()), lse(3 * 2 * 6);
+        attention_forward(s, options, q.data(), k.data(), v.data(), o.data(), lse.data());
+        std::vector<double> o_ref(o.size());
+        attention_forward_reference(s, options, to_double(q).data(), to_double(k).data(), to_double(v).data(),
+                                    o_ref.data(), nullptr);
+        EXPECT_LE(relative_error(o, o_ref), 1e-4);
+        std::vector<float> dq(q.size()), dk(k.size()), dv(v.size());
+        attention_backward(s, options, q.data(), k.data(), v.data(), o.data(), lse.data(), d_o.data(), dq.data(),
+                           dk.data(), dv.data());
+        std::vector<double> dq_ref(q.size()), dk_ref(k.size()), dv_ref(v.size());
+        attention_backward_reference(s, options, to_double(q).data(), to_double(k).data(), to_double(v).data(),
+                                     to_double(d_o).data(), dq_ref.data(), dk_ref.data(), dv_ref.data());
+        EXPECT_LE(relative_error(dq, dq_ref), 1e-4);
+        EXPECT_LE(relative_error(dk, dk_ref), 1e-4);
+        EXPECT_LE(relative_error(dv, dv_ref), 1e-4);
+    }
+}
+
 TEST(AttentionPositions, Validation) {
     const AttentionShape s{2, 3, 4, 2, 1, 8, 8};
     AttentionOptions options;
