@@ -449,39 +449,56 @@ QueryTiles pack_query_tiles(const Plan& plan, const float* q, const float* d_o) 
     return pack;
 }
 
-// max of x[0:count], count ≥ 1: whole vectors first, then the lanes and the tail.
-float row_max(const float* x, std::size_t count) {
-    float best = x[0];
+// min and max of x[0:count], count ≥ 1: whole vectors first, then the lanes and the tail.
+struct Range {
+    float min, max;
+};
+Range row_range(const float* x, std::size_t count) {
+    Range out{x[0], x[0]};
     std::size_t j = 0;
     if (count >= kVecWidth) {
-        Vec best_vec = Vec::load_unaligned(x);
-        for (j = kVecWidth; j + kVecWidth <= count; j += kVecWidth)
-            best_vec = xsimd::max(best_vec, Vec::load_unaligned(x + j));
+        Vec low = Vec::load_unaligned(x), high = low;
+        for (j = kVecWidth; j + kVecWidth <= count; j += kVecWidth) {
+            const Vec next = Vec::load_unaligned(x + j);
+            low = xsimd::min(low, next);
+            high = xsimd::max(high, next);
+        }
         alignas(64) float lanes[kVecWidth];
-        best_vec.store_aligned(lanes);
-        best = *std::max_element(lanes, lanes + kVecWidth);
+        low.store_aligned(lanes);
+        out.min = *std::min_element(lanes, lanes + kVecWidth);
+        high.store_aligned(lanes);
+        out.max = *std::max_element(lanes, lanes + kVecWidth);
     }
-    for (; j < count; ++j) best = std::max(best, x[j]);
-    return best;
+    for (; j < count; ++j) {
+        out.min = std::min(out.min, x[j]);
+        out.max = std::max(out.max, x[j]);
+    }
+    return out;
 }
 
 constexpr float kFloatMax = std::numeric_limits<float>::max();
 
-// exp(x − shift), with results below exp(kVexpMin) ≈ 1.6e−38 flushed to zero: vexp_f32 clamps its
-// argument, so a masked (−∞) logit, or one 3e38 below the row's max, would otherwise weigh
-// 1.6e−38 instead of 0. A logit that overflowed to +∞ (a finite q·k beyond float32) saturates at
-// the largest float, as the row max does, so that no ∞ − ∞ appears (issue 18).
-inline Vec exp_or_zero(Vec x, Vec shift) {
-    const Vec arg = xsimd::min(x, Vec(kFloatMax)) - shift;
-    return xsimd::select(arg < Vec(simd::kVexpMin), Vec(0.0f), simd::vexp_f32(arg));
+// exp(x − shift). vexp_f32 clamps its argument to [−87, 88], so a masked (−∞) logit, or one
+// 3e38 below the row's max, would weigh exp(−87) ≈ 1.6e−38 instead of 0 — enough to move an
+// output whose values are ~1e38 (issue 18). kFlush sends results below exp(−87) to 0; the callers
+// skip it when no argument can be below −87. kSaturate first cuts a logit that overflowed to +∞ (a
+// finite q·k beyond float32) to the largest float, as the forward pass's row max is, so that no
+// ∞ − ∞ appears; only rows whose log-sum-exp saturated can hold one.
+template <bool kFlush, bool kSaturate>
+inline Vec exp_shifted(Vec x, Vec shift) {
+    if constexpr (kSaturate) x = xsimd::min(x, Vec(kFloatMax));
+    const Vec arg = x - shift;
+    if constexpr (kFlush) return xsimd::select(arg < Vec(simd::kVexpMin), Vec(0.0f), simd::vexp_f32(arg));
+    return simd::vexp_f32(arg);
 }
 
 // exp(x[a:e] − shift) in place, zero elsewhere in x[0:n] (n a multiple of the vector width; keys
 // the row does not see); returns the sum.
+template <bool kFlush, bool kSaturate>
 float exp_shifted_range(float* x, std::size_t n, float shift, std::size_t a, std::size_t e) {
     const Vec shift_vec(shift);
     for (std::size_t j = 0; j < n; j += kVecWidth)
-        exp_or_zero(Vec::load_unaligned(x + j), shift_vec).store_unaligned(x + j);
+        exp_shifted<kFlush, kSaturate>(Vec::load_unaligned(x + j), shift_vec).store_unaligned(x + j);
     std::fill(x, x + a, 0.0f);
     std::fill(x + e, x + n, 0.0f);
     Vec sum(0.0f);
@@ -551,13 +568,19 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
             const Span span = tile_span(info.begin[r], info.end[r], j0, cols);
             if (!span.empty() && plan.has_terms) plan.add_terms(b, h, i0 + r, info.position[r], j0, span.a, span.e, s);
             // Nothing visible in this tile (or only −∞ logits): the row's state is unchanged.
-            const float tile_max = span.empty() ? kNegativeInfinity : std::min(row_max(s + span.a, span.e - span.a), kFloatMax);
-            if (tile_max == kNegativeInfinity) {
+            const Range range = span.empty() ? Range{kNegativeInfinity, kNegativeInfinity}
+                                             : row_range(s + span.a, span.e - span.a);
+            if (range.max == kNegativeInfinity) {
                 std::fill(s, s + kKeyTile, 0.0f);
                 continue;
             }
-            const float new_max = std::max(running_max[r], tile_max);
-            const float tile_sum = exp_shifted_range(s, kKeyTile, new_max, span.a, span.e);
+            const bool overflowed = range.max > kFloatMax;  // +∞: saturate (exp_shifted)
+            const float new_max = std::max(running_max[r], std::min(range.max, kFloatMax));
+            const float tile_sum =
+                overflowed ? exp_shifted_range<true, true>(s, kKeyTile, new_max, span.a, span.e)
+                : range.min - new_max < simd::kVexpMin
+                    ? exp_shifted_range<true, false>(s, kKeyTile, new_max, span.a, span.e)
+                    : exp_shifted_range<false, false>(s, kKeyTile, new_max, span.a, span.e);
             const float rescale = std::exp(running_max[r] - new_max);  // 0 on the first tile
             running_sum[r] = running_sum[r] * rescale + tile_sum;
             running_max[r] = new_max;
@@ -620,7 +643,8 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, co
                 continue;
             }
             if (plan.has_terms) plan.add_terms(b, h, i0 + r, info.position[r], j0, span.a, span.e, s);
-            exp_shifted_range(s, kKeyTile, logsumexp[row], span.a, span.e);
+            if (logsumexp[row] >= kFloatMax) exp_shifted_range<true, true>(s, kKeyTile, logsumexp[row], span.a, span.e);
+            else exp_shifted_range<true, false>(s, kKeyTile, logsumexp[row], span.a, span.e);
             const Vec d_vec(row_dot[row]);
             const float* dp = d_probs.data() + r * kKeyTile;
             for (std::size_t j = 0; j < kKeyTile; j += kVecWidth)
@@ -680,12 +704,13 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
             const float* do_tile = queries.grad_rows.data() + tile * kQueryTile * ldv;
             const float* do_tile_t = queries.grad_transposed.data() + tile * shape.dim_v * kQueryTile;
             // Whether every row sees every key of the tile as it is (no term, no mask, no dead row).
-            bool plain = !plan.has_terms;
+            bool plain = !plan.has_terms, saturated = false;
             for (std::size_t r = 0; r < kQueryTile; ++r) {
                 const float lse = r < rows ? logsumexp[plan.row_index(b, h, i0 + r)] : kNegativeInfinity;
                 row_live[r] = lse != kNegativeInfinity && !tile_span(info.begin[r], info.end[r], j0, cols).empty();
                 // A dead row's logits are all set to −∞ below, so its shift only has to be finite.
                 row_lse[r] = row_live[r] ? lse : 0.0f;
+                saturated = saturated || (row_live[r] && lse >= kFloatMax);
                 row_d[r] = row_live[r] ? row_dot[plan.row_index(b, h, i0 + r)] : 0.0f;
                 if (r < rows && !(row_live[r] && info.begin[r] <= j0 && info.end[r] >= j0 + cols)) plain = false;
             }
@@ -716,7 +741,8 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
                     }
                 }
                 for (std::size_t r = 0; r < kQueryTile; r += kVecWidth) {
-                    const Vec p = exp_or_zero(Vec::load_unaligned(p_row + r), Vec::load_unaligned(row_lse + r));
+                    const Vec x = Vec::load_unaligned(p_row + r), shift = Vec::load_unaligned(row_lse + r);
+                    const Vec p = saturated ? exp_shifted<true, true>(x, shift) : exp_shifted<true, false>(x, shift);
                     p.store_unaligned(p_row + r);
                     (p * (Vec::load_unaligned(ds_row + r) - Vec::load_unaligned(row_d + r))).store_unaligned(ds_row + r);
                 }
