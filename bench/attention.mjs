@@ -12,6 +12,12 @@
 // npm run bench -- attention --part masks
 // Only the padded-batch and sliding-window benchmarks (runMasks below; also run after the above).
 //
+// npm run bench -- attention --part decoding
+// Only the decoding step: one new token (batch 1, 8 heads, dim 64, RoPE 'half') after a 4096-token
+// KV cache, rotating the whole cache inside attention at every step (the cache holds raw keys)
+// against a cache of rotated keys (cachedKeys 'rotated': kx.rope rotates the one new key with
+// offset 4096, attention rotates only the query). Also run after the above.
+//
 // npm run bench -- attention --backend webgpu
 // kx.attention on WebGPU instead (init({ backend: 'webgpu' })): the adapter's info, the
 // first call on a fresh device (WGSL pipeline compile + buffer creation), the first call at each
@@ -23,7 +29,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { init } from 'kexue';
 import { loadTfjsWasm } from './peers.mjs';
-import { interleavedAsync, table, warmUpAsync } from './timing.mjs';
+import { interleavedAsync, median, table, warmUpAsync } from './timing.mjs';
 // Max-norm relative error, the one the WebGPU parity suite uses.
 import { relativeError } from '../tests/helpers/webgpu-parity-suite.js';
 
@@ -143,9 +149,66 @@ function partArgument() {
 
 export async function run(options = {}) {
   if (partArgument() === 'masks') return runMasks(options);
+  if (partArgument() === 'decoding') return runDecoding();
   if (backendArgument() === 'webgpu') return runWebGpu(options);
   await runWasm(options);
-  return runMasks(options);
+  await runMasks(options);
+  return runDecoding();
+}
+
+// One decoding step after `cached` tokens, both cache conventions side by side (README "Two KV
+// cache conventions"). Times include the copies into the heap and the JS checks of k and v, which
+// are O(cache) in both.
+async function runDecoding({ cached = 4096 } = {}) {
+  const rows = [];
+  for (const threads of [1, 'auto']) {
+    const kx = await init({ threads, backend: 'wasm' });
+    const seqK = cached + 1;
+    const rope = { layout: 'half' };
+    const q = randomArray(HEADS * DIM);
+    const raw = randomArray(seqK * HEADS * DIM);  // the keys as projected, the newest last
+    const v = randomArray(seqK * HEADS * DIM);
+    const rotated = kx.rope(raw, { seq: seqK, heads: HEADS, dim: DIM, ...rope });  // the cache, built step by step
+    const newKey = raw.subarray(cached * HEADS * DIM);
+    const step = { seqQ: 1, seqK, heads: HEADS, dim: DIM, causal: true, scale: 'standard' };
+    const contenders = {
+      // The cache holds raw keys: attention rotates all 4097 of them (and the query).
+      rerotate: () => kx.attention(q, raw, v, { ...step, rope }),
+      // The cache holds rotated keys: rotate the new key once, append it, rotate only the query.
+      rotated: async () => {
+        rotated.set(kx.rope(newKey, { seq: 1, heads: HEADS, dim: DIM, offset: cached, ...rope }), cached * HEADS * DIM);
+        return kx.attention(q, rotated, v, { ...step, rope: { ...rope, cachedKeys: 'rotated' } });
+      },
+    };
+    const check = relativeError(await contenders.rotated(), await contenders.rerotate());
+    if (!(check < 1e-5)) throw new Error(`attention bench: the two cache conventions disagree: ${check}`);
+    for (const fn of Object.values(contenders)) await warmUpAsync(fn, { seconds: 0.6, minCalls: 3 });
+    // Wall time, and the process's CPU time per call (every thread's), which a busy shared machine
+    // distorts far less than wall time.
+    const wall = { rerotate: [], rotated: [] };
+    const cpu = { rerotate: [], rotated: [] };
+    for (let r = 0; r < 41; ++r) {
+      for (const [name, fn] of Object.entries(contenders)) {
+        const t0 = performance.now();
+        const c0 = process.cpuUsage();
+        await fn();
+        const c = process.cpuUsage(c0);
+        wall[name].push(performance.now() - t0);
+        cpu[name].push((c.user + c.system) / 1000);
+      }
+    }
+    const ms = Object.fromEntries(Object.entries(wall).map(([name, list]) => [name, median(list)]));
+    const cpuMs = Object.fromEntries(Object.entries(cpu).map(([name, list]) => [name, median(list)]));
+    rows.push([kx.threads, ms.rerotate.toFixed(2), ms.rotated.toFixed(2), (ms.rerotate / ms.rotated).toFixed(2) + '×',
+      cpuMs.rerotate.toFixed(2), cpuMs.rotated.toFixed(2), (cpuMs.rerotate / cpuMs.rotated).toFixed(2) + '×',
+      check.toExponential(1)]);
+    kx.dispose();
+  }
+  process.stdout.write(`\none decoding step after a ${cached}-token KV cache (batch 1, ${HEADS} heads, dim ${DIM}, RoPE 'half', ` +
+    'causal): wall and CPU ms, medians of interleaved runs; rerotate = raw-key cache rotated inside attention, ' +
+    "rotated = kx.rope of the new key + attention with cachedKeys 'rotated'\n");
+  process.stdout.write(table(['threads', 'rerotate', 'rotated', 'speed-up', 'rerotate CPU', 'rotated CPU', 'CPU ratio',
+    'rel. diff'], rows) + '\n');
 }
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';

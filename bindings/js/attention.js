@@ -19,17 +19,21 @@ import { withHeap } from './heap.js';
 
 const BACKENDS = ['auto', 'wasm', 'webgpu'];
 
-// Positions as a Float64Array of `length` numbers (an array or any typed array; bigints become
-// numbers). Whether they are finite is the C++ validator's rule (rope_validate).
-function requirePositions(fn, name, value, length, meaning) {
+// Positions as a Float64Array (an array or any typed array; bigints become numbers) of one of the
+// `lengths`, each [length, meaning]: `seq` positions shared by the batch entries, or
+// `batch*seq`, a row per entry. Whether they are finite is the C++ validator's rule.
+function requirePositions(fn, name, value, ...lengths) {
   if (value === undefined || value === null) return null;
   if (!Array.isArray(value) && !(ArrayBuffer.isView(value) && !(value instanceof DataView))) {
     throw new TypeError(`${fn}: ${name} must be an array or typed array of numbers, received ${describe(value)}`);
   }
   if (ArrayBuffer.isView(value)) value = exactView(value);  // its own `length` may lie (errors.js)
-  if (value.length !== length) {
-    throw new RangeError(`${fn}: ${name} must have length ${meaning} = ${length}, received length ${value.length}`);
+  const allowed = lengths.filter(([length], i) => lengths.findIndex(([other]) => other === length) === i);
+  if (!allowed.some(([length]) => value.length === length)) {
+    const expected = allowed.map(([length, meaning]) => `${meaning} = ${length}`).join(' or ');
+    throw new RangeError(`${fn}: ${name} must have length ${expected}, received length ${value.length}`);
   }
+  const length = value.length;
   const out = new Float64Array(length);
   for (let i = 0; i < length; ++i) {
     const entry = typeof value[i] === 'bigint' ? Number(value[i]) : value[i];
@@ -51,6 +55,35 @@ function checkAttentionInputs(fn, plan, q, k, v) {
   requireFinite(fn, 'k', k);
   requireFinite(fn, 'v', v);
   return batch * seqQ * heads * dimV;
+}
+
+// rope.positionsQ / rope.positionsK (arrays the facade copies into the heap; C++ reads the rest of
+// rope) of the resolved shape as Float64Arrays, or null.
+function attentionPositions(fn, plan, rope) {
+  const { batch, seqQ, seqK } = plan;
+  const { positionsQ, positionsK } = rope !== null && typeof rope === 'object' ? rope : {};
+  return {
+    q: requirePositions(fn, 'rope.positionsQ', positionsQ, [seqQ, 'seqQ'], [batch * seqQ, 'batch*seqQ']),
+    k: requirePositions(fn, 'rope.positionsK', positionsK, [seqK, 'seqK'], [batch * seqK, 'batch*seqK']),
+  };
+}
+
+// Why the WebGPU attention kernel cannot run this RoPE, or null: it rotates query i at
+// seqK − seqQ + i and key j at j, every key (its table, attention_rope_table, holds those
+// positions only). The WGSL port of positions and rotated caches is the WebGPU issue's.
+function gpuRopeGap(plan, positions) {
+  if (positions.q || positions.k) return 'rope.positionsQ and rope.positionsK run on WASM only (the WebGPU kernel rotates at the default positions)';
+  if (plan.rope?.cachedKeys === 'rotated') return "rope.cachedKeys 'rotated' runs on WASM only (the WebGPU kernel rotates every key)";
+  return null;
+}
+
+// Copies the positions into the heap: { positionsQ, positionsQCount, positionsK, positionsKCount }
+// (addresses, 0 when absent, and lengths), read by the attention bindings with the other buffers.
+function heapPositions(heap, positions) {
+  return {
+    positionsQ: positions.q ? heap.inputF64(positions.q, 'rope.positionsQ') : 0, positionsQCount: positions.q?.length ?? 0,
+    positionsK: positions.k ? heap.inputF64(positions.k, 'rope.positionsK') : 0, positionsKCount: positions.k?.length ?? 0,
+  };
 }
 
 // `bias` and `mask` come as { data, shape }: C++ reads and checks the shape (the options object
@@ -172,14 +205,19 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
 
   /**
    * 1D RoPE of every [dim] vector of x [batch, seq, heads, dim]; token t sits at positions[t]
-   * (default t). inverse: rotate by −position (the gradient of the rotation).
+   * (positions [seq]) or batch entry b's token t at positions[b*seq + t] (positions [batch, seq]),
+   * default offset + t. inverse: rotate by −position (the gradient of the rotation).
    */
   function rope(x, options) {
     const fn = 'rope';
     requireOptionsObject(fn, options, 'seq, dim');
     const plan = resolvePlan(fn, module.ropePlan(options));
     const { batch, seq, heads, dim, rotaryDim } = plan;
-    const positions = requirePositions(fn, 'positions', options.positions, seq, 'seq');
+    const positions = requirePositions(fn, 'positions', options.positions, [seq, 'seq'], [batch * seq, 'batch*seq']);
+    const positionsCount = positions ? positions.length : 0;
+    // Per-batch positions: the GPU kernel's table gets a row per (entry, token), which it indexes
+    // as a sequence of batch·seq tokens.
+    const gpuSeq = positionsCount > seq ? batch * seq : seq;
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'wasm');
     requireFloat32Array(fn, 'x', x, [['batch', batch], ['seq', seq], ['heads', heads], ['dim', dim]]);
     requireFinite(fn, 'x', x);
@@ -191,10 +229,10 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       let gpu;
       let table;
       try {
-        gpu = pickGpu(fn, backend, (g) => g.ropeUnsupported(x.length, seq, rotaryDim));
+        gpu = pickGpu(fn, backend, (g) => g.ropeUnsupported(x.length, gpuSeq, rotaryDim));
         if (gpu) {
           table = withHeap(module, (heap) => {
-            const result = module.ropeTable(positions ? heap.inputF64(positions, 'positions') : 0, options);
+            const result = module.ropeTable(positions ? heap.inputF64(positions, 'positions') : 0, positionsCount, options);
             throwIfError(fn, result.error);
             return result.table;
           });
@@ -203,7 +241,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
         return Promise.reject(error);
       }
       if (!gpu) return Promise.resolve(rope(x, { ...options, backend: 'wasm' }));
-      return gpu.rope(x, plan, table).catch(async (error) => {
+      return gpu.rope(x, { ...plan, seq: gpuSeq }, table).catch(async (error) => {
         if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
         return rope(x, { ...options, backend: 'wasm' }); // the device was lost mid-call
       });
@@ -212,9 +250,21 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     return withHeap(module, (heap) => {
       const xPtr = heap.input(x, 'x');
       const positionsPtr = positions ? heap.inputF64(positions, 'positions') : 0;
-      throwIfError(fn, module.ropeApply(xPtr, xPtr, positionsPtr, options));
+      throwIfError(fn, module.ropeApply(xPtr, xPtr, positionsPtr, positionsCount, options));
       return heap.read(xPtr, x.length);
     });
+  }
+
+  /**
+   * The rotation's spectrum: θ_i for the rotaryDim / 2 pairs (base^(−2i/rotaryDim) changed by
+   * ropeScaling) and the attention factor that multiplies the rotated dims (YaRN; else 1).
+   */
+  function ropeFrequencies(options) {
+    const fn = 'ropeFrequencies';
+    requireOptionsObject(fn, options, 'rotaryDim');
+    const result = module.ropeFrequencies(options);
+    throwIfError(fn, result.error);
+    return { inverseFrequencies: result.inverseFrequencies, attentionFactor: result.attentionFactor };
   }
 
   /**
@@ -226,7 +276,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     const fn = 'rope2d';
     requireOptionsObject(fn, options, 'height, width, dim');
     const { batch, height, width, heads, dim } = resolvePlan(fn, module.rope2dPlan(options));
-    const positions = requirePositions(fn, 'positions', options.positions, 2 * height * width, '2*height*width');
+    const positions = requirePositions(fn, 'positions', options.positions, [2 * height * width, '2*height*width']);
     requireFloat32Array(fn, 'x', x, [['batch', batch], ['height', height], ['width', width], ['heads', heads], ['dim', dim]]);
     requireFinite(fn, 'x', x);
     x = exactView(x);
@@ -249,11 +299,12 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     const { forCpp, data } = splitTensorOptions(options);
     const planned = module.attentionPlan(forCpp);
     const plan = resolvePlan(fn, planned);
+    const positions = attentionPositions(fn, plan, options.rope);
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto');
     const outCount = checkAttentionInputs(fn, plan, q, k, v);
     const tensors = checkTensorData(fn, plan, data);
     // Empty shapes (seqQ = 0, or seqK = 0: zeros) need no kernel; WASM answers them.
-    const gpu = pickGpu(fn, backend, (g) => (planned.wasmOnly
+    const gpu = pickGpu(fn, backend, (g) => gpuRopeGap(plan, positions) ?? (planned.wasmOnly
       ? 'the WebGPU kernel does not implement seqLensQ, seqLensK, window, alibi, bias or mask yet'
       : g.attentionUnsupported(plan)));
     if (gpu && outCount > 0 && plan.seqK > 0) {
@@ -270,7 +321,8 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const kPtr = heap.input(k, 'k');
       const vPtr = heap.input(v, 'v');
       const oPtr = heap.alloc(outCount, 'the output');
-      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, heapTensors(heap, tensors), forCpp));
+      const buffers = { ...heapTensors(heap, tensors), ...heapPositions(heap, positions) };
+      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, buffers, forCpp));
       return heap.read(oPtr, outCount);
     });
   }
@@ -284,6 +336,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
     const { forCpp, data } = splitTensorOptions(options);
     const plan = resolvePlan(fn, module.attentionPlan(forCpp));
+    const positions = attentionPositions(fn, plan, options.rope);
     if (requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto') === 'webgpu') {
       throw new RangeError(`${fn}: backend must be 'auto' or 'wasm' (the backward pass runs on WASM), received 'webgpu'`);
     }
@@ -299,7 +352,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const dOutPtr = heap.input(dOut, 'dOut');
       const oPtr = heap.alloc(outCount, 'the output');
       const lsePtr = heap.alloc(batch * heads * seqQ, 'the logsumexp');
-      const buffers = heapTensors(heap, tensors);
+      const buffers = { ...heapTensors(heap, tensors), ...heapPositions(heap, positions) };
       throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, buffers, forCpp));
       const dqPtr = heap.alloc(typedLength(q), 'dq');
       const dkPtr = heap.alloc(typedLength(k), 'dk');
@@ -309,5 +362,5 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     });
   }
 
-  return { rope, rope2d, attention, attentionBackward };
+  return { rope, ropeFrequencies, rope2d, attention, attentionBackward };
 }
