@@ -46,6 +46,7 @@
 #include "core/parallel.hpp"
 #include "core/simd.hpp"
 #include "core/validate.hpp"
+#include "core/vector_math.hpp"
 #include "core/vexp_f32.hpp"
 
 namespace kexue {
@@ -98,6 +99,10 @@ struct Plan {
     std::size_t query_tiles;
     std::size_t key_tiles;
     long position_shift;      // query i sits at position i + position_shift = seq_k − seq_q + i
+    // Logit shaping and normalisation (attention.hpp): the softcap (0: none), and the sink logit
+    // z_h of every query head (empty without sinks or smoothSoftmax).
+    float cap = 0.0f;
+    std::vector<float> sinks;
     // RoPE
     std::size_t rotary_pairs = 0;
     long first_position = 0;
@@ -145,6 +150,11 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options) {
     plan.query_tiles = (shape.seq_q + kQueryTile - 1) / kQueryTile;
     plan.key_tiles = (shape.seq_k + kKeyTile - 1) / kKeyTile;
     plan.position_shift = static_cast<long>(shape.seq_k) - static_cast<long>(shape.seq_q);
+    plan.cap = static_cast<float>(attention_cap(options));
+    if (attention_has_sink(options)) {
+        plan.sinks.resize(shape.heads);
+        for (std::size_t h = 0; h < shape.heads; ++h) plan.sinks[h] = static_cast<float>(attention_sink(options, h));
+    }
     if (options.rope) {
         const std::size_t rotary_dim = options.rope->rotary_dim == 0 ? shape.dim : options.rope->rotary_dim;
         plan.rotary_pairs = rotary_dim / 2;
@@ -311,15 +321,92 @@ float row_max(const float* x, std::size_t count) {
 }
 
 // exp(x[0:n] − shift), n a multiple of the vector width, in place; zeroes x[live:n] (masked keys)
-// and returns the sum of the first `live` results.
+// and returns the sum of the first `live` results (of their squares with SumSquares, for l2).
+template <bool SumSquares = false>
 float exp_shifted_and_mask(float* x, std::size_t n, float shift, std::size_t live) {
     const Vec shift_vec(shift);
     for (std::size_t j = 0; j < n; j += kVecWidth)
         simd::vexp_f32(Vec::load_unaligned(x + j) - shift_vec).store_unaligned(x + j);
     std::fill(x + live, x + n, 0.0f);
     Vec sum(0.0f);
-    for (std::size_t j = 0; j < n; j += kVecWidth) sum += Vec::load_unaligned(x + j);
+    for (std::size_t j = 0; j < n; j += kVecWidth) {
+        const Vec e = Vec::load_unaligned(x + j);
+        sum = SumSquares ? xsimd::fma(e, e, sum) : sum + e;
+    }
     return xsimd::hadd(sum);
+}
+
+// ---- logit shaping and normalisation, vectorised (attention.hpp holds the definitions) ----------
+
+// The normalisation and whether a softcap applies, as template parameters of the tasks: the
+// default (softmax, no softcap) compiles to the loops it had before these options existed.
+template <AttentionNormalize N, bool Capped>
+struct Rule {
+    static constexpr AttentionNormalize normalize = N;
+    static constexpr bool capped = Capped;
+};
+
+// Calls f(Rule<…>{}) for the plan's normalisation and softcap.
+template <typename F>
+void with_rule(const Plan& plan, F&& f) {
+    const bool capped = plan.cap > 0.0f;
+    switch (plan.options.normalize) {
+        case AttentionNormalize::relu2:
+            if (capped) f(Rule<AttentionNormalize::relu2, true>{});
+            else f(Rule<AttentionNormalize::relu2, false>{});
+            return;
+        case AttentionNormalize::l2:
+            if (capped) f(Rule<AttentionNormalize::l2, true>{});
+            else f(Rule<AttentionNormalize::l2, false>{});
+            return;
+        case AttentionNormalize::softmax:
+        default:
+            if (capped) f(Rule<AttentionNormalize::softmax, true>{});
+            else f(Rule<AttentionNormalize::softmax, false>{});
+            return;
+    }
+}
+
+// s = cap·tanh(x/cap) (attention_softcap) on x[0:n] in place, n a multiple of the vector width.
+void softcap_row(float* x, std::size_t n, float cap) {
+    const Vec cap_vec(cap), inverse(1.0f / cap);
+    for (std::size_t j = 0; j < n; j += kVecWidth)
+        (cap_vec * simd::vtanh_f32(Vec::load_unaligned(x + j) * inverse)).store_unaligned(x + j);
+}
+
+// relu(s)² (attention_weight_numerator of relu2) on x[0:n] in place; zeroes x[live:n].
+void relu_squared_and_mask(float* x, std::size_t n, std::size_t live) {
+    for (std::size_t j = 0; j < n; j += kVecWidth) {
+        const Vec r = xsimd::max(Vec::load_unaligned(x + j), Vec(0.0f));
+        (r * r).store_unaligned(x + j);
+    }
+    std::fill(x + live, x + n, 0.0f);
+}
+
+// The weight P and ∂loss/∂x for a vector of scaled logits x (attention_softcap,
+// attention_weight_numerator, attention_score_gradient and the softcap's slope 1 − tanh²), given
+// dP = dO·v, the row statistic L and D = dO·O, each per lane.
+template <class R>
+inline void weight_and_gradient(Vec x, Vec d_p, Vec statistic, Vec row_dot, float cap, Vec& p, Vec& d_x) {
+    Vec s = x;
+    Vec tanh_x(0.0f);
+    if constexpr (R::capped) {
+        tanh_x = simd::vtanh_f32(x * Vec(1.0f / cap));
+        s = Vec(cap) * tanh_x;
+    }
+    if constexpr (R::normalize == AttentionNormalize::relu2) {
+        const Vec r = xsimd::max(s, Vec(0.0f));
+        const Vec inverse_n = simd::vexp_f32(-statistic);  // L = log n_i
+        p = r * r * inverse_n;
+        d_x = Vec(2.0f) * d_p * r * inverse_n;
+    } else if constexpr (R::normalize == AttentionNormalize::l2) {
+        p = simd::vexp_f32(s - statistic);
+        d_x = p * xsimd::fnma(p, row_dot, d_p);
+    } else {
+        p = simd::vexp_f32(s - statistic);
+        d_x = p * (d_p - row_dot);
+    }
+    if constexpr (R::capped) d_x *= xsimd::fnma(tanh_x, tanh_x, Vec(1.0f));
 }
 
 // ---- forward -------------------------------------------------------------------------------------
@@ -340,8 +427,13 @@ QueryTileTask query_tile_task(const Plan& plan, std::size_t task) {
     return {b, h, h / plan.group, i0, rows, round_up(rows, kBlockRows)};
 }
 
+// Per row, the forward pass keeps a running max m and a running sum ℓ: for softmax ℓ = Σ e^{s−m}
+// (a sink z_h counts as one more term: m starts at z_h and ℓ at 1), for l2 ℓ = Σ e^{2(s−m)}; relu2
+// needs neither (P = relu(s)²/n_i has no data-dependent normaliser).
+template <class R>
 void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float* o, float* logsumexp,
                   std::size_t task) {
+    constexpr AttentionNormalize kNormalize = R::normalize;
     const AttentionShape& shape = plan.shape;
     const auto [b, h, g, i0, rows, row_blocks] = query_tile_task(plan, task);
     const std::size_t ldv = plan.dim_v_padded;
@@ -350,6 +442,10 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
     float running_max[kQueryTile], running_sum[kQueryTile];
     std::fill(running_max, running_max + kQueryTile, kNegativeInfinity);
     std::fill(running_sum, running_sum + kQueryTile, 0.0f);
+    if (kNormalize == AttentionNormalize::softmax && !plan.sinks.empty()) {
+        std::fill(running_max, running_max + kQueryTile, plan.sinks[h]);
+        std::fill(running_sum, running_sum + kQueryTile, 1.0f);
+    }
 
     load_query_tile(plan, q, b, h, i0, rows, q_tile.data(), nullptr);
     // Keys beyond the last row's position are masked for every row of the tile (causal).
@@ -371,11 +467,17 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
                 std::fill(s, s + kKeyTile, 0.0f);
                 continue;
             }
+            if constexpr (R::capped) softcap_row(s, kKeyTile, plan.cap);
+            if constexpr (kNormalize == AttentionNormalize::relu2) {
+                relu_squared_and_mask(s, kKeyTile, live);
+                continue;
+            }
+            constexpr bool kSquares = kNormalize == AttentionNormalize::l2;
             const float tile_max = row_max(s, live);
             const float new_max = std::max(running_max[r], tile_max);
-            const float tile_sum = exp_shifted_and_mask(s, kKeyTile, new_max, live);
+            const float tile_sum = exp_shifted_and_mask<kSquares>(s, kKeyTile, new_max, live);
             const float rescale = std::exp(running_max[r] - new_max);  // 0 on the first tile
-            running_sum[r] = running_sum[r] * rescale + tile_sum;
+            running_sum[r] = running_sum[r] * (kSquares ? rescale * rescale : rescale) + tile_sum;
             running_max[r] = new_max;
             if (rescale != 1.0f) {
                 float* acc_row = acc.data() + r * ldv;
@@ -388,20 +490,31 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
         tile_matmul(row_blocks, cols, ldv, scores.data(), kKeyTile, v_rows, ldv, acc.data(), ldv, true);
     }
 
+    // O_i = acc_i · e^{−L_i} (attention.hpp): L = m + log ℓ (softmax), m + ½ log ℓ (l2), log n_i
+    // (relu2); a row that sees nothing (ℓ = 0 or n_i = 0) gets zeros and L = −∞.
     for (std::size_t r = 0; r < rows; ++r) {
         float* out = o + plan.o_index(b, i0 + r, h);
-        const bool sees_keys = running_sum[r] > 0.0f;
-        const float inverse_sum = sees_keys ? 1.0f / running_sum[r] : 0.0f;
-        for (std::size_t p = 0; p < shape.dim_v; ++p) out[p] = acc[r * ldv + p] * inverse_sum;
-        if (logsumexp)
-            logsumexp[plan.row_index(b, h, i0 + r)] =
-                sees_keys ? running_max[r] + std::log(running_sum[r]) : kNegativeInfinity;
+        float inverse_norm = 0.0f, statistic = kNegativeInfinity;
+        if constexpr (kNormalize == AttentionNormalize::relu2) {
+            const std::size_t n = std::min(shape.seq_k, plan.visible_keys(i0 + r));
+            if (n > 0) {
+                inverse_norm = 1.0f / static_cast<float>(n);
+                statistic = static_cast<float>(std::log(static_cast<double>(n)));
+            }
+        } else if (running_sum[r] > 0.0f) {
+            const bool l2 = kNormalize == AttentionNormalize::l2;
+            inverse_norm = l2 ? 1.0f / std::sqrt(running_sum[r]) : 1.0f / running_sum[r];
+            statistic = running_max[r] + (l2 ? 0.5f : 1.0f) * std::log(running_sum[r]);
+        }
+        for (std::size_t p = 0; p < shape.dim_v; ++p) out[p] = acc[r * ldv + p] * inverse_norm;
+        if (logsumexp) logsumexp[plan.row_index(b, h, i0 + r)] = statistic;
     }
 }
 
 // ---- backward ------------------------------------------------------------------------------------
 
 // Pass 1: dQ for (batch, head, query tile).
+template <class R>
 void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, const float* logsumexp,
                       const float* row_dot, const float* d_o, float* dq, std::size_t task) {
     const AttentionShape& shape = plan.shape;
@@ -434,11 +547,15 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, co
                 continue;
             }
             const std::size_t row = plan.row_index(b, h, i0 + r);
-            exp_shifted_and_mask(s, kKeyTile, logsumexp[row], live);
-            const Vec d_vec(row_dot[row]);
+            const Vec statistic(logsumexp[row]), d_vec(row_dot[row]);
             const float* dp = d_probs.data() + r * kKeyTile;
-            for (std::size_t j = 0; j < kKeyTile; j += kVecWidth)
-                (Vec::load_unaligned(s + j) * (Vec::load_unaligned(dp + j) - d_vec)).store_unaligned(s + j);
+            for (std::size_t j = 0; j < kKeyTile; j += kVecWidth) {
+                Vec p, d_x;
+                weight_and_gradient<R>(Vec::load_unaligned(s + j), Vec::load_unaligned(dp + j), statistic, d_vec,
+                                       plan.cap, p, d_x);
+                d_x.store_unaligned(s + j);
+            }
+            std::fill(s + live, s + kKeyTile, 0.0f);  // keys the row does not see
         }
         tile_matmul(row_blocks, cols, ld, scores.data(), kKeyTile, k_rows, ld, acc.data(), ld, true);
     }
@@ -454,6 +571,7 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, co
 }
 
 // Pass 2: dK and dV for (batch, kv head, key tile), summed over the query heads of the group.
+template <class R>
 void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float* k, const float* v,
                        const float* logsumexp, const float* row_dot, float* dk, float* dv, std::size_t task) {
     const AttentionShape& shape = plan.shape;
@@ -506,9 +624,12 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
                     continue;
                 }
                 for (std::size_t r = 0; r < kQueryTile; r += kVecWidth) {
-                    const Vec p = simd::vexp_f32(Vec::load_unaligned(p_row + r) - Vec::load_unaligned(row_lse + r));
+                    Vec p, d_x;
+                    weight_and_gradient<R>(Vec::load_unaligned(p_row + r), Vec::load_unaligned(ds_row + r),
+                                           Vec::load_unaligned(row_lse + r), Vec::load_unaligned(row_d + r), plan.cap,
+                                           p, d_x);
                     p.store_unaligned(p_row + r);
-                    (p * (Vec::load_unaligned(ds_row + r) - Vec::load_unaligned(row_d + r))).store_unaligned(ds_row + r);
+                    d_x.store_unaligned(ds_row + r);
                 }
                 std::fill(p_row, p_row + first_row, 0.0f);
                 std::fill(p_row + rows, p_row + kQueryTile, 0.0f);
@@ -559,6 +680,25 @@ Error attention_validate(const AttentionShape& shape, const AttentionOptions& op
         const AttentionRope& rope = *options.rope;
         if (Error e = rope_rules("dim", shape.dim, "rope.base", rope.base, "rope.rotaryDim", rope.rotary_dim))
             return e;
+    }
+    if (options.softcap)
+        if (Error e = greater_than("softcap", *options.softcap, 0.0)) return e;
+    if (options.sinks) {
+        const std::vector<double>& sinks = *options.sinks;
+        if (sinks.size() != shape.heads)
+            return range_error("sinks", "one logit per query head, heads = " + js_number(std::uint64_t{shape.heads}),
+                               "length " + js_number(std::uint64_t{sinks.size()}));
+        for (std::size_t h = 0; h < sinks.size(); ++h)
+            if (Error e = finite("sinks[" + std::to_string(h) + "]", sinks[h])) return e;
+        if (options.smooth_softmax)
+            return range_error_text("smoothSoftmax", "smoothSoftmax and sinks cannot be combined (smoothSoftmax "
+                                                     "is a sink of 0 in every head)");
+    }
+    if (attention_has_sink(options) && options.normalize != AttentionNormalize::softmax) {
+        const char* name = options.sinks ? "sinks" : "smoothSoftmax";
+        return range_error_text(name, std::string(name) + " needs normalize 'softmax' (a sink is a logit in the "
+                                                          "softmax denominator), received normalize '" +
+                                          enum_name(options.normalize) + "'");
     }
     const Extent batch{"batch", shape.batch}, seq_q{"seqQ", shape.seq_q}, seq_k{"seqK", shape.seq_k},
         heads{"heads", shape.heads}, kv_heads{"kvHeads", shape.kv_heads}, dim{"dim", shape.dim},
@@ -617,15 +757,20 @@ void attention_forward(const AttentionShape& shape, const AttentionOptions& opti
     const Plan plan = make_plan(shape, options);
     if (shape.seq_q == 0) return;
     const KeyTiles keys = pack_key_tiles(plan, k, v, false, true, false, true);
-    parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
-        forward_task(plan, keys, q, o, logsumexp, task);
+    with_rule(plan, [&](auto rule) {
+        using R = decltype(rule);
+        parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
+            forward_task<R>(plan, keys, q, o, logsumexp, task);
+        });
     });
 }
 
 void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
                         const float* k, const float* v, const float* o, const float* logsumexp,
-                        const float* d_o, float* dq, float* dk, float* dv) {
+                        const float* d_o, float* dq, float* dk, float* dv, float* d_sinks) {
     const Plan plan = make_plan(shape, options);
+    const bool sink_gradient = d_sinks && options.sinks;
+    if (sink_gradient) std::fill(d_sinks, d_sinks + shape.heads, 0.0f);
     if (shape.seq_k == 0) {  // no key is seen: O is the constant 0, every gradient is 0
         std::fill(dq, dq + shape.batch * shape.seq_q * shape.heads * shape.dim, 0.0f);
         return;
@@ -646,15 +791,30 @@ void attention_backward(const AttentionShape& shape, const AttentionOptions& opt
                 for (std::size_t p = 0; p < shape.dim_v; ++p) sum += static_cast<double>(o_row[p]) * do_row[p];
                 row_dot[plan.row_index(b, h, i)] = static_cast<float>(sum);
             }
-    {
-        const KeyTiles keys = pack_key_tiles(plan, k, v, true, true, true, false);
-        parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
-            backward_dq_task(plan, keys, q, logsumexp, row_dot.data(), d_o, dq, task);
+    // ∂loss/∂z_h = −Σ_{b,i} e^{z_h − L_i} D_i (attention.hpp): the sink's weight times its dS.
+    if (sink_gradient) {
+        for (std::size_t h = 0; h < shape.heads; ++h) {
+            double sum = 0.0;
+            for (std::size_t b = 0; b < shape.batch; ++b)
+                for (std::size_t i = 0; i < shape.seq_q; ++i) {
+                    const std::size_t row = plan.row_index(b, h, i);
+                    sum -= std::exp(static_cast<double>(plan.sinks[h]) - logsumexp[row]) * row_dot[row];
+                }
+            d_sinks[h] = static_cast<float>(sum);
+        }
+    }
+    with_rule(plan, [&](auto rule) {
+        using R = decltype(rule);
+        {
+            const KeyTiles keys = pack_key_tiles(plan, k, v, true, true, true, false);
+            parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
+                backward_dq_task<R>(plan, keys, q, logsumexp, row_dot.data(), d_o, dq, task);
+            });
+        }  // the key tiles are freed before the query tiles are built, to bound the peak memory
+        const QueryTiles queries = pack_query_tiles(plan, q, d_o);
+        parallel_for(shape.batch * shape.kv_heads * plan.key_tiles, [&](std::size_t task) {
+            backward_dkv_task<R>(plan, queries, k, v, logsumexp, row_dot.data(), dk, dv, task);
         });
-    }  // the key tiles are freed before the query tiles are built, to bound the peak memory
-    const QueryTiles queries = pack_query_tiles(plan, q, d_o);
-    parallel_for(shape.batch * shape.kv_heads * plan.key_tiles, [&](std::size_t task) {
-        backward_dkv_task(plan, queries, k, v, logsumexp, row_dot.data(), dk, dv, task);
     });
 }
 

@@ -3,13 +3,18 @@
 // for tests only). Per batch entry b and query head h, reading kv head g = h / (heads / kv_heads):
 //
 //   Q' = R Q,  K' = R K                        (RoPE, kexue.fm/8265; positions as in attention.hpp)
-//   S  = c[:, None] · Q' K'ᵀ, masked to −∞ where key j is not visible to row i (causal)
-//   P  = softmax(S, axis=1),  logsumexp = max(S) + log Σ exp(S − max(S))
+//   X  = c[:, None] · Q' K'ᵀ,  S = softcap(X)  (attention_softcap), masked where key j is not
+//                                               visible to row i (causal)
+//   P  = φ(S) e^{−L}, L per row from the normalisation (attention.hpp, "Logit shaping"):
+//        softmax  L = log(Σ_j e^{S_ij} + e^{z_h}) (the sink term only with sinks/smoothSoftmax)
+//        l2       L = ½ log Σ_j e^{2 S_ij}
+//        relu2    L = log n_i, φ = relu²
 //   O  = P V
 //
-// and the backward pass (the softmax gradient, FlashAttention-2 eq. for dS):
-//   dP = dO Vᵀ,  dS = P ∘ (dP − rowsum(P ∘ dP)),  dQ' = c[:, None] · dS K',  dK' = (c[:, None] · dS)ᵀ Q',
-//   dV = Pᵀ dO,  then dQ = Rᵀ dQ', dK = Rᵀ dK' (R_mᵀ = R_{−m}).
+// and the backward pass (attention_score_gradient; FlashAttention-2's dS for softmax):
+//   dP = dO Vᵀ,  D = rowsum(P ∘ dP),  dS = attention_score_gradient(S, P, dP, D, L),
+//   dX = dS ∘ (1 − (S/cap)²),  dQ' = c[:, None] · dX K',  dK' = (c[:, None] · dX)ᵀ Q',  dV = Pᵀ dO,
+//   dz_h = −Σ_i e^{z_h − L_i} D_i,  then dQ = Rᵀ dQ', dK = Rᵀ dK' (R_mᵀ = R_{−m}).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -70,12 +75,14 @@ void rotate(Tensor4& x, std::size_t rotary_dim, const AttentionRope& rope, doubl
             }
 }
 
-// Everything one (batch, head) needs: the rotated Q' and K', V, and the softmax of the scores.
+// Everything one (batch, head) needs: the rotated Q' and K', V, the shaped scores and the weights.
 struct Head {
     Matrix q, k, v;  // Q' [seq_q, dim], K' [seq_k, dim], V [seq_k, dim_v]
     Vector scale;    // c_i [seq_q]
+    Matrix s;        // S = softcap(X) [seq_q, seq_k], 0 where masked
+    Matrix sees;     // 1 where row i sees key j, else 0
     Matrix p;        // P [seq_q, seq_k], zero where masked
-    Vector logsumexp;
+    Vector logsumexp;  // L [seq_q]
 };
 
 class Reference {
@@ -100,9 +107,11 @@ public:
     std::size_t kv_head(std::size_t h) const { return h / (shape_.heads / shape_.kv_heads); }
 
     Head head(std::size_t b, std::size_t h) const {
+        constexpr double kInf = std::numeric_limits<double>::infinity();
         const std::size_t g = kv_head(h);
+        const AttentionNormalize normalize = options_.normalize;
         Head out{xt::view(q_, b, all(), h, all()), xt::view(k_, b, all(), g, all()), xt::view(v_, b, all(), g, all()),
-                 Vector::from_shape({shape_.seq_q}), Matrix(), Vector()};
+                 Vector::from_shape({shape_.seq_q}), Matrix(), Matrix(), Matrix(), Vector()};
         // n_i, the keys row i sees, and c_i from it (attention.hpp: one definition for both twins).
         Vector visible = Vector::from_shape({shape_.seq_q});
         for (std::size_t i = 0; i < shape_.seq_q; ++i) {
@@ -110,20 +119,37 @@ public:
             visible(i) = static_cast<double>(n);
             out.scale(i) = attention_row_scale(options_, n, shape_.dim);
         }
-        if (shape_.seq_k == 0) {  // no key: P is empty, O = 0, logsumexp = −∞
-            out.p = Matrix::from_shape({shape_.seq_q, 0});
-            out.logsumexp = xt::ones<double>({shape_.seq_q}) * -std::numeric_limits<double>::infinity();
+        const bool sink = attention_has_sink(options_);
+        const double z = sink ? attention_sink(options_, h) : -kInf;
+        if (shape_.seq_k == 0) {  // no key: P is empty, O = 0, L = −∞ (z with a sink)
+            out.s = out.sees = out.p = Matrix::from_shape({shape_.seq_q, 0});
+            out.logsumexp = xt::ones<double>({shape_.seq_q}) * (normalize == AttentionNormalize::softmax ? z : -kInf);
             return out;
         }
         const Vector j = xt::arange<double>(static_cast<double>(shape_.seq_k));
-        const auto sees = xt::view(j, newaxis(), all()) < xt::view(visible, all(), newaxis());
-        const Matrix scores = xt::where(sees, xt::view(out.scale, all(), newaxis()) * matmul(out.q, xt::transpose(out.k)),
-                                        -std::numeric_limits<double>::infinity());
-        const Vector row_max = xt::amax(scores, {1});
-        const Matrix e = xt::exp(scores - xt::view(row_max, all(), newaxis()));
-        const Vector row_sum = xt::sum(e, {1});
-        out.p = e / xt::view(row_sum, all(), newaxis());
-        out.logsumexp = row_max + xt::log(row_sum);
+        out.sees = xt::cast<double>(xt::view(j, newaxis(), all()) < xt::view(visible, all(), newaxis()));
+        const Matrix logits = xt::view(out.scale, all(), newaxis()) * matmul(out.q, xt::transpose(out.k));
+        const double cap = attention_cap(options_);
+        out.s = xt::where(out.sees > 0, logits, 0.0);
+        for (double& x : out.s) x = attention_softcap(x, cap);
+        const Matrix masked = xt::where(out.sees > 0, out.s, -kInf);
+        if (normalize == AttentionNormalize::relu2) {
+            // φ = relu², L = log n_i (n_i ≥ 1 here: a row sees at least key 0 when seq_k > 0).
+            Matrix phi = out.s;
+            for (double& x : phi) x = attention_weight_numerator(normalize, x);
+            out.p = out.sees * phi / xt::view(visible, all(), newaxis());
+            out.logsumexp = xt::log(visible);
+            return out;
+        }
+        // softmax, with the sink as one more logit; l2 from the doubled logits: ½ logsumexp(2S).
+        const double factor = normalize == AttentionNormalize::l2 ? 2.0 : 1.0;
+        Vector row_max = xt::amax(masked, {1});
+        if (normalize == AttentionNormalize::softmax) row_max = xt::maximum(row_max, z);
+        const Matrix e = xt::exp(factor * (masked - xt::view(row_max, all(), newaxis())));
+        Vector row_sum = xt::sum(e, {1});
+        if (normalize == AttentionNormalize::softmax && sink) row_sum += xt::exp(z - row_max);
+        out.logsumexp = row_max + xt::log(row_sum) / factor;
+        out.p = xt::exp(masked - xt::view(out.logsumexp, all(), newaxis()));
         return out;
     }
 
@@ -158,7 +184,7 @@ void attention_forward_reference(const AttentionShape& shape, const AttentionOpt
 
 void attention_backward_reference(const AttentionShape& shape, const AttentionOptions& options, const double* q,
                                   const double* k, const double* v, const double* d_o, double* dq, double* dk,
-                                  double* dv) {
+                                  double* dv, double* d_sinks) {
     const Reference reference(shape, options, q, k, v);
     const Tensor4 grad_out = load(d_o, shape.batch, shape.seq_q, shape.heads, shape.dim_v);
     // Gradients w.r.t. the rotated Q' and K' first; rotated back at the end.
@@ -166,15 +192,27 @@ void attention_backward_reference(const AttentionShape& shape, const AttentionOp
     Tensor4 grad_k = xt::zeros<double>({shape.batch, shape.seq_k, shape.kv_heads, shape.dim});
     auto grad_v = output(dv, shape.batch, shape.seq_k, shape.kv_heads, shape.dim_v);
     grad_v.fill(0.0);
+    const bool sink_gradient = d_sinks && options.sinks;
+    if (sink_gradient) std::fill(d_sinks, d_sinks + shape.heads, 0.0);
+    const double cap = attention_cap(options);
     for (std::size_t b = 0; b < shape.batch; ++b)
         for (std::size_t h = 0; h < shape.heads; ++h) {
             const Head head = reference.head(b, h);
             const std::size_t g = reference.kv_head(h);
             const Matrix d_out = xt::view(grad_out, b, all(), h, all());
             const Matrix d_p = matmul(d_out, xt::transpose(head.v));
-            const Vector row_dot = xt::sum(head.p * d_p, {1});  // D_i = Σ_j P_ij dP_ij
-            const Matrix d_s = head.p * (d_p - xt::view(row_dot, all(), newaxis()));
-            const Matrix d_logits = xt::view(head.scale, all(), newaxis()) * d_s;  // ∂L/∂(Q'K'ᵀ)
+            const Vector row_dot = xt::sum(head.p * d_p, {1});  // D_i = Σ_j P_ij dP_ij = dO_i·O_i
+            Matrix d_x = Matrix::from_shape(head.p.shape());     // ∂loss/∂X, zero where masked
+            for (std::size_t i = 0; i < d_x.shape(0); ++i)
+                for (std::size_t j = 0; j < d_x.shape(1); ++j)
+                    d_x(i, j) = head.sees(i, j) > 0
+                                    ? attention_score_gradient(options.normalize, head.s(i, j), head.p(i, j),
+                                                               d_p(i, j), row_dot(i), head.logsumexp(i)) *
+                                          attention_softcap_slope(head.s(i, j), cap)
+                                    : 0.0;
+            if (sink_gradient)
+                d_sinks[h] -= xt::sum(xt::exp(attention_sink(options, h) - head.logsumexp) * row_dot)();
+            const Matrix d_logits = xt::view(head.scale, all(), newaxis()) * d_x;  // ∂L/∂(Q'K'ᵀ)
             xt::view(grad_q, b, all(), h, all()) = matmul(d_logits, head.k);
             xt::view(grad_k, b, all(), g, all()) += matmul(xt::transpose(d_logits), head.q);
             xt::view(grad_v, b, all(), g, all()) += matmul(xt::transpose(head.p), d_out);

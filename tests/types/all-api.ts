@@ -157,6 +157,7 @@ const fusedRope = { base: 10000, layout: 'half', rotaryDim: 2 } satisfies Requir
 const attentionOptions = {
   batch: 1, seqQ: 2, seqK: 3, heads: 2, kvHeads: 1, dim: 4, dimV: 2, causal: true, scale: 'entropy',
   baseLen: 512, nMin: 16, clipBelowOne: true, rope: fusedRope, backend: 'wasm',
+  softcap: 30, sinks: new Float32Array([0.5, -1]), smoothSoftmax: false, normalize: 'softmax',
 } satisfies Required<AttentionOptions>;
 const q = f32(16, 1);
 const k = f32(12, 2);
@@ -165,11 +166,15 @@ const out: Float32Array = await kx.attention(q, k, v, attentionOptions);
 const grads: AttentionGradients = kx.attentionBackward(q, k, v, new Float32Array(out.length).fill(1e-3), attentionOptions);
 const standard = await kx.attention(q, k, v, { ...attentionOptions, scale: 'standard', rope: true, causal: false });
 const fixed = await kx.attention(q, k, v, { ...attentionOptions, scale: 0.5, rope: null, clipBelowOne: false });
+const relu2 = await kx.attention(q, k, v, { ...attentionOptions, sinks: null, softcap: null, normalize: 'relu2' });
+const smooth = await kx.attention(q, k, v, { ...attentionOptions, sinks: [0, 0], normalize: 'softmax' });
+const dSinks: Float32Array | undefined = grads.dSinks;
 // Options kept in a variable: their strings widen to `string`, which the types accept.
 const stored = { seqQ: 2, seqK: 3, heads: 2, kvHeads: 1, dim: 4, dimV: 2, scale: 'standard', rope: { layout: 'half' } };
 const fromStored = await kx.attention(q, k, v, stored);
 check(out.length === 8 && grads.dq.length === 16 && grads.dk.length === 12 && grads.dv.length === 6 &&
-  standard.length === 8 && fixed.length === 8 && fromStored.length === 8, 'attention');
+  standard.length === 8 && fixed.length === 8 && fromStored.length === 8 && relu2.length === 8 &&
+  smooth.length === 8 && dSinks?.length === 2, 'attention');
 
 // ---- MLP and GAN ----
 
