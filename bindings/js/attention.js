@@ -12,7 +12,7 @@
 // what C++ cannot see: the JS types and lengths of the arrays it copies into the heap (lengths from
 // the resolved plan), NaN inside q, k, v and dOut, and the JS-only `backend` option.
 import { describe, exactView, requireChoice, requireFinite, requireFloat32Array, requireOptionsObject, resolvePlan, throwIfError,
-  typedLength } from './errors.js';
+  typedArrayKind, typedLength } from './errors.js';
 import { withHeap } from './heap.js';
 
 const BACKENDS = ['auto', 'wasm', 'webgpu'];
@@ -49,6 +49,87 @@ function checkAttentionInputs(fn, plan, q, k, v) {
   requireFinite(fn, 'k', k);
   requireFinite(fn, 'v', v);
   return batch * seqQ * heads * dimV;
+}
+
+// `bias` and `mask` come as { data, shape }: C++ reads and checks the shape (the options object
+// goes there without `data`), this side checks the data it copies. Returns the options for C++ and
+// the two data arrays (undefined when absent).
+function splitTensorOptions(options) {
+  let forCpp = options;
+  const data = {};
+  for (const name of ['bias', 'mask']) {
+    const value = options[name];
+    if (value !== null && typeof value === 'object' && !Array.isArray(value) && !ArrayBuffer.isView(value)) {
+      const { data: array, ...rest } = value;
+      data[name] = array;
+      forCpp = { ...forCpp, [name]: rest };
+    }
+  }
+  return { forCpp, data };
+}
+
+const product = (dims) => dims.reduce((a, b) => a * b, 1);
+
+// bias.data: a Float32Array of the shape's element count; NaN and +Infinity refused, −Infinity
+// allowed (a key removed, as by a false mask entry, except that n_i still counts it).
+function requireBias(fn, data, shape) {
+  const count = product(shape);
+  if (typedArrayKind(data) !== 'Float32Array') {
+    throw new TypeError(`${fn}: bias.data must be a Float32Array, received ${describe(data)}`);
+  }
+  if (typedLength(data) !== count) {
+    throw new RangeError(`${fn}: bias.data must have length ${shape.join('*')} = ${count} for bias.shape ` +
+      `[${shape.join(', ')}], received length ${typedLength(data)}`);
+  }
+  const view = exactView(data);
+  for (let i = 0; i < count; ++i) {
+    if (Number.isNaN(view[i]) || view[i] === Infinity) {
+      throw new RangeError(`${fn}: bias.data[${i}] must be a number or -Infinity, received ${view[i]}`);
+    }
+  }
+  return view;
+}
+
+// mask.data: 1 (or any nonzero byte, or true) means "may attend". A Uint8Array, Int8Array or
+// Uint8ClampedArray is taken as it is; an Array of booleans or 0/1 is converted.
+function requireMask(fn, data, shape) {
+  const count = product(shape);
+  const kind = typedArrayKind(data);
+  const bytes = kind === 'Uint8Array' || kind === 'Int8Array' || kind === 'Uint8ClampedArray';
+  if (!bytes && !Array.isArray(data)) {
+    throw new TypeError(`${fn}: mask.data must be a Uint8Array (or an Array of booleans), received ${describe(data)}`);
+  }
+  const length = bytes ? typedLength(data) : data.length;
+  if (length !== count) {
+    throw new RangeError(`${fn}: mask.data must have length ${shape.join('*')} = ${count} for mask.shape ` +
+      `[${shape.join(', ')}], received length ${length}`);
+  }
+  if (bytes) return new Uint8Array(exactView(data).buffer, exactView(data).byteOffset, count);
+  const out = new Uint8Array(count);
+  for (let i = 0; i < count; ++i) {
+    const x = data[i];
+    if (x === true || x === 1) out[i] = 1;
+    else if (x !== false && x !== 0) {
+      throw new TypeError(`${fn}: mask.data[${i}] must be a boolean, 0 or 1, received ${describe(x)}`);
+    }
+  }
+  return out;
+}
+
+// The bias and mask data checked against the resolved plan (null when the option is off).
+function checkTensorData(fn, plan, data) {
+  return {
+    bias: plan.bias ? requireBias(fn, data.bias, plan.bias.shape) : null,
+    mask: plan.mask ? requireMask(fn, data.mask, plan.mask.shape) : null,
+  };
+}
+
+// Copies the bias and mask into the heap: { bias, mask } addresses for the C++ call (0 when off).
+function heapTensors(heap, tensors) {
+  return {
+    bias: tensors.bias ? heap.input(tensors.bias, 'bias.data') : 0,
+    mask: tensors.mask ? heap.inputBytes(tensors.mask, 'mask.data') : 0,
+  };
 }
 
 const noWebGpu = () => ({ backend: null, reason: "this instance was created with init({ backend: 'wasm' })" });
@@ -163,14 +244,20 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
   async function attention(q, k, v, options) {
     const fn = 'attention';
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
-    const plan = resolvePlan(fn, module.attentionPlan(options));
+    const { forCpp, data } = splitTensorOptions(options);
+    const planned = module.attentionPlan(forCpp);
+    const plan = resolvePlan(fn, planned);
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto');
     const outCount = checkAttentionInputs(fn, plan, q, k, v);
+    const tensors = checkTensorData(fn, plan, data);
     // Empty shapes (seqQ = 0, or seqK = 0: zeros) need no kernel; WASM answers them.
-    const gpu = pickGpu(fn, backend, (g) => g.attentionUnsupported(plan));
+    const gpu = pickGpu(fn, backend, (g) => (planned.wasmOnly
+      ? 'the WebGPU kernel does not implement seqLensQ, seqLensK, window, alibi, bias, mask, softcap, sinks, ' +
+        "smoothSoftmax or normalize 'relu2' | 'l2' yet"
+      : g.attentionUnsupported(plan)));
     if (gpu && outCount > 0 && plan.seqK > 0) {
       try {
-        const { rowScale, ropeTable } = attentionGpuTables(fn, plan, options);
+        const { rowScale, ropeTable } = attentionGpuTables(fn, plan, forCpp);
         return await gpu.attention(q, k, v, plan, rowScale, ropeTable);
       } catch (error) {
         if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
@@ -182,7 +269,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const kPtr = heap.input(k, 'k');
       const vPtr = heap.input(v, 'v');
       const oPtr = heap.alloc(outCount, 'the output');
-      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, options));
+      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, heapTensors(heap, tensors), forCpp));
       return heap.read(oPtr, outCount);
     });
   }
@@ -194,7 +281,8 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
   function attentionBackward(q, k, v, dOut, options) {
     const fn = 'attentionBackward';
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
-    const plan = resolvePlan(fn, module.attentionPlan(options));
+    const { forCpp, data } = splitTensorOptions(options);
+    const plan = resolvePlan(fn, module.attentionPlan(forCpp));
     if (requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto') === 'webgpu') {
       throw new RangeError(`${fn}: backend must be 'auto' or 'wasm' (the backward pass runs on WASM), received 'webgpu'`);
     }
@@ -202,6 +290,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     const { batch, seqQ, heads, dimV } = plan;
     requireFloat32Array(fn, 'dOut', dOut, [['batch', batch], ['seqQ', seqQ], ['heads', heads], ['dimV', dimV]]);
     requireFinite(fn, 'dOut', dOut);
+    const tensors = checkTensorData(fn, plan, data);
     return withHeap(module, (heap) => {
       const qPtr = heap.input(q, 'q');
       const kPtr = heap.input(k, 'k');
@@ -209,14 +298,15 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const dOutPtr = heap.input(dOut, 'dOut');
       const oPtr = heap.alloc(outCount, 'the output');
       const lsePtr = heap.alloc(batch * heads * seqQ, 'the logsumexp');
-      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, options));
+      const buffers = heapTensors(heap, tensors);
+      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, buffers, forCpp));
       const dqPtr = heap.alloc(typedLength(q), 'dq');
       const dkPtr = heap.alloc(typedLength(k), 'dk');
       const dvPtr = heap.alloc(typedLength(v), 'dv');
       // ∂L/∂sinks, one per head, when the call has sinks (attention.hpp: −Σ_i e^{z_h − L_i} D_i).
       const dSinksPtr = plan.sinks ? heap.alloc(heads, 'dSinks') : 0;
       throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr, dSinksPtr,
-        options));
+        buffers, forCpp));
       const grads = { dq: heap.read(dqPtr, typedLength(q)), dk: heap.read(dkPtr, typedLength(k)), dv: heap.read(dvPtr, typedLength(v)) };
       if (plan.sinks) grads.dSinks = heap.read(dSinksPtr, heads);
       return grads;

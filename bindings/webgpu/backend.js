@@ -266,13 +266,6 @@ export class WebGpuBackend {
   /** Null if attention of these resolved options' shape runs on this device, else why it cannot. */
   attentionUnsupported(options) {
     const { batch, seqQ, seqK, heads, kvHeads, dim, dimV } = options;
-    // Logit shaping and the other normalisations (src/attention/attention.hpp) are WASM-only so far.
-    if (options.softcap != null) return 'softcap is not in the WebGPU kernel yet';
-    if (options.sinks != null) return 'sinks are not in the WebGPU kernel yet';
-    if (options.smoothSoftmax) return 'smoothSoftmax is not in the WebGPU kernel yet';
-    if (options.normalize !== undefined && options.normalize !== 'softmax') {
-      return `normalize '${options.normalize}' is not in the WebGPU kernel yet`;
-    }
     if (!this.#attentionTiles(dim, dimV)) {
       return `dim + dimV = ${dim + dimV} floats per key row do not fit ${BLOCK_K_MIN} rows in this device's ` +
         `${this.limits.maxComputeWorkgroupStorageSize} bytes of workgroup memory`;

@@ -5,8 +5,11 @@
 //     reference and the float32 kernel;
 //   - the kernel against the reference on a grid of shapes on the tile edges, with causal, GQA,
 //     RoPE and dim_v ≠ dim, for each option and some combinations;
+//   - the kernel against the reference with each option combined with the masks, bias, windows,
+//     ALiBi and padded lengths of attention_mask_test.cpp, and the softcap-then-bias order;
 //   - the reference backward against central differences of the reference forward, for each
-//     option alone and combined with causal, GQA and RoPE (the sinks included);
+//     option alone and combined with causal, GQA, RoPE, and a bias, mask, window and ALiBi (the
+//     sinks included);
 //   - identities (smoothSoftmax is sinks of 0, a very negative sink is no sink, a huge softcap is
 //     none), rows that see no key, large scores, and thread-count independence.
 #include <algorithm>
@@ -14,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -321,10 +325,10 @@ TEST(AttentionLogitSpec, ReferenceAndKernelMatchMpmath) {
         // Backward, loss = Σ O ∘ G.
         std::vector<double> dq(8), dk(8), dv(8), d_sink(1, 0.0);
         attention_backward_reference(shape, options, kSpecQ.data(), kSpecK.data(), kSpecV.data(), kSpecG.data(),
-                                     dq.data(), dk.data(), dv.data(), d_sink.data());
+                                     dq.data(), dk.data(), dv.data(), {}, d_sink.data());
         std::vector<float> dq32(8), dk32(8), dv32(8), d_sink32(1, 0.0f);
         attention_backward(shape, options, f32(kSpecQ).data(), f32(kSpecK).data(), f32(kSpecV).data(), o32.data(),
-                           statistic32.data(), f32(kSpecG).data(), dq32.data(), dk32.data(), dv32.data(),
+                           statistic32.data(), f32(kSpecG).data(), dq32.data(), dk32.data(), dv32.data(), {},
                            d_sink32.data());
         for (std::size_t e = 0; e < 8; ++e) {
             EXPECT_NEAR(dq[e], c.dq[e], 1e-9) << "dq " << e;
@@ -399,10 +403,10 @@ void compare_with_reference(const GridCase& c, double tolerance) {
 
     std::vector<float> dq(q.size()), dk(k.size()), dv(v.size()), d_sinks(s.heads, 7.0f);
     attention_backward(s, c.options, q.data(), k.data(), v.data(), o.data(), lse.data(), d_o.data(), dq.data(),
-                       dk.data(), dv.data(), d_sinks.data());
+                       dk.data(), dv.data(), {}, d_sinks.data());
     std::vector<double> dq_ref(q.size()), dk_ref(k.size()), dv_ref(v.size()), d_sinks_ref(s.heads, 7.0);
     attention_backward_reference(s, c.options, to_double(q).data(), to_double(k).data(), to_double(v).data(),
-                                 to_double(d_o).data(), dq_ref.data(), dk_ref.data(), dv_ref.data(),
+                                 to_double(d_o).data(), dq_ref.data(), dk_ref.data(), dv_ref.data(), {},
                                  d_sinks_ref.data());
     EXPECT_LE(relative_error(dq, dq_ref), tolerance);
     EXPECT_LE(relative_error(dk, dk_ref), tolerance);
@@ -448,6 +452,145 @@ TEST(AttentionLogitGrid, LargeScoresStayStable) {
     }
 }
 
+// ---- with the masks, bias, windows and lengths of attention_mask_test.cpp ------------------------
+
+struct MaskedCase {
+    std::string name;
+    AttentionShape shape;
+    AttentionOptions options;
+    std::vector<float> bias;
+    std::vector<std::uint8_t> mask;
+    AttentionBuffers buffers() const {
+        return {bias.empty() ? nullptr : bias.data(), mask.empty() ? nullptr : mask.data()};
+    }
+};
+
+std::vector<std::uint8_t> random_mask(std::size_t count, std::uint32_t seed, double keep) {
+    std::mt19937 rng(seed);
+    std::bernoulli_distribution admit(keep);
+    std::vector<std::uint8_t> out(count);
+    for (auto& x : out) x = admit(rng) ? 1 : 0;
+    return out;
+}
+
+// Each variant with: right-padded lengths, a causal window, ALiBi with RoPE, a bias with −∞
+// entries, a key-padding mask with a per-head bias, and a full mask (a row with no key) with a
+// window and lengths at once; on shapes across the tile edges.
+std::vector<MaskedCase> masked_cases(const AttentionShape& shape, Variant v) {
+    const std::size_t seq = shape.seq_q, short_len = std::max<std::size_t>(seq / 2, 1);
+    std::vector<MaskedCase> cases;
+    for (int setting = 0; setting < 6; ++setting) {
+        MaskedCase c{variant_name(v), shape, AttentionOptions{}, {}, {}};
+        AttentionOptions& o = c.options;
+        o.causal = setting % 2 == 1;
+        o.n_min = 1.0;
+        o.scale = setting % 3 == 0 ? std::variant<AttentionScale, double>(AttentionScale::standard)
+                                   : std::variant<AttentionScale, double>(AttentionScale::entropy);
+        switch (setting) {
+            case 0:
+                o.seq_lens_q = std::vector<std::size_t>{seq, short_len};
+                o.seq_lens_k = std::vector<std::size_t>{seq, short_len};
+                c.name += " seqLens";
+                break;
+            case 1:
+                o.window = AttentionWindow{std::size_t{5}, std::nullopt};
+                c.name += " causal window";
+                break;
+            case 2:
+                o.alibi = true;
+                o.rope = AttentionRope{};
+                c.name += " alibi+rope";
+                break;
+            case 3:
+                o.bias = AttentionBroadcast{{2, 4, seq, seq}};
+                c.bias = random_floats(2 * 4 * seq * seq, 71);
+                for (std::size_t i = 0; i < c.bias.size(); i += 7) c.bias[i] = -std::numeric_limits<float>::infinity();
+                c.name += " bias with -inf";
+                break;
+            case 4:
+                o.mask = AttentionBroadcast{{2, 1, 1, seq}};
+                c.mask = random_mask(2 * seq, 72, 0.7);
+                o.bias = AttentionBroadcast{{1, 4, seq, seq}};
+                c.bias = random_floats(4 * seq * seq, 73, 2.0f);
+                c.name += " keyPaddingMask+bias";
+                break;
+            default:
+                o.mask = AttentionBroadcast{{2, 4, seq, seq}};
+                c.mask = random_mask(2 * 4 * seq * seq, 74, 0.5);
+                if (seq > 2)
+                    for (std::size_t j = 0; j < seq; ++j) c.mask[seq + j] = 0;  // row 1 of head 0 sees nothing
+                o.window = AttentionWindow{std::size_t{seq / 2}, std::size_t{2}};
+                o.seq_lens_k = std::vector<std::size_t>{seq, short_len};
+                o.seq_lens_q = std::vector<std::size_t>{short_len, short_len};
+                c.name += " mask+window+seqLens";
+        }
+        o = with_variant(o, v, shape.heads);
+        cases.push_back(c);
+    }
+    return cases;
+}
+
+TEST(AttentionLogitGrid, WithMasksBiasWindowsAndLengths) {
+    const std::size_t t = attention_query_tile();
+    for (Variant v : kVariants)
+        for (std::size_t seq : {std::size_t{1}, t + 1}) {
+            for (const MaskedCase& c : masked_cases({2, seq, seq, 4, 2, 8, 5}, v)) {
+                SCOPED_TRACE(c.name + " seq=" + std::to_string(seq));
+                ASSERT_FALSE(attention_validate(c.shape, c.options));
+                const auto& s = c.shape;
+                const auto q = random_floats(s.batch * s.seq_q * s.heads * s.dim, 81, 1.5f);
+                const auto k = random_floats(s.batch * s.seq_k * s.kv_heads * s.dim, 82, 1.5f);
+                const auto values = random_floats(s.batch * s.seq_k * s.kv_heads * s.dim_v, 83);
+                const auto d_o = random_floats(s.batch * s.seq_q * s.heads * s.dim_v, 84);
+                std::vector<float> o(d_o.size()), lse(s.batch * s.heads * s.seq_q), dq(q.size()), dk(k.size()),
+                    dv(values.size()), d_sinks(s.heads);
+                attention_forward(s, c.options, q.data(), k.data(), values.data(), o.data(), lse.data(), c.buffers());
+                attention_backward(s, c.options, q.data(), k.data(), values.data(), o.data(), lse.data(), d_o.data(),
+                                   dq.data(), dk.data(), dv.data(), c.buffers(), d_sinks.data());
+                std::vector<double> o_ref(o.size()), lse_ref(lse.size()), dq_ref(q.size()), dk_ref(k.size()),
+                    dv_ref(values.size()), d_sinks_ref(s.heads);
+                attention_forward_reference(s, c.options, to_double(q).data(), to_double(k).data(),
+                                            to_double(values).data(), o_ref.data(), lse_ref.data(), c.buffers());
+                attention_backward_reference(s, c.options, to_double(q).data(), to_double(k).data(),
+                                             to_double(values).data(), to_double(d_o).data(), dq_ref.data(),
+                                             dk_ref.data(), dv_ref.data(), c.buffers(), d_sinks_ref.data());
+                for (std::size_t i = 0; i < o.size(); ++i) ASSERT_TRUE(std::isfinite(o[i])) << i;
+                for (std::size_t i = 0; i < lse.size(); ++i)  // −∞ where a row sees nothing, and only there
+                    EXPECT_TRUE(lse[i] == static_cast<float>(lse_ref[i]) || std::fabs(lse[i] - lse_ref[i]) < 1e-4)
+                        << i << ": " << lse[i] << " vs " << lse_ref[i];
+                EXPECT_LE(relative_error(o, o_ref), 1e-4);
+                EXPECT_LE(relative_error(dq, dq_ref), 1e-4);
+                EXPECT_LE(relative_error(dk, dk_ref), 1e-4);
+                EXPECT_LE(relative_error(dv, dv_ref), 1e-4);
+                if (c.options.sinks) {
+                    EXPECT_LE(relative_error(d_sinks, d_sinks_ref), 1e-4);
+                }
+            }
+        }
+}
+
+// The softcap acts on the scaled logit and the bias is added after it (onnxruntime GQA's order):
+// one row, two keys, x = [3, −1]·c, cap 2, bias [0.5, 4].
+TEST(AttentionLogitGrid, SoftcapBeforeBias) {
+    const AttentionShape s{1, 1, 2, 1, 1, 1, 1};
+    AttentionOptions options;
+    options.scale = 1.0;
+    options.softcap = 2.0;
+    options.bias = AttentionBroadcast{{1, 1, 1, 2}};
+    const std::vector<float> q{1.0f}, k{3.0f, -1.0f}, v{1.0f, 0.0f}, bias{0.5f, 4.0f};
+    const AttentionBuffers buffers{bias.data(), nullptr};
+    const double s0 = 2 * std::tanh(1.5) + 0.5, s1 = 2 * std::tanh(-0.5) + 4.0;
+    const double p0 = std::exp(s0) / (std::exp(s0) + std::exp(s1));
+    std::vector<float> o(1), lse(1);
+    attention_forward(s, options, q.data(), k.data(), v.data(), o.data(), lse.data(), buffers);
+    EXPECT_NEAR(o[0], p0, 1e-6);
+    EXPECT_NEAR(lse[0], std::log(std::exp(s0) + std::exp(s1)), 1e-6);
+    std::vector<double> o_ref(1);
+    attention_forward_reference(s, options, to_double(q).data(), to_double(k).data(), to_double(v).data(),
+                                o_ref.data(), nullptr, buffers);
+    EXPECT_NEAR(o_ref[0], p0, 1e-15);
+}
+
 // ---- the reference backward against finite differences -------------------------------------------
 
 // L = Σ dO ∘ O(q, k, v, sinks) in double; central differences of every input against the
@@ -457,8 +600,14 @@ TEST(AttentionLogitBackward, ReferenceMatchesFiniteDifferences) {
         bool causal, gqa, rope;
     };
     const Setting settings[] = {{false, false, false}, {true, false, false}, {false, true, true}, {true, true, true}};
+    // And one with a bias, a key-padding mask, a window and ALiBi: the additive terms after the softcap.
+    const std::vector<float> bias = random_floats(2 * 3 * 5, 15);
+    const std::vector<std::uint8_t> mask{1, 1, 0, 1, 1};
+    const AttentionBuffers buffers{bias.data(), mask.data()};
     for (Variant variant : kVariants) {
-        for (const Setting& setting : settings) {
+        for (int which = 0; which < 5; ++which) {
+            const Setting setting = which < 4 ? settings[which] : Setting{true, true, false};
+            const bool terms = which == 4;
             const AttentionShape s{1, 3, 5, 2, setting.gqa ? 1u : 2u, 4, 3};
             AttentionOptions options;
             options.n_min = 1;  // c_i differs per row under causal
@@ -467,19 +616,27 @@ TEST(AttentionLogitBackward, ReferenceMatchesFiniteDifferences) {
                 options.rope = AttentionRope{};
                 options.rope->layout = setting.causal ? RopeLayout::half : RopeLayout::interleaved;
             }
+            if (terms) {
+                options.bias = AttentionBroadcast{{1, 2, 3, 5}};
+                options.mask = AttentionBroadcast{{1, 1, 1, 5}};
+                options.window = AttentionWindow{std::size_t{3}, std::nullopt};
+                options.alibi = true;
+            }
             options = with_variant(options, variant, s.heads, 0.7);  // a cap that bends the logits
+            const AttentionBuffers used = terms ? buffers : AttentionBuffers{};
             SCOPED_TRACE(std::string(variant_name(variant)) + " causal=" + std::to_string(setting.causal) +
-                         " gqa=" + std::to_string(setting.gqa) + " rope=" + std::to_string(setting.rope));
+                         " gqa=" + std::to_string(setting.gqa) + " rope=" + std::to_string(setting.rope) +
+                         " bias+mask+window+alibi=" + std::to_string(terms));
             auto q = to_double(random_floats(s.seq_q * s.heads * s.dim, 11, 1.5f));
             auto k = to_double(random_floats(s.seq_k * s.kv_heads * s.dim, 12, 1.5f));
             auto v = to_double(random_floats(s.seq_k * s.kv_heads * s.dim_v, 13));
             const auto d_o = to_double(random_floats(s.seq_q * s.heads * s.dim_v, 14));
             std::vector<double> dq(q.size()), dk(k.size()), dv(v.size()), d_sinks(s.heads);
             attention_backward_reference(s, options, q.data(), k.data(), v.data(), d_o.data(), dq.data(), dk.data(),
-                                         dv.data(), d_sinks.data());
+                                         dv.data(), used, d_sinks.data());
             auto loss = [&]() {
                 std::vector<double> o(d_o.size());
-                attention_forward_reference(s, options, q.data(), k.data(), v.data(), o.data(), nullptr);
+                attention_forward_reference(s, options, q.data(), k.data(), v.data(), o.data(), nullptr, used);
                 double sum = 0.0;
                 for (std::size_t i = 0; i < o.size(); ++i) sum += o[i] * d_o[i];
                 return sum;
@@ -519,7 +676,7 @@ KernelRun run_kernel(const AttentionShape& s, const AttentionOptions& options, s
           std::vector<float>(s.heads)};
     attention_forward(s, options, q.data(), k.data(), v.data(), r.o.data(), r.lse.data());
     attention_backward(s, options, q.data(), k.data(), v.data(), r.o.data(), r.lse.data(), d_o.data(), r.dq.data(),
-                       r.dk.data(), r.dv.data(), r.d_sinks.data());
+                       r.dk.data(), r.dv.data(), {}, r.d_sinks.data());
     return r;
 }
 
@@ -584,7 +741,7 @@ TEST(AttentionLogitEdges, NoKeysGiveZeros) {
         attention_forward_reference(s, options, to_double(q).data(), nullptr, nullptr, o_ref.data(), lse_ref.data());
         for (std::size_t i = 0; i < lse.size(); ++i) EXPECT_EQ(lse[i], static_cast<float>(lse_ref[i]));
         attention_backward(s, options, q.data(), nullptr, nullptr, o.data(), lse.data(), o.data(), dq.data(), nullptr,
-                           nullptr, d_sinks.data());
+                           nullptr, {}, d_sinks.data());
         for (float x : dq) EXPECT_EQ(x, 0.0f);
         if (options.sinks) {
             EXPECT_EQ(d_sinks, std::vector<float>(2, 0.0f));
@@ -600,7 +757,7 @@ TEST(AttentionLogitEdges, NoQueriesGiveZeroSinkGradients) {
     const auto k = random_floats(5 * 4, 28), v = random_floats(5 * 3, 29);
     std::vector<float> dk(k.size(), 7.0f), dv(v.size(), 7.0f), d_sinks(2, 7.0f);
     attention_backward(s, options, nullptr, k.data(), v.data(), nullptr, nullptr, nullptr, nullptr, dk.data(),
-                       dv.data(), d_sinks.data());
+                       dv.data(), {}, d_sinks.data());
     EXPECT_EQ(d_sinks, std::vector<float>(2, 0.0f));
 }
 

@@ -51,10 +51,10 @@ const kx = await init({ backend: 'wasm' });
 
 // available: the option is implemented on this branch. owner: the helper of issue 13 adding it.
 export const FEATURES = {
-  standardDefault: { available: false, owner: 'attn-mask', option: "scale left out means 'standard' (1/√d)", peer: 'scale attribute absent' },
-  bias: { available: false, owner: 'attn-mask', option: 'bias: { data, shape }', peer: 'attention_bias' },
-  window: { available: false, owner: 'attn-mask', option: 'window: { left: w − 1, right: 0 }', peer: 'local_window_size' },
-  seqLensK: { available: false, owner: 'attn-mask', option: 'seqLensK: [batch]', peer: 'seqlens_k + 1 < total_sequence_length' },
+  standardDefault: { available: true, owner: 'attn-mask', option: "scale left out means 'standard' (1/√d)", peer: 'scale attribute absent' },
+  bias: { available: true, owner: 'attn-mask', option: 'bias: { data, shape }', peer: 'attention_bias' },
+  window: { available: true, owner: 'attn-mask', option: 'window: { left: w − 1, right: 0 }', peer: 'local_window_size' },
+  seqLensK: { available: true, owner: 'attn-mask', option: 'seqLensK: [batch]', peer: 'seqlens_k + 1 < total_sequence_length' },
   softcap: { available: true, owner: 'attn-logit', option: 'softcap: c', peer: 'softcap' },
   sinks: { available: true, owner: 'attn-logit', option: 'sinks: Float32Array(heads)', peer: 'head_sink' },
   smoothSoftmax: { available: true, owner: 'attn-logit', option: 'smoothSoftmax: true', peer: 'smooth_softmax' },
