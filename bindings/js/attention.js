@@ -10,7 +10,9 @@
 // The options are read, checked and completed by C++ (the field lists and validators in
 // src/attention/rope.hpp and attention.hpp, through the `…Plan` bindings); this side checks only
 // what C++ cannot see: the JS types and lengths of the arrays it copies into the heap (lengths from
-// the resolved plan), NaN inside q, k, v and dOut, and the JS-only `backend` option.
+// the resolved plan), NaN inside q, k, v and dOut (and NaN, +Infinity inside bias.data), and the
+// JS-only `backend` option. `bias` and `mask` cross as { shape } to C++ and as heap addresses of
+// their data.
 import { describe, exactView, requireChoice, requireFinite, requireFloat32Array, requireOptionsObject, resolvePlan, throwIfError,
   typedArrayKind, typedLength } from './errors.js';
 import { withHeap } from './heap.js';

@@ -116,7 +116,7 @@ void visit_fields(AttentionRope& r, Visitor&& field) {
     field("rotaryDim", r.rotary_dim, kPositive);
 }
 
-// ---- Logit shaping and row normalisation (docs/math.md §2.7, §2.8) --------------------------------
+// ---- Logit shaping and row normalisation (docs/math.md §2.8, §2.9) --------------------------------
 //
 // The one account of what happens between the scores and the weights, followed by the float32
 // kernels (attention.cpp, vectorised), the double-precision reference (attention_reference.cpp,

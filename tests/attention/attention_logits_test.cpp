@@ -1,5 +1,5 @@
 // Logit shaping (softcap, sinks, smooth softmax) and the softmax / relu² / l2 normalisations of the
-// fused attention (attention.hpp, "Logit shaping"; docs/math.md §2.7, §2.8):
+// fused attention (attention.hpp, "Logit shaping"; docs/math.md §2.8, §2.9):
 //   - mpmath vectors (tests/vectors/t_attn_logits.py) on the §2.5 example for every option, forward
 //     (P, O and the saved statistic L) and backward (dQ, dK, dV, dSink), against the double
 //     reference and the float32 kernel;

@@ -1,5 +1,5 @@
 // kx.attention and kx.attentionBackward with logit shaping (softcap, sinks, smoothSoftmax) and the
-// softmax / relu2 / l2 normalisations (src/attention/attention.hpp, docs/math.md §2.7, §2.8): the
+// softmax / relu2 / l2 normalisations (src/attention/attention.hpp, docs/math.md §2.8, §2.9): the
 // mpmath vectors of tests/vectors/t_attn_logits.py, a float64 JS reference over shapes on the
 // kernel's tile edges (causal, GQA), central differences of it for the backward pass (dSinks
 // included), and every new rule through the API with the parameter it names.
@@ -72,7 +72,7 @@ function reference(q, k, v, o) {
   return out;
 }
 
-// ---- mpmath vectors: docs/math.md §2.7, §2.8 (tests/vectors/t_attn_logits.py) ----
+// ---- mpmath vectors: docs/math.md §2.8, §2.9 (tests/vectors/t_attn_logits.py) ----
 
 const SPEC = { seqQ: 4, heads: 1, dim: 2, scale: 'standard' };
 const SPEC_Q = new Float32Array([1, 0, 0, 1, 1, 1, 0.5, -1]);
@@ -81,7 +81,7 @@ const SPEC_V = new Float32Array([1, 0, 0, 1, 1, 1, 2, -1]);
 const SPEC_G = new Float32Array([0.3, -0.2, 1, 0.5, -0.7, 0.4, 0.2, 0.9]);
 const IDENTITY = Float32Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? 1 : 0));
 
-test('logit shaping and normalisations reproduce docs/math.md §2.7, §2.8 (rows 0 and 3 of P and O)', async () => {
+test('logit shaping and normalisations reproduce docs/math.md §2.8, §2.9 (rows 0 and 3 of P and O)', async () => {
   const cases = [
     [{ softcap: 0.5 }, [0.3275830457, 0.2100926905, 0.1347412181, 0.3275830457], [1.117490355, 0.01725086294],
       [0.3904786195, 0.1847032998, 0.2124090403, 0.2124090403], [1.02770574, 0.1847032998]],

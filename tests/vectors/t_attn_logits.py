@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# Test vectors for docs/math.md §2.7 and §2.8 (attention logit shaping and normalisations) on the
+# Test vectors for docs/math.md §2.8 and §2.9 (attention logit shaping and normalisations) on the
 # §2.5 example (d = 2, four keys, one head, standard scale 1/√2, not causal and causal): softcap,
 # a sink, smooth softmax, relu² / n and the l2 normalisation. Prints, per variant and row, the
 # weights P, the output O and the saved row statistic L ("logsumexp": P = φ(s)·e^{−L}), and the
