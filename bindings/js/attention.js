@@ -305,7 +305,8 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     const tensors = checkTensorData(fn, plan, data);
     // Empty shapes (seqQ = 0, or seqK = 0: zeros) need no kernel; WASM answers them.
     const gpu = pickGpu(fn, backend, (g) => gpuRopeGap(plan, positions) ?? (planned.wasmOnly
-      ? 'the WebGPU kernel does not implement seqLensQ, seqLensK, window, alibi, bias or mask yet'
+      ? 'the WebGPU kernel does not implement seqLensQ, seqLensK, window, alibi, bias, mask, softcap, sinks, ' +
+        "smoothSoftmax or normalize 'relu2' | 'l2' yet"
       : g.attentionUnsupported(plan)));
     if (gpu && outCount > 0 && plan.seqK > 0) {
       try {
@@ -357,8 +358,13 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const dqPtr = heap.alloc(typedLength(q), 'dq');
       const dkPtr = heap.alloc(typedLength(k), 'dk');
       const dvPtr = heap.alloc(typedLength(v), 'dv');
-      throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr, buffers, forCpp));
-      return { dq: heap.read(dqPtr, typedLength(q)), dk: heap.read(dkPtr, typedLength(k)), dv: heap.read(dvPtr, typedLength(v)) };
+      // ∂L/∂sinks, one per head, when the call has sinks (attention.hpp: −Σ_i e^{z_h − L_i} D_i).
+      const dSinksPtr = plan.sinks ? heap.alloc(heads, 'dSinks') : 0;
+      throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr, dSinksPtr,
+        buffers, forCpp));
+      const grads = { dq: heap.read(dqPtr, typedLength(q)), dk: heap.read(dkPtr, typedLength(k)), dv: heap.read(dvPtr, typedLength(v)) };
+      if (plan.sinks) grads.dSinks = heap.read(dSinksPtr, heads);
+      return grads;
     });
   }
 

@@ -58,6 +58,15 @@ test('README: the padded-batch, window, mask and bias example runs; padded rows 
   assert.equal(result.status, 0, result.stderr.slice(-2000));
 });
 
+test('README: the logit-shaping example runs', () => {
+  const block = blocks.find((b) => b.includes('smoothSoftmax: true'));
+  assert.ok(block, 'README has a logit-shaping example');
+  const result = runExample(`${usingIt}\n${block}\n` +
+    "for (const out of [capped, sunk, smooth, gau, unit]) if (out.length !== n * h * d || !out.every(Number.isFinite)) throw new Error('out');\n" +
+    "if (dSinks.length !== h || dq.length !== q.length) throw new Error('gradients');\n");
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});
+
 test('README: the WebGPU example runs (on SwiftShader when Debian\'s chromium is installed)', () => {
   const attention = blocks.find((b) => b.includes('kx.attentionBackward('));
   const block = blocks.find((b) => b.includes("init({ backend: 'auto' })"));

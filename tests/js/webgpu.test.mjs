@@ -199,8 +199,21 @@ test('options the WebGPU kernel lacks yet (seqLens, window, alibi, bias, mask): 
     const auto = await kx.attention(q, q, q, { ...options, ...extra });
     assert.deepEqual(auto, await wasm.attention(q, q, q, { ...options, ...extra }), JSON.stringify(Object.keys(extra)));
     await assert.rejects(kx.attention(q, q, q, { ...options, ...extra, backend: 'webgpu' }),
-      (e) => e instanceof RangeError && /cannot run this shape: the WebGPU kernel does not implement seqLensQ, seqLensK, window, alibi, bias or mask yet/.test(e.message));
+      (e) => e instanceof RangeError && /cannot run this shape: the WebGPU kernel does not implement seqLensQ, seqLensK, window, alibi, bias, mask/.test(e.message));
   }
+});
+
+test('softcap, sinks, smoothSoftmax and normalize (WASM-only so far): \'auto\' runs them on WASM, \'webgpu\' says why', async () => {
+  const options = { seqQ: 8, heads: 2, dim: 4, causal: true };
+  const q = Float32Array.from({ length: 8 * 2 * 4 }, (_, i) => Math.sin(i));
+  for (const extra of [{ softcap: 5 }, { sinks: [0.5, -0.5] }, { smoothSoftmax: true }, { normalize: 'l2' }]) {
+    assert.deepEqual(await kx.attention(q, q, q, { ...options, ...extra }), await wasm.attention(q, q, q, { ...options, ...extra }));
+    await assert.rejects(kx.attention(q, q, q, { ...options, ...extra, backend: 'webgpu' }),
+      (e) => e instanceof RangeError && /cannot run this shape: the WebGPU kernel does not implement .*softcap, sinks, smoothSoftmax or normalize 'relu2' \| 'l2' yet/.test(e.message),
+      JSON.stringify(extra));
+  }
+  // normalize 'softmax' written out still runs on the GPU.
+  assert.equal((await kx.attention(q, q, q, { ...options, normalize: 'softmax', backend: 'webgpu' })).length, q.length);
 });
 
 test('init errors: bad backend option; a GPU without adapter; a failing device request', async () => {
