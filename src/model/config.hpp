@@ -13,7 +13,8 @@
 #include "core/error.hpp"
 #include "core/options.hpp"
 
-namespace kexue::model {
+namespace kexue {
+namespace model {
 
 // Where the normalisation sits (kexue.fm/archives/8978, 9009):
 //   pre-rms   x + f(RMSNorm(x)), a final RMSNorm before the head (LLaMA's block);
@@ -24,20 +25,30 @@ namespace kexue::model {
 //             so the post-norm model trains as stably as a pre-norm one while keeping its depth.
 enum class NormPlacement { pre_rms, post_ln, deepnorm };
 
+}  // namespace model
+
+// Specialisations live in kexue, EnumNames' namespace.
 template <>
-struct EnumNames<NormPlacement> {
-    static constexpr EnumEntry<NormPlacement> entries[] = {
-        {"pre-rms", NormPlacement::pre_rms}, {"post-ln", NormPlacement::post_ln}, {"deepnorm", NormPlacement::deepnorm}};
+struct EnumNames<model::NormPlacement> {
+    static constexpr EnumEntry<model::NormPlacement> entries[] = {
+        {"pre-rms", model::NormPlacement::pre_rms}, {"post-ln", model::NormPlacement::post_ln}, {"deepnorm", model::NormPlacement::deepnorm}};
 };
+
+namespace model {
 
 // What the model predicts: the next token (causal attention), or masked tokens from both sides
 // (bidirectional attention, BERT's 80/10/10 corruption of `maskRate` of the tokens).
 enum class Objective { causal, masked };
 
+}  // namespace model
+
+// Specialisations live in kexue, EnumNames' namespace.
 template <>
-struct EnumNames<Objective> {
-    static constexpr EnumEntry<Objective> entries[] = {{"causal", Objective::causal}, {"masked", Objective::masked}};
+struct EnumNames<model::Objective> {
+    static constexpr EnumEntry<model::Objective> entries[] = {{"causal", model::Objective::causal}, {"masked", model::Objective::masked}};
 };
+
+namespace model {
 
 // RoPE inside the attention (interleaved pairs, RoFormer).
 struct ModelRope {
@@ -152,12 +163,17 @@ std::uint64_t transformer_parameter_count(const TransformerConfig& config);
 //   given        the caller's positions (an array; native: TrainCall::given)
 enum class PositionMode { sequential, random, equal_mean };
 
+}  // namespace model
+
+// Specialisations live in kexue, EnumNames' namespace.
 template <>
-struct EnumNames<PositionMode> {
-    static constexpr EnumEntry<PositionMode> entries[] = {{"sequential", PositionMode::sequential},
-                                                          {"random", PositionMode::random},
-                                                          {"equal-mean", PositionMode::equal_mean}};
+struct EnumNames<model::PositionMode> {
+    static constexpr EnumEntry<model::PositionMode> entries[] = {{"sequential", model::PositionMode::sequential},
+                                                          {"random", model::PositionMode::random},
+                                                          {"equal-mean", model::PositionMode::equal_mean}};
 };
+
+namespace model {
 
 // The options of trainStep / evaluate: tokens hold `batch` rows of seq + 1 tokens (inputs 0…seq−1,
 // targets 1…seq) for the causal objective, rows of seq tokens for the masked one.
@@ -217,11 +233,16 @@ Error generate_validate(const TransformerConfig& config, std::size_t prompt_leng
 // finetune({ method, rank, targets, lr, … }): which weights train from now on and how.
 enum class FinetuneMethod { full, lora, galore };
 
+}  // namespace model
+
+// Specialisations live in kexue, EnumNames' namespace.
 template <>
-struct EnumNames<FinetuneMethod> {
-    static constexpr EnumEntry<FinetuneMethod> entries[] = {
-        {"full", FinetuneMethod::full}, {"lora", FinetuneMethod::lora}, {"galore", FinetuneMethod::galore}};
+struct EnumNames<model::FinetuneMethod> {
+    static constexpr EnumEntry<model::FinetuneMethod> entries[] = {
+        {"full", model::FinetuneMethod::full}, {"lora", model::FinetuneMethod::lora}, {"galore", model::FinetuneMethod::galore}};
 };
+
+namespace model {
 
 struct FinetuneOptions {
     FinetuneMethod method = FinetuneMethod::lora;
@@ -250,4 +271,5 @@ void visit_fields(FinetuneOptions& o, Visitor&& field) {
 // lr, scale, weightDecay finite (lr > 0).
 Error finetune_validate(const TransformerConfig& config, const FinetuneOptions& options);
 
-}  // namespace kexue::model
+}  // namespace model
+}  // namespace kexue

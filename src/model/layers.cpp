@@ -74,12 +74,12 @@ void rope_rows(float* x, std::size_t rows, std::size_t heads, std::size_t dim, c
     rope_apply(RopeShape{1, rows, heads, dim}, options, x, x);
 }
 
-void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const float* q, const float* k,
+void fused_attention_forward(const AttentionShape& shape, const AttentionOptions& options, const float* q, const float* k,
                        const float* v, float* o, float* logsumexp) {
     kexue::attention_forward(shape, options, q, k, v, o, logsumexp);
 }
 
-void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const float* q, const float* k,
+void fused_attention_backward(const AttentionShape& shape, const AttentionOptions& options, const float* q, const float* k,
                         const float* v, const float* o, const float* logsumexp, const float* d_o, float* dq,
                         float* dk, float* dv) {
     kexue::attention_backward(shape, options, q, k, v, o, logsumexp, d_o, dq, dk, dv);

@@ -189,15 +189,15 @@ void rope_rows(double* x, std::size_t rows, std::size_t heads, std::size_t dim, 
 
 // The fused kernel (attention.hpp), RoPE already applied by the caller: q [B, Sq, H, dk],
 // k [B, Sk, Hkv, dk], v [B, Sk, Hkv, dv] → o [B, Sq, H, dv], logsumexp [B, H, Sq].
-void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const float* q, const float* k,
+void fused_attention_forward(const AttentionShape& shape, const AttentionOptions& options, const float* q, const float* k,
                        const float* v, float* o, float* logsumexp);
-void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const double* q,
+void fused_attention_forward(const AttentionShape& shape, const AttentionOptions& options, const double* q,
                        const double* k, const double* v, double* o, double* logsumexp);
 // dq, dk, dv overwritten.
-void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const float* q, const float* k,
+void fused_attention_backward(const AttentionShape& shape, const AttentionOptions& options, const float* q, const float* k,
                         const float* v, const float* o, const float* logsumexp, const float* d_o, float* dq,
                         float* dk, float* dv);
-void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const double* q,
+void fused_attention_backward(const AttentionShape& shape, const AttentionOptions& options, const double* q,
                         const double* k, const double* v, const double* o, const double* logsumexp,
                         const double* d_o, double* dq, double* dk, double* dv);
 

@@ -28,12 +28,12 @@ void rope_rows(double* x, std::size_t rows, std::size_t heads, std::size_t dim, 
     }
 }
 
-void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const double* q,
+void fused_attention_forward(const AttentionShape& shape, const AttentionOptions& options, const double* q,
                        const double* k, const double* v, double* o, double* logsumexp) {
     attention_forward_reference(shape, options, q, k, v, o, logsumexp);
 }
 
-void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const double* q,
+void fused_attention_backward(const AttentionShape& shape, const AttentionOptions& options, const double* q,
                         const double* k, const double* v, const double*, const double*, const double* d_o,
                         double* dq, double* dk, double* dv) {
     attention_backward_reference(shape, options, q, k, v, d_o, dq, dk, dv);

@@ -80,6 +80,8 @@ public:
     // The global gradient norm of the last train_step, before clipping.
     double last_gradient_norm() const { return last_norm_; }
     std::size_t steps() const { return steps_; }
+    // The step count of a loaded model (informational; AdamW restarts its bias correction).
+    void set_steps(std::size_t steps) { steps_ = steps; }
 
     // Which tensors AdamW updates in train_step (all by default); fine-tuning freezes the rest, and
     // their weight gradients are then not computed.

@@ -255,7 +255,7 @@ void TransformerModel<Real>::forward_layers(const std::int32_t* inputs, std::siz
             }
         }
         const AttentionShape shape{batch, seq, seq_k, h, hkv, dk, dv};
-        attention_forward(shape, options, A.q.data(), use_cache ? cache_k_[l].data() : k,
+        fused_attention_forward(shape, options, A.q.data(), use_cache ? cache_k_[l].data() : k,
                           use_cache ? cache_v_[l].data() : v, A.att.data(), A.lse.data());
         if (!post) {
             linear_forward(A.att.data(), param(P.wo), n, h * dv, d, A.mid.data());
@@ -342,7 +342,7 @@ void TransformerModel<Real>::backward_layers(const std::int32_t* inputs, std::si
             linear_backward(dtmp_.data(), A.att.data(), param(P.wo), n, h * dv, d, datt_.data(),
                             grad_if_trainable(P.wo));
         }
-        attention_backward(shape, options, A.q.data(), A.k.data(), A.v.data(), A.att.data(), A.lse.data(),
+        fused_attention_backward(shape, options, A.q.data(), A.k.data(), A.v.data(), A.att.data(), A.lse.data(),
                            datt_.data(), dq_.data(), dk_.data(), dv_.data());
         if (c.attention.rope) {
             // The kernel's gradients are w.r.t. the rotated q and k: ∂/∂q = R_mᵀ ∂/∂(R_m q) = R_{−m} ∂/∂(R_m q).

@@ -365,6 +365,11 @@ Error Transformer::load(const std::uint8_t* bytes, std::size_t size, std::unique
     if (meta["version"] != kVersion) {
         return range_error_text("bytes", "bytes: the metadata's version must be \"1\", received " + json_quote(meta["version"]));
     }
+    const std::string& steps_text = meta["steps"];
+    if (steps_text.empty() || steps_text.size() > 15 || steps_text.find_first_not_of("0123456789") != std::string::npos) {
+        return range_error_text("bytes", "bytes: the metadata's steps must be a non-negative integer, received " +
+                                             json_quote(steps_text));
+    }
     TransformerConfig config;
     if (Error e = transformer_config_from_metadata(file.metadata, config)) return e;
     if (Error e = transformer_validate(config)) {
@@ -411,6 +416,7 @@ Error Transformer::load(const std::uint8_t* bytes, std::size_t size, std::unique
     for (const TensorInfo& t : expected) {
         std::memcpy(model->model_.parameters().data() + t.offset, file.data + entries[t.name]->begin, 4 * t.size);
     }
+    model->model_.set_steps(static_cast<std::size_t>(std::stoull(steps_text)));
     out = std::move(model);
     return {};
 }

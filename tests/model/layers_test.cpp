@@ -222,7 +222,7 @@ TEST(ModelLayers, RopeAttentionBackwardMatchesFiniteDifferences) {
             rope_rows(ks.data() + b * 5 * 2 * 6, 5, 2, 6, positions.data() + b * 5, 10000.0, false);
         }
         std::vector<double> o(no), lse(2 * 4 * 5);
-        attention_forward(shape, options, qs.data(), ks.data(), vs.data(), o.data(), lse.data());
+        fused_attention_forward(shape, options, qs.data(), ks.data(), vs.data(), o.data(), lse.data());
         return o;
     };
     const auto num_dq = numeric_gradient([&](const auto& x) { return run(x, k, v); }, q, w);
@@ -236,8 +236,8 @@ TEST(ModelLayers, RopeAttentionBackwardMatchesFiniteDifferences) {
         rope_rows(kf.data() + b * 5 * 2 * 6, 5, 2, 6, positions.data() + b * 5, 10000.0, false);
     }
     std::vector<float> o(no), lse(2 * 4 * 5), dq(nq), dk(nk), dv(nv);
-    attention_forward(shape, options, qf.data(), kf.data(), vf.data(), o.data(), lse.data());
-    attention_backward(shape, options, qf.data(), kf.data(), vf.data(), o.data(), lse.data(), wf.data(), dq.data(),
+    fused_attention_forward(shape, options, qf.data(), kf.data(), vf.data(), o.data(), lse.data());
+    fused_attention_backward(shape, options, qf.data(), kf.data(), vf.data(), o.data(), lse.data(), wf.data(), dq.data(),
                        dk.data(), dv.data());
     for (std::size_t b = 0; b < 2; ++b) {
         rope_rows(dq.data() + b * 5 * 4 * 6, 5, 4, 6, positions.data() + b * 5, 10000.0, true);

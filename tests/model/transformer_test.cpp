@@ -457,7 +457,8 @@ TEST(Transformer, GaloreAndFullFinetuningReduceTheLossOnANewText) {
         const double first = t.evaluate(tokens.data(), call, nullptr);
         for (int i = 0; i < 30; ++i) t.train_step(tokens.data(), call);
         EXPECT_LT(t.evaluate(tokens.data(), call, nullptr), first / 2) << enum_name(method);
-        if (method == FinetuneMethod::galore) EXPECT_LT(t.optimizer_state_floats(), t.model().adam_state_floats() + 1);
+        // GaLore keeps less than AdamW's two moments of every trained matrix.
+        if (method == FinetuneMethod::galore) EXPECT_LT(t.optimizer_state_floats(), 2 * t.trained_parameter_count());
     }
 }
 
