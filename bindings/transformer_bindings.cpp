@@ -69,6 +69,16 @@ public:
         return static_cast<double>(model::transformer_activation_floats(t_->config(), static_cast<std::uint64_t>(batch),
                                                                         static_cast<std::uint64_t>(seq)));
     }
+    // { totalMs, gemmMs, attentionMs, ropeMs } of the last trainStep, evaluate or generate.
+    val last_times() const {
+        const model::StepTimes& t = t_->last_times();
+        val out = val::object();
+        out.set("totalMs", t.total);
+        out.set("gemmMs", t.gemm);
+        out.set("attentionMs", t.attention);
+        out.set("ropeMs", t.rope);
+        return out;
+    }
     val finetuning() const {
         if (!t_->finetuning()) return val::null();
         return write_options(*t_->finetuning());
@@ -252,6 +262,7 @@ EMSCRIPTEN_BINDINGS(kexue_transformer) {
         .function("trainedParameterCount", &TransformerNative::trained_parameter_count)
         .function("activationFloats", &TransformerNative::activation_floats)
         .function("finetuning", &TransformerNative::finetuning)
+        .function("lastTimes", &TransformerNative::last_times)
         .function("tensors", &TransformerNative::tensors)
         .function("callPlan", &TransformerNative::call_plan)
         .function("trainStep", &TransformerNative::train_step)

@@ -1215,6 +1215,8 @@ declare class Transformer extends Disposable {
   readonly tensors: readonly TransformerTensor[];
   /** Every parameter (copy), in the order of `tensors`. */
   readonly parameters: Float32Array;
+  /** Milliseconds of the last trainStep / evaluate / generate: total and the kernels' shares. */
+  readonly lastStepTimes: { totalMs: number; gemmMs: number; attentionMs: number; ropeMs: number };
   /** Bytes of activations one trainStep of this shape keeps. */
   activationBytes(options: Omit<TransformerCallOptions, 'positions' | 'positionRange' | 'seed'>): number;
   /** One AdamW step; returns the mean loss before it. */

@@ -186,6 +186,16 @@ export function createTransformerClass(module) {
       });
     }
 
+    /**
+     * Where the last trainStep, evaluate or generate spent its time: { totalMs, gemmMs (every
+     * linear layer and the head), attentionMs (the fused kernel), ropeMs }; the rest is norms,
+     * GELU, the loss, AdamW and copies.
+     */
+    get lastStepTimes() {
+      this.assertAlive('Transformer.lastStepTimes');
+      return this.#native.lastTimes();
+    }
+
     /** Bytes of activations (and backward scratch) one trainStep of { batch, seq } keeps. */
     activationBytes(options) {
       const fn = 'Transformer.activationBytes';

@@ -3,6 +3,9 @@
 #include "model/layers.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <vector>
 
 #include "attention/rope.hpp"
 #include "core/gemm.hpp"
@@ -15,8 +18,31 @@ namespace kexue::model {
 using simd::kVecWidth;
 using simd::Vec;
 
+LayerTimes& layer_times() {
+    static LayerTimes times;
+    return times;
+}
+
+namespace {
+
+// Adds the milliseconds of its scope to `slot`.
+class Stopwatch {
+public:
+    explicit Stopwatch(double& slot) : slot_(slot), start_(std::chrono::steady_clock::now()) {}
+    ~Stopwatch() {
+        slot_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+    }
+
+private:
+    double& slot_;
+    std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace
+
 void matmul(std::size_t m, std::size_t k, std::size_t n, bool ta, bool tb, const float* a, const float* b, float* c,
             bool accumulate) {
+    Stopwatch watch(layer_times().gemm);
     gemm_f32(GemmShape{m, k, n, ta, tb}, a, b, c, accumulate);
 }
 
@@ -65,6 +91,7 @@ void gelu_backward(const float* dy, const float* x, std::size_t count, float* dx
 
 void rope_rows(float* x, std::size_t rows, std::size_t heads, std::size_t dim, const double* positions, double base,
                bool inverse) {
+    Stopwatch watch(layer_times().rope);
     RopeOptions options;
     options.base = base;
     options.layout = RopeLayout::interleaved;
@@ -76,12 +103,14 @@ void rope_rows(float* x, std::size_t rows, std::size_t heads, std::size_t dim, c
 
 void fused_attention_forward(const AttentionShape& shape, const AttentionOptions& options, const float* q, const float* k,
                        const float* v, float* o, float* logsumexp) {
+    Stopwatch watch(layer_times().attention);
     kexue::attention_forward(shape, options, q, k, v, o, logsumexp);
 }
 
 void fused_attention_backward(const AttentionShape& shape, const AttentionOptions& options, const float* q, const float* k,
                         const float* v, const float* o, const float* logsumexp, const float* d_o, float* dq,
                         float* dk, float* dv) {
+    Stopwatch watch(layer_times().attention);
     kexue::attention_backward(shape, options, q, k, v, o, logsumexp, d_o, dq, dk, dv);
 }
 

@@ -29,6 +29,16 @@
 
 namespace kexue::model {
 
+// Milliseconds the float kernels spent since the last reset, for the throughput benchmark's "share
+// of time in attention, GEMMs and the rest" (bench/transformer.mjs). Process-wide; the model runs
+// on one thread at a time (the kernels themselves may use the pool).
+struct LayerTimes {
+    double gemm = 0;       // matmul (every linear layer and the tied head)
+    double attention = 0;  // the fused attention kernel, forward and backward
+    double rope = 0;       // rope_rows
+};
+LayerTimes& layer_times();
+
 // ---- token embedding -----------------------------------------------------------------------
 
 template <typename Real>

@@ -3,6 +3,7 @@
 #include "model/transformer.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -20,7 +21,30 @@ template class TransformerModel<float>;
 
 Transformer::Transformer(const TransformerConfig& config) : model_(config) {}
 
+namespace {
+
+// Times one call into `times` (total, and the kernels' shares from LayerTimes).
+class StepTimer {
+public:
+    explicit StepTimer(StepTimes& times) : times_(times), start_(std::chrono::steady_clock::now()) {
+        layer_times() = LayerTimes{};
+    }
+    ~StepTimer() {
+        times_.total = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+        times_.gemm = layer_times().gemm;
+        times_.attention = layer_times().attention;
+        times_.rope = layer_times().rope;
+    }
+
+private:
+    StepTimes& times_;
+    std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace
+
 TrainStepResult Transformer::train_step(const std::int32_t* tokens, const TrainCall& call) {
+    StepTimer timer(times_);
     TrainStepResult result;
     model_.set_adam_enabled(low_rank_.empty());
     // A non-finite gradient is caught before any weight moves: AdamW runs inside train_step, so
@@ -62,6 +86,7 @@ std::vector<std::int32_t> Transformer::sample_windows(const std::int32_t* corpus
 }
 
 double Transformer::evaluate(const std::int32_t* tokens, const TrainCall& call, float* per_token) {
+    StepTimer timer(times_);
     return model_.forward_backward(tokens, call, false, per_token);
 }
 
@@ -92,6 +117,7 @@ std::vector<std::int32_t> Transformer::generate(const std::int32_t* prompt, std:
     Xoshiro256 rng(options.seed);
     std::vector<std::int32_t> out;
     std::vector<float> logits;
+    StepTimer timer(times_);
     model_.reset_cache();
     model_.forward_cached(prompt, prompt_length, logits);
     for (std::size_t i = 0; i < options.max_tokens; ++i) {

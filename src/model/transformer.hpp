@@ -29,6 +29,11 @@
 
 namespace kexue::model {
 
+// Where the time of the last train_step or evaluate went, in milliseconds (layers.hpp, LayerTimes).
+struct StepTimes {
+    double total = 0, gemm = 0, attention = 0, rope = 0;
+};
+
 struct TrainStepResult {
     double loss = 0;           // before flooding
     double gradient_norm = 0;  // global norm before clipping
@@ -67,6 +72,8 @@ public:
     // The trained parameter count (all, or the targets after finetune; LoRA counts its factors).
     std::size_t trained_parameter_count() const;
 
+    const StepTimes& last_times() const { return times_; }
+
     std::vector<std::uint8_t> save() const;
     // A model from a file written by save() (or by any writer of the same tensors and metadata);
     // every check passes before the model is built, so a refused file leaves nothing behind.
@@ -76,6 +83,7 @@ private:
     TransformerModel<float> model_;
     std::vector<std::pair<std::size_t, LowRankOptimizer>> low_rank_;  // tensor index, its optimizer
     std::optional<FinetuneOptions> finetune_;
+    StepTimes times_;
 };
 
 // The metadata key/value pairs of a configuration ("config.vocab" → "256", …) and back: every field

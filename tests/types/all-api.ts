@@ -333,7 +333,7 @@ check(Number.isFinite(loss) && perToken.length === 8 && sampled.length === 4 && 
   trained.losses.length === 2 && tuned.options.method === 'lora' && transformer.finetuning?.rank === 2 &&
   tensorsList[0].name === 'embedding.weight' && transformer.parameters.length === transformer.parameterCount &&
   reloaded.steps === transformer.steps && transformerResolved.keySize === 4 && transformer.optimizerBytes > 0 &&
-  transformer.trainedParameters > 0 && transformer.activationBytes({ batch: 1, seq: 8 }) > 0, 'transformer');
+  transformer.trainedParameters > 0 && transformer.lastStepTimes.totalMs >= 0 && transformer.activationBytes({ batch: 1, seq: 8 }) > 0, 'transformer');
 transformer.dispose();
 reloaded.dispose();
 
