@@ -1141,7 +1141,7 @@ export interface TransformerCallOptions {
   seq: number;
   /** RoPE positions: 'sequential' (0…seq−1, default), 'random', 'equal-mean', or seq / batch·seq numbers. */
   positions?: OneOf<TransformerPositions> | ArrayLike<number>;
-  /** The range random and equal-mean positions are drawn from (default maxSeq). */
+  /** 'random' positions are drawn from [0, positionRange) (default maxSeq). */
   positionRange?: number;
   /** evaluate(): the seed of the masked objective's masks and of random positions. */
   seed?: number;

@@ -155,6 +155,10 @@ std::uint64_t transformer_activation_floats(const TransformerConfig& c, std::uin
     return checked_product({rows, per_row});
 }
 
+void equal_mean_positions(std::size_t seq, double n, double* out) {
+    for (std::size_t i = 0; i < seq; ++i) out[i] = seq == 1 ? 0.0 : static_cast<double>(i) * n / static_cast<double>(seq - 1);
+}
+
 std::size_t tokens_per_row(const TransformerConfig& config, const TrainCall& call) {
     return config.objective == Objective::causal ? call.seq + 1 : call.seq;
 }
@@ -164,7 +168,7 @@ Error train_call_validate(const TransformerConfig& c, const TrainCall& call) {
     if (Error e = positive("seq", call.seq)) return e;
     if (Error e = at_most("seq", call.seq, c.max_seq, "maxSeq")) return e;
     const std::uint64_t range = call.position_range ? call.position_range : c.max_seq;
-    if (call.positions == PositionMode::random || call.positions == PositionMode::equal_mean) {
+    if (call.positions == PositionMode::random) {
         if (range < call.seq) {
             return range_error("positionRange", "at least seq = " + n(call.seq) + " (distinct positions)",
                                n(range));

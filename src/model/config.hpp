@@ -153,13 +153,14 @@ Error transformer_validate(const TransformerConfig& config);
 // The parameter count of a resolved configuration (64-bit, UINT64_MAX on overflow).
 std::uint64_t transformer_parameter_count(const TransformerConfig& config);
 
-// Where the tokens of a row sit for RoPE.
+// Where the tokens of a row sit for RoPE (docs/math.md §7.17).
 //   sequential   0 … seq−1
 //   random       a sorted sample of seq distinct integers from [0, positionRange), fresh per row and
-//                step (randomised positions, kexue.fm/archives/9444; Ruoss et al. 2023, arXiv 2305.16843)
-//   equal-mean   the expected values of those sorted samples, (i + 1)·(R + 1)/(seq + 1) − 1: the
-//                deterministic positions whose every order statistic has the mean it has in
-//                training with random positions (our reading of 9444's 等均值 evaluation)
+//                step (randomised positions: Ruoss et al. 2023, arXiv 2305.16843; kexue.fm/archives/9444)
+//   equal-mean   Su's variant for functional encodings such as RoPE (9444): per row draw n from an
+//                exponential distribution of mean seq and place the tokens evenly on [0, n],
+//                positions i·n/(seq − 1) (fractional), so that on average they span what 0 … seq−1
+//                spans, while the model sees every stretch of them
 //   given        the caller's positions (an array; native: TrainCall::given)
 enum class PositionMode { sequential, random, equal_mean };
 
@@ -197,6 +198,9 @@ void visit_fields(TrainCall& c, Visitor&& field) {
     field("positionRange", c.position_range);
     field("seed", c.seed);
 }
+
+// Su's equal-mean positions for one row: linspace(0, 1, seq)·n, e.g. seq 5, n 8 → 0, 2, 4, 6, 8.
+void equal_mean_positions(std::size_t seq, double n, double* out);
 
 // The tokens per row the call reads: seq + 1 (causal) or seq (masked).
 std::size_t tokens_per_row(const TransformerConfig& config, const TrainCall& call);

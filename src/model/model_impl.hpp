@@ -189,9 +189,8 @@ std::vector<double> TransformerModel<Real>::positions_for(const TrainCall& call)
                 for (std::size_t i = 0; i < t; ++i) p[i] = static_cast<double>(i);
                 break;
             case PositionMode::equal_mean:
-                // E[i-th smallest of t distinct uniform draws from {0 … R−1}] = (i + 1)(R + 1)/(t + 1) − 1.
-                for (std::size_t i = 0; i < t; ++i)
-                    p[i] = static_cast<double>(i + 1) * (range + 1.0) / static_cast<double>(t + 1) - 1.0;
+                // n ~ Exponential(mean seq) by inversion (1 − u ∈ (0, 1], so the log is finite).
+                equal_mean_positions(t, -static_cast<double>(t) * std::log(1.0 - rng_.uniform()), p);
                 break;
             case PositionMode::random: {
                 // Floyd's algorithm: t distinct integers of [0, R), then sorted.

@@ -496,6 +496,37 @@ TEST(TransformerValidate, ConfigurationRules) {
     EXPECT_EQ(transformer_validate(c).parameter, "the model");
 }
 
+TEST(Transformer, PositionModes) {
+    // docs/math.md §7.17's vector: seq 5, n 8 → 0, 2, 4, 6, 8.
+    double p[5];
+    equal_mean_positions(5, 8.0, p);
+    EXPECT_EQ(std::vector<double>(p, p + 5), (std::vector<double>{0, 2, 4, 6, 8}));
+    TransformerModel<float> model(small_config(NormPlacement::pre_rms));
+    // Random: strictly increasing distinct integers in [0, range), a fresh draw per row.
+    const auto random = model.positions_for(TrainCall{3, 8, PositionMode::random, 20, 0});
+    for (std::size_t r = 0; r < 3; ++r) {
+        for (std::size_t i = 0; i < 8; ++i) {
+            const double x = random[r * 8 + i];
+            EXPECT_EQ(x, std::floor(x));
+            EXPECT_GE(x, 0);
+            EXPECT_LT(x, 20);
+            if (i) EXPECT_LT(random[r * 8 + i - 1], x);
+        }
+    }
+    EXPECT_NE(std::vector<double>(random.begin(), random.begin() + 8), std::vector<double>(random.begin() + 8, random.begin() + 16));
+    // Equal-mean: evenly spaced from 0, the last position exponential with mean seq.
+    double sum = 0;
+    const std::size_t rows = 4000;
+    const auto stretched = model.positions_for(TrainCall{rows, 8, PositionMode::equal_mean, 0, 0});
+    for (std::size_t r = 0; r < rows; ++r) {
+        const double* row = stretched.data() + r * 8;
+        EXPECT_EQ(row[0], 0);
+        EXPECT_NEAR(row[2] - row[1], row[1] - row[0], 1e-9);
+        sum += row[7];
+    }
+    EXPECT_NEAR(sum / rows, 8.0, 0.4);
+}
+
 TEST(TransformerValidate, CallAndTokenRules) {
     const TransformerConfig c = small_config(NormPlacement::pre_rms);
     expect_error(train_call_validate(c, TrainCall{1, 33, PositionMode::sequential, 0, 0}), ErrorKind::range, "seq",
