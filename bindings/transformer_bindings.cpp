@@ -133,6 +133,7 @@ public:
                                                    kexue::js_number(std::uint64_t(length)) + " tokens"));
         }
         const auto batch = t_->sample_windows(at<const std::int32_t>(corpus), length, call.batch, row);
+        if (Error e = model::tokens_validate(t_->config(), batch.data(), batch.size())) return error_result(e);
         return step_result(t_->train_step(batch.data(), call));
     }
 

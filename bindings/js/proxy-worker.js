@@ -167,6 +167,13 @@ async function call({ id, target, path, args, construct, progress, cancellable, 
   if (name === 'step' && (progress || cancellable) && typeof owner.evaluate === 'function' && 'generatorParameters' in owner) {
     return steppedCall(owner, decoded, isAborted, id, progress);
   }
+  // Calls that take { onProgress, signal } themselves (Transformer.train): the page's controls
+  // could not cross, so they are stood in for here, in the options object they came from.
+  const last = decoded[decoded.length - 1];
+  if ((progress || cancellable) && last !== null && typeof last === 'object' && isPlainObject(last)) {
+    if (progress) last.onProgress = (value) => post({ id, progress: value });
+    if (cancellable) last.signal = { get aborted() { return isAborted(); } };
+  }
   return owner[name](...decoded);
 }
 

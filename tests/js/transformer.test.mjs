@@ -217,6 +217,28 @@ test('train(): onProgress after each step, AbortSignal stops between steps with 
   assert.equal(t.steps, 55);
 });
 
+test('through init({ proxy: true }): train() in a worker reports progress and stops on abort', async () => {
+  const remote = await init({ proxy: true });
+  try {
+    const t = await new remote.Transformer(tiny());
+    const controller = new AbortController();
+    const seen = [];
+    await assert.rejects(t.train(corpus, {
+      steps: 500, batch: 2, seq: 16,
+      onProgress: ({ step }) => { seen.push(step); if (step === 3) controller.abort(); },
+      signal: controller.signal,
+    }), { name: 'AbortError' });
+    assert.ok(seen.length >= 3 && seen.length < 500, `${seen.length} progress reports`);
+    const steps = await t.steps;
+    assert.ok(steps >= 3 && steps < 500, `${steps}`);
+    const sample = await t.generate([65, 66], { maxTokens: 5, temperature: 0 });
+    assert.equal(sample.length, 5);
+    await t.dispose();
+  } finally {
+    await remote.dispose();
+  }
+});
+
 test('bad input: each error names its parameter, and the instance works afterwards', () => {
   assert.throws(() => new kx.Transformer(), /TypeError: Transformer: options \{ vocab, dModel, layers, heads \} are required/);
   assert.throws(() => new kx.Transformer({ ...tiny(), heads: 3 }), /RangeError: Transformer: dModel must be a multiple of heads/);
