@@ -114,6 +114,13 @@ function decode(value) {
   return value;
 }
 
+// The stand-in AbortSignal of a proxied call: `aborted` reads the page's flag each time.
+class RemoteSignal {
+  #isAborted;
+  constructor(isAborted) { this.#isAborted = isAborted; }
+  get aborted() { return this.#isAborted(); }
+}
+
 function abortError(what) {
   const error = new Error(`${what} was aborted`);
   error.name = 'AbortError';
@@ -172,7 +179,9 @@ async function call({ id, target, path, args, construct, progress, cancellable, 
   const last = decoded[decoded.length - 1];
   if ((progress || cancellable) && last !== null && typeof last === 'object' && isPlainObject(last)) {
     if (progress) last.onProgress = (value) => post({ id, progress: value });
-    if (cancellable) last.signal = { get aborted() { return isAborted(); } };
+    // A class instance, not a plain object: the facade snapshots plain option objects (a getter
+    // would be read once).
+    if (cancellable) last.signal = new RemoteSignal(isAborted);
   }
   return owner[name](...decoded);
 }
