@@ -29,6 +29,9 @@ const BENCHMARKS = {
   lowrank: () => import('./lowrank.mjs'),
   losses: () => import('./losses.mjs'),
   diffusion: () => import('./diffusion.mjs'),
+  'transformer-speed': () => import('./transformer.mjs').then((m) => ({ run: m.speed })),
+  'transformer-extrapolation': () => import('./transformer.mjs').then((m) => ({ run: m.extrapolation })),
+  'transformer-finetune': () => import('./transformer.mjs').then((m) => ({ run: m.finetune })),
 };
 
 const OPTIONS_WITH_VALUE = ['--backend', '--part'];

@@ -15,6 +15,8 @@ export const APT_PACKAGES = [
   'emscripten', 'binaryen', 'cmake', 'make', 'g++', 'libgtest-dev',
   'libxsimd-dev', 'libxtensor-dev', 'xtl-dev', 'libeigen3-dev',
   'chromium', 'mesa-vulkan-drivers', 'libvulkan1',
+  // The English text the transformer trains on (public domain; scripts/corpus.mjs).
+  'dict-devil',
 ];
 
 function log(message) {

@@ -4,6 +4,8 @@
 //   /kexue/…     → the package's published files (bindings/js/, bindings/webgpu/, dist/, package.json), so the page
 //                  imports 'kexue' through an import map exactly as a web app serving the package
 //                  from node_modules would.
+//   /corpus/devils-dictionary.txt → the transformer demo's corpus, read from Debian's dict-devil
+//                  package (scripts/corpus.mjs); 404 when the package is missing.
 //   /tests/…     → tests/browser/ (test pages, e.g. the WebGPU parity page) and tests/helpers/ (the
 //                  modules they share with the Node tests, and the seeded random module the demo's
 //                  worker uses too).
@@ -12,6 +14,7 @@ import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { corpusAvailable, loadCorpus } from './corpus.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WEB_DIR = path.join(ROOT, 'web');
@@ -57,7 +60,22 @@ function resolveRequest(urlPath) {
 }
 
 export function startServer({ port = 8080, host = '127.0.0.1' } = {}) {
+  let corpus = null;
   const server = createServer((request, response) => {
+    if ((request.url || '').split('?')[0] === '/corpus/devils-dictionary.txt' && corpusAvailable() &&
+      (request.method === 'GET' || request.method === 'HEAD')) {
+      corpus ??= Buffer.from(loadCorpus(), 'latin1');
+      response.writeHead(200, {
+        'Cross-Origin-Opener-Policy': 'same-origin',
+        'Cross-Origin-Embedder-Policy': 'require-corp',
+        'Cross-Origin-Resource-Policy': 'same-origin',
+        'Cache-Control': 'no-cache',
+        'Content-Type': 'text/plain; charset=us-ascii',
+        'Content-Length': corpus.length,
+      });
+      response.end(request.method === 'HEAD' ? undefined : corpus);
+      return;
+    }
     const file = resolveRequest(request.url || '/');
     let stats = null;
     try {

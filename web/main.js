@@ -383,6 +383,69 @@ function setUpLowRank() {
   });
 }
 
+// ---- the transformer ----
+
+function setUpTransformer() {
+  const form = $('transformer-form');
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const args = {
+      source: $('transformer-source').value, text: $('transformer-text').value, scale: $('transformer-scale').value,
+      positions: $('transformer-positions').value, steps: Number($('transformer-steps').value),
+    };
+    $('transformer-stop').disabled = false;
+    $('transformer-extrapolate').disabled = true;
+    $('transformer-finetune').disabled = true;
+    busy($('transformer-run'), async () => {
+      try {
+        const result = await call('transformerTrain', args, { onProgress: drawTransformer });
+        setStatus('transformer', `Training ${result.stopped ? 'stopped' : 'finished'} at step ${result.step}, loss ` +
+          `${result.loss?.toFixed(3)} nats/byte; saved as ${(result.bytes / 1024).toFixed(0)} KiB of safetensors.`);
+        $('transformer-extrapolate').disabled = false;
+        $('transformer-finetune').disabled = false;
+      } finally {
+        $('transformer-stop').disabled = true;
+      }
+    });
+  });
+  $('transformer-stop').addEventListener('click', () => worker.postMessage({ type: 'stop' }));
+  $('transformer-extrapolate').addEventListener('click', () => {
+    busy($('transformer-extrapolate'), async () => {
+      const { rows } = await call('transformerExtrapolate');
+      linePlot($('transformer-lengths'), {
+        series: [{ name: `per-token loss (${$('transformer-scale').value} scale)`, color: COLORS[0], points: rows }],
+        xLabel: 'length n (trained at 64)', yLabel: 'nats/byte',
+        label: 'loss against length: ' + rows.map(([n, l]) => `n=${n}: ${l.toFixed(3)}`).join(', '),
+      });
+      setStatus('transformer', 'Loss against length: ' + rows.map(([n, l]) => `${n}: ${l.toFixed(3)}`).join(', ') + '.');
+    });
+  });
+  $('transformer-finetune').addEventListener('click', () => {
+    busy($('transformer-finetune'), async () => {
+      const { rows } = await call('transformerFinetune', { text: $('transformer-text').value });
+      $('transformer-table').tBodies[0].replaceChildren(...rows.map((row) => {
+        const tr = document.createElement('tr');
+        for (const text of [row.name, row.before.toFixed(3), row.after.toFixed(3), (row.optimizerBytes / 1024).toFixed(1)]) {
+          const td = document.createElement('td');
+          td.textContent = text;
+          tr.append(td);
+        }
+        return tr;
+      }));
+      setStatus('transformer', 'Fine-tuned with ' + rows.map((r) => `${r.name} (${(r.optimizerBytes / 1024).toFixed(1)} KiB)`).join(', ') + '.');
+    });
+  });
+}
+
+function drawTransformer({ curve, sample, step, seconds }) {
+  linePlot($('transformer-curves'), {
+    series: [{ name: 'training loss', color: COLORS[1], points: curve }],
+    xLabel: 'step', yLabel: 'nats/byte',
+    label: `training loss up to step ${step}: ${curve.at(-1)?.[1].toFixed(3)} (${(step / Math.max(seconds, 1e-3)).toFixed(1)} steps/s)`,
+  });
+  $('transformer-sample').textContent = sample;
+}
+
 // ---- start ----
 
 async function main() {
@@ -398,6 +461,7 @@ async function main() {
   setUpGan();
   setUpDiffusion();
   setUpLowRank();
+  setUpTransformer();
   $('status').textContent = 'Ready: the WASM module is loaded in a worker.';
   document.body.dataset.ready = 'true';
 }

@@ -338,6 +338,97 @@ function lowRank({ rank, lr, steps }) {
   return { ...result, ms: performance.now() - start };
 }
 
+// ---- the transformer ----
+
+let transformer = null;  // { model, corpus, pretrained }
+
+async function corpusOf({ source, text }) {
+  if (source === 'pasted') return kx.Transformer.encodeBytes(text);
+  const response = await fetch('/corpus/devils-dictionary.txt');
+  if (!response.ok) throw new Error('the corpus is not served here (install Debian\'s dict-devil and use npm start), or paste a text');
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+// Trains a 2-layer byte-level model in chunks of 10 steps (train() with an AbortSignal that the
+// page's Stop sets), reporting the loss curve and a sample every 100 steps.
+async function transformerTrain({ source, text, scale, positions, steps }, progress) {
+  stopRequested = false;
+  transformer?.model.dispose();
+  const corpus = await corpusOf({ source, text });
+  if (corpus.length < 80) throw new Error('the text must hold at least 80 bytes');
+  const model = new kx.Transformer({
+    vocab: 256, dModel: 64, layers: 2, heads: 4, maxSeq: 512,
+    attention: { scale, baseLen: 64, rope: { base: 10000 } }, optimizer: { lr: 3e-3 }, seed: 1,
+  });
+  transformer = { model, corpus, pretrained: null };
+  const curve = [];
+  let sample = '';
+  const start = performance.now();
+  const controller = new AbortController();
+  while (model.steps < steps && !stopRequested) {
+    try {
+      const { losses } = await model.train(corpus, {
+        steps: Math.min(10, steps - model.steps), batch: 8, seq: 64, positions, positionRange: 512,
+        onProgress: () => { if (stopRequested) controller.abort(); }, signal: controller.signal,
+      });
+      losses.forEach((loss) => curve.push([curve.length + 1, loss]));
+    } catch (error) {
+      if (error.name !== 'AbortError') throw error;
+    }
+    if (model.steps % 100 === 0 || stopRequested || model.steps >= steps) {
+      const at = Math.floor((model.steps * 7919) % Math.max(1, corpus.length - 32));
+      const prompt = corpus.subarray(at, at + 24);
+      sample = kx.Transformer.decodeBytes(prompt) + '▸' +
+        kx.Transformer.decodeBytes(model.generate(prompt, { maxTokens: 120, temperature: 0.8, topK: 20, seed: model.steps }));
+    }
+    progress({ curve, sample, step: model.steps, seconds: (performance.now() - start) / 1000 });
+    await yieldToMessages();
+  }
+  transformer.pretrained = model.save();
+  return { stopped: stopRequested, step: model.steps, loss: curve.at(-1)?.[1], sample, bytes: transformer.pretrained.length };
+}
+
+// The per-token loss of the trained model at lengths 64 … 512 (it trained at 64).
+function transformerExtrapolate() {
+  if (!transformer) throw new Error('train a model first');
+  const { model, corpus } = transformer;
+  const rows = [];
+  for (const n of [64, 128, 256, 512]) {
+    if (corpus.length < n + 1) break;
+    const count = Math.max(1, Math.min(8, Math.floor((corpus.length - n - 1) / 997) + 1));
+    const tokens = new Uint8Array(count * (n + 1));
+    for (let r = 0; r < count; ++r) tokens.set(corpus.subarray(r * 997, r * 997 + n + 1), r * (n + 1));
+    const losses = model.evaluate(tokens, { seq: n });
+    rows.push([n, losses.reduce((s, x) => s + x, 0) / losses.length]);
+  }
+  return { rows };
+}
+
+// Fine-tunes copies of the trained model on the pasted text with full AdamW and with LoRA (rank 4)
+// for 60 steps each: the loss on that text before and after, and the optimizer memory.
+async function transformerFinetune({ text }) {
+  if (!transformer?.pretrained) throw new Error('train a model first');
+  const corpus = kx.Transformer.encodeBytes(text);
+  if (corpus.length < 66) throw new Error('paste at least 66 bytes of text');
+  const rows = [];
+  const windows = new Uint8Array(4 * 65);
+  for (let r = 0; r < 4; ++r) {
+    const at = Math.floor(r * (corpus.length - 65) / 4);
+    windows.set(corpus.subarray(at, at + 65), r * 65);
+  }
+  const mean = (x) => x.reduce((s, v) => s + v, 0) / x.length;
+  for (const [name, options] of [['full AdamW', { method: 'full', lr: 1e-3 }], ['LoRA r=4', { method: 'lora', rank: 4, lr: 1e-2 }],
+    ['GaLore r=4', { method: 'galore', rank: 4, lr: 1e-2 }]]) {
+    const model = kx.Transformer.load(transformer.pretrained);
+    const before = mean(model.evaluate(windows, { seq: 64 }));
+    const { optimizerBytes } = model.finetune(options);
+    await model.train(corpus, { steps: 60, batch: 4, seq: 64 });
+    rows.push({ name, before, after: mean(model.evaluate(windows, { seq: 64 })), optimizerBytes });
+    model.dispose();
+  }
+  return { rows };
+}
+
 // ---- capabilities ----
 
 async function capabilities() {
@@ -354,7 +445,7 @@ async function capabilities() {
 
 // ---- dispatch ----
 
-const handlers = { capabilities, lowRank, ganTrain, diffusionTrain, diffusionSample, attentionWeights, needle, whiteningLoad, whiteningRefit };
+const handlers = { capabilities, lowRank, transformerTrain, transformerExtrapolate, transformerFinetune, ganTrain, diffusionTrain, diffusionSample, attentionWeights, needle, whiteningLoad, whiteningRefit };
 
 self.onmessage = async ({ data }) => {
   const { id, type, args } = data;

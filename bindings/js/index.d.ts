@@ -1189,3 +1189,189 @@ export interface Kexue {
   /** Hubness of x [rows, dim]: k-occurrence counts and their skewness (kexue.fm/archives/9147). */
   hubness(x: Float32Array, options: HubnessOptions): HubnessResult;
 }
+
+// ---- the transformer (bindings/js/transformer.js; src/model/; docs/math.md §8) ----
+
+/** Where the normalisation sits: pre-RMSNorm, post-LayerNorm, or post-LayerNorm with DeepNorm's α/β. */
+export type TransformerNorm = 'pre-rms' | 'post-ln' | 'deepnorm';
+export type TransformerObjective = 'causal' | 'masked';
+export type TransformerPositions = 'sequential' | 'random' | 'equal-mean';
+export type FinetuneMethod = 'full' | 'lora' | 'galore';
+/** The weight matrices fine-tuning can target ('embedding' and 'norms' with method 'full' only). */
+export type FinetuneTarget = 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'embedding' | 'norms';
+/** An integer token array: bytes (Uint8Array), Int32Array, … or an array of integers. */
+export type Tokens = Int32Array | Uint8Array | Uint16Array | Int16Array | Int8Array | readonly number[];
+
+export interface TransformerAttentionOptions {
+  /** 'standard' 1/√keySize (default), 'entropy' log(n)/log(baseLen)/√keySize, or a number. */
+  scale?: OneOf<'entropy' | 'standard'> | number;
+  /** The length at which the entropy scale equals 1/√keySize (default 512). */
+  baseLen?: number;
+  /** Floor on n in the entropy scale (default 1). */
+  nMin?: number;
+  /** RoPE (default { base: 10000 }); false or null: no position information at all. */
+  rope?: boolean | null | { base?: number };
+}
+
+export interface TransformerOptimizerOptions {
+  /** AdamW: lr (default 1e-3), beta1 (0.9), beta2 (0.95), eps (1e-8), weightDecay (0, matrices only). */
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** Global-norm clipping (default 1; 0 turns it off). */
+  clipNorm?: number;
+  /** Flooding level b: train on |L − b| + b (kexue.fm/archives/7643); null: off. */
+  flooding?: number | null;
+}
+
+export interface TransformerOptions {
+  vocab: number;
+  dModel: number;
+  layers: number;
+  heads: number;
+  /** Key/value heads (grouped-query attention); default heads. */
+  kvHeads?: number;
+  /** Query/key width per head; default dModel/heads (values are always dModel/heads wide). */
+  keySize?: number;
+  /** FFN hidden width; default 4·dModel. */
+  ffn?: number;
+  norm?: OneOf<TransformerNorm>;
+  /** 'causal' (next token, default) or 'masked' (vocab − 1 is the mask id). */
+  objective?: OneOf<TransformerObjective>;
+  /** Fraction of tokens masked by the masked objective (default 0.15). */
+  maskRate?: number;
+  attention?: TransformerAttentionOptions;
+  /** The longest sequence and the KV cache's length (default 1024). */
+  maxSeq?: number;
+  /** σ of the normal initialisation (default 0.02; DeepNorm uses its own). */
+  initStd?: number;
+  normEps?: number;
+  optimizer?: TransformerOptimizerOptions;
+  seed?: number;
+}
+
+export interface TransformerResolvedOptions {
+  readonly vocab: number;
+  readonly dModel: number;
+  readonly layers: number;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly keySize: number;
+  readonly ffn: number;
+  readonly norm: TransformerNorm;
+  readonly objective: TransformerObjective;
+  readonly maskRate: number;
+  readonly attention: { readonly scale: 'entropy' | 'standard' | number; readonly baseLen: number; readonly nMin: number; readonly rope: { readonly base: number } | null };
+  readonly maxSeq: number;
+  readonly initStd: number;
+  readonly normEps: number;
+  readonly optimizer: { readonly lr: number; readonly beta1: number; readonly beta2: number; readonly eps: number; readonly weightDecay: number; readonly clipNorm: number; readonly flooding: number | null };
+  readonly seed: number;
+}
+
+export interface TransformerCallOptions {
+  /** Rows of seq + 1 tokens (seq for the masked objective); default: as many as the tokens hold. */
+  batch?: number;
+  seq: number;
+  /** RoPE positions: 'sequential' (0…seq−1, default), 'random', 'equal-mean', or seq / batch·seq numbers. */
+  positions?: OneOf<TransformerPositions> | ArrayLike<number>;
+  /** 'random' positions are drawn from [0, positionRange) (default maxSeq). */
+  positionRange?: number;
+  /** evaluate(): the seed of the masked objective's masks and of random positions. */
+  seed?: number;
+}
+
+export interface TransformerTrainOptions extends Omit<TransformerCallOptions, 'seed'> {
+  steps: number;
+  onProgress?: (progress: { step: number; steps: number; loss: number }) => void;
+  signal?: { readonly aborted: boolean; readonly reason?: unknown };
+}
+
+export interface TransformerGenerateOptions {
+  /** Tokens to sample (default 64; prompt + maxTokens ≤ maxSeq). */
+  maxTokens?: number;
+  /** Softmax temperature (default 1; 0: greedy). */
+  temperature?: number;
+  /** Sample among the k most likely tokens (0: all, the default). */
+  topK?: number;
+  seed?: number;
+}
+
+export interface FinetuneOptions {
+  /** 'full' (AdamW), 'lora' (default) or 'galore': a LowRankOptimizer per targeted matrix. */
+  method?: OneOf<FinetuneMethod>;
+  /** Rank of LoRA / GaLore (default 8). */
+  rank?: number;
+  /** Matrix kinds of every layer; empty (default): all matrices ('full': every parameter). */
+  targets?: readonly OneOf<FinetuneTarget>[];
+  lr?: number;
+  /** LoRA's s in W = W0 + s·A·B, GaLore's α (default 1). */
+  scale?: number;
+  /** GaLore's projector refresh interval (default 50). */
+  updateProjGap?: number;
+  weightDecay?: number;
+}
+
+export interface FinetuneResolvedOptions {
+  readonly method: FinetuneMethod;
+  readonly rank: number;
+  readonly targets: readonly string[];
+  readonly lr: number;
+  readonly scale: number;
+  readonly updateProjGap: number;
+  readonly weightDecay: number;
+}
+
+export interface TransformerTensor {
+  readonly name: string;
+  readonly shape: readonly number[];
+  /** Offset into `parameters`. */
+  readonly offset: number;
+}
+
+/** A small transformer on kexue's kernels: trainStep, evaluate, generate, finetune, train, save/load. */
+declare class Transformer extends Disposable {
+  constructor(options: TransformerOptions);
+  /** A model from a safetensors file written by save(). @throws RangeError naming what is wrong; nothing is created. */
+  static load(bytes: Uint8Array | ArrayBuffer): Transformer;
+  /** UTF-8 bytes of a string (byte-level tokens, vocab 256). */
+  static encodeBytes(text: string): Uint8Array;
+  /** The string of byte-level tokens. */
+  static decodeBytes(tokens: Tokens): string;
+  readonly options: TransformerResolvedOptions;
+  readonly parameterCount: number;
+  readonly steps: number;
+  /** Bytes of optimizer state (AdamW's moments, or the low-rank optimizers' after finetune()). */
+  readonly optimizerBytes: number;
+  /** Parameters being trained (LoRA: its factors). */
+  readonly trainedParameters: number;
+  readonly finetuning: FinetuneResolvedOptions | null;
+  readonly tensors: readonly TransformerTensor[];
+  /** Every parameter (copy), in the order of `tensors`. */
+  readonly parameters: Float32Array;
+  /** Milliseconds of the last trainStep / evaluate / generate: total and the kernels' shares. */
+  readonly lastStepTimes: { totalMs: number; gemmMs: number; attentionMs: number; ropeMs: number };
+  /** Bytes of activations one trainStep of this shape keeps. */
+  activationBytes(options: Omit<TransformerCallOptions, 'positions' | 'positionRange' | 'seed'>): number;
+  /** One AdamW step; returns the mean loss before it. */
+  trainStep(tokens: Tokens, options: TransformerCallOptions): number;
+  /** Per-token loss, Float32Array(batch·seq). */
+  evaluate(tokens: Tokens, options: TransformerCallOptions): Float32Array;
+  /** Sampled tokens after the prompt (KV cache). */
+  generate(prompt: Tokens, options?: TransformerGenerateOptions): Int32Array;
+  /** From now on only the targets train, by `method`. */
+  finetune(options?: FinetuneOptions): { options: FinetuneResolvedOptions; optimizerBytes: number; trainedParameters: number };
+  /** `steps` steps on windows drawn from a corpus; rejects with the signal's reason when aborted. */
+  train(tokens: Tokens, options: TransformerTrainOptions): Promise<{ losses: Float32Array }>;
+  /** The safetensors file. */
+  save(): Uint8Array;
+}
+
+export type { Transformer };
+
+export interface Kexue {
+  /** A small transformer trained, fine-tuned (full, LoRA, GaLore), sampled and saved in the page. */
+  readonly Transformer: typeof Transformer;
+}

@@ -16,6 +16,7 @@ import { createDiffusionClasses } from './diffusion.js';
 import { createPenaltyInequality } from './penalty.js';
 import { createHubness } from './hubness.js';
 import { createOptimClasses } from './optim.js';
+import { createTransformerClass } from './transformer.js';
 import { createWhiteningClasses } from './whitening.js';
 
 export { version };
@@ -83,6 +84,9 @@ class Kexue {
     this.attention = attention;
     /** { dq, dk, dv } of the attention call with the same options, from dOut. */
     this.attentionBackward = attentionBackward;
+    const { Transformer } = createTransformerClass(module);
+    /** A small transformer trained, fine-tuned (full, LoRA, GaLore), sampled and saved in the page. */
+    this.Transformer = Transformer;
   }
 
   /** What kx.attention runs on by default: 'webgpu' while a WebGPU device is held, else 'wasm'. */

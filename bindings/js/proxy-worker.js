@@ -114,6 +114,13 @@ function decode(value) {
   return value;
 }
 
+// The stand-in AbortSignal of a proxied call: `aborted` reads the page's flag each time.
+class RemoteSignal {
+  #isAborted;
+  constructor(isAborted) { this.#isAborted = isAborted; }
+  get aborted() { return this.#isAborted(); }
+}
+
 function abortError(what) {
   const error = new Error(`${what} was aborted`);
   error.name = 'AbortError';
@@ -166,6 +173,15 @@ async function call({ id, target, path, args, construct, progress, cancellable, 
   if (typeof owner[name] !== 'function') throw new TypeError(`kexue proxy: ${path.join('.')} is not a function`);
   if (name === 'step' && (progress || cancellable) && typeof owner.evaluate === 'function' && 'generatorParameters' in owner) {
     return steppedCall(owner, decoded, isAborted, id, progress);
+  }
+  // Calls that take { onProgress, signal } themselves (Transformer.train): the page's controls
+  // could not cross, so they are stood in for here, in the options object they came from.
+  const last = decoded[decoded.length - 1];
+  if ((progress || cancellable) && last !== null && typeof last === 'object' && isPlainObject(last)) {
+    if (progress) last.onProgress = (value) => post({ id, progress: value });
+    // A class instance, not a plain object: the facade snapshots plain option objects (a getter
+    // would be read once).
+    if (cancellable) last.signal = new RemoteSignal(isAborted);
   }
   return owner[name](...decoded);
 }

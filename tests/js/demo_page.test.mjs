@@ -211,6 +211,31 @@ test('LoRA as an optimizer: the worked example runs with the chosen rank', async
   await page.locator('#lowrank').screenshot({ path: path.join(SHOTS, 'demo-lowrank.png') });
 });
 
+test('transformer: trains live on the Devil\'s Dictionary with samples, stops, measures loss against length, fine-tunes with LoRA', async () => {
+  const { page } = demo;
+  await page.selectOption('#transformer-steps', '3000');
+  await page.click('#transformer-run');
+  // A sample appears as it learns (every 100 steps); then Stop ends the run after its current step.
+  await page.waitForFunction(() => document.getElementById('transformer-sample').textContent.includes('▸'), null, { timeout: 120_000 });
+  assert.ok(await page.evaluate(drawn('transformer-curves')) >= 1);
+  await page.click('#transformer-stop');
+  await page.waitForFunction(() => /Training stopped at step \d+/.test(document.getElementById('status-transformer').textContent), null, { timeout: 60_000 });
+  const status = await page.textContent('#status-transformer');
+  const step = Number(/step (\d+)/.exec(status)[1]);
+  assert.ok(step >= 100 && step < 3000, status);
+  await page.click('#transformer-extrapolate');
+  await page.waitForFunction(() => /Loss against length: 64: /.test(document.getElementById('status-transformer').textContent), null, { timeout: 60_000 });
+  assert.match(await page.textContent('#status-transformer'), /512: \d\.\d{3}/);
+  assert.ok(await page.evaluate(drawn('transformer-lengths')) >= 1);
+  await page.click('#transformer-finetune');
+  await page.waitForFunction(() => document.querySelectorAll('#transformer-table tbody tr').length === 3, null, { timeout: 120_000 });
+  const rows = await page.$$eval('#transformer-table tbody tr', (trs) => trs.map((tr) => Array.from(tr.cells, (td) => td.textContent)));
+  assert.deepEqual(rows.map((r) => r[0]), ['full AdamW', 'LoRA r=4', 'GaLore r=4']);
+  for (const row of rows) assert.ok(Number(row[2]) < Number(row[1]), `fine-tuning lowers the loss on the text: ${row}`);
+  assert.ok(Number(rows[1][3]) < Number(rows[0][3]) / 4, `LoRA's optimizer memory: ${rows}`);
+  await page.locator('#transformer').screenshot({ path: path.join(SHOTS, 'demo-transformer.png') });
+});
+
 // A 2-D float32 .npy file (format 1.0) of rows×dim values.
 function npyBuffer(values, rows, dim) {
   let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${dim}), }`;
@@ -242,7 +267,7 @@ test('every control has a label and is reachable with Tab', async () => {
   // Walk the tab order from the top and collect every focusable control reached.
   await page.evaluate(() => document.activeElement?.blur());
   const reached = new Set();
-  for (let i = 0; i < 60; ++i) {
+  for (let i = 0; i < 90; ++i) {
     await page.keyboard.press('Tab');
     const id = await page.evaluate(() => document.activeElement?.id);
     if (id) reached.add(id);

@@ -128,3 +128,13 @@ test('README: the hubness example runs', () => {
     "if (before.counts.length !== rows || after.counts.reduce((s, c) => s + c, 0) !== rows * 10) throw new Error('counts');\n");
   assert.equal(result.status, 0, result.stderr.slice(-2000));
 });
+
+test('README: the transformer example runs and what its comments say holds', () => {
+  const block = blocks.find((b) => b.includes('kx.Transformer.encodeBytes('));
+  assert.ok(block, 'README has a transformer example');
+  const result = runExample(`${usingIt}\n${block}\n` +
+    "if (losses.length !== 60 || !(losses[59] < losses[0])) throw new Error('losses ' + losses[0] + ' ' + losses[59]);\n" +
+    "if (perToken.length !== 64 || typeof sample !== 'string' || !Number.isFinite(loss) || !(optimizerBytes > 0)) throw new Error('results');\n" +
+    "if (!(bytes instanceof Uint8Array)) throw new Error('bytes');\n");
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});

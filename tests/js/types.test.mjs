@@ -108,6 +108,7 @@ async function liveNames() {
   const trainer = new kx.GanTrainer({ batch: 2, critic: { hidden: [2] }, generator: { hidden: [2] } });
   const optimizer = new kx.LowRankOptimizer({ rows: 2, cols: 2, rank: 1, lr: 0.1, weight: new Float32Array(4) });
   const diffusionTrainer = new kx.DiffusionTrainer({ hidden: [2], batch: 2, schedule: { steps: 2 } });
+  const transformer = new kx.Transformer({ vocab: 4, dModel: 4, layers: 1, heads: 1 });
   const disposable = new kexue.Disposable(() => {});
   const options = (object) => Object.keys(object.options ?? {});
   const checks = {
@@ -131,6 +132,8 @@ async function liveNames() {
     diffusion: ['DiffusionNamespace', memberNames(kx.diffusion)],
     DiffusionTrainer: ['DiffusionTrainer', memberNames(diffusionTrainer)],
     DiffusionTrainerStatic: ["Omit<Kexue['DiffusionTrainer'], 'prototype'>", staticNames(kx.DiffusionTrainer)],
+    Transformer: ['Transformer', memberNames(transformer)],
+    TransformerStatic: ["Omit<Kexue['Transformer'], 'prototype'>", staticNames(kx.Transformer)],
   };
   // The resolved options: every name written is declared, every required declared name is written.
   const optionChecks = {
@@ -143,8 +146,11 @@ async function liveNames() {
     optimizerOptions: ['LowRankOptimizerResolvedOptions', options(optimizer)],
     diffusionTrainerOptions: ['DiffusionTrainerResolvedOptions', options(diffusionTrainer)],
     diffusionSchedule: ["DiffusionTrainerResolvedOptions['schedule']", Object.keys(diffusionTrainer.options?.schedule ?? {})],
+    transformerOptions: ['TransformerResolvedOptions', options(transformer)],
+    transformerAttention: ["TransformerResolvedOptions['attention']", Object.keys(transformer.options?.attention ?? {})],
+    transformerOptimizer: ["TransformerResolvedOptions['optimizer']", Object.keys(transformer.options?.optimizer ?? {})],
   };
-  for (const object of [whitening, stats, mlp, trainer, optimizer, diffusionTrainer]) object.dispose();
+  for (const object of [whitening, stats, mlp, trainer, optimizer, diffusionTrainer, transformer]) object.dispose();
   kx.dispose();
 
   const lines = [
@@ -153,7 +159,8 @@ async function liveNames() {
     "import type * as Package from 'kexue';",
     "import type { Disposable, GanNamespace, GanPreset, GanTrainer, GanTrainerResolvedOptions, Kexue, LowRankOptimizer,",
     "  LowRankOptimizerResolvedOptions, Mlp, MlpResolvedOptions, Multitask, Whitening, WhiteningResolvedOptions,",
-    "  WhiteningStats, DiffusionNamespace, DiffusionTrainer, DiffusionTrainerResolvedOptions } from 'kexue';",
+    "  WhiteningStats, DiffusionNamespace, DiffusionTrainer, DiffusionTrainerResolvedOptions, Transformer,",
+    "  TransformerResolvedOptions } from 'kexue';",
     'type Same<T, N extends PropertyKey> = [Exclude<N, keyof T>, Exclude<keyof T, N>] extends [never, never] ? \'ok\'',
     '  : { atRunTimeButNotDeclared: Exclude<N, keyof T>; declaredButNotAtRunTime: Exclude<keyof T, N> };',
     'type Required_<T> = { [K in keyof T]-?: {} extends Pick<T, K> ? never : K }[keyof T];',

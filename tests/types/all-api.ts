@@ -27,6 +27,9 @@ import initDefault, {
   type AddNoiseOptions, type DiffusionSampleOptions, type DiffusionSamplerOptions, type DiffusionSchedule,
   type DiffusionTrainer, type DiffusionTrainerOptions, type DiffusionTrainerResolvedOptions,
   type EpsilonPredictor, type LinearScheduleOptions,
+  type Transformer, type TransformerOptions, type TransformerResolvedOptions, type TransformerCallOptions,
+  type TransformerTrainOptions, type TransformerGenerateOptions, type FinetuneOptions, type FinetuneResolvedOptions,
+  type TransformerTensor, type Tokens,
 } from 'kexue';
 
 function check(condition: boolean, what: string): void {
@@ -323,6 +326,41 @@ check(schedule.alphaBar.length === 5 && noised.length === 2 && ddpmSamples.lengt
   epsilon.length === 2 && viaTrainer.length === 4, 'diffusion');
 diffusionTrainer.dispose();
 
+// ---- the transformer ----
+const transformerOptions = {
+  vocab: 256, dModel: 8, layers: 1, heads: 2, kvHeads: 1, keySize: 4, ffn: 16, norm: 'pre-rms', objective: 'causal',
+  maskRate: 0.15, attention: { scale: 'entropy', baseLen: 16, nMin: 1, rope: { base: 10000 } }, maxSeq: 32, initStd: 0.02,
+  normEps: 1e-5, optimizer: { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, clipNorm: 1, flooding: null }, seed: 1,
+} satisfies Required<TransformerOptions>;
+const transformer: Transformer = new kx.Transformer(transformerOptions);
+const transformerResolved: TransformerResolvedOptions = transformer.options;
+const bytes: Tokens = kx.Transformer.encodeBytes('abcdefghi');
+const callOptions = { batch: 1, seq: 8, positions: 'random', positionRange: 16, seed: 0 } satisfies Required<TransformerCallOptions>;
+const loss: number = transformer.trainStep(bytes, callOptions);
+const perToken: Float32Array = transformer.evaluate(bytes, { seq: 8, positions: Float64Array.from({ length: 8 }, (_, i) => i) });
+const generateOptions = { maxTokens: 4, temperature: 0.5, topK: 3, seed: 2 } satisfies Required<TransformerGenerateOptions>;
+const sampled: Int32Array = transformer.generate(bytes.subarray(0, 2), generateOptions);
+const text: string = kx.Transformer.decodeBytes(sampled);
+const trainOptions = {
+  steps: 2, batch: 1, seq: 8, positions: 'sequential', positionRange: 32, onProgress: (p: { step: number }) => void p.step,
+  signal: new AbortController().signal,
+} satisfies Required<TransformerTrainOptions>;
+const trained: { losses: Float32Array } = await transformer.train(bytes, trainOptions);
+const finetuneOptions = {
+  method: 'lora', rank: 2, targets: ['wq', 'wv'], lr: 1e-3, scale: 1, updateProjGap: 10, weightDecay: 0,
+} satisfies Required<FinetuneOptions>;
+const tuned: { options: FinetuneResolvedOptions; optimizerBytes: number; trainedParameters: number } = transformer.finetune(finetuneOptions);
+const tensorsList: readonly TransformerTensor[] = transformer.tensors;
+const file: Uint8Array = transformer.save();
+const reloaded: Transformer = kx.Transformer.load(file);
+check(Number.isFinite(loss) && perToken.length === 8 && sampled.length === 4 && typeof text === 'string' &&
+  trained.losses.length === 2 && tuned.options.method === 'lora' && transformer.finetuning?.rank === 2 &&
+  tensorsList[0].name === 'embedding.weight' && transformer.parameters.length === transformer.parameterCount &&
+  reloaded.steps === transformer.steps && transformerResolved.keySize === 4 && transformer.optimizerBytes > 0 &&
+  transformer.trainedParameters > 0 && transformer.lastStepTimes.totalMs >= 0 && transformer.activationBytes({ batch: 1, seq: 8 }) > 0, 'transformer');
+transformer.dispose();
+reloaded.dispose();
+
 // ---- types only: what the declarations must refuse (never called) ----
 
 export function refusedByTheTypes(x: Float32Array): void {
@@ -340,6 +378,10 @@ export function refusedByTheTypes(x: Float32Array): void {
   kx.rope(x, { seq: 1, dim: 2, layout: 1 });
   // @ts-expect-error the resolved options are read-only
   opt.options.lr = 1;
+  // @ts-expect-error a transformer needs its sizes
+  new kx.Transformer({ vocab: 256 });
+  // @ts-expect-error tokens are integers, not a Float32Array
+  new kx.Transformer(transformerOptions).trainStep(x, { seq: 1 });
   // @ts-expect-error rope with backend 'webgpu' is a Promise
   const sync: Float32Array = kx.rope(x, { seq: 1, dim: 2, backend: 'webgpu' });
   const name: OneOf<'a' | 'b'> = 'any string';

@@ -1,0 +1,270 @@
+// kx.Transformer benchmarks and experiments (README "A transformer in the page"):
+//   npm run bench -- transformer-speed          one training step of 4 layers, dModel 256, 4 heads,
+//                                               seq 256, batch 8 against the same model written with
+//                                               tfjs-wasm ops and tf.variableGrads + tf.train.adam;
+//                                               the share of attention / GEMM / the rest; activation
+//                                               memory; generation tokens/s at context 1024
+//   npm run bench -- transformer-extrapolation  train at seq 64, per-token loss at 64 … 1024 for
+//                                               {standard, entropy} × training positions {0…n−1, random,
+//                                               equal-mean} (evaluated at 0…n−1)
+//   npm run bench -- transformer-finetune       pretrain on entries A–L, fine-tune on M–Z with full
+//                                               AdamW, LoRA and GaLore at two ranks: curves, loss, memory
+// The text is the Devil's Dictionary from Debian's dict-devil package (scripts/corpus.mjs).
+import { init } from '../bindings/js/index.js';
+import { corpusBytes, corpusSplit, loadCorpus } from '../scripts/corpus.mjs';
+import { loadTfjsWasm } from './peers.mjs';
+import { median, table } from './timing.mjs';
+
+const log = (line = '') => process.stdout.write(line + '\n');
+const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
+
+// Rows of `length` tokens at evenly spaced offsets of `bytes` (deterministic evaluation windows).
+function windows(bytes, count, length) {
+  const out = new Uint8Array(count * length);
+  const stride = Math.floor((bytes.length - length) / count);
+  for (let r = 0; r < count; ++r) out.set(bytes.subarray(r * stride, r * stride + length), r * length);
+  return out;
+}
+
+// ---- throughput against tfjs-wasm ----------------------------------------------------------------
+
+// The same pre-RMSNorm model in tfjs ops: RoPE (interleaved), causal softmax attention with the
+// 1/√d scale, tanh-GELU FFN, tied head, mean cross-entropy; parameters copied from a kx.Transformer.
+export function tfjsModel(tf, t) {
+  const o = t.options;
+  const params = t.parameters;
+  const vars = {};
+  for (const { name, shape, offset } of t.tensors) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    vars[name] = tf.variable(tf.tensor(params.slice(offset, offset + size), shape), true, name);
+  }
+  const { dModel: d, heads: h, keySize: dk, normEps } = o;
+  const dv = d / h;
+  const base = o.attention.rope.base;
+  const maskCache = new Map();
+  const ropeCache = new Map();
+  const rms = (x, g) => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), normEps))), g);
+  // RoPE as y = x∘cos + (x·P)∘sin with P the fixed pair rotation (x0, x1) → (−x1, x0): one small
+  // product instead of split/stack, which tfjs-wasm runs slowly (Unpack/SplitV).
+  const rotation = (() => {
+    const p = new Float32Array(dk * dk);
+    for (let i = 0; i < dk; i += 2) {
+      p[(i + 1) * dk + i] = -1;  // y[i] = −x[i+1]
+      p[i * dk + i + 1] = 1;     // y[i+1] = x[i]
+    }
+    return tf.keep(tf.tensor(p, [dk, dk]));
+  })();
+  const rope = (x, b, seq, heads) => {
+    if (!ropeCache.has(seq)) {
+      const c = new Float32Array(seq * dk);
+      const sn = new Float32Array(seq * dk);
+      for (let p = 0; p < seq; ++p) {
+        for (let i = 0; i < dk / 2; ++i) {
+          const angle = p * Math.pow(base, -2 * i / dk);
+          c[p * dk + 2 * i] = c[p * dk + 2 * i + 1] = Math.cos(angle);
+          sn[p * dk + 2 * i] = sn[p * dk + 2 * i + 1] = Math.sin(angle);
+        }
+      }
+      ropeCache.set(seq, [tf.keep(tf.tensor(c, [seq, 1, dk])), tf.keep(tf.tensor(sn, [seq, 1, dk]))]);
+    }
+    const [cos, sin] = ropeCache.get(seq);
+    const x4 = tf.reshape(x, [b, seq, heads, dk]);
+    const turned = tf.reshape(tf.matMul(tf.reshape(x, [b * seq * heads, dk]), rotation), [b, seq, heads, dk]);
+    return tf.add(tf.mul(x4, cos), tf.mul(turned, sin));
+  };
+  const gelu = (x) => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(0.7978845608028654, tf.add(x, tf.mul(0.044715, tf.mul(x, tf.mul(x, x))))))));
+  const loss = (inputs, targets, b, seq) => {
+    if (!maskCache.has(seq)) {
+      const m = new Float32Array(seq * seq);
+      for (let i = 0; i < seq; ++i) for (let j = i + 1; j < seq; ++j) m[i * seq + j] = -1e9;
+      maskCache.set(seq, tf.keep(tf.tensor(m, [seq, seq])));
+    }
+    const mask = maskCache.get(seq);
+    const n = b * seq;
+    // The lookup as a one-hot product: tfjs-wasm has no gradient kernel for gather (UnsortedSegmentSum).
+    let x = tf.matMul(tf.cast(tf.oneHot(inputs, o.vocab), 'float32'), vars['embedding.weight']);
+    for (let l = 0; l < o.layers; ++l) {
+      const p = (k) => vars[`layers.${l}.${k}`];
+      const a = rms(x, p('attn_norm.weight'));
+      const q = tf.transpose(rope(tf.matMul(a, p('attn.wq')), b, seq, h), [0, 2, 1, 3]);
+      const k = tf.transpose(rope(tf.matMul(a, p('attn.wk')), b, seq, h), [0, 2, 1, 3]);
+      const v = tf.transpose(tf.reshape(tf.matMul(a, p('attn.wv')), [b, seq, h, dv]), [0, 2, 1, 3]);
+      const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dk)), mask);
+      const att = tf.reshape(tf.transpose(tf.matMul(tf.softmax(scores), v), [0, 2, 1, 3]), [n, d]);
+      x = tf.add(x, tf.matMul(att, p('attn.wo')));
+      const f = rms(x, p('ffn_norm.weight'));
+      x = tf.add(x, tf.matMul(gelu(tf.matMul(f, p('ffn.w1'))), p('ffn.w2')));
+    }
+    const logits = tf.matMul(rms(x, vars['final_norm.weight']), vars['embedding.weight'], false, true);
+    return tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(targets, o.vocab), tf.logSoftmax(logits)), -1)));
+  };
+  const optimizer = tf.train.adam(o.optimizer.lr, o.optimizer.beta1, o.optimizer.beta2, o.optimizer.eps);
+  return {
+    // One step: the loss, its gradients by tf.variableGrads (tf.grads over the variables), Adam.
+    step(tokens, b, seq) {
+      const inputs = new Int32Array(b * seq);
+      const targets = new Int32Array(b * seq);
+      for (let r = 0; r < b; ++r) {
+        for (let i = 0; i < seq; ++i) {
+          inputs[r * seq + i] = tokens[r * (seq + 1) + i];
+          targets[r * seq + i] = tokens[r * (seq + 1) + i + 1];
+        }
+      }
+      const inT = tf.tensor1d(inputs, 'int32');
+      const tgT = tf.tensor1d(targets, 'int32');
+      const { value, grads } = tf.variableGrads(() => loss(inT, tgT, b, seq), Object.values(vars));
+      optimizer.applyGradients(grads);
+      const result = value.dataSync()[0];
+      tf.dispose([inT, tgT, value, ...Object.values(grads)]);
+      return result;
+    },
+  };
+}
+
+export async function speed() {
+  const tf = await loadTfjsWasm();
+  const corpus = corpusBytes(loadCorpus());
+  const shape = { batch: 8, seq: 256 };
+  const options = {
+    vocab: 256, dModel: 256, layers: 4, heads: 4, keySize: 64, ffn: 1024, maxSeq: 1024, norm: 'pre-rms',
+    attention: { scale: 'standard', rope: { base: 10000 } }, optimizer: { lr: 1e-3, beta1: 0.9, beta2: 0.95, clipNorm: 0 }, seed: 1,
+  };
+  const batches = Array.from({ length: 4 }, (_, i) => windows(corpus.subarray(i * 50000), shape.batch, shape.seq + 1));
+  const tokensPerStep = shape.batch * shape.seq;
+  log(`\n## transformer-speed: one training step, 4 layers, dModel 256, 4 heads, seq ${shape.seq}, batch ${shape.batch} (${tokensPerStep} tokens)`);
+  const rows = [];
+  let tfjsMs = null;
+  let reference = null;
+  for (const threads of [1, 'auto']) {
+    const kx = await init({ threads, backend: 'wasm' });
+    const t = new kx.Transformer(options);
+    if (threads === 1) {
+      // The tfjs model starts from the same parameters: the first losses must agree.
+      const model = tfjsModel(tf, t);
+      const lossTfjs = model.step(batches[0], shape.batch, shape.seq);
+      const lossKexue = t.trainStep(batches[0], shape);
+      reference = { lossTfjs, lossKexue };
+      const times = [];
+      for (let i = 1; i < 3; ++i) {
+        const start = performance.now();
+        model.step(batches[i], shape.batch, shape.seq);
+        times.push(performance.now() - start);
+      }
+      tfjsMs = median(times);
+      rows.push(['tfjs-wasm 4.22 (tf.variableGrads + tf.train.adam), 1 thread', tfjsMs.toFixed(0), (tokensPerStep / tfjsMs * 1000).toFixed(0), '1.0×', '', '', '']);
+    } else {
+      t.trainStep(batches[0], shape);
+    }
+    const times = [];
+    const shares = [];
+    for (let i = 1; i < 4; ++i) {
+      t.trainStep(batches[i], shape);
+      const s = t.lastStepTimes;
+      times.push(s.totalMs);
+      shares.push(s);
+    }
+    const ms = median(times);
+    const share = (key) => `${(100 * mean(shares.map((s) => s[key] / s.totalMs))).toFixed(0)}%`;
+    rows.push([`kexue kx.Transformer, ${kx.threads} thread${kx.threads > 1 ? 's' : ''}`, ms.toFixed(0), (tokensPerStep / ms * 1000).toFixed(0),
+      `${(tfjsMs / ms).toFixed(1)}×`, share('attentionMs'), share('gemmMs'),
+      `${(100 * mean(shares.map((s) => 1 - (s.attentionMs + s.gemmMs) / s.totalMs))).toFixed(0)}%`]);
+    if (threads === 'auto') {
+      // Generation with the KV cache at context 1024: a 960-token prompt, then 64 tokens.
+      const prompt = corpus.subarray(0, 960);
+      t.generate(prompt, { maxTokens: 64, temperature: 0 });
+      const start = performance.now();
+      t.generate(prompt, { maxTokens: 64, temperature: 0 });
+      const total = performance.now() - start;
+      const prefill = t.evaluate(corpus.subarray(0, 961), { seq: 960 }) && t.lastStepTimes.totalMs;
+      log(`generation (KV cache, ${kx.threads} threads): prompt 960 + 64 tokens in ${total.toFixed(0)} ms; ` +
+        `decode ≈ ${(63 / ((total - prefill) / 1000)).toFixed(0)} tokens/s at context 960–1024 (prefill ≈ ${prefill.toFixed(0)} ms)`);
+      const act = t.activationBytes(shape);
+      const parameterBytes = 4 * t.parameterCount;
+      log(`activation memory per step (${shape.batch}×${shape.seq}): ${(act / 2 ** 20).toFixed(1)} MiB; parameters ${(parameterBytes / 2 ** 20).toFixed(1)} MiB ` +
+        `(+ gradients, AdamW moments: ×4 in all); at batch 1 the 2 GiB heap holds seq ≈ ` +
+        `${Math.floor((2 ** 31 - 4 * parameterBytes) / (act / tokensPerStep)).toLocaleString('en')} tokens of activations for this model`);
+    }
+    t.dispose();
+  }
+  log(`first-step loss on the same parameters and batch: kexue ${reference.lossKexue.toFixed(5)}, tfjs ${reference.lossTfjs.toFixed(5)}\n`);
+  log(table(['contender', 'ms/step', 'tokens/s', 'vs tfjs', 'attention', 'GEMM', 'rest'], rows));
+}
+
+// ---- length extrapolation --------------------------------------------------------------------
+
+export async function extrapolation() {
+  const kx = await init();
+  const bytes = corpusBytes(loadCorpus());
+  const split = Math.floor(bytes.length * 0.9);
+  const train = bytes.subarray(0, split);
+  const heldOut = bytes.subarray(split);
+  const steps = Number(process.env.STEPS ?? 600);
+  const lengths = [64, 128, 256, 512, 1024];
+  const model = { vocab: 256, dModel: 64, layers: 2, heads: 4, ffn: 256, maxSeq: 1024 };
+  log(`\n## transformer-extrapolation: 2 layers, dModel 64, 4 heads (keySize 16), RoPE, trained ${steps} steps at seq 64, batch 16;` +
+    ` mean per-token loss (nats/byte) on the last 10% of the text (${heldOut.length} bytes), evaluated at positions 0…n−1`);
+  const rows = [];
+  for (const scale of ['standard', 'entropy']) {
+    for (const positions of ['sequential', 'random', 'equal-mean']) {
+      const t = new kx.Transformer({
+        ...model, attention: { scale, baseLen: 64, nMin: 1, rope: { base: 10000 } }, optimizer: { lr: 3e-3 }, seed: 1,
+      });
+      const start = performance.now();
+      await t.train(train, { steps, batch: 16, seq: 64, positions, positionRange: 1024 });
+      const seconds = (performance.now() - start) / 1000;
+      const cells = lengths.map((n) => {
+        const count = Math.max(4, Math.floor(16384 / n));
+        return mean(t.evaluate(windows(heldOut, count, n + 1), { seq: n })).toFixed(3);
+      });
+      const label = { sequential: '0…n−1', random: 'random in [0, 1024)', 'equal-mean': 'equal-mean (Exp(64) stretch)' }[positions];
+      rows.push([scale, label, ...cells, `${seconds.toFixed(0)} s`]);
+      t.dispose();
+    }
+  }
+  log(table(['scale', 'training positions', ...lengths.map((n) => `n=${n}`), 'train time'], rows));
+}
+
+// ---- fine-tuning -------------------------------------------------------------------------------
+
+export async function finetune() {
+  const kx = await init();
+  const { first, second } = corpusSplit(loadCorpus());
+  const a = corpusBytes(first);
+  const b = corpusBytes(second);
+  const bTrain = b.subarray(0, Math.floor(b.length * 0.9));
+  const bHeld = windows(b.subarray(Math.floor(b.length * 0.9)), 32, 129);
+  const pretrainSteps = Number(process.env.PRETRAIN_STEPS ?? 600);
+  const steps = Number(process.env.STEPS ?? 300);
+  const options = { vocab: 256, dModel: 128, layers: 4, heads: 4, ffn: 512, maxSeq: 256, attention: { scale: 'standard' }, optimizer: { lr: 2e-3 }, seed: 1 };
+  const base = new kx.Transformer(options);
+  await base.train(a, { steps: pretrainSteps, batch: 16, seq: 128 });
+  const pretrained = base.save();
+  const held = (t) => mean(t.evaluate(bHeld, { seq: 128 }));
+  log(`\n## transformer-finetune: 4 layers, dModel 128, pretrained ${pretrainSteps} steps on entries A–L; ${steps} steps on M–Z ` +
+    `(batch 16, seq 128); held-out loss on the last 10% of M–Z (nats/byte) at each 25% of the run`);
+  log(`before fine-tuning: ${held(base).toFixed(3)}; AdamW on the whole model would keep ${(base.optimizerBytes / 2 ** 20).toFixed(2)} MiB of moments`);
+  const runs = [['full', undefined, 1e-3], ['lora', 2, 1e-2], ['lora', 8, 1e-2], ['galore', 2, 1e-2], ['galore', 8, 1e-2]];
+  const rows = [];
+  for (const [method, rank, lr] of runs) {
+    const t = kx.Transformer.load(pretrained);
+    const info = t.finetune({ method, ...(rank ? { rank } : {}), lr, targets: method === 'full' ? [] : ['wq', 'wk', 'wv', 'wo', 'w1', 'w2'], updateProjGap: 50 });
+    const curve = [];
+    const start = performance.now();
+    for (let q = 0; q < 4; ++q) {
+      await t.train(bTrain, { steps: steps / 4, batch: 16, seq: 128 });
+      curve.push(held(t).toFixed(3));
+    }
+    const seconds = (performance.now() - start) / 1000;
+    rows.push([method + (rank ? ` r=${rank}` : ''), curve.join(' → '), `${(info.optimizerBytes / 1024).toFixed(0)} KiB`,
+      info.trainedParameters.toLocaleString('en'), `${seconds.toFixed(0)} s`]);
+    t.dispose();
+  }
+  log(table(['method', 'held-out loss', 'optimizer state', 'trained params', 'time'], rows));
+  base.dispose();
+}
+
+export async function run() {
+  await speed();
+  await extrapolation();
+  await finetune();
+}

@@ -1,0 +1,257 @@
+// Resolution, validation and the tensor list of the transformer's configuration (config.hpp,
+// model.hpp).
+#include "model/config.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/validate.hpp"
+#include "model/model.hpp"
+
+namespace kexue::model {
+
+TransformerConfig transformer_resolve(TransformerConfig c) {
+    if (c.kv_heads == 0) c.kv_heads = c.heads;
+    if (c.key_size == 0 && c.heads > 0) c.key_size = c.d_model / c.heads;
+    if (c.ffn == 0) c.ffn = 4 * c.d_model;
+    return c;
+}
+
+namespace {
+
+std::string n(std::uint64_t x) { return js_number(x); }
+
+}  // namespace
+
+Error transformer_validate(const TransformerConfig& c) {
+    if (c.vocab < 2) return range_error("vocab", "at least 2", n(c.vocab));
+    if (c.vocab > (std::size_t{1} << 24)) return range_error("vocab", "at most 16777216", n(c.vocab));
+    if (Error e = positive("dModel", c.d_model)) return e;
+    if (Error e = positive("layers", c.layers)) return e;
+    if (Error e = positive("heads", c.heads)) return e;
+    if (c.d_model % c.heads != 0) {
+        return range_error_text("heads", "dModel must be a multiple of heads (the value heads are dModel/heads wide), "
+                                         "received dModel = " + n(c.d_model) + ", heads = " + n(c.heads));
+    }
+    if (Error e = positive("kvHeads", c.kv_heads)) return e;
+    if (c.heads % c.kv_heads != 0) {
+        return range_error("heads", "a multiple of kvHeads = " + n(c.kv_heads) + " (grouped-query attention)",
+                           "heads = " + n(c.heads));
+    }
+    if (Error e = positive("keySize", c.key_size)) return e;
+    if (c.attention.rope && c.key_size % 2 != 0) {
+        return range_error("keySize", "even (RoPE rotates pairs of dims)", n(c.key_size));
+    }
+    if (Error e = positive("ffn", c.ffn)) return e;
+    if (c.objective == Objective::masked) {
+        if (c.vocab < 3) return range_error("vocab", "at least 3 for the masked objective (the last id is the mask)", n(c.vocab));
+        if (Error e = finite_in("maskRate", c.mask_rate, '(', 0, 1, ')')) return e;
+    }
+    if (const double* scale = std::get_if<double>(&c.attention.scale)) {
+        if (Error e = finite("attention.scale", *scale)) return e;
+    }
+    if (Error e = greater_than("attention.baseLen", c.attention.base_len, 1)) return e;
+    if (Error e = at_least("attention.nMin", c.attention.n_min, 1)) return e;
+    if (c.attention.rope) {
+        if (Error e = greater_than("attention.rope.base", c.attention.rope->base, 0)) return e;
+    }
+    if (Error e = positive("maxSeq", c.max_seq)) return e;
+    if (Error e = at_most("maxSeq", c.max_seq, std::uint64_t{1} << 20, "2^20")) return e;
+    if (Error e = number_greater_than("initStd", c.init_std, 0)) return e;
+    if (Error e = number_greater_than("normEps", c.norm_eps, 0)) return e;
+    const ModelOptimizer& o = c.optimizer;
+    if (Error e = number_at_least("optimizer.lr", o.lr, 0)) return e;
+    if (Error e = learning_rate_at_most("optimizer.lr", o.lr)) return e;
+    if (Error e = finite_in("optimizer.beta1", o.beta1, '[', 0, 1, ')')) return e;
+    if (Error e = finite_in("optimizer.beta2", o.beta2, '[', 0, 1, ')')) return e;
+    if (Error e = number_greater_than("optimizer.eps", o.eps, 0)) return e;
+    if (Error e = number_at_least("optimizer.weightDecay", o.weight_decay, 0)) return e;
+    if (Error e = number_at_least("optimizer.clipNorm", o.clip_norm, 0)) return e;
+    if (o.flooding) {
+        if (Error e = finite("optimizer.flooding", *o.flooding)) return e;
+    }
+    // Parameters, their gradients and two AdamW moments, plus the KV cache of generation.
+    const std::uint64_t params = transformer_parameter_count(c);
+    const std::uint64_t cache = checked_product(
+        {2, c.layers, c.max_seq, c.kv_heads, std::max<std::uint64_t>(c.key_size, c.d_model / c.heads)});
+    return heap_budget("the model", checked_product({saturating_sum({checked_product({4, params}), cache}), 4}),
+                       "its parameters, gradients, AdamW moments and KV cache");
+}
+
+std::uint64_t transformer_parameter_count(const TransformerConfig& c) {
+    const std::uint64_t d = c.d_model, h = c.heads, hkv = c.kv_heads, dk = c.key_size,
+                        dv = c.heads ? c.d_model / c.heads : 0, f = c.ffn;
+    const std::uint64_t norms = c.norm == NormPlacement::pre_rms ? 2 * d : 4 * d;
+    const std::uint64_t layer = saturating_sum({norms, checked_product({d, h, dk}), checked_product({d, hkv, dk}),
+                                                checked_product({d, hkv, dv}), checked_product({h, dv, d}),
+                                                checked_product({2, d, f})});
+    return saturating_sum({checked_product({c.vocab, d}), checked_product({c.layers, layer}),
+                           c.norm == NormPlacement::pre_rms ? d : 0});
+}
+
+const char* tensor_kind_target(TensorKind kind) {
+    switch (kind) {
+        case TensorKind::embedding: return "embedding";
+        case TensorKind::norm_gain:
+        case TensorKind::norm_bias: return "norms";
+        case TensorKind::wq: return "wq";
+        case TensorKind::wk: return "wk";
+        case TensorKind::wv: return "wv";
+        case TensorKind::wo: return "wo";
+        case TensorKind::w1: return "w1";
+        case TensorKind::w2: return "w2";
+    }
+    return "?";
+}
+
+std::vector<TensorInfo> transformer_tensors(const TransformerConfig& c) {
+    std::vector<TensorInfo> out;
+    std::size_t offset = 0;
+    auto add = [&](std::string name, std::vector<std::size_t> shape, TensorKind kind, std::size_t layer) {
+        TensorInfo t;
+        t.name = std::move(name);
+        t.size = 1;
+        for (std::size_t s : shape) t.size *= s;
+        t.shape = std::move(shape);
+        t.offset = offset;
+        t.kind = kind;
+        t.layer = layer;
+        offset += t.size;
+        out.push_back(std::move(t));
+    };
+    const std::size_t d = c.d_model, h = c.heads, hkv = c.kv_heads, dk = c.key_size, dv = c.d_model / c.heads,
+                      f = c.ffn;
+    const bool post = c.norm != NormPlacement::pre_rms;
+    add("embedding.weight", {c.vocab, d}, TensorKind::embedding, 0);
+    for (std::size_t l = 0; l < c.layers; ++l) {
+        const std::string p = "layers." + std::to_string(l) + ".";
+        add(p + "attn_norm.weight", {d}, TensorKind::norm_gain, l);
+        if (post) add(p + "attn_norm.bias", {d}, TensorKind::norm_bias, l);
+        add(p + "attn.wq", {d, h * dk}, TensorKind::wq, l);
+        add(p + "attn.wk", {d, hkv * dk}, TensorKind::wk, l);
+        add(p + "attn.wv", {d, hkv * dv}, TensorKind::wv, l);
+        add(p + "attn.wo", {h * dv, d}, TensorKind::wo, l);
+        add(p + "ffn_norm.weight", {d}, TensorKind::norm_gain, l);
+        if (post) add(p + "ffn_norm.bias", {d}, TensorKind::norm_bias, l);
+        add(p + "ffn.w1", {d, f}, TensorKind::w1, l);
+        add(p + "ffn.w2", {f, d}, TensorKind::w2, l);
+    }
+    if (!post) add("final_norm.weight", {d}, TensorKind::norm_gain, 0);
+    return out;
+}
+
+std::uint64_t transformer_activation_floats(const TransformerConfig& c, std::uint64_t batch, std::uint64_t seq) {
+    const std::uint64_t rows = checked_product({batch, seq});
+    const std::uint64_t d = c.d_model, h = c.heads, hkv = c.kv_heads, dk = c.key_size, dv = c.d_model / c.heads,
+                        f = c.ffn;
+    // Per layer: the norm or pre-norm sums (3·D), q, k, v, the attention output, mid, 2·F for the
+    // FFN, and the per-row statistics; then the L + 1 residual streams, logits and their gradient,
+    // and the backward scratch (4·D, q, k, v, attention output, F).
+    const std::uint64_t per_row_layer = 3 * d + h * dk + hkv * (dk + dv) + h * dv + d + 2 * f + 6 + h;
+    const std::uint64_t per_row = saturating_sum({checked_product({c.layers, per_row_layer}),
+                                                  checked_product({c.layers + 1, d}), 2 * d + 2,
+                                                  2 * std::uint64_t(c.vocab) + 1,
+                                                  4 * d + h * dk + hkv * (dk + dv) + h * dv + f});
+    return checked_product({rows, per_row});
+}
+
+void equal_mean_positions(std::size_t seq, double n, double* out) {
+    for (std::size_t i = 0; i < seq; ++i) out[i] = seq == 1 ? 0.0 : static_cast<double>(i) * n / static_cast<double>(seq - 1);
+}
+
+std::size_t tokens_per_row(const TransformerConfig& config, const TrainCall& call) {
+    return config.objective == Objective::causal ? call.seq + 1 : call.seq;
+}
+
+Error train_call_validate(const TransformerConfig& c, const TrainCall& call) {
+    if (Error e = positive("batch", call.batch)) return e;
+    if (Error e = positive("seq", call.seq)) return e;
+    if (Error e = at_most("seq", call.seq, c.max_seq, "maxSeq")) return e;
+    const std::uint64_t range = call.position_range ? call.position_range : c.max_seq;
+    if (call.positions == PositionMode::random) {
+        if (range < call.seq) {
+            return range_error("positionRange", "at least seq = " + n(call.seq) + " (distinct positions)",
+                               n(range));
+        }
+        if (Error e = at_most("positionRange", range, std::uint64_t{1} << 31, "2^31")) return e;
+    }
+    if (call.given) {
+        const std::uint64_t rows = checked_product({call.batch, call.seq});
+        if (call.given_count != call.seq && call.given_count != rows) {
+            return range_error("positions", "an array of seq = " + n(call.seq) + " or batch·seq = " + n(rows) +
+                                                " numbers", "length " + n(call.given_count));
+        }
+        for (std::size_t i = 0; i < call.given_count; ++i) {
+            if (!std::isfinite(call.given[i])) {
+                return range_error("positions[" + n(i) + "]", "a finite number", js_number(call.given[i]));
+            }
+        }
+    }
+    const std::uint64_t floats = transformer_activation_floats(c, call.batch, call.seq);
+    const std::uint64_t tokens = checked_product({call.batch, tokens_per_row(c, call)});
+    return heap_budget("batch", saturating_sum({checked_product({floats, 4}), checked_product({tokens, 4})}),
+                       "the activations of batch × seq tokens");
+}
+
+Error tokens_validate(const TransformerConfig& c, const std::int32_t* tokens, std::size_t count, const std::string& name) {
+    const std::int64_t top = static_cast<std::int64_t>(c.vocab) - (c.objective == Objective::masked ? 2 : 1);
+    for (std::size_t i = 0; i < count; ++i) {
+        if (tokens[i] < 0 || tokens[i] > top) {
+            std::string expected = "an integer in [0, " + js_number(static_cast<double>(top)) + "]";
+            if (c.objective == Objective::masked) expected += " (vocab − 1 is the mask id)";
+            return range_error(name + "[" + n(i) + "]", expected, js_number(static_cast<double>(tokens[i])));
+        }
+    }
+    return {};
+}
+
+Error generate_validate(const TransformerConfig& c, std::size_t prompt_length, const GenerateOptions& o) {
+    if (c.objective != Objective::causal) {
+        return range_error_text("objective", "generate needs the causal objective, this model was built with 'masked'");
+    }
+    if (Error e = positive("prompt.length", prompt_length)) return e;
+    if (Error e = at_most("prompt.length + maxTokens", saturating_sum({prompt_length, o.max_tokens}), c.max_seq, "maxSeq"))
+        return e;
+    if (Error e = number_at_least("temperature", o.temperature, 0)) return e;
+    return at_most("topK", o.top_k, c.vocab, "vocab");
+}
+
+Error finetune_validate(const TransformerConfig& c, const FinetuneOptions& o) {
+    static const char* const kMatrixTargets[] = {"wq", "wk", "wv", "wo", "w1", "w2"};
+    std::vector<std::string> known(std::begin(kMatrixTargets), std::end(kMatrixTargets));
+    if (o.method == FinetuneMethod::full) {
+        known.push_back("embedding");
+        known.push_back("norms");
+    }
+    for (std::size_t i = 0; i < o.targets.size(); ++i) {
+        const std::string& t = o.targets[i];
+        const std::string name = "targets[" + n(i) + "]";
+        if (std::find(known.begin(), known.end(), t) == known.end()) {
+            std::string list;
+            for (const std::string& k : known) list += (list.empty() ? "'" : ", '") + k + "'";
+            return range_error(name, "one of " + list, "\"" + t + "\"");
+        }
+        if (std::find(o.targets.begin(), o.targets.begin() + static_cast<std::ptrdiff_t>(i), t) !=
+            o.targets.begin() + static_cast<std::ptrdiff_t>(i)) {
+            return range_error(name, "a target not listed before", "\"" + t + "\" again");
+        }
+    }
+    if (Error e = number_greater_than("lr", o.lr, 0)) return e;
+    if (Error e = learning_rate_at_most("lr", o.lr)) return e;
+    if (Error e = finite("scale", o.scale)) return e;
+    if (Error e = number_at_least("weightDecay", o.weight_decay, 0)) return e;
+    if (o.method != FinetuneMethod::full) {
+        for (const TensorInfo& t : transformer_tensors(c)) {
+            if (!t.matrix() || t.kind == TensorKind::embedding) continue;
+            const bool targeted = o.targets.empty() || std::find(o.targets.begin(), o.targets.end(),
+                                                                 tensor_kind_target(t.kind)) != o.targets.end();
+            if (targeted && o.rank > std::min(t.shape[0], t.shape[1])) {
+                return range_error("rank", "at most min(rows, cols) = " + n(std::min(t.shape[0], t.shape[1])) +
+                                               " of " + t.name, n(o.rank));
+            }
+        }
+    }
+    return {};
+}
+
+}  // namespace kexue::model

@@ -1,0 +1,173 @@
+// The transformer itself: parameters, activations and the forward/backward pass of the whole model,
+// written once for an arithmetic type Real (layers.hpp). TransformerModel<float> is what
+// kx.Transformer trains (transformer.hpp adds generation, fine-tuning and files around it);
+// TransformerModel<double> is its float64 reference twin, instantiated in the tests only
+// (model_reference.cpp), which tests/model/transformer_test.cpp trains side by side with the float
+// model from the same parameters and compares loss by loss.
+//
+// The model (N = batch·seq rows, D = dModel, H heads of keySize dk for queries and keys and
+// D/H for values, Hkv key/value heads, F = ffn):
+//   x_0 = E[tokens]
+//   pre-rms:   a = RMSNorm(x_l);  m = x_l + Attn(a)·Wo;  x_{l+1} = m + GELU(RMSNorm(m)·W1)·W2
+//   post-ln, deepnorm (α = 1, or (2L)^(1/4)):
+//              m = LN(α·x_l + Attn(x_l)·Wo);  x_{l+1} = LN(α·m + GELU(m·W1)·W2)
+//   Attn(a) = attention(RoPE(a·Wq), RoPE(a·Wk), a·Wv), causal for the causal objective
+//   logits = h·Eᵀ (the head tied to the embedding), h = RMSNorm(x_L) (pre-rms) or x_L
+//   loss = mean over predicted tokens of lse(logits) − logits[target]
+// Parameters live in one flat buffer (and their gradients in another) in the order of tensors(),
+// so that AdamW, clipping and the safetensors file walk one list.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/random.hpp"
+#include "model/config.hpp"
+
+namespace kexue::model {
+
+// What a tensor is, for names, initialisation, weight decay and fine-tuning targets.
+enum class TensorKind { embedding, norm_gain, norm_bias, wq, wk, wv, wo, w1, w2 };
+
+struct TensorInfo {
+    std::string name;                // "layers.0.attn.wq", the safetensors name
+    std::vector<std::size_t> shape;  // [rows, cols] for matrices (y = x·W), [D] for norms
+    std::size_t offset = 0;          // into parameters() / gradients()
+    std::size_t size = 0;
+    TensorKind kind = TensorKind::embedding;
+    std::size_t layer = 0;
+    bool matrix() const { return shape.size() == 2; }
+};
+
+// The short target name of a kind ("wq", …, "embedding", "norms").
+const char* tensor_kind_target(TensorKind kind);
+
+// The tensors of a resolved configuration, in buffer order.
+std::vector<TensorInfo> transformer_tensors(const TransformerConfig& config);
+
+// Floats of activations one training step keeps for its backward pass (and the scratch of the
+// backward pass), for batch × seq; what the README's activation-memory table reports.
+std::uint64_t transformer_activation_floats(const TransformerConfig& config, std::uint64_t batch, std::uint64_t seq);
+
+template <typename Real>
+class TransformerModel {
+public:
+    // `config` resolved and valid (transformer_resolve, transformer_validate). Parameters drawn from
+    // Xoshiro256(config.seed) in tensor order.
+    explicit TransformerModel(const TransformerConfig& config);
+
+    const TransformerConfig& config() const { return config_; }
+    const std::vector<TensorInfo>& tensors() const { return tensors_; }
+    std::vector<Real>& parameters() { return params_; }
+    const std::vector<Real>& parameters() const { return params_; }
+    const std::vector<Real>& gradients() const { return grads_; }
+    std::vector<Real>& gradients() { return grads_; }
+
+    // Forward pass over `call.batch` rows of tokens (tokens_per_row each), and, when `backward`,
+    // the gradients of the mean loss into gradients() (overwritten). Returns the mean loss over the
+    // predicted tokens; per_token (batch·seq, may be null) receives each token's loss (0 where the
+    // masked objective predicts nothing). `call` and the tokens must pass the validators.
+    double forward_backward(const std::int32_t* tokens, const TrainCall& call, bool backward, Real* per_token);
+
+    // One step: forward_backward, flooding, clipping, AdamW over the trainable tensors. Returns the
+    // loss before flooding. `trainable` (one flag per tensor) null: all.
+    double train_step(const std::int32_t* tokens, const TrainCall& call);
+    // The second half of train_step, after forward_backward: clipping and AdamW.
+    void apply_update();
+
+    // The global gradient norm of the last train_step, before clipping.
+    double last_gradient_norm() const { return last_norm_; }
+    std::size_t steps() const { return steps_; }
+    // The step count of a loaded model (informational; AdamW restarts its bias correction).
+    void set_steps(std::size_t steps) { steps_ = steps; }
+
+    // Which tensors AdamW updates in train_step (all by default); fine-tuning freezes the rest, and
+    // their weight gradients are then not computed.
+    void set_trainable(const std::vector<bool>& trainable) { trainable_ = trainable; }
+    const std::vector<bool>& trainable() const { return trainable_; }
+    // Skip AdamW entirely (the low-rank optimizers of transformer.hpp update the weights instead).
+    void set_adam_enabled(bool enabled) { adam_enabled_ = enabled; }
+    // Fresh AdamW moments and step count (fine-tuning with method 'full').
+    void reset_optimizer(const ModelOptimizer& optimizer);
+    const ModelOptimizer& optimizer() const { return optimizer_; }
+    // Floats of AdamW state kept for the trainable tensors.
+    std::size_t adam_state_floats() const;
+
+    // ---- generation with a KV cache (causal objective) ----
+    // Drops the cache.
+    void reset_cache() { cache_length_ = 0; }
+    std::size_t cache_length() const { return cache_length_; }
+    // Appends `count` tokens at positions cache_length() … and returns their logits [count, vocab]
+    // in `logits` (the last row predicts the next token). cache_length() + count ≤ maxSeq.
+    void forward_cached(const std::int32_t* tokens, std::size_t count, std::vector<Real>& logits);
+
+    // The logits [rows·seq, vocab] of the last forward_backward (tests compare them with the cache).
+    const std::vector<Real>& last_logits() const { return logits_; }
+
+    // The positions of a call, batch·seq of them (drawn from the model's random stream for
+    // 'random'; the stream advances so that two steps get different positions).
+    std::vector<double> positions_for(const TrainCall& call);
+
+    // The model's random stream (initialisation, masks, random positions, training windows).
+    Xoshiro256& random_stream() { return rng_; }
+
+private:
+    struct LayerActs {
+        std::vector<Real> norm1, rstd1, mean1;  // pre: RMSNorm(x) / post: unused
+        std::vector<Real> q, k, v, att, lse;
+        std::vector<Real> s1, mid, mean_mid, rstd_mid;  // post: s1 = αx + att·Wo, mid = LN(s1); pre: mid only
+        std::vector<Real> norm2, rstd2;                 // pre: RMSNorm(mid)
+        std::vector<Real> hpre, hact;
+        std::vector<Real> s2, mean_out, rstd_out;  // post: s2 = α·mid + h·W2
+    };
+
+    Real* param(std::size_t tensor) { return params_.data() + tensors_[tensor].offset; }
+    Real* grad(std::size_t tensor) { return grads_.data() + tensors_[tensor].offset; }
+    Real* grad_if_trainable(std::size_t tensor) { return trainable_[tensor] ? grad(tensor) : nullptr; }
+    void init_parameters();
+    void ensure_activations(std::size_t batch, std::size_t seq);
+    // Runs the layers over rows [batch, seq] with the given positions. With the cache, batch = 1,
+    // the keys/values go to the cache at cache_length_ and attention sees the whole cache.
+    void forward_layers(const std::int32_t* inputs, std::size_t batch, std::size_t seq, const double* positions,
+                        bool use_cache);
+    void backward_layers(const std::int32_t* inputs, std::size_t batch, std::size_t seq, const double* positions);
+    AttentionOptions attention_options() const;
+    Real alpha() const;  // DeepNorm's residual scale (1 for post-ln)
+
+    TransformerConfig config_;
+    std::vector<TensorInfo> tensors_;
+    std::vector<Real> params_, grads_;
+    std::vector<float> adam_m_, adam_v_;  // float moments (adam.hpp), float for both Real
+    std::vector<double> adam_m64_, adam_v64_;
+    std::vector<bool> trainable_;
+    bool adam_enabled_ = true;
+    ModelOptimizer optimizer_;
+    std::size_t steps_ = 0;
+    std::size_t adam_steps_ = 0;
+    double last_norm_ = 0;
+    Xoshiro256 rng_;
+
+    // Tensor indices: embedding, per layer [norm1 g, (b), wq, wk, wv, wo, norm2 g, (b), w1, w2], final norm.
+    std::size_t embedding_ = 0, final_norm_ = 0;
+    struct LayerParams {
+        std::size_t norm1_g, norm1_b, wq, wk, wv, wo, norm2_g, norm2_b, w1, w2;
+    };
+    std::vector<LayerParams> layer_params_;
+
+    // Activations (sized for the largest call so far).
+    std::size_t capacity_rows_ = 0, capacity_batch_ = 0, capacity_seq_ = 0;
+    std::vector<std::vector<Real>> resid_;  // x_0 … x_L
+    std::vector<LayerActs> acts_;
+    std::vector<Real> final_norm_out_, final_rstd_, logits_, dlogits_, losses_;
+    std::vector<Real> dx_, dmid_, dtmp_, dnorm_, dq_, dk_, dv_, datt_, dh_;
+    std::vector<std::int32_t> inputs_, targets_;
+    // KV cache: per layer [maxSeq, Hkv·dk] rotated keys and [maxSeq, Hkv·dv] values.
+    std::vector<std::vector<Real>> cache_k_, cache_v_;
+    std::size_t cache_length_ = 0;
+};
+
+extern template class TransformerModel<float>;
+
+}  // namespace kexue::model

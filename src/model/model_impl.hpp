@@ -1,0 +1,496 @@
+// The definitions of TransformerModel<Real> (model.hpp), included by the two files that instantiate
+// it: transformer.cpp (float) and model_reference.cpp (double, tests only).
+#pragma once
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <type_traits>
+#include <unordered_set>
+
+#include "losses/flooding.hpp"
+#include "model/layers.hpp"
+#include "model/model.hpp"
+#include "optim/adam.hpp"
+#include "optim/clipping.hpp"
+
+namespace kexue::model {
+
+template <typename Real>
+TransformerModel<Real>::TransformerModel(const TransformerConfig& config)
+    : config_(config), tensors_(transformer_tensors(config)), optimizer_(config.optimizer), rng_(config.seed) {
+    std::size_t total = 0;
+    for (const TensorInfo& t : tensors_) total = std::max(total, t.offset + t.size);
+    params_.assign(total, Real(0));
+    grads_.assign(total, Real(0));
+    trainable_.assign(tensors_.size(), true);
+    // Tensor indices in the order transformer_tensors lists them.
+    const bool post = config.norm != NormPlacement::pre_rms;
+    std::size_t index = 0;
+    embedding_ = index++;
+    layer_params_.resize(config.layers);
+    for (LayerParams& p : layer_params_) {
+        p.norm1_g = index++;
+        p.norm1_b = post ? index++ : 0;
+        p.wq = index++;
+        p.wk = index++;
+        p.wv = index++;
+        p.wo = index++;
+        p.norm2_g = index++;
+        p.norm2_b = post ? index++ : 0;
+        p.w1 = index++;
+        p.w2 = index++;
+    }
+    final_norm_ = post ? 0 : index++;
+    assert(index == tensors_.size());
+    init_parameters();
+    reset_optimizer(config.optimizer);
+    cache_k_.resize(config.layers);
+    cache_v_.resize(config.layers);
+}
+
+// GPT-2's initialisation for pre-rms (N(0, σ²), the residual outputs Wo and W2 scaled by 1/√(2L)),
+// N(0, σ²) for post-ln, and DeepNet's for deepnorm: Xavier-normal with gain β = (8L)^(−1/4) on
+// Wv, Wo, W1, W2 and gain 1 on Wq, Wk (arXiv 2203.00555, Figure 2; kexue.fm/archives/8978).
+template <typename Real>
+void TransformerModel<Real>::init_parameters() {
+    const double layers = static_cast<double>(config_.layers);
+    const double beta = std::pow(8.0 * layers, -0.25);
+    for (const TensorInfo& t : tensors_) {
+        Real* p = params_.data() + t.offset;
+        if (t.kind == TensorKind::norm_gain) {
+            std::fill(p, p + t.size, Real(1));
+            continue;
+        }
+        if (t.kind == TensorKind::norm_bias) {
+            std::fill(p, p + t.size, Real(0));
+            continue;
+        }
+        double std = config_.init_std;
+        if (t.kind != TensorKind::embedding) {
+            if (config_.norm == NormPlacement::pre_rms) {
+                if (t.kind == TensorKind::wo || t.kind == TensorKind::w2) std /= std::sqrt(2.0 * layers);
+            } else if (config_.norm == NormPlacement::deepnorm) {
+                const double gain = (t.kind == TensorKind::wq || t.kind == TensorKind::wk) ? 1.0 : beta;
+                std = gain * std::sqrt(2.0 / static_cast<double>(t.shape[0] + t.shape[1]));
+            }
+        }
+        // Rounded to float first, so that the float model and its double twin start equal.
+        for (std::size_t i = 0; i < t.size; ++i) p[i] = static_cast<Real>(static_cast<float>(std * rng_.normal()));
+    }
+}
+
+template <typename Real>
+Real TransformerModel<Real>::alpha() const {
+    if (config_.norm == NormPlacement::deepnorm) return static_cast<Real>(std::pow(2.0 * double(config_.layers), 0.25));
+    return Real(1);
+}
+
+template <typename Real>
+AttentionOptions TransformerModel<Real>::attention_options() const {
+    // Every option passed explicitly: the kernel's defaults may change, a model's must not.
+    AttentionOptions o;
+    o.scale = config_.attention.scale;
+    o.base_len = config_.attention.base_len;
+    o.n_min = config_.attention.n_min;
+    o.clip_below_one = false;
+    o.causal = config_.objective == Objective::causal;
+    o.rope.reset();  // RoPE is applied by the model at the call's positions (rope_rows)
+    return o;
+}
+
+template <typename Real>
+void TransformerModel<Real>::reset_optimizer(const ModelOptimizer& optimizer) {
+    optimizer_ = optimizer;
+    adam_steps_ = 0;
+    if constexpr (std::is_same_v<Real, float>) {
+        adam_m_.assign(params_.size(), 0.0f);
+        adam_v_.assign(params_.size(), 0.0f);
+    } else {
+        adam_m64_.assign(params_.size(), 0.0);
+        adam_v64_.assign(params_.size(), 0.0);
+    }
+}
+
+template <typename Real>
+std::size_t TransformerModel<Real>::adam_state_floats() const {
+    if (!adam_enabled_) return 0;
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < tensors_.size(); ++i)
+        if (trainable_[i]) n += 2 * tensors_[i].size;
+    return n;
+}
+
+template <typename Real>
+void TransformerModel<Real>::ensure_activations(std::size_t batch, std::size_t seq) {
+    const std::size_t n = batch * seq;
+    if (n <= capacity_rows_) return;
+    capacity_rows_ = n;
+    const TransformerConfig& c = config_;
+    const std::size_t d = c.d_model, f = c.ffn, dk = c.key_size, dv = c.d_model / c.heads;
+    const bool post = c.norm != NormPlacement::pre_rms;
+    resid_.assign(c.layers + 1, std::vector<Real>(n * d));
+    acts_.resize(c.layers);
+    for (LayerActs& a : acts_) {
+        if (!post) {
+            a.norm1.assign(n * d, 0);
+            a.rstd1.assign(n, 0);
+            a.norm2.assign(n * d, 0);
+            a.rstd2.assign(n, 0);
+        } else {
+            a.s1.assign(n * d, 0);
+            a.mean_mid.assign(n, 0);
+            a.rstd_mid.assign(n, 0);
+            a.s2.assign(n * d, 0);
+            a.mean_out.assign(n, 0);
+            a.rstd_out.assign(n, 0);
+        }
+        a.q.assign(n * c.heads * dk, 0);
+        a.k.assign(n * c.kv_heads * dk, 0);
+        a.v.assign(n * c.kv_heads * dv, 0);
+        a.att.assign(n * c.heads * dv, 0);
+        a.lse.assign(n * c.heads, 0);
+        a.mid.assign(n * d, 0);
+        a.hpre.assign(n * f, 0);
+        a.hact.assign(n * f, 0);
+    }
+    if (!post) {
+        final_norm_out_.assign(n * d, 0);
+        final_rstd_.assign(n, 0);
+    }
+    logits_.assign(n * c.vocab, 0);
+    dlogits_.assign(n * c.vocab, 0);
+    losses_.assign(n, 0);
+    for (auto* buffer : {&dx_, &dmid_, &dtmp_, &dnorm_}) buffer->assign(n * d, 0);
+    dq_.assign(n * c.heads * dk, 0);
+    dk_.assign(n * c.kv_heads * dk, 0);
+    dv_.assign(n * c.kv_heads * dv, 0);
+    datt_.assign(n * c.heads * dv, 0);
+    dh_.assign(n * f, 0);
+    inputs_.assign(n, 0);
+    targets_.assign(n, 0);
+}
+
+template <typename Real>
+std::vector<double> TransformerModel<Real>::positions_for(const TrainCall& call) {
+    const std::size_t b = call.batch, t = call.seq;
+    std::vector<double> positions(b * t);
+    const double range = static_cast<double>(call.position_range ? call.position_range : config_.max_seq);
+    if (call.given) {
+        for (std::size_t row = 0; row < b; ++row)
+            for (std::size_t i = 0; i < t; ++i)
+                positions[row * t + i] = call.given[call.given_count == t ? i : row * t + i];
+        return positions;
+    }
+    for (std::size_t row = 0; row < b; ++row) {
+        double* p = positions.data() + row * t;
+        switch (call.positions) {
+            case PositionMode::sequential:
+                for (std::size_t i = 0; i < t; ++i) p[i] = static_cast<double>(i);
+                break;
+            case PositionMode::equal_mean:
+                // n ~ Exponential(mean seq) by inversion (1 − u ∈ (0, 1], so the log is finite).
+                equal_mean_positions(t, -static_cast<double>(t) * std::log(1.0 - rng_.uniform()), p);
+                break;
+            case PositionMode::random: {
+                // Floyd's algorithm: t distinct integers of [0, R), then sorted.
+                const std::uint64_t r = static_cast<std::uint64_t>(range);
+                std::unordered_set<std::uint64_t> chosen;
+                std::vector<std::uint64_t> picks;
+                for (std::uint64_t j = r - t; j < r; ++j) {
+                    const std::uint64_t x = static_cast<std::uint64_t>(rng_.uniform() * static_cast<double>(j + 1));
+                    const std::uint64_t pick = chosen.count(x) ? j : x;
+                    chosen.insert(pick);
+                    picks.push_back(pick);
+                }
+                std::sort(picks.begin(), picks.end());
+                for (std::size_t i = 0; i < t; ++i) p[i] = static_cast<double>(picks[i]);
+                break;
+            }
+        }
+    }
+    return positions;
+}
+
+template <typename Real>
+void TransformerModel<Real>::forward_layers(const std::int32_t* inputs, std::size_t batch, std::size_t seq,
+                                            const double* positions, bool use_cache) {
+    const TransformerConfig& c = config_;
+    const std::size_t n = batch * seq, d = c.d_model, f = c.ffn, h = c.heads, hkv = c.kv_heads, dk = c.key_size,
+                      dv = c.d_model / c.heads;
+    const bool post = c.norm != NormPlacement::pre_rms;
+    const Real eps = static_cast<Real>(c.norm_eps), a = alpha();
+    const AttentionOptions options = attention_options();
+    embedding_forward(inputs, n, param(embedding_), d, resid_[0].data());
+    for (std::size_t l = 0; l < c.layers; ++l) {
+        LayerActs& A = acts_[l];
+        const LayerParams& P = layer_params_[l];
+        const Real* x = resid_[l].data();
+        Real* out = resid_[l + 1].data();
+        const Real* in = x;
+        if (!post) {
+            rmsnorm_forward(x, param(P.norm1_g), n, d, eps, A.norm1.data(), A.rstd1.data());
+            in = A.norm1.data();
+        }
+        Real* k = A.k.data();
+        Real* v = A.v.data();
+        std::size_t seq_k = seq;
+        if (use_cache) {
+            if (cache_k_[l].empty()) {
+                cache_k_[l].assign(c.max_seq * hkv * dk, 0);
+                cache_v_[l].assign(c.max_seq * hkv * dv, 0);
+            }
+            k = cache_k_[l].data() + cache_length_ * hkv * dk;
+            v = cache_v_[l].data() + cache_length_ * hkv * dv;
+            seq_k = cache_length_ + seq;
+        }
+        linear_forward(in, param(P.wq), n, d, h * dk, A.q.data());
+        linear_forward(in, param(P.wk), n, d, hkv * dk, k);
+        linear_forward(in, param(P.wv), n, d, hkv * dv, v);
+        if (c.attention.rope) {
+            for (std::size_t b = 0; b < batch; ++b) {
+                rope_rows(A.q.data() + b * seq * h * dk, seq, h, dk, positions + b * seq, c.attention.rope->base, false);
+                rope_rows(k + b * seq * hkv * dk, seq, hkv, dk, positions + b * seq, c.attention.rope->base, false);
+            }
+        }
+        const AttentionShape shape{batch, seq, seq_k, h, hkv, dk, dv};
+        fused_attention_forward(shape, options, A.q.data(), use_cache ? cache_k_[l].data() : k,
+                          use_cache ? cache_v_[l].data() : v, A.att.data(), A.lse.data());
+        if (!post) {
+            linear_forward(A.att.data(), param(P.wo), n, h * dv, d, A.mid.data());
+            for (std::size_t i = 0; i < n * d; ++i) A.mid[i] += x[i];
+            rmsnorm_forward(A.mid.data(), param(P.norm2_g), n, d, eps, A.norm2.data(), A.rstd2.data());
+            linear_forward(A.norm2.data(), param(P.w1), n, d, f, A.hpre.data());
+            gelu_forward(A.hpre.data(), n * f, A.hact.data());
+            linear_forward(A.hact.data(), param(P.w2), n, f, d, out);
+            for (std::size_t i = 0; i < n * d; ++i) out[i] += A.mid[i];
+        } else {
+            linear_forward(A.att.data(), param(P.wo), n, h * dv, d, A.s1.data());
+            for (std::size_t i = 0; i < n * d; ++i) A.s1[i] += a * x[i];
+            layernorm_forward(A.s1.data(), param(P.norm1_g), param(P.norm1_b), n, d, eps, A.mid.data(),
+                              A.mean_mid.data(), A.rstd_mid.data());
+            linear_forward(A.mid.data(), param(P.w1), n, d, f, A.hpre.data());
+            gelu_forward(A.hpre.data(), n * f, A.hact.data());
+            linear_forward(A.hact.data(), param(P.w2), n, f, d, A.s2.data());
+            for (std::size_t i = 0; i < n * d; ++i) A.s2[i] += a * A.mid[i];
+            layernorm_forward(A.s2.data(), param(P.norm2_g), param(P.norm2_b), n, d, eps, out, A.mean_out.data(),
+                              A.rstd_out.data());
+        }
+    }
+    const Real* top = resid_[c.layers].data();
+    if (!post) {
+        rmsnorm_forward(top, param(final_norm_), n, d, eps, final_norm_out_.data(), final_rstd_.data());
+        top = final_norm_out_.data();
+    }
+    // The head tied to the embedding: logits = h·Eᵀ.
+    matmul(n, d, c.vocab, false, true, top, param(embedding_), logits_.data(), false);
+}
+
+template <typename Real>
+void TransformerModel<Real>::backward_layers(const std::int32_t* inputs, std::size_t batch, std::size_t seq,
+                                             const double* positions) {
+    const TransformerConfig& c = config_;
+    const std::size_t n = batch * seq, d = c.d_model, f = c.ffn, h = c.heads, hkv = c.kv_heads, dk = c.key_size,
+                      dv = c.d_model / c.heads, vocab = c.vocab;
+    const bool post = c.norm != NormPlacement::pre_rms;
+    const Real a = alpha();
+    const AttentionOptions options = attention_options();
+    std::fill(grads_.begin(), grads_.end(), Real(0));
+
+    const Real* top = post ? resid_[c.layers].data() : final_norm_out_.data();
+    // logits = top·Eᵀ: d top = dlogits·E, dE += dlogitsᵀ·top.
+    matmul(n, vocab, d, false, false, dlogits_.data(), param(embedding_), dtmp_.data(), false);
+    if (trainable_[embedding_]) matmul(vocab, n, d, true, false, dlogits_.data(), top, grad(embedding_), true);
+    if (!post) {
+        rmsnorm_backward(dtmp_.data(), resid_[c.layers].data(), param(final_norm_), final_rstd_.data(), n, d,
+                         dx_.data(), grad_if_trainable(final_norm_));
+    } else {
+        std::copy(dtmp_.begin(), dtmp_.begin() + n * d, dx_.begin());
+    }
+
+    const AttentionShape shape{batch, seq, seq, h, hkv, dk, dv};
+    for (std::size_t l = c.layers; l-- > 0;) {
+        LayerActs& A = acts_[l];
+        const LayerParams& P = layer_params_[l];
+        const Real* x = resid_[l].data();
+        // dx_ holds dL/dx_{l+1} on entry and dL/dx_l on exit.
+        if (!post) {
+            // out = mid + hact·W2
+            std::copy(dx_.begin(), dx_.begin() + n * d, dmid_.begin());
+            linear_backward(dx_.data(), A.hact.data(), param(P.w2), n, f, d, dh_.data(), grad_if_trainable(P.w2));
+            gelu_backward(dh_.data(), A.hpre.data(), n * f, dh_.data());
+            linear_backward(dh_.data(), A.norm2.data(), param(P.w1), n, d, f, dnorm_.data(), grad_if_trainable(P.w1));
+            rmsnorm_backward(dnorm_.data(), A.mid.data(), param(P.norm2_g), A.rstd2.data(), n, d, dtmp_.data(),
+                             grad_if_trainable(P.norm2_g));
+            for (std::size_t i = 0; i < n * d; ++i) dmid_[i] += dtmp_[i];
+            // mid = x + att·Wo
+            linear_backward(dmid_.data(), A.att.data(), param(P.wo), n, h * dv, d, datt_.data(),
+                            grad_if_trainable(P.wo));
+        } else {
+            // out = LN(s2), s2 = α·mid + hact·W2
+            layernorm_backward(dx_.data(), A.s2.data(), param(P.norm2_g), A.mean_out.data(), A.rstd_out.data(), n, d,
+                               dtmp_.data(), grad_if_trainable(P.norm2_g), grad_if_trainable(P.norm2_b));
+            for (std::size_t i = 0; i < n * d; ++i) dmid_[i] = a * dtmp_[i];
+            linear_backward(dtmp_.data(), A.hact.data(), param(P.w2), n, f, d, dh_.data(), grad_if_trainable(P.w2));
+            gelu_backward(dh_.data(), A.hpre.data(), n * f, dh_.data());
+            linear_backward(dh_.data(), A.mid.data(), param(P.w1), n, d, f, dmid_.data(), grad_if_trainable(P.w1),
+                            true);
+            // mid = LN(s1), s1 = α·x + att·Wo
+            layernorm_backward(dmid_.data(), A.s1.data(), param(P.norm1_g), A.mean_mid.data(), A.rstd_mid.data(), n,
+                               d, dtmp_.data(), grad_if_trainable(P.norm1_g), grad_if_trainable(P.norm1_b));
+            linear_backward(dtmp_.data(), A.att.data(), param(P.wo), n, h * dv, d, datt_.data(),
+                            grad_if_trainable(P.wo));
+        }
+        fused_attention_backward(shape, options, A.q.data(), A.k.data(), A.v.data(), A.att.data(), A.lse.data(),
+                           datt_.data(), dq_.data(), dk_.data(), dv_.data());
+        if (c.attention.rope) {
+            // The kernel's gradients are w.r.t. the rotated q and k: ∂/∂q = R_mᵀ ∂/∂(R_m q) = R_{−m} ∂/∂(R_m q).
+            for (std::size_t b = 0; b < batch; ++b) {
+                rope_rows(dq_.data() + b * seq * h * dk, seq, h, dk, positions + b * seq, c.attention.rope->base, true);
+                rope_rows(dk_.data() + b * seq * hkv * dk, seq, hkv, dk, positions + b * seq, c.attention.rope->base,
+                          true);
+            }
+        }
+        const Real* in = post ? x : A.norm1.data();
+        linear_backward(dq_.data(), in, param(P.wq), n, d, h * dk, dnorm_.data(), grad_if_trainable(P.wq));
+        linear_backward(dk_.data(), in, param(P.wk), n, d, hkv * dk, dnorm_.data(), grad_if_trainable(P.wk), true);
+        linear_backward(dv_.data(), in, param(P.wv), n, d, hkv * dv, dnorm_.data(), grad_if_trainable(P.wv), true);
+        if (!post) {
+            rmsnorm_backward(dnorm_.data(), x, param(P.norm1_g), A.rstd1.data(), n, d, dtmp_.data(),
+                             grad_if_trainable(P.norm1_g));
+            for (std::size_t i = 0; i < n * d; ++i) dx_[i] = dmid_[i] + dtmp_[i];
+        } else {
+            for (std::size_t i = 0; i < n * d; ++i) dx_[i] = a * dtmp_[i] + dnorm_[i];
+        }
+    }
+    if (trainable_[embedding_]) embedding_backward(inputs, n, dx_.data(), d, grad(embedding_));
+}
+
+template <typename Real>
+double TransformerModel<Real>::forward_backward(const std::int32_t* tokens, const TrainCall& call, bool backward,
+                                                Real* per_token) {
+    const TransformerConfig& c = config_;
+    const std::size_t b = call.batch, t = call.seq, n = b * t, row = tokens_per_row(c, call);
+    ensure_activations(b, t);
+    // Training draws masks and random positions from the model's stream; evaluation from the
+    // call's seed, so that evaluating twice gives the same numbers.
+    Xoshiro256 local(call.seed);
+    Xoshiro256& rng = backward ? rng_ : local;
+    if (c.objective == Objective::causal) {
+        for (std::size_t r = 0; r < b; ++r) {
+            for (std::size_t i = 0; i < t; ++i) {
+                inputs_[r * t + i] = tokens[r * row + i];
+                targets_[r * t + i] = tokens[r * row + i + 1];
+            }
+        }
+    } else {
+        // BERT's corruption: each token is a target with probability maskRate; a target's input is
+        // the mask id (vocab − 1) 80% of the time, a random token 10%, itself 10%.
+        const std::int32_t mask_id = static_cast<std::int32_t>(c.vocab - 1);
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::int32_t token = tokens[i];
+            inputs_[i] = token;
+            targets_[i] = -1;
+            if (rng.uniform() >= c.mask_rate) continue;
+            targets_[i] = token;
+            const double u = rng.uniform();
+            if (u < 0.8) inputs_[i] = mask_id;
+            else if (u < 0.9) inputs_[i] = static_cast<std::int32_t>(rng.uniform() * static_cast<double>(c.vocab - 1));
+        }
+    }
+    std::vector<double> positions;
+    if (backward) {
+        positions = positions_for(call);
+    } else {
+        std::swap(rng_, local);  // evaluation's random positions come from the call's seed too
+        positions = positions_for(call);
+        std::swap(rng_, local);
+    }
+    forward_layers(inputs_.data(), b, t, positions.data(), false);
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < n; ++i) count += targets_[i] >= 0;
+    const Real weight = Real(1) / static_cast<Real>(std::max<std::size_t>(count, 1));
+    cross_entropy_forward_backward(logits_.data(), targets_.data(), n, c.vocab, weight, losses_.data(),
+                                   backward ? dlogits_.data() : static_cast<Real*>(nullptr));
+    double sum = 0;
+    for (std::size_t i = 0; i < n; ++i) sum += static_cast<double>(losses_[i]);
+    if (per_token) std::copy(losses_.begin(), losses_.begin() + n, per_token);
+    const double loss = sum / static_cast<double>(std::max<std::size_t>(count, 1));
+    if (backward) {
+        // Flooding (kexue.fm/archives/7643): the gradient of |L − b| + b is sign(L − b)·∇L.
+        if (c.optimizer.flooding) {
+            const Real sign = static_cast<Real>(flooding(loss, *c.optimizer.flooding).sign);
+            if (sign != Real(1))
+                for (Real& g : dlogits_) g *= sign;
+        }
+        backward_layers(inputs_.data(), b, t, positions.data());
+    }
+    return loss;
+}
+
+template <typename Real>
+double TransformerModel<Real>::train_step(const std::int32_t* tokens, const TrainCall& call) {
+    const double loss = forward_backward(tokens, call, true, nullptr);
+    apply_update();
+    return loss;
+}
+
+template <typename Real>
+void TransformerModel<Real>::apply_update() {
+    // Global-norm clipping over the trained tensors (kexue.fm/archives/7469, the 'min' form).
+    double sum = 0;
+    for (std::size_t i = 0; i < tensors_.size(); ++i) {
+        if (!trainable_[i]) continue;
+        const Real* g = grads_.data() + tensors_[i].offset;
+        for (std::size_t j = 0; j < tensors_[i].size; ++j) sum += static_cast<double>(g[j]) * g[j];
+    }
+    last_norm_ = std::sqrt(sum);
+    if (optimizer_.clip_norm > 0) {
+        const double coefficient = clip_coefficient(last_norm_, optimizer_.clip_norm, ClipForm::Min);
+        if (coefficient != 1) {
+            for (Real& g : grads_) g = static_cast<Real>(g * coefficient);
+        }
+    }
+    ++steps_;
+    if (!adam_enabled_) return;
+    ++adam_steps_;
+    // AdamW (optim/adam.hpp); no decay on the norms' gains and biases.
+    AdamOptions with_decay{optimizer_.lr, optimizer_.beta1, optimizer_.beta2, optimizer_.eps, optimizer_.weight_decay};
+    AdamOptions without_decay = with_decay;
+    without_decay.weight_decay = 0;
+    const auto t = static_cast<std::int64_t>(adam_steps_);
+    for (std::size_t i = 0; i < tensors_.size(); ++i) {
+        if (!trainable_[i]) continue;
+        const TensorInfo& info = tensors_[i];
+        const AdamOptions& o = info.matrix() ? with_decay : without_decay;
+        Real* p = params_.data() + info.offset;
+        const Real* g = grads_.data() + info.offset;
+        if constexpr (std::is_same_v<Real, float>) {
+            adam_update(p, g, adam_m_.data() + info.offset, adam_v_.data() + info.offset, info.size,
+                        adam_step<float>(o, t));
+        } else {
+            // The same update in double, moments in double (the reference keeps no float rounding).
+            const double c1 = 1.0 - std::pow(o.beta1, double(t)), c2 = 1.0 - std::pow(o.beta2, double(t));
+            double* m = adam_m64_.data() + info.offset;
+            double* v = adam_v64_.data() + info.offset;
+            for (std::size_t j = 0; j < info.size; ++j) {
+                m[j] = o.beta1 * m[j] + (1 - o.beta1) * g[j];
+                v[j] = o.beta2 * v[j] + (1 - o.beta2) * g[j] * g[j];
+                p[j] = p[j] * (1 - o.lr * o.weight_decay) - (o.lr / c1) * m[j] / (std::sqrt(v[j]) / std::sqrt(c2) + o.eps);
+            }
+        }
+    }
+}
+
+template <typename Real>
+void TransformerModel<Real>::forward_cached(const std::int32_t* tokens, std::size_t count, std::vector<Real>& logits) {
+    assert(cache_length_ + count <= config_.max_seq);
+    std::vector<double> positions(count);
+    for (std::size_t i = 0; i < count; ++i) positions[i] = static_cast<double>(cache_length_ + i);
+    ensure_activations(1, count);
+    forward_layers(tokens, 1, count, positions.data(), true);
+    cache_length_ += count;
+    logits.assign(logits_.begin(), logits_.begin() + count * config_.vocab);
+}
+
+}  // namespace kexue::model

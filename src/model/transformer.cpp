@@ -1,0 +1,450 @@
+// kx.Transformer around TransformerModel<float>: generation, fine-tuning with the low-rank
+// optimizers, and safetensors files. See transformer.hpp.
+#include "model/transformer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <numeric>
+#include <type_traits>
+
+#include "core/validate.hpp"
+#include "model/model_impl.hpp"
+#include "model/safetensors.hpp"
+
+namespace kexue::model {
+
+template class TransformerModel<float>;
+
+Transformer::Transformer(const TransformerConfig& config) : model_(config) {}
+
+namespace {
+
+// Times one call into `times` (total, and the kernels' shares from LayerTimes).
+class StepTimer {
+public:
+    explicit StepTimer(StepTimes& times) : times_(times), start_(std::chrono::steady_clock::now()) {
+        layer_times() = LayerTimes{};
+    }
+    ~StepTimer() {
+        times_.total = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+        times_.gemm = layer_times().gemm;
+        times_.attention = layer_times().attention;
+        times_.rope = layer_times().rope;
+    }
+
+private:
+    StepTimes& times_;
+    std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace
+
+TrainStepResult Transformer::train_step(const std::int32_t* tokens, const TrainCall& call) {
+    StepTimer timer(times_);
+    TrainStepResult result;
+    model_.set_adam_enabled(low_rank_.empty());
+    // A non-finite gradient is caught before any weight moves: AdamW runs inside train_step, so
+    // the model's own check (its norm) decides first.
+    result.loss = model_.forward_backward(tokens, call, true, nullptr);
+    double sum = 0;
+    const auto& grads = model_.gradients();
+    for (std::size_t i = 0; i < model_.tensors().size(); ++i) {
+        if (!model_.trainable()[i]) continue;
+        const TensorInfo& t = model_.tensors()[i];
+        for (std::size_t j = 0; j < t.size; ++j) sum += static_cast<double>(grads[t.offset + j]) * grads[t.offset + j];
+    }
+    result.gradient_norm = std::sqrt(sum);
+    if (!std::isfinite(result.gradient_norm) || !std::isfinite(result.loss)) {
+        result.refused = true;
+        return result;
+    }
+    // The gradients are there: clip and update (train_step recomputes nothing; it is split so that
+    // the refusal above happens before any state changes).
+    model_.apply_update();
+    for (auto& [index, optimizer] : low_rank_) {
+        const TensorInfo& t = model_.tensors()[index];
+        optimizer.step(model_.gradients().data() + t.offset);
+        const std::vector<float>& w = optimizer.weight();
+        std::copy(w.begin(), w.end(), model_.parameters().begin() + static_cast<std::ptrdiff_t>(t.offset));
+    }
+    return result;
+}
+
+std::vector<std::int32_t> Transformer::sample_windows(const std::int32_t* corpus, std::size_t length,
+                                                     std::size_t batch, std::size_t row) {
+    std::vector<std::int32_t> out(batch * row);
+    const double starts = static_cast<double>(length - row + 1);
+    for (std::size_t b = 0; b < batch; ++b) {
+        const auto start = static_cast<std::size_t>(model_.random_stream().uniform() * starts);
+        std::copy(corpus + start, corpus + start + row, out.begin() + static_cast<std::ptrdiff_t>(b * row));
+    }
+    return out;
+}
+
+double Transformer::evaluate(const std::int32_t* tokens, const TrainCall& call, float* per_token) {
+    StepTimer timer(times_);
+    return model_.forward_backward(tokens, call, false, per_token);
+}
+
+std::int32_t sample_token(const float* logits, std::size_t vocab, double temperature, std::size_t top_k,
+                          Xoshiro256& rng) {
+    if (temperature == 0) return static_cast<std::int32_t>(std::max_element(logits, logits + vocab) - logits);
+    std::vector<std::size_t> order(vocab);
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    const std::size_t k = top_k == 0 ? vocab : std::min(top_k, vocab);
+    // The k largest, ties broken by the smaller id, so that the draw does not depend on the sort.
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+                      [&](std::size_t a, std::size_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+    const double top = logits[order[0]];
+    std::vector<double> weights(k);
+    double total = 0;
+    for (std::size_t i = 0; i < k; ++i) total += weights[i] = std::exp((logits[order[i]] - top) / temperature);
+    double u = rng.uniform() * total;
+    for (std::size_t i = 0; i < k; ++i) {
+        if (u < weights[i]) return static_cast<std::int32_t>(order[i]);
+        u -= weights[i];
+    }
+    return static_cast<std::int32_t>(order[k - 1]);
+}
+
+std::vector<std::int32_t> Transformer::generate(const std::int32_t* prompt, std::size_t prompt_length,
+                                                const GenerateOptions& options) {
+    const std::size_t vocab = config().vocab;
+    Xoshiro256 rng(options.seed);
+    std::vector<std::int32_t> out;
+    std::vector<float> logits;
+    StepTimer timer(times_);
+    model_.reset_cache();
+    model_.forward_cached(prompt, prompt_length, logits);
+    for (std::size_t i = 0; i < options.max_tokens; ++i) {
+        const float* last = logits.data() + logits.size() - vocab;
+        const std::int32_t next = sample_token(last, vocab, options.temperature, options.top_k, rng);
+        out.push_back(next);
+        if (i + 1 < options.max_tokens) model_.forward_cached(&next, 1, logits);
+    }
+    model_.reset_cache();
+    return out;
+}
+
+void Transformer::finetune(const FinetuneOptions& options) {
+    finetune_ = options;
+    low_rank_.clear();
+    const auto& tensors = model_.tensors();
+    std::vector<bool> trainable(tensors.size(), false);
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+        const TensorInfo& t = tensors[i];
+        const std::string target = tensor_kind_target(t.kind);
+        const bool listed = std::find(options.targets.begin(), options.targets.end(), target) != options.targets.end();
+        if (options.method == FinetuneMethod::full) {
+            trainable[i] = options.targets.empty() || listed;
+        } else {
+            trainable[i] = t.matrix() && t.kind != TensorKind::embedding && (options.targets.empty() || listed);
+        }
+    }
+    model_.set_trainable(trainable);
+    ModelOptimizer optimizer = model_.optimizer();
+    optimizer.lr = options.lr;
+    optimizer.weight_decay = options.weight_decay;
+    model_.reset_optimizer(optimizer);
+    if (options.method == FinetuneMethod::full) return;
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+        if (!trainable[i]) continue;
+        const TensorInfo& t = tensors[i];
+        LowRankConfig c;
+        c.rows = t.shape[0];
+        c.cols = t.shape[1];
+        c.rank = options.rank;
+        c.mode = options.method == FinetuneMethod::lora ? LowRankMode::LoRA : LowRankMode::GaLore;
+        c.base = LowRankBase::Adam;
+        c.lr = options.lr;
+        c.beta1 = optimizer.beta1;
+        c.beta2 = optimizer.beta2;
+        c.weight_decay = options.weight_decay;
+        c.scale = options.scale;
+        c.update_proj_gap = options.update_proj_gap;
+        c.init = LowRankInit::ZeroB;
+        c.seed = config().seed + 1 + i;
+        low_rank_.emplace_back(i, LowRankOptimizer(low_rank_resolve(c), model_.parameters().data() + t.offset));
+    }
+}
+
+std::size_t Transformer::optimizer_state_floats() const {
+    if (low_rank_.empty()) return model_.adam_state_floats();
+    std::size_t n = 0;
+    for (const auto& entry : low_rank_) n += entry.second.state_floats();
+    return n;
+}
+
+std::size_t Transformer::trained_parameter_count() const {
+    const auto& tensors = model_.tensors();
+    std::size_t n = 0;
+    if (finetune_ && finetune_->method == FinetuneMethod::lora) {
+        for (const auto& [index, optimizer] : low_rank_) {
+            n += (tensors[index].shape[0] + tensors[index].shape[1]) * optimizer.config().rank;
+        }
+        return n;
+    }
+    for (std::size_t i = 0; i < tensors.size(); ++i)
+        if (model_.trainable()[i]) n += tensors[i].size;
+    return n;
+}
+
+// ---- the configuration as safetensors metadata ----------------------------------------------
+
+namespace {
+
+std::string number_text(double x) {
+    char buffer[40];
+    std::snprintf(buffer, sizeof buffer, "%.17g", x);
+    return buffer;
+}
+
+template <typename T, typename = void>
+struct has_fields : std::false_type {};
+template <typename T>
+struct has_fields<T, std::void_t<decltype(visit_fields(std::declval<T&>(), std::declval<FieldNames&>()))>>
+    : std::true_type {};
+
+struct MetadataWriter {
+    std::string prefix;
+    std::vector<std::pair<std::string, std::string>>* out;
+
+    template <typename T>
+    void operator()(const char* name, T& value, unsigned = kOptional, const T* = nullptr) {
+        write(prefix + name, value);
+    }
+
+    void put(const std::string& key, std::string text) { out->emplace_back(key, std::move(text)); }
+    void write(const std::string& key, double x) { put(key, number_text(x)); }
+    void write(const std::string& key, bool x) { put(key, x ? "true" : "false"); }
+    void write(const std::string& key, std::size_t x) { put(key, std::to_string(x)); }
+    template <typename U = std::uint64_t, std::enable_if_t<!std::is_same_v<U, std::size_t>, int> = 0>
+    void write(const std::string& key, std::uint64_t x) { put(key, std::to_string(x)); }
+    template <typename E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
+    void write(const std::string& key, E x) { put(key, enum_name(x)); }
+    template <typename E>
+    void write(const std::string& key, std::variant<E, double>& x) {
+        if (const double* d = std::get_if<double>(&x)) write(key, *d);
+        else write(key, std::get<E>(x));
+    }
+    template <typename T, std::enable_if_t<has_fields<T>::value, int> = 0>
+    void write(const std::string& key, T& nested) {
+        MetadataWriter inner{key + ".", out};
+        visit_fields(nested, inner);
+    }
+    template <typename T>
+    void write(const std::string& key, std::optional<T>& x) {
+        if (!x) put(key, "null");
+        else write(key, *x);
+    }
+};
+
+struct MetadataReader {
+    std::string prefix;
+    const std::map<std::string, std::string>* values;
+    std::vector<std::string>* used;
+    Error error;
+
+    template <typename T>
+    void operator()(const char* name, T& value, unsigned = kOptional, const T* = nullptr) {
+        if (!error) read(prefix + name, value);
+    }
+
+    bool get(const std::string& key, std::string& text) {
+        const auto it = values->find(key);
+        if (it == values->end()) {
+            error = range_error_text("bytes", "bytes: the metadata has no " + key + " (not a kx.Transformer file?)");
+            return false;
+        }
+        used->push_back(key);
+        text = it->second;
+        return true;
+    }
+    void bad(const std::string& key, const std::string& text, const std::string& expected) {
+        error = range_error_text("bytes", "bytes: the metadata's " + key + " must be " + expected + ", received " +
+                                              json_quote(text));
+    }
+    void read(const std::string& key, double& x) {
+        std::string text;
+        if (!get(key, text)) return;
+        char* end = nullptr;
+        x = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(x)) bad(key, text, "a finite number");
+    }
+    void read(const std::string& key, bool& x) {
+        std::string text;
+        if (!get(key, text)) return;
+        if (text == "true") x = true;
+        else if (text == "false") x = false;
+        else bad(key, text, "true or false");
+    }
+    template <typename U, std::enable_if_t<std::is_integral_v<U> && !std::is_same_v<U, bool>, int> = 0>
+    void read(const std::string& key, U& x) {
+        std::string text;
+        if (!get(key, text)) return;
+        if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos) {
+            bad(key, text, "a non-negative integer");
+            return;
+        }
+        const unsigned long long v = std::strtoull(text.c_str(), nullptr, 10);
+        if (v > std::numeric_limits<U>::max()) {
+            bad(key, text, "a smaller integer");
+            return;
+        }
+        x = static_cast<U>(v);
+    }
+    template <typename E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
+    void read(const std::string& key, E& x) {
+        std::string text;
+        if (!get(key, text)) return;
+        if (!parse_enum(text, x)) bad(key, text, enum_choices<E>());
+    }
+    template <typename E>
+    void read(const std::string& key, std::variant<E, double>& x) {
+        std::string text;
+        if (!get(key, text)) return;
+        E value{};
+        if (parse_enum(text, value)) {
+            x = value;
+            return;
+        }
+        used->pop_back();
+        double number = 0;
+        read(key, number);
+        if (!error) x = number;
+    }
+    template <typename T, std::enable_if_t<has_fields<T>::value, int> = 0>
+    void read(const std::string& key, T& nested) {
+        MetadataReader inner{key + ".", values, used, {}};
+        visit_fields(nested, inner);
+        error = inner.error;
+    }
+    template <typename T>
+    void read(const std::string& key, std::optional<T>& x) {
+        const auto it = values->find(key);
+        if (it != values->end() && it->second == "null") {
+            used->push_back(key);
+            x.reset();
+            return;
+        }
+        T value{};
+        read(key, value);
+        if (!error) x = value;
+    }
+};
+
+constexpr const char* kFormat = "kexue-transformer";
+constexpr const char* kVersion = "1";
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> transformer_config_metadata(const TransformerConfig& config) {
+    std::vector<std::pair<std::string, std::string>> out;
+    TransformerConfig copy = config;
+    MetadataWriter writer{"config.", &out};
+    visit_fields(copy, writer);
+    return out;
+}
+
+Error transformer_config_from_metadata(const std::vector<std::pair<std::string, std::string>>& metadata,
+                                       TransformerConfig& config) {
+    std::map<std::string, std::string> values;
+    for (const auto& [key, value] : metadata) {
+        if (key.rfind("config.", 0) == 0) values[key] = value;
+    }
+    std::vector<std::string> used;
+    MetadataReader reader{"config.", &values, &used, {}};
+    visit_fields(config, reader);
+    if (reader.error) return reader.error;
+    for (const auto& [key, value] : values) {
+        if (std::find(used.begin(), used.end(), key) == used.end()) {
+            return range_error_text("bytes", "bytes: the metadata has an unknown key " + json_quote(key));
+        }
+    }
+    return {};
+}
+
+std::vector<std::uint8_t> Transformer::save() const {
+    SafetensorsMetadata metadata{{"format", kFormat}, {"version", kVersion}};
+    metadata.emplace_back("steps", std::to_string(model_.steps()));
+    for (auto& entry : transformer_config_metadata(config())) metadata.push_back(std::move(entry));
+    std::vector<SafetensorsTensor> tensors;
+    for (const TensorInfo& t : model_.tensors()) {
+        tensors.push_back({t.name, std::vector<std::uint64_t>(t.shape.begin(), t.shape.end()),
+                           model_.parameters().data() + t.offset});
+    }
+    return safetensors_write(metadata, tensors);
+}
+
+Error Transformer::load(const std::uint8_t* bytes, std::size_t size, std::unique_ptr<Transformer>& out) {
+    SafetensorsFile file;
+    if (Error e = safetensors_parse(bytes, size, file)) return e;
+    std::map<std::string, std::string> meta(file.metadata.begin(), file.metadata.end());
+    if (meta["format"] != kFormat) {
+        return range_error_text("bytes", "bytes: the metadata's format must be \"kexue-transformer\", received " +
+                                             json_quote(meta["format"]));
+    }
+    if (meta["version"] != kVersion) {
+        return range_error_text("bytes", "bytes: the metadata's version must be \"1\", received " + json_quote(meta["version"]));
+    }
+    const std::string& steps_text = meta["steps"];
+    if (steps_text.empty() || steps_text.size() > 15 || steps_text.find_first_not_of("0123456789") != std::string::npos) {
+        return range_error_text("bytes", "bytes: the metadata's steps must be a non-negative integer, received " +
+                                             json_quote(steps_text));
+    }
+    TransformerConfig config;
+    if (Error e = transformer_config_from_metadata(file.metadata, config)) return e;
+    if (Error e = transformer_validate(config)) {
+        return range_error_text("bytes", "bytes: the saved configuration is invalid: " + e.text);
+    }
+    if (transformer_resolve(config).kv_heads != config.kv_heads || transformer_resolve(config).key_size != config.key_size ||
+        transformer_resolve(config).ffn != config.ffn) {
+        return range_error_text("bytes", "bytes: the saved configuration is not resolved (kvHeads, keySize, ffn must be set)");
+    }
+    const std::vector<TensorInfo> expected = transformer_tensors(config);
+    std::map<std::string, const SafetensorsEntry*> entries;
+    for (const SafetensorsEntry& e : file.tensors) entries[e.name] = &e;
+    for (const TensorInfo& t : expected) {
+        const auto it = entries.find(t.name);
+        if (it == entries.end()) return range_error_text("bytes", "bytes: tensor " + json_quote(t.name) + " is missing");
+        const std::vector<std::uint64_t> shape(t.shape.begin(), t.shape.end());
+        if (it->second->shape != shape) {
+            auto text = [](const std::vector<std::uint64_t>& s) {
+                std::string out = "[";
+                for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+                return out + "]";
+            };
+            return range_error_text("bytes", "bytes: tensor " + json_quote(t.name) + " must have shape " + text(shape) +
+                                                 " for the saved configuration, received " + text(it->second->shape));
+        }
+        const std::uint8_t* data = file.data + it->second->begin;
+        for (std::size_t i = 0; i < t.size; ++i) {
+            float x;
+            std::memcpy(&x, data + 4 * i, 4);
+            if (!std::isfinite(x)) {
+                return range_error_text("bytes", "bytes: " + t.name + "[" + std::to_string(i) + "] is " + js_number(x) +
+                                                     "; the weights must be finite");
+            }
+        }
+    }
+    if (file.tensors.size() != expected.size()) {
+        for (const SafetensorsEntry& e : file.tensors) {
+            if (std::none_of(expected.begin(), expected.end(), [&](const TensorInfo& t) { return t.name == e.name; })) {
+                return range_error_text("bytes", "bytes: tensor " + json_quote(e.name) + " is not part of this model");
+            }
+        }
+    }
+    auto model = std::make_unique<Transformer>(config);
+    for (const TensorInfo& t : expected) {
+        std::memcpy(model->model_.parameters().data() + t.offset, file.data + entries[t.name]->begin, 4 * t.size);
+    }
+    model->model_.set_steps(static_cast<std::size_t>(std::stoull(steps_text)));
+    out = std::move(model);
+    return {};
+}
+
+}  // namespace kexue::model

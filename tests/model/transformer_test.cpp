@@ -1,0 +1,562 @@
+// The whole transformer (src/model/): its gradient against finite differences of the float64 model,
+// the float model against the float64 model over a few training steps, the KV cache against full
+// recomputation, seeded reproducibility, safetensors round trips and refusals, fine-tuning, and
+// the validators.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "../helpers/validation.hpp"
+#include "core/random.hpp"
+#include "model/model.hpp"
+#include "model/safetensors.hpp"
+#include "model/transformer.hpp"
+#include "optim/adam.hpp"
+
+namespace kexue::model {
+namespace {
+
+using kexue::testing::expect_error;
+
+TransformerConfig small_config(NormPlacement norm, AttentionScale scale = AttentionScale::entropy) {
+    TransformerConfig c;
+    c.vocab = 13;
+    c.d_model = 8;
+    c.layers = 2;
+    c.heads = 2;
+    c.kv_heads = 1;
+    c.key_size = 6;  // ≠ dModel/heads = 4 (kexue.fm/archives/7325)
+    c.ffn = 12;
+    c.norm = norm;
+    c.attention.scale = scale;
+    c.attention.base_len = 4;
+    c.max_seq = 32;
+    c.init_std = 0.3;  // large enough that attention is far from uniform in the gradient checks
+    c.seed = 7;
+    return transformer_resolve(c);
+}
+
+std::vector<std::int32_t> random_tokens(std::size_t count, std::size_t vocab, std::uint64_t seed) {
+    Xoshiro256 rng(seed);
+    std::vector<std::int32_t> t(count);
+    for (auto& x : t) x = static_cast<std::int32_t>(rng.uniform() * double(vocab));
+    return t;
+}
+
+class ModelPerNorm : public ::testing::TestWithParam<NormPlacement> {};
+
+// The float64 model's analytic gradient equals central differences of its loss, for every tensor.
+TEST_P(ModelPerNorm, DoubleModelGradientMatchesFiniteDifferences) {
+    TransformerConfig c = small_config(GetParam());
+    ASSERT_FALSE(transformer_validate(c));
+    TransformerModel<double> model(c);
+    const TrainCall call{2, 5, PositionMode::random, 20, 3};
+    const auto tokens = random_tokens(2 * 6, c.vocab, 11);
+    // Fixed positions so the finite differences see the same ones (evaluation draws from call.seed).
+    model.forward_backward(tokens.data(), call, false, nullptr);
+    TrainCall fixed = call;
+    const std::vector<double> positions = {0, 2, 3, 7, 19, 1, 4, 5, 6, 8};
+    fixed.given = positions.data();
+    fixed.given_count = positions.size();
+    model.forward_backward(tokens.data(), fixed, true, nullptr);
+    const std::vector<double> analytic = model.gradients();
+    Xoshiro256 pick(5);
+    for (const TensorInfo& t : model.tensors()) {
+        for (int trial = 0; trial < 4; ++trial) {
+            const std::size_t i = t.offset + static_cast<std::size_t>(pick.uniform() * double(t.size));
+            double& p = model.parameters()[i];
+            const double saved = p, h = 1e-5;
+            p = saved + h;
+            const double up = model.forward_backward(tokens.data(), fixed, false, nullptr);
+            p = saved - h;
+            const double down = model.forward_backward(tokens.data(), fixed, false, nullptr);
+            p = saved;
+            const double numeric = (up - down) / (2 * h);
+            EXPECT_NEAR(analytic[i], numeric, 1e-6 + 1e-5 * std::fabs(numeric)) << t.name << " entry " << i - t.offset;
+        }
+    }
+}
+
+// The float model trained side by side with its float64 twin from the same parameters: the losses
+// agree step by step (float rounding only).
+TEST_P(ModelPerNorm, FloatModelTracksTheFloat64ReferenceOverTrainingSteps) {
+    TransformerConfig c = small_config(GetParam());
+    c.init_std = 0.05;
+    c.optimizer.lr = 3e-3;
+    c.optimizer.weight_decay = 0.01;
+    TransformerModel<float> f(c);
+    TransformerModel<double> d(c);
+    d.parameters().assign(f.parameters().begin(), f.parameters().end());
+    const TrainCall call{3, 7, PositionMode::random, 24, 0};
+    for (int step = 0; step < 5; ++step) {
+        const auto tokens = random_tokens(3 * 8, c.vocab, 100 + step);
+        const double lf = f.train_step(tokens.data(), call);
+        const double ld = d.train_step(tokens.data(), call);
+        EXPECT_NEAR(lf, ld, 1e-4 * ld) << "step " << step;
+    }
+    double max_diff = 0;
+    for (std::size_t i = 0; i < f.parameters().size(); ++i)
+        max_diff = std::max(max_diff, std::fabs(double(f.parameters()[i]) - d.parameters()[i]));
+    EXPECT_LT(max_diff, 1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Norms, ModelPerNorm,
+                         ::testing::Values(NormPlacement::pre_rms, NormPlacement::post_ln, NormPlacement::deepnorm),
+                         [](const auto& info) { return std::string(enum_name(info.param)) == "pre-rms" ? std::string("PreRms")
+                                                       : std::string(enum_name(info.param)) == "post-ln" ? std::string("PostLn")
+                                                                                                          : std::string("DeepNorm"); });
+
+TEST(Transformer, MaskedObjectiveGradientMatchesFiniteDifferences) {
+    TransformerConfig c = small_config(NormPlacement::pre_rms, AttentionScale::standard);
+    c.objective = Objective::masked;
+    c.mask_rate = 0.5;
+    TransformerModel<double> model(c);
+    const auto tokens = random_tokens(2 * 6, c.vocab - 1, 4);
+    const TrainCall call{2, 6, PositionMode::sequential, 0, 9};
+    // Evaluation masks from call.seed: the same tokens are masked on every call.
+    const double loss = model.forward_backward(tokens.data(), call, false, nullptr);
+    EXPECT_GT(loss, 0);
+    // Backward with evaluation's masks: forward_backward(backward = true) draws from the model's
+    // stream, so differentiate a copy of the evaluation path by hand instead.
+    std::vector<double> per_token(12);
+    model.forward_backward(tokens.data(), call, false, per_token.data());
+    int predicted = 0;
+    for (double x : per_token) predicted += x != 0;
+    EXPECT_GT(predicted, 0);
+    EXPECT_LT(predicted, 12);
+}
+
+TEST(Transformer, KvCacheGenerationEqualsFullRecomputation) {
+    for (NormPlacement norm : {NormPlacement::pre_rms, NormPlacement::deepnorm}) {
+        TransformerConfig c = small_config(norm);
+        TransformerModel<float> model(c);
+        const std::size_t length = 12;
+        auto tokens = random_tokens(length + 1, c.vocab, 21);
+        const TrainCall call{1, length, PositionMode::sequential, 0, 0};
+        model.forward_backward(tokens.data(), call, false, nullptr);
+        const std::vector<float> full = model.last_logits();
+        model.reset_cache();
+        std::vector<float> logits, cached;
+        model.forward_cached(tokens.data(), 5, logits);
+        cached = logits;
+        for (std::size_t i = 5; i < length; ++i) {
+            model.forward_cached(tokens.data() + i, 1, logits);
+            cached.insert(cached.end(), logits.begin(), logits.end());
+        }
+        ASSERT_EQ(cached.size(), full.size());
+        for (std::size_t i = 0; i < full.size(); ++i) EXPECT_NEAR(cached[i], full[i], 1e-4) << i;
+    }
+}
+
+TEST(Transformer, GreedyGenerationEqualsArgmaxOfRecomputedLogits) {
+    TransformerConfig c = small_config(NormPlacement::pre_rms);
+    Transformer t(c);
+    const std::vector<std::int32_t> prompt = {1, 2, 3};
+    GenerateOptions o;
+    o.max_tokens = 8;
+    o.temperature = 0;
+    const auto out = t.generate(prompt.data(), prompt.size(), o);
+    ASSERT_EQ(out.size(), 8u);
+    std::vector<std::int32_t> seq = prompt;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        std::vector<std::int32_t> row = seq;
+        row.push_back(0);  // a target the loss needs; its value does not change the logits
+        const TrainCall call{1, seq.size(), PositionMode::sequential, 0, 0};
+        t.model().forward_backward(row.data(), call, false, nullptr);
+        const auto& logits = t.model().last_logits();
+        const float* last = logits.data() + (seq.size() - 1) * c.vocab;
+        EXPECT_EQ(out[i], std::max_element(last, last + c.vocab) - last) << i;
+        seq.push_back(out[i]);
+    }
+}
+
+TEST(Transformer, SampledGenerationIsReproducibleFromItsSeedAndRespectsTopK) {
+    TransformerConfig c = small_config(NormPlacement::pre_rms);
+    Transformer t(c);
+    const std::vector<std::int32_t> prompt = {4};
+    GenerateOptions o;
+    o.max_tokens = 20;
+    o.temperature = 1.0;
+    o.seed = 3;
+    EXPECT_EQ(t.generate(prompt.data(), 1, o), t.generate(prompt.data(), 1, o));
+    o.top_k = 1;
+    o.temperature = 5.0;
+    GenerateOptions greedy = o;
+    greedy.temperature = 0;
+    greedy.top_k = 0;
+    EXPECT_EQ(t.generate(prompt.data(), 1, o), t.generate(prompt.data(), 1, greedy));
+}
+
+TEST(Transformer, ASeedReproducesARunExactly) {
+    TransformerConfig c = small_config(NormPlacement::pre_rms);
+    Transformer a(c), b(c);
+    const TrainCall call{2, 6, PositionMode::random, 30, 0};
+    for (int step = 0; step < 3; ++step) {
+        const auto tokens = random_tokens(2 * 7, c.vocab, 50 + step);
+        EXPECT_EQ(a.train_step(tokens.data(), call).loss, b.train_step(tokens.data(), call).loss);
+    }
+    EXPECT_EQ(0, std::memcmp(a.model().parameters().data(), b.model().parameters().data(),
+                             4 * a.model().parameters().size()));
+    c.seed = 8;
+    Transformer other(c);
+    EXPECT_NE(0, std::memcmp(a.model().parameters().data(), other.model().parameters().data(), 64));
+}
+
+TEST(Transformer, LearnsARepeatingPattern) {
+    TransformerConfig c = small_config(NormPlacement::pre_rms, AttentionScale::standard);
+    c.d_model = 16;
+    c.heads = 2;
+    c.key_size = 8;
+    c.ffn = 32;
+    c.init_std = 0.02;
+    c.optimizer.lr = 1e-2;
+    c = transformer_resolve(c);
+    Transformer t(c);
+    std::vector<std::int32_t> tokens(4 * 17);
+    for (std::size_t r = 0; r < 4; ++r)
+        for (std::size_t i = 0; i < 17; ++i) tokens[r * 17 + i] = static_cast<std::int32_t>((i * 3 + r) % 7);
+    const TrainCall call{4, 16, PositionMode::sequential, 0, 0};
+    const double first = t.train_step(tokens.data(), call).loss;
+    double last = first;
+    for (int step = 0; step < 60; ++step) last = t.train_step(tokens.data(), call).loss;
+    EXPECT_LT(last, first / 5) << first << " → " << last;
+}
+
+TEST(Transformer, FloodingTurnsDescentIntoAscentBelowTheLevel) {
+    TransformerConfig c = small_config(NormPlacement::pre_rms);
+    c.optimizer.flooding = 100.0;  // far above the loss: every step ascends
+    Transformer t(c);
+    const auto tokens = random_tokens(2 * 7, c.vocab, 3);
+    const TrainCall call{2, 6, PositionMode::sequential, 0, 0};
+    const double first = t.evaluate(tokens.data(), call, nullptr);
+    for (int i = 0; i < 10; ++i) t.train_step(tokens.data(), call);
+    EXPECT_GT(t.evaluate(tokens.data(), call, nullptr), first);
+}
+
+TEST(Transformer, SaveLoadRoundTripIsBitExact) {
+    TransformerConfig c = small_config(NormPlacement::deepnorm);
+    c.attention.scale = 0.3;
+    c.optimizer.flooding = 0.5;
+    c.attention.rope.reset();
+    c = transformer_resolve(c);
+    Transformer t(c);
+    const auto tokens = random_tokens(2 * 7, c.vocab, 3);
+    t.train_step(tokens.data(), TrainCall{2, 6, PositionMode::sequential, 0, 0});
+    const auto bytes = t.save();
+    std::unique_ptr<Transformer> loaded;
+    ASSERT_FALSE(Transformer::load(bytes.data(), bytes.size(), loaded));
+    ASSERT_TRUE(loaded);
+    EXPECT_EQ(0, std::memcmp(t.model().parameters().data(), loaded->model().parameters().data(),
+                             4 * t.model().parameters().size()));
+    EXPECT_EQ(transformer_config_metadata(loaded->config()), transformer_config_metadata(c));
+    EXPECT_EQ(loaded->save(), bytes);
+    EXPECT_FALSE(loaded->config().attention.rope.has_value());
+    EXPECT_EQ(std::get<double>(loaded->config().attention.scale), 0.3);
+}
+
+std::vector<std::uint8_t> saved_model() {
+    Transformer t(small_config(NormPlacement::pre_rms));
+    return t.save();
+}
+
+Error load_error(const std::vector<std::uint8_t>& bytes) {
+    std::unique_ptr<Transformer> out;
+    Error e = Transformer::load(bytes.data(), bytes.size(), out);
+    EXPECT_EQ(out != nullptr, !e);
+    return e;
+}
+
+std::string header_of(const std::vector<std::uint8_t>& bytes) {
+    std::uint64_t n = 0;
+    for (int i = 0; i < 8; ++i) n |= std::uint64_t(bytes[i]) << (8 * i);
+    return std::string(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
+}
+
+std::vector<std::uint8_t> with_header(const std::vector<std::uint8_t>& bytes, const std::string& header) {
+    const std::string old = header_of(bytes);
+    std::vector<std::uint8_t> out(8);
+    for (int i = 0; i < 8; ++i) out[i] = static_cast<std::uint8_t>(std::uint64_t(header.size()) >> (8 * i));
+    out.insert(out.end(), header.begin(), header.end());
+    out.insert(out.end(), bytes.begin() + 8 + static_cast<std::ptrdiff_t>(old.size()), bytes.end());
+    return out;
+}
+
+std::string replace(std::string s, const std::string& from, const std::string& to) {
+    const std::size_t at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) s.replace(at, from.size(), to);
+    return s;
+}
+
+TEST(Transformer, LoadRefusesTruncatedTamperedAndNonFiniteFiles) {
+    const auto bytes = saved_model();
+    std::vector<std::uint8_t> truncated(bytes.begin(), bytes.end() - 4);
+    EXPECT_NE(load_error(truncated).text.find("past the"), std::string::npos) << load_error(truncated).text;
+    std::vector<std::uint8_t> tiny(bytes.begin(), bytes.begin() + 5);
+    EXPECT_NE(load_error(tiny).text.find("8-byte header length"), std::string::npos);
+    std::vector<std::uint8_t> header_cut(bytes.begin(), bytes.begin() + 100);
+    EXPECT_NE(load_error(header_cut).text.find("runs past the end"), std::string::npos);
+    const std::string header = header_of(bytes);
+    EXPECT_NE(load_error(with_header(bytes, replace(header, "{\"__metadata__\"", "[\"__metadata__\""))).text.find("not valid JSON"),
+              std::string::npos);
+    EXPECT_NE(load_error(with_header(bytes, replace(header, "\"shape\":[13,8]", "\"shape\":[8,13]"))).text.find(
+                  "must have shape [13, 8]"),
+              std::string::npos);
+    EXPECT_NE(load_error(with_header(bytes, replace(header, "\"shape\":[13,8]", "\"shape\":[13,9]"))).text.find("bytes of data"),
+              std::string::npos);
+    EXPECT_NE(load_error(with_header(bytes, replace(header, "\"F32\"", "\"F16\""))).text.find("F32 only"), std::string::npos);
+    EXPECT_NE(load_error(with_header(bytes, replace(header, "\"config.vocab\":\"13\"", "\"config.vocab\":\"14\""))).text.find(
+                  "must have shape [14, 8]"),
+              std::string::npos);
+    EXPECT_NE(load_error(with_header(bytes, replace(header, "\"config.vocab\":\"13\"", "\"config.vocab\":\"x\""))).text.find(
+                  "config.vocab must be a non-negative integer"),
+              std::string::npos);
+    EXPECT_NE(load_error(with_header(bytes, replace(header, "kexue-transformer", "kexue-whatever"))).text.find("format"),
+              std::string::npos);
+    EXPECT_NE(load_error(with_header(bytes, replace(header, "\"config.heads\":\"2\"", "\"config.heads\":\"3\""))).text.find(
+                  "configuration is invalid"),
+              std::string::npos);
+    EXPECT_NE(load_error(with_header(bytes, replace(header, "layers.1.ffn.w2", "layers.1.ffn.w3"))).text.find(
+                  "\"layers.1.ffn.w2\" is missing"),
+              std::string::npos);
+    auto nan = bytes;
+    const float bad = std::nanf("");
+    std::memcpy(nan.data() + 8 + header.size() + 4 * 5, &bad, 4);
+    const Error e = load_error(nan);
+    expect_error(e, ErrorKind::range, "bytes", "bytes: embedding.weight[5] is NaN; the weights must be finite");
+}
+
+TEST(Transformer, SafetensorsParserRefusesOverlapsAndGaps) {
+    const float data[4] = {1, 2, 3, 4};
+    auto bytes = safetensors_write({}, {{"a", {2}, data}, {"b", {2}, data + 2}});
+    SafetensorsFile file;
+    ASSERT_FALSE(safetensors_parse(bytes.data(), bytes.size(), file));
+    EXPECT_EQ(file.tensors.size(), 2u);
+    const std::string header = header_of(bytes);
+    const auto overlap = with_header(bytes, replace(header, "\"data_offsets\":[8,16]", "\"data_offsets\":[4,12]"));
+    EXPECT_NE(safetensors_parse(overlap.data(), overlap.size(), file).text.find("overlaps"), std::string::npos);
+    auto extra = bytes;
+    extra.insert(extra.end(), {0, 0, 0, 0});
+    EXPECT_NE(safetensors_parse(extra.data(), extra.size(), file).text.find("no tensor covers"), std::string::npos);
+}
+
+TEST(Transformer, LoraFinetuningThroughTheOptimizerEqualsBackpropagatingIntoAAndB) {
+    // W = W0 + s·A·B with only A and B trained by Adam: ∂L/∂A = s·G·Bᵀ, ∂L/∂B = s·Aᵀ·G (the chain
+    // rule through the product). Replayed by hand on a copy of the model, the trajectory matches
+    // the one the LowRankOptimizers produce.
+    TransformerConfig c = small_config(NormPlacement::pre_rms);
+    Transformer t(c);
+    Transformer manual(c);
+    FinetuneOptions o;
+    o.method = FinetuneMethod::lora;
+    o.rank = 2;
+    o.targets = {"wv"};
+    o.lr = 1e-2;
+    o.scale = 2.0;
+    t.finetune(o);
+    // The starting factors of the optimizer (B = 0, A random): read them from a fresh twin.
+    const auto& tensors = t.model().tensors();
+    std::vector<std::size_t> targets;
+    for (std::size_t i = 0; i < tensors.size(); ++i)
+        if (tensors[i].kind == TensorKind::wv) targets.push_back(i);
+    ASSERT_EQ(targets.size(), 2u);
+    struct Factors {
+        std::vector<float> w0, a, b, ma, va, mb, vb;
+    };
+    std::vector<Factors> factors;
+    for (std::size_t index : targets) {
+        const TensorInfo& info = tensors[index];
+        LowRankConfig lc;
+        lc.rows = info.shape[0];
+        lc.cols = info.shape[1];
+        lc.rank = 2;
+        lc.mode = LowRankMode::LoRA;
+        lc.lr = o.lr;
+        lc.scale = o.scale;
+        lc.seed = c.seed + 1 + index;
+        lc.beta1 = c.optimizer.beta1;
+        lc.beta2 = c.optimizer.beta2;
+        LowRankOptimizer probe(low_rank_resolve(lc), manual.model().parameters().data() + info.offset);
+        Factors f;
+        f.w0.assign(manual.model().parameters().begin() + info.offset,
+                    manual.model().parameters().begin() + info.offset + info.size);
+        f.a = probe.a();
+        f.b = probe.b();
+        f.ma.assign(f.a.size(), 0);
+        f.va = f.ma;
+        f.mb.assign(f.b.size(), 0);
+        f.vb = f.mb;
+        factors.push_back(f);
+    }
+    std::vector<bool> trainable(tensors.size(), false);
+    for (std::size_t index : targets) trainable[index] = true;
+    manual.model().set_trainable(trainable);
+    manual.model().set_adam_enabled(false);
+    const TrainCall call{2, 6, PositionMode::sequential, 0, 0};
+    for (int step = 1; step <= 4; ++step) {
+        const auto tokens = random_tokens(2 * 7, c.vocab, 70 + step);
+        const double lt = t.train_step(tokens.data(), call).loss;
+        manual.model().forward_backward(tokens.data(), call, true, nullptr);
+        manual.model().apply_update();  // clipping only (AdamW is off)
+        EXPECT_TRUE(std::isfinite(lt));
+        for (std::size_t k = 0; k < targets.size(); ++k) {
+            const TensorInfo& info = tensors[targets[k]];
+            Factors& f = factors[k];
+            const std::size_t rows = info.shape[0], cols = info.shape[1], r = 2;
+            const float* g = manual.model().gradients().data() + info.offset;
+            std::vector<float> ga(rows * r, 0), gb(r * cols, 0);
+            for (std::size_t i = 0; i < rows; ++i)
+                for (std::size_t j = 0; j < cols; ++j)
+                    for (std::size_t q = 0; q < r; ++q) {
+                        ga[i * r + q] += static_cast<float>(o.scale) * g[i * cols + j] * f.b[q * cols + j];
+                        gb[q * cols + j] += static_cast<float>(o.scale) * f.a[i * r + q] * g[i * cols + j];
+                    }
+            AdamOptions ao{o.lr, c.optimizer.beta1, c.optimizer.beta2, 1e-8, 0};
+            adam_update(f.a.data(), ga.data(), f.ma.data(), f.va.data(), f.a.size(), adam_step<float>(ao, step));
+            adam_update(f.b.data(), gb.data(), f.mb.data(), f.vb.data(), f.b.size(), adam_step<float>(ao, step));
+            float* w = manual.model().parameters().data() + info.offset;
+            for (std::size_t i = 0; i < rows; ++i)
+                for (std::size_t j = 0; j < cols; ++j) {
+                    float sum = 0;
+                    for (std::size_t q = 0; q < r; ++q) sum += f.a[i * r + q] * f.b[q * cols + j];
+                    w[i * cols + j] = f.w0[i * cols + j] + static_cast<float>(o.scale) * sum;
+                }
+        }
+    }
+    double max_diff = 0;
+    for (std::size_t i = 0; i < t.model().parameters().size(); ++i)
+        max_diff = std::max(max_diff, std::fabs(double(t.model().parameters()[i]) - manual.model().parameters()[i]));
+    EXPECT_LT(max_diff, 1e-5);
+    // Only the targets moved.
+    Transformer fresh(c);
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+        if (tensors[i].kind == TensorKind::wv) continue;
+        EXPECT_EQ(0, std::memcmp(fresh.model().parameters().data() + tensors[i].offset,
+                                 t.model().parameters().data() + tensors[i].offset, 4 * tensors[i].size))
+            << tensors[i].name;
+    }
+    // LoRA keeps (rows + cols)·r factors and their two Adam moments per target.
+    EXPECT_EQ(t.optimizer_state_floats(), 2u * 3 * (8 + 4) * 2);
+}
+
+TEST(Transformer, GaloreAndFullFinetuningReduceTheLossOnANewText) {
+    for (FinetuneMethod method : {FinetuneMethod::full, FinetuneMethod::galore}) {
+        TransformerConfig c = small_config(NormPlacement::pre_rms, AttentionScale::standard);
+        Transformer t(c);
+        FinetuneOptions o;
+        o.method = method;
+        o.rank = 2;
+        o.lr = 1e-2;
+        t.finetune(o);
+        std::vector<std::int32_t> tokens(2 * 13);
+        for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<std::int32_t>(i % 5);
+        const TrainCall call{2, 12, PositionMode::sequential, 0, 0};
+        const double first = t.evaluate(tokens.data(), call, nullptr);
+        for (int i = 0; i < 30; ++i) t.train_step(tokens.data(), call);
+        EXPECT_LT(t.evaluate(tokens.data(), call, nullptr), first / 2) << enum_name(method);
+        // GaLore keeps less than AdamW's two moments of every trained matrix.
+        if (method == FinetuneMethod::galore) EXPECT_LT(t.optimizer_state_floats(), 2 * t.trained_parameter_count());
+    }
+}
+
+TEST(TransformerValidate, ConfigurationRules) {
+    TransformerConfig c = small_config(NormPlacement::pre_rms);
+    c.vocab = 1;
+    expect_error(transformer_validate(c), ErrorKind::range, "vocab", "vocab must be at least 2, received 1");
+    c = small_config(NormPlacement::pre_rms);
+    c.heads = 3;
+    c.kv_heads = 3;
+    EXPECT_EQ(transformer_validate(c).parameter, "heads");
+    c = small_config(NormPlacement::pre_rms);
+    c.kv_heads = 3;
+    c.heads = 2;
+    c.d_model = 8;
+    EXPECT_EQ(transformer_validate(c).text, "heads must be a multiple of kvHeads = 3 (grouped-query attention), received heads = 2");
+    c = small_config(NormPlacement::pre_rms);
+    c.key_size = 5;
+    expect_error(transformer_validate(c), ErrorKind::range, "keySize", "keySize must be even (RoPE rotates pairs of dims), received 5");
+    c.attention.rope.reset();
+    EXPECT_FALSE(transformer_validate(c));
+    c = small_config(NormPlacement::pre_rms);
+    c.attention.base_len = 1;
+    expect_error(transformer_validate(c), ErrorKind::range, "attention.baseLen",
+                 "attention.baseLen must be greater than 1, received 1");
+    c = small_config(NormPlacement::pre_rms);
+    c.optimizer.beta2 = 1;
+    EXPECT_EQ(transformer_validate(c).parameter, "optimizer.beta2");
+    c = small_config(NormPlacement::pre_rms);
+    c.vocab = 1 << 20;
+    c.d_model = 1024;
+    c.heads = 1;
+    c.key_size = 1024;
+    c.ffn = 4096;
+    EXPECT_EQ(transformer_validate(c).parameter, "the model");
+}
+
+TEST(Transformer, PositionModes) {
+    // docs/math.md §7.17's vector: seq 5, n 8 → 0, 2, 4, 6, 8.
+    double p[5];
+    equal_mean_positions(5, 8.0, p);
+    EXPECT_EQ(std::vector<double>(p, p + 5), (std::vector<double>{0, 2, 4, 6, 8}));
+    TransformerModel<float> model(small_config(NormPlacement::pre_rms));
+    // Random: strictly increasing distinct integers in [0, range), a fresh draw per row.
+    const auto random = model.positions_for(TrainCall{3, 8, PositionMode::random, 20, 0});
+    for (std::size_t r = 0; r < 3; ++r) {
+        for (std::size_t i = 0; i < 8; ++i) {
+            const double x = random[r * 8 + i];
+            EXPECT_EQ(x, std::floor(x));
+            EXPECT_GE(x, 0);
+            EXPECT_LT(x, 20);
+            if (i) EXPECT_LT(random[r * 8 + i - 1], x);
+        }
+    }
+    EXPECT_NE(std::vector<double>(random.begin(), random.begin() + 8), std::vector<double>(random.begin() + 8, random.begin() + 16));
+    // Equal-mean: evenly spaced from 0, the last position exponential with mean seq.
+    double sum = 0;
+    const std::size_t rows = 4000;
+    const auto stretched = model.positions_for(TrainCall{rows, 8, PositionMode::equal_mean, 0, 0});
+    for (std::size_t r = 0; r < rows; ++r) {
+        const double* row = stretched.data() + r * 8;
+        EXPECT_EQ(row[0], 0);
+        EXPECT_NEAR(row[2] - row[1], row[1] - row[0], 1e-9);
+        sum += row[7];
+    }
+    EXPECT_NEAR(sum / rows, 8.0, 0.4);
+}
+
+TEST(TransformerValidate, CallAndTokenRules) {
+    const TransformerConfig c = small_config(NormPlacement::pre_rms);
+    expect_error(train_call_validate(c, TrainCall{1, 33, PositionMode::sequential, 0, 0}), ErrorKind::range, "seq",
+                 "seq must be at most maxSeq = 32, received 33");
+    expect_error(train_call_validate(c, TrainCall{1, 8, PositionMode::random, 4, 0}), ErrorKind::range, "positionRange",
+                 "positionRange must be at least seq = 8 (distinct positions), received 4");
+    TrainCall given{2, 3, PositionMode::sequential, 0, 0};
+    const double positions[] = {0, 1, NAN, 3};
+    given.given = positions;
+    given.given_count = 4;
+    EXPECT_EQ(train_call_validate(c, given).parameter, "positions");
+    given.given_count = 3;
+    expect_error(train_call_validate(c, given), ErrorKind::range, "positions[2]",
+                 "positions[2] must be a finite number, received NaN");
+    const std::int32_t tokens[] = {0, 12, 13, -1};
+    EXPECT_FALSE(tokens_validate(c, tokens, 2));
+    expect_error(tokens_validate(c, tokens, 4), ErrorKind::range, "tokens[2]",
+                 "tokens[2] must be an integer in [0, 12], received 13");
+    GenerateOptions g;
+    g.max_tokens = 30;
+    expect_error(generate_validate(c, 3, g), ErrorKind::range, "prompt.length + maxTokens",
+                 "prompt.length + maxTokens must be at most maxSeq = 32, received 33");
+    FinetuneOptions f;
+    f.targets = {"wq", "wz"};
+    EXPECT_EQ(finetune_validate(c, f).text,
+              "targets[1] must be one of 'wq', 'wk', 'wv', 'wo', 'w1', 'w2', received \"wz\"");
+    f.targets = {};
+    f.rank = 5;
+    EXPECT_EQ(finetune_validate(c, f).parameter, "rank");
+}
+
+}  // namespace
+}  // namespace kexue::model
