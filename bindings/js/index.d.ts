@@ -1053,3 +1053,31 @@ export interface Kexue {
   /** Hubness of x [rows, dim]: k-occurrence counts and their skewness (kexue.fm/archives/9147). */
   hubness(x: Float32Array, options: HubnessOptions): HubnessResult;
 }
+
+// ---- unargmaxable classes (bindings/js/unargmaxable.js; docs/math.md §7.18) ----
+
+export interface UnargmaxableOptions {
+  classes: number;
+  dim: number;
+  /** b of the logits W z + b, Float32Array(classes); none: zero. */
+  bias?: Float32Array;
+}
+
+export interface UnargmaxableResult {
+  /** The classes no input makes the strict argmax, ascending (ties are not wins). */
+  indices: Int32Array;
+  /** Classes whose answer rests on margins within floating-point rounding. */
+  withinRounding: Int32Array;
+  /** Classes the screen proved argmaxable. */
+  screened: number;
+  /** Classes decided by a linear programme. */
+  programmes: number;
+}
+
+export interface Kexue {
+  /**
+   * Which classes of a softmax layer (weight [classes, dim], optional bias) can never be the argmax:
+   * an exact linear programme per class after a screen (kexue.fm/archives/9046; Grivas et al., ACL 2022).
+   */
+  unargmaxable(weight: Float32Array, options: UnargmaxableOptions): UnargmaxableResult;
+}

@@ -9,8 +9,7 @@ import { deepFreeze, describe, exactView, requireFloat32Array, requireOptions, r
 import { withHeap } from './heap.js';
 
 // A numeric array (plain or typed) of the given length with finite entries, as a Float64Array.
-const FLOAT32_MAX = 3.4028234663852886e38;
-
+// (Whether each value also fits float32, which the transform uses, C++ checks: whiteningModelRangeCheck.)
 function finiteVector(fn, name, value, length) {
   if (!Array.isArray(value) && !(ArrayBuffer.isView(value) && !(value instanceof DataView))) {
     throw new TypeError(`${fn}: ${name} must be an array of numbers, received ${describe(value)}`);
@@ -26,11 +25,6 @@ function finiteVector(fn, name, value, length) {
     if (typeof entry !== 'number' || !Number.isFinite(entry)) {
       throw new RangeError(`${fn}: ${name}[${i}] must be a finite number, received ${describe(entry)}`);
     }
-    // The transform runs in float32: a value finite in double but past float32's range (1e39)
-    // would become Infinity there and write NaN.
-    if (Math.abs(entry) > FLOAT32_MAX) {
-      throw new RangeError(`${fn}: ${name}[${i}] must be within the float32 range (|x| ≤ ${FLOAT32_MAX}), received ${entry}`);
-    }
     out[i] = entry;
   }
   return out;
@@ -38,6 +32,13 @@ function finiteVector(fn, name, value, length) {
 
 // Builds the Whitening and WhiteningStats classes bound to one WASM module instance.
 export function createWhiteningClasses(module) {
+  // An imported model's values within float32's range (C++: whitening_model_range_validate).
+  function checkModelRange(fn, { options: { dim, k }, kernel, center, mean, eigenvalues }, kernelBias) {
+    withHeap(module, (heap) => throwIfError(fn, module.whiteningModelRangeCheck(
+      heap.inputF64(kernel, 'kernel'), heap.inputF64(center, 'center'), mean ? heap.inputF64(mean, 'mean') : 0,
+      eigenvalues ? heap.inputF64(eigenvalues, 'eigenvalues') : 0, dim, k, kernelBias)));
+  }
+
   class Whitening extends Disposable {
     #native;
     #state;
@@ -86,6 +87,7 @@ export function createWhiteningClasses(module) {
       if (state.eigenvalues) {
         withHeap(module, (heap) => throwIfError(fn, module.whiteningEigenvaluesCheck(heap.inputF64(state.eigenvalues, 'eigenvalues'), dim)));
       }
+      checkModelRange(fn, state, false);
       return new Whitening(state);
     }
 
@@ -109,7 +111,9 @@ export function createWhiteningClasses(module) {
       kernel.forEach((row, i) => flatKernel.set(finiteVector(fn, `kernel[${i}]`, row, k), i * k));
       const biasRow = Array.isArray(bias) && bias.length === 1 && Array.isArray(bias[0]) ? bias[0] : bias;
       const center = finiteVector(fn, 'bias', biasRow, dim).map((b) => -b);
-      return new Whitening({ options, kernel: flatKernel, center, mean: null, eigenvalues: null });
+      const state = { options, kernel: flatKernel, center, mean: null, eigenvalues: null };
+      checkModelRange(fn, state, true);
+      return new Whitening(state);
     }
 
     /** The resolved options { dim, k, beta, gamma, ddof, count } (the last four null when imported). */

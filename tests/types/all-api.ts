@@ -25,7 +25,7 @@ import initDefault, {
   type WhiteningResolvedOptions, type WhiteningStats, type WhiteningTransformOptions,
   type AddNoiseOptions, type DiffusionSampleOptions, type DiffusionSamplerOptions, type DiffusionSchedule,
   type DiffusionTrainer, type DiffusionTrainerOptions, type DiffusionTrainerResolvedOptions,
-  type EpsilonPredictor, type LinearScheduleOptions,
+  type EpsilonPredictor, type LinearScheduleOptions, type UnargmaxableOptions, type UnargmaxableResult,
 } from 'kexue';
 
 function check(condition: boolean, what: string): void {
@@ -298,6 +298,13 @@ check(schedule.alphaBar.length === 5 && noised.length === 2 && ddpmSamples.lengt
   diffusionTrainer.steps === 2 && diffusionTrainer.parameters.length > 0 && Number.isFinite(diffusionMetrics.medianDistance) &&
   epsilon.length === 2 && viaTrainer.length === 4, 'diffusion');
 diffusionTrainer.dispose();
+
+// ---- unargmaxable classes ----
+const unargmaxableOptions = { classes: 5, dim: 2, bias: new Float32Array(5) } satisfies Required<UnargmaxableOptions>;
+const never: UnargmaxableResult = kx.unargmaxable(new Float32Array([1, 2, 2, 1, 1, 0, 0, 1, 1, 1]), unargmaxableOptions);
+const neverIndices: Int32Array = never.indices;
+check(neverIndices.length === 1 && neverIndices[0] === 4 && never.withinRounding.length === 0 &&
+  never.screened + never.programmes === 5, 'unargmaxable');
 
 // ---- types only: what the declarations must refuse (never called) ----
 
