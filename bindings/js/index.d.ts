@@ -412,8 +412,11 @@ export interface GanTrainerOptions {
   dataset?: OneOf<GanDataset> | Float32Array;
   /** 'paper' (default: lr 1e-4, β1 0, β2 0.9, λ 10) or 'toy' (lr 1e-3, β1 0.5, λ 0.1); explicit options win. */
   preset?: OneOf<GanPresetName>;
-  /** Default 'gp'. */
-  lipschitz?: OneOf<'gp' | 'gn' | 'gran' | 'none'>;
+  /**
+   * Default 'gp'. 'input-side' / 'parameter-side': a side of the penalty inequality
+   * (kexue.fm/archives/8796) as the critic's penalty, weighted by lambda, at x̂.
+   */
+  lipschitz?: OneOf<'gp' | 'gn' | 'gran' | 'none' | 'input-side' | 'parameter-side'>;
   lambda?: number;
   penalty?: OneOf<Penalty>;
   /** GraN's ε (> 0), required with lipschitz 'gran'. */
@@ -436,7 +439,7 @@ export interface GanTrainerResolvedOptions {
   /** 'samples' when the dataset was a Float32Array. */
   readonly dataset: GanDataset | 'samples';
   readonly preset: GanPresetName;
-  readonly lipschitz: 'gp' | 'gn' | 'gran' | 'none';
+  readonly lipschitz: 'gp' | 'gn' | 'gran' | 'none' | 'input-side' | 'parameter-side';
   readonly lambda: number;
   readonly penalty: Penalty;
   readonly eps: number | null;
