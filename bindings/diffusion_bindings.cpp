@@ -131,6 +131,16 @@ public:
     val options() const { return write_options(options_); }
     double steps() const { return static_cast<double>(trainer_.steps()); }
 
+    // step(count, { onProgress, signal }) runs count single steps from JS: count checked first.
+    val step_plan(val count) const {
+        std::size_t n = 1;
+        Error error = read_argument("count", count, n, kexue::kPositive);
+        if (!error) error = kexue::positive("count", n);
+        return to_js_error(error);
+    }
+
+    kexue::DiffusionTrainer& trainer() { return trainer_; }
+
     // count (default 1) steps; result: float64 [loss of the last step, mean loss of the call].
     val step(val count, std::uintptr_t result) {
         std::size_t n = 1;
@@ -170,6 +180,42 @@ public:
         r[3] = m.median_distance;
         return val::undefined();
     }
+
+    // sample/evaluate with { onProgress, signal }: a run stepped from JS (one timestep per call),
+    // the same numbers as sample(). samplingStart returns an error or undefined; one run at a time
+    // (a new start replaces the old one, and samplingId tells the facade which is current).
+    val sampling_start(val n, val options, bool evaluate) {
+        std::size_t count = 0;
+        kexue::DiffusionSampleOptions o;
+        if (Error error = read_sample_call(n, options, count, o, evaluate ? 2500 : 0)) return to_js_error(error);
+        sampling_ = std::make_unique<kexue::DiffusionTrainerSampling>(trainer_, count, o);
+        sampling_count_ = count;
+        ++sampling_id_;
+        return val::undefined();
+    }
+    double sampling_id() const { return double(sampling_id_); }
+    double sampling_total() const { return sampling_ ? double(sampling_->total()) : 0; }
+    double sampling_completed() const { return sampling_ ? double(sampling_->completed()) : 0; }
+    bool sampling_advance() {
+        if (!sampling_ || sampling_->done()) return false;
+        sampling_->advance();
+        return !sampling_->done();
+    }
+    void sampling_samples(std::uintptr_t out) const {
+        if (sampling_) sampling_->samples(at<float>(out));
+    }
+    void sampling_metrics(std::uintptr_t result) const {
+        if (!sampling_) return;
+        std::vector<float> samples(2 * sampling_count_);
+        sampling_->samples(samples.data());
+        const kexue::GanMetrics m = trainer_.metrics(samples.data(), sampling_count_);
+        double* r = at<double>(result);
+        r[0] = m.high_quality;
+        r[1] = m.modes;
+        r[2] = m.reverse_kl;
+        r[3] = m.median_distance;
+    }
+    void sampling_end() { sampling_.reset(); }
 
     // predict(x, { rows, t }): ε_θ(x, t), rows × 2.
     val predict_plan(val options) const {
@@ -213,6 +259,9 @@ private:
 
     kexue::DiffusionTrainerOptions options_;
     kexue::DiffusionTrainer trainer_;
+    std::unique_ptr<kexue::DiffusionTrainerSampling> sampling_;
+    std::size_t sampling_count_ = 0;
+    std::uint64_t sampling_id_ = 0;
 };
 
 }  // namespace
@@ -235,10 +284,19 @@ EMSCRIPTEN_BINDINGS(kexue_diffusion) {
         .constructor<val, std::uintptr_t, std::uint32_t>()
         .function("options", &DiffusionTrainerNative::options)
         .function("steps", &DiffusionTrainerNative::steps)
+        .function("stepPlan", &DiffusionTrainerNative::step_plan)
         .function("step", &DiffusionTrainerNative::step)
         .function("samplePlan", &DiffusionTrainerNative::sample_plan)
         .function("sample", &DiffusionTrainerNative::sample)
         .function("evaluate", &DiffusionTrainerNative::evaluate)
+        .function("samplingStart", &DiffusionTrainerNative::sampling_start)
+        .function("samplingId", &DiffusionTrainerNative::sampling_id)
+        .function("samplingTotal", &DiffusionTrainerNative::sampling_total)
+        .function("samplingCompleted", &DiffusionTrainerNative::sampling_completed)
+        .function("samplingAdvance", &DiffusionTrainerNative::sampling_advance)
+        .function("samplingSamples", &DiffusionTrainerNative::sampling_samples)
+        .function("samplingMetrics", &DiffusionTrainerNative::sampling_metrics)
+        .function("samplingEnd", &DiffusionTrainerNative::sampling_end)
         .function("predictPlan", &DiffusionTrainerNative::predict_plan)
         .function("predict", &DiffusionTrainerNative::predict)
         .function("parameterCount", &DiffusionTrainerNative::parameter_count)

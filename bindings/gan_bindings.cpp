@@ -228,6 +228,14 @@ public:
 
     val options() const { return write_options(options_); }
 
+    // step(count, { onProgress, signal }) runs count single steps from JS: count checked first.
+    val step_plan(val count) const {
+        std::size_t n = 1;
+        Error error = read_argument("count", count, n, kexue::kPositive);
+        if (!error) error = kexue::positive("count", n);
+        return to_js_error(error);
+    }
+
     // count (default 1) generator steps; result: float64 [criticLoss, generatorLoss, gradNorm].
     val step(val count, std::uintptr_t result) {
         std::size_t n = 1;
@@ -355,6 +363,7 @@ EMSCRIPTEN_BINDINGS(kexue_gan) {
     emscripten::class_<GanTrainerNative>("GanTrainerNative")
         .constructor<val, std::uintptr_t, std::uint32_t>()
         .function("options", &GanTrainerNative::options)
+        .function("stepPlan", &GanTrainerNative::step_plan)
         .function("step", &GanTrainerNative::step)
         .function("samplePlan", &GanTrainerNative::sample_plan)
         .function("sample", &GanTrainerNative::sample)

@@ -159,6 +159,15 @@ val eigenvalues_check(std::uintptr_t eigenvalues, std::uint32_t dim) {
     return to_js_error(kexue::whitening_eigenvalues_validate(reinterpret_cast<const double*>(eigenvalues), dim));
 }
 
+// An imported model's float64 arrays (mean, eigenvalues: address 0 when absent) within float32's range.
+val model_range_check(std::uintptr_t kernel, std::uintptr_t center, std::uintptr_t mean, std::uintptr_t eigenvalues,
+                      std::uint32_t dim, std::uint32_t k, bool kernel_bias) {
+    const auto doubles = [](std::uintptr_t address) { return reinterpret_cast<const double*>(address); };
+    return to_js_error(kexue::whitening_model_range_validate(dim, k, doubles(kernel), doubles(center),
+                                                             mean ? doubles(mean) : nullptr,
+                                                             eigenvalues ? doubles(eigenvalues) : nullptr, kernel_bias));
+}
+
 // Built from arrays whose shape a plan accepted.
 WhiteningTransform* make_transform(std::uint32_t dim, std::uint32_t k, std::uintptr_t kernel, std::uintptr_t center) {
     if (dim == 0 || k == 0 || k > dim) std::abort();
@@ -206,6 +215,7 @@ EMSCRIPTEN_BINDINGS(kexue_whitening) {
     emscripten::function("whiteningModelPlan", &model_plan);
     emscripten::function("whiteningJsonHeader", &json_header);
     emscripten::function("whiteningEigenvaluesCheck", &eigenvalues_check);
+    emscripten::function("whiteningModelRangeCheck", &model_range_check);
     emscripten::class_<WhiteningTransform>("WhiteningTransformNative")
         .constructor(&make_transform, emscripten::allow_raw_pointers())
         .function("plan", &transform_plan)

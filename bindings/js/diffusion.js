@@ -9,28 +9,33 @@ import { deepFreeze, describe, requireFinite, requireFloat32Array, requireOption
   throwIfError } from './errors.js';
 import { withHeap } from './heap.js';
 import { createToyTrainer, splitToyDataset, toyTrainerOptions } from './toy-data.js';
+import { STEPS, hasControls, readControls, requireControlsOnly, runSteps, withoutControls } from './progress.js';
 
 export function createDiffusionClasses(module) {
-  // Runs the step-at-a-time sampler with a JS predictor (x, t) → ε.
-  function sampleWithCallback(fn, predictor, options) {
+  // Runs the step-at-a-time sampler with a JS predictor (x, t) → ε: one timestep per next().
+  function* callbackSteps(fn, predictor, options) {
     const { rows, dim } = resolvePlan(fn, module.diffusionSamplePlan(options));
     const count = rows * dim;
     const native = new module.DiffusionSamplerNative(options);
     try {
+      const total = native.remaining();
+      while (!native.done()) {
+        const t = native.t();
+        const x = withHeap(module, (heap) => {
+          const xPtr = heap.alloc(count, 'x');
+          native.x(xPtr);
+          return heap.read(xPtr, count);
+        });
+        const eps = predictor(x, t);
+        if (!(eps instanceof Float32Array) || eps.length !== count) {
+          throw new TypeError(`${fn}: the predictor must return a Float32Array of rows*dim = ${count} numbers, ` +
+            `received ${describe(eps)} at t = ${t}`);
+        }
+        withHeap(module, (heap) => throwIfError(fn, native.advance(heap.input(eps, 'eps'))));
+        yield { done: total - native.remaining(), total };
+      }
       return withHeap(module, (heap) => {
         const xPtr = heap.alloc(count, 'x');
-        const epsPtr = heap.alloc(count, 'eps');
-        while (!native.done()) {
-          const t = native.t();
-          native.x(xPtr);
-          const eps = predictor(heap.read(xPtr, count), t);
-          if (!(eps instanceof Float32Array) || eps.length !== count) {
-            throw new TypeError(`${fn}: the predictor must return a Float32Array of rows*dim = ${count} numbers, ` +
-              `received ${describe(eps)} at t = ${t}`);
-          }
-          module.HEAPF32.set(eps, epsPtr >>> 2);
-          throwIfError(fn, native.advance(epsPtr));
-        }
         native.x(xPtr);
         return heap.read(xPtr, count);
       });
@@ -39,7 +44,8 @@ export function createDiffusionClasses(module) {
     }
   }
 
-  function sample(fn, sampler, predictor, options) {
+  // The sampler with a JS predictor or a trainer; `options` without onProgress/signal.
+  function sampleSteps(fn, sampler, predictor, options) {
     requireOptionsObject(fn, options, 'rows');
     if (options.sampler !== undefined) {
       throw new TypeError(`${fn}: unknown option 'sampler' (the function names the sampler)`);
@@ -47,13 +53,31 @@ export function createDiffusionClasses(module) {
     if (predictor instanceof DiffusionTrainer) {
       // The trainer's model runs in C++ with its own schedule; rows becomes the sample count.
       const { rows, ...rest } = options;
-      return predictor.sample(rows, { ...rest, sampler });
+      return predictor[STEPS]('sample', rows, { ...rest, sampler });
     }
     if (typeof predictor !== 'function') {
       throw new TypeError(`${fn}: predictor must be a function (x, t) => Float32Array or a DiffusionTrainer, ` +
         `received ${describe(predictor)}`);
     }
-    return sampleWithCallback(fn, predictor, { ...options, sampler });
+    return callbackSteps(fn, predictor, { ...options, sampler });
+  }
+
+  function sample(fn, sampler, predictor, options) {
+    const controls = readControls(fn, options);
+    if (hasControls(controls)) return runSteps(fn, sampleSteps(fn, sampler, predictor, withoutControls(options)), controls);
+    if (predictor instanceof DiffusionTrainer) {
+      requireOptionsObject(fn, options, 'rows');
+      if (options.sampler !== undefined) {
+        throw new TypeError(`${fn}: unknown option 'sampler' (the function names the sampler)`);
+      }
+      const { rows, ...rest } = options;
+      return predictor.sample(rows, { ...rest, sampler });
+    }
+    const steps = sampleSteps(fn, sampler, predictor, options);
+    for (;;) {
+      const { value, done } = steps.next();
+      if (done) return value;
+    }
   }
 
   const diffusion = {
@@ -92,7 +116,8 @@ export function createDiffusionClasses(module) {
 
     /**
      * DDPM ancestral sampling from x_T ~ N(0, I): predictor(x, t) → ε (Float32Array rows×dim) or a
-     * DiffusionTrainer; variance 'beta' (σ² = β_t) or 'beta_tilde'.
+     * DiffusionTrainer; variance 'beta' (σ² = β_t) or 'beta_tilde'. { onProgress, signal }: one
+     * timestep at a time, progress { done, total } in timesteps.
      */
     ddpmSample(predictor, options) {
       return sample('diffusion.ddpmSample', 'ddpm', predictor, options);
@@ -101,6 +126,14 @@ export function createDiffusionClasses(module) {
     /** DDIM sampling with η (0: deterministic) over all steps, `steps` evenly spaced ones, or `timesteps`. */
     ddimSample(predictor, options) {
       return sample('diffusion.ddimSample', 'ddim', predictor, options);
+    },
+
+    /** The stepped form of a long function, for the worker-backed API (bindings/js/progress.js). */
+    [STEPS](name, predictor, options) {
+      if (name === 'ddpmSample' || name === 'ddimSample') {
+        return sampleSteps(`diffusion.${name}`, name === 'ddpmSample' ? 'ddpm' : 'ddim', predictor, withoutControls(options));
+      }
+      return undefined;
     },
   };
 
@@ -126,10 +159,19 @@ export function createDiffusionClasses(module) {
       return this.#native.steps();
     }
 
-    /** One Adam step on a batch, or `count` of them: { loss (last step), meanLoss (of the call) }. */
-    step(count) {
+    /**
+     * One Adam step on a batch, or `count` of them: { loss (last step), meanLoss (of the call) }.
+     * { onProgress, signal }: one step at a time (an abort keeps the finished steps).
+     */
+    step(count, options) {
       const fn = 'DiffusionTrainer.step';
       this.assertAlive(fn);
+      const controls = readControls(fn, requireControlsOnly(fn, options));
+      if (hasControls(controls)) return runSteps(fn, this.#stepped(count), controls);
+      return this.#step(fn, count);
+    }
+
+    #step(fn, count) {
       return withHeap(module, (heap) => {
         const result = heap.alloc(2, 'the result', 8);
         throwIfError(fn, this.#native.step(count, result));
@@ -138,10 +180,28 @@ export function createDiffusionClasses(module) {
       });
     }
 
-    /** n samples, Float32Array(n×2), with { sampler: 'ddpm' | 'ddim', variance, eta, steps, timesteps, seed }. */
+    *#stepped(count) {
+      const fn = 'DiffusionTrainer.step';
+      throwIfError(fn, this.#native.stepPlan(count));
+      const total = count === undefined ? 1 : count;
+      let loss = 0, sum = 0;
+      for (let done = 1; done <= total; ++done) {
+        this.assertAlive(fn);
+        sum += loss = this.#step(fn, 1).loss;  // the same sum, in the same order, as C++'s
+        yield { done, total };
+      }
+      return { loss, meanLoss: sum / total };
+    }
+
+    /**
+     * n samples, Float32Array(n×2), with { sampler: 'ddpm' | 'ddim', variance, eta, steps, timesteps, seed }.
+     * { onProgress, signal }: one timestep at a time.
+     */
     sample(n, options) {
       const fn = 'DiffusionTrainer.sample';
       this.assertAlive(fn);
+      const controls = readControls(fn, options);
+      if (hasControls(controls)) return runSteps(fn, this.#sampled(fn, n, withoutControls(options), false), controls);
       throwIfError(fn, this.#native.samplePlan(n, options).error);
       return withHeap(module, (heap) => {
         const out = heap.alloc(2 * n, 'samples');
@@ -154,12 +214,55 @@ export function createDiffusionClasses(module) {
     evaluate(n, options) {
       const fn = 'DiffusionTrainer.evaluate';
       this.assertAlive(fn);
+      const controls = readControls(fn, options);
+      if (hasControls(controls)) return runSteps(fn, this.#sampled(fn, n, withoutControls(options), true), controls);
       return withHeap(module, (heap) => {
         const result = heap.alloc(4, 'the result', 8);
         throwIfError(fn, this.#native.evaluate(n, options, result));
         const [highQuality, modes, reverseKL, medianDistance] = heap.readF64(result, 4);
         return { highQuality, modes, reverseKL, medianDistance };
       });
+    }
+
+    // A sampling run stepped one timestep per next(); the samples (or, evaluating, their metrics).
+    *#sampled(fn, n, options, evaluating) {
+      const native = this.#native;
+      throwIfError(fn, native.samplingStart(n, options, evaluating));
+      const id = native.samplingId();
+      try {
+        const total = native.samplingTotal();
+        for (let more = total > 0; more;) {
+          this.assertAlive(fn);
+          if (native.samplingId() !== id) throw new Error(`${fn}: another sampling of this trainer started during this one`);
+          more = native.samplingAdvance();
+          yield { done: native.samplingCompleted(), total };
+        }
+        const rows = evaluating ? (n === undefined ? 2500 : n) : n;
+        return withHeap(module, (heap) => {
+          if (evaluating) {
+            const result = heap.alloc(4, 'the result', 8);
+            native.samplingMetrics(result);
+            const [highQuality, modes, reverseKL, medianDistance] = heap.readF64(result, 4);
+            return { highQuality, modes, reverseKL, medianDistance };
+          }
+          const out = heap.alloc(2 * rows, 'samples');
+          native.samplingSamples(out);
+          return heap.read(out, 2 * rows);
+        });
+      } finally {
+        if (!this.disposed && native.samplingId() === id) native.samplingEnd();
+      }
+    }
+
+    /** The stepped form of a long method, for the worker-backed API (bindings/js/progress.js). */
+    [STEPS](name, ...args) {
+      const fn = `DiffusionTrainer.${name}`;
+      if (name === 'step') return this.#stepped(args[0]);
+      if (name === 'sample' || name === 'evaluate') {
+        this.assertAlive(fn);
+        return this.#sampled(fn, args[0], withoutControls(args[1]), name === 'evaluate');
+      }
+      return undefined;
     }
 
     /** The model's ε_θ(x, t) for x (rows×2) at one timestep t in 1..T. */

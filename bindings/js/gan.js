@@ -7,6 +7,7 @@ import { Disposable } from './disposable.js';
 import { deepFreeze, renameDeprecated, requireFinite, requireFloat32Array, requireOptions, requireOptionsObject,
   resolvePlan, throwIfError } from './errors.js';
 import { withHeap } from './heap.js';
+import { STEPS, hasControls, readControls, requireControlsOnly, runSteps } from './progress.js';
 import { createToyTrainer, splitToyDataset, toyTrainerOptions } from './toy-data.js';
 
 // Builds the gan namespace and GanTrainer bound to one WASM module instance; `nativeOf` comes from
@@ -131,16 +132,44 @@ export function createGanClasses(module, nativeOf) {
       return this.#native.steps();
     }
 
-    /** One generator step (after nCritic critic steps), or `count` of them in one call. */
-    step(count) {
+    /**
+     * One generator step (after nCritic critic steps), or `count` of them in one call. With
+     * { onProgress, signal } the steps run one at a time: progress { done, total }, and an abort
+     * stops before the next step (`steps` counts the finished ones).
+     */
+    step(count, options) {
       const fn = 'GanTrainer.step';
       this.assertAlive(fn);
+      const controls = readControls(fn, requireControlsOnly(fn, options));
+      if (hasControls(controls)) return runSteps(fn, this.#stepped(count), controls);
+      return this.#step(fn, count);
+    }
+
+    #step(fn, count) {
       return withHeap(module, (heap) => {
         const result = heap.alloc(3, 'the result', 8);
         throwIfError(fn, this.#native.step(count, result));
         const [criticLoss, generatorLoss, gradNorm] = heap.readF64(result, 3);
         return { criticLoss, generatorLoss, gradNorm };
       });
+    }
+
+    *#stepped(count) {
+      const fn = 'GanTrainer.step';
+      throwIfError(fn, this.#native.stepPlan(count));
+      const total = count === undefined ? 1 : count;
+      let result;
+      for (let done = 1; done <= total; ++done) {
+        this.assertAlive(fn);
+        result = this.#step(fn, 1);
+        yield { done, total };
+      }
+      return result;
+    }
+
+    /** The stepped form of a long method, for the worker-backed API (bindings/js/progress.js). */
+    [STEPS](name, ...args) {
+      return name === 'step' ? this.#stepped(args[0]) : undefined;
     }
 
     /** n generated points, Float32Array(n×2). */

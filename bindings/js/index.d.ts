@@ -103,7 +103,7 @@ export interface WhiteningResolvedOptions {
 declare class Whitening extends Disposable {
   private constructor();
   /** Fits a model to rows×dim vectors (x: Float32Array(rows·dim)) in one call. */
-  static fit(x: Float32Array, options: { rows: number; dim: number } & WhiteningFitOptions): Whitening;
+  static fit(x: Float32Array, options: { rows: number; dim: number } & WhiteningFitOptions & CallControls): Whitening;
   /** Reads back what toJSON() wrote (JSON.parse(JSON.stringify(w))), exactly. */
   static fromJSON(object: WhiteningJSON): Whitening;
   /** Imports bojone/BERT-whitening's form: kernel dim×k, bias 1×dim (or a flat dim array); y = (x + bias)·kernel. */
@@ -140,7 +140,7 @@ declare class WhiteningStats extends Disposable {
   /** Rows added so far. */
   readonly count: number;
   /** Adds rows×dim float32 rows; a row with NaN/Infinity is an error and nothing is added. */
-  add(x: Float32Array, rows: number): this;
+  add(x: Float32Array, rows: number, options?: CallControls): this;
   /** Folds another accumulator (same dim) into this one, as if its rows had been added here. */
   merge(other: WhiteningStats): this;
   /** Fits the model from the statistics gathered so far. */
@@ -537,8 +537,11 @@ export interface GanTrainerOptions {
   dataset?: OneOf<GanDataset> | Float32Array;
   /** 'paper' (default: lr 1e-4, β1 0, β2 0.9, λ 10) or 'toy' (lr 1e-3, β1 0.5, λ 0.1); explicit options win. */
   preset?: OneOf<GanPresetName>;
-  /** Default 'gp'. */
-  lipschitz?: OneOf<'gp' | 'gn' | 'gran' | 'none'>;
+  /**
+   * Default 'gp'. 'input-side' / 'parameter-side': a side of the penalty inequality
+   * (kexue.fm/archives/8796) as the critic's penalty, weighted by lambda, at x̂.
+   */
+  lipschitz?: OneOf<'gp' | 'gn' | 'gran' | 'none' | 'input-side' | 'parameter-side'>;
   lambda?: number;
   penalty?: OneOf<Penalty>;
   /** GraN's ε (> 0), required with lipschitz 'gran'. */
@@ -561,7 +564,7 @@ export interface GanTrainerResolvedOptions {
   /** 'samples' when the dataset was a Float32Array. */
   readonly dataset: GanDataset | 'samples';
   readonly preset: GanPresetName;
-  readonly lipschitz: 'gp' | 'gn' | 'gran' | 'none';
+  readonly lipschitz: 'gp' | 'gn' | 'gran' | 'none' | 'input-side' | 'parameter-side';
   readonly lambda: number;
   readonly penalty: Penalty;
   readonly eps: number | null;
@@ -603,7 +606,7 @@ declare class GanTrainer extends Disposable {
   readonly criticParameters: Float32Array;
   readonly generatorParameters: Float32Array;
   /** One generator step (after nCritic critic steps), or `count` of them. */
-  step(count?: number): GanStepResult;
+  step(count?: number, options?: CallControls): GanStepResult;
   /** n generated points, Float32Array(n×2). */
   sample(n: number): Float32Array;
   /** Mode metrics of n (default 2,500) samples. */
@@ -848,11 +851,19 @@ export interface InitOptions {
   proxy?: boolean | { transfer?: boolean };
 }
 
-/** Progress and cancellation of a proxied call, in its last (options) argument or after it. */
+/**
+ * Progress and cancellation of a long call (GanTrainer.step(n), DiffusionTrainer.step/sample/
+ * evaluate, diffusion.ddpmSample/ddimSample, Whitening.fit, WhiteningStats.add), in its options; in
+ * the worker-backed API, in the last (options) argument of any call or after it.
+ */
 export interface CallControls {
-  /** GanTrainer.step(n): { done, total } steps, at least every ~50 ms. */
+  /** { done, total } (steps, timesteps or rows), at most every ~50 ms and after the last step. */
   onProgress?: (progress: { done: number; total: number }) => void;
-  /** Rejects a call not yet started; stops GanTrainer.step(n) within one step. */
+  /**
+   * Stops before the next step (AbortError; finished steps stay, a fit or an add is discarded).
+   * Locally the call runs on this thread, so only an abort from onProgress (or before the call)
+   * is seen; with init({ proxy: true }) any code can abort. A proxied call not yet started rejects.
+   */
   signal?: { readonly aborted: boolean; addEventListener(type: 'abort', listener: () => void, options?: object): void; removeEventListener(type: 'abort', listener: () => void): void };
 }
 
@@ -1086,9 +1097,9 @@ export interface DiffusionNamespace {
   /** x_t = √ᾱ_t x0 + √(1 − ᾱ_t) eps. */
   addNoise(x0: Float32Array, eps: Float32Array, options: AddNoiseOptions): Float32Array;
   /** DDPM ancestral sampling; a DiffusionTrainer predictor samples with its own model and schedule. */
-  ddpmSample(predictor: EpsilonPredictor | DiffusionTrainer, options: DiffusionSamplerOptions): Float32Array;
+  ddpmSample(predictor: EpsilonPredictor | DiffusionTrainer, options: DiffusionSamplerOptions & CallControls): Float32Array;
   /** DDIM sampling with η and a step subsequence. */
-  ddimSample(predictor: EpsilonPredictor | DiffusionTrainer, options: DiffusionSamplerOptions): Float32Array;
+  ddimSample(predictor: EpsilonPredictor | DiffusionTrainer, options: DiffusionSamplerOptions & CallControls): Float32Array;
 }
 
 export interface DiffusionTrainerOptions {
@@ -1131,11 +1142,11 @@ declare class DiffusionTrainer extends Disposable {
   /** A copy, in the layout of Mlp.parameters. */
   readonly parameters: Float32Array;
   /** One step on a batch, or `count` of them. */
-  step(count?: number): { loss: number; meanLoss: number };
+  step(count?: number, options?: CallControls): { loss: number; meanLoss: number };
   /** n samples, Float32Array(n×2). */
-  sample(n: number, options?: DiffusionSampleOptions): Float32Array;
+  sample(n: number, options?: DiffusionSampleOptions & CallControls): Float32Array;
   /** The GAN's mode metrics of n (default 2,500) samples. */
-  evaluate(n?: number, options?: DiffusionSampleOptions): GanMetrics;
+  evaluate(n?: number, options?: DiffusionSampleOptions & CallControls): GanMetrics;
   /** ε_θ(x, t), Float32Array(rows×2). */
   predict(x: Float32Array, options: { rows: number; t: number }): Float32Array;
 }
@@ -1374,4 +1385,30 @@ export type { Transformer };
 export interface Kexue {
   /** A small transformer trained, fine-tuned (full, LoRA, GaLore), sampled and saved in the page. */
   readonly Transformer: typeof Transformer;
+// ---- unargmaxable classes (bindings/js/unargmaxable.js; docs/math.md §7.18) ----
+
+export interface UnargmaxableOptions {
+  classes: number;
+  dim: number;
+  /** b of the logits W z + b, Float32Array(classes); none: zero. */
+  bias?: Float32Array;
+}
+
+export interface UnargmaxableResult {
+  /** The classes no input makes the strict argmax, ascending (ties are not wins). */
+  indices: Int32Array;
+  /** Classes whose answer rests on margins within floating-point rounding. */
+  withinRounding: Int32Array;
+  /** Classes the screen proved argmaxable. */
+  screened: number;
+  /** Classes decided by a linear programme. */
+  programmes: number;
+}
+
+export interface Kexue {
+  /**
+   * Which classes of a softmax layer (weight [classes, dim], optional bias) can never be the argmax:
+   * an exact linear programme per class after a screen (kexue.fm/archives/9046; Grivas et al., ACL 2022).
+   */
+  unargmaxable(weight: Float32Array, options: UnargmaxableOptions): UnargmaxableResult;
 }

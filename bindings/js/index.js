@@ -15,6 +15,7 @@ import { createLossFunctions } from './losses.js';
 import { createDiffusionClasses } from './diffusion.js';
 import { createPenaltyInequality } from './penalty.js';
 import { createHubness } from './hubness.js';
+import { createUnargmaxable } from './unargmaxable.js';
 import { createOptimClasses } from './optim.js';
 import { createTransformerClass } from './transformer.js';
 import { createWhiteningClasses } from './whitening.js';
@@ -41,6 +42,8 @@ class Kexue {
     this.WhiteningStats = WhiteningStats;
     /** k-occurrence counts and their skewness (hubness) of a point cloud's k-NN graph. */
     this.hubness = createHubness(module);
+    /** The classes of a softmax layer that no input makes the argmax (exact, by linear programmes). */
+    this.unargmaxable = createUnargmaxable(module);
     const { LowRankOptimizer, multitask, clipGradients } = createOptimClasses(module);
     /** LoRA / GaLore / full Adam as an optimizer of one weight matrix, fed its full gradient. */
     this.LowRankOptimizer = LowRankOptimizer;

@@ -11,6 +11,7 @@
 // Messages out: { id, result, state } | { id, error: { name, message }, state } | { id, progress }
 // `state` maps handles to fresh getter values, so that the page reads properties synchronously.
 import { init } from './index.js';
+import { STEPS, runStepsAsync } from './progress.js';
 
 const HANDLE = '__kexueHandle';
 const handles = new Map(); // id → object; 0 is the instance
@@ -138,27 +139,6 @@ function yieldToEvents() {
   });
 }
 
-// GanTrainer.step(count) with progress or cancellation: `count` single steps, each followed by
-// a turn of the event loop, so an abort stops it within one step and leaves `steps` exact.
-async function steppedCall(object, args, isAborted, id, wantsProgress) {
-  const count = args[0] === undefined ? 1 : args[0];
-  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) return object.step(...args);
-  let result;
-  let lastReport = performance.now();
-  for (let done = 0; done < count;) {
-    if (isAborted()) throw abortError(`GanTrainer.step(${count}) after ${done} steps`);
-    result = object.step(1);
-    done++;
-    const now = performance.now();
-    if (wantsProgress && (now - lastReport >= 50 || done === count)) {
-      post({ id, progress: { done, total: count } });
-      lastReport = now;
-    }
-    if (done < count) await yieldToEvents();
-  }
-  return result;
-}
-
 async function call({ id, target, path, args, construct, progress, cancellable, abortFlag }) {
   // The page sets abortFlag (shared memory, where it exists) the moment signal.abort() runs, and
   // also sends an 'abort' message, which arrives at the next turn of this worker's event loop.
@@ -171,8 +151,17 @@ async function call({ id, target, path, args, construct, progress, cancellable, 
   const decoded = decode(args);
   if (construct) return new owner[name](...decoded);
   if (typeof owner[name] !== 'function') throw new TypeError(`kexue proxy: ${path.join('.')} is not a function`);
-  if (name === 'step' && (progress || cancellable) && typeof owner.evaluate === 'function' && 'generatorParameters' in owner) {
-    return steppedCall(owner, decoded, isAborted, id, progress);
+  // A long operation (GanTrainer.step(n), Whitening.fit, the samplers, …) asked for progress or
+  // cancellation: its stepped form, with a turn of this worker's event loop between steps so that
+  // an 'abort' message gets in (bindings/js/progress.js).
+  const steps = (progress || cancellable) && typeof owner[STEPS] === 'function' ? owner[STEPS](name, ...decoded) : undefined;
+  if (steps) {
+    const controls = {
+      onProgress: progress ? (value) => post({ id, progress: value }) : undefined,
+      signal: { get aborted() { return isAborted(); } },
+    };
+    const fn = target === 0 ? path.join('.') : `${owner.constructor?.name ?? 'object'}.${name}`;
+    return runStepsAsync(fn, steps, controls, yieldToEvents);
   }
   // Calls that take { onProgress, signal } themselves (Transformer.train): the page's controls
   // could not cross, so they are stood in for here, in the options object they came from.

@@ -7,10 +7,13 @@ import { Disposable } from './disposable.js';
 import { deepFreeze, describe, exactView, requireFloat32Array, requireOptions, requireOptionsObject, resolvePlan, throwIfError, typedArrayKind }
   from './errors.js';
 import { withHeap } from './heap.js';
+import { STEPS, hasControls, readControls, runSteps, withoutControls } from './progress.js';
+
+// Rows per step of a fit or an add with { onProgress, signal }: about 2^20 floats (~10 ms).
+const floatsPerStep = 2 ** 20;
 
 // A numeric array (plain or typed) of the given length with finite entries, as a Float64Array.
-const FLOAT32_MAX = 3.4028234663852886e38;
-
+// (Whether each value also fits float32, which the transform uses, C++ checks: whiteningModelRangeCheck.)
 function finiteVector(fn, name, value, length) {
   if (!Array.isArray(value) && !(ArrayBuffer.isView(value) && !(value instanceof DataView))) {
     throw new TypeError(`${fn}: ${name} must be an array of numbers, received ${describe(value)}`);
@@ -26,11 +29,6 @@ function finiteVector(fn, name, value, length) {
     if (typeof entry !== 'number' || !Number.isFinite(entry)) {
       throw new RangeError(`${fn}: ${name}[${i}] must be a finite number, received ${describe(entry)}`);
     }
-    // The transform runs in float32: a value finite in double but past float32's range (1e39)
-    // would become Infinity there and write NaN.
-    if (Math.abs(entry) > FLOAT32_MAX) {
-      throw new RangeError(`${fn}: ${name}[${i}] must be within the float32 range (|x| ≤ ${FLOAT32_MAX}), received ${entry}`);
-    }
     out[i] = entry;
   }
   return out;
@@ -38,6 +36,13 @@ function finiteVector(fn, name, value, length) {
 
 // Builds the Whitening and WhiteningStats classes bound to one WASM module instance.
 export function createWhiteningClasses(module) {
+  // An imported model's values within float32's range (C++: whitening_model_range_validate).
+  function checkModelRange(fn, { options: { dim, k }, kernel, center, mean, eigenvalues }, kernelBias) {
+    withHeap(module, (heap) => throwIfError(fn, module.whiteningModelRangeCheck(
+      heap.inputF64(kernel, 'kernel'), heap.inputF64(center, 'center'), mean ? heap.inputF64(mean, 'mean') : 0,
+      eigenvalues ? heap.inputF64(eigenvalues, 'eigenvalues') : 0, dim, k, kernelBias)));
+  }
+
   class Whitening extends Disposable {
     #native;
     #state;
@@ -54,9 +59,15 @@ export function createWhiteningClasses(module) {
       this.#state = { ...state, options: deepFreeze(state.options) };
     }
 
-    /** Fits a model to rows×dim vectors in one call. */
+    /**
+     * Fits a model to rows×dim vectors in one call. With { onProgress, signal } the rows are added
+     * in steps of ~2^20 floats (progress in rows; the same model to float64 rounding), and an
+     * abort leaves nothing behind.
+     */
     static fit(x, options) {
       const fn = 'Whitening.fit';
+      const controls = readControls(fn, options);
+      if (hasControls(controls)) return runSteps(fn, Whitening.#fitSteps(x, withoutControls(options)), controls);
       requireOptionsObject(fn, options, 'rows, dim');
       const { rows, dim, ...whitening } = resolvePlan(fn, module.whiteningFitOptionsPlan(options));
       const stats = new WhiteningStats(dim);
@@ -66,6 +77,25 @@ export function createWhiteningClasses(module) {
       } finally {
         stats.dispose();
       }
+    }
+
+    static *#fitSteps(x, options) {
+      const fn = 'Whitening.fit';
+      requireOptionsObject(fn, options, 'rows, dim');
+      const { rows, dim, ...whitening } = resolvePlan(fn, module.whiteningFitOptionsPlan(options));
+      requireFloat32Array(fn, 'x', x, [['rows', rows], ['dim', dim]]);
+      const stats = new WhiteningStats(dim);
+      try {
+        yield* addSteps(stats, exactView(x), rows, dim, fn);
+        return stats.finalize(whitening, fn);
+      } finally {
+        stats.dispose();
+      }
+    }
+
+    /** The stepped form of a long function, for the worker-backed API (bindings/js/progress.js). */
+    static [STEPS](name, x, options) {
+      return name === 'fit' ? Whitening.#fitSteps(x, withoutControls(options)) : undefined;
     }
 
     static fromJSON(object) {
@@ -86,6 +116,7 @@ export function createWhiteningClasses(module) {
       if (state.eigenvalues) {
         withHeap(module, (heap) => throwIfError(fn, module.whiteningEigenvaluesCheck(heap.inputF64(state.eigenvalues, 'eigenvalues'), dim)));
       }
+      checkModelRange(fn, state, false);
       return new Whitening(state);
     }
 
@@ -109,7 +140,9 @@ export function createWhiteningClasses(module) {
       kernel.forEach((row, i) => flatKernel.set(finiteVector(fn, `kernel[${i}]`, row, k), i * k));
       const biasRow = Array.isArray(bias) && bias.length === 1 && Array.isArray(bias[0]) ? bias[0] : bias;
       const center = finiteVector(fn, 'bias', biasRow, dim).map((b) => -b);
-      return new Whitening({ options, kernel: flatKernel, center, mean: null, eigenvalues: null });
+      const state = { options, kernel: flatKernel, center, mean: null, eigenvalues: null };
+      checkModelRange(fn, state, true);
+      return new Whitening(state);
     }
 
     /** The resolved options { dim, k, beta, gamma, ddof, count } (the last four null when imported). */
@@ -169,6 +202,22 @@ export function createWhiteningClasses(module) {
     }
   }
 
+  // Adds the rows of x (an exact view) to stats in steps, yielding { done, total } in rows.
+  function* addSteps(stats, x, rows, dim, fn) {
+    const step = Math.max(1, Math.floor(floatsPerStep / dim));
+    for (let start = 0; start < rows; start += step) {
+      const count = Math.min(step, rows - start);
+      try {
+        stats.add(x.subarray(start * dim, (start + count) * dim), count, fn);
+      } catch (error) {
+        // C++ numbers the rows of the part it was given; the caller's rows start at `start`.
+        if (error instanceof RangeError) error.message = error.message.replace(/\brow (\d+) of x\b/, (_, i) => `row ${start + Number(i)} of x`);
+        throw error;
+      }
+      yield { done: start + count, total: rows };
+    }
+  }
+
   const STATS_FORMAT = 'kexue-whitening-stats';
 
   class WhiteningStats extends Disposable {
@@ -190,13 +239,45 @@ export function createWhiteningClasses(module) {
     get dim() { return this.#options.dim; }
     get count() { this.assertAlive('WhiteningStats.count'); return this.#native.count(); }
 
-    /** Adds rows×dim float32 rows; a row with NaN/Infinity is an error and nothing is added. */
-    add(x, rows, fn = 'WhiteningStats.add') {
+    /**
+     * Adds rows×dim float32 rows; a row with NaN/Infinity is an error and nothing is added. With
+     * { onProgress, signal } the rows go in steps of ~2^20 floats into an accumulator of their own,
+     * merged at the end: an abort (or a bad row) adds nothing.
+     */
+    add(x, rows, options) {
+      // Internal callers (Whitening.fit) pass their function name for the messages.
+      const fn = typeof options === 'string' ? options : 'WhiteningStats.add';
+      if (typeof options !== 'string') {
+        const controls = readControls(fn, options);
+        if (hasControls(controls)) return runSteps(fn, this.#addSteps(x, rows), controls);
+      }
       this.assertAlive(fn);
       throwIfError(fn, this.#native.addPlan(rows));
       requireFloat32Array(fn, 'x', x, [['rows', rows], ['dim', this.#options.dim]]);
       withHeap(module, (heap) => throwIfError(fn, this.#native.add(heap.input(x, 'x'), rows)));
       return this;
+    }
+
+    *#addSteps(x, rows) {
+      const fn = 'WhiteningStats.add';
+      this.assertAlive(fn);
+      throwIfError(fn, this.#native.addPlan(rows));
+      const dim = this.#options.dim;
+      requireFloat32Array(fn, 'x', x, [['rows', rows], ['dim', dim]]);
+      const part = new WhiteningStats(dim);
+      try {
+        yield* addSteps(part, exactView(x), rows, dim, fn);
+        this.assertAlive(fn);
+        this.merge(part);
+        return this;
+      } finally {
+        part.dispose();
+      }
+    }
+
+    /** The stepped form of a long method, for the worker-backed API (bindings/js/progress.js). */
+    [STEPS](name, x, rows) {
+      return name === 'add' ? this.#addSteps(x, rows) : undefined;
     }
 
     /** Folds another accumulator (same dim) into this one, as if its rows had been added here. */

@@ -105,6 +105,14 @@ inline Error finite_in(const std::string& name, double value, char open, double 
 // The largest finite float32 (FLT_MAX): a double past it becomes Infinity in a float32 kernel.
 constexpr double kFloat32Max = 3.4028234663852886e38;
 
+// A double that a float32 kernel will use, within float32's range: "kernel[3] must be within the
+// float32 range (|x| ≤ 3.4028234663852886e+38), received 1e+39" (issue 18: finite in double,
+// Infinity and then NaN in float32).
+inline Error float32_range(const std::string& name, double value) {
+    if (std::fabs(value) <= kFloat32Max) return {};
+    return range_error(name, "within the float32 range (|x| ≤ " + js_number(kFloat32Max) + ")", js_number(value));
+}
+
 // The largest learning rate an optimizer accepts. Not a mathematical bound: a step lr·g with lr
 // past 1e6 overflows float32 weights (max ≈ 3.4e38) for any gradient entry above ~1e32 and, with
 // Adam's normalised step of ~1, moves every weight by ~lr: beyond it the weights become ±Infinity

@@ -136,30 +136,58 @@ double DiffusionTrainer::step() {
     return loss / double(2 * m);
 }
 
-void DiffusionTrainer::sample(std::size_t count, const DiffusionSampleOptions& options, float* out) {
+namespace {
+
+DiffusionSampleOptions trainer_sample_options(std::size_t count, const DiffusionSampleOptions& options) {
     DiffusionSampleOptions o = options;
     o.rows = count;
     o.dim = 2;
-    DiffusionSamplerState sampler(schedule_, o);
-    std::vector<float> eps(2 * count);
-    while (!sampler.done()) {
-        model_.predict(sampler.x().data(), count, sampler.t(), eps.data());
-        // A diverged model's NaN reaches the samples rather than stopping the sampler midway.
-        if (sampler.advance(eps.data())) {
-            std::fill(out, out + 2 * count, NAN);
-            return;
-        }
+    return o;
+}
+
+}  // namespace
+
+DiffusionTrainerSampling::DiffusionTrainerSampling(DiffusionTrainer& trainer, std::size_t count,
+                                                   const DiffusionSampleOptions& options)
+    : trainer_(trainer),
+      count_(count),
+      total_(0),
+      sampler_(trainer.schedule(), trainer_sample_options(count, options)),
+      eps_(2 * count) {
+    total_ = sampler_.remaining();
+}
+
+void DiffusionTrainerSampling::advance() {
+    if (done()) return;
+    trainer_.model().predict(sampler_.x().data(), count_, sampler_.t(), eps_.data());
+    if (sampler_.advance(eps_.data())) diverged_ = true;
+}
+
+void DiffusionTrainerSampling::samples(float* out) const {
+    if (diverged_) {
+        std::fill(out, out + 2 * count_, NAN);
+        return;
     }
-    std::copy(sampler.x().begin(), sampler.x().end(), out);
+    std::copy(sampler_.x().begin(), sampler_.x().end(), out);
+}
+
+void DiffusionTrainer::sample(std::size_t count, const DiffusionSampleOptions& options, float* out) {
+    DiffusionTrainerSampling run(*this, count, options);
+    while (!run.done()) run.advance();
+    run.samples(out);
+}
+
+GanMetrics DiffusionTrainer::metrics(const float* samples, std::size_t count) const {
+    if (dataset_.mode_count() > 0) {
+        return mode_metrics(samples, count, dataset_.modes().data(), dataset_.mode_count(), dataset_.mode_std());
+    }
+    return nearest_point_metrics(samples, count, reference_points_.data(), reference_points_.size() / 2);
 }
 
 GanMetrics DiffusionTrainer::evaluate(std::size_t count, const DiffusionSampleOptions& options) {
     std::vector<float> samples(2 * count);
     sample(count, options, samples.data());
-    if (dataset_.mode_count() > 0) {
-        return mode_metrics(samples.data(), count, dataset_.modes().data(), dataset_.mode_count(), dataset_.mode_std());
-    }
-    return nearest_point_metrics(samples.data(), count, reference_points_.data(), reference_points_.size() / 2);
+    return metrics(samples.data(), count);
 }
 
 }  // namespace kexue

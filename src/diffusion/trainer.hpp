@@ -109,6 +109,8 @@ public:
     // count × 2 samples with the given sampler (its seed is the sampler's own stream).
     void sample(std::size_t count, const DiffusionSampleOptions& options, float* out);
     GanMetrics evaluate(std::size_t count, const DiffusionSampleOptions& options);
+    // The mode metrics (or, for user samples, the nearest-point ones) of count × 2 samples.
+    GanMetrics metrics(const float* samples, std::size_t count) const;
 
     std::size_t steps() const { return steps_; }
     const DiffusionSchedule& schedule() const { return schedule_; }
@@ -125,6 +127,28 @@ private:
     std::vector<std::size_t> t_;
     MlpWorkspace<float> ws_;
     std::size_t steps_ = 0;
+};
+
+// A sampling run of a trainer's model one timestep at a time, so that a caller can report progress
+// and stop between steps; DiffusionTrainer::sample is this run to the end (the same numbers).
+class DiffusionTrainerSampling {
+public:
+    DiffusionTrainerSampling(DiffusionTrainer& trainer, std::size_t count, const DiffusionSampleOptions& options);
+    bool done() const { return diverged_ || sampler_.done(); }
+    std::size_t total() const { return total_; }
+    std::size_t completed() const { return diverged_ ? total_ : total_ - sampler_.remaining(); }
+    // One step: ε_θ at the current t, then the sampler's update. A diverged model's NaN fills the
+    // samples and ends the run, rather than stopping it midway.
+    void advance();
+    // count × 2 samples: the final ones once done (NaN if the model diverged).
+    void samples(float* out) const;
+
+private:
+    DiffusionTrainer& trainer_;
+    std::size_t count_, total_;
+    DiffusionSamplerState sampler_;
+    std::vector<float> eps_;
+    bool diverged_ = false;
 };
 
 }  // namespace kexue

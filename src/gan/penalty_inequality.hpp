@@ -46,4 +46,15 @@ Error penalty_inequality_validate(const std::vector<std::size_t>& sizes, const P
 void penalty_inequality(const Mlp<float>& mlp, const float* parameters, const float* x, std::size_t rows,
                         MatrixNorm norm, double* input_side, double* parameter_side);
 
+// Training with either side as a penalty (GanTrainer's lipschitz 'input-side' / 'parameter-side'):
+// adds scale · ∇_θ Σ_r side(x_r) to `gradient` (the parameter layout of mlp.hpp) and returns
+// Σ_r side(x_r). Exact, in double: the parameter side ‖∇_θ f‖² = Σ_t ‖δ_t‖²(1 + ‖h_t‖²) is
+// differentiated through the backward pass that makes δ_t (double backprop, φ'' included); the input
+// side through the forward-mode Jacobians ∇_x h_t it is built from, with d‖M‖₂² = 2σ u vᵀ (top
+// singular pair) or d‖M‖_F² = 2M. A sample whose ∇_x f is 0 contributes 0 (and no gradient).
+enum class PenaltyInequalitySide { input, parameter };
+
+double penalty_inequality_gradient(const Mlp<float>& mlp, const float* parameters, const float* x, std::size_t rows,
+                                   PenaltyInequalitySide side, MatrixNorm norm, double scale, float* gradient);
+
 }  // namespace kexue

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "gan/penalty_inequality.hpp"
+
 namespace kexue {
 namespace {
 
@@ -40,7 +42,9 @@ double GanTrainer::critic_step() {
     generate(rng_, m, fake_.data());
     gradient_.resize(critic_.parameter_count());
     double loss = 0;
-    if (options_.lipschitz == LipschitzMethod::gp || options_.lipschitz == LipschitzMethod::none) {
+    const bool side = options_.lipschitz == LipschitzMethod::input_side ||
+                      options_.lipschitz == LipschitzMethod::parameter_side;
+    if (options_.lipschitz == LipschitzMethod::gp || options_.lipschitz == LipschitzMethod::none || side) {
         eps_.resize(m);
         for (auto& e : eps_) e = static_cast<float>(rng_.uniform());
         norms_.resize(m);
@@ -53,6 +57,21 @@ double GanTrainer::critic_step() {
         double sum = 0;
         for (float n : norms_) sum += n;
         last_gradient_norm_ = sum / double(m);
+        if (side) {
+            // λ E side(x̂) at the gradient penalty's interpolates x̂ = t x + (1 − t) x̃.
+            both_.resize(2 * m);
+            for (std::size_t i = 0; i < 2 * m; ++i) {
+                const float t = eps_[i / 2];
+                both_[i] = t * real_[i] + (1 - t) * fake_[i];
+            }
+            const double lambda = options_.gradient_penalty.lambda;
+            const double value = penalty_inequality_gradient(
+                critic_, critic_parameters_.data(), both_.data(), m,
+                options_.lipschitz == LipschitzMethod::input_side ? PenaltyInequalitySide::input
+                                                                  : PenaltyInequalitySide::parameter,
+                MatrixNorm::spectral, lambda / double(m), gradient_.data());
+            loss += lambda * value / double(m);
+        }
     } else {
         // L_D = mean f̂(fake) − mean f̂(real): one pass over [fake; real] with weights ±1/m.
         NormalizedCriticOptions normalized;
@@ -90,7 +109,7 @@ double GanTrainer::generator_step() {
     const std::vector<float>& generated = generator_ws_.z[generator_.layers()];
     fake_gradient_.resize(2 * m);
     double loss = 0;
-    if (options_.lipschitz == LipschitzMethod::gp || options_.lipschitz == LipschitzMethod::none) {
+    if (options_.lipschitz != LipschitzMethod::gn && options_.lipschitz != LipschitzMethod::gran) {
         loss = wgan_generator_loss(critic_, critic_parameters_.data(), generated.data(), m, fake_gradient_.data(),
                                    critic_ws_);
     } else {

@@ -5,6 +5,10 @@
 //   gn    gradient normalization, D = f̂ = f/(‖∇f‖ + |f|), L_D = E f̂(fake) − E f̂(real)
 //   gran  GraN, f̂ = f‖∇f‖/(‖∇f‖² + ε), same Wasserstein loss
 //   none  the plain Wasserstein loss (no constraint; diverges, for comparison)
+//   input-side, parameter-side  a side of §7.12's inequality as the penalty, L_D = E D(fake) −
+//         E D(real) + λ E side(x̂): the input side ‖∇_x D‖² Σ_t (1 + ‖h_t‖²)/(‖W_t‖² ‖∇_x h_t‖²)
+//         (spectral norms) or the parameter side ‖∇_θ D(x̂)‖², which bounds it from above
+//         (penalty_inequality.hpp; kexue.fm/archives/8796), at the gradient penalty's x̂
 // and the generator minimises −E D(G(z)), z ~ N(0, I_latent).
 // Every random draw comes from one seeded xoshiro256** stream, so a seed reproduces a run.
 #pragma once
@@ -27,14 +31,16 @@
 
 namespace kexue {
 
-enum class LipschitzMethod { gp, gn, gran, none };
+enum class LipschitzMethod { gp, gn, gran, none, input_side, parameter_side };
 
 template <>
 struct EnumNames<LipschitzMethod> {
     static constexpr EnumEntry<LipschitzMethod> entries[] = {{"gp", LipschitzMethod::gp},
                                                              {"gn", LipschitzMethod::gn},
                                                              {"gran", LipschitzMethod::gran},
-                                                             {"none", LipschitzMethod::none}};
+                                                             {"none", LipschitzMethod::none},
+                                                             {"input-side", LipschitzMethod::input_side},
+                                                             {"parameter-side", LipschitzMethod::parameter_side}};
 };
 
 // Named sets of defaults (gan_preset_options): 'paper' is Algorithm 1 of Gulrajani et al. 2017;

@@ -65,9 +65,14 @@ Error gan_trainer_validate(const GanTrainerOptions& o) {
     // … and the batch workspaces: the critic's passes over [fake; real] and x̂ (forward, reverse
     // and tangent, up to 40 arrays of batch × Σ sizes floats), the generator's (4 arrays), the
     // latent draws and the batch buffers.
+    // A side of the penalty inequality works in double: the critic's weights, their gradient and
+    // norm gradient (6 floats' worth per parameter) and per-sample Jacobians (width × 2 doubles, 8).
+    const bool side = o.lipschitz == LipschitzMethod::input_side || o.lipschitz == LipschitzMethod::parameter_side;
     const std::uint64_t workspace = saturating_sum(
         {checked_product({o.batch, mlp_width(critic), 40}), checked_product({o.batch, mlp_width(generator), 4}),
-         checked_product({o.batch, o.generator.latent}), checked_product({o.batch, 24})});
+         checked_product({o.batch, o.generator.latent}), checked_product({o.batch, 24}),
+         side ? saturating_sum({checked_product({mlp_parameter_count(critic), 6}), checked_product({mlp_width(critic), 16})})
+              : 0});
     return heap_budget("batch", checked_product({saturating_sum({critic_floats, generator_floats, workspace}), 4}),
                        "the networks, their Adam moments and the batch workspaces");
 }

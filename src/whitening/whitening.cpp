@@ -211,6 +211,27 @@ Error whitening_spread_validate(const WhiteningFit& fit, const WhiteningOptions&
                                      "); multiply the rows by a constant (whitening only rescales) or use gamma = 0");
 }
 
+Error whitening_model_range_validate(std::size_t dim, std::size_t k, const double* kernel, const double* center,
+                                     const double* mean, const double* eigenvalues, bool kernel_bias) {
+    const auto index = [](std::size_t i) { return "[" + js_number(std::uint64_t(i)) + "]"; };
+    for (std::size_t i = 0; i < dim * k; ++i) {
+        const std::string name = kernel_bias ? "kernel" + index(i / k) + index(i % k) : "kernel" + index(i);
+        if (Error e = float32_range(name, kernel[i])) return e;
+    }
+    for (std::size_t i = 0; i < dim; ++i) {
+        if (Error e = float32_range((kernel_bias ? "bias" : "center") + index(i), kernel_bias ? -center[i] : center[i])) {
+            return e;
+        }
+        if (mean) {
+            if (Error e = float32_range("mean" + index(i), mean[i])) return e;
+        }
+        if (eigenvalues) {
+            if (Error e = float32_range("eigenvalues" + index(i), eigenvalues[i])) return e;
+        }
+    }
+    return {};
+}
+
 Error whitening_transform_validate(std::size_t dim, std::size_t k, const WhiteningTransformOptions& options) {
     if (Error e = positive("rows", options.rows)) return e;
     if (Error e = buffer_fits("x", {{"rows", options.rows}, {"dim", dim}})) return e;

@@ -175,6 +175,11 @@ void visit_fields(WhiteningJsonHeader& o, Visitor&& field) {
 Error whitening_json_validate(const WhiteningJsonHeader& header);
 // Eigenvalues (dim) of a saved model are in descending order.
 Error whitening_eigenvalues_validate(const double* eigenvalues, std::size_t dim);
+// An imported model's arrays (kernel dim×k, center dim; mean, eigenvalues dim or nullptr) within
+// float32's range: the transform and the mean getter run in float32. kernel_bias: the model came
+// from fromKernelBias, whose kernel is dim rows of k ("kernel[i][j]") and whose center is −bias.
+Error whitening_model_range_validate(std::size_t dim, std::size_t k, const double* kernel, const double* center,
+                                     const double* mean, const double* eigenvalues, bool kernel_bias);
 
 struct WhiteningFit {
     std::size_t dim = 0;

@@ -1,5 +1,6 @@
 // The packed tarball in fresh app folders, built by Vite (`vite build`, no config) and esbuild
-// (the loader flags the README gives), each app being the README's snippet plus a workload
+// (the loader flags the README gives; for the worker-backed API, the proxy worker as a second
+// entry point), each app being the README's snippet plus a workload
 // (kx.attention, kx.Whitening); headless Chromium loads every build with and without COOP/COEP
 // and with and without WebGPU. Results equal Node's, thread counts are as expected, and the
 // console has no errors and no warnings but Chromium's own.
@@ -49,10 +50,25 @@ import { run } from './workload.js';
 globalThis.kexueResult = await run(kx);
 `;
 // The worker-backed API (init({ proxy: true })), after the README's snippet: the page's thread
-// must keep its timers during a 4096-token attention and a GAN run; abort and progress work.
+// must keep its timers during a 4096-token attention and a GAN run; abort and progress work. The
+// timer criterion is the issue's, every gap ≤ 50 ms; a shared CI machine can deschedule the page
+// for longer, so the measured run is repeated (up to 3 times, each in full) until one has no gap
+// over 50 ms; a call computing on the page's thread would block it for seconds in every attempt.
 const PROXY_HARNESS = `
 import { data } from './workload.js';
 const GAN = { dataset: 'ring8', preset: 'toy', batch: 256, nCritic: 5, critic: { hidden: [64, 64] }, generator: { hidden: [64, 64] }, seed: 3 };
+async function timed(work) {
+  let last = performance.now();
+  const gaps = [];
+  const timer = setInterval(() => { const now = performance.now(); gaps.push(now - last); last = now; }, 10);
+  try {
+    const result = await work();
+    gaps.push(performance.now() - last);
+    return { result, worst: Math.max(...gaps), ticks: gaps.length };
+  } finally {
+    clearInterval(timer);
+  }
+}
 async function measure() {
   const small = 64 * 2 * 16;
   const attention = Array.from(await kx.attention(data(small, 1), data(small, 2), data(small, 3), { seqQ: 64, heads: 2, dim: 16, causal: true }));
@@ -61,22 +77,28 @@ async function measure() {
   const whitened = Array.from(await w.transform(x, { rows: 200 }));
   await w.dispose();
   const seqQ = 4096, heads = 8, dim = 64, n = seqQ * heads * dim;
-  const q = data(n, 5), k = data(n, 6), v = data(n, 7);
-  let last = performance.now();
-  const gaps = [];
-  const timer = setInterval(() => { const now = performance.now(); gaps.push(now - last); last = now; }, 10);
-  const out = await kx.attention(q, k, v, { seqQ, heads, dim, causal: true });
-  const trainer = await new kx.GanTrainer(GAN);
-  const controller = new AbortController();
-  const progress = [];
-  const stopped = await trainer.step(1000000, { signal: controller.signal, onProgress: ({ done }) => {
-    progress.push(done);
-    if (done >= 5) controller.abort();
-  } }).catch((error) => error.name);
-  clearInterval(timer);
-  const result = { threads: kx.threads, backend: kx.backend, attention, whitened, gaps, bigFinite: out.length === n && out.every(Number.isFinite),
-    stopped, steps: trainer.steps, atAbort: progress.find((d) => d >= 5) };
-  await trainer.dispose();
+  const worst = [];
+  let first;
+  for (let attempt = 0; attempt < 3; ++attempt) {
+    const q = data(n, 5), k = data(n, 6), v = data(n, 7);  // outside the measured time
+    const run = await timed(async () => {
+      const out = await kx.attention(q, k, v, { seqQ, heads, dim, causal: true });
+      const trainer = await new kx.GanTrainer(GAN);
+      const controller = new AbortController();
+      const progress = [];
+      const stopped = await trainer.step(1000000, { signal: controller.signal, onProgress: ({ done }) => {
+        progress.push(done);
+        if (done >= 5) controller.abort();
+      } }).catch((error) => error.name);
+      const steps = trainer.steps;
+      await trainer.dispose();
+      return { bigFinite: out.length === n && out.every(Number.isFinite), stopped, steps, atAbort: progress.find((d) => d >= 5) };
+    });
+    first ??= run.result;
+    worst.push(run.worst);
+    if (run.worst <= 50 && run.ticks > 1) break;
+  }
+  const result = { threads: kx.threads, backend: kx.backend, attention, whitened, worst, ...first };
   await kx.dispose();
   return result;
 }
@@ -136,7 +158,8 @@ test('Vite and esbuild bundle the packed package; Chromium runs each build', { t
     const apps = {
       vite: { snippet: readmeBlock('// main.js, built with `vite build`'), out: 'dist' },
       esbuild: { snippet: readmeBlock('// main.js, built with esbuild'), out: 'dist' },
-      proxy: { snippet: readmeBlock('// main.js, the worker-backed API'), out: 'dist', harness: PROXY_HARNESS },
+      proxy: { snippet: readmeBlock('// main.js, the worker-backed API (built with `vite build`)'), out: 'dist', harness: PROXY_HARNESS },
+      esbuildProxy: { snippet: readmeBlock('// main.js, the worker-backed API built with esbuild'), out: 'dist', harness: PROXY_HARNESS },
     };
     for (const [name, app] of Object.entries(apps)) {
       app.dir = path.join(dir, name);
@@ -152,13 +175,15 @@ test('Vite and esbuild bundle the packed package; Chromium runs each build', { t
         { cwd: app.dir, encoding: 'utf8', env });
       assert.equal(vite.status, 0, vite.stdout + vite.stderr);
     }
-    // The README's esbuild command line, as written (`esbuild` is this project's devDependency).
-    const command = readmeBlock('# esbuild').split('\n').find((line) => line.startsWith('esbuild ')).split(/\s+/);
-    const esbuild = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'esbuild'), [...command.slice(1), '--log-level=warning'],
-      { cwd: apps.esbuild.dir, encoding: 'utf8', env });
-    assert.equal(esbuild.status, 0, esbuild.stdout + esbuild.stderr);
-    assert.equal(esbuild.stderr, '', 'esbuild warnings');
-    writeFileSync(path.join(apps.esbuild.dir, 'dist', 'index.html'), INDEX_HTML);
+    // The README's esbuild command lines, as written (`esbuild` is this project's devDependency).
+    for (const [app, block] of [[apps.esbuild, '# esbuild:'], [apps.esbuildProxy, '# esbuild, the worker-backed API']]) {
+      const command = readmeBlock(block).split('\n').find((line) => line.startsWith('esbuild ')).split(/\s+/);
+      const esbuild = spawnSync(path.join(ROOT, 'node_modules', '.bin', 'esbuild'), [...command.slice(1), '--log-level=warning'],
+        { cwd: app.dir, encoding: 'utf8', env });
+      assert.equal(esbuild.status, 0, esbuild.stdout + esbuild.stderr);
+      assert.equal(esbuild.stderr, '', 'esbuild warnings');
+      writeFileSync(path.join(app.dir, 'dist', 'index.html'), INDEX_HTML);
+    }
 
     for (const webgpu of [false, true]) {
       const args = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
@@ -167,8 +192,9 @@ test('Vite and esbuild bundle the packed package; Chromium runs each build', { t
       browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args });
       for (const [name, app] of Object.entries(apps)) {
         for (const isolated of [false, true]) {
-          // The proxy's long run: once, cross-origin isolated (threads in the worker), on WASM.
-          if (name === 'proxy' && (webgpu || !isolated)) continue;
+          // The proxy's long run: once per bundler, cross-origin isolated (threads in the worker), on WASM.
+          const proxied = app.harness === PROXY_HARNESS;
+          if (proxied && (webgpu || !isolated)) continue;
           const label = `${name}, ${isolated ? '' : 'not '}cross-origin isolated, WebGPU ${webgpu ? 'on' : 'off'}`;
           const server = await serveFolder(path.join(app.dir, app.out), { isolated });
           servers.push(server);
@@ -192,13 +218,11 @@ test('Vite and esbuild bundle the packed package; Chromium runs each build', { t
           assert.deepEqual(messages, [], label);
           assert.equal(result.backend, webgpu ? 'webgpu' : 'wasm', label);
           assert.equal(result.threads, isolated ? Math.min(4, result.hc) : 1, label);
-          if (name === 'proxy') {
+          if (proxied) {
             assert.ok(workers.some((url) => /proxy-worker/.test(url)), `${label}: workers ${workers}`);
-            // Responsive: 95 % of the 10 ms timer's gaps ≤ 50 ms, none > 250 ms (shared CI machines).
-            const sorted = [...result.gaps].sort((a, b) => a - b);
-            const p95 = sorted[Math.floor(0.95 * (sorted.length - 1))];
-            assert.ok(sorted.length > 0 && p95 <= 50 && sorted.at(-1) <= 250,
-              `${label}: timer gaps: 95th percentile ${p95?.toFixed(1)} ms, worst ${sorted.at(-1)?.toFixed(1)} ms`);
+            // Responsive: in one of the attempts, no gap of the 10 ms timer over 50 ms.
+            assert.ok(result.worst.at(-1) <= 50,
+              `${label}: timer gaps over 50 ms in every attempt, worst gaps ${result.worst.map((g) => g.toFixed(1)).join(', ')} ms`);
             assert.equal(result.bigFinite, true);
             assert.equal(result.stopped, 'AbortError');
             assert.ok(result.steps >= result.atAbort && result.steps <= result.atAbort + 2, `${label}: ${result.steps} steps, abort at ${result.atAbort}`);

@@ -20,9 +20,7 @@ function data(n, seed) {
   return a;
 }
 
-// Gaps between the ticks of a 10 ms interval while `work` runs. The calling thread counts as
-// responsive when 95 % of the gaps are at most 50 ms and none exceeds 250 ms: CI machines are
-// shared, and a call computing on this thread would stop the timer for its whole duration.
+// Gaps between the ticks of a 10 ms interval while `work` runs.
 async function timerGaps(work) {
   let last = performance.now();
   const gaps = [];
@@ -33,18 +31,31 @@ async function timerGaps(work) {
   }, 10);
   try {
     const result = await work();
+    gaps.push(performance.now() - last);  // the gap still open when the work ended counts too
     return { result, gaps };
   } finally {
     clearInterval(timer);
   }
 }
 
-function assertResponsive(gaps) {
-  assert.ok(gaps.length > 0, 'the timer never fired');
-  const sorted = [...gaps].sort((a, b) => a - b);
-  const p95 = sorted[Math.floor(0.95 * (sorted.length - 1))];
-  const worst = sorted[sorted.length - 1];
-  assert.ok(p95 <= 50 && worst <= 250, `timer gaps: 95th percentile ${p95.toFixed(1)} ms, worst ${worst.toFixed(1)} ms`);
+// The issue's criterion as written: a timer keeps firing at ≤ 50 ms gaps, every gap, for the
+// whole call. A shared CI machine can deschedule any thread for longer than that, so a run is
+// repeated (up to `attempts` times, each the whole call) until one has no gap over 50 ms; a call
+// that computed on this thread would block it for its whole duration (~1 s and more here) in
+// every attempt. The message lists each attempt's worst gap.
+async function assertResponsive(run, { attempts = 3, prepare = () => undefined } = {}) {
+  const worst = [];
+  let result;
+  for (let attempt = 0; attempt < attempts; ++attempt) {
+    const input = prepare();  // outside the measured time: it computes on this thread
+    const measured = await timerGaps(() => run(input));
+    result = measured.result;
+    assert.ok(measured.gaps.length > 1, 'the timer never fired');
+    worst.push(Math.max(...measured.gaps));
+    if (worst[worst.length - 1] <= 50) return result;
+  }
+  assert.fail(`timer gaps over 50 ms in every attempt: worst gaps ${worst.map((g) => g.toFixed(1)).join(', ')} ms`);
+  return result;
 }
 
 test('the proxied instance: same results, handles, getters, errors, dispose', { timeout: 120_000 }, async () => {
@@ -105,14 +116,13 @@ test('the calling thread stays responsive during a 4096-token attention; transfe
   const kx = await init({ proxy: { transfer: true }, backend: 'wasm' });
   try {
     const seqQ = 4096, heads = 8, dim = 64, n = seqQ * heads * dim;
-    const q = data(n, 5);
-    const k = data(n, 6);
-    const v = data(n, 7);
-    const { result, gaps } = await timerGaps(() => kx.attention(q, k, v, { seqQ, heads, dim, causal: true }));
+    let q;
+    const result = await assertResponsive(([qq, k, v]) => kx.attention(qq, k, v, { seqQ, heads, dim, causal: true }), {
+      prepare: () => [q = data(n, 5), data(n, 6), data(n, 7)],  // transferred: fresh inputs for each attempt
+    });
     assert.equal(result.length, n);
     assert.ok(result.every(Number.isFinite));
     assert.equal(q.length, 0, 'transferred (detached) input');
-    assertResponsive(gaps);
   } finally {
     await kx.dispose();
   }
@@ -122,22 +132,27 @@ test('GanTrainer.step(n) in the proxy: progress, abort within one step, state co
   const kx = await init({ proxy: true, backend: 'wasm', threads: 1 });
   try {
     const trainer = await new kx.GanTrainer(GAN);
+    // The main thread stays responsive through a 60-step GAN run (progress asked, no abort).
+    const before = trainer.steps;
+    await assertResponsive(() => trainer.step(60, { onProgress: () => {} }));
+    assert.ok(trainer.steps - before >= 60 && (trainer.steps - before) % 60 === 0);
+    const afterRuns = trainer.steps;
     const progress = [];
     const stamps = [];
     const controller = new AbortController();
-    const { result, gaps } = await timerGaps(() => trainer.step(1_000_000, {
+    const result = await trainer.step(1_000_000, {
       signal: controller.signal,
       onProgress: (p) => {
         progress.push(p.done);
         stamps.push(performance.now());
         if (p.done >= 5 && !controller.signal.aborted) controller.abort();
       },
-    }).then(() => 'finished', (error) => error));
-    assertResponsive(gaps);
+    }).then(() => 'finished', (error) => error);
     assert.equal(result.name, 'AbortError');
+    assert.match(result.message, /^GanTrainer\.step: aborted \(\d+ of 1000000 done\)$/);
     // abort() ran after step `atAbort`, while the worker computed the next one: it stops there
     // (one more is tolerated for a busy machine delaying the progress message).
-    const atAbort = progress.find((done) => done >= 5);
+    const atAbort = afterRuns + progress.find((done) => done >= 5);
     assert.ok(trainer.steps >= atAbort && trainer.steps <= atAbort + 2, `steps ${trainer.steps}, abort at ${atAbort}`);
     const progressGaps = stamps.slice(1).map((t, i) => t - stamps[i]);
     assert.ok(Math.max(...progressGaps) <= 150, `progress gaps up to ${Math.max(...progressGaps).toFixed(0)} ms`);
@@ -153,6 +168,65 @@ test('GanTrainer.step(n) in the proxy: progress, abort within one step, state co
     // An already aborted signal: nothing runs.
     await assert.rejects(trainer.step(5, { signal: AbortSignal.abort() }), { name: 'AbortError' });
     assert.equal(trainer.steps, steps + 3);
+    reference.dispose();
+    await trainer.dispose();
+  } finally {
+    await kx.dispose();
+  }
+});
+
+test('every long call takes { onProgress, signal } in the proxy: fits, statistics, diffusion training and sampling', { timeout: 180_000 }, async () => {
+  const kx = await init({ proxy: true, backend: 'wasm', threads: 1 });
+  const local = await init({ backend: 'wasm', threads: 1 });
+  try {
+    // Whitening.fit: progress in rows; the model equals the local one to float64 rounding.
+    const rows = 20000, dim = 64;
+    const x = data(rows * dim, 11);
+    const seen = [];
+    const w = await kx.Whitening.fit(x, { rows, dim, k: 8, onProgress: (p) => seen.push(p) });
+    assert.ok(seen.length >= 1 && seen[seen.length - 1].done === rows && seen.every((p) => p.total === rows));
+    const lw = local.Whitening.fit(x, { rows, dim, k: 8 });
+    w.eigenvalues.forEach((e, i) => assert.ok(Math.abs(e - lw.eigenvalues[i]) <= 1e-9 * Math.abs(lw.eigenvalues[i])));
+    lw.dispose();
+    await w.dispose();
+    // Aborted fits and adds leave nothing behind (13 steps of 2^20 floats: the abort, sent at the
+    // first progress report, reaches the worker long before the last step).
+    const bigRows = 400000, bigDim = 32;
+    const big = data(bigRows * bigDim, 12);
+    const controller = new AbortController();
+    const stopEarly = (c) => (p) => { if (p.done < p.total) c.abort(); };
+    await assert.rejects(kx.Whitening.fit(big, { rows: bigRows, dim: bigDim, signal: controller.signal, onProgress: stopEarly(controller) }),
+      { name: 'AbortError', message: /^Whitening\.fit: aborted \(\d+ of 400000 done\)$/ });
+    const stats = await new kx.WhiteningStats(bigDim);
+    const second = new AbortController();
+    await assert.rejects(stats.add(big, bigRows, { signal: second.signal, onProgress: stopEarly(second) }), { name: 'AbortError' });
+    assert.equal(stats.count, 0);
+    await stats.add(x.subarray(0, 100 * bigDim), 100, { onProgress: () => {} });
+    assert.equal(stats.count, 100);
+    await stats.dispose();
+
+    // DiffusionTrainer: step(n) and sample/evaluate stepped, equal to the local trainer.
+    const options = { hidden: [16, 16], batch: 32, seed: 2 };
+    const trainer = await new kx.DiffusionTrainer(options);
+    const reference = new local.DiffusionTrainer(options);
+    const steps = [];
+    const trained = await trainer.step(20, { onProgress: (p) => steps.push(p.done) });
+    assert.deepEqual(trained, reference.step(20));
+    assert.equal(steps[steps.length - 1], 20);
+    const timesteps = [];
+    const samples = await trainer.sample(50, { sampler: 'ddim', steps: 20, seed: 3, onProgress: (p) => timesteps.push(p) });
+    assert.deepEqual(samples, reference.sample(50, { sampler: 'ddim', steps: 20, seed: 3 }));
+    assert.deepEqual(timesteps[timesteps.length - 1], { done: 20, total: 20 });
+    assert.deepEqual(await trainer.evaluate(200, { sampler: 'ddim', steps: 10, signal: new AbortController().signal }),
+      reference.evaluate(200, { sampler: 'ddim', steps: 10 }));
+    const stop = new AbortController();
+    await assert.rejects(kx.diffusion.ddpmSample(trainer, { rows: 10, signal: stop.signal, onProgress: () => stop.abort() }),
+      { name: 'AbortError', message: /^diffusion\.ddpmSample: aborted \(\d+ of 1000 done\)$/ });
+    // After an abort the trainer samples as before.
+    assert.deepEqual(await trainer.sample(5, { seed: 1, sampler: 'ddim', steps: 5 }), reference.sample(5, { seed: 1, sampler: 'ddim', steps: 5 }));
+    const halt = new AbortController();
+    await assert.rejects(trainer.step(1000, { signal: halt.signal, onProgress: () => halt.abort() }), { name: 'AbortError' });
+    assert.ok(trainer.steps > 20 && trainer.steps < 1020);
     reference.dispose();
     await trainer.dispose();
   } finally {

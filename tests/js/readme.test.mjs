@@ -138,3 +138,28 @@ test('README: the transformer example runs and what its comments say holds', () 
     "if (!(bytes instanceof Uint8Array)) throw new Error('bytes');\n");
   assert.equal(result.status, 0, result.stderr.slice(-2000));
 });
+
+test('README: the unargmaxable example runs and its comments hold', () => {
+  const block = blocks.find((b) => b.includes('kx.unargmaxable('));
+  assert.ok(block, 'README has an unargmaxable example');
+  const result = runExample(`${usingIt}\n${block}\n` +
+    "if (indices.length !== 1 || indices[0] !== 4 || lifted.indices.length !== 0) throw new Error('unargmaxable ' + indices);\n");
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});
+
+test('README: the penalty-side training example trains', () => {
+  const block = blocks.find((b) => b.includes("lipschitz: 'parameter-side'"));
+  assert.ok(block, 'README has a penalty-side training example');
+  const result = runExample(`${usingIt}\n${block}\n`);
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});
+
+test('README: the progress and cancellation example stops with an AbortError', () => {
+  const block = blocks.find((b) => b.includes('progressTrainer'));
+  assert.ok(block, 'README has a progress example');
+  const result = runExample(`${usingIt}\n${block}\n`);
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+  const [name, steps] = result.stdout.trim().split('\n').pop().split(' ');
+  assert.equal(name, 'AbortError');
+  assert.ok(Number(steps) >= 20, result.stdout);
+});

@@ -142,6 +142,21 @@ test('Whitening models with values beyond float32 are refused', () => {
   refuses(() => kx.Whitening.fromKernelBias({ kernel: [[1, 0], [0, 1e39]], bias: [0, 0] }), RangeError, /kernel/);
 });
 
+test('the float32-range rule of imported models is C++\'s, with one message for every array', () => {
+  const model = { ...kx.Whitening.fit(new Float32Array([1, 2, 3, 5, 4, 1]), { rows: 3, dim: 2 }).toJSON() };
+  const range = '(|x| ≤ 3.4028234663852886e+38), received ';
+  refuses(() => kx.Whitening.fromJSON({ ...model, kernel: [1, 0, 0, 1e39] }), RangeError,
+    new RegExp(`^Whitening\\.fromJSON: kernel\\[3\\] must be within the float32 range ${range.replace(/[()|+.]/g, '\\$&')}1e\\+39$`));
+  refuses(() => kx.Whitening.fromJSON({ ...model, mean: [0, 4e38] }), RangeError, /^Whitening\.fromJSON: mean\[1\] must be within the float32 range/);
+  refuses(() => kx.Whitening.fromJSON({ ...model, eigenvalues: [1e300, 1] }), RangeError, /eigenvalues\[0\] must be within the float32 range/);
+  refuses(() => kx.Whitening.fromKernelBias({ kernel: [[1, 0], [0, 1e39]], bias: [0, 0] }), RangeError,
+    /^Whitening\.fromKernelBias: kernel\[1\]\[1\] must be within the float32 range .*received 1e\+39$/);
+  refuses(() => kx.Whitening.fromKernelBias({ kernel: [[1, 0], [0, 1]], bias: [[0, -5e38]] }), RangeError,
+    /^Whitening\.fromKernelBias: bias\[1\] must be within the float32 range .*received -5e\+38$/);
+  // At the edge: FLT_MAX itself is accepted.
+  kx.Whitening.fromKernelBias({ kernel: [[3.4028234663852886e38, 0], [0, 1]], bias: [0, 0] }).dispose();
+});
+
 test('NaN and Infinity inputs are refused by Mlp.forward, gan.* and rope2d as elsewhere', () => {
   const mlp = new kx.Mlp({ sizes: [2, 4, 1] });
   try {

@@ -30,6 +30,7 @@ import initDefault, {
   type Transformer, type TransformerOptions, type TransformerResolvedOptions, type TransformerCallOptions,
   type TransformerTrainOptions, type TransformerGenerateOptions, type FinetuneOptions, type FinetuneResolvedOptions,
   type TransformerTensor, type Tokens,
+  type UnargmaxableOptions, type UnargmaxableResult,
 } from 'kexue';
 
 function check(condition: boolean, what: string): void {
@@ -360,6 +361,12 @@ check(Number.isFinite(loss) && perToken.length === 8 && sampled.length === 4 && 
   transformer.trainedParameters > 0 && transformer.lastStepTimes.totalMs >= 0 && transformer.activationBytes({ batch: 1, seq: 8 }) > 0, 'transformer');
 transformer.dispose();
 reloaded.dispose();
+// ---- unargmaxable classes ----
+const unargmaxableOptions = { classes: 5, dim: 2, bias: new Float32Array(5) } satisfies Required<UnargmaxableOptions>;
+const never: UnargmaxableResult = kx.unargmaxable(new Float32Array([1, 2, 2, 1, 1, 0, 0, 1, 1, 1]), unargmaxableOptions);
+const neverIndices: Int32Array = never.indices;
+check(neverIndices.length === 1 && neverIndices[0] === 4 && never.withinRounding.length === 0 &&
+  never.screened + never.programmes === 5, 'unargmaxable');
 
 // ---- types only: what the declarations must refuse (never called) ----
 

@@ -158,5 +158,29 @@ TEST(WhiteningValidate, ModelsAndJson) {
                  "eigenvalues must be in descending order, but eigenvalues[1] = 2 > eigenvalues[0] = 1");
 }
 
+TEST(WhiteningValidate, ImportedModelValuesWithinFloat32) {
+    // One rule (core/validate.hpp float32_range), checked in C++ for fromJSON and fromKernelBias.
+    const std::vector<double> kernel{1, 0, 0, 1}, center{0, 0}, huge_kernel{1, 0, 0, 1e39}, huge_center{0, -1e39};
+    EXPECT_FALSE(whitening_model_range_validate(2, 2, kernel.data(), center.data(), nullptr, nullptr, false));
+    expect_error(whitening_model_range_validate(2, 2, huge_kernel.data(), center.data(), nullptr, nullptr, false),
+                 ErrorKind::range, "kernel[3]",
+                 "kernel[3] must be within the float32 range (|x| ≤ 3.4028234663852886e+38), received 1e+39");
+    expect_error(whitening_model_range_validate(2, 2, huge_kernel.data(), center.data(), nullptr, nullptr, true),
+                 ErrorKind::range, "kernel[1][1]",
+                 "kernel[1][1] must be within the float32 range (|x| ≤ 3.4028234663852886e+38), received 1e+39");
+    EXPECT_EQ(whitening_model_range_validate(2, 2, kernel.data(), huge_center.data(), nullptr, nullptr, false).parameter,
+              "center[1]");
+    // fromKernelBias's center is −bias: the message names and shows the bias as given.
+    expect_error(whitening_model_range_validate(2, 2, kernel.data(), huge_center.data(), nullptr, nullptr, true),
+                 ErrorKind::range, "bias[1]",
+                 "bias[1] must be within the float32 range (|x| ≤ 3.4028234663852886e+38), received 1e+39");
+    EXPECT_EQ(whitening_model_range_validate(2, 2, kernel.data(), center.data(), huge_center.data(), nullptr, false).parameter,
+              "mean[1]");
+    EXPECT_EQ(whitening_model_range_validate(2, 2, kernel.data(), center.data(), nullptr, huge_kernel.data(), false).parameter,
+              "eigenvalues[1]");
+    EXPECT_FALSE(float32_range("x", 3.4028234663852886e38));
+    EXPECT_TRUE(float32_range("x", -3.5e38));
+}
+
 }  // namespace
 }  // namespace kexue
