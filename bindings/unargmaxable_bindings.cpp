@@ -1,4 +1,4 @@
-// Embind boundary of kx.unargmaxable (src/whitening/unargmaxable.hpp; docs/math.md §7.18).
+// Embind boundary of kx.unargmaxable (src/whitening/unargmaxable.hpp; docs/math.md §7.19).
 #include <cstdint>
 
 #include <emscripten/bind.h>

@@ -1,4 +1,4 @@
-// kx.unargmaxable (src/whitening/unargmaxable.hpp; docs/math.md §7.18; kexue.fm/archives/9046;
+// kx.unargmaxable (src/whitening/unargmaxable.hpp; docs/math.md §7.19; kexue.fm/archives/9046;
 // Grivas et al., ACL 2022): which classes of a softmax layer W z + b can never be the argmax, by an
 // exact linear programme per class after a screen that proves most classes at once. C++ checks the
 // options and the values (NaN, Infinity); this side checks the JS types of weight and bias.

@@ -1,4 +1,4 @@
-// docs/math.md §7.18: which classes of a softmax layer can never be the argmax.
+// docs/math.md §7.19: which classes of a softmax layer can never be the argmax.
 #include "whitening/unargmaxable.hpp"
 
 #include <algorithm>

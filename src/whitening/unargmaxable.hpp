@@ -1,4 +1,4 @@
-// Unargmaxable classes of a softmax layer (docs/math.md §7.18; kexue.fm/archives/9046, 2022-04-20;
+// Unargmaxable classes of a softmax layer (docs/math.md §7.19; kexue.fm/archives/9046, 2022-04-20;
 // Grivas, Bogoychev & Lopez, "Low-Rank Softmax Can Have Unargmaxable Classes in Theory but Rarely in
 // Practice", ACL 2022). Class k of logits W z + b (W: classes × dim, one row w_i per class) is
 // argmaxable when some input z makes it the strict argmax:
