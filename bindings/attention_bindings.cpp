@@ -26,10 +26,11 @@ using kexue::bindings::plan_result;
 using kexue::bindings::read_options;
 using kexue::bindings::to_js_error;
 
-// Options the facade handles itself: `positions` (an array it copies into the heap) and `backend`.
+// Options the facade handles itself: `positions` (an array it copies into the heap), `backend` and
+// `precision` (the WebGPU kernels' multiplication precision).
 const std::vector<std::string> kRopeJsOnly{"positions", "backend"};
-const std::vector<std::string> kRope2dJsOnly{"positions"};
-const std::vector<std::string> kAttentionJsOnly{"backend"};
+const std::vector<std::string> kRope2dJsOnly{"positions", "backend"};
+const std::vector<std::string> kAttentionJsOnly{"backend", "precision"};
 
 const float* f32(std::uintptr_t address) { return reinterpret_cast<const float*>(address); }
 float* f32_out(std::uintptr_t address) { return reinterpret_cast<float*>(address); }
@@ -97,6 +98,15 @@ val rope2d_apply(std::uintptr_t x, std::uintptr_t y, std::uintptr_t positions, v
     return val::undefined();
 }
 
+// For the WebGPU kernel: { table } with (cos, ±sin) per token and pair (dim/2 pairs), or { error }.
+val rope2d_table(std::uintptr_t positions, val js) {
+    Rope2dCall call;
+    val out = val::object();
+    if (Error error = read_rope2d(js, call, positions)) out.set("error", to_js_error(error));
+    else out.set("table", float32_array(kexue::rope2d_cos_sin_table(call.shape, call.options)));
+    return out;
+}
+
 // ---- attention ----
 
 Error read_attention(const val& js, AttentionCall& call) {
@@ -159,6 +169,7 @@ EMSCRIPTEN_BINDINGS(kexue_attention) {
     emscripten::function("ropeTable", &rope_table);
     emscripten::function("rope2dPlan", &rope2d_plan);
     emscripten::function("rope2dApply", &rope2d_apply);
+    emscripten::function("rope2dTable", &rope2d_table);
     emscripten::function("attentionPlan", &attention_plan);
     emscripten::function("attentionForward", &attention_forward);
     emscripten::function("attentionBackward", &attention_backward);

@@ -10,12 +10,27 @@
 // The options are read, checked and completed by C++ (the field lists and validators in
 // src/attention/rope.hpp and attention.hpp, through the `…Plan` bindings); this side checks only
 // what C++ cannot see: the JS types and lengths of the arrays it copies into the heap (lengths from
-// the resolved plan), NaN inside q, k, v and dOut, and the JS-only `backend` option.
+// the resolved plan), NaN inside q, k, v and dOut, and the JS-only `backend` and `precision`
+// options (where a call runs, and the GPU's multiplication precision).
+//
+// Backends: kx.attention returns a Promise and runs on WebGPU when the instance holds a device
+// (default 'auto'). kx.rope, kx.rope2d and kx.attentionBackward are synchronous on WASM by default;
+// backend 'webgpu' or 'auto' makes them return a Promise and run on the GPU. Every check above
+// runs first, on every backend, so bad input gets the same error wherever the call would run.
 import { describe, exactView, requireChoice, requireFinite, requireFloat32Array, requireOptionsObject, resolvePlan, throwIfError,
   typedLength } from './errors.js';
 import { withHeap } from './heap.js';
 
 const BACKENDS = ['auto', 'wasm', 'webgpu'];
+const PRECISIONS = ['f32', 'f16'];
+
+// The GPU's multiplication precision: 'f16' multiplies q·k in f16 (softmax statistics and sums in
+// f32) where the adapter has shader-f16, f32 otherwise. WASM always computes in f32. The default
+// follows the inputs' element type (f16 inputs: 'f16').
+function requirePrecision(fn, options, q) {
+  const byInput = q instanceof Uint16Array || (typeof Float16Array === 'function' && q instanceof Float16Array) ? 'f16' : 'f32';
+  return requireChoice(fn, 'precision', options.precision, PRECISIONS, byInput);
+}
 
 // Positions as a Float64Array of `length` numbers (an array or any typed array; bigints become
 // numbers). Whether they are finite is the C++ validator's rule (rope_validate).
@@ -142,11 +157,36 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
   function rope2d(x, options) {
     const fn = 'rope2d';
     requireOptionsObject(fn, options, 'height, width, dim');
-    const { batch, height, width, heads, dim } = resolvePlan(fn, module.rope2dPlan(options));
+    const plan = resolvePlan(fn, module.rope2dPlan(options));
+    const { batch, height, width, heads, dim } = plan;
     const positions = requirePositions(fn, 'positions', options.positions, 2 * height * width, '2*height*width');
+    const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'wasm');
     requireFloat32Array(fn, 'x', x, [['batch', batch], ['height', height], ['width', width], ['heads', heads], ['dim', dim]]);
     requireFinite(fn, 'x', x);
     x = exactView(x);
+
+    // Synchronous on WASM (the default); backend 'webgpu' or 'auto' returns a Promise.
+    if (backend !== 'wasm') {
+      let gpu;
+      let table;
+      try {
+        gpu = pickGpu(fn, backend, (g) => g.ropeUnsupported(x.length, height * width, dim));
+        if (gpu) {
+          table = withHeap(module, (heap) => {
+            const result = module.rope2dTable(positions ? heap.inputF64(positions, 'positions') : 0, options);
+            throwIfError(fn, result.error);
+            return result.table;
+          });
+        }
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (!gpu) return Promise.resolve(rope2d(x, { ...options, backend: 'wasm' }));
+      return gpu.rope2d(x, plan, table).catch(async (error) => {
+        if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
+        return rope2d(x, { ...options, backend: 'wasm' }); // the device was lost mid-call
+      });
+    }
 
     return withHeap(module, (heap) => {
       const xPtr = heap.input(x, 'x');
@@ -165,13 +205,15 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
     const plan = resolvePlan(fn, module.attentionPlan(options));
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto');
+    const precision = requirePrecision(fn, options, q);
     const outCount = checkAttentionInputs(fn, plan, q, k, v);
     // Empty shapes (seqQ = 0, or seqK = 0: zeros) need no kernel; WASM answers them.
-    const gpu = pickGpu(fn, backend, (g) => g.attentionUnsupported(plan));
+    const gpu = pickGpu(fn, backend, (g) => g.attentionUnsupported(plan, g.precision(precision)));
     if (gpu && outCount > 0 && plan.seqK > 0) {
       try {
-        const { rowScale, ropeTable } = attentionGpuTables(fn, plan, options);
-        return await gpu.attention(q, k, v, plan, rowScale, ropeTable);
+        const tables = attentionGpuTables(fn, plan, options);
+        const { out } = await gpu.attention(exactView(q), exactView(k), exactView(v), plan, tables, { precision });
+        return out;
       } catch (error) {
         if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
         // The device was lost mid-call: this call, and the later ones, run on WASM.
@@ -189,19 +231,40 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
 
   /**
    * Gradients of L w.r.t. the un-rotated q, k, v, given dOut = ∂L/∂out (shape of out), with the
-   * options of the forward call. Recomputes the forward pass, then P tile by tile.
+   * options of the forward call. Recomputes the forward pass, then P tile by tile. Synchronous on
+   * WASM (the default); backend 'webgpu' or 'auto' returns a Promise and runs on the GPU.
    */
   function attentionBackward(q, k, v, dOut, options) {
     const fn = 'attentionBackward';
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
     const plan = resolvePlan(fn, module.attentionPlan(options));
-    if (requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto') === 'webgpu') {
-      throw new RangeError(`${fn}: backend must be 'auto' or 'wasm' (the backward pass runs on WASM), received 'webgpu'`);
-    }
+    const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'wasm');
+    const precision = requirePrecision(fn, options, q);
     const outCount = checkAttentionInputs(fn, plan, q, k, v);
     const { batch, seqQ, heads, dimV } = plan;
     requireFloat32Array(fn, 'dOut', dOut, [['batch', batch], ['seqQ', seqQ], ['heads', heads], ['dimV', dimV]]);
     requireFinite(fn, 'dOut', dOut);
+
+    if (backend !== 'wasm') {
+      const onWasm = () => attentionBackward(q, k, v, dOut, { ...options, backend: 'wasm' });
+      let gpu;
+      let tables;
+      try {
+        gpu = pickGpu(fn, backend, (g) => g.attentionUnsupported(plan, g.precision(precision)));
+        // Empty shapes need no kernel (zeros); WASM answers them.
+        if (gpu && outCount > 0 && plan.seqK > 0) tables = attentionGpuTables(fn, plan, options);
+        else gpu = null;
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (!gpu) return Promise.resolve().then(onWasm);
+      return gpu.attentionBackward(exactView(q), exactView(k), exactView(v), exactView(dOut), plan, tables, { precision })
+        .catch(async (error) => {
+          if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
+          return onWasm(); // the device was lost mid-call: this call, and the later ones, run on WASM
+        });
+    }
+
     return withHeap(module, (heap) => {
       const qPtr = heap.input(q, 'q');
       const kPtr = heap.input(k, 'k');

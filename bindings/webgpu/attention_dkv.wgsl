@@ -1,0 +1,158 @@
+// Attention backward, pass 2: dK and dV (docs/math.md §2.3), the WGSL twin of backward_dkv_task in
+// src/attention/attention.cpp. With P, dS and D as in attention_dq.wgsl:
+//   dV_j = Σ_i P_ij dO_i,   dK_j = R_jᵀ Σ_i dS_ij (c_i R_i q_i),
+// summed over every query row and every query head of the key's group (grouped-query attention).
+// One workgroup per (key tile, kv head, batch): BLOCK_K key rows × LANES invocations, each key's
+// dK and dV owned by its row's lanes (no atomics; a fixed order of summation). The workgroup walks
+// the query heads of the group and their query tiles of BLOCK_Q rows, skipping the tiles none of
+// whose rows sees a key of this tile; each tile's rotated, scaled queries, dO rows, logsumexp and
+// D are loaded once into workgroup memory.
+//
+// Layouts (row-major; strides in attention_common.wgsl):
+//   q, k, v                  elem_t, as in attention.wgsl
+//   d_out, stats             f32, as in attention_dq.wgsl (D written by that pass)
+//   dk [batch, seqK, kvHeads, DIM] f32, in the rotated frame (Σ_i dS_ij c_i R_i q_i): with RoPE
+//                                  the host rotates it back by R_jᵀ (rope.wgsl, sign −1)
+//   dv [batch, seqK, kvHeads, DIM_V] f32
+
+@group(0) @binding(0) var<storage, read> q: array<elem_t>;
+@group(0) @binding(1) var<storage, read> k: array<elem_t>;
+@group(0) @binding(2) var<storage, read> v: array<elem_t>;
+@group(0) @binding(3) var<storage, read> d_out: array<f32>;
+@group(0) @binding(4) var<storage, read> stats: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dk: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dv: array<f32>;
+@group(0) @binding(7) var<storage, read> tables: array<f32>;
+@group(0) @binding(8) var<uniform> params: AttentionParams;
+
+var<workgroup> q_tile: array<elem_t, BLOCK_Q * DIM>;
+var<workgroup> do_tile: array<f32, BLOCK_Q * DIM_V>;
+var<workgroup> lse_tile: array<f32, BLOCK_Q>;
+var<workgroup> d_tile: array<f32, BLOCK_Q>;
+var<workgroup> range_tile: array<vec2<u32>, BLOCK_Q>;
+
+const DPL: u32 = (DIM + LANES - 1u) / LANES;
+const VPL: u32 = (DIM_V + LANES - 1u) / LANES;
+
+@compute @workgroup_size(BLOCK_K * LANES)
+fn attention_dkv(@builtin(workgroup_id) wid: vec3<u32>,
+                 @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) lid: u32) {
+  let g = group_coords(wid, nwg, params.kv_heads);
+  if (!g.valid) {
+    return;
+  }
+  let kh = g.head;
+  let b = g.batch;
+  let t = lid % LANES;
+  let j0 = g.tile * BLOCK_K;
+  let j = j0 + lid / LANES;
+  let live = j < params.seq_k;
+  let j_end = min(j0 + BLOCK_K, params.seq_k);  // the tile's keys: j0 … j_end − 1
+
+  var k_part: array<elem_t, DPL>;
+  var v_part: array<elem_t, VPL>;
+  var dk_acc: array<f32, DPL>;
+  var dv_acc: array<f32, VPL>;
+  if (live) {
+    let base = k_row(b, j, kh) * DIM;
+    for (var m = 0u; m < DPL; m++) {
+      let d = t + m * LANES;
+      if (d < DIM) {
+        let r = rotation_k(d, j);
+        k_part[m] = elem_t(f32(k[base + d]) * r.c + f32(k[base + r.partner]) * r.s);
+      }
+    }
+    let base_v = k_row(b, j, kh) * DIM_V;
+    for (var m = 0u; m < VPL; m++) {
+      let d = t + m * LANES;
+      if (d < DIM_V) {
+        v_part[m] = v[base_v + d];
+      }
+    }
+  }
+
+  let tiles_q = (params.seq_q + BLOCK_Q - 1u) / BLOCK_Q;
+  for (var h = kh * params.group; h < (kh + 1u) * params.group; h++) {
+    for (var qt = 0u; qt < tiles_q; qt++) {
+      let i0 = qt * BLOCK_Q;
+      let rows = min(BLOCK_Q, params.seq_q - i0);
+      // Skip the tile when no row sees a key here (ranges move forward with the row).
+      if (row_keys(b, i0).x >= j_end || row_keys(b, i0 + rows - 1u).y <= j0) {
+        continue;
+      }
+      workgroupBarrier();
+      for (var e = lid; e < rows * DIM; e += BLOCK_K * LANES) {
+        let i = i0 + e / DIM;
+        let d = e % DIM;
+        let base = q_row(b, i, h) * DIM;
+        let r = rotation_q(d, i);
+        let c = row_scale(b, i);
+        q_tile[e] = elem_t((f32(q[base + d]) * r.c + f32(q[base + r.partner]) * r.s) * c);
+      }
+      for (var e = lid; e < rows * DIM_V; e += BLOCK_K * LANES) {
+        do_tile[e] = d_out[q_row(b, i0 + e / DIM_V, h) * DIM_V + e % DIM_V];
+      }
+      for (var r = lid; r < rows; r += BLOCK_K * LANES) {
+        let stat = (b * params.heads + h) * params.seq_q + i0 + r;
+        lse_tile[r] = stats[stat];
+        d_tile[r] = stats[params.row_dot_at + stat];
+        range_tile[r] = row_keys(b, i0 + r);
+      }
+      workgroupBarrier();
+
+      for (var r = 0u; r < rows; r++) {
+        var s_partial = 0.0;
+        let qrow = r * DIM;
+        for (var m = 0u; m < DPL; m++) {
+          let d = t + m * LANES;
+          if (d < DIM) {
+            s_partial += f32(q_tile[qrow + d] * k_part[m]);
+          }
+        }
+        var dp_partial = 0.0;
+        let orow = r * DIM_V;
+        for (var m = 0u; m < VPL; m++) {
+          let d = t + m * LANES;
+          if (d < DIM_V) {
+            dp_partial += do_tile[orow + d] * f32(v_part[m]);
+          }
+        }
+        let s = lane_sum(s_partial);
+        let dp = lane_sum(dp_partial);
+        let range = range_tile[r];
+        let p = select(0.0, exp(s - lse_tile[r]), live && j >= range.x && j < range.y);
+        let ds = p * (dp - d_tile[r]);
+        for (var m = 0u; m < VPL; m++) {
+          let d = t + m * LANES;
+          if (d < DIM_V) {
+            dv_acc[m] += p * do_tile[orow + d];
+          }
+        }
+        for (var m = 0u; m < DPL; m++) {
+          let d = t + m * LANES;
+          if (d < DIM) {
+            dk_acc[m] += ds * f32(q_tile[qrow + d]);
+          }
+        }
+      }
+    }
+  }
+
+  if (live) {
+    let base = k_row(b, j, kh) * DIM;
+    for (var m = 0u; m < DPL; m++) {
+      let d = t + m * LANES;
+      if (d < DIM) {
+        dk[base + d] = dk_acc[m];
+      }
+    }
+    let base_v = k_row(b, j, kh) * DIM_V;
+    for (var m = 0u; m < VPL; m++) {
+      let d = t + m * LANES;
+      if (d < DIM_V) {
+        dv[base_v + d] = dv_acc[m];
+      }
+    }
+  }
+}
