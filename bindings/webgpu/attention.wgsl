@@ -12,9 +12,10 @@
 //   tables                                    c_i and the RoPE (cos, sin) (attention_common.wgsl)
 //
 // One workgroup per (query tile, head, batch) (attention_common.wgsl: group_coords); BLOCK_Q rows
-// per tile and LANES invocations per row. Lane t owns dims t, t + LANES, t + 2·LANES, … of its
-// row's rotated, pre-scaled q and of its unnormalised output; a score is the lanes' partial dot
-// products summed by lane_sum (subgroup shuffles). The workgroup walks the keys in tiles of
+// per tile and LANES invocations per row. Rows are cut in quads (vec4: one workgroup-memory load
+// feeds four multiply-adds); lane t owns quads t, t + LANES, t + 2·LANES, … of its row's rotated,
+// pre-scaled q and of its unnormalised output; a score is the lanes' partial dot products summed
+// by lane_sum (subgroup shuffles). The workgroup walks the keys in tiles of
 // BLOCK_K rows, loading each K tile (rotated at load: RoPE fused) and V tile once into workgroup
 // memory, where every row of the tile reads them; per chunk of CHUNK keys each row updates its
 // running max m, running sum ℓ and output (online softmax). Loop bounds depend on uniform values
@@ -32,11 +33,8 @@
 @group(0) @binding(5) var<storage, read> tables: array<f32>;
 @group(0) @binding(6) var<uniform> params: AttentionParams;
 
-var<workgroup> k_tile: array<elem_t, BLOCK_K * DIM>;
-var<workgroup> v_tile: array<elem_t, BLOCK_K * DIM_V>;
-
-const DPL: u32 = (DIM + LANES - 1u) / LANES;     // q dims per lane
-const VPL: u32 = (DIM_V + LANES - 1u) / LANES;   // output dims per lane
+var<workgroup> k_tile: array<vec4<elem_t>, BLOCK_K * DIM4>;
+var<workgroup> v_tile: array<vec4<elem_t>, BLOCK_K * DIM_V4>;
 
 @compute @workgroup_size(BLOCK_Q * LANES)
 fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>,
@@ -63,21 +61,16 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>,
     range = row_keys(b, i);
   }
 
-  // This lane's dims of the rotated query row times c_i (folded in once instead of per score).
-  var q_part: array<elem_t, DPL>;
+  // This lane's quads of the rotated query row times c_i (folded in once instead of per score).
+  var q_part: array<vec4<elem_t>, QPL>;
   if (live) {
-    let base = q_row(b, i, h) * DIM;
     let c = row_scale(b, i);
-    for (var m = 0u; m < DPL; m++) {
-      let d = t + m * LANES;
-      if (d < DIM) {
-        let r = rotation_q(d, i);
-        q_part[m] = elem_t((f32(q[base + d]) * r.c + f32(q[base + r.partner]) * r.s) * c);
-      }
+    for (var m = 0u; m < QPL; m++) {
+      q_part[m] = vec4<elem_t>(load_q4(b, i, h, t + m * LANES) * c);
     }
   }
 
-  var acc: array<f32, VPL>;
+  var acc: array<vec4<f32>, VQPL>;
   var scores: array<f32, CHUNK>;
   var running_max = NO_SCORE;
   var running_sum = 0.0;
@@ -85,15 +78,11 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>,
   for (var j0 = tile_lo; j0 < tile_hi; j0 += BLOCK_K) {
     let cols = min(BLOCK_K, tile_hi - j0);
     workgroupBarrier();  // every row is done with the previous tile
-    for (var e = lid; e < cols * DIM; e += BLOCK_Q * LANES) {
-      let j = j0 + e / DIM;
-      let d = e % DIM;
-      let base = k_row(b, j, kh) * DIM;
-      let r = rotation_k(d, j);
-      k_tile[e] = elem_t(f32(k[base + d]) * r.c + f32(k[base + r.partner]) * r.s);
+    for (var e = lid; e < cols * DIM4; e += BLOCK_Q * LANES) {
+      k_tile[e] = vec4<elem_t>(load_k4(b, j0 + e / DIM4, kh, e % DIM4));
     }
-    for (var e = lid; e < cols * DIM_V; e += BLOCK_Q * LANES) {
-      v_tile[e] = v[k_row(b, j0 + e / DIM_V, kh) * DIM_V + e % DIM_V];
+    for (var e = lid; e < cols * DIM_V4; e += BLOCK_Q * LANES) {
+      v_tile[e] = load_v4(b, j0 + e / DIM_V4, kh, e % DIM_V4);
     }
     workgroupBarrier();
 
@@ -102,11 +91,11 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>,
       var chunk_max = running_max;
       for (var c = 0u; c < n; c++) {
         var partial = 0.0;
-        let row = (c0 + c) * DIM;
-        for (var m = 0u; m < DPL; m++) {
-          let d = t + m * LANES;
-          if (d < DIM) {
-            partial += f32(q_part[m] * k_tile[row + d]);
+        let row = (c0 + c) * DIM4;
+        for (var m = 0u; m < QPL; m++) {
+          let d4 = t + m * LANES;
+          if (d4 < DIM4) {
+            partial += f32(dot(q_part[m], k_tile[row + d4]));
           }
         }
         let score = lane_sum(partial);
@@ -120,17 +109,17 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>,
       // Online softmax: rescale what was summed under the old max (1 when it did not move).
       let correction = exp(running_max - chunk_max);
       running_sum *= correction;
-      for (var m = 0u; m < VPL; m++) {
+      for (var m = 0u; m < VQPL; m++) {
         acc[m] *= correction;
       }
       for (var c = 0u; c < n; c++) {
         let p = select(0.0, exp(scores[c] - chunk_max), scores[c] != NO_SCORE);
         running_sum += p;
-        let row = (c0 + c) * DIM_V;
-        for (var m = 0u; m < VPL; m++) {
-          let d = t + m * LANES;
-          if (d < DIM_V) {
-            acc[m] += p * f32(v_tile[row + d]);
+        let row = (c0 + c) * DIM_V4;
+        for (var m = 0u; m < VQPL; m++) {
+          let d4 = t + m * LANES;
+          if (d4 < DIM_V4) {
+            acc[m] += p * vec4<f32>(v_tile[row + d4]);
           }
         }
       }
@@ -139,13 +128,16 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>,
   }
 
   if (live) {
-    let base = q_row(b, i, h) * DIM_V;
     // Rows that see no key give zeros.
     let inverse_sum = select(0.0, 1.0 / running_sum, running_sum > 0.0);
-    for (var m = 0u; m < VPL; m++) {
-      let d = t + m * LANES;
-      if (d < DIM_V) {
-        out[base + d] = acc[m] * inverse_sum;
+    let base = q_row(b, i, h) * DIM_V;
+    for (var m = 0u; m < VQPL; m++) {
+      let x = acc[m] * inverse_sum;
+      for (var c = 0u; c < 4u; c++) {
+        let d = 4u * (t + m * LANES) + c;
+        if (d < DIM_V) {
+          out[base + d] = x[c];
+        }
       }
     }
     if (t == 0u) {

@@ -20,7 +20,7 @@
 // host-computed in f64 (WGSL sin/cos are only accurate to 2^-11). Per-row statistics share
 // another (`stats`, f32): the logsumexp of row (b, h, i) at (b·heads + h)·seq_q + i, and D_i
 // (backward) row_dot_at further.
-// The kernel that includes this file declares `params` and `tables`.
+// The kernel that includes this file declares `params`, `tables`, `q`, `k` and `v`.
 
 // Large negative stand-in for −∞ (a running max before any key; the logsumexp of a row that sees
 // no key): exp(x − NO_SCORE) never overflows for the finite scores here, and rows compare against it.
@@ -97,4 +97,53 @@ fn q_row(b: u32, i: u32, h: u32) -> u32 {
 
 fn k_row(b: u32, j: u32, g: u32) -> u32 {
   return b * params.k_sb + j * params.k_ss + g * params.k_sh;
+}
+
+// Rows are handled in quads of 4 dims (vec4 loads from workgroup memory feed 4 multiply-adds each);
+// DIM4 = ⌈DIM/4⌉ quads per q/k row, DIM_V4 per v/out row; lane t of a row owns quads
+// t, t + LANES, … (QPL of q/k, VQPL of v/out). Dims past DIM in the last quad are zero.
+const DIM4: u32 = (DIM + 3u) / 4u;
+const DIM_V4: u32 = (DIM_V + 3u) / 4u;
+const QPL: u32 = (DIM4 + LANES - 1u) / LANES;
+const VQPL: u32 = (DIM_V4 + LANES - 1u) / LANES;
+
+// Quad d4 of local query row i (head h, batch b), rotated (zeros past DIM or past the last quad).
+fn load_q4(b: u32, i: u32, h: u32, d4: u32) -> vec4<f32> {
+  var x = vec4<f32>(0.0);
+  let base = q_row(b, i, h) * DIM;
+  for (var c = 0u; c < 4u; c++) {
+    let d = 4u * d4 + c;
+    if (d < DIM) {
+      let r = rotation_q(d, i);
+      x[c] = f32(q[base + d]) * r.c + f32(q[base + r.partner]) * r.s;
+    }
+  }
+  return x;
+}
+
+// Quad d4 of local key j (kv head g, batch b), rotated.
+fn load_k4(b: u32, j: u32, g: u32, d4: u32) -> vec4<f32> {
+  var x = vec4<f32>(0.0);
+  let base = k_row(b, j, g) * DIM;
+  for (var c = 0u; c < 4u; c++) {
+    let d = 4u * d4 + c;
+    if (d < DIM) {
+      let r = rotation_k(d, j);
+      x[c] = f32(k[base + d]) * r.c + f32(k[base + r.partner]) * r.s;
+    }
+  }
+  return x;
+}
+
+// Quad d4 of local value row j.
+fn load_v4(b: u32, j: u32, g: u32, d4: u32) -> vec4<elem_t> {
+  var x = vec4<elem_t>(0.0);
+  let base = k_row(b, j, g) * DIM_V;
+  for (var c = 0u; c < 4u; c++) {
+    let d = 4u * d4 + c;
+    if (d < DIM_V) {
+      x[c] = v[base + d];
+    }
+  }
+  return x;
 }

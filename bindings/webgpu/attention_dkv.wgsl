@@ -25,14 +25,11 @@
 @group(0) @binding(7) var<storage, read> tables: array<f32>;
 @group(0) @binding(8) var<uniform> params: AttentionParams;
 
-var<workgroup> q_tile: array<elem_t, BLOCK_Q * DIM>;
-var<workgroup> do_tile: array<f32, BLOCK_Q * DIM_V>;
+var<workgroup> q_tile: array<vec4<elem_t>, BLOCK_Q * DIM4>;
+var<workgroup> do_tile: array<vec4<f32>, BLOCK_Q * DIM_V4>;
 var<workgroup> lse_tile: array<f32, BLOCK_Q>;
 var<workgroup> d_tile: array<f32, BLOCK_Q>;
 var<workgroup> range_tile: array<vec2<u32>, BLOCK_Q>;
-
-const DPL: u32 = (DIM + LANES - 1u) / LANES;
-const VPL: u32 = (DIM_V + LANES - 1u) / LANES;
 
 @compute @workgroup_size(BLOCK_K * LANES)
 fn attention_dkv(@builtin(workgroup_id) wid: vec3<u32>,
@@ -50,25 +47,16 @@ fn attention_dkv(@builtin(workgroup_id) wid: vec3<u32>,
   let live = j < params.seq_k;
   let j_end = min(j0 + BLOCK_K, params.seq_k);  // the tile's keys: j0 … j_end − 1
 
-  var k_part: array<elem_t, DPL>;
-  var v_part: array<elem_t, VPL>;
-  var dk_acc: array<f32, DPL>;
-  var dv_acc: array<f32, VPL>;
+  var k_part: array<vec4<elem_t>, QPL>;
+  var v_part: array<vec4<f32>, VQPL>;
+  var dk_acc: array<vec4<f32>, QPL>;
+  var dv_acc: array<vec4<f32>, VQPL>;
   if (live) {
-    let base = k_row(b, j, kh) * DIM;
-    for (var m = 0u; m < DPL; m++) {
-      let d = t + m * LANES;
-      if (d < DIM) {
-        let r = rotation_k(d, j);
-        k_part[m] = elem_t(f32(k[base + d]) * r.c + f32(k[base + r.partner]) * r.s);
-      }
+    for (var m = 0u; m < QPL; m++) {
+      k_part[m] = vec4<elem_t>(load_k4(b, j, kh, t + m * LANES));
     }
-    let base_v = k_row(b, j, kh) * DIM_V;
-    for (var m = 0u; m < VPL; m++) {
-      let d = t + m * LANES;
-      if (d < DIM_V) {
-        v_part[m] = v[base_v + d];
-      }
+    for (var m = 0u; m < VQPL; m++) {
+      v_part[m] = vec4<f32>(load_v4(b, j, kh, t + m * LANES));
     }
   }
 
@@ -82,16 +70,20 @@ fn attention_dkv(@builtin(workgroup_id) wid: vec3<u32>,
         continue;
       }
       workgroupBarrier();
-      for (var e = lid; e < rows * DIM; e += BLOCK_K * LANES) {
-        let i = i0 + e / DIM;
-        let d = e % DIM;
-        let base = q_row(b, i, h) * DIM;
-        let r = rotation_q(d, i);
-        let c = row_scale(b, i);
-        q_tile[e] = elem_t((f32(q[base + d]) * r.c + f32(q[base + r.partner]) * r.s) * c);
+      for (var e = lid; e < rows * DIM4; e += BLOCK_K * LANES) {
+        let i = i0 + e / DIM4;
+        q_tile[e] = vec4<elem_t>(load_q4(b, i, h, e % DIM4) * row_scale(b, i));
       }
-      for (var e = lid; e < rows * DIM_V; e += BLOCK_K * LANES) {
-        do_tile[e] = d_out[q_row(b, i0 + e / DIM_V, h) * DIM_V + e % DIM_V];
+      for (var e = lid; e < rows * DIM_V4; e += BLOCK_K * LANES) {
+        let base = q_row(b, i0 + e / DIM_V4, h) * DIM_V;
+        var x = vec4<f32>(0.0);
+        for (var c = 0u; c < 4u; c++) {
+          let d = 4u * (e % DIM_V4) + c;
+          if (d < DIM_V) {
+            x[c] = d_out[base + d];
+          }
+        }
+        do_tile[e] = x;
       }
       for (var r = lid; r < rows; r += BLOCK_K * LANES) {
         let stat = (b * params.heads + h) * params.seq_q + i0 + r;
@@ -103,19 +95,19 @@ fn attention_dkv(@builtin(workgroup_id) wid: vec3<u32>,
 
       for (var r = 0u; r < rows; r++) {
         var s_partial = 0.0;
-        let qrow = r * DIM;
-        for (var m = 0u; m < DPL; m++) {
-          let d = t + m * LANES;
-          if (d < DIM) {
-            s_partial += f32(q_tile[qrow + d] * k_part[m]);
+        let qrow = r * DIM4;
+        for (var m = 0u; m < QPL; m++) {
+          let d4 = t + m * LANES;
+          if (d4 < DIM4) {
+            s_partial += f32(dot(q_tile[qrow + d4], k_part[m]));
           }
         }
         var dp_partial = 0.0;
-        let orow = r * DIM_V;
-        for (var m = 0u; m < VPL; m++) {
-          let d = t + m * LANES;
-          if (d < DIM_V) {
-            dp_partial += do_tile[orow + d] * f32(v_part[m]);
+        let orow = r * DIM_V4;
+        for (var m = 0u; m < VQPL; m++) {
+          let d4 = t + m * LANES;
+          if (d4 < DIM_V4) {
+            dp_partial += dot(do_tile[orow + d4], v_part[m]);
           }
         }
         let s = lane_sum(s_partial);
@@ -123,16 +115,16 @@ fn attention_dkv(@builtin(workgroup_id) wid: vec3<u32>,
         let range = range_tile[r];
         let p = select(0.0, exp(s - lse_tile[r]), live && j >= range.x && j < range.y);
         let ds = p * (dp - d_tile[r]);
-        for (var m = 0u; m < VPL; m++) {
-          let d = t + m * LANES;
-          if (d < DIM_V) {
-            dv_acc[m] += p * do_tile[orow + d];
+        for (var m = 0u; m < VQPL; m++) {
+          let d4 = t + m * LANES;
+          if (d4 < DIM_V4) {
+            dv_acc[m] += p * do_tile[orow + d4];
           }
         }
-        for (var m = 0u; m < DPL; m++) {
-          let d = t + m * LANES;
-          if (d < DIM) {
-            dk_acc[m] += ds * f32(q_tile[qrow + d]);
+        for (var m = 0u; m < QPL; m++) {
+          let d4 = t + m * LANES;
+          if (d4 < DIM4) {
+            dk_acc[m] += ds * vec4<f32>(q_tile[qrow + d4]);
           }
         }
       }
@@ -141,17 +133,21 @@ fn attention_dkv(@builtin(workgroup_id) wid: vec3<u32>,
 
   if (live) {
     let base = k_row(b, j, kh) * DIM;
-    for (var m = 0u; m < DPL; m++) {
-      let d = t + m * LANES;
-      if (d < DIM) {
-        dk[base + d] = dk_acc[m];
+    for (var m = 0u; m < QPL; m++) {
+      for (var c = 0u; c < 4u; c++) {
+        let d = 4u * (t + m * LANES) + c;
+        if (d < DIM) {
+          dk[base + d] = dk_acc[m][c];
+        }
       }
     }
     let base_v = k_row(b, j, kh) * DIM_V;
-    for (var m = 0u; m < VPL; m++) {
-      let d = t + m * LANES;
-      if (d < DIM_V) {
-        dv[base_v + d] = dv_acc[m];
+    for (var m = 0u; m < VQPL; m++) {
+      for (var c = 0u; c < 4u; c++) {
+        let d = 4u * (t + m * LANES) + c;
+        if (d < DIM_V) {
+          dv[base_v + d] = dv_acc[m][c];
+        }
       }
     }
   }

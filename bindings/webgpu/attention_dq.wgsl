@@ -17,7 +17,7 @@
 //                                              (rope.wgsl, sign −1) in a dispatch of its own, since
 //                                              a rotation pair may span two lanes.
 // One workgroup per (query tile, head, batch), BLOCK_Q rows × LANES invocations, K and V tiles in
-// workgroup memory, as in the forward kernel.
+// workgroup memory, rows in quads, as in the forward kernel.
 
 @group(0) @binding(0) var<storage, read> q: array<elem_t>;
 @group(0) @binding(1) var<storage, read> k: array<elem_t>;
@@ -29,11 +29,8 @@
 @group(0) @binding(7) var<storage, read> tables: array<f32>;
 @group(0) @binding(8) var<uniform> params: AttentionParams;
 
-var<workgroup> k_tile: array<elem_t, BLOCK_K * DIM>;
-var<workgroup> v_tile: array<elem_t, BLOCK_K * DIM_V>;
-
-const DPL: u32 = (DIM + LANES - 1u) / LANES;
-const VPL: u32 = (DIM_V + LANES - 1u) / LANES;
+var<workgroup> k_tile: array<vec4<elem_t>, BLOCK_K * DIM4>;
+var<workgroup> v_tile: array<vec4<elem_t>, BLOCK_K * DIM_V4>;
 
 @compute @workgroup_size(BLOCK_Q * LANES)
 fn attention_dq(@builtin(workgroup_id) wid: vec3<u32>,
@@ -54,31 +51,32 @@ fn attention_dq(@builtin(workgroup_id) wid: vec3<u32>,
   let tile_lo = row_keys(b, i0).x;
   let tile_hi = row_keys(b, min(i0 + BLOCK_Q, params.seq_q) - 1u).y;
   var range = vec2<u32>(0u, 0u);
-  var q_part: array<elem_t, DPL>;
-  var do_part: array<f32, VPL>;
-  var dq_acc: array<f32, DPL>;
+  var q_part: array<vec4<elem_t>, QPL>;
+  var do_part: array<vec4<f32>, VQPL>;
+  var dq_acc: array<vec4<f32>, QPL>;
   var c = 0.0;
   var row_lse = 0.0;
   var dot_partial = 0.0;
   let stat = (b * params.heads + h) * params.seq_q + i;
   if (live) {
     range = row_keys(b, i);
-    let base = q_row(b, i, h) * DIM;
     c = row_scale(b, i);
-    for (var m = 0u; m < DPL; m++) {
-      let d = t + m * LANES;
-      if (d < DIM) {
-        let r = rotation_q(d, i);
-        q_part[m] = elem_t((f32(q[base + d]) * r.c + f32(q[base + r.partner]) * r.s) * c);
-      }
+    for (var m = 0u; m < QPL; m++) {
+      q_part[m] = vec4<elem_t>(load_q4(b, i, h, t + m * LANES) * c);
     }
     let base_v = q_row(b, i, h) * DIM_V;
-    for (var m = 0u; m < VPL; m++) {
-      let d = t + m * LANES;
-      if (d < DIM_V) {
-        do_part[m] = d_out[base_v + d];
-        dot_partial += do_part[m] * o[base_v + d];
+    for (var m = 0u; m < VQPL; m++) {
+      var x = vec4<f32>(0.0);
+      var y = vec4<f32>(0.0);
+      for (var e = 0u; e < 4u; e++) {
+        let d = 4u * (t + m * LANES) + e;
+        if (d < DIM_V) {
+          x[e] = d_out[base_v + d];
+          y[e] = o[base_v + d];
+        }
       }
+      do_part[m] = x;
+      dot_partial += dot(x, y);
     }
     row_lse = stats[stat];
   }
@@ -95,33 +93,29 @@ fn attention_dq(@builtin(workgroup_id) wid: vec3<u32>,
   for (var j0 = tile_lo; j0 < tile_hi; j0 += BLOCK_K) {
     let cols = min(BLOCK_K, tile_hi - j0);
     workgroupBarrier();
-    for (var e = lid; e < cols * DIM; e += BLOCK_Q * LANES) {
-      let j = j0 + e / DIM;
-      let d = e % DIM;
-      let base = k_row(b, j, kh) * DIM;
-      let r = rotation_k(d, j);
-      k_tile[e] = elem_t(f32(k[base + d]) * r.c + f32(k[base + r.partner]) * r.s);
+    for (var e = lid; e < cols * DIM4; e += BLOCK_Q * LANES) {
+      k_tile[e] = vec4<elem_t>(load_k4(b, j0 + e / DIM4, kh, e % DIM4));
     }
-    for (var e = lid; e < cols * DIM_V; e += BLOCK_Q * LANES) {
-      v_tile[e] = v[k_row(b, j0 + e / DIM_V, kh) * DIM_V + e % DIM_V];
+    for (var e = lid; e < cols * DIM_V4; e += BLOCK_Q * LANES) {
+      v_tile[e] = load_v4(b, j0 + e / DIM_V4, kh, e % DIM_V4);
     }
     workgroupBarrier();
 
     for (var cc = 0u; cc < cols; cc++) {
       var s_partial = 0.0;
-      let krow = cc * DIM;
-      for (var m = 0u; m < DPL; m++) {
-        let d = t + m * LANES;
-        if (d < DIM) {
-          s_partial += f32(q_part[m] * k_tile[krow + d]);
+      let krow = cc * DIM4;
+      for (var m = 0u; m < QPL; m++) {
+        let d4 = t + m * LANES;
+        if (d4 < DIM4) {
+          s_partial += f32(dot(q_part[m], k_tile[krow + d4]));
         }
       }
       var dp_partial = 0.0;
-      let vrow = cc * DIM_V;
-      for (var m = 0u; m < VPL; m++) {
-        let d = t + m * LANES;
-        if (d < DIM_V) {
-          dp_partial += do_part[m] * f32(v_tile[vrow + d]);
+      let vrow = cc * DIM_V4;
+      for (var m = 0u; m < VQPL; m++) {
+        let d4 = t + m * LANES;
+        if (d4 < DIM_V4) {
+          dp_partial += dot(do_part[m], vec4<f32>(v_tile[vrow + d4]));
         }
       }
       let s = lane_sum(s_partial);
@@ -129,10 +123,10 @@ fn attention_dq(@builtin(workgroup_id) wid: vec3<u32>,
       let j = j0 + cc;
       let p = select(0.0, exp(s - row_lse), j >= range.x && j < range.y);
       let ds = p * (dp - row_d);
-      for (var m = 0u; m < DPL; m++) {
-        let d = t + m * LANES;
-        if (d < DIM) {
-          dq_acc[m] += ds * f32(k_tile[krow + d]);
+      for (var m = 0u; m < QPL; m++) {
+        let d4 = t + m * LANES;
+        if (d4 < DIM4) {
+          dq_acc[m] += ds * vec4<f32>(k_tile[krow + d4]);
         }
       }
     }
@@ -140,10 +134,13 @@ fn attention_dq(@builtin(workgroup_id) wid: vec3<u32>,
 
   if (live) {
     let base = q_row(b, i, h) * DIM;
-    for (var m = 0u; m < DPL; m++) {
-      let d = t + m * LANES;
-      if (d < DIM) {
-        dq[base + d] = dq_acc[m] * c;
+    for (var m = 0u; m < QPL; m++) {
+      let x = dq_acc[m] * c;
+      for (var e = 0u; e < 4u; e++) {
+        let d = 4u * (t + m * LANES) + e;
+        if (d < DIM) {
+          dq[base + d] = x[e];
+        }
       }
     }
   }

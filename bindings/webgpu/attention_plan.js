@@ -46,10 +46,13 @@ export function attentionTiles(limits, features, { dim, dimV, elemBytes = 4, lan
   const invocations = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX);
   const blockQ = Math.min(BLOCK_Q_MAX, Math.floor(invocations / lanes));
   const storage = limits.maxComputeWorkgroupStorageSize;
+  // Rows are stored in quads (vec4): dims rounded up to a multiple of 4.
+  const dim4 = Math.ceil(dim / 4) * 4;
+  const dimV4 = Math.ceil(dimV / 4) * 4;
   // Forward and dQ: a K tile and a V tile of elem_t.
-  const blockK = Math.min(BLOCK_K_MAX, Math.floor(storage / (elemBytes * (dim + dimV))));
+  const blockK = Math.min(BLOCK_K_MAX, Math.floor(storage / (elemBytes * (dim4 + dimV4))));
   // dK/dV: a Q tile of elem_t, a dO tile of f32, and 16 bytes of row statistics per query row.
-  const dkvBlockQ = Math.min(BLOCK_Q_MAX, Math.floor(storage / (elemBytes * dim + 4 * dimV + 16)));
+  const dkvBlockQ = Math.min(BLOCK_Q_MAX, Math.floor(storage / (elemBytes * dim4 + 4 * dimV4 + 16)));
   if (Math.min(blockK, dkvBlockQ) < BLOCK_K_MIN || blockQ < 1) {
     return {
       error: `dim + dimV = ${dim + dimV} elements per key row do not fit ${BLOCK_K_MIN} rows in this device's ` +

@@ -6,7 +6,8 @@
 //
 // Where the device comes from:
 //   browsers  navigator.gpu (secure contexts only: https or http://127.0.0.1 / localhost)
-//   Node      the optional `webgpu` npm package (Dawn). On machines without a GPU, Dawn needs a
+//   Node      the optional `webgpu` npm package (Dawn; or the file KEXUE_WEBGPU_MODULE names). On
+//             machines without a GPU, Dawn needs a
 //             Vulkan driver, e.g. SwiftShader from Debian's chromium package:
 //             VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
 //   either    an explicit GPU object (init({ gpu })): anything with requestAdapter().
@@ -48,7 +49,9 @@ let nodeGpuObject = null;
 
 async function nodeGpu() {
   if (nodeGpuObject) return nodeGpuObject;
-  const name = 'webgpu'; // a variable, so that bundlers leave this optional import alone
+  // A variable, so that bundlers leave this optional import alone. KEXUE_WEBGPU_MODULE may name the
+  // package's entry file elsewhere (scripts/gpu-bench.sh: a copy carried beside the repository).
+  const name = process.env.KEXUE_WEBGPU_MODULE || 'webgpu';
   let webgpu;
   try {
     webgpu = await import(name);
@@ -658,6 +661,53 @@ export class WebGpuBackend {
       }
     }
     return { dq, dk, dv };
+  }
+
+  /**
+   * For benchmarks: the GPU time of the attention kernels alone, without the uploads and
+   * readbacks of a call. Uploads q, k, v (and dOut) once, then encodes the forward pass (or, with
+   * `backward`, forward + dQ + dK/dV, as attentionBackward runs them) `repeats` times in one
+   * submit and waits for the queue; resolves to the milliseconds that took. Benchmarks take the
+   * difference of two repeat counts, which cancels the fixed submit and wait costs. The call must
+   * be one piece (no split).
+   */
+  timeAttention(q, k, v, dOut, options, tables, { precision = 'f32', backward = false, repeats = 1 } = {}) {
+    return this.#serial(async () => {
+      precision = this.precision(precision);
+      const pieces = this.#pieces(options, precision);
+      if (pieces.length !== 1 || pieces[0].length !== 1) throw new Error('timeAttention: this shape needs pieces');
+      const { batch, seqQ, seqK, heads, dimV } = options;
+      const kernels = await this.#attentionKernels(options, precision, backward);
+      const piece = pieces[0][0];
+      const inputs = this.#attentionPiece(options, precision, { q, k, v, dOut: backward ? dOut : undefined }, tables, piece);
+      const stats = { out: this.#output('out', batch * seqQ * heads * dimV), stats: this.#output('stats', 2 * batch * heads * seqQ) };
+      let steps = [this.#forwardStep(kernels, piece, inputs, stats)];
+      if (backward) steps = [...steps, ...this.#backwardSteps(kernels, options, piece, inputs, stats, false).steps];
+      // Compile and size everything first.
+      await this.#submit(steps, [[stats.stats[0], 1]]);
+      const device = this.#device;
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      for (let r = 0; r < repeats; ++r) {
+        for (const step of steps) {
+          // One grid per step is enough for benchmark shapes; the uniforms were written above.
+          const grids = dispatchGrids(step.groups, this.limits.maxComputeWorkgroupsPerDimension);
+          if (grids.length !== 1) throw new Error('timeAttention: this shape needs several dispatches');
+          const params = this.#uniform(`${step.role} params 0`, step.kernel.uniforms, step.params(0));
+          pass.setPipeline(step.pipeline);
+          pass.setBindGroup(0, device.createBindGroup({
+            layout: step.pipeline.getBindGroupLayout(0),
+            entries: [...step.entries, params].map(([buffer, size], binding) => ({ binding, resource: { buffer, offset: 0, size } })),
+          }));
+          pass.dispatchWorkgroups(grids[0].x, grids[0].y, 1);
+        }
+      }
+      pass.end();
+      const start = performance.now();
+      device.queue.submit([encoder.finish()]);
+      await device.queue.onSubmittedWorkDone();
+      return performance.now() - start;
+    });
   }
 
   // x rotated by `table` ((cos, ±sin) per position and pair) with rope.wgsl, in pieces of whole

@@ -39,6 +39,14 @@ export const ATTENTION_CASES = [
   { batch: 2, seqQ: 65, heads: 2, kvHeads: 1, dim: 64, causal: true, rope: { layout: 'interleaved', rotaryDim: 32 } },
 ];
 
+// 2D RoPE: both modes and layouts, given positions, inverse, batch and heads.
+export const ROPE2D_CASES = [
+  { height: 3, width: 5, dim: 8 },
+  { batch: 2, height: 4, width: 3, heads: 3, dim: 16, layout: 'half', mode: 'tie' },
+  { height: 2, width: 2, dim: 8, mode: 'split', inverse: true, positions: [0, 0, 1.5, -2, 1e5, 3, 7, 7] },
+  { height: 8, width: 9, heads: 2, dim: 32, layout: 'half', base: 100 },
+];
+
 export const ROPE_CASES = [
   { seq: 5, dim: 8 },
   { batch: 2, seq: 7, heads: 3, dim: 16, layout: 'half' },
@@ -80,15 +88,48 @@ export function attentionInputs(index) {
   };
 }
 
-/** Runs every attention case on both instances: [{ name, relativeError, ok }]. */
-export async function runAttentionParity(gpu, wasm) {
+/** Runs every attention case (or those of `cases`) on both instances: [{ name, relativeError, ok }]. */
+export async function runAttentionParity(gpu, wasm, cases = ATTENTION_CASES.map((_, index) => index)) {
   const results = [];
-  for (let index = 0; index < ATTENTION_CASES.length; ++index) {
+  for (const index of cases) {
     const { q, k, v, options } = attentionInputs(index);
     const onGpu = await gpu.attention(q, k, v, { ...options, backend: 'webgpu' });
     const onWasm = await wasm.attention(q, k, v, { ...options, backend: 'wasm' });
     const error = relativeError(onGpu, onWasm);
     results.push({ name: describeCase(options), relativeError: error, ok: error <= PARITY_TOLERANCE });
+  }
+  return results;
+}
+
+/**
+ * Every attention case's backward pass on both instances (dOut seeded): [{ name, relativeError, ok }],
+ * the error the largest of dq's, dk's and dv's.
+ */
+export async function runAttentionBackwardParity(gpu, wasm, cases = ATTENTION_CASES.map((_, index) => index)) {
+  const results = [];
+  for (const index of cases) {
+    const { q, k, v, options } = attentionInputs(index);
+    const { batch = 1, seqQ, heads, dim, dimV = dim } = options;
+    const dOut = randomArray(batch * seqQ * heads * dimV, random(3000 + index));
+    const onGpu = await gpu.attentionBackward(q, k, v, dOut, { ...options, backend: 'webgpu' });
+    const onWasm = wasm.attentionBackward(q, k, v, dOut, { ...options, backend: 'wasm' });
+    const error = Math.max(...['dq', 'dk', 'dv'].map((name) => relativeError(onGpu[name], onWasm[name])));
+    results.push({ name: `backward ${describeCase(options)}`, relativeError: error, ok: error <= PARITY_TOLERANCE });
+  }
+  return results;
+}
+
+/** kx.rope2d with backend 'webgpu' against the synchronous WASM call: [{ name, relativeError, ok }]. */
+export async function runRope2dParity(gpu, wasm) {
+  const results = [];
+  for (let index = 0; index < ROPE2D_CASES.length; ++index) {
+    const options = ROPE2D_CASES[index];
+    const { batch = 1, height, width, heads = 1, dim } = options;
+    const x = randomArray(batch * height * width * heads * dim, random(4000 + index));
+    const onGpu = await gpu.rope2d(x, { ...options, backend: 'webgpu' });
+    const onWasm = wasm.rope2d(x, options);
+    const error = relativeError(onGpu, onWasm);
+    results.push({ name: `rope2d ${describeCase(options)}`, relativeError: error, ok: error <= PARITY_TOLERANCE });
   }
   return results;
 }
