@@ -108,7 +108,7 @@ async function heapProbe(n, threads) {
   const k = randomArray(n * HEADS * DIM);
   const v = randomArray(n * HEADS * DIM);
   const start = performance.now();
-  await kx.attention(q, k, v, { seqQ: n, heads: HEADS, dim: DIM, rope: { layout: 'half' } });
+  await kx.attention(q, k, v, { seqQ: n, heads: HEADS, dim: DIM, scale: 'entropy', rope: { layout: 'half' } });
   const ms = performance.now() - start;
   process.stdout.write(JSON.stringify({ ms, heapBytes: kx.wasmHeapBytes }) + '\n');
 }
@@ -155,7 +155,7 @@ async function runWasm({ sizes = [128, 512, 2048], probeSizes = [2048, 16384] } 
     const v = randomArray(n * HEADS * DIM);
     const dOut = randomArray(n * HEADS * DIM);
     for (const causal of [false, true]) {
-      const options = { seqQ: n, heads: HEADS, dim: DIM, causal, rope: { layout: 'half' } };
+      const options = { seqQ: n, heads: HEADS, dim: DIM, causal, scale: 'entropy', rope: { layout: 'half' } };
       const peer = tfjsAttention(tf, n, causal, q, k, v, dOut);
       // Same work: the outputs agree.
       const ours = await kx.attention(q, k, v, options);

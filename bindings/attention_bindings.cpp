@@ -115,32 +115,55 @@ Error read_attention(const val& js, AttentionCall& call) {
     return error;
 }
 
+// { options } or { error }, and wasmOnly: whether the call uses what the WebGPU kernel does not
+// implement yet (attention_needs_wasm).
 val attention_plan(val js) {
     AttentionCall call;
     const Error error = read_attention(js, call);
     call.options = kexue::attention_resolve(call.shape, call.options);
-    return plan_result(error, call);
+    val out = plan_result(error, call);
+    if (!error) out.set("wasmOnly", kexue::attention_needs_wasm(call.options));
+    return out;
+}
+
+// The heap addresses of the buffers besides q, k, v: { bias, mask } (0 or absent when off). The
+// facade copies `bias.data` / `mask.data` there; an option without its buffer is refused.
+Error read_buffers(const val& js, const AttentionCall& call, kexue::AttentionBuffers& out) {
+    auto address = [&](const char* name) -> std::uintptr_t {
+        if (js.isUndefined() || js.isNull()) return 0;
+        const val v = js[name];
+        return v.isUndefined() || v.isNull() ? 0 : static_cast<std::uintptr_t>(v.as<double>());
+    };
+    out.bias = reinterpret_cast<const float*>(address("bias"));
+    out.mask = reinterpret_cast<const std::uint8_t*>(address("mask"));
+    if (call.options.bias && !out.bias) return kexue::type_error("bias.data", "a Float32Array", "undefined");
+    if (call.options.mask && !out.mask) return kexue::type_error("mask.data", "a Uint8Array", "undefined");
+    return {};
 }
 
 // q [batch, seqQ, heads, dim], k [batch, seqK, kvHeads, dim], v [batch, seqK, kvHeads, dimV]
 // → o [batch, seqQ, heads, dimV], logsumexp [batch, heads, seqQ] (0 to skip).
 val attention_forward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
-                      std::uintptr_t logsumexp, val js) {
+                      std::uintptr_t logsumexp, val buffers, val js) {
     AttentionCall call;
+    kexue::AttentionBuffers data;
     if (Error error = read_attention(js, call)) return to_js_error(error);
+    if (Error error = read_buffers(buffers, call, data)) return to_js_error(error);
     kexue::attention_forward(call.shape, call.options, f32(q), f32(k), f32(v), f32_out(o),
-                             logsumexp == 0 ? nullptr : f32_out(logsumexp));
+                             logsumexp == 0 ? nullptr : f32_out(logsumexp), data);
     return val::undefined();
 }
 
 // The backward pass from the forward's o and logsumexp: dq like q, dk like k, dv like v.
 val attention_backward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
                        std::uintptr_t logsumexp, std::uintptr_t d_o, std::uintptr_t dq, std::uintptr_t dk,
-                       std::uintptr_t dv, val js) {
+                       std::uintptr_t dv, val buffers, val js) {
     AttentionCall call;
+    kexue::AttentionBuffers data;
     if (Error error = read_attention(js, call)) return to_js_error(error);
+    if (Error error = read_buffers(buffers, call, data)) return to_js_error(error);
     kexue::attention_backward(call.shape, call.options, f32(q), f32(k), f32(v), f32(o), f32(logsumexp), f32(d_o),
-                              f32_out(dq), f32_out(dk), f32_out(dv));
+                              f32_out(dq), f32_out(dk), f32_out(dv), data);
     return val::undefined();
 }
 

@@ -18,7 +18,7 @@
 // backend 'webgpu' or 'auto' makes them return a Promise and run on the GPU. Every check above
 // runs first, on every backend, so bad input gets the same error wherever the call would run.
 import { describe, exactView, requireChoice, requireFinite, requireFloat32Array, requireOptionsObject, resolvePlan, throwIfError,
-  typedLength } from './errors.js';
+  typedArrayKind, typedLength } from './errors.js';
 import { withHeap } from './heap.js';
 
 const BACKENDS = ['auto', 'wasm', 'webgpu'];
@@ -64,6 +64,87 @@ function checkAttentionInputs(fn, plan, q, k, v) {
   requireFinite(fn, 'k', k);
   requireFinite(fn, 'v', v);
   return batch * seqQ * heads * dimV;
+}
+
+// `bias` and `mask` come as { data, shape }: C++ reads and checks the shape (the options object
+// goes there without `data`), this side checks the data it copies. Returns the options for C++ and
+// the two data arrays (undefined when absent).
+function splitTensorOptions(options) {
+  let forCpp = options;
+  const data = {};
+  for (const name of ['bias', 'mask']) {
+    const value = options[name];
+    if (value !== null && typeof value === 'object' && !Array.isArray(value) && !ArrayBuffer.isView(value)) {
+      const { data: array, ...rest } = value;
+      data[name] = array;
+      forCpp = { ...forCpp, [name]: rest };
+    }
+  }
+  return { forCpp, data };
+}
+
+const product = (dims) => dims.reduce((a, b) => a * b, 1);
+
+// bias.data: a Float32Array of the shape's element count; NaN and +Infinity refused, −Infinity
+// allowed (a key removed, as by a false mask entry, except that n_i still counts it).
+function requireBias(fn, data, shape) {
+  const count = product(shape);
+  if (typedArrayKind(data) !== 'Float32Array') {
+    throw new TypeError(`${fn}: bias.data must be a Float32Array, received ${describe(data)}`);
+  }
+  if (typedLength(data) !== count) {
+    throw new RangeError(`${fn}: bias.data must have length ${shape.join('*')} = ${count} for bias.shape ` +
+      `[${shape.join(', ')}], received length ${typedLength(data)}`);
+  }
+  const view = exactView(data);
+  for (let i = 0; i < count; ++i) {
+    if (Number.isNaN(view[i]) || view[i] === Infinity) {
+      throw new RangeError(`${fn}: bias.data[${i}] must be a number or -Infinity, received ${view[i]}`);
+    }
+  }
+  return view;
+}
+
+// mask.data: 1 (or any nonzero byte, or true) means "may attend". A Uint8Array, Int8Array or
+// Uint8ClampedArray is taken as it is; an Array of booleans or 0/1 is converted.
+function requireMask(fn, data, shape) {
+  const count = product(shape);
+  const kind = typedArrayKind(data);
+  const bytes = kind === 'Uint8Array' || kind === 'Int8Array' || kind === 'Uint8ClampedArray';
+  if (!bytes && !Array.isArray(data)) {
+    throw new TypeError(`${fn}: mask.data must be a Uint8Array (or an Array of booleans), received ${describe(data)}`);
+  }
+  const length = bytes ? typedLength(data) : data.length;
+  if (length !== count) {
+    throw new RangeError(`${fn}: mask.data must have length ${shape.join('*')} = ${count} for mask.shape ` +
+      `[${shape.join(', ')}], received length ${length}`);
+  }
+  if (bytes) return new Uint8Array(exactView(data).buffer, exactView(data).byteOffset, count);
+  const out = new Uint8Array(count);
+  for (let i = 0; i < count; ++i) {
+    const x = data[i];
+    if (x === true || x === 1) out[i] = 1;
+    else if (x !== false && x !== 0) {
+      throw new TypeError(`${fn}: mask.data[${i}] must be a boolean, 0 or 1, received ${describe(x)}`);
+    }
+  }
+  return out;
+}
+
+// The bias and mask data checked against the resolved plan (null when the option is off).
+function checkTensorData(fn, plan, data) {
+  return {
+    bias: plan.bias ? requireBias(fn, data.bias, plan.bias.shape) : null,
+    mask: plan.mask ? requireMask(fn, data.mask, plan.mask.shape) : null,
+  };
+}
+
+// Copies the bias and mask into the heap: { bias, mask } addresses for the C++ call (0 when off).
+function heapTensors(heap, tensors) {
+  return {
+    bias: tensors.bias ? heap.input(tensors.bias, 'bias.data') : 0,
+    mask: tensors.mask ? heap.inputBytes(tensors.mask, 'mask.data') : 0,
+  };
 }
 
 const noWebGpu = () => ({ backend: null, reason: "this instance was created with init({ backend: 'wasm' })" });
@@ -203,15 +284,20 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
   async function attention(q, k, v, options) {
     const fn = 'attention';
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
-    const plan = resolvePlan(fn, module.attentionPlan(options));
+    const { forCpp, data } = splitTensorOptions(options);
+    const planned = module.attentionPlan(forCpp);
+    const plan = resolvePlan(fn, planned);
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto');
     const precision = requirePrecision(fn, options, q);
     const outCount = checkAttentionInputs(fn, plan, q, k, v);
+    const tensors = checkTensorData(fn, plan, data);
     // Empty shapes (seqQ = 0, or seqK = 0: zeros) need no kernel; WASM answers them.
-    const gpu = pickGpu(fn, backend, (g) => g.attentionUnsupported(plan, g.precision(precision)));
+    const gpu = pickGpu(fn, backend, (g) => (planned.wasmOnly
+      ? 'the WebGPU kernel does not implement seqLensQ, seqLensK, window, alibi, bias or mask yet'
+      : g.attentionUnsupported(plan, g.precision(precision))));
     if (gpu && outCount > 0 && plan.seqK > 0) {
       try {
-        const tables = attentionGpuTables(fn, plan, options);
+        const tables = attentionGpuTables(fn, plan, forCpp);
         const { out } = await gpu.attention(exactView(q), exactView(k), exactView(v), plan, tables, { precision });
         return out;
       } catch (error) {
@@ -224,7 +310,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const kPtr = heap.input(k, 'k');
       const vPtr = heap.input(v, 'v');
       const oPtr = heap.alloc(outCount, 'the output');
-      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, options));
+      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, heapTensors(heap, tensors), forCpp));
       return heap.read(oPtr, outCount);
     });
   }
@@ -237,22 +323,27 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
   function attentionBackward(q, k, v, dOut, options) {
     const fn = 'attentionBackward';
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
-    const plan = resolvePlan(fn, module.attentionPlan(options));
+    const { forCpp, data } = splitTensorOptions(options);
+    const planned = module.attentionPlan(forCpp);
+    const plan = resolvePlan(fn, planned);
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'wasm');
     const precision = requirePrecision(fn, options, q);
     const outCount = checkAttentionInputs(fn, plan, q, k, v);
     const { batch, seqQ, heads, dimV } = plan;
     requireFloat32Array(fn, 'dOut', dOut, [['batch', batch], ['seqQ', seqQ], ['heads', heads], ['dimV', dimV]]);
     requireFinite(fn, 'dOut', dOut);
+    const tensors = checkTensorData(fn, plan, data);
 
     if (backend !== 'wasm') {
       const onWasm = () => attentionBackward(q, k, v, dOut, { ...options, backend: 'wasm' });
       let gpu;
       let tables;
       try {
-        gpu = pickGpu(fn, backend, (g) => g.attentionUnsupported(plan, g.precision(precision)));
+        gpu = pickGpu(fn, backend, (g) => (planned.wasmOnly
+          ? 'the WebGPU kernel does not implement seqLensQ, seqLensK, window, alibi, bias or mask yet'
+          : g.attentionUnsupported(plan, g.precision(precision))));
         // Empty shapes need no kernel (zeros); WASM answers them.
-        if (gpu && outCount > 0 && plan.seqK > 0) tables = attentionGpuTables(fn, plan, options);
+        if (gpu && outCount > 0 && plan.seqK > 0) tables = attentionGpuTables(fn, plan, forCpp);
         else gpu = null;
       } catch (error) {
         return Promise.reject(error);
@@ -272,11 +363,12 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const dOutPtr = heap.input(dOut, 'dOut');
       const oPtr = heap.alloc(outCount, 'the output');
       const lsePtr = heap.alloc(batch * heads * seqQ, 'the logsumexp');
-      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, options));
+      const buffers = heapTensors(heap, tensors);
+      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, buffers, forCpp));
       const dqPtr = heap.alloc(typedLength(q), 'dq');
       const dkPtr = heap.alloc(typedLength(k), 'dk');
       const dvPtr = heap.alloc(typedLength(v), 'dv');
-      throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr, options));
+      throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr, buffers, forCpp));
       return { dq: heap.read(dqPtr, typedLength(q)), dk: heap.read(dkPtr, typedLength(k)), dv: heap.read(dvPtr, typedLength(v)) };
     });
   }

@@ -230,12 +230,56 @@ export interface AttentionRopeOptions {
   rotaryDim?: number;
 }
 
+/**
+ * A sliding window around a query's position p: keys p − left … p + right, both ends inclusive.
+ * A side left out (or null) is unbounded; with causal, right is cut to 0. onnxruntime's
+ * local_window_size w is { left: w − 1, right: 0 } with causal (Mistral's window).
+ */
+export interface AttentionWindow {
+  left?: number | null;
+  right?: number | null;
+}
+
+/**
+ * An additive bias read from the caller's buffer (never expanded): shape [batch|1, heads|1,
+ * seqQ|1, seqK|1] (each dim that size or 1), data row-major float32. −Infinity removes a key
+ * (NaN and +Infinity are refused); a bias never changes n_i of the entropy scale.
+ */
+export interface AttentionBias {
+  data: Float32Array;
+  shape: readonly number[];
+}
+
+/**
+ * A boolean mask, broadcast like AttentionBias: nonzero / true = may attend. Bytes (Uint8Array,
+ * Int8Array, Uint8ClampedArray) or an Array of booleans or 0/1. A masked key leaves n_i.
+ */
+export interface AttentionMask {
+  data: Uint8Array | Int8Array | Uint8ClampedArray | readonly boolean[] | readonly number[];
+  shape: readonly number[];
+}
+
 export interface AttentionOptions {
   batch?: number;
   /** Query rows (0 allowed). */
   seqQ: number;
   /** Default seqQ. With causal, query i sits at position seqK − seqQ + i. */
   seqK?: number;
+  /**
+   * Right-padded batches: batch b's valid queries are its first seqLensQ[b] rows (the rest output
+   * zeros), and query i sits at position seqLensK[b] − seqLensQ[b] + i. Length batch; entries ≤ seqQ.
+   */
+  seqLensQ?: null | ArrayLike<number>;
+  /** Batch b's valid keys are its first seqLensK[b] (length batch; entries ≤ seqK). */
+  seqLensK?: null | ArrayLike<number>;
+  /** A sliding window (cost grows as seqQ·window, not seqQ·seqK). Default null (off). */
+  window?: null | AttentionWindow;
+  /** ALiBi (Press et al.): −slope_h·|p − j| added to the logits, the standard slopes. Default false. */
+  alibi?: boolean;
+  /** An additive bias after the scale. Default null (off). */
+  bias?: null | AttentionBias;
+  /** A boolean mask. Default null (off). */
+  mask?: null | AttentionMask;
   heads: number;
   /** heads must be a multiple of kvHeads (grouped-query attention). Default heads. */
   kvHeads?: number;

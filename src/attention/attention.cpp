@@ -87,17 +87,21 @@ void tile_matmul(std::size_t rows, std::size_t depth, std::size_t cols, const fl
 
 // ---- shared set-up -----------------------------------------------------------------------------
 
-// Everything a task needs besides the tensors: strides, padded sizes, c_i, and the RoPE cos/sin
-// table over every position a query or key can take (first_position … seq_k − 1).
+// Everything a task needs besides the tensors: strides, padded sizes, the caller's bias and mask
+// with their broadcast strides, ALiBi's slopes, and the RoPE cos/sin table over every position a
+// query or key can take (first_position … seq_k − 1).
 struct Plan {
     AttentionShape shape;
     AttentionOptions options;
+    AttentionBuffers buffers;
+    AttentionStrides bias_strides, mask_strides;
+    std::vector<float> alibi_slopes;  // [heads] when alibi
+    bool has_terms = false;           // a bias or ALiBi term is added to the logits
     std::size_t group;        // query heads per kv head
     std::size_t dim_padded;   // dim rounded up to the vector width
     std::size_t dim_v_padded;
     std::size_t query_tiles;
     std::size_t key_tiles;
-    long position_shift;      // query i sits at position i + position_shift = seq_k − seq_q + i
     // RoPE
     std::size_t rotary_pairs = 0;
     long first_position = 0;
@@ -118,7 +122,6 @@ struct Plan {
     std::size_t row_index(std::size_t b, std::size_t h, std::size_t i) const {
         return (b * shape.heads + h) * shape.seq_q + i;
     }
-    std::size_t visible_keys(std::size_t i) const { return attention_visible_keys(shape, options.causal, i); }
     // Rotates a row (dim floats) by the position's angle, in place; `inverse` rotates back.
     void rotate(float* row, long position, bool inverse) const {
         if (!options.rope) return;
@@ -126,29 +129,109 @@ struct Plan {
         rope_detail::rotate_segment(row, row, rotary_pairs, options.rope->layout, rope_cos.data() + offset,
                                     rope_sin.data() + offset, inverse);
     }
+    // The bias and ALiBi terms of logit (b, h, i, j) for a query at `position`.
+    float logit_term(std::size_t b, std::size_t h, std::size_t i, long position, std::size_t j) const {
+        float term = 0.0f;
+        if (buffers.bias) term += buffers.bias[bias_strides.at(b, h, i, j)];
+        if (options.alibi) term -= alibi_slopes[h] * static_cast<float>(std::labs(position - static_cast<long>(j)));
+        return term;
+    }
+    bool admits(std::size_t b, std::size_t h, std::size_t i, std::size_t j) const {
+        return !buffers.mask || buffers.mask[mask_strides.at(b, h, i, j)] != 0;
+    }
+    // Adds the terms of keys j0 + a … j0 + e − 1 to the row's logits s[a:e], and sets the keys the
+    // mask removes to −∞.
+    void add_terms(std::size_t b, std::size_t h, std::size_t i, long position, std::size_t j0, std::size_t a,
+                   std::size_t e, float* s) const {
+        if (buffers.bias) {
+            const float* row = buffers.bias + bias_strides.at(b, h, i, j0);
+            if (bias_strides.j == 1)
+                for (std::size_t c = a; c < e; ++c) s[c] += row[c];
+            else
+                for (std::size_t c = a; c < e; ++c) s[c] += row[0];
+        }
+        if (options.alibi) {
+            const float slope = alibi_slopes[h];
+            for (std::size_t c = a; c < e; ++c)
+                s[c] -= slope * static_cast<float>(std::labs(position - static_cast<long>(j0 + c)));
+        }
+        if (buffers.mask) {
+            const std::uint8_t* row = buffers.mask + mask_strides.at(b, h, i, j0);
+            const std::size_t step = mask_strides.j;
+            for (std::size_t c = a; c < e; ++c)
+                if (row[c * step] == 0) s[c] = -std::numeric_limits<float>::infinity();
+        }
+    }
 };
 
-// The lowest position a query or key takes: queries sit at seq_k − seq_q + i, which is negative
-// for the first rows when seq_q > seq_k (not causal).
-long first_rope_position(const AttentionShape& shape) {
-    return std::min<long>(0, static_cast<long>(shape.seq_k) - static_cast<long>(shape.seq_q));
+// The rows of one query tile: each row's position, its key range [begin, end) (attention_row; a
+// row whose mask admits no key gets an empty range) and c_i, and the union of the ranges.
+struct TileRows {
+    long position[kQueryTile];
+    std::size_t begin[kQueryTile], end[kQueryTile];
+    float scale[kQueryTile];
+    std::size_t key_begin, key_end;  // key_begin ≥ key_end when no row sees a key
+};
+
+// `with_scales`: also count n_i (a pass over the mask's row) and compute c_i.
+void tile_rows(const Plan& plan, std::size_t b, std::size_t h, std::size_t i0, std::size_t rows, bool with_scales,
+               TileRows& t) {
+    t.key_begin = plan.shape.seq_k;
+    t.key_end = 0;
+    for (std::size_t r = 0; r < kQueryTile; ++r) {
+        t.position[r] = 0;
+        t.begin[r] = t.end[r] = 0;
+        t.scale[r] = 0.0f;
+        if (r >= rows) continue;
+        const AttentionRow row = attention_row(plan.shape, plan.options, b, i0 + r);
+        t.position[r] = row.position;
+        if (row.empty()) continue;
+        if (with_scales) {
+            const std::size_t n = attention_visible_keys(plan.shape, plan.options, plan.buffers, b, h, i0 + r);
+            if (n == 0) continue;
+            t.scale[r] = static_cast<float>(attention_row_scale(plan.options, n, plan.shape.dim));
+        }
+        t.begin[r] = row.begin;
+        t.end[r] = row.end;
+        t.key_begin = std::min(t.key_begin, row.begin);
+        t.key_end = std::max(t.key_end, row.end);
+    }
 }
 
-Plan make_plan(const AttentionShape& shape, const AttentionOptions& options) {
+// The lowest position a query or key takes: queries sit at Lk_b − Lq_b + i, which is negative for
+// the first rows when Lq_b > Lk_b (not causal).
+long first_rope_position(const AttentionShape& shape, const AttentionOptions& options) {
+    long first = 0;
+    for (std::size_t b = 0; b < shape.batch; ++b)
+        first = std::min(first, static_cast<long>(attention_seq_len_k(shape, options, b)) -
+                                    static_cast<long>(attention_seq_len_q(shape, options, b)));
+    return first;
+}
+
+Plan make_plan(const AttentionShape& shape, const AttentionOptions& options, const AttentionBuffers& buffers) {
     assert(!attention_validate(shape, options));
+    assert(!options.bias || buffers.bias);
+    assert(!options.mask || buffers.mask);
     Plan plan;
     plan.shape = shape;
     plan.options = options;
+    plan.buffers.bias = options.bias ? buffers.bias : nullptr;
+    plan.buffers.mask = options.mask ? buffers.mask : nullptr;
+    if (options.bias) plan.bias_strides = attention_strides(*options.bias);
+    if (options.mask) plan.mask_strides = attention_strides(*options.mask);
+    if (options.alibi)
+        for (std::size_t h = 0; h < shape.heads; ++h)
+            plan.alibi_slopes.push_back(static_cast<float>(attention_alibi_slope(shape.heads, h)));
+    plan.has_terms = plan.buffers.bias || plan.buffers.mask || options.alibi;
     plan.group = shape.heads / shape.kv_heads;
     plan.dim_padded = round_up(shape.dim, kVecWidth);
     plan.dim_v_padded = round_up(std::max<std::size_t>(shape.dim_v, 1), kVecWidth);
     plan.query_tiles = (shape.seq_q + kQueryTile - 1) / kQueryTile;
     plan.key_tiles = (shape.seq_k + kKeyTile - 1) / kKeyTile;
-    plan.position_shift = static_cast<long>(shape.seq_k) - static_cast<long>(shape.seq_q);
     if (options.rope) {
         const std::size_t rotary_dim = options.rope->rotary_dim == 0 ? shape.dim : options.rope->rotary_dim;
         plan.rotary_pairs = rotary_dim / 2;
-        plan.first_position = first_rope_position(shape);
+        plan.first_position = first_rope_position(shape, options);
         const std::size_t positions =
             static_cast<std::size_t>(static_cast<long>(shape.seq_k) - plan.first_position);
         plan.rope_cos.resize(positions * plan.rotary_pairs);
@@ -169,19 +252,18 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options) {
     return plan;
 }
 
-// Loads query rows i0 … i0+rows−1 of head h, rotated and multiplied by c_i, into `tile`
-// ([kQueryTile × dim_padded], zero-padded), and optionally their transpose into `tile_t`
+// Loads query rows i0 … i0+rows−1 of head h, rotated and multiplied by c_i (rows.scale), into
+// `tile` ([kQueryTile × dim_padded], zero-padded), and optionally their transpose into `tile_t`
 // ([dim × kQueryTile]).
 void load_query_tile(const Plan& plan, const float* q, std::size_t b, std::size_t h, std::size_t i0,
-                     std::size_t rows, float* tile, float* tile_t) {
+                     std::size_t rows, const TileRows& info, float* tile, float* tile_t) {
     const std::size_t dim = plan.shape.dim, ld = plan.dim_padded;
     std::fill(tile, tile + kQueryTile * ld, 0.0f);
     for (std::size_t r = 0; r < rows; ++r) {
         float* row = tile + r * ld;
         std::copy(q + plan.q_index(b, i0 + r, h), q + plan.q_index(b, i0 + r, h) + dim, row);
-        plan.rotate(row, static_cast<long>(i0 + r) + plan.position_shift, false);
-        const float scale =
-            static_cast<float>(attention_row_scale(plan.options, plan.visible_keys(i0 + r), dim));
+        plan.rotate(row, info.position[r], false);
+        const float scale = info.scale[r];
         for (std::size_t p = 0; p < dim; ++p) row[p] *= scale;
     }
     if (tile_t) {
@@ -285,7 +367,9 @@ QueryTiles pack_query_tiles(const Plan& plan, const float* q, const float* d_o) 
         const std::size_t qt = t % plan.query_tiles, h = (t / plan.query_tiles) % shape.heads;
         const std::size_t b = t / plan.query_tiles / shape.heads;
         const std::size_t i0 = qt * kQueryTile, rows = std::min(kQueryTile, shape.seq_q - i0);
-        load_query_tile(plan, q, b, h, i0, rows, pack.rows.data() + t * kQueryTile * plan.dim_padded,
+        TileRows info;
+        tile_rows(plan, b, h, i0, rows, true, info);
+        load_query_tile(plan, q, b, h, i0, rows, info, pack.rows.data() + t * kQueryTile * plan.dim_padded,
                         pack.transposed.data() + t * shape.dim * kQueryTile);
         load_rows(d_o, shape.seq_q, shape.heads, shape.dim_v, b, h, i0, rows, kQueryTile, plan.dim_v_padded,
                   pack.grad_rows.data() + t * kQueryTile * plan.dim_v_padded,
@@ -310,16 +394,42 @@ float row_max(const float* x, std::size_t count) {
     return best;
 }
 
-// exp(x[0:n] − shift), n a multiple of the vector width, in place; zeroes x[live:n] (masked keys)
-// and returns the sum of the first `live` results.
-float exp_shifted_and_mask(float* x, std::size_t n, float shift, std::size_t live) {
+constexpr float kFloatMax = std::numeric_limits<float>::max();
+
+// exp(x − shift), with results below exp(kVexpMin) ≈ 1.6e−38 flushed to zero: vexp_f32 clamps its
+// argument, so a masked (−∞) logit, or one 3e38 below the row's max, would otherwise weigh
+// 1.6e−38 instead of 0. A logit that overflowed to +∞ (a finite q·k beyond float32) saturates at
+// the largest float, as the row max does, so that no ∞ − ∞ appears (issue 18).
+inline Vec exp_or_zero(Vec x, Vec shift) {
+    const Vec arg = xsimd::min(x, Vec(kFloatMax)) - shift;
+    return xsimd::select(arg < Vec(simd::kVexpMin), Vec(0.0f), simd::vexp_f32(arg));
+}
+
+// exp(x[a:e] − shift) in place, zero elsewhere in x[0:n] (n a multiple of the vector width; keys
+// the row does not see); returns the sum.
+float exp_shifted_range(float* x, std::size_t n, float shift, std::size_t a, std::size_t e) {
     const Vec shift_vec(shift);
     for (std::size_t j = 0; j < n; j += kVecWidth)
-        simd::vexp_f32(Vec::load_unaligned(x + j) - shift_vec).store_unaligned(x + j);
-    std::fill(x + live, x + n, 0.0f);
+        exp_or_zero(Vec::load_unaligned(x + j), shift_vec).store_unaligned(x + j);
+    std::fill(x, x + a, 0.0f);
+    std::fill(x + e, x + n, 0.0f);
     Vec sum(0.0f);
     for (std::size_t j = 0; j < n; j += kVecWidth) sum += Vec::load_unaligned(x + j);
     return xsimd::hadd(sum);
+}
+
+// The part [a, e) of key tile [j0, j0 + cols) that a row with keys [begin, end) sees.
+struct Span {
+    std::size_t a, e;
+    bool empty() const { return e <= a; }
+};
+Span tile_span(std::size_t begin, std::size_t end, std::size_t j0, std::size_t cols) {
+    return {std::clamp(begin, j0, j0 + cols) - j0, std::clamp(end, j0, j0 + cols) - j0};
+}
+
+// The first key tile a query tile reads (key_begin rounded down to a tile), or past the end.
+std::size_t first_key(const TileRows& info) {
+    return info.key_begin < info.key_end ? info.key_begin / kKeyTile * kKeyTile : info.key_end;
 }
 
 // ---- forward -------------------------------------------------------------------------------------
@@ -345,17 +455,19 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
     const AttentionShape& shape = plan.shape;
     const auto [b, h, g, i0, rows, row_blocks] = query_tile_task(plan, task);
     const std::size_t ldv = plan.dim_v_padded;
+    TileRows info;
+    tile_rows(plan, b, h, i0, rows, true, info);
 
     AlignedFloats q_tile(kQueryTile * plan.dim_padded), scores(kQueryTile * kKeyTile), acc(kQueryTile * ldv, 0.0f);
     float running_max[kQueryTile], running_sum[kQueryTile];
     std::fill(running_max, running_max + kQueryTile, kNegativeInfinity);
     std::fill(running_sum, running_sum + kQueryTile, 0.0f);
 
-    load_query_tile(plan, q, b, h, i0, rows, q_tile.data(), nullptr);
-    // Keys beyond the last row's position are masked for every row of the tile (causal).
-    const std::size_t key_end = std::min(shape.seq_k, plan.visible_keys(i0 + rows - 1));
-    for (std::size_t j0 = 0; j0 < key_end; j0 += kKeyTile) {
-        const std::size_t cols = std::min(kKeyTile, key_end - j0);
+    load_query_tile(plan, q, b, h, i0, rows, info, q_tile.data(), nullptr);
+    // Only the key tiles some row of the tile sees are read: causal masking, padding and windows
+    // skip the rest, so a window of w keys costs O(n·w), not O(n²).
+    for (std::size_t j0 = first_key(info); j0 < info.key_end; j0 += kKeyTile) {
+        const std::size_t cols = std::min(kKeyTile, info.key_end - j0);
         // Packed, contiguous tiles: V read in place would stride by kv_heads·dim_v floats per key
         // (2 KiB for 8 heads of 64), which maps a tile onto a few L1 sets and thrashes them.
         const std::size_t tile = key_tile_index(plan, b, g, j0 / kKeyTile);
@@ -365,15 +477,16 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
                     scores.data(), kKeyTile, false);
         for (std::size_t r = 0; r < kQueryTile; ++r) {
             float* s = scores.data() + r * kKeyTile;
-            const std::size_t visible = r < rows ? plan.visible_keys(i0 + r) : 0;
-            const std::size_t live = visible > j0 ? std::min(cols, visible - j0) : 0;
-            if (live == 0) {  // nothing visible in this tile: the row's state is unchanged
+            const Span span = tile_span(info.begin[r], info.end[r], j0, cols);
+            if (!span.empty() && plan.has_terms) plan.add_terms(b, h, i0 + r, info.position[r], j0, span.a, span.e, s);
+            // Nothing visible in this tile (or only −∞ logits): the row's state is unchanged.
+            const float tile_max = span.empty() ? kNegativeInfinity : std::min(row_max(s + span.a, span.e - span.a), kFloatMax);
+            if (tile_max == kNegativeInfinity) {
                 std::fill(s, s + kKeyTile, 0.0f);
                 continue;
             }
-            const float tile_max = row_max(s, live);
             const float new_max = std::max(running_max[r], tile_max);
-            const float tile_sum = exp_shifted_and_mask(s, kKeyTile, new_max, live);
+            const float tile_sum = exp_shifted_range(s, kKeyTile, new_max, span.a, span.e);
             const float rescale = std::exp(running_max[r] - new_max);  // 0 on the first tile
             running_sum[r] = running_sum[r] * rescale + tile_sum;
             running_max[r] = new_max;
@@ -384,7 +497,7 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
                     (Vec::load_aligned(acc_row + p) * rescale_vec).store_aligned(acc_row + p);
             }
         }
-        // Only the first `cols` keys exist (the rest of P is zero), so the depth is cols.
+        // Only the first `cols` keys can be seen (the rest of P is zero), so the depth is cols.
         tile_matmul(row_blocks, cols, ldv, scores.data(), kKeyTile, v_rows, ldv, acc.data(), ldv, true);
     }
 
@@ -407,15 +520,16 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, co
     const AttentionShape& shape = plan.shape;
     const auto [b, h, g, i0, rows, row_blocks] = query_tile_task(plan, task);
     const std::size_t ld = plan.dim_padded, ldv = plan.dim_v_padded;
+    TileRows info;
+    tile_rows(plan, b, h, i0, rows, true, info);
 
     AlignedFloats q_tile(kQueryTile * ld), do_tile(kQueryTile * ldv);
     AlignedFloats scores(kQueryTile * kKeyTile), d_probs(kQueryTile * kKeyTile), acc(kQueryTile * ld, 0.0f);
 
-    load_query_tile(plan, q, b, h, i0, rows, q_tile.data(), nullptr);
+    load_query_tile(plan, q, b, h, i0, rows, info, q_tile.data(), nullptr);
     load_rows(d_o, shape.seq_q, shape.heads, shape.dim_v, b, h, i0, rows, kQueryTile, ldv, do_tile.data(), nullptr);
-    const std::size_t key_end = std::min(shape.seq_k, plan.visible_keys(i0 + rows - 1));
-    for (std::size_t j0 = 0; j0 < key_end; j0 += kKeyTile) {
-        const std::size_t cols = std::min(kKeyTile, key_end - j0);
+    for (std::size_t j0 = first_key(info); j0 < info.key_end; j0 += kKeyTile) {
+        const std::size_t cols = std::min(kKeyTile, info.key_end - j0);
         const std::size_t tile = key_tile_index(plan, b, g, j0 / kKeyTile);
         const float* k_rows = keys.rows.data() + tile * kKeyTile * ld;
         const float* k_tile_t = keys.transposed.data() + tile * shape.dim * kKeyTile;
@@ -427,14 +541,15 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, co
         // scores becomes dS = P ∘ (dP − D).
         for (std::size_t r = 0; r < kQueryTile; ++r) {
             float* s = scores.data() + r * kKeyTile;
-            const std::size_t visible = r < rows ? plan.visible_keys(i0 + r) : 0;
-            const std::size_t live = visible > j0 ? std::min(cols, visible - j0) : 0;
-            if (live == 0) {
+            const Span span = tile_span(info.begin[r], info.end[r], j0, cols);
+            const std::size_t row = r < rows ? plan.row_index(b, h, i0 + r) : 0;
+            // A row without keys (logsumexp −∞) passes no gradient.
+            if (span.empty() || logsumexp[row] == kNegativeInfinity) {
                 std::fill(s, s + kKeyTile, 0.0f);
                 continue;
             }
-            const std::size_t row = plan.row_index(b, h, i0 + r);
-            exp_shifted_and_mask(s, kKeyTile, logsumexp[row], live);
+            if (plan.has_terms) plan.add_terms(b, h, i0 + r, info.position[r], j0, span.a, span.e, s);
+            exp_shifted_range(s, kKeyTile, logsumexp[row], span.a, span.e);
             const Vec d_vec(row_dot[row]);
             const float* dp = d_probs.data() + r * kKeyTile;
             for (std::size_t j = 0; j < kKeyTile; j += kVecWidth)
@@ -445,12 +560,19 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, co
 
     for (std::size_t r = 0; r < rows; ++r) {
         float* row = acc.data() + r * ld;
-        const float scale =
-            static_cast<float>(attention_row_scale(plan.options, plan.visible_keys(i0 + r), shape.dim));
-        for (std::size_t p = 0; p < shape.dim; ++p) row[p] *= scale;
-        plan.rotate(row, static_cast<long>(i0 + r) + plan.position_shift, true);
+        for (std::size_t p = 0; p < shape.dim; ++p) row[p] *= info.scale[r];
+        plan.rotate(row, info.position[r], true);
         std::copy(row, row + shape.dim, dq + plan.q_index(b, i0 + r, h));
     }
+}
+
+// A conservative bound on the keys query tile [i0, i0 + rows) of batch b sees: begin and end grow
+// with the row (attention.hpp), so the first row's begin and the last valid row's end enclose them.
+Span query_tile_keys(const Plan& plan, std::size_t b, std::size_t i0, std::size_t rows) {
+    const std::size_t valid_end = std::min(i0 + rows, attention_seq_len_q(plan.shape, plan.options, b));
+    if (valid_end <= i0) return {0, 0};
+    return {attention_row(plan.shape, plan.options, b, i0).begin,
+            attention_row(plan.shape, plan.options, b, valid_end - 1).end};
 }
 
 // Pass 2: dK and dV for (batch, kv head, key tile), summed over the query heads of the group.
@@ -469,22 +591,32 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
     AlignedFloats scores_t(kKeyTile * kQueryTile), d_probs_t(kKeyTile * kQueryTile);
     AlignedFloats dk_acc(kKeyTile * ld, 0.0f), dv_acc(kKeyTile * ldv, 0.0f);
     float row_lse[kQueryTile], row_d[kQueryTile];
+    bool row_live[kQueryTile];
+    TileRows info;
 
     load_key_tile(plan, k, b, g, j0, cols, k_rows.data(), nullptr, nullptr);
     load_rows(v, shape.seq_k, shape.kv_heads, shape.dim_v, b, g, j0, cols, kKeyTile, ldv, v_rows.data(), nullptr);
-    for (std::size_t h = g * plan.group; h < (g + 1) * plan.group; ++h) {
-        for (std::size_t qt = 0; qt < plan.query_tiles; ++qt) {
-            const std::size_t i0 = qt * kQueryTile;
-            const std::size_t rows = std::min(kQueryTile, shape.seq_q - i0);
-            if (plan.visible_keys(i0 + rows - 1) <= j0) continue;  // the whole tile is masked (causal)
+    for (std::size_t qt = 0; qt < plan.query_tiles; ++qt) {
+        const std::size_t i0 = qt * kQueryTile;
+        const std::size_t rows = std::min(kQueryTile, shape.seq_q - i0);
+        const Span bound = query_tile_keys(plan, b, i0, rows);
+        if (bound.e <= j0 || bound.a >= j0 + cols) continue;  // no row of the tile sees these keys
+        tile_rows(plan, b, 0, i0, rows, false, info);  // ranges and positions do not depend on the head
+        for (std::size_t h = g * plan.group; h < (g + 1) * plan.group; ++h) {
             const std::size_t tile = query_tile_index(plan, b, h, qt);
             const float* q_tile = queries.rows.data() + tile * kQueryTile * ld;
             const float* q_tile_t = queries.transposed.data() + tile * shape.dim * kQueryTile;
             const float* do_tile = queries.grad_rows.data() + tile * kQueryTile * ldv;
             const float* do_tile_t = queries.grad_transposed.data() + tile * shape.dim_v * kQueryTile;
+            // Whether every row sees every key of the tile as it is (no term, no mask, no dead row).
+            bool plain = !plan.has_terms;
             for (std::size_t r = 0; r < kQueryTile; ++r) {
-                row_lse[r] = r < rows ? logsumexp[plan.row_index(b, h, i0 + r)] : 0.0f;
-                row_d[r] = r < rows ? row_dot[plan.row_index(b, h, i0 + r)] : 0.0f;
+                const float lse = r < rows ? logsumexp[plan.row_index(b, h, i0 + r)] : kNegativeInfinity;
+                row_live[r] = lse != kNegativeInfinity && !tile_span(info.begin[r], info.end[r], j0, cols).empty();
+                // A dead row's logits are all set to −∞ below, so its shift only has to be finite.
+                row_lse[r] = row_live[r] ? lse : 0.0f;
+                row_d[r] = row_live[r] ? row_dot[plan.row_index(b, h, i0 + r)] : 0.0f;
+                if (r < rows && !(row_live[r] && info.begin[r] <= j0 && info.end[r] >= j0 + cols)) plain = false;
             }
             // Sᵀ = K Q'ᵀ and dPᵀ = V dOᵀ, [kKeyTile × kQueryTile]: queries run along the lanes.
             tile_matmul(col_blocks, shape.dim, kQueryTile, k_rows.data(), ld, q_tile_t, kQueryTile,
@@ -494,26 +626,33 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
             for (std::size_t c = 0; c < kKeyTile; ++c) {
                 float* p_row = scores_t.data() + c * kQueryTile;
                 float* ds_row = d_probs_t.data() + c * kQueryTile;
-                // Query r sees key j0 + c iff r < rows and (not causal or visible_keys(i0 + r) > j0 + c).
-                std::size_t first_row = 0;
-                if (plan.options.causal) {
-                    const long first = static_cast<long>(j0 + c) - plan.position_shift - static_cast<long>(i0);
-                    first_row = static_cast<std::size_t>(std::clamp<long>(first, 0, static_cast<long>(kQueryTile)));
-                }
-                if (c >= cols || first_row >= rows) {
+                if (c >= cols) {
                     std::fill(p_row, p_row + kQueryTile, 0.0f);
                     std::fill(ds_row, ds_row + kQueryTile, 0.0f);
                     continue;
                 }
+                const std::size_t j = j0 + c;
+                if (!plain) {
+                    // Query r sees key j iff it is live, j is in its range and the mask admits it;
+                    // the others get logit −∞ (P = 0).
+                    for (std::size_t r = 0; r < kQueryTile; ++r) {
+                        if (r >= rows || !row_live[r] || j < info.begin[r] || j >= info.end[r])
+                            p_row[r] = kNegativeInfinity;
+                        else if (plan.has_terms) {
+                            if (!plan.admits(b, h, i0 + r, j)) p_row[r] = kNegativeInfinity;
+                            else p_row[r] += plan.logit_term(b, h, i0 + r, info.position[r], j);
+                        }
+                    }
+                }
                 for (std::size_t r = 0; r < kQueryTile; r += kVecWidth) {
-                    const Vec p = simd::vexp_f32(Vec::load_unaligned(p_row + r) - Vec::load_unaligned(row_lse + r));
+                    const Vec p = exp_or_zero(Vec::load_unaligned(p_row + r), Vec::load_unaligned(row_lse + r));
                     p.store_unaligned(p_row + r);
                     (p * (Vec::load_unaligned(ds_row + r) - Vec::load_unaligned(row_d + r))).store_unaligned(ds_row + r);
                 }
-                std::fill(p_row, p_row + first_row, 0.0f);
-                std::fill(p_row + rows, p_row + kQueryTile, 0.0f);
-                std::fill(ds_row, ds_row + first_row, 0.0f);
-                std::fill(ds_row + rows, ds_row + kQueryTile, 0.0f);
+                if (plain) {  // the padding lanes of a partial query tile
+                    std::fill(p_row + rows, p_row + kQueryTile, 0.0f);
+                    std::fill(ds_row + rows, ds_row + kQueryTile, 0.0f);
+                }
             }
             tile_matmul(col_blocks, kQueryTile, ldv, scores_t.data(), kQueryTile, do_tile, ldv, dv_acc.data(),
                         ldv, true);
@@ -534,6 +673,50 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
 
 std::size_t attention_query_tile() { return kQueryTile; }
 std::size_t attention_key_tile() { return kKeyTile; }
+
+namespace {
+
+// "[2, 8, 128, 128]" for messages.
+std::string dims_text(const std::vector<std::size_t>& dims) {
+    std::string out = "[";
+    for (std::size_t d = 0; d < dims.size(); ++d) out += (d ? ", " : "") + js_number(std::uint64_t{dims[d]});
+    return out + "]";
+}
+
+// seqLensQ / seqLensK: `batch` entries, each at most `limit` (seqQ / seqK).
+Error lengths_rule(const char* name, const std::optional<std::vector<std::size_t>>& lengths, std::size_t batch,
+                   const char* limit_name, std::size_t limit) {
+    if (!lengths) return {};
+    if (lengths->size() != batch)
+        return range_error(name, "an array of batch = " + js_number(std::uint64_t{batch}) + " lengths",
+                           "length " + js_number(std::uint64_t{lengths->size()}));
+    for (std::size_t b = 0; b < batch; ++b)
+        if (Error e = at_most(std::string(name) + "[" + std::to_string(b) + "]", (*lengths)[b], limit, limit_name))
+            return e;
+    return {};
+}
+
+// bias.shape / mask.shape: four dims broadcasting over [batch, heads, seqQ, seqK], and the buffer
+// fits the heap.
+Error broadcast_rule(const char* name, const std::optional<AttentionBroadcast>& tensor, const AttentionShape& shape,
+                     std::size_t element_bytes) {
+    if (!tensor) return {};
+    const std::vector<std::size_t> full{shape.batch, shape.heads, shape.seq_q, shape.seq_k};
+    const std::string parameter = std::string(name) + ".shape";
+    bool broadcasts = tensor->shape.size() == 4;
+    for (std::size_t d = 0; broadcasts && d < 4; ++d)
+        broadcasts = tensor->shape[d] == full[d] || tensor->shape[d] == 1;
+    if (!broadcasts)
+        return range_error(parameter,
+                           "4 dims broadcasting over [batch, heads, seqQ, seqK] = " + dims_text(full) +
+                               " (each that size or 1)",
+                           dims_text(tensor->shape));
+    const std::vector<std::size_t>& d = tensor->shape;
+    return buffer_fits(name, {{"shape[0]", d[0]}, {"shape[1]", d[1]}, {"shape[2]", d[2]}, {"shape[3]", d[3]}},
+                       element_bytes);
+}
+
+}  // namespace
 
 Error attention_validate(const AttentionShape& shape, const AttentionOptions& options) {
     if (Error e = positive("batch", shape.batch)) return e;
@@ -560,18 +743,100 @@ Error attention_validate(const AttentionShape& shape, const AttentionOptions& op
         if (Error e = rope_rules("dim", shape.dim, "rope.base", rope.base, "rope.rotaryDim", rope.rotary_dim))
             return e;
     }
+    if (Error e = lengths_rule("seqLensQ", options.seq_lens_q, shape.batch, "seqQ", shape.seq_q)) return e;
+    if (Error e = lengths_rule("seqLensK", options.seq_lens_k, shape.batch, "seqK", shape.seq_k)) return e;
+    if (options.causal && (options.seq_lens_q || options.seq_lens_k))
+        for (std::size_t b = 0; b < shape.batch; ++b) {
+            const std::size_t lq = attention_seq_len_q(shape, options, b), lk = attention_seq_len_k(shape, options, b);
+            if (lq > lk)
+                return range_error_text(options.seq_lens_q ? "seqLensQ" : "seqLensK",
+                                        "causal attention needs seqLensQ[b] <= seqLensK[b] (query i sits at "
+                                        "position seqLensK[b] - seqLensQ[b] + i), received " +
+                                            std::string(options.seq_lens_q ? "seqLensQ" : "seqQ") +
+                                            (options.seq_lens_q ? "[" + std::to_string(b) + "]" : "") + " = " +
+                                            js_number(std::uint64_t{lq}) + ", " +
+                                            std::string(options.seq_lens_k ? "seqLensK" : "seqK") +
+                                            (options.seq_lens_k ? "[" + std::to_string(b) + "]" : "") + " = " +
+                                            js_number(std::uint64_t{lk}));
+        }
     const Extent batch{"batch", shape.batch}, seq_q{"seqQ", shape.seq_q}, seq_k{"seqK", shape.seq_k},
         heads{"heads", shape.heads}, kv_heads{"kvHeads", shape.kv_heads}, dim{"dim", shape.dim},
         dim_v{"dimV", shape.dim_v};
     if (Error e = buffer_fits("q", {batch, seq_q, heads, dim})) return e;
     if (Error e = buffer_fits("k", {batch, seq_k, kv_heads, dim})) return e;
     if (Error e = buffer_fits("v", {batch, seq_k, kv_heads, dim_v})) return e;
-    return buffer_fits("the output", {batch, seq_q, heads, dim_v});
+    if (Error e = buffer_fits("the output", {batch, seq_q, heads, dim_v})) return e;
+    if (Error e = broadcast_rule("bias", options.bias, shape, 4)) return e;
+    return broadcast_rule("mask", options.mask, shape, 1);
 }
 
 AttentionOptions attention_resolve(const AttentionShape& shape, AttentionOptions options) {
     if (options.rope && options.rope->rotary_dim == 0) options.rope->rotary_dim = shape.dim;
     return options;
+}
+
+std::size_t attention_seq_len_q(const AttentionShape& shape, const AttentionOptions& options, std::size_t b) {
+    return options.seq_lens_q ? (*options.seq_lens_q)[b] : shape.seq_q;
+}
+
+std::size_t attention_seq_len_k(const AttentionShape& shape, const AttentionOptions& options, std::size_t b) {
+    return options.seq_lens_k ? (*options.seq_lens_k)[b] : shape.seq_k;
+}
+
+AttentionRow attention_row(const AttentionShape& shape, const AttentionOptions& options, std::size_t b,
+                           std::size_t i) {
+    const std::size_t lq = attention_seq_len_q(shape, options, b), lk = attention_seq_len_k(shape, options, b);
+    AttentionRow row;
+    row.position = static_cast<long>(lk) - static_cast<long>(lq) + static_cast<long>(i);
+    if (i >= lq) return row;  // padding
+    // [begin, end) in signed arithmetic, then clipped to the batch entry's keys [0, lk).
+    long begin = 0, end = static_cast<long>(lk);
+    if (options.window && options.window->left) begin = std::max(begin, row.position - static_cast<long>(*options.window->left));
+    if (options.window && options.window->right)
+        end = std::min(end, row.position + static_cast<long>(*options.window->right) + 1);
+    if (options.causal) end = std::min(end, row.position + 1);
+    if (end > begin) {
+        row.begin = static_cast<std::size_t>(begin);
+        row.end = static_cast<std::size_t>(end);
+    }
+    return row;
+}
+
+AttentionStrides attention_strides(const AttentionBroadcast& tensor) {
+    const std::vector<std::size_t>& d = tensor.shape;
+    AttentionStrides s;
+    s.j = d[3] == 1 ? 0 : 1;
+    s.i = d[2] == 1 ? 0 : d[3];
+    s.h = d[1] == 1 ? 0 : d[2] * d[3];
+    s.b = d[0] == 1 ? 0 : d[1] * d[2] * d[3];
+    return s;
+}
+
+std::size_t attention_visible_keys(const AttentionShape& shape, const AttentionOptions& options,
+                                   const AttentionBuffers& buffers, std::size_t b, std::size_t h, std::size_t i) {
+    const AttentionRow row = attention_row(shape, options, b, i);
+    if (row.empty()) return 0;
+    if (!options.mask || !buffers.mask) return row.end - row.begin;
+    const AttentionStrides strides = attention_strides(*options.mask);
+    const std::uint8_t* mask = buffers.mask + strides.at(b, h, i, 0);
+    std::size_t count = 0;
+    for (std::size_t j = row.begin; j < row.end; ++j) count += mask[j * strides.j] != 0;
+    return count;
+}
+
+double attention_alibi_slope(std::size_t heads, std::size_t h) {
+    // get_slopes(n) of github.com/ofirpress/attention_with_linear_biases: for n = 2^k the geometric
+    // sequence start·start^i with start = 2^(−8/n); otherwise the n' = 2^⌊log2 n⌋ slopes of that
+    // sequence, then get_slopes(2n')[0::2][: n − n'].
+    std::size_t power = 1;
+    while (power * 2 <= heads) power *= 2;
+    if (h < power) return std::exp2(-8.0 * static_cast<double>(h + 1) / static_cast<double>(power));
+    const std::size_t k = 2 * (h - power);  // every other slope of the 2·power sequence
+    return std::exp2(-8.0 * static_cast<double>(k + 1) / static_cast<double>(2 * power));
+}
+
+bool attention_needs_wasm(const AttentionOptions& options) {
+    return options.seq_lens_q || options.seq_lens_k || options.window || options.alibi || options.bias || options.mask;
 }
 
 double attention_row_scale(const AttentionOptions& options, std::size_t visible_keys, std::size_t dim) {
@@ -595,13 +860,13 @@ std::vector<float> attention_row_scales(const AttentionShape& shape, const Atten
     std::vector<float> scales(shape.seq_q);
     for (std::size_t i = 0; i < shape.seq_q; ++i)
         scales[i] = static_cast<float>(
-            attention_row_scale(options, attention_visible_keys(shape, options.causal, i), shape.dim));
+            attention_row_scale(options, std::max<std::size_t>(1, attention_visible_keys(shape, options, {}, 0, 0, i)), shape.dim));
     return scales;
 }
 
 std::vector<float> attention_rope_table(const AttentionShape& shape, const AttentionOptions& options) {
     if (!options.rope) return {};
-    const long first = first_rope_position(shape);
+    const long first = first_rope_position(shape, options);
     RopeOptions rope;
     rope.base = options.rope->base;
     rope.layout = options.rope->layout;
@@ -613,8 +878,8 @@ std::vector<float> attention_rope_table(const AttentionShape& shape, const Atten
 }
 
 void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
-                       const float* k, const float* v, float* o, float* logsumexp) {
-    const Plan plan = make_plan(shape, options);
+                       const float* k, const float* v, float* o, float* logsumexp, const AttentionBuffers& buffers) {
+    const Plan plan = make_plan(shape, options, buffers);
     if (shape.seq_q == 0) return;
     const KeyTiles keys = pack_key_tiles(plan, k, v, false, true, false, true);
     parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
@@ -624,8 +889,8 @@ void attention_forward(const AttentionShape& shape, const AttentionOptions& opti
 
 void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
                         const float* k, const float* v, const float* o, const float* logsumexp,
-                        const float* d_o, float* dq, float* dk, float* dv) {
-    const Plan plan = make_plan(shape, options);
+                        const float* d_o, float* dq, float* dk, float* dv, const AttentionBuffers& buffers) {
+    const Plan plan = make_plan(shape, options, buffers);
     if (shape.seq_k == 0) {  // no key is seen: O is the constant 0, every gradient is 0
         std::fill(dq, dq + shape.batch * shape.seq_q * shape.heads * shape.dim, 0.0f);
         return;

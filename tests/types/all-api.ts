@@ -10,7 +10,7 @@
 // the surface, the other suites check the numbers.
 import initDefault, {
   Disposable, init, version,
-  type Activation, type AdapterInfo, type AttentionGradients, type AttentionOptions,
+  type Activation, type AdapterInfo, type AttentionBias, type AttentionGradients, type AttentionMask, type AttentionOptions, type AttentionWindow,
   type AttentionRopeOptions, type Backend, type ClipGradientsOptions, type CriticLossOptions,
   type CriticLossResult, type GanDataset, type GanMetrics, type GanNamespace, type GanPreset,
   type GanPresetName, type GanStepResult, type GanTrainer, type GanTrainerOptions,
@@ -157,6 +157,9 @@ const fusedRope = { base: 10000, layout: 'half', rotaryDim: 2 } satisfies Requir
 const attentionOptions = {
   batch: 1, seqQ: 2, seqK: 3, heads: 2, kvHeads: 1, dim: 4, dimV: 2, causal: true, scale: 'entropy',
   baseLen: 512, nMin: 16, clipBelowOne: true, rope: fusedRope, backend: 'wasm',
+  seqLensQ: [2], seqLensK: new Int32Array([3]), window: { left: 2, right: null } satisfies Required<AttentionWindow>,
+  alibi: true, bias: { data: f32(12, 4), shape: [1, 2, 2, 3] } satisfies AttentionBias,
+  mask: { data: new Uint8Array([1, 1, 0]), shape: [1, 1, 1, 3] } satisfies AttentionMask,
 } satisfies Required<AttentionOptions>;
 const q = f32(16, 1);
 const k = f32(12, 2);
@@ -165,6 +168,8 @@ const out: Float32Array = await kx.attention(q, k, v, attentionOptions);
 const grads: AttentionGradients = kx.attentionBackward(q, k, v, new Float32Array(out.length).fill(1e-3), attentionOptions);
 const standard = await kx.attention(q, k, v, { ...attentionOptions, scale: 'standard', rope: true, causal: false });
 const fixed = await kx.attention(q, k, v, { ...attentionOptions, scale: 0.5, rope: null, clipBelowOne: false });
+const booleanMask = await kx.attention(q, k, v, { ...attentionOptions, mask: { data: [true, false, true], shape: [1, 1, 1, 3] } });
+check(booleanMask.length === 8, 'attention with a mask of booleans');
 // Options kept in a variable: their strings widen to `string`, which the types accept.
 const stored = { seqQ: 2, seqK: 3, heads: 2, kvHeads: 1, dim: 4, dimV: 2, scale: 'standard', rope: { layout: 'half' } };
 const fromStored = await kx.attention(q, k, v, stored);
