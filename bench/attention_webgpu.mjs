@@ -160,12 +160,15 @@ export async function run() {
           report.skipped.push({ n, dim, precision, reason: `time budget of ${BUDGET_SECONDS} s spent` });
           continue;
         }
-        const options = { batch: 1, seqQ: n, seqK: n, heads: HEADS, kvHeads: HEADS, dim, dimV: dim, causal: false, rope: null };
+        const options = { batch: 1, seqQ: n, seqK: n, heads: HEADS, kvHeads: HEADS, dim, dimV: dim, causal: false, rope: null, window: null };
         const q = seeded(n * HEADS * dim, 11);
         const k = seeded(n * HEADS * dim, 12);
         const v = seeded(n * HEADS * dim, 13);
         const dOut = seeded(n * HEADS * dim, 14);
-        const tables = { rowScale: new Float32Array(n).fill(1 / Math.sqrt(dim)), ropeTable: null };
+        const tables = {
+          rowScale: new Float32Array([1 / Math.sqrt(dim)]), scaleDims: [1, 1, 1], ropeQ: null, ropeQBatch: 1, ropeK: null,
+          lengths: null, alibi: null, bias: null, mask: null,
+        };
         const row = { n, dim, precision };
         for (const backward of [false, true]) {
           const time = (repeats) => backend.timeAttention(q, k, v, dOut, options, tables, { precision, backward, repeats });

@@ -12,6 +12,7 @@
 #include <emscripten/val.h>
 
 #include "attention/attention.hpp"
+#include "attention/attention_gpu.hpp"
 #include "attention/rope.hpp"
 #include "options.hpp"
 
@@ -115,15 +116,12 @@ Error read_attention(const val& js, AttentionCall& call) {
     return error;
 }
 
-// { options } or { error }, and wasmOnly: whether the call uses what the WebGPU kernel does not
-// implement yet (attention_needs_wasm).
+// { options } or { error }.
 val attention_plan(val js) {
     AttentionCall call;
     const Error error = read_attention(js, call);
     call.options = kexue::attention_resolve(call.shape, call.options);
-    val out = plan_result(error, call);
-    if (!error) out.set("wasmOnly", kexue::attention_needs_wasm(call.options));
-    return out;
+    return plan_result(error, call);
 }
 
 // The heap addresses of the buffers besides q, k, v: { bias, mask } (0 or absent when off). The
@@ -167,20 +165,34 @@ val attention_backward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std
     return val::undefined();
 }
 
-// For the WebGPU kernel: { rowScale, ropeTable } or { error }. rowScale holds c_i per query row
-// (attention_row_scale); ropeTable (cos, sin) per position min(0, seqK − seqQ) … seqK − 1 and pair,
-// or null without RoPE.
-val attention_gpu_tables(val js) {
+// For the WebGPU kernels (attention_gpu.hpp): { rowScale, scaleDims: [batch|1, heads|1, seqQ|1],
+// ropeQ, ropeQBatch, ropeK (null without RoPE), lengths (Uint32Array [batch, 2] or null), alibi
+// (null without) } or { error }. `buffers` as for attentionForward (the mask counts in n_i).
+val attention_gpu_tables(val buffers, val js) {
     AttentionCall call;
+    kexue::AttentionBuffers data;
     val out = val::object();
-    if (Error error = read_attention(js, call)) {
+    Error error = read_attention(js, call);
+    if (!error) error = read_buffers(buffers, call, data);
+    if (error) {
         out.set("error", to_js_error(error));
         return out;
     }
-    out.set("rowScale", float32_array(kexue::attention_row_scales(call.shape, call.options)));
-    out.set("ropeTable", call.options.rope
-                             ? float32_array(kexue::attention_rope_table(call.shape, call.options))
-                             : val::null());
+    const kexue::AttentionGpuTables tables = kexue::attention_gpu_tables(call.shape, call.options, data);
+    out.set("rowScale", float32_array(tables.row_scale));
+    val dims = val::array();
+    dims.call<void>("push", static_cast<double>(tables.scale_batch));
+    dims.call<void>("push", static_cast<double>(tables.scale_heads));
+    dims.call<void>("push", static_cast<double>(tables.scale_rows));
+    out.set("scaleDims", dims);
+    out.set("ropeQ", call.options.rope ? float32_array(tables.rope_q) : val::null());
+    out.set("ropeQBatch", static_cast<double>(tables.rope_q_batch));
+    out.set("ropeK", call.options.rope ? float32_array(tables.rope_k) : val::null());
+    out.set("lengths", tables.lengths.empty()
+                           ? val::null()
+                           : val(emscripten::typed_memory_view(tables.lengths.size(), tables.lengths.data()))
+                                 .call<val>("slice"));
+    out.set("alibi", tables.alibi.empty() ? val::null() : float32_array(tables.alibi));
     return out;
 }
 

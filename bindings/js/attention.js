@@ -169,18 +169,24 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     return null;
   }
 
-  // The WebGPU kernel's c_i per query row and fused-RoPE (cos, sin) table, computed by C++ as the
-  // WASM kernels compute them. The last ones are kept: a model calls attention with the same
-  // options again and again.
+  // What the WebGPU kernels read besides q, k, v (attention_gpu.hpp, computed by C++ by the rules
+  // the WASM kernels follow), with the call's bias and mask data. The last tables are kept when
+  // they cannot depend on the mask's data: a model calls attention with the same options again
+  // and again.
   let lastGpuTables = { key: '', tables: null };
-  function attentionGpuTables(fn, plan, options) {
-    const key = JSON.stringify(plan);
-    if (lastGpuTables.key !== key) {
-      const tables = module.attentionGpuTables(options);
+  function attentionGpuTables(fn, plan, options, tensors) {
+    const key = plan.mask ? null : JSON.stringify(plan);
+    let tables = key !== null && lastGpuTables.key === key ? lastGpuTables.tables : null;
+    if (!tables) {
+      tables = withHeap(module, (heap) => module.attentionGpuTables(heapTensors(heap, tensors), options));
       throwIfError(fn, tables.error);
-      lastGpuTables = { key, tables };
+      if (key !== null) lastGpuTables = { key, tables };
     }
-    return lastGpuTables.tables;
+    return {
+      ...tables,
+      bias: tensors.bias ? { data: tensors.bias, shape: plan.bias.shape } : null,
+      mask: tensors.mask ? { data: tensors.mask, shape: plan.mask.shape } : null,
+    };
   }
 
   /**
@@ -285,19 +291,16 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     const fn = 'attention';
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
     const { forCpp, data } = splitTensorOptions(options);
-    const planned = module.attentionPlan(forCpp);
-    const plan = resolvePlan(fn, planned);
+    const plan = resolvePlan(fn, module.attentionPlan(forCpp));
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto');
     const precision = requirePrecision(fn, options, q);
     const outCount = checkAttentionInputs(fn, plan, q, k, v);
     const tensors = checkTensorData(fn, plan, data);
     // Empty shapes (seqQ = 0, or seqK = 0: zeros) need no kernel; WASM answers them.
-    const gpu = pickGpu(fn, backend, (g) => (planned.wasmOnly
-      ? 'the WebGPU kernel does not implement seqLensQ, seqLensK, window, alibi, bias or mask yet'
-      : g.attentionUnsupported(plan, g.precision(precision))));
+    const gpu = pickGpu(fn, backend, (g) => g.attentionUnsupported(plan, g.precision(precision)));
     if (gpu && outCount > 0 && plan.seqK > 0) {
       try {
-        const tables = attentionGpuTables(fn, plan, forCpp);
+        const tables = attentionGpuTables(fn, plan, forCpp, tensors);
         const { out } = await gpu.attention(exactView(q), exactView(k), exactView(v), plan, tables, { precision });
         return out;
       } catch (error) {
@@ -324,8 +327,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     const fn = 'attentionBackward';
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
     const { forCpp, data } = splitTensorOptions(options);
-    const planned = module.attentionPlan(forCpp);
-    const plan = resolvePlan(fn, planned);
+    const plan = resolvePlan(fn, module.attentionPlan(forCpp));
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'wasm');
     const precision = requirePrecision(fn, options, q);
     const outCount = checkAttentionInputs(fn, plan, q, k, v);
@@ -339,11 +341,9 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       let gpu;
       let tables;
       try {
-        gpu = pickGpu(fn, backend, (g) => (planned.wasmOnly
-          ? 'the WebGPU kernel does not implement seqLensQ, seqLensK, window, alibi, bias or mask yet'
-          : g.attentionUnsupported(plan, g.precision(precision))));
+        gpu = pickGpu(fn, backend, (g) => g.attentionUnsupported(plan, g.precision(precision)));
         // Empty shapes need no kernel (zeros); WASM answers them.
-        if (gpu && outCount > 0 && plan.seqK > 0) tables = attentionGpuTables(fn, plan, forCpp);
+        if (gpu && outCount > 0 && plan.seqK > 0) tables = attentionGpuTables(fn, plan, forCpp, tensors);
         else gpu = null;
       } catch (error) {
         return Promise.reject(error);

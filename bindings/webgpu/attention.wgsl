@@ -9,7 +9,8 @@
 //   out       [batch, seqQ, heads,   DIM_V]   f32
 //   stats     [batch, heads, seqQ]            f32, the logsumexp log Σ_j exp(s_ij) over the keys
 //                                             row i sees (NO_SCORE for a row that sees none)
-//   tables                                    c_i and the RoPE (cos, sin) (attention_common.wgsl)
+//   aux                                       c_i, RoPE (cos, sin), lengths, ALiBi, bias, mask
+//                                             (attention_common.wgsl)
 //
 // One workgroup per (query tile, head, batch) (attention_common.wgsl: group_coords); BLOCK_Q rows
 // per tile and LANES invocations per row. Rows are cut in quads (vec4: one workgroup-memory load
@@ -30,7 +31,7 @@
 @group(0) @binding(2) var<storage, read> v: array<elem_t>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read_write> stats: array<f32>;
-@group(0) @binding(5) var<storage, read> tables: array<f32>;
+@group(0) @binding(5) var<storage, read> aux: array<u32>;
 @group(0) @binding(6) var<uniform> params: AttentionParams;
 
 var<workgroup> k_tile: array<vec4<elem_t>, BLOCK_K * DIM4>;
@@ -54,9 +55,10 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>,
 
   // The keys of the tile's rows: from the first row's first to the last row's last (ranges move
   // forward with the row). Uniform values only.
-  let tile_lo = row_keys(b, i0).x;
-  let tile_hi = row_keys(b, min(i0 + BLOCK_Q, params.seq_q) - 1u).y;
-  var range = vec2<u32>(0u, 0u);
+  let tile = tile_keys(b, i0, BLOCK_Q);
+  let tile_lo = tile.x;
+  let tile_hi = tile.y;
+  var range = RowKeys(0, 0u, 0u);
   if (live) {
     range = row_keys(b, i);
   }
@@ -64,7 +66,7 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>,
   // This lane's quads of the rotated query row times c_i (folded in once instead of per score).
   var q_part: array<vec4<elem_t>, QPL>;
   if (live) {
-    let c = row_scale(b, i);
+    let c = row_scale(b, h, i);
     for (var m = 0u; m < QPL; m++) {
       q_part[m] = vec4<elem_t>(load_q4(b, i, h, t + m * LANES) * c);
     }
@@ -100,11 +102,15 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>,
         }
         let score = lane_sum(partial);
         let j = j0 + c0 + c;
-        let seen = j >= range.x && j < range.y;
-        scores[c] = select(NO_SCORE, score, seen);
-        if (seen) {
-          chunk_max = max(chunk_max, score);
+        var logit = NO_SCORE;
+        if (j >= range.lo && j < range.hi) {
+          let terms = logit_terms(b, h, i, j, range.position);
+          if (terms != NO_SCORE) {
+            logit = score + terms;
+            chunk_max = max(chunk_max, logit);
+          }
         }
+        scores[c] = logit;
       }
       // Online softmax: rescale what was summed under the old max (1 when it did not move).
       let correction = exp(running_max - chunk_max);

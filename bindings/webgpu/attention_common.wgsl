@@ -11,16 +11,21 @@
 // Row strides (in rows of DIM or DIM_V elements; a row is one (batch, position, head)):
 //   q, out, dq, dOut   row (b, i, h)  at b·q_sb + i·q_ss + h·q_sh   ('bshd': q_ss = heads, q_sh = 1)
 //   k, v, dk, dv       row (b, j, g)  at b·k_sb + j·k_ss + g·k_sh
-// Small per-row inputs share one buffer (`tables`, f32; WebGPU guarantees only 8 storage buffers
-// per shader stage):
-//   tables[b·rs_sb + i]                          c_i of local row i (computed on the host in f64
-//                                                as WASM computes it)
-//   tables[rope_q_at + 2(i·rotary_pairs + p)]    (cos, sin) of local query row i's pair p
-//   tables[rope_k_at + 2(j·rotary_pairs + p)]    (cos, sin) of local key j's pair p
-// host-computed in f64 (WGSL sin/cos are only accurate to 2^-11). Per-row statistics share
-// another (`stats`, f32): the logsumexp of row (b, h, i) at (b·heads + h)·seq_q + i, and D_i
-// (backward) row_dot_at further.
-// The kernel that includes this file declares `params`, `tables`, `q`, `k` and `v`.
+// Everything else the kernels read shares one buffer, `aux` (u32 words; f32 values as their bits;
+// WebGPU guarantees only 8 storage buffers per shader stage), at offsets and strides given in
+// `params` (0 strides broadcast), all tables for the piece's local rows and keys:
+//   c_i          f32 [batch|1, heads|1, rows|1] at scale_at     (attention_gpu.hpp: host-computed in
+//                                                               f64 by WASM's rules)
+//   RoPE         (cos, sin) f32 per query row [batch|1, rows, pairs] at rope_q_at, per key
+//                [keys, pairs] at rope_k_at (WGSL sin/cos are only accurate to 2^-11)
+//   lengths      (Lq_b, Lk_b) u32 per batch entry at lengths_at (has_lengths)
+//   ALiBi        slope_h f32 per head at alibi_at (alibi)
+//   bias         f32 [batch|1, heads|1, rows|1, keys|1] at bias_at (has_bias); −∞ arrives as the
+//                lowest f32 (WGSL may assume no infinities)
+//   mask         bytes, 4 to a word, at byte mask_at (has_mask); nonzero = may attend
+// Per-row statistics share another buffer (`stats`, f32): the logsumexp of row (b, h, i) at
+// (b·heads + h)·seq_q + i, and D_i (backward) row_dot_at further.
+// The kernel that includes this file declares `params`, `aux`, `q`, `k` and `v`.
 
 // Large negative stand-in for −∞ (a running max before any key; the logsumexp of a row that sees
 // no key): exp(x − NO_SCORE) never overflows for the finite scores here, and rows compare against it.
@@ -44,15 +49,92 @@ fn group_coords(wid: vec3<u32>, nwg: vec3<u32>, heads: u32) -> GroupCoords {
   return GroupCoords(tile, head, batch, batch < params.batch);
 }
 
-// The keys local row i (< seq_q) sees, as a local range [x, y): all of them, or under causal those
-// at global positions ≤ its own, q_offset + i + shift (docs/math.md §2).
-fn row_keys(b: u32, i: u32) -> vec2<u32> {
-  let seq_k = i32(params.seq_k);
-  var hi = seq_k;
-  if (params.causal != 0u) {
-    hi = clamp(i32(params.q_offset + i) + params.shift + 1 - i32(params.k_offset), 0, seq_k);
+fn aux_f32(at: u32) -> f32 {
+  return bitcast<f32>(aux[at]);
+}
+
+// (Lq_b, Lk_b): the valid queries and keys of batch entry b (right padding).
+fn batch_lengths(b: u32) -> vec2<u32> {
+  if (params.has_lengths == 0u) {
+    return vec2<u32>(params.seq_q_all, params.seq_k_all);
   }
-  return vec2<u32>(0u, u32(hi));
+  return vec2<u32>(aux[params.lengths_at + 2u * b], aux[params.lengths_at + 2u * b + 1u]);
+}
+
+// The local rows of batch entry b that are not padding: 0 … live_rows(b) − 1.
+fn live_rows(b: u32) -> u32 {
+  return u32(clamp(i32(batch_lengths(b).x) - i32(params.q_offset), 0, i32(params.seq_q)));
+}
+
+// What local row i of batch entry b sees before the mask (attention.hpp, "Which keys a row sees";
+// attention_row): its position p = Lk_b − Lq_b + i (global i), and the keys [begin, end) with
+// begin = max(0, p − left), end = min(Lk_b, p + right + 1, and p + 1 with causal), as a local
+// range [lo, hi) (empty for padding rows). The ranges move forward with the row.
+struct RowKeys {
+  position: i32,
+  lo: u32,
+  hi: u32,
+}
+
+fn row_keys(b: u32, i: u32) -> RowKeys {
+  let lengths = batch_lengths(b);
+  let global = params.q_offset + i;
+  let position = i32(lengths.y) - i32(lengths.x) + i32(global);
+  if (global >= lengths.x) {
+    return RowKeys(position, 0u, 0u);
+  }
+  var begin = 0;
+  var end = i32(lengths.y);
+  if (params.window_left >= 0) {
+    begin = max(begin, position - params.window_left);
+  }
+  if (params.window_right >= 0) {
+    end = min(end, position + params.window_right + 1);
+  }
+  if (params.causal != 0u) {
+    end = min(end, position + 1);
+  }
+  let lo = clamp(begin - i32(params.k_offset), 0, i32(params.seq_k));
+  let hi = clamp(end - i32(params.k_offset), lo, i32(params.seq_k));
+  return RowKeys(position, u32(lo), u32(hi));
+}
+
+// The keys the query rows i0 … i0 + BLOCK_Q − 1 see together, [x, y): from the first row's first to
+// the last live row's last. Uniform values only (barriers stay in uniform control flow).
+fn tile_keys(b: u32, i0: u32, rows: u32) -> vec2<u32> {
+  let end = min(i0 + rows, live_rows(b));
+  if (end <= i0) {
+    return vec2<u32>(0u, 0u);
+  }
+  return vec2<u32>(row_keys(b, i0).lo, row_keys(b, end - 1u).hi);
+}
+
+// c_i of local row i of head h in batch entry b.
+fn row_scale(b: u32, h: u32, i: u32) -> f32 {
+  return aux_f32(params.scale_at + b * params.rs_sb + h * params.rs_sh + i * params.rs_si);
+}
+
+// The additive terms of logit (b, h, local row i, local key j) for a row at `position`: the bias and
+// ALiBi's −slope_h·|p − j|; NO_SCORE when the mask or a −∞ bias removes the key.
+fn logit_terms(b: u32, h: u32, i: u32, j: u32, position: i32) -> f32 {
+  if (params.has_mask != 0u) {
+    let at = params.mask_at + b * params.mask_sb + h * params.mask_sh + i * params.mask_si + j * params.mask_sj;
+    if (((aux[at / 4u] >> (8u * (at % 4u))) & 0xffu) == 0u) {
+      return NO_SCORE;
+    }
+  }
+  var terms = 0.0;
+  if (params.has_bias != 0u) {
+    let bias = aux_f32(params.bias_at + b * params.bias_sb + h * params.bias_sh + i * params.bias_si + j * params.bias_sj);
+    if (bias < NO_SCORE) {
+      return NO_SCORE;
+    }
+    terms = bias;
+  }
+  if (params.alibi != 0u) {
+    terms -= aux_f32(params.alibi_at + h) * f32(abs(position - i32(params.k_offset + j)));
+  }
+  return terms;
 }
 
 // Element d of a rotated row (rope_pair.wgsl) is x[d]·c + x[partner]·s.
@@ -63,23 +145,18 @@ struct Rotation {
 }
 
 fn rotation(at: u32, pair: RopePair) -> Rotation {
-  return Rotation(pair.partner, tables[at], pair.sign * tables[at + 1u]);
-}
-
-// c_i of local row i of batch entry b.
-fn row_scale(b: u32, i: u32) -> f32 {
-  return tables[b * params.rs_sb + i];
+  return Rotation(pair.partner, aux_f32(at), pair.sign * aux_f32(at + 1u));
 }
 
 // The rotation of element d of local query row i / local key j (identity without RoPE or past
 // rotaryDim).
-fn rotation_q(d: u32, i: u32) -> Rotation {
+fn rotation_q(d: u32, b: u32, i: u32) -> Rotation {
   let pairs = params.rotary_pairs;
   if (params.rope == 0u || d >= 2u * pairs) {
     return Rotation(d, 1.0, 0.0);
   }
   let pair = rope_pair(d, pairs, params.rope_half != 0u);
-  return rotation(params.rope_q_at + 2u * (i * pairs + pair.p), pair);
+  return rotation(params.rope_q_at + b * params.rq_sb + 2u * (i * pairs + pair.p), pair);
 }
 
 fn rotation_k(d: u32, j: u32) -> Rotation {
@@ -114,7 +191,7 @@ fn load_q4(b: u32, i: u32, h: u32, d4: u32) -> vec4<f32> {
   for (var c = 0u; c < 4u; c++) {
     let d = 4u * d4 + c;
     if (d < DIM) {
-      let r = rotation_q(d, i);
+      let r = rotation_q(d, b, i);
       x[c] = f32(q[base + d]) * r.c + f32(q[base + r.partner]) * r.s;
     }
   }

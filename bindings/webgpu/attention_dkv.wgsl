@@ -22,14 +22,14 @@
 @group(0) @binding(4) var<storage, read> stats: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dk: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dv: array<f32>;
-@group(0) @binding(7) var<storage, read> tables: array<f32>;
+@group(0) @binding(7) var<storage, read> aux: array<u32>;
 @group(0) @binding(8) var<uniform> params: AttentionParams;
 
 var<workgroup> q_tile: array<vec4<elem_t>, BLOCK_Q * DIM4>;
 var<workgroup> do_tile: array<vec4<f32>, BLOCK_Q * DIM_V4>;
 var<workgroup> lse_tile: array<f32, BLOCK_Q>;
 var<workgroup> d_tile: array<f32, BLOCK_Q>;
-var<workgroup> range_tile: array<vec2<u32>, BLOCK_Q>;
+var<workgroup> row_tile: array<RowKeys, BLOCK_Q>;
 
 @compute @workgroup_size(BLOCK_K * LANES)
 fn attention_dkv(@builtin(workgroup_id) wid: vec3<u32>,
@@ -66,13 +66,14 @@ fn attention_dkv(@builtin(workgroup_id) wid: vec3<u32>,
       let i0 = qt * BLOCK_Q;
       let rows = min(BLOCK_Q, params.seq_q - i0);
       // Skip the tile when no row sees a key here (ranges move forward with the row).
-      if (row_keys(b, i0).x >= j_end || row_keys(b, i0 + rows - 1u).y <= j0) {
+      let seen = tile_keys(b, i0, rows);
+      if (seen.x >= j_end || seen.y <= j0) {
         continue;
       }
       workgroupBarrier();
       for (var e = lid; e < rows * DIM4; e += BLOCK_K * LANES) {
         let i = i0 + e / DIM4;
-        q_tile[e] = vec4<elem_t>(load_q4(b, i, h, e % DIM4) * row_scale(b, i));
+        q_tile[e] = vec4<elem_t>(load_q4(b, i, h, e % DIM4) * row_scale(b, h, i));
       }
       for (var e = lid; e < rows * DIM_V4; e += BLOCK_K * LANES) {
         let base = q_row(b, i0 + e / DIM_V4, h) * DIM_V;
@@ -89,7 +90,7 @@ fn attention_dkv(@builtin(workgroup_id) wid: vec3<u32>,
         let stat = (b * params.heads + h) * params.seq_q + i0 + r;
         lse_tile[r] = stats[stat];
         d_tile[r] = stats[params.row_dot_at + stat];
-        range_tile[r] = row_keys(b, i0 + r);
+        row_tile[r] = row_keys(b, i0 + r);
       }
       workgroupBarrier();
 
@@ -112,8 +113,14 @@ fn attention_dkv(@builtin(workgroup_id) wid: vec3<u32>,
         }
         let s = lane_sum(s_partial);
         let dp = lane_sum(dp_partial);
-        let range = range_tile[r];
-        let p = select(0.0, exp(s - lse_tile[r]), live && j >= range.x && j < range.y);
+        let row = row_tile[r];
+        var p = 0.0;
+        if (live && j >= row.lo && j < row.hi) {
+          let terms = logit_terms(b, h, i0 + r, j, row.position);
+          if (terms != NO_SCORE) {
+            p = exp(s + terms - lse_tile[r]);
+          }
+        }
         let ds = p * (dp - d_tile[r]);
         for (var m = 0u; m < VQPL; m++) {
           let d4 = t + m * LANES;

@@ -26,7 +26,7 @@
 @group(0) @binding(4) var<storage, read> d_out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dq: array<f32>;
-@group(0) @binding(7) var<storage, read> tables: array<f32>;
+@group(0) @binding(7) var<storage, read> aux: array<u32>;
 @group(0) @binding(8) var<uniform> params: AttentionParams;
 
 var<workgroup> k_tile: array<vec4<elem_t>, BLOCK_K * DIM4>;
@@ -48,9 +48,10 @@ fn attention_dq(@builtin(workgroup_id) wid: vec3<u32>,
   let i = i0 + lid / LANES;
   let live = i < params.seq_q;
 
-  let tile_lo = row_keys(b, i0).x;
-  let tile_hi = row_keys(b, min(i0 + BLOCK_Q, params.seq_q) - 1u).y;
-  var range = vec2<u32>(0u, 0u);
+  let tile = tile_keys(b, i0, BLOCK_Q);
+  let tile_lo = tile.x;
+  let tile_hi = tile.y;
+  var range = RowKeys(0, 0u, 0u);
   var q_part: array<vec4<elem_t>, QPL>;
   var do_part: array<vec4<f32>, VQPL>;
   var dq_acc: array<vec4<f32>, QPL>;
@@ -60,7 +61,7 @@ fn attention_dq(@builtin(workgroup_id) wid: vec3<u32>,
   let stat = (b * params.heads + h) * params.seq_q + i;
   if (live) {
     range = row_keys(b, i);
-    c = row_scale(b, i);
+    c = row_scale(b, h, i);
     for (var m = 0u; m < QPL; m++) {
       q_part[m] = vec4<elem_t>(load_q4(b, i, h, t + m * LANES) * c);
     }
@@ -121,7 +122,13 @@ fn attention_dq(@builtin(workgroup_id) wid: vec3<u32>,
       let s = lane_sum(s_partial);
       let dp = lane_sum(dp_partial);
       let j = j0 + cc;
-      let p = select(0.0, exp(s - row_lse), j >= range.x && j < range.y);
+      var p = 0.0;
+      if (j >= range.lo && j < range.hi) {
+        let terms = logit_terms(b, h, i, j, range.position);
+        if (terms != NO_SCORE) {
+          p = exp(s + terms - row_lse);
+        }
+      }
       let ds = p * (dp - row_d);
       for (var m = 0u; m < QPL; m++) {
         let d4 = t + m * LANES;

@@ -82,28 +82,38 @@ export function dispatchGrids(groups, maxPerDimension) {
  * Cuts attention of `shape` ({ batch, seqQ, seqK, heads, kvHeads, dim, dimV, rotaryPairs }) into
  * pieces whose buffers each fit `maxBytes` (the smaller of maxStorageBufferBindingSize and
  * maxBufferSize): whole batch entries while a batch entry fits, else one batch entry at a time
- * with its query rows and keys in chunks. Returns { batchChunk, qChunk, kChunk } (kChunk < seqK
- * means the keys of one query row are split across pieces, whose partial results the host
- * combines) or { error }.
+ * with its query rows and keys in chunks. `aux` ({ fixed, perQuery, perKey, perPair } bytes per
+ * batch entry: the side tables, bias and mask, attention_common.wgsl) counts what the piece's
+ * aux buffer holds. Returns { batchChunk, qChunk, kChunk } (kChunk < seqK means the keys of one
+ * query row are split across pieces, whose partial results the host combines) or { error }.
  */
-export function attentionPieces(shape, maxBytes, elemBytes = 4) {
+export function attentionPieces(shape, maxBytes, elemBytes = 4, aux = {}) {
   const { batch, seqQ, seqK, heads, kvHeads, dim, dimV, rotaryPairs = 0 } = shape;
+  const { fixed = 0, perQuery = 0, perKey = 0, perPair = 0 } = aux;
   // Bytes per query row (all heads) and per key row of every buffer a piece holds: q (elem_t),
-  // out / dOut (f32), dq (f32), lse / D (f32 per head), its RoPE rows and c_i.
-  const qRow = Math.max(heads * dim * elemBytes, heads * dimV * 4, heads * dim * 4, heads * 4, rotaryPairs * 8, 4);
+  // out / dOut (f32), dq (f32), lse / D (f32 per head), and its RoPE rows.
+  const qRow = Math.max(heads * dim * elemBytes, heads * dimV * 4, heads * dim * 4, 2 * heads * 4, rotaryPairs * 8, 4);
   const kRow = Math.max(kvHeads * dim * 4, kvHeads * dimV * 4, rotaryPairs * 8, 4);
-  if (qRow > maxBytes || kRow > maxBytes) {
-    return { error: `one sequence position of all heads needs ${Math.max(qRow, kRow)} bytes, above this device's ` +
-      `storage buffer limit of ${maxBytes} bytes` };
+  const auxBytes = (nb, nq, nk) => fixed + nb * (nq * perQuery + nk * perKey + nq * nk * perPair);
+  const fits = (nb, nq, nk) => nb * nq * qRow <= maxBytes && nb * nk * kRow <= maxBytes && auxBytes(nb, nq, nk) <= maxBytes;
+  if (qRow > maxBytes || kRow > maxBytes || !fits(1, 1, 1)) {
+    return { error: `one sequence position of all heads needs ${Math.max(qRow, kRow, auxBytes(1, 1, 1))} bytes, above ` +
+      `this device's storage buffer limit of ${maxBytes} bytes` };
   }
-  const perBatch = Math.max(seqQ * qRow, seqK * kRow, 1);
-  const batchChunk = Math.min(batch, Math.floor(maxBytes / perBatch));
-  if (batchChunk >= 1) return { batchChunk, qChunk: Math.max(seqQ, 1), kChunk: Math.max(seqK, 1) };
-  return {
-    batchChunk: 1,
-    qChunk: Math.max(1, Math.min(seqQ, Math.floor(maxBytes / qRow))),
-    kChunk: Math.max(1, Math.min(seqK, Math.floor(maxBytes / kRow))),
-  };
+  const nq0 = Math.max(seqQ, 1);
+  const nk0 = Math.max(seqK, 1);
+  let batchChunk = Math.min(batch, Math.floor(maxBytes / Math.max(nq0 * qRow, nk0 * kRow, 1)));
+  while (batchChunk >= 1 && !fits(batchChunk, nq0, nk0)) batchChunk -= 1;
+  if (batchChunk >= 1) return { batchChunk, qChunk: nq0, kChunk: nk0 };
+  let qChunk = Math.max(1, Math.min(nq0, Math.floor(maxBytes / qRow)));
+  let kChunk = Math.max(1, Math.min(nk0, Math.floor(maxBytes / kRow)));
+  // Shrink the larger chunk until the piece's side tables (a bias over query × key pairs) fit too.
+  while (!fits(1, qChunk, kChunk)) {
+    if (qChunk >= kChunk && qChunk > 1) qChunk = Math.ceil(qChunk / 2);
+    else if (kChunk > 1) kChunk = Math.ceil(kChunk / 2);
+    else break;
+  }
+  return { batchChunk: 1, qChunk, kChunk };
 }
 
 /** The ranges [start, start + count) that cut `total` into chunks of at most `chunk`. */

@@ -288,7 +288,7 @@ export class WebGpuBackend {
 
   #attentionPieces(plan, precision) {
     return attentionPieces({ ...plan, rotaryPairs: plan.rope ? plan.rope.rotaryDim / 2 : 0 }, this.#maxBytes,
-      ELEM_BYTES[precision]);
+      ELEM_BYTES[precision], auxBytes(plan));
   }
 
   /**
@@ -416,44 +416,39 @@ export class WebGpuBackend {
 
   // The inputs of one piece of an attention call (rows of the call's tensors; see
   // attention_plan.js) uploaded, and its uniform values: { buffers, params(tiles, base, extra) }.
+  // `tables` are attention_gpu.hpp's (attentionGpuTables) plus { bias, mask } ({ data, shape } or
+  // null) of the call.
   #attentionPiece(plan, precision, tensors, tables, piece) {
-    const { seqQ, seqK, heads, kvHeads, dim, dimV, causal, rope } = plan;
+    const { seqQ, seqK, heads, kvHeads, dim, dimV, causal, rope, window } = plan;
     const { b0, nb, i0, nq, j0, nk } = piece;
-    const pairs = rope ? rope.rotaryDim / 2 : 0;
-    const shift = seqK - seqQ;
-    const first = Math.min(0, shift);
     // Batch entries b0 … b0 + nb − 1; with nb > 1 the piece holds whole sequences (nq = seqQ).
     const qStart = (b0 * seqQ + i0) * heads;
     const qRows = ((nb - 1) * seqQ + nq) * heads;
     const kStart = (b0 * seqK + j0) * kvHeads;
     const kRows = ((nb - 1) * seqK + nk) * kvHeads;
     const input = (array) => (precision === 'f16' ? toHalf(array) : array);
-    // c_i of the piece's rows, then the (cos, sin) rows of its queries and of its keys (attention_common.wgsl).
-    const ropeQ = rope ? rows(tables.ropeTable, i0 + shift - first, nq, 2 * pairs) : new Float32Array(0);
-    const ropeK = rope ? rows(tables.ropeTable, j0 - first, nk, 2 * pairs) : new Float32Array(0);
-    const packed = new Float32Array(nq + ropeQ.length + ropeK.length);
-    packed.set(tables.rowScale.subarray(i0, i0 + nq));
-    packed.set(ropeQ, nq);
-    packed.set(ropeK, nq + ropeQ.length);
+    const aux = packAux(plan, tables, piece);
     const buffers = {
       q: this.#upload('q', input(rows(tensors.q, qStart, qRows, dim))),
       k: this.#upload('k', input(rows(tensors.k, kStart, kRows, dim))),
       v: this.#upload('v', input(rows(tensors.v, kStart, kRows, dimV))),
-      tables: this.#upload('tables', packed),
+      aux: this.#upload('aux', aux.words),
     };
     if (tensors.dOut) buffers.dOut = this.#upload('d out', rows(tensors.dOut, qStart, qRows, dimV));
     if (tensors.dOut && rope) {
       // rope.wgsl's tables for turning dq and dk back.
-      buffers.ropeQ = this.#upload('rope q', ropeQ);
-      buffers.ropeK = this.#upload('rope k', ropeK);
+      buffers.ropeQ = this.#upload('rope q', aux.ropeQ);
+      buffers.ropeK = this.#upload('rope k', aux.ropeK);
+      buffers.ropeQBatchRows = aux.ropeQBatched ? nq : 0;
     }
     const statCount = nb * heads * nq;
     const params = (tiles, base, extra = {}) => ({
       batch: nb, seq_q: nq, seq_k: nk, heads, kv_heads: kvHeads, group: heads / kvHeads, tiles, group_base: base,
-      q_offset: i0, k_offset: j0, shift, causal: Boolean(causal), rope: Boolean(rope),
-      rope_half: rope?.layout === 'half', rotary_pairs: pairs,
-      q_sb: nq * heads, q_ss: heads, q_sh: 1, k_sb: nk * kvHeads, k_ss: kvHeads, k_sh: 1, rs_sb: 0,
-      rope_q_at: nq, rope_k_at: nq + ropeQ.length, row_dot_at: statCount, row_dot_given: false, ...extra,
+      q_offset: i0, k_offset: j0, seq_q_all: seqQ, seq_k_all: seqK, causal: Boolean(causal),
+      window_left: window?.left ?? -1, window_right: window?.right ?? -1,
+      rope: Boolean(rope), rope_half: rope?.layout === 'half', rotary_pairs: rope ? rope.rotaryDim / 2 : 0,
+      q_sb: nq * heads, q_ss: heads, q_sh: 1, k_sb: nk * kvHeads, k_ss: kvHeads, k_sh: 1,
+      ...aux.params, row_dot_at: statCount, row_dot_given: false, ...extra,
     });
     return { buffers, params };
   }
@@ -466,13 +461,13 @@ export class WebGpuBackend {
     const b = buffers;
     return {
       kernel: KERNELS.attention, pipeline: kernels.forward, role: 'attention',
-      entries: [b.q, b.k, b.v, outputs.out, outputs.stats, b.tables],
+      entries: [b.q, b.k, b.v, outputs.out, outputs.stats, b.aux],
       groups: tiles * piece.heads * piece.nb, params: (base) => params(tiles, base),
     };
   }
 
   // RoPE's inverse of x (a piece's dq or dk in the rotated frame) into `out`, by the piece's table.
-  #unrotateStep(kernels, role, plan, x, out, table, { nb, seq, heads }) {
+  #unrotateStep(kernels, role, plan, x, out, table, { nb, seq, heads, tableRows = 0 }) {
     const { rope, dim } = plan;
     const count = nb * seq * heads * dim;
     return {
@@ -480,7 +475,7 @@ export class WebGpuBackend {
       entries: [x, out, table], groups: Math.ceil(count / ROPE_WORKGROUP),
       params: (base) => ({
         count, base: base * ROPE_WORKGROUP, seq, heads, dim, seg_pairs: rope.rotaryDim / 2, segments: 1,
-        half: rope.layout === 'half', t_div: heads, table_sb: 0, sign: -1,
+        half: rope.layout === 'half', t_div: heads, table_sb: tableRows, sign: -1,
       }),
     };
   }
@@ -503,8 +498,9 @@ export class WebGpuBackend {
   /**
    * Attention forward on the GPU. `options` are the resolved options of the call (attentionPlan:
    * { batch, seqQ, seqK, heads, kvHeads, dim, dimV, causal, rope: { layout, rotaryDim } | null, … },
-   * validated by C++); `tables` = { rowScale: c_i per query row, ropeTable: (cos, sin) per (position,
-   * pair) from position min(0, seqK − seqQ) }, both computed by C++ as the WASM kernel does.
+   * validated by C++); `tables` = attention_gpu.hpp's side tables (attentionGpuTables: c_i, RoPE rows,
+   * lengths, ALiBi slopes, computed by C++ as the WASM kernel computes them) and the call's { bias,
+   * mask } ({ data, shape } or null).
    * `precision` 'f16' multiplies q·k in f16 (where the device has shader-f16). Resolves to
    * { out, lse } (lse [batch, heads, seqQ]).
    */
@@ -575,17 +571,17 @@ export class WebGpuBackend {
     const steps = [
       {
         kernel: KERNELS.attentionDq, pipeline: kernels.dq, role: 'attention dq',
-        entries: [b.q, b.k, b.v, stats.out, b.dOut, stats.stats, dqRotated, b.tables],
+        entries: [b.q, b.k, b.v, stats.out, b.dOut, stats.stats, dqRotated, b.aux],
         groups: qTiles * heads * nb, params: (base) => inputs.params(qTiles, base, { row_dot_given: rowDotGiven }),
       },
       {
         kernel: KERNELS.attentionDkv, pipeline: kernels.dkv, role: 'attention dkv',
-        entries: [b.q, b.k, b.v, b.dOut, stats.stats, dkRotated, dv, b.tables],
+        entries: [b.q, b.k, b.v, b.dOut, stats.stats, dkRotated, dv, b.aux],
         groups: kTiles * kvHeads * nb, params: (base) => inputs.params(kTiles, base),
       },
     ];
     if (rope) {
-      steps.push(this.#unrotateStep(kernels, 'unrotate dq', plan, dqRotated, dq, b.ropeQ, { nb, seq: nq, heads }));
+      steps.push(this.#unrotateStep(kernels, 'unrotate dq', plan, dqRotated, dq, b.ropeQ, { nb, seq: nq, heads, tableRows: b.ropeQBatchRows }));
       steps.push(this.#unrotateStep(kernels, 'unrotate dk', plan, dkRotated, dk, b.ropeK, { nb, seq: nk, heads: kvHeads }));
     }
     return { steps, dq, dk, dv };
@@ -798,4 +794,123 @@ function combinePartials(accOut, accLse, partOut, partLse, { nb, nq, heads, dimV
       }
     }
   }
+}
+
+// Bytes per batch entry of a piece's aux buffer (attention_common.wgsl), for attentionPieces: what
+// grows with its query rows, its keys, and their pairs (a bias or mask over both).
+function auxBytes(plan) {
+  const { heads, rope, bias, mask, seqLensQ, seqLensK, alibi } = plan;
+  const pairs = rope ? rope.rotaryDim / 2 : 0;
+  let fixed = 64 + (alibi ? heads * 4 : 0) + (seqLensQ || seqLensK ? plan.batch * 8 : 0);
+  let perQuery = heads * 4 + pairs * 8;
+  let perKey = pairs * 8;
+  let perPair = 0;
+  for (const [tensor, bytes] of [[bias, 4], [mask, 1]]) {
+    if (!tensor) continue;
+    const [, h, q, k] = tensor.shape;
+    const per = h * bytes;
+    if (q > 1 && k > 1) perPair += per;
+    else if (q > 1) perQuery += per;
+    else if (k > 1) perKey += per;
+    else fixed += per;
+  }
+  return { fixed, perQuery, perKey, perPair };
+}
+
+// The piece's slice of a [batch|1, heads|1, seqQ|1, seqK|1] tensor (broadcast dims stay 1):
+// { data, shape } in the piece's local indices (the tensor itself when the piece is the whole call).
+function sliceBroadcast(data, shape, { b0, nb, i0, nq, j0, nk }, plan) {
+  const [B, H, Q, K] = shape;
+  const whole = (B === 1 || (b0 === 0 && nb === plan.batch)) && (Q === 1 || (i0 === 0 && nq === plan.seqQ)) &&
+    (K === 1 || (j0 === 0 && nk === plan.seqK));
+  if (whole) return { data, shape };
+  const local = [B > 1 ? nb : 1, H, Q > 1 ? nq : 1, K > 1 ? nk : 1];
+  const out = new data.constructor(local[0] * local[1] * local[2] * local[3]);
+  let at = 0;
+  for (let b = 0; b < local[0]; ++b) {
+    for (let h = 0; h < H; ++h) {
+      for (let i = 0; i < local[2]; ++i) {
+        const gb = B > 1 ? b0 + b : 0;
+        const gi = Q > 1 ? i0 + i : 0;
+        const from = ((gb * H + h) * Q + gi) * K + (K > 1 ? j0 : 0);
+        out.set(data.subarray(from, from + local[3]), at);
+        at += local[3];
+      }
+    }
+  }
+  return { data: out, shape: local };
+}
+
+// Element strides of a [b, h, i, j] tensor of `shape` (0 where broadcast).
+function broadcastStrides([B, H, Q, K]) {
+  return { sb: B > 1 ? H * Q * K : 0, sh: H > 1 ? Q * K : 0, si: Q > 1 ? K : 0, sj: K > 1 ? 1 : 0 };
+}
+
+const LOWEST_F32 = -3.4028234663852886e38;
+
+// The aux buffer of one piece (attention_common.wgsl) and its offsets and strides: { words
+// (Uint32Array), params, ropeQ, ropeK, ropeQBatched }.
+function packAux(plan, tables, piece) {
+  const { heads, rope } = plan;
+  const { b0, nb, i0, nq, j0, nk } = piece;
+  const pairs = rope ? rope.rotaryDim / 2 : 0;
+  const sections = [];
+  let words = 0;
+  const add = (array) => {
+    const at = words;
+    sections.push([at, array]);
+    words += Math.ceil(array.byteLength / 4);
+    return at;
+  };
+  const params = {};
+  // c_i [batch|1, heads|1, rows|1].
+  const [SB, SH, SI] = tables.scaleDims;
+  const scale = sliceBroadcast(tables.rowScale, [SB, SH, SI, 1], { b0, nb, i0, nq, j0: 0, nk: 1 }, { ...plan, seqK: 1 });
+  const [sb, , si] = scale.shape;
+  params.scale_at = add(scale.data);
+  params.rs_si = si > 1 ? 1 : 0;
+  params.rs_sh = SH > 1 ? si : 0;
+  params.rs_sb = sb > 1 ? SH * si : 0;
+  // RoPE rows of the piece's queries (per batch entry when their positions differ) and keys.
+  let ropeQ = new Float32Array(0);
+  let ropeK = new Float32Array(0);
+  const ropeQBatched = Boolean(rope) && tables.ropeQBatch > 1;
+  if (rope) {
+    const width = 2 * pairs;
+    const seqQ = plan.seqQ;
+    if (ropeQBatched) {
+      ropeQ = new Float32Array(nb * nq * width);
+      for (let b = 0; b < nb; ++b) ropeQ.set(rows(tables.ropeQ, (b0 + b) * seqQ + i0, nq, width), b * nq * width);
+    } else {
+      ropeQ = rows(tables.ropeQ, i0, nq, width);
+    }
+    ropeK = rows(tables.ropeK, j0, nk, width);
+  }
+  params.rope_q_at = add(ropeQ);
+  params.rq_sb = ropeQBatched ? nq * 2 * pairs : 0;
+  params.rope_k_at = add(ropeK);
+  params.has_lengths = Boolean(tables.lengths);
+  params.lengths_at = tables.lengths ? add(tables.lengths.subarray(2 * b0, 2 * (b0 + nb))) : 0;
+  params.alibi = Boolean(tables.alibi);
+  params.alibi_at = tables.alibi ? add(tables.alibi) : 0;
+  for (const [name, key, tensor] of [['bias', 'bias', tables.bias], ['mask', 'mask', tables.mask]]) {
+    params[`has_${name}`] = Boolean(tensor);
+    const local = tensor ? sliceBroadcast(tensor.data, tensor.shape, piece, plan) : null;
+    let data = local?.data ?? new Uint8Array(0);
+    if (name === 'bias' && local && data.includes(-Infinity)) {
+      data = data.map((x) => (x === -Infinity ? LOWEST_F32 : x)); // WGSL may assume no infinities
+    }
+    const at = add(data);
+    const strides = broadcastStrides(local?.shape ?? [1, 1, 1, 1]);
+    // The mask is read by byte.
+    params[`${key}_at`] = name === 'mask' ? 4 * at : at;
+    params[`${key}_sb`] = strides.sb;
+    params[`${key}_sh`] = strides.sh;
+    params[`${key}_si`] = strides.si;
+    params[`${key}_sj`] = strides.sj;
+  }
+  const buffer = new ArrayBuffer(Math.max(words, 1) * 4);
+  const bytes = new Uint8Array(buffer);
+  for (const [at, array] of sections) bytes.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), at * 4);
+  return { words: new Uint32Array(buffer), params, ropeQ, ropeK, ropeQBatched };
 }

@@ -835,10 +835,6 @@ double attention_alibi_slope(std::size_t heads, std::size_t h) {
     return std::exp2(-8.0 * static_cast<double>(k + 1) / static_cast<double>(2 * power));
 }
 
-bool attention_needs_wasm(const AttentionOptions& options) {
-    return options.seq_lens_q || options.seq_lens_k || options.window || options.alibi || options.bias || options.mask;
-}
-
 double attention_row_scale(const AttentionOptions& options, std::size_t visible_keys, std::size_t dim) {
     const double inverse_sqrt_dim = 1.0 / std::sqrt(static_cast<double>(dim));
     if (const double* fixed = std::get_if<double>(&options.scale)) return *fixed;
@@ -854,27 +850,6 @@ double attention_row_scale(const AttentionOptions& options, std::size_t visible_
             return factor * inverse_sqrt_dim;
         }
     }
-}
-
-std::vector<float> attention_row_scales(const AttentionShape& shape, const AttentionOptions& options) {
-    std::vector<float> scales(shape.seq_q);
-    for (std::size_t i = 0; i < shape.seq_q; ++i)
-        scales[i] = static_cast<float>(
-            attention_row_scale(options, std::max<std::size_t>(1, attention_visible_keys(shape, options, {}, 0, 0, i)), shape.dim));
-    return scales;
-}
-
-std::vector<float> attention_rope_table(const AttentionShape& shape, const AttentionOptions& options) {
-    if (!options.rope) return {};
-    const long first = first_rope_position(shape, options);
-    RopeOptions rope;
-    rope.base = options.rope->base;
-    rope.layout = options.rope->layout;
-    rope.rotary_dim = options.rope->rotary_dim;
-    rope.position_offset = static_cast<double>(first);
-    rope.float32_angles = options.rope->float32_angles;
-    const RopeShape positions{1, static_cast<std::size_t>(static_cast<long>(shape.seq_k) - first), 1, shape.dim};
-    return rope_cos_sin_table(positions, rope);
 }
 
 void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const float* q,

@@ -237,15 +237,7 @@ double attention_alibi_slope(std::size_t heads, std::size_t h);
 // c_i for a row that sees `visible_keys` keys (visible_keys ≥ 1).
 double attention_row_scale(const AttentionOptions& options, std::size_t visible_keys, std::size_t dim);
 
-// Whether the options use what the WebGPU kernel does not implement yet (padding lengths, window,
-// alibi, bias, mask): the JS facade then runs the call on WASM.
-bool attention_needs_wasm(const AttentionOptions& options);
-
-// What the WebGPU kernel reads besides the tensors, computed as the WASM kernels compute it:
-// c_i of every query row [seq_q], and (cos, sin) per fused-RoPE position min(0, seq_k − seq_q) …
-// seq_k − 1 and pair, interleaved (rope_cos_sin_table's layout; empty without RoPE).
-std::vector<float> attention_row_scales(const AttentionShape& shape, const AttentionOptions& options);
-std::vector<float> attention_rope_table(const AttentionShape& shape, const AttentionOptions& options);
+// What the WebGPU kernels read besides the tensors: attention_gpu.hpp.
 
 // Forward pass. `logsumexp` may be null when no backward pass follows. Outputs must not alias
 // inputs. The shape and options must pass attention_validate (asserted).

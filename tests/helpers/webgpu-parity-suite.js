@@ -37,6 +37,16 @@ export const ATTENTION_CASES = [
   { seqQ: 13, seqK: 29, heads: 3, dim: 5, dimV: 7, causal: true, scale: 'entropy' },
   { seqQ: 130, heads: 1, dim: 8, clipBelowOne: true, scale: 'entropy' },
   { batch: 2, seqQ: 65, heads: 2, kvHeads: 1, dim: 64, causal: true, rope: { layout: 'interleaved', rotaryDim: 32 }, scale: 'entropy' },
+  // Padded batches, windows, ALiBi, bias and mask (attention.hpp, "Which keys a row sees"): a bias
+  // or mask given as { shape } gets seeded data (a bias with −∞ entries when withInfinity).
+  { batch: 3, seqQ: 20, seqK: 40, heads: 2, dim: 8, causal: true, seqLensQ: [20, 7, 1], seqLensK: [40, 25, 9] },
+  { batch: 2, seqQ: 12, seqK: 70, heads: 2, dim: 8, causal: true, rope: true, scale: 'entropy', seqLensQ: [12, 4], seqLensK: [70, 19] },
+  { batch: 2, seqQ: 70, heads: 2, dim: 16, window: { left: 9, right: 3 }, seqLensK: [70, 50] },
+  { seqQ: 65, seqK: 130, heads: 4, kvHeads: 2, dim: 8, causal: true, window: { left: 31 }, alibi: true, rope: { layout: 'half' } },
+  { seqQ: 40, heads: 6, dim: 8, alibi: true, causal: true, scale: 'entropy' },
+  { batch: 2, seqQ: 33, seqK: 47, heads: 3, dim: 8, bias: { shape: [2, 1, 33, 47] }, mask: { shape: [2, 3, 1, 47] }, scale: 'entropy' },
+  { seqQ: 17, seqK: 29, heads: 2, dim: 8, causal: true, bias: { shape: [1, 2, 1, 29], withInfinity: true }, mask: { shape: [1, 1, 17, 29] } },
+  { batch: 2, seqQ: 66, heads: 1, dim: 12, window: { right: 5 }, seqLensQ: [66, 30], mask: { shape: [2, 1, 66, 66] }, scale: 'entropy', nMin: 2 },
 ];
 
 // 2D RoPE: both modes and layouts, given positions, inverse, batch and heads.
@@ -75,17 +85,28 @@ export function describeCase(options) {
   return JSON.stringify(options).replace(/"/g, '');
 }
 
-/** The inputs of attention case `index`: { q, k, v, options }. */
+/** The inputs of attention case `index`: { q, k, v, options } (a bias or mask with its data). */
 export function attentionInputs(index) {
-  const options = ATTENTION_CASES[index];
+  const options = { ...ATTENTION_CASES[index] };
   const { batch = 1, seqQ, seqK = seqQ, heads, kvHeads = heads, dim, dimV = dim } = options;
   const next = random(1000 + index);
-  return {
-    options,
+  const inputs = {
     q: randomArray(batch * seqQ * heads * dim, next, 2),
     k: randomArray(batch * seqK * kvHeads * dim, next, 2),
     v: randomArray(batch * seqK * kvHeads * dimV, next),
   };
+  const count = (shape) => shape.reduce((a, b) => a * b, 1);
+  if (options.bias) {
+    const { shape, withInfinity } = options.bias;
+    const data = randomArray(count(shape), next, 3);
+    if (withInfinity) for (let e = 0; e < data.length; e += 3) data[e] = -Infinity;
+    options.bias = { shape, data };
+  }
+  if (options.mask) {
+    const { shape } = options.mask;
+    options.mask = { shape, data: Uint8Array.from({ length: count(shape) }, () => (next() > -0.6 ? 1 : 0)) };
+  }
+  return { options, ...inputs };
 }
 
 /** Runs every attention case (or those of `cases`) on both instances: [{ name, relativeError, ok }]. */
@@ -96,7 +117,7 @@ export async function runAttentionParity(gpu, wasm, cases = ATTENTION_CASES.map(
     const onGpu = await gpu.attention(q, k, v, { ...options, backend: 'webgpu' });
     const onWasm = await wasm.attention(q, k, v, { ...options, backend: 'wasm' });
     const error = relativeError(onGpu, onWasm);
-    results.push({ name: describeCase(options), relativeError: error, ok: error <= PARITY_TOLERANCE });
+    results.push({ name: describeCase(ATTENTION_CASES[index]), relativeError: error, ok: error <= PARITY_TOLERANCE });
   }
   return results;
 }
@@ -114,7 +135,7 @@ export async function runAttentionBackwardParity(gpu, wasm, cases = ATTENTION_CA
     const onGpu = await gpu.attentionBackward(q, k, v, dOut, { ...options, backend: 'webgpu' });
     const onWasm = wasm.attentionBackward(q, k, v, dOut, { ...options, backend: 'wasm' });
     const error = Math.max(...['dq', 'dk', 'dv'].map((name) => relativeError(onGpu[name], onWasm[name])));
-    results.push({ name: `backward ${describeCase(options)}`, relativeError: error, ok: error <= PARITY_TOLERANCE });
+    results.push({ name: `backward ${describeCase(ATTENTION_CASES[index])}`, relativeError: error, ok: error <= PARITY_TOLERANCE });
   }
   return results;
 }

@@ -1,0 +1,37 @@
+// What the WebGPU attention kernels (bindings/webgpu/attention*.wgsl) read besides the tensors,
+// computed here by the rules the WASM kernels follow (attention.hpp), so that the two backends
+// cannot drift apart: the per-row scale c_i, the fused RoPE's (cos, sin) per query row and key,
+// the valid lengths of each batch entry and the ALiBi slopes. The kernels then only compare and add.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "attention/attention.hpp"
+
+namespace kexue {
+
+struct AttentionGpuTables {
+    // c_i of query row i of head h in batch entry b, [scale_batch, scale_heads, scale_rows] with
+    // each dim either its full size or 1 (the same for all): a fixed or 'standard' scale is one
+    // number; 'entropy' varies with the row (and the batch entry with seqLensQ/seqLensK, the head
+    // with a per-head mask, since n_i counts the keys the mask admits).
+    std::vector<float> row_scale;
+    std::size_t scale_batch = 1, scale_heads = 1, scale_rows = 1;
+    // (cos, sin) per pair of the fused RoPE, interleaved: rope_q [rope_q_batch, seq_q, pairs, 2] at
+    // each query's position (attention_row), rope_k [seq_k, pairs, 2] at each key's. Empty without RoPE.
+    std::vector<float> rope_q, rope_k;
+    std::size_t rope_q_batch = 1;
+    // (Lq_b, Lk_b) per batch entry, [batch, 2]; empty without seqLensQ/seqLensK.
+    std::vector<std::uint32_t> lengths;
+    // slope_h per head with alibi, else empty.
+    std::vector<float> alibi;
+};
+
+// The tables of a call that passes attention_validate; `buffers.mask` is read for n_i when the call
+// has a mask and the entropy scale.
+AttentionGpuTables attention_gpu_tables(const AttentionShape& shape, const AttentionOptions& options,
+                                        const AttentionBuffers& buffers);
+
+}  // namespace kexue
