@@ -152,16 +152,17 @@ val attention_forward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std:
     return val::undefined();
 }
 
-// The backward pass from the forward's o and logsumexp: dq like q, dk like k, dv like v.
+// The backward pass from the forward's o and logsumexp: dq like q, dk like k, dv like v, and
+// dSinks [heads] when the options have sinks (0 to skip).
 val attention_backward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
                        std::uintptr_t logsumexp, std::uintptr_t d_o, std::uintptr_t dq, std::uintptr_t dk,
-                       std::uintptr_t dv, val buffers, val js) {
+                       std::uintptr_t dv, std::uintptr_t d_sinks, val buffers, val js) {
     AttentionCall call;
     kexue::AttentionBuffers data;
     if (Error error = read_attention(js, call)) return to_js_error(error);
     if (Error error = read_buffers(buffers, call, data)) return to_js_error(error);
     kexue::attention_backward(call.shape, call.options, f32(q), f32(k), f32(v), f32(o), f32(logsumexp), f32(d_o),
-                              f32_out(dq), f32_out(dk), f32_out(dv), data);
+                              f32_out(dq), f32_out(dk), f32_out(dv), data, d_sinks == 0 ? nullptr : f32_out(d_sinks));
     return val::undefined();
 }
 

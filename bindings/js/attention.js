@@ -368,8 +368,13 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const dqPtr = heap.alloc(typedLength(q), 'dq');
       const dkPtr = heap.alloc(typedLength(k), 'dk');
       const dvPtr = heap.alloc(typedLength(v), 'dv');
-      throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr, buffers, forCpp));
-      return { dq: heap.read(dqPtr, typedLength(q)), dk: heap.read(dkPtr, typedLength(k)), dv: heap.read(dvPtr, typedLength(v)) };
+      // ∂L/∂sinks, one per head, when the call has sinks (attention.hpp: −Σ_i e^{z_h − L_i} D_i).
+      const dSinksPtr = plan.sinks ? heap.alloc(heads, 'dSinks') : 0;
+      throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr, dSinksPtr,
+        buffers, forCpp));
+      const grads = { dq: heap.read(dqPtr, typedLength(q)), dk: heap.read(dkPtr, typedLength(k)), dv: heap.read(dvPtr, typedLength(v)) };
+      if (plan.sinks) grads.dSinks = heap.read(dSinksPtr, heads);
+      return grads;
     });
   }
 

@@ -298,6 +298,24 @@ export interface AttentionOptions {
   /** Fused RoPE of Q and K (true: the defaults). Default null (off). */
   rope?: null | boolean | AttentionRopeOptions;
   /**
+   * Logit softcap c > 0 (Gemma 2): s = c·tanh(x/c) of the scaled logit x, before the
+   * normalisation (onnxruntime GroupQueryAttention's order). Default null (off).
+   */
+  softcap?: null | number;
+  /**
+   * Attention sinks (onnxruntime's head_sink): one finite logit per query head, added to every
+   * row's softmax denominator as e^{sinks[h]} (a key with a zero value). Needs normalize 'softmax';
+   * kx.attentionBackward then also returns dSinks. Default null (none).
+   */
+  sinks?: null | Float32Array | Float64Array | readonly number[];
+  /** Smooth softmax (onnxruntime's smooth_softmax): +1 in the denominator, a sink of 0 in every head. Default false. */
+  smoothSoftmax?: boolean;
+  /**
+   * How a row's weights are normalised: 'softmax' (default); 'relu2': relu(s)²/n_i (GAU,
+   * kexue.fm/archives/8934), n_i the keys the row sees; 'l2': e^{s}/√Σe^{2s} (kexue.fm/archives/9105).
+   */
+  normalize?: OneOf<'softmax' | 'relu2' | 'l2'>;
+  /**
    * kx.attention only. 'auto' (default): the instance's backend (kx.backend), and WASM for shapes
    * beyond the device's limits. 'wasm': WASM. 'webgpu': rejects with an Error when the instance
    * has no usable device, and with a RangeError when the shape is beyond its limits.
@@ -310,6 +328,8 @@ export interface AttentionGradients {
   dq: Float32Array;
   dk: Float32Array;
   dv: Float32Array;
+  /** ∂L/∂sinks [heads]: present when the options have sinks. */
+  dSinks?: Float32Array;
 }
 
 // ---- MLP and GAN ----

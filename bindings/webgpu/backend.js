@@ -297,6 +297,8 @@ export class WebGpuBackend {
    * tile that does not fit workgroup memory, or one position of all heads above the binding limit.
    */
   attentionUnsupported(options, precision = 'f32') {
+    const missing = missingAttentionOption(options);
+    if (missing) return `the WebGPU kernel does not implement ${missing} yet (backend 'auto' runs such calls on WASM)`;
     const { dim, dimV } = options;
     const tiles = this.#attentionTiles(dim, dimV, precision);
     if (tiles.error) return tiles.error;
@@ -913,4 +915,14 @@ function packAux(plan, tables, piece) {
   const bytes = new Uint8Array(buffer);
   for (const [at, array] of sections) bytes.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), at * 4);
   return { words: new Uint32Array(buffer), params, ropeQ, ropeK, ropeQBatched };
+}
+
+// The first option of a resolved attention plan the WGSL kernels do not implement, or null: the
+// one list of what still runs on WASM only ('auto' falls back, 'webgpu' rejects naming it).
+export function missingAttentionOption(plan) {
+  if (plan.softcap != null) return 'softcap';
+  if (plan.sinks != null) return 'sinks';
+  if (plan.smoothSoftmax) return 'smoothSoftmax';
+  if (plan.normalize != null && plan.normalize !== 'softmax') return `normalize '${plan.normalize}'`;
+  return null;
 }

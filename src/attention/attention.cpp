@@ -27,6 +27,13 @@
 // Vᵀ (pass 1) then Q', Q'ᵀ, dO and dOᵀ (pass 2). Re-rotating and transposing a tile inside every
 // task cost as much as the products.
 //
+// Logit shaping and the other normalisations (attention.hpp, "Logit shaping") change only the
+// per-element step between a score tile and P, and the running state: the softcap maps the scaled
+// logits before the bias, ALiBi and mask are added; a sink starts a row's running max and sum at
+// (z_h, 1); l2 keeps Σ e^{2(s−m)} instead of Σ e^{s−m}; relu² keeps no state and divides by n_i at
+// the end; the backward passes' dS comes from weight_and_gradient. The normalisation and whether a
+// softcap applies are template parameters (Rule), so the default path has no extra work.
+//
 // The exponentials use simd::vexp_f32 (core/vexp_f32.hpp: Cephes expf on xsimd batches), not
 // xsimd::exp, whose float→int conversion compiles to lane-by-lane code under WASM SIMD and took
 // half the forward time.
@@ -46,6 +53,7 @@
 #include "core/parallel.hpp"
 #include "core/simd.hpp"
 #include "core/validate.hpp"
+#include "core/vector_math.hpp"
 #include "core/vexp_f32.hpp"
 
 namespace kexue {
@@ -102,6 +110,10 @@ struct Plan {
     std::size_t dim_v_padded;
     std::size_t query_tiles;
     std::size_t key_tiles;
+    // Logit shaping and normalisation (attention.hpp): the softcap (0: none), and the sink logit
+    // z_h of every query head (empty without sinks or smoothSoftmax).
+    float cap = 0.0f;
+    std::vector<float> sinks;
     // RoPE
     std::size_t rotary_pairs = 0;
     long first_position = 0;
@@ -170,7 +182,8 @@ struct TileRows {
     long position[kQueryTile];
     std::size_t begin[kQueryTile], end[kQueryTile];
     float scale[kQueryTile];
-    std::size_t key_begin, key_end;  // key_begin ≥ key_end when no row sees a key
+    std::size_t visible[kQueryTile];  // n_i (with_scales only; relu²'s divisor)
+    std::size_t key_begin, key_end;   // key_begin ≥ key_end when no row sees a key
 };
 
 // `with_scales`: also count n_i (a pass over the mask's row) and compute c_i.
@@ -182,6 +195,7 @@ void tile_rows(const Plan& plan, std::size_t b, std::size_t h, std::size_t i0, s
         t.position[r] = 0;
         t.begin[r] = t.end[r] = 0;
         t.scale[r] = 0.0f;
+        t.visible[r] = 0;
         if (r >= rows) continue;
         const AttentionRow row = attention_row(plan.shape, plan.options, b, i0 + r);
         t.position[r] = row.position;
@@ -189,6 +203,7 @@ void tile_rows(const Plan& plan, std::size_t b, std::size_t h, std::size_t i0, s
         if (with_scales) {
             const std::size_t n = attention_visible_keys(plan.shape, plan.options, plan.buffers, b, h, i0 + r);
             if (n == 0) continue;
+            t.visible[r] = n;
             t.scale[r] = static_cast<float>(attention_row_scale(plan.options, n, plan.shape.dim));
         }
         t.begin[r] = row.begin;
@@ -228,6 +243,11 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options, con
     plan.dim_v_padded = round_up(std::max<std::size_t>(shape.dim_v, 1), kVecWidth);
     plan.query_tiles = (shape.seq_q + kQueryTile - 1) / kQueryTile;
     plan.key_tiles = (shape.seq_k + kKeyTile - 1) / kKeyTile;
+    plan.cap = static_cast<float>(attention_cap(options));
+    if (attention_has_sink(options)) {
+        plan.sinks.resize(shape.heads);
+        for (std::size_t h = 0; h < shape.heads; ++h) plan.sinks[h] = static_cast<float>(attention_sink(options, h));
+    }
     if (options.rope) {
         const std::size_t rotary_dim = options.rope->rotary_dim == 0 ? shape.dim : options.rope->rotary_dim;
         plan.rotary_pairs = rotary_dim / 2;
@@ -406,7 +426,8 @@ inline Vec exp_or_zero(Vec x, Vec shift) {
 }
 
 // exp(x[a:e] − shift) in place, zero elsewhere in x[0:n] (n a multiple of the vector width; keys
-// the row does not see); returns the sum.
+// the row does not see); returns the sum (of the squares with SumSquares, for l2).
+template <bool SumSquares = false>
 float exp_shifted_range(float* x, std::size_t n, float shift, std::size_t a, std::size_t e) {
     const Vec shift_vec(shift);
     for (std::size_t j = 0; j < n; j += kVecWidth)
@@ -414,8 +435,88 @@ float exp_shifted_range(float* x, std::size_t n, float shift, std::size_t a, std
     std::fill(x, x + a, 0.0f);
     std::fill(x + e, x + n, 0.0f);
     Vec sum(0.0f);
-    for (std::size_t j = 0; j < n; j += kVecWidth) sum += Vec::load_unaligned(x + j);
+    for (std::size_t j = 0; j < n; j += kVecWidth) {
+        const Vec p = Vec::load_unaligned(x + j);
+        sum = SumSquares ? xsimd::fma(p, p, sum) : sum + p;
+    }
     return xsimd::hadd(sum);
+}
+
+// ---- logit shaping and normalisation, vectorised (attention.hpp holds the definitions) ----------
+
+// The normalisation and whether a softcap applies, as template parameters of the tasks: the
+// default (softmax, no softcap) compiles to the loops it had before these options existed.
+template <AttentionNormalize N, bool Capped>
+struct Rule {
+    static constexpr AttentionNormalize normalize = N;
+    static constexpr bool capped = Capped;
+};
+
+// Calls f(Rule<…>{}) for the plan's normalisation and softcap.
+template <typename F>
+void with_rule(const Plan& plan, F&& f) {
+    const bool capped = plan.cap > 0.0f;
+    switch (plan.options.normalize) {
+        case AttentionNormalize::relu2:
+            if (capped) f(Rule<AttentionNormalize::relu2, true>{});
+            else f(Rule<AttentionNormalize::relu2, false>{});
+            return;
+        case AttentionNormalize::l2:
+            if (capped) f(Rule<AttentionNormalize::l2, true>{});
+            else f(Rule<AttentionNormalize::l2, false>{});
+            return;
+        case AttentionNormalize::softmax:
+        default:
+            if (capped) f(Rule<AttentionNormalize::softmax, true>{});
+            else f(Rule<AttentionNormalize::softmax, false>{});
+            return;
+    }
+}
+
+// y = cap·tanh(x/cap) (attention_softcap) on x[0:n] in place, n a multiple of the vector width;
+// with `copy`, also into copy[0:n] (the backward pass's slope reads it after the terms are added).
+void softcap_row(float* x, std::size_t n, float cap, float* copy = nullptr) {
+    const Vec cap_vec(cap), inverse(1.0f / cap);
+    for (std::size_t j = 0; j < n; j += kVecWidth) {
+        const Vec y = cap_vec * simd::vtanh_f32(Vec::load_unaligned(x + j) * inverse);
+        y.store_unaligned(x + j);
+        if (copy) y.store_unaligned(copy + j);
+    }
+}
+
+// relu(s)² (attention_weight_numerator of relu2) on x[a:e] in place, zero elsewhere in x[0:n]
+// (a masked logit is −∞: relu gives 0).
+void relu_squared_range(float* x, std::size_t n, std::size_t a, std::size_t e) {
+    for (std::size_t j = 0; j < n; j += kVecWidth) {
+        const Vec r = xsimd::max(Vec::load_unaligned(x + j), Vec(0.0f));
+        (r * r).store_unaligned(x + j);
+    }
+    std::fill(x, x + a, 0.0f);
+    std::fill(x + e, x + n, 0.0f);
+}
+
+// The weight P and ∂loss/∂x for a vector of logits s (after the softcap and the additive terms; −∞
+// where masked), given the capped values y = cap·tanh(x/cap) (the softcap's slope 1 − (y/cap)²),
+// dP = dO·v, the row statistic L and D = dO·O, each per lane: attention_weight_numerator and
+// attention_score_gradient of attention.hpp.
+template <class R>
+inline void weight_and_gradient(Vec s, Vec y, Vec d_p, Vec statistic, Vec row_dot, float cap, Vec& p, Vec& d_x) {
+    if constexpr (R::normalize == AttentionNormalize::relu2) {
+        const Vec r = xsimd::max(s, Vec(0.0f));
+        const Vec inverse_n = simd::vexp_f32(-statistic);  // L = log n_i
+        p = r * r * inverse_n;
+        d_x = Vec(2.0f) * d_p * r * inverse_n;
+    } else if constexpr (R::normalize == AttentionNormalize::l2) {
+        p = exp_or_zero(s, statistic);
+        d_x = p * xsimd::fnma(p, row_dot, d_p);
+    } else {
+        p = exp_or_zero(s, statistic);
+        d_x = p * (d_p - row_dot);
+    }
+    if constexpr (R::capped) {
+        const Vec t = y * Vec(1.0f / cap);
+        d_x *= xsimd::fnma(t, t, Vec(1.0f));
+    }
 }
 
 // The part [a, e) of key tile [j0, j0 + cols) that a row with keys [begin, end) sees.
@@ -450,8 +551,13 @@ QueryTileTask query_tile_task(const Plan& plan, std::size_t task) {
     return {b, h, h / plan.group, i0, rows, round_up(rows, kBlockRows)};
 }
 
+// Per row, the forward pass keeps a running max m and a running sum ℓ: for softmax ℓ = Σ e^{s−m}
+// (a sink z_h counts as one more term: m starts at z_h and ℓ at 1), for l2 ℓ = Σ e^{2(s−m)}; relu2
+// needs neither (P = relu(s)²/n_i has no data-dependent normaliser).
+template <class R>
 void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float* o, float* logsumexp,
                   std::size_t task) {
+    constexpr AttentionNormalize kNormalize = R::normalize;
     const AttentionShape& shape = plan.shape;
     const auto [b, h, g, i0, rows, row_blocks] = query_tile_task(plan, task);
     const std::size_t ldv = plan.dim_v_padded;
@@ -462,6 +568,10 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
     float running_max[kQueryTile], running_sum[kQueryTile];
     std::fill(running_max, running_max + kQueryTile, kNegativeInfinity);
     std::fill(running_sum, running_sum + kQueryTile, 0.0f);
+    if (kNormalize == AttentionNormalize::softmax && !plan.sinks.empty()) {
+        std::fill(running_max, running_max + kQueryTile, plan.sinks[h]);
+        std::fill(running_sum, running_sum + kQueryTile, 1.0f);
+    }
 
     load_query_tile(plan, q, b, h, i0, rows, info, q_tile.data(), nullptr);
     // Only the key tiles some row of the tile sees are read: causal masking, padding and windows
@@ -478,17 +588,26 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
         for (std::size_t r = 0; r < kQueryTile; ++r) {
             float* s = scores.data() + r * kKeyTile;
             const Span span = tile_span(info.begin[r], info.end[r], j0, cols);
+            // The softcap acts on the scaled logit, before the bias, ALiBi and mask (attention.hpp).
+            if constexpr (R::capped)
+                if (!span.empty()) softcap_row(s, kKeyTile, plan.cap);
             if (!span.empty() && plan.has_terms) plan.add_terms(b, h, i0 + r, info.position[r], j0, span.a, span.e, s);
+            if constexpr (kNormalize == AttentionNormalize::relu2) {  // no running state
+                if (span.empty()) std::fill(s, s + kKeyTile, 0.0f);
+                else relu_squared_range(s, kKeyTile, span.a, span.e);
+                continue;
+            }
             // Nothing visible in this tile (or only −∞ logits): the row's state is unchanged.
             const float tile_max = span.empty() ? kNegativeInfinity : std::min(row_max(s + span.a, span.e - span.a), kFloatMax);
             if (tile_max == kNegativeInfinity) {
                 std::fill(s, s + kKeyTile, 0.0f);
                 continue;
             }
+            constexpr bool kSquares = kNormalize == AttentionNormalize::l2;
             const float new_max = std::max(running_max[r], tile_max);
-            const float tile_sum = exp_shifted_range(s, kKeyTile, new_max, span.a, span.e);
+            const float tile_sum = exp_shifted_range<kSquares>(s, kKeyTile, new_max, span.a, span.e);
             const float rescale = std::exp(running_max[r] - new_max);  // 0 on the first tile
-            running_sum[r] = running_sum[r] * rescale + tile_sum;
+            running_sum[r] = running_sum[r] * (kSquares ? rescale * rescale : rescale) + tile_sum;
             running_max[r] = new_max;
             if (rescale != 1.0f) {
                 float* acc_row = acc.data() + r * ldv;
@@ -501,20 +620,30 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
         tile_matmul(row_blocks, cols, ldv, scores.data(), kKeyTile, v_rows, ldv, acc.data(), ldv, true);
     }
 
+    // O_i = acc_i · e^{−L_i} (attention.hpp): L = m + log ℓ (softmax), m + ½ log ℓ (l2), log n_i
+    // (relu2); a row that sees nothing (ℓ = 0 or n_i = 0) gets zeros and L = −∞.
     for (std::size_t r = 0; r < rows; ++r) {
         float* out = o + plan.o_index(b, i0 + r, h);
-        const bool sees_keys = running_sum[r] > 0.0f;
-        const float inverse_sum = sees_keys ? 1.0f / running_sum[r] : 0.0f;
-        for (std::size_t p = 0; p < shape.dim_v; ++p) out[p] = acc[r * ldv + p] * inverse_sum;
-        if (logsumexp)
-            logsumexp[plan.row_index(b, h, i0 + r)] =
-                sees_keys ? running_max[r] + std::log(running_sum[r]) : kNegativeInfinity;
+        float inverse_norm = 0.0f, statistic = kNegativeInfinity;
+        if constexpr (kNormalize == AttentionNormalize::relu2) {
+            if (info.visible[r] > 0) {
+                inverse_norm = 1.0f / static_cast<float>(info.visible[r]);
+                statistic = static_cast<float>(std::log(static_cast<double>(info.visible[r])));
+            }
+        } else if (running_sum[r] > 0.0f) {
+            const bool l2 = kNormalize == AttentionNormalize::l2;
+            inverse_norm = l2 ? 1.0f / std::sqrt(running_sum[r]) : 1.0f / running_sum[r];
+            statistic = running_max[r] + (l2 ? 0.5f : 1.0f) * std::log(running_sum[r]);
+        }
+        for (std::size_t p = 0; p < shape.dim_v; ++p) out[p] = acc[r * ldv + p] * inverse_norm;
+        if (logsumexp) logsumexp[plan.row_index(b, h, i0 + r)] = statistic;
     }
 }
 
 // ---- backward ------------------------------------------------------------------------------------
 
 // Pass 1: dQ for (batch, head, query tile).
+template <class R>
 void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, const float* logsumexp,
                       const float* row_dot, const float* d_o, float* dq, std::size_t task) {
     const AttentionShape& shape = plan.shape;
@@ -525,6 +654,7 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, co
 
     AlignedFloats q_tile(kQueryTile * ld), do_tile(kQueryTile * ldv);
     AlignedFloats scores(kQueryTile * kKeyTile), d_probs(kQueryTile * kKeyTile), acc(kQueryTile * ld, 0.0f);
+    alignas(64) float capped[kKeyTile];  // a row's softcapped logits, before the additive terms
 
     load_query_tile(plan, q, b, h, i0, rows, info, q_tile.data(), nullptr);
     load_rows(d_o, shape.seq_q, shape.heads, shape.dim_v, b, h, i0, rows, kQueryTile, ldv, do_tile.data(), nullptr);
@@ -538,7 +668,7 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, co
                     kKeyTile, false);
         tile_matmul(row_blocks, shape.dim_v, kKeyTile, do_tile.data(), ldv, v_tile_t, kKeyTile,
                     d_probs.data(), kKeyTile, false);
-        // scores becomes dS = P ∘ (dP − D).
+        // scores becomes dX = ∂loss/∂x (softmax: dS = P ∘ (dP − D); attention_score_gradient).
         for (std::size_t r = 0; r < kQueryTile; ++r) {
             float* s = scores.data() + r * kKeyTile;
             const Span span = tile_span(info.begin[r], info.end[r], j0, cols);
@@ -548,12 +678,19 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, co
                 std::fill(s, s + kKeyTile, 0.0f);
                 continue;
             }
+            if constexpr (R::capped) softcap_row(s, kKeyTile, plan.cap, capped);
             if (plan.has_terms) plan.add_terms(b, h, i0 + r, info.position[r], j0, span.a, span.e, s);
-            exp_shifted_range(s, kKeyTile, logsumexp[row], span.a, span.e);
-            const Vec d_vec(row_dot[row]);
+            const Vec statistic(logsumexp[row]), d_vec(row_dot[row]);
             const float* dp = d_probs.data() + r * kKeyTile;
-            for (std::size_t j = 0; j < kKeyTile; j += kVecWidth)
-                (Vec::load_unaligned(s + j) * (Vec::load_unaligned(dp + j) - d_vec)).store_unaligned(s + j);
+            for (std::size_t j = 0; j < kKeyTile; j += kVecWidth) {
+                const Vec x = Vec::load_unaligned(s + j);
+                Vec p, d_x;
+                weight_and_gradient<R>(x, R::capped ? Vec::load_aligned(capped + j) : x, Vec::load_unaligned(dp + j),
+                                       statistic, d_vec, plan.cap, p, d_x);
+                d_x.store_unaligned(s + j);
+            }
+            std::fill(s, s + span.a, 0.0f);  // keys the row does not see
+            std::fill(s + span.e, s + kKeyTile, 0.0f);
         }
         tile_matmul(row_blocks, cols, ld, scores.data(), kKeyTile, k_rows, ld, acc.data(), ld, true);
     }
@@ -576,6 +713,7 @@ Span query_tile_keys(const Plan& plan, std::size_t b, std::size_t i0, std::size_
 }
 
 // Pass 2: dK and dV for (batch, kv head, key tile), summed over the query heads of the group.
+template <class R>
 void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float* k, const float* v,
                        const float* logsumexp, const float* row_dot, float* dk, float* dv, std::size_t task) {
     const AttentionShape& shape = plan.shape;
@@ -591,6 +729,7 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
     AlignedFloats scores_t(kKeyTile * kQueryTile), d_probs_t(kKeyTile * kQueryTile);
     AlignedFloats dk_acc(kKeyTile * ld, 0.0f), dv_acc(kKeyTile * ldv, 0.0f);
     float row_lse[kQueryTile], row_d[kQueryTile];
+    alignas(64) float capped[kQueryTile];  // a key's softcapped logits, before the additive terms
     bool row_live[kQueryTile];
     TileRows info;
 
@@ -632,6 +771,7 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
                     continue;
                 }
                 const std::size_t j = j0 + c;
+                if constexpr (R::capped) softcap_row(p_row, kQueryTile, plan.cap, capped);
                 if (!plain) {
                     // Query r sees key j iff it is live, j is in its range and the mask admits it;
                     // the others get logit −∞ (P = 0).
@@ -645,9 +785,13 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
                     }
                 }
                 for (std::size_t r = 0; r < kQueryTile; r += kVecWidth) {
-                    const Vec p = exp_or_zero(Vec::load_unaligned(p_row + r), Vec::load_unaligned(row_lse + r));
+                    const Vec x = Vec::load_unaligned(p_row + r);
+                    Vec p, d_x;
+                    weight_and_gradient<R>(x, R::capped ? Vec::load_aligned(capped + r) : x,
+                                           Vec::load_unaligned(ds_row + r), Vec::load_unaligned(row_lse + r),
+                                           Vec::load_unaligned(row_d + r), plan.cap, p, d_x);
                     p.store_unaligned(p_row + r);
-                    (p * (Vec::load_unaligned(ds_row + r) - Vec::load_unaligned(row_d + r))).store_unaligned(ds_row + r);
+                    d_x.store_unaligned(ds_row + r);
                 }
                 if (plain) {  // the padding lanes of a partial query tile
                     std::fill(p_row + rows, p_row + kQueryTile, 0.0f);
@@ -742,6 +886,25 @@ Error attention_validate(const AttentionShape& shape, const AttentionOptions& op
         const AttentionRope& rope = *options.rope;
         if (Error e = rope_rules("dim", shape.dim, "rope.base", rope.base, "rope.rotaryDim", rope.rotary_dim))
             return e;
+    }
+    if (options.softcap)
+        if (Error e = greater_than("softcap", *options.softcap, 0.0)) return e;
+    if (options.sinks) {
+        const std::vector<double>& sinks = *options.sinks;
+        if (sinks.size() != shape.heads)
+            return range_error("sinks", "one logit per query head, heads = " + js_number(std::uint64_t{shape.heads}),
+                               "length " + js_number(std::uint64_t{sinks.size()}));
+        for (std::size_t h = 0; h < sinks.size(); ++h)
+            if (Error e = finite("sinks[" + std::to_string(h) + "]", sinks[h])) return e;
+        if (options.smooth_softmax)
+            return range_error_text("smoothSoftmax", "smoothSoftmax and sinks cannot be combined (smoothSoftmax "
+                                                     "is a sink of 0 in every head)");
+    }
+    if (attention_has_sink(options) && options.normalize != AttentionNormalize::softmax) {
+        const char* name = options.sinks ? "sinks" : "smoothSoftmax";
+        return range_error_text(name, std::string(name) + " needs normalize 'softmax' (a sink is a logit in the "
+                                                          "softmax denominator), received normalize '" +
+                                          enum_name(options.normalize) + "'");
     }
     if (Error e = lengths_rule("seqLensQ", options.seq_lens_q, shape.batch, "seqQ", shape.seq_q)) return e;
     if (Error e = lengths_rule("seqLensK", options.seq_lens_k, shape.batch, "seqK", shape.seq_k)) return e;
@@ -857,15 +1020,21 @@ void attention_forward(const AttentionShape& shape, const AttentionOptions& opti
     const Plan plan = make_plan(shape, options, buffers);
     if (shape.seq_q == 0) return;
     const KeyTiles keys = pack_key_tiles(plan, k, v, false, true, false, true);
-    parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
-        forward_task(plan, keys, q, o, logsumexp, task);
+    with_rule(plan, [&](auto rule) {
+        using R = decltype(rule);
+        parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
+            forward_task<R>(plan, keys, q, o, logsumexp, task);
+        });
     });
 }
 
 void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
                         const float* k, const float* v, const float* o, const float* logsumexp,
-                        const float* d_o, float* dq, float* dk, float* dv, const AttentionBuffers& buffers) {
+                        const float* d_o, float* dq, float* dk, float* dv, const AttentionBuffers& buffers,
+                        float* d_sinks) {
     const Plan plan = make_plan(shape, options, buffers);
+    const bool sink_gradient = d_sinks && options.sinks;
+    if (sink_gradient) std::fill(d_sinks, d_sinks + shape.heads, 0.0f);
     if (shape.seq_k == 0) {  // no key is seen: O is the constant 0, every gradient is 0
         std::fill(dq, dq + shape.batch * shape.seq_q * shape.heads * shape.dim, 0.0f);
         return;
@@ -886,15 +1055,30 @@ void attention_backward(const AttentionShape& shape, const AttentionOptions& opt
                 for (std::size_t p = 0; p < shape.dim_v; ++p) sum += static_cast<double>(o_row[p]) * do_row[p];
                 row_dot[plan.row_index(b, h, i)] = static_cast<float>(sum);
             }
-    {
-        const KeyTiles keys = pack_key_tiles(plan, k, v, true, true, true, false);
-        parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
-            backward_dq_task(plan, keys, q, logsumexp, row_dot.data(), d_o, dq, task);
+    // ∂loss/∂z_h = −Σ_{b,i} e^{z_h − L_i} D_i (attention.hpp): the sink's weight times its dS.
+    if (sink_gradient) {
+        for (std::size_t h = 0; h < shape.heads; ++h) {
+            double sum = 0.0;
+            for (std::size_t b = 0; b < shape.batch; ++b)
+                for (std::size_t i = 0; i < shape.seq_q; ++i) {
+                    const std::size_t row = plan.row_index(b, h, i);
+                    sum -= std::exp(static_cast<double>(plan.sinks[h]) - logsumexp[row]) * row_dot[row];
+                }
+            d_sinks[h] = static_cast<float>(sum);
+        }
+    }
+    with_rule(plan, [&](auto rule) {
+        using R = decltype(rule);
+        {
+            const KeyTiles keys = pack_key_tiles(plan, k, v, true, true, true, false);
+            parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
+                backward_dq_task<R>(plan, keys, q, logsumexp, row_dot.data(), d_o, dq, task);
+            });
+        }  // the key tiles are freed before the query tiles are built, to bound the peak memory
+        const QueryTiles queries = pack_query_tiles(plan, q, d_o);
+        parallel_for(shape.batch * shape.kv_heads * plan.key_tiles, [&](std::size_t task) {
+            backward_dkv_task<R>(plan, queries, k, v, logsumexp, row_dot.data(), dk, dv, task);
         });
-    }  // the key tiles are freed before the query tiles are built, to bound the peak memory
-    const QueryTiles queries = pack_query_tiles(plan, q, d_o);
-    parallel_for(shape.batch * shape.kv_heads * plan.key_tiles, [&](std::size_t task) {
-        backward_dkv_task(plan, queries, k, v, logsumexp, row_dot.data(), dk, dv, task);
     });
 }
 

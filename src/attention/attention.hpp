@@ -1,5 +1,6 @@
 // Entropy-invariant scaled dot-product attention, fused and tiled (FlashAttention-2, Dao 2023),
-// with optional fused RoPE, causal masking with a KV-cache offset, and grouped-query attention.
+// with optional fused RoPE, causal masking with a KV-cache offset, grouped-query attention, a
+// logit softcap, attention sinks, and the softmax, relu² and l2 normalisations.
 //
 //   O = softmax_rows(c_i · Q Kᵀ) V
 //
@@ -8,7 +9,9 @@
 //   K  [batch, seq_k, kv_heads, dim]      dK like K
 //   V  [batch, seq_k, kv_heads, dim_v]    dV like V
 //   O  [batch, seq_q, heads,    dim_v]    dO like O
-//   logsumexp [batch, heads, seq_q]       log Σ_j exp(c_i q_i·k_j) over the keys row i sees
+//   logsumexp [batch, heads, seq_q]       L_i: log Σ_j exp(c_i q_i·k_j) over the keys row i sees
+//                                         (with softcap, sinks, or another normalisation: the log of
+//                                         the row's normaliser, see "Logit shaping" below)
 // Query head h reads kv head h / (heads / kv_heads).
 //
 // The per-row scale c_i (kexue.fm/archives/8823, 9588, 9708, 9948; bert4keras `softmax_plus`):
@@ -31,9 +34,11 @@
 //   n_i       the keys row i sees: the range's length, less the keys the mask removes. A bias
 //             (additive, −∞ included) never changes n_i: exclusions the entropy scale should
 //             count go in the mask.
-// Logits: s_ij = c_i q_i·k_j + bias[b, h, i, j] − slope_h·|p − j| (the last with alibi), over the
-// keys the row sees. A row that sees no key, or whose logits are all −∞, outputs zeros, has
-// logsumexp −∞ and passes no gradient.
+// Logits: s_ij = softcap(c_i q_i·k_j) + bias[b, h, i, j] − slope_h·|p − j| (the last with alibi),
+// over the keys the row sees; the softcap (when set) acts on the scaled logit only, before the
+// additive terms (onnxruntime GroupQueryAttention's order; "Logit shaping" below). A row that sees
+// no key, or whose logits are all −∞, outputs zeros, has logsumexp −∞ (the sink z_h with one) and
+// passes no gradient.
 //
 // Fused RoPE: callers pass un-rotated Q and K; query i is rotated at its position p above (also
 // without causal) and key j at position j. Gradients are w.r.t. the un-rotated inputs.
@@ -49,6 +54,7 @@
 // then twice Q + dO, one after the other.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -110,6 +116,78 @@ void visit_fields(AttentionRope& r, Visitor&& field) {
     field("rotaryDim", r.rotary_dim, kPositive);
 }
 
+// ---- Logit shaping and row normalisation (docs/math.md §2.8, §2.9) --------------------------------
+//
+// The one account of what happens between the scores and the weights, followed by the float32
+// kernels (attention.cpp, vectorised), the double-precision reference (attention_reference.cpp,
+// through the functions below) and the WebGPU kernel. For query row i of head h, over the keys j
+// it sees (J_i, n_i = |J_i| = attention_visible_keys):
+//
+//   x_ij = c_i · (R_i q_i)·(R_j k_j)          the scaled logit (c_i = attention_row_scale)
+//   s_ij = cap · tanh(x_ij / cap) + a_ij       softcap (Gemma 2, arXiv 2408.00118; s = x + a without
+//                                              it), then a_ij = bias − ALiBi: the additive terms act
+//                                              after the softcap, as in onnxruntime's
+//                                              GroupQueryAttention (softcap, then attention bias,
+//                                              then softmax); masks remove keys from J_i
+//   P_ij = φ(s_ij) · e^{−L_i},   O_i = Σ_{j∈J_i} P_ij v_j
+//
+// where the normalisation fixes φ and the row statistic L_i, the "logsumexp" the forward pass saves
+// for the backward pass (always: P = φ(s)·e^{−L}, so L is the log of the row's normaliser):
+//
+//   softmax  φ = exp    L_i = log(Σ_{j∈J_i} e^{s_ij} + e^{z_h})    z_h: the sink of head h (below)
+//   l2       φ = exp    L_i = ½ log Σ_{j∈J_i} e^{2 s_ij}            P_i has unit L2 norm (9105)
+//   relu2    φ = relu²  L_i = log n_i                               GAU's relu²(s)/n (8934, 9052)
+//
+// Sinks (softmax only): `sinks[h]` is a per-head logit z_h in the denominator, a key with a zero
+// value that every row sees (onnxruntime's head_sink, gpt-oss); smoothSoftmax is z_h = 0 for every
+// head, "+1 in the denominator" (onnxruntime's smooth_softmax). Without either the e^{z_h} term is
+// absent. A row that sees no key outputs zeros; its L_i is −∞ (z_h with a sink, log 0 for relu2).
+
+// How a row's weights are normalised.
+enum class AttentionNormalize { softmax, relu2, l2 };
+
+template <>
+struct EnumNames<AttentionNormalize> {
+    static constexpr EnumEntry<AttentionNormalize> entries[] = {
+        {"softmax", AttentionNormalize::softmax},
+        {"relu2", AttentionNormalize::relu2},
+        {"l2", AttentionNormalize::l2},
+    };
+};
+
+// s from the scaled logit x; cap ≤ 0 means no softcap.
+inline double attention_softcap(double x, double cap) { return cap > 0 ? cap * std::tanh(x / cap) : x; }
+
+// d softcap(x)/dx written with the capped value y = cap·tanh(x/cap) (before the additive terms):
+// 1 − tanh²(x/cap) = 1 − (y/cap)² (1 without a softcap).
+inline double attention_softcap_slope(double y, double cap) { return cap > 0 ? 1.0 - (y / cap) * (y / cap) : 1.0; }
+
+// φ(s), the un-normalised weight.
+inline double attention_weight_numerator(AttentionNormalize normalize, double s) {
+    if (normalize == AttentionNormalize::relu2) return s > 0 ? s * s : 0.0;
+    return std::exp(s);
+}
+
+// ∂loss/∂s_ij from P_ij, dP_ij = dO_i·v_j, D_i = dO_i·O_i (= Σ_j P_ij dP_ij) and L_i:
+//   softmax  P (dP − D)           (the sink's dP is 0: it has no value)
+//   l2       P (dP − P·D)         (∂P_ij/∂s_ik = P_ij δ_jk − P_ij P_ik²)
+//   relu2    dP · 2 relu(s) e^{−L} (n_i is a count, not differentiated)
+inline double attention_score_gradient(AttentionNormalize normalize, double s, double p, double d_p, double row_dot,
+                                       double statistic) {
+    switch (normalize) {
+        case AttentionNormalize::relu2:
+            return s > 0 ? d_p * 2.0 * s * std::exp(-statistic) : 0.0;
+        case AttentionNormalize::l2:
+            return p * (d_p - p * row_dot);
+        case AttentionNormalize::softmax:
+        default:
+            return p * (d_p - row_dot);
+    }
+}
+
+// ∂loss/∂z_h = −Σ_{b,i} e^{z_h − L_i} D_i over the rows of head h: the sink's weight times its
+// dS = P_sink (0 − D_i).
+
 // A sliding window around a query's position p: keys p − left … p + right, both ends inclusive
 // (Mistral's is causal with left = w − 1; onnxruntime's local_window_size w is left = w − 1,
 // right = 0). A side left out is unbounded; with causal, right is cut to 0.
@@ -146,6 +224,10 @@ struct AttentionOptions {
     bool clip_below_one = false;
     bool causal = false;
     std::optional<AttentionRope> rope;  // rotate Q and K inside the kernel when set
+    std::optional<double> softcap;      // cap > 0: s = cap·tanh(x/cap); absent: s = x
+    std::optional<std::vector<double>> sinks;  // [heads] logits z_h in the softmax denominator
+    bool smooth_softmax = false;        // z_h = 0 for every head (+1 in the denominator)
+    AttentionNormalize normalize = AttentionNormalize::softmax;
     // Right-padded batches: the valid queries and keys of each batch entry ([batch] each).
     std::optional<std::vector<std::size_t>> seq_lens_q, seq_lens_k;
     std::optional<AttentionWindow> window;
@@ -169,6 +251,21 @@ void visit_fields(AttentionOptions& o, Visitor&& field) {
     field("alibi", o.alibi);
     field("bias", o.bias);
     field("mask", o.mask);
+    field("softcap", o.softcap);
+    field("sinks", o.sinks);
+    field("smoothSoftmax", o.smooth_softmax);
+    field("normalize", o.normalize);
+}
+
+// The softcap as a number, 0 without one (what attention_softcap takes).
+inline double attention_cap(const AttentionOptions& options) { return options.softcap ? *options.softcap : 0.0; }
+
+// Whether rows have a sink logit, and head h's: sinks[h], or 0 with smoothSoftmax.
+inline bool attention_has_sink(const AttentionOptions& options) {
+    return options.sinks.has_value() || options.smooth_softmax;
+}
+inline double attention_sink(const AttentionOptions& options, std::size_t head) {
+    return options.sinks ? (*options.sinks)[head] : 0.0;
 }
 
 // The caller's buffers read besides q, k, v (null when the option is off): bias [options.bias
@@ -195,8 +292,10 @@ void visit_fields(AttentionCall& c, Visitor&& field) {
 // multiple of kvHeads; causal needs seqQ ≤ seqK (per batch entry with seqLensQ/seqLensK); scale
 // finite; baseLen > 1; nMin ≥ 1; with RoPE an even dim, rope.base > 0, rope.rotaryDim even and
 // ≤ dim; seqLensQ/seqLensK of length batch with entries ≤ seqQ/seqK; bias.shape and mask.shape
-// four dims broadcasting over [batch, heads, seqQ, seqK]; q, k, v, the output, the bias and the
-// mask fit in the heap. (Negative lengths and windows are refused where the JS numbers are read.)
+// four dims broadcasting over [batch, heads, seqQ, seqK]; softcap > 0; sinks: heads finite numbers;
+// sinks and smoothSoftmax not both, and only with normalize 'softmax'; q, k, v, the output, the
+// bias and the mask fit in the heap. (Negative lengths and windows are refused where the JS
+// numbers are read.)
 Error attention_validate(const AttentionShape& shape, const AttentionOptions& options);
 
 // The options with the defaults that depend on the shape filled in (rope.rotaryDim = dim).
@@ -246,10 +345,12 @@ void attention_forward(const AttentionShape& shape, const AttentionOptions& opti
                        const AttentionBuffers& buffers = {});
 
 // Backward pass from the forward's o and logsumexp: recomputes P tile by tile (FlashAttention-2),
-// writes dq, dk, dv (overwritten, not accumulated). No gradient flows to the bias.
+// writes dq, dk, dv (overwritten, not accumulated), and with options.sinks set, d_sinks [heads]
+// when it is not null. No gradient flows to the bias.
 void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
                         const float* k, const float* v, const float* o, const float* logsumexp,
-                        const float* d_o, float* dq, float* dk, float* dv, const AttentionBuffers& buffers = {});
+                        const float* d_o, float* dq, float* dk, float* dv, const AttentionBuffers& buffers = {},
+                        float* d_sinks = nullptr);
 
 // The double-precision twins (attention_reference.cpp: the definition written with xtensor
 // expressions, materialising every score row). logsumexp may be null. The bias is read as floats
@@ -259,7 +360,8 @@ void attention_forward_reference(const AttentionShape& shape, const AttentionOpt
                                  double* logsumexp, const AttentionBuffers& buffers = {});
 void attention_backward_reference(const AttentionShape& shape, const AttentionOptions& options,
                                   const double* q, const double* k, const double* v, const double* d_o,
-                                  double* dq, double* dk, double* dv, const AttentionBuffers& buffers = {});
+                                  double* dq, double* dk, double* dv, const AttentionBuffers& buffers = {},
+                                  double* d_sinks = nullptr);
 
 // The tiles of the fused kernels (query rows × keys), exposed so tests can aim at tile edges.
 std::size_t attention_query_tile();

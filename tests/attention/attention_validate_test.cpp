@@ -114,6 +114,55 @@ TEST(AttentionValidate, RopeNeedsEvenDimsAndAPositiveBase) {
                  "rope.rotaryDim must be at most dim = 8, received 10");
 }
 
+TEST(AttentionValidate, SoftcapSinksAndNormalize) {
+    AttentionOptions options;
+    options.softcap = 50.0;
+    options.sinks = std::vector<double>{0.5, -1.0};
+    EXPECT_FALSE(attention_validate(kShape, options));
+    options.softcap = 0.0;
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "softcap",
+                 "softcap must be greater than 0, received 0");
+    options.softcap = -1.0;
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "softcap",
+                 "softcap must be greater than 0, received -1");
+    options.softcap = kInfinity;
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "softcap",
+                 "softcap must be greater than 0, received Infinity");
+    options.softcap.reset();
+    options.sinks = std::vector<double>{0.5, -1.0, 2.0};
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "sinks",
+                 "sinks must be one logit per query head, heads = 2, received length 3");
+    options.sinks = std::vector<double>{};
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "sinks",
+                 "sinks must be one logit per query head, heads = 2, received length 0");
+    options.sinks = std::vector<double>{0.5, std::nan("")};
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "sinks[1]",
+                 "sinks[1] must be a finite number, received NaN");
+    options.sinks = std::vector<double>{-kInfinity, 0.0};
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "sinks[0]",
+                 "sinks[0] must be a finite number, received -Infinity");
+    options.sinks = std::vector<double>{0.0, 0.0};
+    options.smooth_softmax = true;
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "smoothSoftmax",
+                 "smoothSoftmax and sinks cannot be combined (smoothSoftmax is a sink of 0 in every head)");
+    options.sinks.reset();
+    EXPECT_FALSE(attention_validate(kShape, options));
+    options.normalize = AttentionNormalize::l2;
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "smoothSoftmax",
+                 "smoothSoftmax needs normalize 'softmax' (a sink is a logit in the softmax denominator), received "
+                 "normalize 'l2'");
+    options.smooth_softmax = false;
+    options.sinks = std::vector<double>{0.0, 0.0};
+    options.normalize = AttentionNormalize::relu2;
+    expect_error(attention_validate(kShape, options), ErrorKind::range, "sinks",
+                 "sinks needs normalize 'softmax' (a sink is a logit in the softmax denominator), received normalize "
+                 "'relu2'");
+    options.sinks.reset();
+    options.softcap = 30.0;
+    EXPECT_FALSE(attention_validate(kShape, options));  // a softcap works with every normalisation
+    EXPECT_EQ(enum_choices<AttentionNormalize>(), "one of 'softmax', 'relu2', 'l2'");
+}
+
 TEST(AttentionValidate, BuffersMustFitTheHeap) {
     AttentionShape shape{1, 1u << 16, 1, 64, 1, 256, 1};
     expect_error(attention_validate(shape, AttentionOptions{}), ErrorKind::range, "q",
@@ -209,7 +258,8 @@ TEST(AttentionValidate, FieldListAndResolvedDefaults) {
     visit_fields(call, names);
     EXPECT_EQ(names.names, (std::vector<std::string>{"batch", "seqQ", "seqK", "heads", "kvHeads", "dim", "dimV",
                                                      "scale", "baseLen", "nMin", "clipBelowOne", "causal", "rope",
-                                                     "seqLensQ", "seqLensK", "window", "alibi", "bias", "mask"}));
+                                                     "seqLensQ", "seqLensK", "window", "alibi", "bias", "mask",
+                                                     "softcap", "sinks", "smoothSoftmax", "normalize"}));
     EXPECT_EQ(field_names(AttentionWindow{}), (std::vector<std::string>{"left", "right"}));
     EXPECT_EQ(field_names(AttentionBroadcast{}), (std::vector<std::string>{"shape"}));
     AttentionRope rope;
@@ -220,11 +270,14 @@ TEST(AttentionValidate, FieldListAndResolvedDefaults) {
     EXPECT_EQ(enum_or_number_choices<AttentionScale>(), "one of 'entropy', 'standard' or a finite number");
 
     // The defaults: 'standard' scale (1/√dim, as every peer), base_len 512, n_min 16, no RoPE, no
-    // padding, window, ALiBi, bias or mask; rope.rotaryDim resolves to dim.
+    // padding, window, ALiBi, bias or mask, no softcap, sinks or smooth softmax, normalize 'softmax';
+    // rope.rotaryDim resolves to dim.
     const AttentionOptions defaults;
     EXPECT_EQ(std::get<AttentionScale>(defaults.scale), AttentionScale::standard);
     EXPECT_FALSE(defaults.seq_lens_q || defaults.seq_lens_k || defaults.window || defaults.alibi || defaults.bias ||
                  defaults.mask);
+    EXPECT_FALSE(defaults.softcap || defaults.sinks || defaults.smooth_softmax);
+    EXPECT_EQ(defaults.normalize, AttentionNormalize::softmax);
     EXPECT_EQ(defaults.base_len, 512.0);
     EXPECT_EQ(defaults.n_min, 16.0);
     EXPECT_FALSE(defaults.rope);

@@ -1,9 +1,11 @@
 // simd::vexp_f32 (core/vexp_f32.hpp) against double-precision std::exp over its whole input range
 // [−87, 88]: every 127th float bit pattern of the range (about 17.6 million arguments, every
 // exponent and a spread of mantissas), both ends, and the values around 0. The error is measured
-// in ulp of the float nearest the true value.
+// in ulp of the float nearest the true value. Also simd::vtanh_f32 (core/vector_math.hpp, the
+// attention softcap) against std::tanh.
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -11,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "core/simd.hpp"
+#include "core/vector_math.hpp"
 #include "core/vexp_f32.hpp"
 
 namespace kexue {
@@ -112,6 +115,51 @@ TEST(VectorExp, ExactAtZeroAndClampedOutsideTheRange) {
     simd::vexp_f32(Vec(std::numeric_limits<float>::infinity())).store_aligned(out);
     EXPECT_TRUE(std::isfinite(out[0]));
     EXPECT_NEAR(out[0] / std::exp(88.0), 1.0, 1e-6);
+}
+
+// vtanh_f32: every 128th float bit pattern of [0, 20] and of [−20, −0] (tanh is odd; beyond 9.01 it
+// rounds to ±1 in float). Bounds: 4 ulp of the true value where |tanh x| ≥ 2⁻¹² (the polynomial
+// branch below 0.625 is Cephes' minimax fit, about 2 ulp; above, 1 − 2/(e^{2|x|} + 1) adds the
+// error of vexp_f32 and one division), and an absolute 2⁻²⁴·|x| below, where the result is x to
+// within its own rounding.
+TEST(VectorTanh, WithinFourUlpOfDoubleTanh) {
+    double max_ulp = 0.0;
+    float worst = 0.0f;
+    std::uint64_t count = 0;
+    alignas(64) float in[kVecWidth], out[kVecWidth];
+    auto check = [&](std::size_t filled) {
+        simd::vtanh_f32(Vec::load_aligned(in)).store_aligned(out);
+        for (std::size_t i = 0; i < filled; ++i) {
+            const double want = std::tanh(static_cast<double>(in[i]));
+            const float nearest = static_cast<float>(want);
+            const double ulp = std::nextafter(std::fabs(nearest), std::numeric_limits<float>::infinity()) -
+                               std::fabs(nearest);
+            const double error = std::fabs(static_cast<double>(out[i]) - want);
+            if (std::fabs(want) < 0x1p-12) {
+                EXPECT_LE(error, 0x1p-24 * std::fabs(in[i]) + 1e-45) << in[i];
+            } else if (error / ulp > max_ulp) {
+                max_ulp = error / ulp;
+                worst = in[i];
+            }
+        }
+        count += filled;
+    };
+    for (float sign : {1.0f, -1.0f}) {
+        std::size_t filled = 0;
+        for (std::uint64_t bits = 0; bits <= to_bits(20.0f); bits += 128) {
+            in[filled++] = sign * from_bits(static_cast<std::uint32_t>(bits));
+            if (filled == kVecWidth) check(filled), filled = 0;
+        }
+        if (filled) check(filled);
+    }
+    std::printf("vtanh_f32: max error %.3f ulp at x = %.9g over %llu arguments in [-20, 20]\n", max_ulp,
+                static_cast<double>(worst), static_cast<unsigned long long>(count));
+    EXPECT_GT(count, 15000000u);
+    EXPECT_LE(max_ulp, 4.0);
+    simd::vtanh_f32(Vec(100.0f)).store_aligned(out);
+    EXPECT_EQ(out[0], 1.0f);
+    simd::vtanh_f32(Vec(-std::numeric_limits<float>::infinity())).store_aligned(out);
+    EXPECT_EQ(out[0], -1.0f);
 }
 
 }  // namespace

@@ -160,6 +160,7 @@ const attentionOptions = {
   seqLensQ: [2], seqLensK: new Int32Array([3]), window: { left: 2, right: null } satisfies Required<AttentionWindow>,
   alibi: true, bias: { data: f32(12, 4), shape: [1, 2, 2, 3] } satisfies AttentionBias,
   mask: { data: new Uint8Array([1, 1, 0]), shape: [1, 1, 1, 3] } satisfies AttentionMask,
+  softcap: 30, sinks: new Float32Array([0.5, -1]), smoothSoftmax: false, normalize: 'softmax',
 } satisfies Required<AttentionOptions>;
 const q = f32(16, 1);
 const k = f32(12, 2);
@@ -168,13 +169,17 @@ const out: Float32Array = await kx.attention(q, k, v, attentionOptions);
 const grads: AttentionGradients = kx.attentionBackward(q, k, v, new Float32Array(out.length).fill(1e-3), attentionOptions);
 const standard = await kx.attention(q, k, v, { ...attentionOptions, scale: 'standard', rope: true, causal: false });
 const fixed = await kx.attention(q, k, v, { ...attentionOptions, scale: 0.5, rope: null, clipBelowOne: false });
+const relu2 = await kx.attention(q, k, v, { ...attentionOptions, sinks: null, softcap: null, normalize: 'relu2' });
+const smooth = await kx.attention(q, k, v, { ...attentionOptions, sinks: [0, 0], normalize: 'softmax' });
+const dSinks: Float32Array | undefined = grads.dSinks;
 const booleanMask = await kx.attention(q, k, v, { ...attentionOptions, mask: { data: [true, false, true], shape: [1, 1, 1, 3] } });
 check(booleanMask.length === 8, 'attention with a mask of booleans');
 // Options kept in a variable: their strings widen to `string`, which the types accept.
 const stored = { seqQ: 2, seqK: 3, heads: 2, kvHeads: 1, dim: 4, dimV: 2, scale: 'standard', rope: { layout: 'half' } };
 const fromStored = await kx.attention(q, k, v, stored);
 check(out.length === 8 && grads.dq.length === 16 && grads.dk.length === 12 && grads.dv.length === 6 &&
-  standard.length === 8 && fixed.length === 8 && fromStored.length === 8, 'attention');
+  standard.length === 8 && fixed.length === 8 && fromStored.length === 8 && relu2.length === 8 &&
+  smooth.length === 8 && dSinks?.length === 2, 'attention');
 
 // ---- MLP and GAN ----
 
