@@ -167,8 +167,9 @@ val attention_backward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std
 }
 
 // For the WebGPU kernels (attention_gpu.hpp): { rowScale, scaleDims: [batch|1, heads|1, seqQ|1],
-// ropeQ, ropeQBatch, ropeK (null without RoPE), lengths (Uint32Array [batch, 2] or null), alibi
-// (null without) } or { error }. `buffers` as for attentionForward (the mask counts in n_i).
+// ropeQ, ropeQBatch, ropeK (null without RoPE), lengths (Uint32Array [batch, 2] or null), alibi,
+// visible (relu2's n_i, laid out like rowScale), sinks (each null when unused) } or { error }.
+// `buffers` as for attentionForward (the mask counts in n_i).
 val attention_gpu_tables(val buffers, val js) {
     AttentionCall call;
     kexue::AttentionBuffers data;
@@ -194,6 +195,8 @@ val attention_gpu_tables(val buffers, val js) {
                            : val(emscripten::typed_memory_view(tables.lengths.size(), tables.lengths.data()))
                                  .call<val>("slice"));
     out.set("alibi", tables.alibi.empty() ? val::null() : float32_array(tables.alibi));
+    out.set("visible", tables.visible.empty() ? val::null() : float32_array(tables.visible));
+    out.set("sinks", tables.sinks.empty() ? val::null() : float32_array(tables.sinks));
     return out;
 }
 

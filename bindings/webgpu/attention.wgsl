@@ -76,6 +76,13 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>,
   var scores: array<f32, CHUNK>;
   var running_max = NO_SCORE;
   var running_sum = 0.0;
+  // A sink z_h is one more term of the softmax: m starts at z_h and ℓ at 1.
+  if (params.has_sink != 0u) {
+    running_max = aux_f32(params.sink_at + h);
+    running_sum = 1.0;
+  }
+  let relu2 = params.normalize == NORMALIZE_RELU2;
+  let l2 = params.normalize == NORMALIZE_L2;
 
   for (var j0 = tile_lo; j0 < tile_hi; j0 += BLOCK_K) {
     let cols = min(BLOCK_K, tile_hi - j0);
@@ -106,21 +113,33 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>,
         if (j >= range.lo && j < range.hi) {
           let terms = logit_terms(b, h, i, j, range.position);
           if (terms != NO_SCORE) {
-            logit = score + terms;
+            logit = softcap(score) + terms;
             chunk_max = max(chunk_max, logit);
           }
         }
         scores[c] = logit;
       }
-      // Online softmax: rescale what was summed under the old max (1 when it did not move).
-      let correction = exp(running_max - chunk_max);
-      running_sum *= correction;
+      // Online softmax (and l2): rescale what was summed under the old max (1 when it did not
+      // move); relu2 has no running state.
+      var correction = 1.0;
+      if (!relu2) {
+        correction = exp(running_max - chunk_max);
+        running_sum *= select(correction, correction * correction, l2);
+      }
       for (var m = 0u; m < VQPL; m++) {
         acc[m] *= correction;
       }
       for (var c = 0u; c < n; c++) {
-        let p = select(0.0, exp(scores[c] - chunk_max), scores[c] != NO_SCORE);
-        running_sum += p;
+        var p = 0.0;
+        if (scores[c] != NO_SCORE) {
+          if (relu2) {
+            let r = max(scores[c], 0.0);
+            p = r * r;
+          } else {
+            p = exp(scores[c] - chunk_max);
+            running_sum += select(p, p * p, l2);
+          }
+        }
         let row = (c0 + c) * DIM_V4;
         for (var m = 0u; m < VQPL; m++) {
           let d4 = t + m * LANES;
@@ -129,13 +148,27 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>,
           }
         }
       }
-      running_max = chunk_max;
+      if (!relu2) {
+        running_max = chunk_max;
+      }
     }
   }
 
   if (live) {
-    // Rows that see no key give zeros.
-    let inverse_sum = select(0.0, 1.0 / running_sum, running_sum > 0.0);
+    // O_i = acc_i · e^{−L_i}: L = m + log ℓ (softmax), m + ½ log ℓ (l2), log n_i (relu2); a row that
+    // sees nothing (ℓ = 0 or n_i = 0) gets zeros and L = −∞ (NO_SCORE).
+    var inverse_sum = 0.0;
+    var statistic = NO_SCORE;
+    if (relu2) {
+      let count = row_count(b, h, i);
+      if (count > 0.0) {
+        inverse_sum = 1.0 / count;
+        statistic = log(count);
+      }
+    } else if (running_sum > 0.0) {
+      inverse_sum = select(1.0 / running_sum, inverseSqrt(running_sum), l2);
+      statistic = running_max + select(1.0, 0.5, l2) * log(running_sum);
+    }
     let base = q_row(b, i, h) * DIM_V;
     for (var m = 0u; m < VQPL; m++) {
       let x = acc[m] * inverse_sum;
@@ -147,8 +180,7 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3<u32>,
       }
     }
     if (t == 0u) {
-      stats[(b * params.heads + h) * params.seq_q + i] =
-        select(NO_SCORE, running_max + log(running_sum), running_sum > 0.0);
+      stats[(b * params.heads + h) * params.seq_q + i] = statistic;
     }
   }
 }

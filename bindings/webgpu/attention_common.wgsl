@@ -23,6 +23,8 @@
 //   bias         f32 [batch|1, heads|1, rows|1, keys|1] at bias_at (has_bias); −∞ arrives as the
 //                lowest f32 (WGSL may assume no infinities)
 //   mask         bytes, 4 to a word, at byte mask_at (has_mask); nonzero = may attend
+//   n_i          f32 like c_i at count_at (normalize 'relu2': P = relu(s)²/n_i)
+//   sinks        z_h f32 per head at sink_at (has_sink: sinks, or zeros for smoothSoftmax)
 // Per-row statistics share another buffer (`stats`, f32): the logsumexp of row (b, h, i) at
 // (b·heads + h)·seq_q + i, and D_i (backward) row_dot_at further.
 // The kernel that includes this file declares `params`, `aux`, `q`, `k` and `v`.
@@ -109,9 +111,59 @@ fn tile_keys(b: u32, i0: u32, rows: u32) -> vec2<u32> {
   return vec2<u32>(row_keys(b, i0).lo, row_keys(b, end - 1u).hi);
 }
 
+// ---- Logit shaping and normalisation (attention.hpp, "Logit shaping"; docs/math.md §2.8, §2.9) ----
+// x = c_i q·k is the scaled logit; s = cap·tanh(x/cap) with a softcap, then the bias, ALiBi and
+// mask act on s; P = φ(s)·e^{−L}: softmax φ = exp, L = log(Σ e^s [+ e^{z_h}]); l2 φ = exp,
+// L = ½ log Σ e^{2s}; relu2 φ = relu², L = log n_i.
+const NORMALIZE_SOFTMAX: u32 = 0u;
+const NORMALIZE_RELU2: u32 = 1u;
+const NORMALIZE_L2: u32 = 2u;
+
+fn softcap(x: f32) -> f32 {
+  if (params.softcap > 0.0) {
+    return params.softcap * tanh(x / params.softcap);
+  }
+  return x;
+}
+
+// ds/dx from s = softcap(x): 1 − (s/cap)² (1 without a softcap).
+fn softcap_slope(s: f32) -> f32 {
+  if (params.softcap > 0.0) {
+    let t = s / params.softcap;
+    return 1.0 - t * t;
+  }
+  return 1.0;
+}
+
+// P_ij and ∂loss/∂x_ij (before c_i) from the logit s (softcapped, terms added), its softcapped part
+// `capped`, dP = dO_i·v_j, D_i and L_i (attention_score_gradient times the softcap's slope).
+fn weight_and_gradient(s: f32, capped: f32, dp: f32, row_dot: f32, statistic: f32) -> vec2<f32> {
+  var p: f32;
+  var ds: f32;
+  if (params.normalize == NORMALIZE_RELU2) {
+    let r = max(s, 0.0);
+    let inverse_n = exp(-statistic);
+    p = r * r * inverse_n;
+    ds = dp * 2.0 * r * inverse_n;
+  } else {
+    p = exp(s - statistic);
+    if (params.normalize == NORMALIZE_L2) {
+      ds = p * (dp - p * row_dot);
+    } else {
+      ds = p * (dp - row_dot);
+    }
+  }
+  return vec2<f32>(p, ds * softcap_slope(capped));
+}
+
 // c_i of local row i of head h in batch entry b.
 fn row_scale(b: u32, h: u32, i: u32) -> f32 {
   return aux_f32(params.scale_at + b * params.rs_sb + h * params.rs_sh + i * params.rs_si);
+}
+
+// n_i of that row (normalize 'relu2').
+fn row_count(b: u32, h: u32, i: u32) -> f32 {
+  return aux_f32(params.count_at + b * params.rs_sb + h * params.rs_sh + i * params.rs_si);
 }
 
 // The additive terms of logit (b, h, local row i, local key j) for a row at `position`: the bias and

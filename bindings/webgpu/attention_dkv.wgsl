@@ -115,13 +115,16 @@ fn attention_dkv(@builtin(workgroup_id) wid: vec3<u32>,
         let dp = lane_sum(dp_partial);
         let row = row_tile[r];
         var p = 0.0;
+        var ds = 0.0;
         if (live && j >= row.lo && j < row.hi) {
           let terms = logit_terms(b, h, i0 + r, j, row.position);
           if (terms != NO_SCORE) {
-            p = exp(s + terms - lse_tile[r]);
+            let capped = softcap(s);
+            let weight = weight_and_gradient(capped + terms, capped, dp, d_tile[r], lse_tile[r]);
+            p = weight.x;
+            ds = weight.y;
           }
         }
-        let ds = p * (dp - d_tile[r]);
         for (var m = 0u; m < VQPL; m++) {
           let d4 = t + m * LANES;
           if (d4 < DIM_V4) {

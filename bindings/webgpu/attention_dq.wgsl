@@ -122,14 +122,14 @@ fn attention_dq(@builtin(workgroup_id) wid: vec3<u32>,
       let s = lane_sum(s_partial);
       let dp = lane_sum(dp_partial);
       let j = j0 + cc;
-      var p = 0.0;
+      var ds = 0.0;
       if (j >= range.lo && j < range.hi) {
         let terms = logit_terms(b, h, i, j, range.position);
         if (terms != NO_SCORE) {
-          p = exp(s + terms - row_lse);
+          let capped = softcap(s);
+          ds = weight_and_gradient(capped + terms, capped, dp, row_d, row_lse).y;
         }
       }
-      let ds = p * (dp - row_d);
       for (var m = 0u; m < QPL; m++) {
         let d4 = t + m * LANES;
         if (d4 < DIM4) {

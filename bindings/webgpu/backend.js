@@ -599,10 +599,15 @@ export class WebGpuBackend {
     const stats = { out: this.#output('out', batch * seqQ * heads * dimV), stats: this.#output('stats', 2 * batch * heads * seqQ) };
     const forward = this.#forwardStep(kernels, piece, inputs, stats);
     const { steps, dq, dk, dv } = this.#backwardSteps(kernels, plan, piece, inputs, stats, false);
-    const [dqOut, dkOut, dvOut] = await this.#submit([forward, ...steps], [
+    const statCount = batch * heads * seqQ;
+    const reads = [
       [dq[0], batch * seqQ * heads * dim], [dk[0], batch * seqK * kvHeads * dim], [dv[0], batch * seqK * kvHeads * dimV],
-    ]);
-    return { dq: dqOut, dk: dkOut, dv: dvOut };
+    ];
+    if (plan.sinks) reads.push([stats.stats[0], 2 * statCount]);
+    const [dqOut, dkOut, dvOut, statsOut] = await this.#submit([forward, ...steps], reads);
+    const grads = { dq: dqOut, dk: dkOut, dv: dvOut };
+    if (plan.sinks) grads.dSinks = sinkGradients(tables.sinks, statsOut.subarray(0, statCount), statsOut.subarray(statCount), plan);
+    return grads;
   }
 
   // Several pieces: the forward pass in pieces (out, lse combined on the host), D = rowsum(dO ∘ O)
@@ -658,7 +663,9 @@ export class WebGpuBackend {
         add(dv, (b0 * seqK + j0) * kvHeads * dimV, dvPart);
       }
     }
-    return { dq, dk, dv };
+    const grads = { dq, dk, dv };
+    if (plan.sinks) grads.dSinks = sinkGradients(tables.sinks, lse, rowDot, plan);
+    return grads;
   }
 
   /**
@@ -849,6 +856,7 @@ function broadcastStrides([B, H, Q, K]) {
 }
 
 const LOWEST_F32 = -3.4028234663852886e38;
+const NORMALIZE = { softmax: 0, relu2: 1, l2: 2 };
 
 // The aux buffer of one piece (attention_common.wgsl) and its offsets and strides: { words
 // (Uint32Array), params, ropeQ, ropeK, ropeQBatched }.
@@ -870,6 +878,10 @@ function packAux(plan, tables, piece) {
   const scale = sliceBroadcast(tables.rowScale, [SB, SH, SI, 1], { b0, nb, i0, nq, j0: 0, nk: 1 }, { ...plan, seqK: 1 });
   const [sb, , si] = scale.shape;
   params.scale_at = add(scale.data);
+  // relu2's n_i, laid out like c_i.
+  params.count_at = tables.visible
+    ? add(sliceBroadcast(tables.visible, [SB, SH, SI, 1], { b0, nb, i0, nq, j0: 0, nk: 1 }, { ...plan, seqK: 1 }).data)
+    : 0;
   params.rs_si = si > 1 ? 1 : 0;
   params.rs_sh = SH > 1 ? si : 0;
   params.rs_sb = sb > 1 ? SH * si : 0;
@@ -895,6 +907,10 @@ function packAux(plan, tables, piece) {
   params.lengths_at = tables.lengths ? add(tables.lengths.subarray(2 * b0, 2 * (b0 + nb))) : 0;
   params.alibi = Boolean(tables.alibi);
   params.alibi_at = tables.alibi ? add(tables.alibi) : 0;
+  params.has_sink = Boolean(tables.sinks);
+  params.sink_at = tables.sinks ? add(tables.sinks) : 0;
+  params.softcap = plan.softcap ?? 0;
+  params.normalize = NORMALIZE[plan.normalize ?? 'softmax'];
   for (const [name, key, tensor] of [['bias', 'bias', tables.bias], ['mask', 'mask', tables.mask]]) {
     params[`has_${name}`] = Boolean(tensor);
     const local = tensor ? sliceBroadcast(tensor.data, tensor.shape, piece, plan) : null;
@@ -918,11 +934,24 @@ function packAux(plan, tables, piece) {
 }
 
 // The first option of a resolved attention plan the WGSL kernels do not implement, or null: the
-// one list of what still runs on WASM only ('auto' falls back, 'webgpu' rejects naming it).
+// one list of what runs on WASM only ('auto' falls back, 'webgpu' rejects naming it). Empty now.
 export function missingAttentionOption(plan) {
-  if (plan.softcap != null) return 'softcap';
-  if (plan.sinks != null) return 'sinks';
-  if (plan.smoothSoftmax) return 'smoothSoftmax';
-  if (plan.normalize != null && plan.normalize !== 'softmax') return `normalize '${plan.normalize}'`;
   return null;
+}
+
+// ∂L/∂z_h = −Σ_{b,i} e^{z_h − L_i} D_i over the rows of head h (attention.hpp): the sink's weight
+// times its dS = P_sink (0 − D_i); lse and D are [batch, heads, seqQ].
+function sinkGradients(sinks, lse, rowDot, { batch, heads, seqQ }) {
+  const out = new Float32Array(heads);
+  for (let h = 0; h < heads; ++h) {
+    let sum = 0;
+    for (let b = 0; b < batch; ++b) {
+      for (let i = 0; i < seqQ; ++i) {
+        const at = (b * heads + h) * seqQ + i;
+        if (lse[at] > -1e38) sum += Math.exp(sinks[h] - lse[at]) * rowDot[at];
+      }
+    }
+    out[h] = -sum;
+  }
+  return out;
 }

@@ -114,6 +114,11 @@ export const ATTENTION_PARAMS = new UniformStruct('AttentionParams', [
   ['mask_sh', 'u32'],
   ['mask_si', 'u32'],
   ['mask_sj', 'u32'],
+  ['softcap', 'f32', 'cap > 0: s = cap·tanh(x/cap); 0: none'],
+  ['normalize', 'u32', "0 'softmax', 1 'relu2', 2 'l2'"],
+  ['count_at', 'u32', "relu2's n_i in aux (laid out like c_i)"],
+  ['has_sink', 'u32', 'sinks / smoothSoftmax: z_h per head in aux'],
+  ['sink_at', 'u32'],
   ['row_dot_at', 'u32', 'first element of D in stats (after the logsumexp)'],
   ['row_dot_given', 'u32', 'dQ pass: 1 reads D from stats, 0 computes and writes it'],
 ]);

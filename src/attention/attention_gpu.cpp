@@ -11,8 +11,9 @@ AttentionGpuTables attention_gpu_tables(const AttentionShape& shape, const Atten
     AttentionGpuTables tables;
     const bool entropy = std::holds_alternative<AttentionScale>(options.scale) &&
                          std::get<AttentionScale>(options.scale) == AttentionScale::entropy;
+    const bool relu2 = options.normalize == AttentionNormalize::relu2;
     const bool lengths = options.seq_lens_q || options.seq_lens_k;
-    if (entropy && shape.seq_q > 0) {
+    if ((entropy || relu2) && shape.seq_q > 0) {
         // n_i varies with the row, with the batch entry when lengths or the mask do, and with the
         // head when the mask does.
         const bool per_batch = lengths || (options.mask && options.mask->shape[0] > 1);
@@ -20,13 +21,17 @@ AttentionGpuTables attention_gpu_tables(const AttentionShape& shape, const Atten
         tables.scale_batch = per_batch ? shape.batch : 1;
         tables.scale_heads = per_head ? shape.heads : 1;
         tables.scale_rows = shape.seq_q;
-        tables.row_scale.resize(tables.scale_batch * tables.scale_heads * shape.seq_q);
+        const std::size_t count = tables.scale_batch * tables.scale_heads * shape.seq_q;
+        tables.row_scale.resize(count);
+        if (relu2) tables.visible.resize(count);
         for (std::size_t b = 0; b < tables.scale_batch; ++b)
             for (std::size_t h = 0; h < tables.scale_heads; ++h)
                 for (std::size_t i = 0; i < shape.seq_q; ++i) {
                     const std::size_t n = attention_visible_keys(shape, options, buffers, b, h, i);
-                    tables.row_scale[(b * tables.scale_heads + h) * shape.seq_q + i] =
+                    const std::size_t at = (b * tables.scale_heads + h) * shape.seq_q + i;
+                    tables.row_scale[at] =
                         static_cast<float>(attention_row_scale(options, std::max<std::size_t>(1, n), shape.dim));
+                    if (relu2) tables.visible[at] = static_cast<float>(n);
                 }
     } else {
         tables.row_scale.assign(1, static_cast<float>(attention_row_scale(options, 1, shape.dim)));
@@ -65,6 +70,10 @@ AttentionGpuTables attention_gpu_tables(const AttentionShape& shape, const Atten
         tables.alibi.resize(shape.heads);
         for (std::size_t h = 0; h < shape.heads; ++h)
             tables.alibi[h] = static_cast<float>(attention_alibi_slope(shape.heads, h));
+    }
+    if (attention_has_sink(options)) {
+        tables.sinks.resize(shape.heads);
+        for (std::size_t h = 0; h < shape.heads; ++h) tables.sinks[h] = static_cast<float>(attention_sink(options, h));
     }
     return tables;
 }

@@ -1,7 +1,7 @@
 // What the WebGPU attention kernels (bindings/webgpu/attention*.wgsl) read besides the tensors,
 // computed here by the rules the WASM kernels follow (attention.hpp), so that the two backends
 // cannot drift apart: the per-row scale c_i, the fused RoPE's (cos, sin) per query row and key,
-// the valid lengths of each batch entry and the ALiBi slopes. The kernels then only compare and add.
+// the valid lengths of each batch entry, the ALiBi slopes, relu²'s n_i and the sink logits. The kernels then only compare and add.
 #pragma once
 
 #include <cstddef>
@@ -19,6 +19,8 @@ struct AttentionGpuTables {
     // with a per-head mask, since n_i counts the keys the mask admits).
     std::vector<float> row_scale;
     std::size_t scale_batch = 1, scale_heads = 1, scale_rows = 1;
+    // n_i, the keys each row sees (the mask counted), laid out like row_scale; normalize 'relu2' only.
+    std::vector<float> visible;
     // (cos, sin) per pair of the fused RoPE, interleaved: rope_q [rope_q_batch, seq_q, pairs, 2] at
     // each query's position (attention_row), rope_k [seq_k, pairs, 2] at each key's. Empty without RoPE.
     std::vector<float> rope_q, rope_k;
@@ -27,6 +29,8 @@ struct AttentionGpuTables {
     std::vector<std::uint32_t> lengths;
     // slope_h per head with alibi, else empty.
     std::vector<float> alibi;
+    // The sink logit z_h per head (sinks, or 0 with smoothSoftmax), else empty.
+    std::vector<float> sinks;
 };
 
 // The tables of a call that passes attention_validate; `buffers.mask` is read for n_i when the call

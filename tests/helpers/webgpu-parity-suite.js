@@ -47,6 +47,15 @@ export const ATTENTION_CASES = [
   { batch: 2, seqQ: 33, seqK: 47, heads: 3, dim: 8, bias: { shape: [2, 1, 33, 47] }, mask: { shape: [2, 3, 1, 47] }, scale: 'entropy' },
   { seqQ: 17, seqK: 29, heads: 2, dim: 8, causal: true, bias: { shape: [1, 2, 1, 29], withInfinity: true }, mask: { shape: [1, 1, 17, 29] } },
   { batch: 2, seqQ: 66, heads: 1, dim: 12, window: { right: 5 }, seqLensQ: [66, 30], mask: { shape: [2, 1, 66, 66] }, scale: 'entropy', nMin: 2 },
+  // Logit shaping and normalisations (attention.hpp, "Logit shaping"), alone and with the above.
+  { seqQ: 40, seqK: 70, heads: 2, dim: 8, causal: true, softcap: 2 },
+  { batch: 2, seqQ: 33, heads: 4, kvHeads: 2, dim: 8, sinks: [0.5, -1, 2, 0], scale: 'entropy' },
+  { batch: 2, seqQ: 20, seqK: 30, heads: 2, dim: 8, sinks: [3, -2], causal: true, seqLensQ: [20, 5], seqLensK: [30, 5] },
+  { seqQ: 20, seqK: 30, heads: 2, dim: 8, smoothSoftmax: true, window: { left: 4 }, softcap: 4 },
+  { seqQ: 65, heads: 2, dim: 16, causal: true, normalize: 'relu2', mask: { shape: [1, 2, 65, 65] } },
+  { batch: 2, seqQ: 50, seqK: 60, heads: 2, dim: 8, normalize: 'relu2', seqLensK: [60, 17], rope: true },
+  { seqQ: 50, seqK: 60, heads: 2, dim: 8, normalize: 'l2', softcap: 3, alibi: true },
+  { seqQ: 70, heads: 1, dim: 4, normalize: 'l2', causal: true, bias: { shape: [1, 1, 70, 70] } },
 ];
 
 // 2D RoPE: both modes and layouts, given positions, inverse, batch and heads.
@@ -124,7 +133,7 @@ export async function runAttentionParity(gpu, wasm, cases = ATTENTION_CASES.map(
 
 /**
  * Every attention case's backward pass on both instances (dOut seeded): [{ name, relativeError, ok }],
- * the error the largest of dq's, dk's and dv's.
+ * the error the largest of dq's, dk's, dv's (and dSinks' with sinks).
  */
 export async function runAttentionBackwardParity(gpu, wasm, cases = ATTENTION_CASES.map((_, index) => index)) {
   const results = [];
@@ -134,7 +143,8 @@ export async function runAttentionBackwardParity(gpu, wasm, cases = ATTENTION_CA
     const dOut = randomArray(batch * seqQ * heads * dimV, random(3000 + index));
     const onGpu = await gpu.attentionBackward(q, k, v, dOut, { ...options, backend: 'webgpu' });
     const onWasm = wasm.attentionBackward(q, k, v, dOut, { ...options, backend: 'wasm' });
-    const error = Math.max(...['dq', 'dk', 'dv'].map((name) => relativeError(onGpu[name], onWasm[name])));
+    const names = ['dq', 'dk', 'dv', ...(onWasm.dSinks ? ['dSinks'] : [])];
+    const error = Math.max(...names.map((name) => relativeError(onGpu[name] ?? [], onWasm[name])));
     results.push({ name: `backward ${describeCase(ATTENTION_CASES[index])}`, relativeError: error, ok: error <= PARITY_TOLERANCE });
   }
   return results;
