@@ -9,6 +9,15 @@
 // Then the backward pass (kexue vs tf.grads of the per-head form), and the peak WASM heap of a
 // fresh kexue instance for one forward call, up to n = 16384 (a child process per size).
 //
+// npm run bench -- attention --part masks
+// Only the padded-batch and sliding-window benchmarks (runMasks below; also run after the above).
+//
+// npm run bench -- attention --part decoding
+// Only the decoding step: one new token (batch 1, 8 heads, dim 64, RoPE 'half') after a 4096-token
+// KV cache, rotating the whole cache inside attention at every step (the cache holds raw keys)
+// against a cache of rotated keys (cachedKeys 'rotated': kx.rope rotates the one new key with
+// offset 4096, attention rotates only the query). Also run after the above.
+//
 // npm run bench -- attention --backend webgpu
 // The WGSL kernels on the machine's WebGPU adapter: forward and backward, n = 1k … 16k, d 64 and
 // 128, f32 and f16, GPU time and TFLOP/s, after a check against WASM (bench/attention_webgpu.mjs).
@@ -18,7 +27,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { init } from 'kexue';
 import { loadTfjsWasm } from './peers.mjs';
-import { interleavedAsync, table, warmUpAsync } from './timing.mjs';
+import { interleavedAsync, median, table, warmUpAsync } from './timing.mjs';
 // Max-norm relative error, the one the WebGPU parity suite uses.
 import { relativeError } from '../tests/helpers/webgpu-parity-suite.js';
 
@@ -130,8 +139,74 @@ function backendArgument() {
   return value;
 }
 
+// `--part masks`: only the padded-batch and window benchmarks.
+function partArgument() {
+  const index = process.argv.indexOf('--part');
+  return index < 0 ? null : process.argv[index + 1];
+}
+
 export async function run(options = {}) {
-  return backendArgument() === 'webgpu' ? runWebGpu(options) : runWasm(options);
+  if (partArgument() === 'masks') return runMasks(options);
+  if (partArgument() === 'decoding') return runDecoding();
+  if (backendArgument() === 'webgpu') return runWebGpu(options);
+  await runWasm(options);
+  await runMasks(options);
+  return runDecoding();
+}
+
+// One decoding step after `cached` tokens, both cache conventions side by side (README "Two KV
+// cache conventions"). Times include the copies into the heap and the JS checks of k and v, which
+// are O(cache) in both.
+async function runDecoding({ cached = 4096 } = {}) {
+  const rows = [];
+  for (const threads of [1, 'auto']) {
+    const kx = await init({ threads, backend: 'wasm' });
+    const seqK = cached + 1;
+    const rope = { layout: 'half' };
+    const q = randomArray(HEADS * DIM);
+    const raw = randomArray(seqK * HEADS * DIM);  // the keys as projected, the newest last
+    const v = randomArray(seqK * HEADS * DIM);
+    const rotated = kx.rope(raw, { seq: seqK, heads: HEADS, dim: DIM, ...rope });  // the cache, built step by step
+    const newKey = raw.subarray(cached * HEADS * DIM);
+    const step = { seqQ: 1, seqK, heads: HEADS, dim: DIM, causal: true, scale: 'standard' };
+    const contenders = {
+      // The cache holds raw keys: attention rotates all 4097 of them (and the query).
+      rerotate: () => kx.attention(q, raw, v, { ...step, rope }),
+      // The cache holds rotated keys: rotate the new key once, append it, rotate only the query.
+      rotated: async () => {
+        rotated.set(kx.rope(newKey, { seq: 1, heads: HEADS, dim: DIM, offset: cached, ...rope }), cached * HEADS * DIM);
+        return kx.attention(q, rotated, v, { ...step, rope: { ...rope, cachedKeys: 'rotated' } });
+      },
+    };
+    const check = relativeError(await contenders.rotated(), await contenders.rerotate());
+    if (!(check < 1e-5)) throw new Error(`attention bench: the two cache conventions disagree: ${check}`);
+    for (const fn of Object.values(contenders)) await warmUpAsync(fn, { seconds: 0.6, minCalls: 3 });
+    // Wall time, and the process's CPU time per call (every thread's), which a busy shared machine
+    // distorts far less than wall time.
+    const wall = { rerotate: [], rotated: [] };
+    const cpu = { rerotate: [], rotated: [] };
+    for (let r = 0; r < 41; ++r) {
+      for (const [name, fn] of Object.entries(contenders)) {
+        const t0 = performance.now();
+        const c0 = process.cpuUsage();
+        await fn();
+        const c = process.cpuUsage(c0);
+        wall[name].push(performance.now() - t0);
+        cpu[name].push((c.user + c.system) / 1000);
+      }
+    }
+    const ms = Object.fromEntries(Object.entries(wall).map(([name, list]) => [name, median(list)]));
+    const cpuMs = Object.fromEntries(Object.entries(cpu).map(([name, list]) => [name, median(list)]));
+    rows.push([kx.threads, ms.rerotate.toFixed(2), ms.rotated.toFixed(2), (ms.rerotate / ms.rotated).toFixed(2) + '×',
+      cpuMs.rerotate.toFixed(2), cpuMs.rotated.toFixed(2), (cpuMs.rerotate / cpuMs.rotated).toFixed(2) + '×',
+      check.toExponential(1)]);
+    kx.dispose();
+  }
+  process.stdout.write(`\none decoding step after a ${cached}-token KV cache (batch 1, ${HEADS} heads, dim ${DIM}, RoPE 'half', ` +
+    'causal): wall and CPU ms, medians of interleaved runs; rerotate = raw-key cache rotated inside attention, ' +
+    "rotated = kx.rope of the new key + attention with cachedKeys 'rotated'\n");
+  process.stdout.write(table(['threads', 'rerotate', 'rotated', 'speed-up', 'rerotate CPU', 'rotated CPU', 'CPU ratio',
+    'rel. diff'], rows) + '\n');
 }
 
 // The WebGPU benchmark is a module of its own (bench/attention_webgpu.mjs), self-contained so that
@@ -206,6 +281,74 @@ async function runWasm({ sizes = [128, 512, 2048], probeSizes = [2048, 16384] } 
   });
   process.stdout.write('\nkexue forward on a fresh instance (non-causal, every core): peak WASM heap\n');
   process.stdout.write(table(['n', 'heap MiB', 'seconds'], probeRows) + '\n');
+}
+
+// Padded batches and sliding windows (issue 13): the work the kernel skips.
+//   padded batch: batch 4 of lengths 512, 1024, 1536, 2048 padded to 2048, one call with
+//     seqLensQ/seqLensK, against the four rows run one by one at their own lengths (the same
+//     answers), and against the padded call without lengths (what ignoring the padding costs);
+//   window: n = 8192, causal, a window of 256 keys (left 255) against full causal attention:
+//     about n/2 / 256 = 16× less work.
+// GFLOP/s are effective (the useful FLOPs: 4·L²·d·heads per row, halved under causal, 4·n·w·d·heads
+// for the window).
+async function runMasks({ window = 256, windowN = 8192 } = {}) {
+  const kx = await init({ backend: 'wasm' });
+  const kx1 = await init({ threads: 1, backend: 'wasm' });
+  const lengths = [512, 1024, 1536, 2048];
+  const batch = lengths.length, n = Math.max(...lengths);
+  const rows = [];
+  for (const causal of [false, true]) {
+    const q = randomArray(batch * n * HEADS * DIM), k = randomArray(batch * n * HEADS * DIM), v = randomArray(batch * n * HEADS * DIM);
+    const base = { batch, seqQ: n, heads: HEADS, dim: DIM, causal, rope: { layout: 'half' } };
+    const padded = { ...base, seqLensQ: lengths, seqLensK: lengths };
+    const row = (x, b, L) => x.subarray(b * n * HEADS * DIM, (b * n + L) * HEADS * DIM);
+    const oneByOne = (module) => async () => {
+      for (const [b, L] of lengths.entries()) {
+        await module.attention(row(q, b, L), row(k, b, L), row(v, b, L), { ...base, batch: 1, seqQ: L });
+      }
+    };
+    // Same answers: row b of the padded call is row b alone.
+    const together = await kx.attention(q, k, v, padded);
+    for (const [b, L] of lengths.entries()) {
+      const alone = await kx.attention(row(q, b, L), row(k, b, L), row(v, b, L), { ...base, batch: 1, seqQ: L });
+      const error = relativeError(row(together, b, L), alone);
+      if (!(error < 1e-6)) throw new Error(`attention bench: padded row ${b} differs from the row alone: ${error}`);
+    }
+    for (const [threads, module] of [[1, kx1], [kx.threads, kx]]) {
+      const contenders = {
+        seqLens: () => module.attention(q, k, v, padded),
+        oneByOne: oneByOne(module),
+        unmasked: () => module.attention(q, k, v, base),
+      };
+      for (const fn of Object.values(contenders)) await warmUpAsync(fn, { seconds: 0, minCalls: 1 });
+      const ms = await interleavedAsync(contenders, 3);
+      const flops = lengths.reduce((sum, L) => sum + 4 * L * L * DIM * HEADS, 0) * (causal ? 0.5 : 1);
+      const gf = (t) => (flops / (t * 1e6)).toFixed(1);
+      rows.push([causal ? 'yes' : 'no', threads, `${ms.seqLens.toFixed(0)} (${gf(ms.seqLens)})`,
+        `${ms.oneByOne.toFixed(0)} (${gf(ms.oneByOne)})`, (ms.oneByOne / ms.seqLens).toFixed(2) + '×',
+        ms.unmasked.toFixed(0), (ms.unmasked / ms.seqLens).toFixed(2) + '×']);
+    }
+  }
+  process.stdout.write(`\npadded batch: batch ${batch}, lengths ${lengths.join(', ')} (padded to ${n}), ${HEADS} heads, dim ${DIM}, ` +
+    'RoPE: ms (effective GFLOP/s on the valid rows), median of 3 interleaved runs\n');
+  process.stdout.write(table(['causal', 'threads', 'seqLensQ/K', 'rows one by one', 'ratio', 'padded, no lengths', 'ratio'], rows) + '\n');
+
+  const q = randomArray(windowN * HEADS * DIM), k = randomArray(windowN * HEADS * DIM), v = randomArray(windowN * HEADS * DIM);
+  const causal = { seqQ: windowN, heads: HEADS, dim: DIM, causal: true, rope: { layout: 'half' } };
+  const windowed = { ...causal, window: { left: window - 1 } };
+  const windowRows = [];
+  for (const [threads, module] of [[1, kx1], [kx.threads, kx]]) {
+    const contenders = { window: () => module.attention(q, k, v, windowed), full: () => module.attention(q, k, v, causal) };
+    for (const fn of Object.values(contenders)) await warmUpAsync(fn, { seconds: 0, minCalls: 1 });
+    const ms = await interleavedAsync(contenders, 3);
+    const windowFlops = 4 * windowN * window * DIM * HEADS, fullFlops = 2 * windowN * windowN * DIM * HEADS;
+    windowRows.push([threads, `${ms.window.toFixed(0)} (${(windowFlops / (ms.window * 1e6)).toFixed(1)})`,
+      `${ms.full.toFixed(0)} (${(fullFlops / (ms.full * 1e6)).toFixed(1)})`, (ms.full / ms.window).toFixed(1) + '×',
+      (fullFlops / windowFlops).toFixed(1) + '×']);
+  }
+  process.stdout.write(`\nsliding window: n = ${windowN}, causal, window ${window} (left ${window - 1}), ${HEADS} heads, dim ${DIM}, ` +
+    'RoPE: ms (effective GFLOP/s), median of 3 interleaved runs\n');
+  process.stdout.write(table(['threads', `window ${window}`, 'full causal', 'speed-up', 'FLOP ratio'], windowRows) + '\n');
 }
 
 if (process.argv[2] === '--heap-probe') {

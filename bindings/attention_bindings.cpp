@@ -28,10 +28,11 @@ using kexue::bindings::read_options;
 using kexue::bindings::to_js_error;
 
 // Options the facade handles itself: `positions` (an array it copies into the heap), `backend` and
-// `precision` (the WebGPU kernels' multiplication precision).
+// `precision` (the WebGPU kernels' multiplication precision); attention's `rope.positionsQ` and
+// `rope.positionsK`, copied into the heap too, arrive as addresses (read_attention).
 const std::vector<std::string> kRopeJsOnly{"positions", "backend"};
 const std::vector<std::string> kRope2dJsOnly{"positions", "backend"};
-const std::vector<std::string> kAttentionJsOnly{"backend", "precision"};
+const std::vector<std::string> kAttentionJsOnly{"backend", "precision", "rope.positionsQ", "rope.positionsK"};
 
 const float* f32(std::uintptr_t address) { return reinterpret_cast<const float*>(address); }
 float* f32_out(std::uintptr_t address) { return reinterpret_cast<float*>(address); }
@@ -46,34 +47,56 @@ val float32_array(const std::vector<float>& values) {
 
 // ---- RoPE ----
 
-Error read_rope(const val& js, RopeCall& call, std::uintptr_t positions) {
+// positions: float64 × count at that address, count = seq (shared by the batch entries) or
+// batch·seq (one row per entry; the facade checked the length), or address 0 for none.
+Error read_rope(const val& js, RopeCall& call, std::uintptr_t positions, std::size_t count) {
     Error error = read_options(js, call, kRopeJsOnly);
     call.options.positions = f64_or_null(positions);
+    call.options.positions_per_batch = positions != 0 && count != call.shape.seq;
     if (!error) error = kexue::rope_validate(call.shape, call.options);
     return error;
 }
 
 val rope_plan(val js) {
     RopeCall call;
-    Error error = read_rope(js, call, 0);
+    Error error = read_rope(js, call, 0, 0);
     call.options = kexue::rope_resolve(call.shape, call.options);
     return plan_result(error, call);
 }
 
-// x, y: [batch, seq, heads, dim] float32; positions: float64 × seq, or 0 for 0, 1, 2, …
-val rope_apply(std::uintptr_t x, std::uintptr_t y, std::uintptr_t positions, val js) {
+// x, y: [batch, seq, heads, dim] float32; positions: float64 × count (seq or batch·seq), or 0 for
+// offset + 0, 1, 2, …
+val rope_apply(std::uintptr_t x, std::uintptr_t y, std::uintptr_t positions, std::size_t count, val js) {
     RopeCall call;
-    if (Error error = read_rope(js, call, positions)) return to_js_error(error);
+    if (Error error = read_rope(js, call, positions, count)) return to_js_error(error);
     kexue::rope_apply(call.shape, call.options, f32(x), f32_out(y));
     return val::undefined();
 }
 
-// For the WebGPU kernel: { table } with (cos, ±sin) per token and pair, or { error }.
-val rope_table(std::uintptr_t positions, val js) {
+// For the WebGPU kernel: { table } with (a·cos, ±a·sin) per token (per batch entry and token with
+// per-batch positions) and pair, or { error }.
+val rope_table(std::uintptr_t positions, std::size_t count, val js) {
     RopeCall call;
     val out = val::object();
-    if (Error error = read_rope(js, call, positions)) out.set("error", to_js_error(error));
+    if (Error error = read_rope(js, call, positions, count)) out.set("error", to_js_error(error));
     else out.set("table", float32_array(kexue::rope_cos_sin_table(call.shape, call.options)));
+    return out;
+}
+
+// { inverseFrequencies: Float64Array, attentionFactor } of a RoPE configuration, or { error }.
+val rope_frequencies(val js) {
+    kexue::RopeFrequencyCall call;
+    Error error = read_options(js, call);
+    if (!error) error = kexue::rope_frequencies_validate(call);
+    val out = val::object();
+    if (error) {
+        out.set("error", to_js_error(error));
+        return out;
+    }
+    const kexue::RopeSpectrum spectrum = kexue::rope_spectrum(call.rotary_dim, call.base, call.scaling, {});
+    const std::vector<double>& theta = spectrum.inverse_frequencies;
+    out.set("inverseFrequencies", val(emscripten::typed_memory_view(theta.size(), theta.data())).call<val>("slice"));
+    out.set("attentionFactor", spectrum.attention_factor);
     return out;
 }
 
@@ -110,8 +133,24 @@ val rope2d_table(std::uintptr_t positions, val js) {
 
 // ---- attention ----
 
-Error read_attention(const val& js, AttentionCall& call) {
+// `buffers`: undefined, or the object of heap addresses the facade passes (read_buffers below);
+// its positionsQ / positionsK (0: none) and positionsQCount / positionsKCount are rope.positionsQ
+// and rope.positionsK (seq or batch·seq each; the facade checked the lengths).
+Error read_attention(const val& js, AttentionCall& call, const val& buffers = val::undefined()) {
     Error error = read_options(js, call, kAttentionJsOnly);
+    if (!error && call.options.rope && !buffers.isUndefined() && !buffers.isNull()) {
+        kexue::AttentionRope& rope = *call.options.rope;
+        const auto number = [&](const char* name) {
+            const val v = buffers[name];
+            return v.isUndefined() || v.isNull() ? 0.0 : v.as<double>();
+        };
+        const auto q = static_cast<std::uintptr_t>(number("positionsQ"));
+        const auto k = static_cast<std::uintptr_t>(number("positionsK"));
+        rope.positions_q = f64_or_null(q);
+        rope.positions_q_per_batch = q != 0 && static_cast<std::size_t>(number("positionsQCount")) != call.shape.seq_q;
+        rope.positions_k = f64_or_null(k);
+        rope.positions_k_per_batch = k != 0 && static_cast<std::size_t>(number("positionsKCount")) != call.shape.seq_k;
+    }
     if (!error) error = kexue::attention_validate(call.shape, call.options);
     return error;
 }
@@ -140,12 +179,13 @@ Error read_buffers(const val& js, const AttentionCall& call, kexue::AttentionBuf
 }
 
 // q [batch, seqQ, heads, dim], k [batch, seqK, kvHeads, dim], v [batch, seqK, kvHeads, dimV]
-// → o [batch, seqQ, heads, dimV], logsumexp [batch, heads, seqQ] (0 to skip).
+// → o [batch, seqQ, heads, dimV], logsumexp [batch, heads, seqQ] (0 to skip); positions as in
+// read_attention.
 val attention_forward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
                       std::uintptr_t logsumexp, val buffers, val js) {
     AttentionCall call;
     kexue::AttentionBuffers data;
-    if (Error error = read_attention(js, call)) return to_js_error(error);
+    if (Error error = read_attention(js, call, buffers)) return to_js_error(error);
     if (Error error = read_buffers(buffers, call, data)) return to_js_error(error);
     kexue::attention_forward(call.shape, call.options, f32(q), f32(k), f32(v), f32_out(o),
                              logsumexp == 0 ? nullptr : f32_out(logsumexp), data);
@@ -159,7 +199,7 @@ val attention_backward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std
                        std::uintptr_t dv, std::uintptr_t d_sinks, val buffers, val js) {
     AttentionCall call;
     kexue::AttentionBuffers data;
-    if (Error error = read_attention(js, call)) return to_js_error(error);
+    if (Error error = read_attention(js, call, buffers)) return to_js_error(error);
     if (Error error = read_buffers(buffers, call, data)) return to_js_error(error);
     kexue::attention_backward(call.shape, call.options, f32(q), f32(k), f32(v), f32(o), f32(logsumexp), f32(d_o),
                               f32_out(dq), f32_out(dk), f32_out(dv), data, d_sinks == 0 ? nullptr : f32_out(d_sinks));
@@ -167,14 +207,14 @@ val attention_backward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std
 }
 
 // For the WebGPU kernels (attention_gpu.hpp): { rowScale, scaleDims: [batch|1, heads|1, seqQ|1],
-// ropeQ, ropeQBatch, ropeK (null without RoPE), lengths (Uint32Array [batch, 2] or null), alibi,
+// ropeQ, ropeQBatch, ropeK, ropeKBatch (ropeQ null without RoPE, ropeK also with rotated cached keys), lengths (Uint32Array [batch, 2] or null), alibi,
 // visible (relu2's n_i, laid out like rowScale), sinks (each null when unused) } or { error }.
 // `buffers` as for attentionForward (the mask counts in n_i).
 val attention_gpu_tables(val buffers, val js) {
     AttentionCall call;
     kexue::AttentionBuffers data;
     val out = val::object();
-    Error error = read_attention(js, call);
+    Error error = read_attention(js, call, buffers);
     if (!error) error = read_buffers(buffers, call, data);
     if (error) {
         out.set("error", to_js_error(error));
@@ -189,7 +229,8 @@ val attention_gpu_tables(val buffers, val js) {
     out.set("scaleDims", dims);
     out.set("ropeQ", call.options.rope ? float32_array(tables.rope_q) : val::null());
     out.set("ropeQBatch", static_cast<double>(tables.rope_q_batch));
-    out.set("ropeK", call.options.rope ? float32_array(tables.rope_k) : val::null());
+    out.set("ropeKBatch", static_cast<double>(tables.rope_k_batch));
+    out.set("ropeK", tables.rope_k.empty() ? val::null() : float32_array(tables.rope_k));
     out.set("lengths", tables.lengths.empty()
                            ? val::null()
                            : val(emscripten::typed_memory_view(tables.lengths.size(), tables.lengths.data()))
@@ -206,6 +247,7 @@ EMSCRIPTEN_BINDINGS(kexue_attention) {
     emscripten::function("ropePlan", &rope_plan);
     emscripten::function("ropeApply", &rope_apply);
     emscripten::function("ropeTable", &rope_table);
+    emscripten::function("ropeFrequencies", &rope_frequencies);
     emscripten::function("rope2dPlan", &rope2d_plan);
     emscripten::function("rope2dApply", &rope2d_apply);
     emscripten::function("rope2dTable", &rope2d_table);

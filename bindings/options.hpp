@@ -73,7 +73,10 @@ struct has_fields<T, std::void_t<decltype(visit_fields(std::declval<T&>(), std::
 // rest keep their defaults. The first error stops the reading.
 class OptionsReader {
 public:
-    OptionsReader(val object, std::string prefix) : object_(std::move(object)), prefix_(std::move(prefix)) {}
+    // `also_known`: names the JS facade handles itself, written in full ("backend",
+    // "rope.positionsQ"); a nested reader takes those under its prefix as known.
+    OptionsReader(val object, std::string prefix, std::vector<std::string> also_known = {})
+        : object_(std::move(object)), prefix_(std::move(prefix)), also_known_(std::move(also_known)) {}
 
     Error error;
 
@@ -94,12 +97,16 @@ public:
     }
 
     // After visiting: refuse names no field has, naming the nearest known one.
-    void check_unknown(const std::vector<std::string>& also_known = {}) {
+    void check_unknown() {
         if (error) return;
         const val keys = val::global("Object").call<val>("keys", object_);
         const unsigned count = keys["length"].as<unsigned>();
         std::vector<std::string> known = known_;
-        known.insert(known.end(), also_known.begin(), also_known.end());
+        for (const std::string& name : also_known_) {
+            if (name.compare(0, prefix_.size(), prefix_) != 0) continue;
+            const std::string local = name.substr(prefix_.size());
+            if (local.find('.') == std::string::npos) known.push_back(local);
+        }
         for (unsigned i = 0; i < count; ++i) {
             const std::string key = keys[i].as<std::string>();
             if (std::find(known.begin(), known.end(), key) != known.end()) continue;
@@ -235,7 +242,7 @@ private:
             error = type_error(name, "an object", describe(v));
             return;
         }
-        OptionsReader nested(v, name + ".");
+        OptionsReader nested(v, name + ".", also_known_);
         visit_fields(out, nested);
         nested.check_unknown();
         error = nested.error;
@@ -287,19 +294,21 @@ private:
 
     val object_;
     std::string prefix_;
+    std::vector<std::string> also_known_;
     std::vector<std::string> known_;
     unsigned flags_ = kOptional;
 };
 
 // Reads `object` into `options` (unknown names refused); `also_known` lists names the JS facade
-// handles itself (e.g. `backend`). Returns the first error.
+// handles itself (e.g. `backend`; nested ones by their full name, `rope.positionsQ`). Returns the
+// first error.
 template <typename Options>
 Error read_options(const val& object, Options& options, const std::vector<std::string>& also_known = {}) {
     if (object.isUndefined()) return {};
     if (!is_plain_object(object)) return type_error("options", "an object", describe(object));
-    OptionsReader reader(object, "");
+    OptionsReader reader(object, "", also_known);
     visit_fields(options, reader);
-    reader.check_unknown(also_known);
+    reader.check_unknown();
     return reader.error;
 }
 

@@ -10,8 +10,9 @@
 // The options are read, checked and completed by C++ (the field lists and validators in
 // src/attention/rope.hpp and attention.hpp, through the `…Plan` bindings); this side checks only
 // what C++ cannot see: the JS types and lengths of the arrays it copies into the heap (lengths from
-// the resolved plan), NaN inside q, k, v and dOut, and the JS-only `backend` and `precision`
-// options (where a call runs, and the GPU's multiplication precision).
+// the resolved plan), NaN inside q, k, v and dOut (and NaN, +Infinity inside bias.data), and the
+// JS-only `backend` and `precision` options (where a call runs, and the GPU's multiplication
+// precision). `bias` and `mask` cross as { shape } to C++ and as heap addresses of their data.
 //
 // Backends: kx.attention returns a Promise and runs on WebGPU when the instance holds a device
 // (default 'auto'). kx.rope, kx.rope2d and kx.attentionBackward are synchronous on WASM by default;
@@ -32,17 +33,21 @@ function requirePrecision(fn, options, q) {
   return requireChoice(fn, 'precision', options.precision, PRECISIONS, byInput);
 }
 
-// Positions as a Float64Array of `length` numbers (an array or any typed array; bigints become
-// numbers). Whether they are finite is the C++ validator's rule (rope_validate).
-function requirePositions(fn, name, value, length, meaning) {
+// Positions as a Float64Array (an array or any typed array; bigints become numbers) of one of the
+// `lengths`, each [length, meaning]: `seq` positions shared by the batch entries, or
+// `batch*seq`, a row per entry. Whether they are finite is the C++ validator's rule.
+function requirePositions(fn, name, value, ...lengths) {
   if (value === undefined || value === null) return null;
   if (!Array.isArray(value) && !(ArrayBuffer.isView(value) && !(value instanceof DataView))) {
     throw new TypeError(`${fn}: ${name} must be an array or typed array of numbers, received ${describe(value)}`);
   }
   if (ArrayBuffer.isView(value)) value = exactView(value);  // its own `length` may lie (errors.js)
-  if (value.length !== length) {
-    throw new RangeError(`${fn}: ${name} must have length ${meaning} = ${length}, received length ${value.length}`);
+  const allowed = lengths.filter(([length], i) => lengths.findIndex(([other]) => other === length) === i);
+  if (!allowed.some(([length]) => value.length === length)) {
+    const expected = allowed.map(([length, meaning]) => `${meaning} = ${length}`).join(' or ');
+    throw new RangeError(`${fn}: ${name} must have length ${expected}, received length ${value.length}`);
   }
+  const length = value.length;
   const out = new Float64Array(length);
   for (let i = 0; i < length; ++i) {
     const entry = typeof value[i] === 'bigint' ? Number(value[i]) : value[i];
@@ -64,6 +69,26 @@ function checkAttentionInputs(fn, plan, q, k, v) {
   requireFinite(fn, 'k', k);
   requireFinite(fn, 'v', v);
   return batch * seqQ * heads * dimV;
+}
+
+// rope.positionsQ / rope.positionsK (arrays the facade copies into the heap; C++ reads the rest of
+// rope) of the resolved shape as Float64Arrays, or null.
+function attentionPositions(fn, plan, rope) {
+  const { batch, seqQ, seqK } = plan;
+  const { positionsQ, positionsK } = rope !== null && typeof rope === 'object' ? rope : {};
+  return {
+    q: requirePositions(fn, 'rope.positionsQ', positionsQ, [seqQ, 'seqQ'], [batch * seqQ, 'batch*seqQ']),
+    k: requirePositions(fn, 'rope.positionsK', positionsK, [seqK, 'seqK'], [batch * seqK, 'batch*seqK']),
+  };
+}
+
+// Copies the positions into the heap: { positionsQ, positionsQCount, positionsK, positionsKCount }
+// (addresses, 0 when absent, and lengths), read by the attention bindings with the other buffers.
+function heapPositions(heap, positions) {
+  return {
+    positionsQ: positions.q ? heap.inputF64(positions.q, 'rope.positionsQ') : 0, positionsQCount: positions.q?.length ?? 0,
+    positionsK: positions.k ? heap.inputF64(positions.k, 'rope.positionsK') : 0, positionsKCount: positions.k?.length ?? 0,
+  };
 }
 
 // `bias` and `mask` come as { data, shape }: C++ reads and checks the shape (the options object
@@ -171,14 +196,15 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
 
   // What the WebGPU kernels read besides q, k, v (attention_gpu.hpp, computed by C++ by the rules
   // the WASM kernels follow), with the call's bias and mask data. The last tables are kept when
-  // they cannot depend on the mask's data: a model calls attention with the same options again
-  // and again.
+  // they cannot depend on the mask's or the positions' data: a model calls attention with the
+  // same options again and again.
   let lastGpuTables = { key: '', tables: null };
-  function attentionGpuTables(fn, plan, options, tensors) {
-    const key = plan.mask ? null : JSON.stringify(plan);
+  function attentionGpuTables(fn, plan, options, tensors, positions) {
+    const key = plan.mask || positions.q || positions.k ? null : JSON.stringify(plan);
     let tables = key !== null && lastGpuTables.key === key ? lastGpuTables.tables : null;
     if (!tables) {
-      tables = withHeap(module, (heap) => module.attentionGpuTables(heapTensors(heap, tensors), options));
+      tables = withHeap(module, (heap) => module.attentionGpuTables(
+        { ...heapTensors(heap, tensors), ...heapPositions(heap, positions) }, options));
       throwIfError(fn, tables.error);
       if (key !== null) lastGpuTables = { key, tables };
     }
@@ -191,14 +217,19 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
 
   /**
    * 1D RoPE of every [dim] vector of x [batch, seq, heads, dim]; token t sits at positions[t]
-   * (default t). inverse: rotate by −position (the gradient of the rotation).
+   * (positions [seq]) or batch entry b's token t at positions[b*seq + t] (positions [batch, seq]),
+   * default offset + t. inverse: rotate by −position (the gradient of the rotation).
    */
   function rope(x, options) {
     const fn = 'rope';
     requireOptionsObject(fn, options, 'seq, dim');
     const plan = resolvePlan(fn, module.ropePlan(options));
     const { batch, seq, heads, dim, rotaryDim } = plan;
-    const positions = requirePositions(fn, 'positions', options.positions, seq, 'seq');
+    const positions = requirePositions(fn, 'positions', options.positions, [seq, 'seq'], [batch * seq, 'batch*seq']);
+    const positionsCount = positions ? positions.length : 0;
+    // Per-batch positions: the GPU kernel's table gets a row per (entry, token), which it indexes
+    // as a sequence of batch·seq tokens.
+    const gpuSeq = positionsCount > seq ? batch * seq : seq;
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'wasm');
     requireFloat32Array(fn, 'x', x, [['batch', batch], ['seq', seq], ['heads', heads], ['dim', dim]]);
     requireFinite(fn, 'x', x);
@@ -210,10 +241,10 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       let gpu;
       let table;
       try {
-        gpu = pickGpu(fn, backend, (g) => g.ropeUnsupported(x.length, seq, rotaryDim));
+        gpu = pickGpu(fn, backend, (g) => g.ropeUnsupported(x.length, gpuSeq, rotaryDim));
         if (gpu) {
           table = withHeap(module, (heap) => {
-            const result = module.ropeTable(positions ? heap.inputF64(positions, 'positions') : 0, options);
+            const result = module.ropeTable(positions ? heap.inputF64(positions, 'positions') : 0, positionsCount, options);
             throwIfError(fn, result.error);
             return result.table;
           });
@@ -222,7 +253,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
         return Promise.reject(error);
       }
       if (!gpu) return Promise.resolve(rope(x, { ...options, backend: 'wasm' }));
-      return gpu.rope(x, plan, table).catch(async (error) => {
+      return gpu.rope(x, { ...plan, seq: gpuSeq }, table).catch(async (error) => {
         if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
         return rope(x, { ...options, backend: 'wasm' }); // the device was lost mid-call
       });
@@ -231,9 +262,21 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     return withHeap(module, (heap) => {
       const xPtr = heap.input(x, 'x');
       const positionsPtr = positions ? heap.inputF64(positions, 'positions') : 0;
-      throwIfError(fn, module.ropeApply(xPtr, xPtr, positionsPtr, options));
+      throwIfError(fn, module.ropeApply(xPtr, xPtr, positionsPtr, positionsCount, options));
       return heap.read(xPtr, x.length);
     });
+  }
+
+  /**
+   * The rotation's spectrum: θ_i for the rotaryDim / 2 pairs (base^(−2i/rotaryDim) changed by
+   * ropeScaling) and the attention factor that multiplies the rotated dims (YaRN; else 1).
+   */
+  function ropeFrequencies(options) {
+    const fn = 'ropeFrequencies';
+    requireOptionsObject(fn, options, 'rotaryDim');
+    const result = module.ropeFrequencies(options);
+    throwIfError(fn, result.error);
+    return { inverseFrequencies: result.inverseFrequencies, attentionFactor: result.attentionFactor };
   }
 
   /**
@@ -246,7 +289,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     requireOptionsObject(fn, options, 'height, width, dim');
     const plan = resolvePlan(fn, module.rope2dPlan(options));
     const { batch, height, width, heads, dim } = plan;
-    const positions = requirePositions(fn, 'positions', options.positions, 2 * height * width, '2*height*width');
+    const positions = requirePositions(fn, 'positions', options.positions, [2 * height * width, '2*height*width']);
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'wasm');
     requireFloat32Array(fn, 'x', x, [['batch', batch], ['height', height], ['width', width], ['heads', heads], ['dim', dim]]);
     requireFinite(fn, 'x', x);
@@ -292,6 +335,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
     const { forCpp, data } = splitTensorOptions(options);
     const plan = resolvePlan(fn, module.attentionPlan(forCpp));
+    const positions = attentionPositions(fn, plan, options.rope);
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto');
     const precision = requirePrecision(fn, options, q);
     const outCount = checkAttentionInputs(fn, plan, q, k, v);
@@ -300,7 +344,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     const gpu = pickGpu(fn, backend, (g) => g.attentionUnsupported(plan, g.precision(precision)));
     if (gpu && outCount > 0 && plan.seqK > 0) {
       try {
-        const tables = attentionGpuTables(fn, plan, forCpp, tensors);
+        const tables = attentionGpuTables(fn, plan, forCpp, tensors, positions);
         const { out } = await gpu.attention(exactView(q), exactView(k), exactView(v), plan, tables, { precision });
         return out;
       } catch (error) {
@@ -313,7 +357,8 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const kPtr = heap.input(k, 'k');
       const vPtr = heap.input(v, 'v');
       const oPtr = heap.alloc(outCount, 'the output');
-      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, heapTensors(heap, tensors), forCpp));
+      const buffers = { ...heapTensors(heap, tensors), ...heapPositions(heap, positions) };
+      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, buffers, forCpp));
       return heap.read(oPtr, outCount);
     });
   }
@@ -328,6 +373,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
     const { forCpp, data } = splitTensorOptions(options);
     const plan = resolvePlan(fn, module.attentionPlan(forCpp));
+    const positions = attentionPositions(fn, plan, options.rope);
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'wasm');
     const precision = requirePrecision(fn, options, q);
     const outCount = checkAttentionInputs(fn, plan, q, k, v);
@@ -343,7 +389,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       try {
         gpu = pickGpu(fn, backend, (g) => g.attentionUnsupported(plan, g.precision(precision)));
         // Empty shapes need no kernel (zeros); WASM answers them.
-        if (gpu && outCount > 0 && plan.seqK > 0) tables = attentionGpuTables(fn, plan, forCpp, tensors);
+        if (gpu && outCount > 0 && plan.seqK > 0) tables = attentionGpuTables(fn, plan, forCpp, tensors, positions);
         else gpu = null;
       } catch (error) {
         return Promise.reject(error);
@@ -363,7 +409,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const dOutPtr = heap.input(dOut, 'dOut');
       const oPtr = heap.alloc(outCount, 'the output');
       const lsePtr = heap.alloc(batch * heads * seqQ, 'the logsumexp');
-      const buffers = heapTensors(heap, tensors);
+      const buffers = { ...heapTensors(heap, tensors), ...heapPositions(heap, positions) };
       throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, buffers, forCpp));
       const dqPtr = heap.alloc(typedLength(q), 'dq');
       const dkPtr = heap.alloc(typedLength(k), 'dk');
@@ -378,5 +424,5 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     });
   }
 
-  return { rope, rope2d, attention, attentionBackward };
+  return { rope, ropeFrequencies, rope2d, attention, attentionBackward };
 }

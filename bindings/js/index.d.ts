@@ -168,21 +168,75 @@ export type RopeLayout = 'interleaved' | 'half';
 /** Where kx.attention (and kx.rope with a backend) runs. */
 export type Backend = 'auto' | 'wasm' | 'webgpu';
 
-export interface RopeOptions {
+/** A context-extension rule of the RoPE frequencies (docs/math.md §1.7). */
+export type RopeScalingType = 'linear' | 'ntk' | 'yarn' | 'llama3';
+
+/**
+ * Hugging Face's `rope_scaling` in camelCase. Fields a type does not use are ignored, so a model's
+ * config can be copied as it is.
+ */
+export interface RopeScaling {
+  /** 'linear' (θ/factor), 'ntk' (static NTK-aware base change), 'yarn' (NTK-by-parts + attention factor), 'llama3'. */
+  type: OneOf<RopeScalingType>;
+  /** The context extension factor, ≥ 1. */
+  factor: number;
+  /** The training length; required by 'yarn' and 'llama3'. */
+  originalMaxPositionEmbeddings?: number;
+  /** 'llama3'. Default 1. */
+  lowFreqFactor?: number;
+  /** 'llama3'. Default 4 (greater than lowFreqFactor). */
+  highFreqFactor?: number;
+  /** 'yarn'. Default 32. */
+  betaFast?: number;
+  /** 'yarn'. Default 1. */
+  betaSlow?: number;
+  /** Multiplies the rotated dims (HF scales cos and sin by it). Default: 'yarn' 0.1·ln(factor) + 1, others 1. */
+  attentionFactor?: number;
+}
+
+/** The frequency options shared by kx.rope and the RoPE inside kx.attention. */
+export interface RopeFrequencyOptions {
+  /** Default 10000. */
+  base?: number;
+  /** Context extension of the frequencies; not together with inverseFrequencies. */
+  ropeScaling?: null | RopeScaling;
+  /** θ_i of each of the rotaryDim / 2 pairs, given explicitly (base and ropeScaling then unused). */
+  inverseFrequencies?: ArrayLike<number>;
+}
+
+export interface RopeFrequenciesOptions {
+  /** Rotated dims (even). */
+  rotaryDim: number;
+  /** Default 10000. */
+  base?: number;
+  ropeScaling?: null | RopeScaling;
+}
+
+export interface RopeFrequencies {
+  /** θ_i, i = 0 … rotaryDim/2 − 1. */
+  inverseFrequencies: Float64Array;
+  /** The factor a that multiplies the rotated dims. */
+  attentionFactor: number;
+}
+
+export interface RopeOptions extends RopeFrequencyOptions {
   batch?: number;
   seq: number;
   heads?: number;
   /** Head dim; must be even. */
   dim: number;
-  /** Default 10000. */
-  base?: number;
   /** 'interleaved' (pairs 2i, 2i+1; RoFormer, default) or 'half' (rotate-half; GPT-NeoX/LLaMA). */
   layout?: OneOf<RopeLayout>;
-  /** Position of each token (length seq; real values allowed). Default 0, 1, 2, … */
+  /**
+   * Position of each token: [seq] shared by the batch entries or [batch, seq] (flat, entry b's
+   * token t at b·seq + t); real values allowed. Default offset + 0, 1, 2, …
+   */
   positions?: ArrayLike<number>;
+  /** Token t sits at offset + t when positions are not given (new keys of a decoding step). Default 0. */
+  offset?: number;
   /** Rotate only the first rotaryDim dims (even, ≤ dim). Default dim. */
   rotaryDim?: number;
-  /** Rotate by −position: the inverse rotation, i.e. the gradient. Default false. */
+  /** Rotate by −position: the transpose (the gradient; the inverse when attentionFactor is 1). Default false. */
   inverse?: boolean;
   /**
    * 'wasm' (default): synchronous, returns a Float32Array. 'webgpu' or 'auto': runs on the
@@ -220,14 +274,21 @@ export interface Rope2dOptions {
   inverse?: boolean;
 }
 
-/** RoPE fused into attention: rotates Q and K (pass them un-rotated). */
-export interface AttentionRopeOptions {
-  /** Default 10000. */
-  base?: number;
+/** RoPE fused into attention: rotates Q and K (pass them un-rotated, or K rotated with cachedKeys 'rotated'). */
+export interface AttentionRopeOptions extends RopeFrequencyOptions {
   /** Default 'interleaved'. */
   layout?: OneOf<RopeLayout>;
   /** Rotate only the first rotaryDim dims (even, ≤ dim). Default dim. */
   rotaryDim?: number;
+  /** Position of each query row: [seqQ] or [batch, seqQ] (flat). Default seqK − seqQ + i. */
+  positionsQ?: ArrayLike<number>;
+  /** Position of each key: [seqK] or [batch, seqK] (flat). Default j. Not with cachedKeys 'rotated'. */
+  positionsK?: ArrayLike<number>;
+  /**
+   * 'unrotated' (default): k is rotated inside the kernel. 'rotated': k holds keys rotated when they
+   * were cached (kx.rope with offset or positions); only the queries are rotated, and dk is w.r.t. k as given.
+   */
+  cachedKeys?: OneOf<'unrotated' | 'rotated'>;
 }
 
 /**
@@ -731,6 +792,8 @@ export interface Kexue {
   rope(x: Float32Array, options: Omit<RopeOptions, 'backend'> & { backend?: OneOf<Backend> }): Float32Array | Promise<Float32Array>;
   /** 2D RoPE of x [batch, height·width, heads, dim]; returns a new Float32Array. */
   rope2d(x: Float32Array, options: Rope2dOptions): Float32Array;
+  /** θ_i and the attention factor of a RoPE configuration (ropeScaling as Hugging Face computes it). */
+  ropeFrequencies(options: RopeFrequenciesOptions): RopeFrequencies;
   /**
    * Fused, tiled entropy-invariant attention. q [batch, seqQ, heads, dim], k [batch, seqK, kvHeads,
    * dim], v [batch, seqK, kvHeads, dimV]; resolves to out [batch, seqQ, heads, dimV].

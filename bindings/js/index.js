@@ -69,12 +69,14 @@ class Kexue {
     this.diffusion = diffusion;
     /** A 2-D diffusion model (an Mlp ε-predictor) trained on the GAN's toy data, with mode metrics. */
     this.DiffusionTrainer = DiffusionTrainer;
-    const { rope, rope2d, attention, attentionBackward } = createAttentionFunctions(module, () => {
+    const { rope, ropeFrequencies, rope2d, attention, attentionBackward } = createAttentionFunctions(module, () => {
       const why = this.#gpu ? this.#gpu.unavailable : this.#gpuReason;
       return why ? { backend: null, reason: why } : { backend: this.#gpu, reason: null };
     });
     /** 1D RoPE (interleaved or half layout) of x [batch, seq, heads, dim]. */
     this.rope = rope;
+    /** θ_i and the attention factor of a RoPE configuration (ropeScaling: linear, ntk, yarn, llama3). */
+    this.ropeFrequencies = ropeFrequencies;
     /** 2D RoPE ('split' or 'tie') of x [batch, height·width, heads, dim]. */
     this.rope2d = rope2d;
     /** Fused entropy-invariant attention; resolves to out [batch, seqQ, heads, dimV]. */

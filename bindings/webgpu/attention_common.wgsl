@@ -17,7 +17,8 @@
 //   c_i          f32 [batch|1, heads|1, rows|1] at scale_at     (attention_gpu.hpp: host-computed in
 //                                                               f64 by WASM's rules)
 //   RoPE         (cos, sin) f32 per query row [batch|1, rows, pairs] at rope_q_at, per key
-//                [keys, pairs] at rope_k_at (WGSL sin/cos are only accurate to 2^-11)
+//                [batch|1, keys, pairs] at rope_k_at (rope_keys = 0: a cache of rotated keys, not
+//                turned again); WGSL sin/cos are only accurate to 2^-11
 //   lengths      (Lq_b, Lk_b) u32 per batch entry at lengths_at (has_lengths)
 //   ALiBi        slope_h f32 per head at alibi_at (alibi)
 //   bias         f32 [batch|1, heads|1, rows|1, keys|1] at bias_at (has_bias); −∞ arrives as the
@@ -211,13 +212,13 @@ fn rotation_q(d: u32, b: u32, i: u32) -> Rotation {
   return rotation(params.rope_q_at + b * params.rq_sb + 2u * (i * pairs + pair.p), pair);
 }
 
-fn rotation_k(d: u32, j: u32) -> Rotation {
+fn rotation_k(d: u32, b: u32, j: u32) -> Rotation {
   let pairs = params.rotary_pairs;
-  if (params.rope == 0u || d >= 2u * pairs) {
+  if (params.rope_keys == 0u || d >= 2u * pairs) {
     return Rotation(d, 1.0, 0.0);
   }
   let pair = rope_pair(d, pairs, params.rope_half != 0u);
-  return rotation(params.rope_k_at + 2u * (j * pairs + pair.p), pair);
+  return rotation(params.rope_k_at + b * params.rk_sb + 2u * (j * pairs + pair.p), pair);
 }
 
 fn q_row(b: u32, i: u32, h: u32) -> u32 {
@@ -257,7 +258,7 @@ fn load_k4(b: u32, j: u32, g: u32, d4: u32) -> vec4<f32> {
   for (var c = 0u; c < 4u; c++) {
     let d = 4u * d4 + c;
     if (d < DIM) {
-      let r = rotation_k(d, j);
+      let r = rotation_k(d, b, j);
       x[c] = f32(k[base + d]) * r.c + f32(k[base + r.partner]) * r.s;
     }
   }

@@ -442,6 +442,8 @@ export class WebGpuBackend {
       buffers.ropeQ = this.#upload('rope q', aux.ropeQ);
       buffers.ropeK = this.#upload('rope k', aux.ropeK);
       buffers.ropeQBatchRows = aux.ropeQBatched ? nq : 0;
+      buffers.ropeKBatchRows = aux.ropeKBatched ? nk : 0;
+      buffers.rotateKeys = aux.params.rope_keys;
     }
     const statCount = nb * heads * nq;
     const params = (tiles, base, extra = {}) => ({
@@ -567,7 +569,8 @@ export class WebGpuBackend {
     const dk = this.#output('dk', nb * nk * kvHeads * dim);
     const dv = this.#output('dv', nb * nk * kvHeads * dimV);
     const dqRotated = rope ? this.#output('dq rotated', nb * nq * heads * dim) : dq;
-    const dkRotated = rope ? this.#output('dk rotated', nb * nk * kvHeads * dim) : dk;
+    // A cache of rotated keys is not turned: dK is w.r.t. the given, rotated K.
+    const dkRotated = rope && b.rotateKeys ? this.#output('dk rotated', nb * nk * kvHeads * dim) : dk;
     const qTiles = Math.ceil(nq / blockQ);
     const kTiles = Math.ceil(nk / blockQ);
     const steps = [
@@ -584,7 +587,10 @@ export class WebGpuBackend {
     ];
     if (rope) {
       steps.push(this.#unrotateStep(kernels, 'unrotate dq', plan, dqRotated, dq, b.ropeQ, { nb, seq: nq, heads, tableRows: b.ropeQBatchRows }));
-      steps.push(this.#unrotateStep(kernels, 'unrotate dk', plan, dkRotated, dk, b.ropeK, { nb, seq: nk, heads: kvHeads }));
+      if (b.rotateKeys) {
+        steps.push(this.#unrotateStep(kernels, 'unrotate dk', plan, dkRotated, dk, b.ropeK,
+          { nb, seq: nk, heads: kvHeads, tableRows: b.ropeKBatchRows }));
+      }
     }
     return { steps, dq, dk, dv };
   }
@@ -722,28 +728,31 @@ export class WebGpuBackend {
       const kernel = KERNELS.rope;
       const pipeline = await this.#pipeline(kernel, { WORKGROUP: ROPE_WORKGROUP });
       const result = new Float32Array(x.length);
-      // Pieces of whole positions (of every batch entry and head), each within one binding.
-      const positionBytes = Math.max(heads * dim * 4, segPairs * segments * 8);
-      const perPiece = Math.max(1, Math.floor(this.#maxBytes / positionBytes));
-      const positions = chunks(batch * seq, perPiece);
-      for (const { start, count: tokens } of positions) {
-        // Rows of one piece may span batch entries: the table rows follow the position t = row % seq.
-        const count = tokens * heads * dim;
-        const xPiece = x.subarray(start * heads * dim, (start + tokens) * heads * dim);
-        // The piece's own table: its positions' rows in order (a piece of whole tokens).
-        const pairs = segPairs * segments;
-        const pieceTable = new Float32Array(tokens * pairs * 2);
-        for (let r = 0; r < tokens; ++r) {
-          const t = (start + r) % seq;
-          pieceTable.set(table.subarray(t * pairs * 2, (t + 1) * pairs * 2), r * pairs * 2);
+      // Pieces of whole tokens (all heads of a position), each within one binding. The table has a
+      // row per position t of `seq` (seq may count every batch entry's tokens: per-batch positions).
+      const tokens = x.length / (heads * dim);
+      const pairs = segPairs * segments;
+      const tokenBytes = Math.max(heads * dim * 4, pairs * 8);
+      const perPiece = Math.max(1, Math.floor(this.#maxBytes / tokenBytes));
+      const pieces = chunks(tokens, perPiece);
+      for (const { start, count: pieceTokens } of pieces) {
+        const count = pieceTokens * heads * dim;
+        const xPiece = x.subarray(start * heads * dim, (start + pieceTokens) * heads * dim);
+        let pieceTable = table;
+        if (pieces.length > 1) {
+          pieceTable = new Float32Array(pieceTokens * pairs * 2);
+          for (let r = 0; r < pieceTokens; ++r) {
+            const t = (start + r) % seq;
+            pieceTable.set(table.subarray(t * pairs * 2, (t + 1) * pairs * 2), r * pairs * 2);
+          }
         }
         const input = this.#upload('rope x', xPiece);
         const output = this.#output('rope out', count);
-        const cs = this.#upload('rope table', positions.length === 1 ? table : pieceTable);
+        const cs = this.#upload('rope table', pieceTable);
         const [piece] = await this.#submit([{
           kernel, pipeline, role: 'rope', entries: [input, output, cs], groups: Math.ceil(count / ROPE_WORKGROUP),
           params: (base) => ({
-            count, base: base * ROPE_WORKGROUP, seq: positions.length === 1 ? seq : tokens, heads, dim,
+            count, base: base * ROPE_WORKGROUP, seq: pieces.length === 1 ? seq : pieceTokens, heads, dim,
             seg_pairs: segPairs, segments, half: Boolean(half), t_div: heads, table_sb: 0, sign: 1,
           }),
         }], [[output[0], count]]);
@@ -886,23 +895,23 @@ function packAux(plan, tables, piece) {
   params.rs_sh = SH > 1 ? si : 0;
   params.rs_sb = sb > 1 ? SH * si : 0;
   // RoPE rows of the piece's queries (per batch entry when their positions differ) and keys.
-  let ropeQ = new Float32Array(0);
-  let ropeK = new Float32Array(0);
-  const ropeQBatched = Boolean(rope) && tables.ropeQBatch > 1;
-  if (rope) {
+  // The piece's rows of a [batch|1, seq, pairs] (cos, sin) table.
+  const tableRows = (table, batched, seq, start, count) => {
     const width = 2 * pairs;
-    const seqQ = plan.seqQ;
-    if (ropeQBatched) {
-      ropeQ = new Float32Array(nb * nq * width);
-      for (let b = 0; b < nb; ++b) ropeQ.set(rows(tables.ropeQ, (b0 + b) * seqQ + i0, nq, width), b * nq * width);
-    } else {
-      ropeQ = rows(tables.ropeQ, i0, nq, width);
-    }
-    ropeK = rows(tables.ropeK, j0, nk, width);
-  }
+    if (!batched) return rows(table, start, count, width);
+    const out = new Float32Array(nb * count * width);
+    for (let b = 0; b < nb; ++b) out.set(rows(table, (b0 + b) * seq + start, count, width), b * count * width);
+    return out;
+  };
+  const ropeQBatched = Boolean(rope) && tables.ropeQBatch > 1;
+  const ropeKBatched = Boolean(tables.ropeK) && tables.ropeKBatch > 1;
+  const ropeQ = rope ? tableRows(tables.ropeQ, ropeQBatched, plan.seqQ, i0, nq) : new Float32Array(0);
+  const ropeK = tables.ropeK ? tableRows(tables.ropeK, ropeKBatched, plan.seqK, j0, nk) : new Float32Array(0);
   params.rope_q_at = add(ropeQ);
   params.rq_sb = ropeQBatched ? nq * 2 * pairs : 0;
+  params.rope_keys = Boolean(tables.ropeK);
   params.rope_k_at = add(ropeK);
+  params.rk_sb = ropeKBatched ? nk * 2 * pairs : 0;
   params.has_lengths = Boolean(tables.lengths);
   params.lengths_at = tables.lengths ? add(tables.lengths.subarray(2 * b0, 2 * (b0 + nb))) : 0;
   params.alibi = Boolean(tables.alibi);
@@ -930,7 +939,7 @@ function packAux(plan, tables, piece) {
   const buffer = new ArrayBuffer(Math.max(words, 1) * 4);
   const bytes = new Uint8Array(buffer);
   for (const [at, array] of sections) bytes.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), at * 4);
-  return { words: new Uint32Array(buffer), params, ropeQ, ropeK, ropeQBatched };
+  return { words: new Uint32Array(buffer), params, ropeQ, ropeK, ropeQBatched, ropeKBatched };
 }
 
 // The first option of a resolved attention plan the WGSL kernels do not implement, or null: the

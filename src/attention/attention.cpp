@@ -95,9 +95,22 @@ void tile_matmul(std::size_t rows, std::size_t depth, std::size_t cols, const fl
 
 // ---- shared set-up -----------------------------------------------------------------------------
 
+// The fused RoPE's (a·cos, a·sin) of rows it rotates, [rows, pairs]: for explicit positions, rows =
+// seq (shared by the batch entries) or batch·seq (entry b's row i at b·seq + i); for the default
+// (integer) positions, one row per position first_position … (by_position, batch entry 0).
+struct RotationRows {
+    std::size_t seq = 0;
+    bool per_batch = false;
+    AlignedFloats cos, sin;
+
+    std::size_t offset(std::size_t b, std::size_t i, std::size_t pairs) const {
+        return ((per_batch ? b * seq : 0) + i) * pairs;
+    }
+};
+
 // Everything a task needs besides the tensors: strides, padded sizes, the caller's bias and mask
-// with their broadcast strides, ALiBi's slopes, and the RoPE cos/sin table over every position a
-// query or key can take (first_position … seq_k − 1).
+// with their broadcast strides, ALiBi's slopes, and the RoPE cos/sin rows: of the integer
+// positions the default query and key positions take, and of explicit positionsQ / positionsK.
 struct Plan {
     AttentionShape shape;
     AttentionOptions options;
@@ -116,8 +129,10 @@ struct Plan {
     std::vector<float> sinks;
     // RoPE
     std::size_t rotary_pairs = 0;
-    long first_position = 0;
-    AlignedFloats rope_cos, rope_sin;  // [positions, rotary_pairs]
+    bool rotate_keys = false;  // false without RoPE and for a cache of rotated keys
+    long first_position = 0;   // row 0 of by_position
+    RotationRows by_position;  // the default positions the call needs (none for a rotated cache's keys)
+    RotationRows query_rotation, key_rotation;  // explicit positionsQ / positionsK
 
     std::size_t q_index(std::size_t b, std::size_t i, std::size_t h) const {
         return ((b * shape.seq_q + i) * shape.heads + h) * shape.dim;
@@ -134,12 +149,27 @@ struct Plan {
     std::size_t row_index(std::size_t b, std::size_t h, std::size_t i) const {
         return (b * shape.heads + h) * shape.seq_q + i;
     }
-    // Rotates a row (dim floats) by the position's angle, in place; `inverse` rotates back.
-    void rotate(float* row, long position, bool inverse) const {
+    // Rotates query row i of batch entry b (its default position `position`, attention_row) or key
+    // j, dim floats, in place by its position's angle; `inverse` applies the transpose (the
+    // gradient's rotation).
+    void rotate_query(float* row, std::size_t b, std::size_t i, long position, bool inverse) const {
         if (!options.rope) return;
-        const std::size_t offset = static_cast<std::size_t>(position - first_position) * rotary_pairs;
-        rope_detail::rotate_segment(row, row, rotary_pairs, options.rope->layout, rope_cos.data() + offset,
-                                    rope_sin.data() + offset, inverse);
+        if (options.rope->positions_q)
+            rotate(query_rotation, row, b, i, inverse);
+        else
+            rotate(by_position, row, 0, static_cast<std::size_t>(position - first_position), inverse);
+    }
+    void rotate_key(float* row, std::size_t b, std::size_t j, bool inverse) const {
+        if (!rotate_keys) return;
+        if (options.rope->positions_k)
+            rotate(key_rotation, row, b, j, inverse);
+        else
+            rotate(by_position, row, 0, static_cast<std::size_t>(static_cast<long>(j) - first_position), inverse);
+    }
+    void rotate(const RotationRows& rows, float* row, std::size_t b, std::size_t i, bool inverse) const {
+        const std::size_t offset = rows.offset(b, i, rotary_pairs);
+        rope_detail::rotate_segment(row, row, rotary_pairs, options.rope->layout, rows.cos.data() + offset,
+                                    rows.sin.data() + offset, inverse);
     }
     // The bias and ALiBi terms of logit (b, h, i, j) for a query at `position`.
     float logit_term(std::size_t b, std::size_t h, std::size_t i, long position, std::size_t j) const {
@@ -213,6 +243,26 @@ void tile_rows(const Plan& plan, std::size_t b, std::size_t h, std::size_t i0, s
     }
 }
 
+// The rows of explicit positions: `seq` of them shared by the batch entries, or batch·seq.
+void fill_rotation(RotationRows& rows, std::size_t batch, std::size_t seq, const double* positions, bool per_batch,
+                   const RopeSpectrum& spectrum, bool float32_angles) {
+    const std::size_t pairs = spectrum.inverse_frequencies.size();
+    rows.seq = seq;
+    rows.per_batch = per_batch;
+    const std::size_t count = (per_batch ? batch : 1) * seq;
+    rows.cos.resize(count * pairs);
+    rows.sin.resize(count * pairs);
+    // The table costs count·pairs double cos and sin; spread it over the pool in chunks.
+    constexpr std::size_t kChunk = 256;
+    parallel_for((count + kChunk - 1) / kChunk, [&](std::size_t chunk) {
+        const std::size_t end = std::min(count, (chunk + 1) * kChunk);
+        for (std::size_t r = chunk * kChunk; r < end; ++r)
+            rope_detail::fill_cos_sin(positions[r], spectrum.inverse_frequencies.data(), pairs, false,
+                                      rows.cos.data() + r * pairs, rows.sin.data() + r * pairs, float32_angles,
+                                      spectrum.attention_factor);
+    });
+}
+
 // The lowest position a query or key takes: queries sit at Lk_b − Lq_b + i, which is negative for
 // the first rows when Lq_b > Lk_b (not causal).
 long first_rope_position(const AttentionShape& shape, const AttentionOptions& options) {
@@ -221,6 +271,27 @@ long first_rope_position(const AttentionShape& shape, const AttentionOptions& op
         first = std::min(first, static_cast<long>(attention_seq_len_k(shape, options, b)) -
                                     static_cast<long>(attention_seq_len_q(shape, options, b)));
     return first;
+}
+
+// The default positions a call rotates at, [first, last]: the queries' Lk_b − Lq_b + i (padding
+// rows included) unless positionsQ gives them, and the keys' 0 … seq_k − 1 unless positionsK
+// gives them or they come rotated. Empty (first > last) when nothing uses them: a decoding step
+// over a rotated cache needs the new queries' positions only, whatever the cache's length.
+std::pair<long, long> default_rope_positions(const AttentionShape& shape, const AttentionOptions& options) {
+    const AttentionRope& rope = *options.rope;
+    long first = std::numeric_limits<long>::max(), last = std::numeric_limits<long>::min();
+    if (!rope.positions_q && shape.seq_q > 0)
+        for (std::size_t b = 0; b < shape.batch; ++b) {
+            const long shift = static_cast<long>(attention_seq_len_k(shape, options, b)) -
+                               static_cast<long>(attention_seq_len_q(shape, options, b));
+            first = std::min(first, shift);
+            last = std::max(last, shift + static_cast<long>(shape.seq_q) - 1);
+        }
+    if (rope.cached_keys == RopeCachedKeys::unrotated && !rope.positions_k && shape.seq_k > 0) {
+        first = std::min(first, 0L);
+        last = std::max(last, static_cast<long>(shape.seq_k) - 1);
+    }
+    return {first, last};
 }
 
 Plan make_plan(const AttentionShape& shape, const AttentionOptions& options, const AttentionBuffers& buffers) {
@@ -249,25 +320,25 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options, con
         for (std::size_t h = 0; h < shape.heads; ++h) plan.sinks[h] = static_cast<float>(attention_sink(options, h));
     }
     if (options.rope) {
-        const std::size_t rotary_dim = options.rope->rotary_dim == 0 ? shape.dim : options.rope->rotary_dim;
+        const AttentionRope& rope = *options.rope;
+        const std::size_t rotary_dim = rope.rotary_dim == 0 ? shape.dim : rope.rotary_dim;
         plan.rotary_pairs = rotary_dim / 2;
-        plan.first_position = first_rope_position(shape, options);
-        const std::size_t positions =
-            static_cast<std::size_t>(static_cast<long>(shape.seq_k) - plan.first_position);
-        plan.rope_cos.resize(positions * plan.rotary_pairs);
-        plan.rope_sin.resize(positions * plan.rotary_pairs);
-        const std::vector<double> frequencies = rope_frequencies(rotary_dim, options.rope->base);
-        // The table costs seq·dim/2 double cos and sin; spread it over the pool in chunks.
-        constexpr std::size_t kChunk = 256;
-        parallel_for((positions + kChunk - 1) / kChunk, [&](std::size_t chunk) {
-            const std::size_t end = std::min(positions, (chunk + 1) * kChunk);
-            for (std::size_t p = chunk * kChunk; p < end; ++p)
-                rope_detail::fill_cos_sin(static_cast<double>(plan.first_position + static_cast<long>(p)),
-                                          frequencies.data(), plan.rotary_pairs, false,
-                                          plan.rope_cos.data() + p * plan.rotary_pairs,
-                                          plan.rope_sin.data() + p * plan.rotary_pairs,
-                                          options.rope->float32_angles);
-        });
+        plan.rotate_keys = rope.cached_keys == RopeCachedKeys::unrotated;
+        const RopeSpectrum spectrum = rope_spectrum(rotary_dim, rope.base, rope.scaling, rope.inverse_frequencies);
+        const auto [first, last] = default_rope_positions(shape, options);
+        if (first <= last) {
+            plan.first_position = first;
+            const std::size_t count = static_cast<std::size_t>(last - first + 1);
+            std::vector<double> positions(count);
+            for (std::size_t p = 0; p < count; ++p) positions[p] = static_cast<double>(first + static_cast<long>(p));
+            fill_rotation(plan.by_position, 1, count, positions.data(), false, spectrum, rope.float32_angles);
+        }
+        if (rope.positions_q)
+            fill_rotation(plan.query_rotation, shape.batch, shape.seq_q, rope.positions_q, rope.positions_q_per_batch,
+                          spectrum, rope.float32_angles);
+        if (plan.rotate_keys && rope.positions_k)
+            fill_rotation(plan.key_rotation, shape.batch, shape.seq_k, rope.positions_k, rope.positions_k_per_batch,
+                          spectrum, rope.float32_angles);
     }
     return plan;
 }
@@ -282,7 +353,7 @@ void load_query_tile(const Plan& plan, const float* q, std::size_t b, std::size_
     for (std::size_t r = 0; r < rows; ++r) {
         float* row = tile + r * ld;
         std::copy(q + plan.q_index(b, i0 + r, h), q + plan.q_index(b, i0 + r, h) + dim, row);
-        plan.rotate(row, info.position[r], false);
+        plan.rotate_query(row, b, i0 + r, info.position[r], false);
         const float scale = info.scale[r];
         for (std::size_t p = 0; p < dim; ++p) row[p] *= scale;
     }
@@ -304,7 +375,7 @@ void load_key_tile(const Plan& plan, const float* k, std::size_t b, std::size_t 
     for (std::size_t c = 0; c < cols; ++c) {
         float* dst = rows_out ? rows_out + c * ld : row_scratch;
         std::copy(k + plan.k_index(b, j0 + c, g), k + plan.k_index(b, j0 + c, g) + dim, dst);
-        plan.rotate(dst, static_cast<long>(j0 + c), false);
+        plan.rotate_key(dst, b, j0 + c, false);
         if (transposed)
             for (std::size_t p = 0; p < dim; ++p) transposed[p * kKeyTile + c] = dst[p];
     }
@@ -698,7 +769,7 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, co
     for (std::size_t r = 0; r < rows; ++r) {
         float* row = acc.data() + r * ld;
         for (std::size_t p = 0; p < shape.dim; ++p) row[p] *= info.scale[r];
-        plan.rotate(row, info.position[r], true);
+        plan.rotate_query(row, b, i0 + r, info.position[r], true);
         std::copy(row, row + shape.dim, dq + plan.q_index(b, i0 + r, h));
     }
 }
@@ -807,7 +878,7 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
 
     for (std::size_t c = 0; c < cols; ++c) {
         float* row = dk_acc.data() + c * ld;
-        plan.rotate(row, static_cast<long>(j0 + c), true);
+        plan.rotate_key(row, b, j0 + c, true);
         std::copy(row, row + shape.dim, dk + plan.k_index(b, j0 + c, g));
         std::copy(dv_acc.data() + c * ldv, dv_acc.data() + c * ldv + shape.dim_v, dv + plan.v_index(b, j0 + c, g));
     }
@@ -886,6 +957,20 @@ Error attention_validate(const AttentionShape& shape, const AttentionOptions& op
         const AttentionRope& rope = *options.rope;
         if (Error e = rope_rules("dim", shape.dim, "rope.base", rope.base, "rope.rotaryDim", rope.rotary_dim))
             return e;
+        const std::size_t rotary_dim = rope.rotary_dim == 0 ? shape.dim : rope.rotary_dim;
+        if (Error e = rope_frequency_rules("rope.", rotary_dim, rope.scaling, rope.inverse_frequencies)) return e;
+        if (rope.positions_k && rope.cached_keys == RopeCachedKeys::rotated)
+            return range_error_text("rope.positionsK", "rope.positionsK cannot be given with rope.cachedKeys "
+                                                       "'rotated' (the keys were rotated at their positions "
+                                                       "before they were cached)");
+        if (rope.positions_q)
+            if (Error e = finite_entries("rope.positionsQ", rope.positions_q,
+                                         rope.positions_q_per_batch ? shape.batch * shape.seq_q : shape.seq_q))
+                return e;
+        if (rope.positions_k)
+            if (Error e = finite_entries("rope.positionsK", rope.positions_k,
+                                         rope.positions_k_per_batch ? shape.batch * shape.seq_k : shape.seq_k))
+                return e;
     }
     if (options.softcap)
         if (Error e = greater_than("softcap", *options.softcap, 0.0)) return e;

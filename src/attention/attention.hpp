@@ -41,7 +41,12 @@
 // passes no gradient.
 //
 // Fused RoPE: callers pass un-rotated Q and K; query i is rotated at its position p above (also
-// without causal) and key j at position j. Gradients are w.r.t. the un-rotated inputs.
+// without causal) and key j at position j, unless positions_q / positions_k give them (one row for
+// every batch entry, or one per entry). Gradients are w.r.t. the un-rotated inputs. With
+// cached_keys = rotated, K holds keys the caller rotated already (a KV cache of rotated keys, each
+// rotated once when it was appended, e.g. by rope_apply with an offset): only the queries are
+// rotated, so a decoding step rotates O(new tokens), and dK is w.r.t. the given, rotated K.
+// Explicit positions only move the rotation: the ranges, ALiBi and n_i above keep p and j.
 //
 // attention_forward/attention_backward are the float32 xsimd kernels; the *_reference functions
 // are their naive double-precision twins (they materialise the score rows) for tests.
@@ -101,12 +106,35 @@ struct EnumNames<AttentionScale> {
     };
 };
 
+// What K holds when RoPE is fused: keys to rotate inside the kernel, or keys already rotated (a KV
+// cache of rotated keys; the kernel rotates only the queries).
+enum class RopeCachedKeys { unrotated, rotated };
+
+template <>
+struct EnumNames<RopeCachedKeys> {
+    static constexpr EnumEntry<RopeCachedKeys> entries[] = {
+        {"unrotated", RopeCachedKeys::unrotated},
+        {"rotated", RopeCachedKeys::rotated},
+    };
+};
+
 // RoPE fused into the kernel (rope.hpp for the rotation itself).
 struct AttentionRope {
     double base = 10000.0;
     RopeLayout layout = RopeLayout::interleaved;
     std::size_t rotary_dim = 0;  // 0 means dim; the JS API resolves it to dim
+    std::optional<RopeScaling> scaling;        // rope.hpp: at most one of scaling and
+    std::vector<double> inverse_frequencies;   // explicit frequencies (rotary_dim / 2)
+    RopeCachedKeys cached_keys = RopeCachedKeys::unrotated;
     bool float32_angles = false;  // native only: see RopeOptions::float32_angles
+    // Native only (the JS facade copies `positionsQ` and `positionsK` into the heap): the position
+    // of every query row / key, seq_q (seq_k) of them shared by the batch entries, or batch·seq_q
+    // (batch·seq_k) with the *_per_batch flag, entry b's row i at [b·seq + i]. Null: the defaults
+    // seq_k − seq_q + i and j.
+    const double* positions_q = nullptr;
+    bool positions_q_per_batch = false;
+    const double* positions_k = nullptr;
+    bool positions_k_per_batch = false;
 };
 
 template <typename Visitor>
@@ -114,6 +142,9 @@ void visit_fields(AttentionRope& r, Visitor&& field) {
     field("base", r.base);
     field("layout", r.layout);
     field("rotaryDim", r.rotary_dim, kPositive);
+    field("ropeScaling", r.scaling);
+    field("inverseFrequencies", r.inverse_frequencies);
+    field("cachedKeys", r.cached_keys);
 }
 
 // ---- Logit shaping and row normalisation (docs/math.md §2.8, §2.9) --------------------------------
@@ -291,11 +322,12 @@ void visit_fields(AttentionCall& c, Visitor&& field) {
 // The first rule broken, with the JS parameter names: batch, heads, kvHeads, dim, dimV ≥ 1; heads a
 // multiple of kvHeads; causal needs seqQ ≤ seqK (per batch entry with seqLensQ/seqLensK); scale
 // finite; baseLen > 1; nMin ≥ 1; with RoPE an even dim, rope.base > 0, rope.rotaryDim even and
-// ≤ dim; seqLensQ/seqLensK of length batch with entries ≤ seqQ/seqK; bias.shape and mask.shape
-// four dims broadcasting over [batch, heads, seqQ, seqK]; softcap > 0; sinks: heads finite numbers;
-// sinks and smoothSoftmax not both, and only with normalize 'softmax'; q, k, v, the output, the
-// bias and the mask fit in the heap. (Negative lengths and windows are refused where the JS
-// numbers are read.)
+// ≤ dim, the frequency rules (rope.hpp), finite positions and no rope.positionsK with
+// rope.cachedKeys 'rotated'; seqLensQ/seqLensK of length batch with entries ≤ seqQ/seqK; bias.shape
+// and mask.shape four dims broadcasting over [batch, heads, seqQ, seqK]; softcap > 0; sinks: heads
+// finite numbers; sinks and smoothSoftmax not both, and only with normalize 'softmax'; q, k, v, the
+// output, the bias and the mask fit in the heap. (Negative lengths and windows are refused where
+// the JS numbers are read.)
 Error attention_validate(const AttentionShape& shape, const AttentionOptions& options);
 
 // The options with the defaults that depend on the shape filled in (rope.rotaryDim = dim).

@@ -38,25 +38,41 @@ AttentionGpuTables attention_gpu_tables(const AttentionShape& shape, const Atten
     }
 
     if (options.rope) {
+        const AttentionRope& fused = *options.rope;
         RopeOptions rope;
-        rope.base = options.rope->base;
-        rope.layout = options.rope->layout;
-        rope.rotary_dim = options.rope->rotary_dim;
-        rope.float32_angles = options.rope->float32_angles;
-        // Queries sit at attention_row's positions, which depend on the batch entry's lengths.
-        tables.rope_q_batch = lengths ? shape.batch : 1;
-        std::vector<double> positions(shape.seq_q);
-        for (std::size_t b = 0; b < tables.rope_q_batch; ++b) {
-            for (std::size_t i = 0; i < shape.seq_q; ++i)
-                positions[i] = static_cast<double>(attention_row(shape, options, b, i).position);
-            rope.positions = positions.data();
-            const std::vector<float> rows =
-                rope_cos_sin_table(RopeShape{1, shape.seq_q, 1, shape.dim}, rope);
-            tables.rope_q.insert(tables.rope_q.end(), rows.begin(), rows.end());
+        rope.base = fused.base;
+        rope.layout = fused.layout;
+        rope.rotary_dim = fused.rotary_dim;
+        rope.scaling = fused.scaling;
+        rope.inverse_frequencies = fused.inverse_frequencies;
+        rope.float32_angles = fused.float32_angles;
+        // Queries: rope.positionsQ (one row for all entries or one per entry), else attention_row's
+        // positions, which depend on the batch entry's lengths.
+        if (fused.positions_q) {
+            rope.positions = fused.positions_q;
+            rope.positions_per_batch = fused.positions_q_per_batch;
+            tables.rope_q_batch = fused.positions_q_per_batch ? shape.batch : 1;
+            if (shape.seq_q > 0) tables.rope_q = rope_cos_sin_table(RopeShape{shape.batch, shape.seq_q, 1, shape.dim}, rope);
+        } else {
+            tables.rope_q_batch = lengths ? shape.batch : 1;
+            std::vector<double> positions(shape.seq_q);
+            rope.positions_per_batch = false;
+            for (std::size_t b = 0; b < tables.rope_q_batch; ++b) {
+                for (std::size_t i = 0; i < shape.seq_q; ++i)
+                    positions[i] = static_cast<double>(attention_row(shape, options, b, i).position);
+                rope.positions = positions.data();
+                const std::vector<float> rows = rope_cos_sin_table(RopeShape{1, shape.seq_q, 1, shape.dim}, rope);
+                tables.rope_q.insert(tables.rope_q.end(), rows.begin(), rows.end());
+            }
         }
-        rope.positions = nullptr;
-        rope.position_offset = 0.0;
-        if (shape.seq_k > 0) tables.rope_k = rope_cos_sin_table(RopeShape{1, shape.seq_k, 1, shape.dim}, rope);
+        // Keys: none with a cache of rotated keys; rope.positionsK, else j.
+        if (fused.cached_keys == RopeCachedKeys::unrotated && shape.seq_k > 0) {
+            rope.positions = fused.positions_k;
+            rope.positions_per_batch = fused.positions_k && fused.positions_k_per_batch;
+            rope.position_offset = 0.0;
+            tables.rope_k_batch = rope.positions_per_batch ? shape.batch : 1;
+            tables.rope_k = rope_cos_sin_table(RopeShape{shape.batch, shape.seq_k, 1, shape.dim}, rope);
+        }
     }
 
     if (lengths) {

@@ -21,10 +21,12 @@ struct AttentionGpuTables {
     std::size_t scale_batch = 1, scale_heads = 1, scale_rows = 1;
     // n_i, the keys each row sees (the mask counted), laid out like row_scale; normalize 'relu2' only.
     std::vector<float> visible;
-    // (cos, sin) per pair of the fused RoPE, interleaved: rope_q [rope_q_batch, seq_q, pairs, 2] at
-    // each query's position (attention_row), rope_k [seq_k, pairs, 2] at each key's. Empty without RoPE.
+    // (a·cos, a·sin) per pair of the fused RoPE (a: YaRN's attention factor, else 1), interleaved:
+    // rope_q [rope_q_batch, seq_q, pairs, 2] at each query's position (rope.positionsQ, else
+    // attention_row's), rope_k [rope_k_batch, seq_k, pairs, 2] at each key's (rope.positionsK, else
+    // j). Empty without RoPE; rope_k empty with a cache of rotated keys (keys are not rotated).
     std::vector<float> rope_q, rope_k;
-    std::size_t rope_q_batch = 1;
+    std::size_t rope_q_batch = 1, rope_k_batch = 1;
     // (Lq_b, Lk_b) per batch entry, [batch, 2]; empty without seqLensQ/seqLensK.
     std::vector<std::uint32_t> lengths;
     // slope_h per head with alibi, else empty.

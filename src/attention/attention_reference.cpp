@@ -2,7 +2,8 @@
 // as xtensor expressions so it reads like the NumPy it would be (every score matrix materialised;
 // for tests only). Per batch entry b and query head h, reading kv head g = h / (heads / kv_heads):
 //
-//   Q' = R Q,  K' = R K                        (RoPE, kexue.fm/8265; positions as in attention.hpp)
+//   Q' = R Q,  K' = R K                        (RoPE, kexue.fm/8265; positions as in attention.hpp;
+//                                               K' = K for a cache of rotated keys)
 //   X  = c[:, None] · Q' K'ᵀ,  Y = softcap(X)   (attention_softcap; Y = X without a softcap)
 //   S  = Y + bias − slope_h·|p − j|  (bias and ALiBi when given), masked to −∞ where key j is not
 //        visible to row i (attention_row's range, and the mask)
@@ -17,7 +18,7 @@
 // and the backward pass (attention_score_gradient; FlashAttention-2's dS for softmax):
 //   dP = dO Vᵀ,  D = rowsum(P ∘ dP),  dS = attention_score_gradient(S, P, dP, D, L),
 //   dX = dS ∘ (1 − (Y/cap)²),  dQ' = c[:, None] · dX K',  dK' = (c[:, None] · dX)ᵀ Q',  dV = Pᵀ dO,
-//   dz_h = −Σ_i e^{z_h − L_i} D_i,  then dQ = Rᵀ dQ', dK = Rᵀ dK' (R_mᵀ = R_{−m}).
+//   dz_h = −Σ_i e^{z_h − L_i} D_i,  then dQ = Rᵀ dQ', dK = Rᵀ dK' (R_mᵀ = R_{−m}; dK = dK' for rotated cached keys).
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -67,15 +68,19 @@ Tensor4 load(const double* data, std::size_t d0, std::size_t d1, std::size_t d2,
     return xt::adapt(data, d0 * d1 * d2 * d3, xt::no_ownership(), shape);
 }
 
-// x [batch, seq, heads, dim] rotated in place: token t of batch b at position position(b, t)
-// (negated when inverse).
+// x [batch, seq, heads, dim] rotated in place (transposed when inverse): token t of batch b at
+// position(b, t).
 template <class Position>
 void rotate(Tensor4& x, std::size_t rotary_dim, const AttentionRope& rope, Position position, bool inverse) {
+    const RopeSpectrum spectrum = rope_spectrum(rotary_dim, rope.base, rope.scaling, rope.inverse_frequencies);
+    const std::size_t seq = x.shape(1);
     for (std::size_t b = 0; b < x.shape(0); ++b)
-        for (std::size_t t = 0; t < x.shape(1); ++t)
+        for (std::size_t t = 0; t < seq; ++t)
             for (std::size_t h = 0; h < x.shape(2); ++h) {
                 const double p = position(b, t);
-                rope_rotate_vector_reference(&x(b, t, h, 0), rotary_dim, rope.layout, rope.base, inverse ? -p : p);
+                rope_rotate_vector_reference(&x(b, t, h, 0), rotary_dim, rope.layout,
+                                             spectrum.inverse_frequencies.data(), spectrum.attention_factor,
+                                             inverse ? -p : p);
             }
 }
 
@@ -98,22 +103,42 @@ public:
           k_(load(k, shape.batch, shape.seq_k, shape.kv_heads, shape.dim)),
           v_(load(v, shape.batch, shape.seq_k, shape.kv_heads, shape.dim_v)) {
         if (options.rope) {
-            rotate(q_, rotary_dim(), *options.rope, query_position(), false);
-            rotate(k_, rotary_dim(), *options.rope, key_position(), false);
+            rotate_queries(q_, false);
+            rotate_keys(k_, false);
         }
     }
 
     std::size_t rotary_dim() const {
         return options_.rope && options_.rope->rotary_dim != 0 ? options_.rope->rotary_dim : shape_.dim;
     }
-    // Query i of batch b sits at its row's position (attention.hpp), key j at j.
+    // Query i of batch b sits at its row's position (attention.hpp), key j at j, unless positions
+    // are given (positions_q / positions_k: one row for all batch entries, or one per entry).
     std::function<double(std::size_t, std::size_t)> query_position() const {
+        const AttentionRope& rope = *options_.rope;
+        if (rope.positions_q) {
+            const double* positions = rope.positions_q;
+            const std::size_t stride = rope.positions_q_per_batch ? shape_.seq_q : 0;
+            return [positions, stride](std::size_t b, std::size_t i) { return positions[b * stride + i]; };
+        }
         return [this](std::size_t b, std::size_t i) {
             return static_cast<double>(attention_row(shape_, options_, b, i).position);
         };
     }
-    static std::function<double(std::size_t, std::size_t)> key_position() {
+    std::function<double(std::size_t, std::size_t)> key_position() const {
+        const AttentionRope& rope = *options_.rope;
+        if (rope.positions_k) {
+            const double* positions = rope.positions_k;
+            const std::size_t stride = rope.positions_k_per_batch ? shape_.seq_k : 0;
+            return [positions, stride](std::size_t b, std::size_t j) { return positions[b * stride + j]; };
+        }
         return [](std::size_t, std::size_t j) { return static_cast<double>(j); };
+    }
+    void rotate_queries(Tensor4& x, bool inverse) const {
+        rotate(x, rotary_dim(), *options_.rope, query_position(), inverse);
+    }
+    void rotate_keys(Tensor4& x, bool inverse) const {
+        if (options_.rope->cached_keys == RopeCachedKeys::rotated) return;  // K is K' already
+        rotate(x, rotary_dim(), *options_.rope, key_position(), inverse);
     }
     std::size_t kv_head(std::size_t h) const { return h / (shape_.heads / shape_.kv_heads); }
 
@@ -247,8 +272,8 @@ void attention_backward_reference(const AttentionShape& shape, const AttentionOp
             xt::view(grad_v, b, all(), g, all()) += matmul(xt::transpose(head.p), d_out);
         }
     if (options.rope) {
-        rotate(grad_q, reference.rotary_dim(), *options.rope, reference.query_position(), true);
-        rotate(grad_k, reference.rotary_dim(), *options.rope, Reference::key_position(), true);
+        reference.rotate_queries(grad_q, true);
+        reference.rotate_keys(grad_k, true);
     }
     std::copy(grad_q.begin(), grad_q.end(), dq);
     std::copy(grad_k.begin(), grad_k.end(), dk);

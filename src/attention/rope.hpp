@@ -15,9 +15,19 @@
 // The gradient of y = R_m x is ∂L/∂x = R_mᵀ ∂L/∂y = R_{−m} ∂L/∂y: the same kernel with the angle
 // negated, which is what `inverse` selects. Angles m·θ_i are formed in double, because at
 // m ≈ 1e6 the float32 ulp of the angle is ~0.06 rad; only cos and sin are rounded to float.
+//
+// Frequencies (docs/math.md §1.6): θ_i = base^(−2i/d) unless the caller gives them
+// (`inverseFrequencies`) or asks for a context-extension rule (`ropeScaling`, Hugging Face's
+// `rope_scaling` in camelCase): 'linear' (position interpolation, Chen et al. 2023, arXiv
+// 2306.15595), 'ntk' (the static NTK-aware base change, bloc97 2023; kexue.fm/archives/9675,
+// 9706), 'yarn' (Peng et al. 2023, arXiv 2309.00071) and 'llama3' (Meta's Llama 3.1 rule). YaRN's
+// attention factor a multiplies the rotated part of every vector (HF multiplies cos and sin by
+// it), so q'·k' gains a².
 #pragma once
 
 #include <cstddef>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "core/error.hpp"
@@ -37,6 +47,88 @@ struct EnumNames<RopeLayout> {
         {"half", RopeLayout::half},
     };
 };
+
+// The context-extension rules of Hugging Face's `rope_scaling` (transformers/modeling_rope_utils.py).
+enum class RopeScalingType {
+    linear,  // θ_i / factor (position interpolation, Chen et al. 2023)
+    ntk,     // base · factor^(d/(d−2)) (static NTK-aware scaling, bloc97; kexue.fm/9675)
+    yarn,    // NTK-by-parts + attention factor (Peng et al. 2023)
+    llama3,  // Llama 3.1: long wavelengths / factor, short kept, a smooth ramp between
+};
+
+template <>
+struct EnumNames<RopeScalingType> {
+    static constexpr EnumEntry<RopeScalingType> entries[] = {
+        {"linear", RopeScalingType::linear},
+        {"ntk", RopeScalingType::ntk},
+        {"yarn", RopeScalingType::yarn},
+        {"llama3", RopeScalingType::llama3},
+    };
+};
+
+// HF's `rope_scaling` fields in camelCase. Fields a type does not use are ignored (a model's
+// config can be copied as is); the defaults are HF's (beta_fast 32, beta_slow 1) and Meta's
+// (low_freq_factor 1, high_freq_factor 4).
+struct RopeScaling {
+    std::optional<RopeScalingType> type;  // required
+    double factor = 1.0;                  // required, ≥ 1
+    std::optional<double> original_max_position_embeddings;  // yarn, llama3: the training length
+    double low_freq_factor = 1.0;    // llama3
+    double high_freq_factor = 4.0;   // llama3
+    double beta_fast = 32.0;         // yarn: rotations per training length above which θ_i is kept
+    double beta_slow = 1.0;          // yarn: … below which θ_i is interpolated (divided by factor)
+    std::optional<double> attention_factor;  // default: yarn 0.1·ln(factor) + 1, the others 1
+};
+
+template <typename Visitor>
+void visit_fields(RopeScaling& s, Visitor&& field) {
+    field("type", s.type, kRequired);
+    field("factor", s.factor, kRequired);
+    field("originalMaxPositionEmbeddings", s.original_max_position_embeddings);
+    field("lowFreqFactor", s.low_freq_factor);
+    field("highFreqFactor", s.high_freq_factor);
+    field("betaFast", s.beta_fast);
+    field("betaSlow", s.beta_slow);
+    field("attentionFactor", s.attention_factor);
+}
+
+// The rotation's spectrum: θ_i for each of the rotary_dim/2 pairs, and the factor a that multiplies
+// the rotated dims (YaRN's attention factor; 1 otherwise).
+struct RopeSpectrum {
+    std::vector<double> inverse_frequencies;
+    double attention_factor = 1.0;
+};
+
+// The frequencies of a configuration: `inverse_frequencies` when given, else base^(−2i/d) changed
+// by `scaling` (d = rotary_dim). Must pass rope_frequency_rules.
+RopeSpectrum rope_spectrum(std::size_t rotary_dim, double base, const std::optional<RopeScaling>& scaling,
+                           const std::vector<double>& inverse_frequencies);
+
+// The rules of the frequency options, named with `prefix` ("" for kx.rope, "rope." inside
+// attention): inverseFrequencies and ropeScaling exclusive; inverseFrequencies of length
+// rotary_dim/2 and finite; ropeScaling.type given; factor ≥ 1; 'ntk' needs rotary_dim > 2; 'yarn'
+// and 'llama3' need originalMaxPositionEmbeddings > 0; 'llama3' needs 0 < lowFreqFactor <
+// highFreqFactor; 'yarn' needs betaFast, betaSlow > 0; attentionFactor > 0.
+Error rope_frequency_rules(const std::string& prefix, std::size_t rotary_dim,
+                           const std::optional<RopeScaling>& scaling, const std::vector<double>& inverse_frequencies);
+
+// One options object of kx.ropeFrequencies: the spectrum of a configuration, to inspect it or to
+// compare it with a model's own inv_freq.
+struct RopeFrequencyCall {
+    std::size_t rotary_dim = 0;
+    double base = 10000.0;
+    std::optional<RopeScaling> scaling;
+};
+
+template <typename Visitor>
+void visit_fields(RopeFrequencyCall& c, Visitor&& field) {
+    field("rotaryDim", c.rotary_dim, kRequired | kPositive);
+    field("base", c.base);
+    field("ropeScaling", c.scaling);
+}
+
+// The first rule broken: rotaryDim ≥ 1 and even, base > 0, the frequency rules.
+Error rope_frequencies_validate(const RopeFrequencyCall& call);
 
 // x and y are [batch, seq, heads, dim].
 struct RopeShape {
@@ -60,13 +152,20 @@ struct RopeOptions {
     // Partial rotary (GPT-NeoX): the first rotary_dim dims are rotated (with the schedule of a
     // rotary_dim-dimensional RoPE) and the rest pass through. 0 means dim. Must be even.
     std::size_t rotary_dim = 0;
-    // Rotate by −m instead of m: the inverse rotation, i.e. the backward pass.
+    // Rotate by −m instead of m: the transpose a·R_{−m}, i.e. the backward pass (the inverse
+    // rotation when the attention factor a is 1).
     bool inverse = false;
-    // Native only (the JS facade passes its `positions` array through the heap):
-    // Position of each token, length seq; real and negative values are allowed. When null, token
-    // t sits at position_offset + t.
-    const double* positions = nullptr;
+    // Context extension (rope_spectrum); at most one of the two.
+    std::optional<RopeScaling> scaling;
+    std::vector<double> inverse_frequencies;  // empty: from base (and scaling)
+    // Token t sits at position_offset + t when no positions are given (a decoding step's new keys:
+    // offset = the number of tokens before them).
     double position_offset = 0.0;
+    // Native only (the JS facade passes its `positions` array through the heap):
+    // Position of each token, length seq, or batch·seq with positions_per_batch (batch entry b's
+    // token t at positions[b·seq + t]); real and negative values are allowed.
+    const double* positions = nullptr;
+    bool positions_per_batch = false;
     // Form the angle m·θ_i in float32 instead of double, as HF transformers does; for parity with
     // models trained that way (at m ≈ 1e6 the float32 angle is off by up to ~0.06 rad).
     bool float32_angles = false;
@@ -79,6 +178,9 @@ void visit_fields(RopeOptions& o, Visitor&& field) {
     field("layout", o.layout);
     field("rotaryDim", o.rotary_dim, kPositive);
     field("inverse", o.inverse);
+    field("ropeScaling", o.scaling);
+    field("inverseFrequencies", o.inverse_frequencies);
+    field("offset", o.position_offset);
 }
 
 // One options object of kx.rope.
@@ -100,7 +202,8 @@ Error rope_rules(const char* dim_name, std::size_t dim, const char* base_name, d
                  const char* rotary_dim_name, std::size_t rotary_dim);
 
 // The first rule broken: batch, seq, heads, dim ≥ 1; dim even; base > 0; rotaryDim even and ≤ dim;
-// x fits in the heap; every position finite (when positions are given).
+// the frequency rules (rope_frequency_rules); x fits in the heap; every position finite (when
+// positions are given) and offset 0 with them.
 Error rope_validate(const RopeShape& shape, const RopeOptions& options);
 
 // rotaryDim = dim when left at 0.
@@ -193,9 +296,10 @@ std::vector<float> rope2d_cos_sin_table(const Rope2dShape& shape, const Rope2dOp
 // θ_i = base^(−2i/rotary_dim) for i = 0 … rotary_dim/2 − 1.
 std::vector<double> rope_frequencies(std::size_t rotary_dim, double base);
 
-// (cos, sin) of ±position·θ_i per token and pair, interleaved: table[2(t·pairs + i)] = cos,
-// table[2(t·pairs + i) + 1] = sin, pairs = rotary_dim / 2, angles formed as rope_apply forms them
-// (the WebGPU kernel applies the rotation with this table).
+// (a·cos, a·sin) of ±position·θ_i per token and pair, interleaved: table[2(t·pairs + i)] = cos,
+// table[2(t·pairs + i) + 1] = sin, pairs = rotary_dim / 2, a the attention factor, angles formed
+// as rope_apply forms them (the WebGPU kernel applies the rotation with this table). With
+// per-batch positions it has batch·seq rows, row b·seq + t for batch entry b's token t.
 std::vector<float> rope_cos_sin_table(const RopeShape& shape, const RopeOptions& options);
 
 // The double-precision reference twins (rope_reference.cpp, xtensor expressions).
@@ -203,5 +307,12 @@ std::vector<float> rope_cos_sin_table(const RopeShape& shape, const RopeOptions&
 // attention and the tests use it.
 void rope_rotate_vector_reference(double* vector, std::size_t rotary_dim, RopeLayout layout,
                                   double base, double position);
+// The same with explicit frequencies (rotary_dim/2 of them) and attention factor: vector ←
+// a·R_position vector over the rotated dims.
+void rope_rotate_vector_reference(double* vector, std::size_t rotary_dim, RopeLayout layout,
+                                  const double* inverse_frequencies, double attention_factor, double position);
+// rope_spectrum written as Hugging Face writes it (modeling_rope_utils.py: the torch.where and
+// clamp expressions of _compute_{linear,dynamic,yarn,llama3}_parameters), in xtensor.
+RopeSpectrum rope_spectrum_reference(std::size_t rotary_dim, double base, const RopeScaling& scaling);
 
 }  // namespace kexue

@@ -32,20 +32,22 @@ inline void rotate_segment(const float* in, float* out, std::size_t pairs, RopeL
     }
 }
 
-// cos/sin of position·frequency[i] for every pair, negated when inverse. The angle is formed in
-// double and only cos and sin are rounded to float, unless float32_angles asks for the product
-// float(position)·float(θ_i) rounded to float32 first (what HF transformers computes; parity with
-// checkpoints tuned under it).
+// a·cos and a·sin of position·frequency[i] for every pair, negated when inverse; a is the
+// attention factor (YaRN; 1 otherwise), folded into the table as HF folds it into cos and sin. The
+// angle is formed in double and only the products are rounded to float, unless float32_angles asks
+// for the product float(position)·float(θ_i) rounded to float32 first (what HF transformers
+// computes; parity with checkpoints tuned under it).
 inline void fill_cos_sin(double position, const double* frequencies, std::size_t pairs, bool inverse,
-                         float* cos_table, float* sin_table, bool float32_angles = false) {
+                         float* cos_table, float* sin_table, bool float32_angles = false,
+                         double attention_factor = 1.0) {
     const double sign = inverse ? -1.0 : 1.0;
     for (std::size_t i = 0; i < pairs; ++i) {
         const double angle =
             float32_angles
                 ? sign * static_cast<double>(static_cast<float>(position) * static_cast<float>(frequencies[i]))
                 : sign * position * frequencies[i];
-        cos_table[i] = static_cast<float>(std::cos(angle));
-        sin_table[i] = static_cast<float>(std::sin(angle));
+        cos_table[i] = static_cast<float>(attention_factor * std::cos(angle));
+        sin_table[i] = static_cast<float>(attention_factor * std::sin(angle));
     }
 }
 

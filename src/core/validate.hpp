@@ -40,6 +40,13 @@ inline Error finite(const std::string& name, double value) {
     return range_error(name, "a finite number", js_number(value));
 }
 
+// Every entry of values[0 : count] finite: "positions[2] must be a finite number, received NaN".
+inline Error finite_entries(const std::string& name, const double* values, std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i)
+        if (Error e = finite(name + "[" + std::to_string(i) + "]", values[i])) return e;
+    return {};
+}
+
 // value > bound (strict) and finite.
 inline Error greater_than(const std::string& name, double value, double bound) {
     if (std::isfinite(value) && value > bound) return {};

@@ -265,8 +265,14 @@ TEST(AttentionValidate, FieldListAndResolvedDefaults) {
     AttentionRope rope;
     FieldNames rope_names;
     visit_fields(rope, rope_names);
-    EXPECT_EQ(rope_names.names, (std::vector<std::string>{"base", "layout", "rotaryDim"}));
-    EXPECT_EQ(optional_object_choices<AttentionRope>(), "null, true or an object { base, layout, rotaryDim }");
+    EXPECT_EQ(rope_names.names, (std::vector<std::string>{"base", "layout", "rotaryDim", "ropeScaling",
+                                                          "inverseFrequencies", "cachedKeys"}));
+    EXPECT_EQ(optional_object_choices<AttentionRope>(),
+              "null, true or an object { base, layout, rotaryDim, ropeScaling, inverseFrequencies, cachedKeys }");
+    EXPECT_EQ(optional_object_choices<RopeScaling>(),
+              "null, true or an object { type, factor, originalMaxPositionEmbeddings, lowFreqFactor, highFreqFactor, "
+              "betaFast, betaSlow, attentionFactor }");
+    EXPECT_EQ(enum_choices<RopeCachedKeys>(), "one of 'unrotated', 'rotated'");
     EXPECT_EQ(enum_or_number_choices<AttentionScale>(), "one of 'entropy', 'standard' or a finite number");
 
     // The defaults: 'standard' scale (1/√dim, as every peer), base_len 512, n_min 16, no RoPE, no
@@ -335,7 +341,8 @@ TEST(RopeValidate, FieldListAndResolvedDefaults) {
     FieldNames names;
     visit_fields(call, names);
     EXPECT_EQ(names.names,
-              (std::vector<std::string>{"batch", "seq", "heads", "dim", "base", "layout", "rotaryDim", "inverse"}));
+              (std::vector<std::string>{"batch", "seq", "heads", "dim", "base", "layout", "rotaryDim", "inverse",
+                                        "ropeScaling", "inverseFrequencies", "offset"}));
     EXPECT_EQ(rope_resolve({1, 1, 1, 8}, RopeOptions{}).rotary_dim, 8u);
     EXPECT_EQ(enum_choices<RopeLayout>(), "one of 'interleaved', 'half'");
 }

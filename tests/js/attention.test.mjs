@@ -392,7 +392,7 @@ test('attention and attentionBackward: every rule through the API names its para
     [{ ...shape, baseLen: 0.5 }, 'RangeError', 'baseLen must be greater than 1, received 0.5'],
     [{ ...shape, nMin: 0 }, 'RangeError', 'nMin must be at least 1, received 0'],
     [{ ...shape, clipBelowOne: 1 }, 'TypeError', 'clipBelowOne must be a boolean, received 1'],
-    [{ ...shape, rope: 1 }, 'TypeError', 'rope must be null, true or an object { base, layout, rotaryDim }, received 1'],
+    [{ ...shape, rope: 1 }, 'TypeError', 'rope must be null, true or an object { base, layout, rotaryDim, ropeScaling, inverseFrequencies, cachedKeys }, received 1'],
     [{ ...shape, dim: 3, rope: true }, 'RangeError', 'dim must be even (RoPE rotates pairs of dims), received 3'],
     [{ ...shape, rope: { base: 0 } }, 'RangeError', 'rope.base must be greater than 0, received 0'],
     [{ ...shape, rope: { layout: 'rotate' } }, 'RangeError', "rope.layout must be one of 'interleaved', 'half', received \"rotate\""],

@@ -23,7 +23,10 @@
 //     [positions, rotary/2] (rotary_interleaved: pairs (2i, 2i+1), else (i, i + rotary/2), kexue's
 //     'half'); the past keys are already rotated (the cache holds rotated keys). On a first prompt
 //     the WebGPU EP ignores position_ids (position-ids.jsonc passes [0, 0, 0] for S = 3 and expects
-//     positions 0, 1, 2); on a decoding step they equal P + i.
+//     positions 0, 1, 2); on a decoding step they equal P + i. kexue's form of such a step is its
+//     decoding loop: the new keys are rotated once by kx.rope (offset P, or the position_ids) and
+//     appended to the rotated past, and attention runs with cachedKeys 'rotated' (it then rotates
+//     only the queries, at P + i).
 //   - MultiHeadAttention is not causal; its `bias` input [3·hidden] is the projection bias, added to
 //     q, k and v here; a 4-D key/value is BNSH. past_key/past_value (BNSH) are put in front of the
 //     keys only where the case asks for present_key/present_value and the key is 3-D: the
@@ -31,6 +34,10 @@
 //     gives 3, not 4.76).
 //   - Attention: input [B, S, in] times weights [in, 3·hidden] plus bias [3·hidden] gives q, k, v
 //     (computed here in float64), then multi-head attention, not causal.
+//     The GQA rotary vectors' cos/sin caches hold random angles (row 0 is not the identity): they
+//     are not cos(p·θ_i) for any θ. A case that reads one row r of such a table (a single new
+//     token) is expressed as the rotation at position 1 with θ_i = the angles of row r; the cases
+//     reading several rows (prompts of 2 and 3 tokens) need an arbitrary table ('rotaryTable').
 //   - RotaryEmbedding: input [B, S, hidden] or [B, N, S, H] (BNSH); position_ids of one element is
 //     an offset (token s at offset + s), [B, S] gives every token's position; the cos/sin cache is
 //     identified with base-10000 frequencies when it matches them (to the vectors' 4 decimals),
@@ -59,9 +66,9 @@ export const FEATURES = {
   sinks: { available: true, owner: 'attn-logit', option: 'sinks: Float32Array(heads)', peer: 'head_sink' },
   smoothSoftmax: { available: true, owner: 'attn-logit', option: 'smoothSoftmax: true', peer: 'smooth_softmax' },
   float16: { available: false, owner: 'attn-io', option: 'Float16Array (or Uint16Array of f16 bits) q, k, v; f16 output', peer: 'float16 tensors' },
-  positions: { available: false, owner: 'attn-rope', option: 'kx.rope(x, { positions: [batch, seq] })', peer: 'position_ids differing per batch' },
-  inverseFrequencies: { available: false, owner: 'attn-rope', option: 'inverseFrequencies: Float32Array(rotaryDim / 2)', peer: 'cos/sin cache of non-standard frequencies' },
-  rotatedCache: { available: false, owner: 'attn-rope', option: "rope: { …, cachedKeys: 'rotated' }", peer: 'do_rotary with past_key (the cache holds rotated keys)' },
+  positions: { available: true, owner: 'attn-rope', option: 'kx.rope(x, { positions: [batch, seq] })', peer: 'position_ids differing per batch' },
+  inverseFrequencies: { available: true, owner: 'attn-rope', option: 'inverseFrequencies: Float32Array(rotaryDim / 2)', peer: 'cos/sin cache of non-standard frequencies' },
+  rotatedCache: { available: true, owner: 'attn-rope', option: "kx.rope(kNew, { offset }) then rope: { …, cachedKeys: 'rotated' }", peer: 'do_rotary with past_key (the cache holds rotated keys)' },
   rotaryTable: { available: false, owner: '(none yet)', option: 'rope: { cos, sin } tables [positions, rotaryDim / 2]', peer: 'cos_cache/sin_cache of arbitrary angles (not cos(p·f_i))' },
 };
 
@@ -193,6 +200,7 @@ function groupQueryAttention(attributes, inputs, outputs) {
   const past = present(pastKey) ? pastKey.dims[2] : 0;
   const seqK = past + seqQ;
   const options = { batch, seqQ, seqK, heads, kvHeads, dim, causal: true, ...scaleOption(attributes, needs) };
+  let rotateNewKeys = (keys) => keys;  // the new keys as the cache holds them
 
   const total = totalSequenceLength.data[0];
   const valid = Array.from(seqlensK.data, (s) => Math.min(s + 1, total));
@@ -222,32 +230,59 @@ function groupQueryAttention(attributes, inputs, outputs) {
   }
   if (attributes.do_rotary) {
     const rotaryDim = 2 * cosCache.dims[1];
-    const mapped = rotaryFrequencies(cosCache.data, sinCache.data, cosCache.dims, rotaryDim);
-    mapped.needs.forEach((n) => needs.add(n));
-    // A decoding step's position_ids must be P + i, the positions kexue gives the new tokens.
-    if (past > 0 && present(positionIds)) {
-      for (let b = 0; b < batch; ++b)
-        for (let i = 0; i < seqQ; ++i) {
-          const p = positionIds.data.length === 1 ? positionIds.data[0] + i : positionIds.data[b * seqQ + i];
-          if (p !== past + i) needs.add('positions');
-        }
+    let mapped = rotaryFrequencies(cosCache.data, sinCache.data, cosCache.dims, rotaryDim);
+    // An arbitrary table of which the case reads one row only (one new token: row P) is the
+    // rotation at position 1 with θ_i = that row's angles: inverseFrequencies, and the new token
+    // (query and key) at position 1. Tables read at several rows stay 'rotaryTable'.
+    const singleRow = mapped.needs.includes('rotaryTable') && seqQ === 1;
+    if (singleRow) {
+      const pairs = cosCache.dims[1];
+      const angles = Array.from({ length: pairs }, (_, i) => Math.atan2(sinCache.data[past * pairs + i], cosCache.data[past * pairs + i]));
+      mapped = { needs: ['inverseFrequencies', 'positions'], rope: { inverseFrequencies: angles } };
     }
+    mapped.needs.forEach((n) => needs.add(n));
     options.rope = { layout: attributes.rotary_interleaved ? 'interleaved' : 'half', rotaryDim, ...mapped.rope };
-    // The past keys come rotated from the cache; only the new keys (the last seqQ) and the queries
-    // are rotated inside.
+    // A decoding step's position_ids other than P + i (kexue's default for the new tokens) are
+    // given as positions: rope.positionsQ for the queries, and the new keys' positions.
+    let newKeyPositions = { offset: past };
+    if (past > 0 && present(positionIds)) {
+      const ids = Array.from({ length: batch * seqQ }, (_, t) =>
+        Number(positionIds.data.length === 1 ? positionIds.data[0] + (t % seqQ) : positionIds.data[t]));
+      if (ids.some((p, t) => p !== past + (t % seqQ))) {
+        needs.add('positions');
+        options.rope.positionsQ = ids;
+        newKeyPositions = { positions: ids };
+      }
+    }
+    if (singleRow) {
+      const ones = Array(batch * seqQ).fill(1);
+      options.rope.positionsQ = ones;
+      newKeyPositions = { positions: ones };
+      if (past === 0) options.rope.positionsK = ones;
+    }
+    // The past keys come rotated from the cache; the new keys (the last seqQ) are rotated by
+    // kx.rope before they are appended, at the positions the queries take (P + i), and attention
+    // rotates only the queries.
     if (past > 0) {
       needs.add('rotatedCache');
       options.rope.cachedKeys = 'rotated';
+      const { cachedKeys, positionsQ, ...ropeOfKeys } = options.rope;
+      rotateNewKeys = (keys) => kx.rope(Float32Array.from(keys),
+        { batch, seq: seqQ, heads: kvHeads, dim, ...ropeOfKeys, ...newKeyPositions });
     }
   }
-  if (past > 0) {
-    k = concatSeq(swap12(pastKey.data, [batch, kvHeads, past, dim]), k, batch, past, seqQ, kvHeads * dim);
-    v = concatSeq(swap12(pastValue.data, [batch, kvHeads, past, dim]), v, batch, past, seqQ, kvHeads * dim);
-  }
   const tensor = float16 ? half : (x) => Float32Array.from(x);
+  const keysAndValues = () => {
+    if (past === 0) return [k, v];
+    return [concatSeq(swap12(pastKey.data, [batch, kvHeads, past, dim]), rotateNewKeys(k), batch, past, seqQ, kvHeads * dim),
+      concatSeq(swap12(pastValue.data, [batch, kvHeads, past, dim]), v, batch, past, seqQ, kvHeads * dim)];
+  };
   return {
     needs,
-    run: async () => numbers(await kx.attention(tensor(q), tensor(k), tensor(v), options)),
+    run: async () => {
+      const [keys, values] = keysAndValues();
+      return numbers(await kx.attention(tensor(q), tensor(keys), tensor(values), options));
+    },
     expected: outputs[0].data,
     atol: float16 ? 2e-3 : 1e-5,
     rtol: float16 ? 2e-3 : 1e-5,

@@ -39,6 +39,16 @@ test('README: the attention example runs and prints nothing', () => {
   assert.equal(result.status, 0, result.stderr.slice(-2000));
 });
 
+test('README: the positions / rotary scaling / rotated-cache example runs', () => {
+  const block = blocks.find((b) => b.includes("cachedKeys: 'rotated'"));
+  assert.ok(block, 'README has a decoding loop over rotated keys');
+  const result = runExample(`${usingIt}\n${block}\n` +
+    "if (decoded.length !== nHeads * headDim || !decoded.every(Number.isFinite)) throw new Error('decoded');\n" +
+    "if (batched.length !== 2 * prompt * nHeads * headDim || !batched.every(Number.isFinite)) throw new Error('batched');\n" +
+    "if (inverseFrequencies.length !== headDim / 2 || Math.abs(attentionFactor - (0.1 * Math.log(4) + 1)) > 1e-12) throw new Error('spectrum');\n");
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});
+
 test('README: the padded-batch, window, mask and bias example runs; padded rows are zeros', () => {
   const block = blocks.find((b) => b.includes('seqLensK: lengths'));
   assert.ok(block, 'README has the padded-batch example');

@@ -20,7 +20,8 @@ import initDefault, {
   type MgdaOptions, type MgdaResult, type Mlp, type MlpInit, type MlpOptions, type MlpResolvedOptions,
   type Multitask, type NormalizedCriticOptions, type NormalizedCriticResult, type OneOf,
   type Penalty, type PrimaryAuxOptions, type PrimaryAuxResult, type Rope2dOptions,
-  type RopeGpuOptions, type RopeLayout, type RopeOptions, type RowsOptions,
+  type RopeFrequencies, type RopeFrequenciesOptions, type RopeGpuOptions, type RopeLayout, type RopeOptions,
+  type RopeScaling, type RowsOptions,
   type SampleDatasetOptions, type Whitening, type WhiteningFitOptions, type WhiteningJSON,
   type WhiteningResolvedOptions, type WhiteningStats, type WhiteningTransformOptions,
   type AddNoiseOptions, type DiffusionSampleOptions, type DiffusionSamplerOptions, type DiffusionSchedule,
@@ -134,7 +135,7 @@ for (const d of [w, again, imported, importedFlat, model, stats, other]) d.dispo
 const layout: RopeLayout = 'half';
 const ropeOptions = {
   batch: 1, seq: 3, heads: 2, dim: 4, base: 500, layout, positions: [0, 2.5, 1e6], rotaryDim: 2,
-  inverse: true, backend: 'wasm',
+  inverse: true, backend: 'wasm', offset: 0, ropeScaling: null, inverseFrequencies: new Float32Array([0.5]),
 } satisfies Required<RopeOptions>;
 const xr = f32(24);
 const rotated: Float32Array = kx.rope(xr, ropeOptions);
@@ -153,7 +154,19 @@ const rope2dOptions = {
 const rotated2d: Float32Array = kx.rope2d(f32(16), rope2dOptions);
 check(rotated2d.length === 16, 'rope2d');
 
-const fusedRope = { base: 10000, layout: 'half', rotaryDim: 2 } satisfies Required<AttentionRopeOptions>;
+const fusedRope = {
+  base: 10000, layout: 'half', rotaryDim: 2, inverseFrequencies: [1], positionsQ: [5, 6], positionsK: new Float64Array(3),
+  ropeScaling: null, cachedKeys: 'unrotated',
+} satisfies Required<AttentionRopeOptions>;
+const yarn = { type: 'yarn', factor: 4, originalMaxPositionEmbeddings: 4096, lowFreqFactor: 1, highFreqFactor: 4,
+  betaFast: 32, betaSlow: 1, attentionFactor: 1.1 } satisfies Required<RopeScaling>;
+const spectrum: RopeFrequencies = kx.ropeFrequencies({ rotaryDim: 8, base: 10000, ropeScaling: yarn } satisfies Required<RopeFrequenciesOptions>);
+const scaledRope = {
+  layout: 'half', rotaryDim: 2, positionsQ: [5, 6], cachedKeys: 'rotated',
+  ropeScaling: { type: 'llama3', factor: 8, originalMaxPositionEmbeddings: 8192 },
+} satisfies AttentionRopeOptions;
+check(spectrum.inverseFrequencies instanceof Float64Array && spectrum.inverseFrequencies.length === 4 &&
+  spectrum.attentionFactor === 1.1, 'ropeFrequencies');
 const attentionOptions = {
   batch: 1, seqQ: 2, seqK: 3, heads: 2, kvHeads: 1, dim: 4, dimV: 2, causal: true, scale: 'entropy',
   baseLen: 512, nMin: 16, clipBelowOne: true, rope: fusedRope, backend: 'wasm',
@@ -172,6 +185,7 @@ const fixed = await kx.attention(q, k, v, { ...attentionOptions, scale: 0.5, rop
 const relu2 = await kx.attention(q, k, v, { ...attentionOptions, sinks: null, softcap: null, normalize: 'relu2' });
 const smooth = await kx.attention(q, k, v, { ...attentionOptions, sinks: [0, 0], normalize: 'softmax' });
 const dSinks: Float32Array | undefined = grads.dSinks;
+const scaled = await kx.attention(q, k, v, { ...attentionOptions, rope: scaledRope });
 const booleanMask = await kx.attention(q, k, v, { ...attentionOptions, mask: { data: [true, false, true], shape: [1, 1, 1, 3] } });
 check(booleanMask.length === 8, 'attention with a mask of booleans');
 // Options kept in a variable: their strings widen to `string`, which the types accept.
@@ -179,7 +193,7 @@ const stored = { seqQ: 2, seqK: 3, heads: 2, kvHeads: 1, dim: 4, dimV: 2, scale:
 const fromStored = await kx.attention(q, k, v, stored);
 check(out.length === 8 && grads.dq.length === 16 && grads.dk.length === 12 && grads.dv.length === 6 &&
   standard.length === 8 && fixed.length === 8 && fromStored.length === 8 && relu2.length === 8 &&
-  smooth.length === 8 && dSinks?.length === 2, 'attention');
+  smooth.length === 8 && dSinks?.length === 2 && scaled.length === 8, 'attention');
 
 // ---- MLP and GAN ----
 
