@@ -56,6 +56,15 @@ export const ATTENTION_CASES = [
   { batch: 2, seqQ: 50, seqK: 60, heads: 2, dim: 8, normalize: 'relu2', seqLensK: [60, 17], rope: true },
   { seqQ: 50, seqK: 60, heads: 2, dim: 8, normalize: 'l2', softcap: 3, alibi: true },
   { seqQ: 70, heads: 1, dim: 4, normalize: 'l2', causal: true, bias: { shape: [1, 1, 70, 70] } },
+  // RoPE positions, frequency scaling and a cache of rotated keys (attention.hpp, "Fused RoPE").
+  { batch: 2, seqQ: 5, seqK: 70, heads: 2, dim: 16, causal: true, rope: { layout: 'half', cachedKeys: 'rotated' } },
+  { batch: 2, seqQ: 9, seqK: 33, heads: 2, dim: 8, causal: true, seqLensQ: [9, 3], seqLensK: [33, 12],
+    rope: { positionsQ: Array.from({ length: 18 }, (_, i) => 100 + 3 * i), positionsK: Array.from({ length: 33 }, (_, j) => 2 * j - 5) } },
+  { batch: 2, seqQ: 20, heads: 2, dim: 8, rope: { positionsK: Array.from({ length: 40 }, (_, j) => j % 20 + 0.5 * Math.floor(j / 20)) } },
+  { seqQ: 48, seqK: 80, heads: 2, dim: 16, causal: true, rope: { layout: 'half', ropeScaling: { type: 'yarn', factor: 4, originalMaxPositionEmbeddings: 32 } } },
+  { seqQ: 40, heads: 2, dim: 16, rope: { ropeScaling: { type: 'llama3', factor: 8, originalMaxPositionEmbeddings: 16 } } },
+  { seqQ: 33, heads: 1, dim: 12, rope: { rotaryDim: 8, ropeScaling: { type: 'ntk', factor: 2 } }, scale: 'entropy' },
+  { seqQ: 30, heads: 2, dim: 8, causal: true, rope: { inverseFrequencies: [1, 0.25, 0.01, 0.0001] } },
 ];
 
 // 2D RoPE: both modes and layouts, given positions, inverse, batch and heads.
