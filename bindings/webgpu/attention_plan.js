@@ -51,8 +51,9 @@ export function attentionTiles(limits, features, { dim, dimV, elemBytes = 4, lan
   const dimV4 = Math.ceil(dimV / 4) * 4;
   // Forward and dQ: a K tile and a V tile of elem_t.
   const blockK = Math.min(BLOCK_K_MAX, Math.floor(storage / (elemBytes * (dim4 + dimV4))));
-  // dK/dV: a Q tile of elem_t, a dO tile of f32, and 16 bytes of row statistics per query row.
-  const dkvBlockQ = Math.min(BLOCK_Q_MAX, Math.floor(storage / (elemBytes * dim4 + 4 * dimV4 + 16)));
+  // dK/dV: a Q tile of elem_t, a dO tile of f32, and per query row its logsumexp, D and key range
+  // (20 bytes; 32 budgeted, and 256 bytes left for the compiler's alignment).
+  const dkvBlockQ = Math.min(BLOCK_Q_MAX, Math.floor((storage - 256) / (elemBytes * dim4 + 4 * dimV4 + 32)));
   if (Math.min(blockK, dkvBlockQ) < BLOCK_K_MIN || blockQ < 1) {
     return {
       error: `dim + dimV = ${dim + dimV} elements per key row do not fit ${BLOCK_K_MIN} rows in this device's ` +
