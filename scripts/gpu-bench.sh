@@ -10,6 +10,10 @@
 #                       node.xz            a Node ≥ 20 binary (used when the machine has no node)
 #                       webgpu/            the `webgpu` npm package, linux-x64 only (dawn.node.xz)
 #                       lib/libvulkan.so.1 the Vulkan loader (used when the machine has none)
+#                       debs/              Debian's libvulkan1 and the GL vendor-neutral dispatch
+#                                          libraries (libglvnd0, libegl1, libgl1, libglx0, libgles2,
+#                                          libopengl0): NVIDIA's Vulkan driver (libGLX_nvidia.so.0)
+#                                          loads only with them; unpacked into / when missing there
 # i.e. carry `dist` and `.gpu` (about 33 MiB). bindings/webgpu/shaders.js is regenerated here when
 # it is missing (it is a build output).
 #
@@ -35,6 +39,14 @@ if [ "${1:-}" = "--pack" ]; then
   xz -T2 -6 -c "$pkg/dist/linux-x64/dawn.node" > .gpu/webgpu/dist/linux-x64/dawn.node.xz
   loader=$(ldconfig -p | awk '/libvulkan\.so\.1 .*x86-64/ { print $NF; exit }')
   if [ -n "$loader" ]; then cp -L "$loader" .gpu/lib/libvulkan.so.1; fi
+  # The GL dispatch libraries NVIDIA's ICD needs (amd64 .debs from Debian, whatever this machine is).
+  mkdir -p .gpu/debs /tmp/kexue-apt/partial
+  o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/kexue-apt'
+  if apt-get $o update >/dev/null 2>&1 && (cd .gpu/debs && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 >/dev/null 2>&1); then
+    echo "debs: $(ls .gpu/debs | tr '\n' ' ')"
+  else
+    echo "could not download the GL dispatch .debs (apt-get): an NVIDIA machine without them may find no Vulkan driver"
+  fi
   [ -f dist/kexue.mjs ] || { echo "dist/ is not built: run node scripts/build.mjs first" >&2; exit 1; }
   du -sh .gpu dist
   echo "carry: dist .gpu  (total $(du -sch .gpu dist | tail -1 | cut -f1))"
@@ -75,6 +87,14 @@ else
 fi
 [ -f dist/kexue.mjs ] || { echo "dist/ is missing (carry it)"; exit 2; }
 [ -f bindings/webgpu/shaders.js ] || "$NODE" scripts/shaders.mjs
+
+# NVIDIA's Vulkan ICD (libGLX_nvidia.so.0) needs the GL vendor-neutral dispatch libraries; a bare
+# machine may lack them (and the loader): unpack the carried .debs into / (as root) when missing.
+if [ "$(id -u)" = 0 ] && ls .gpu/debs/*.deb >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q 'libGLdispatch\.so\.0 '; then
+  for f in .gpu/debs/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+  echo "unpacked into /: $(ls .gpu/debs | tr '\n' ' ')"
+fi
 
 # The Vulkan loader.
 if ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 '; then
