@@ -1147,7 +1147,7 @@ void attention_backward(const AttentionShape& shape, const AttentionOptions& opt
             for (std::size_t b = 0; b < shape.batch; ++b)
                 for (std::size_t i = 0; i < shape.seq_q; ++i) {
                     const std::size_t row = plan.row_index(b, h, i);
-                    sum -= std::exp(static_cast<double>(plan.sinks[h]) - logsumexp[row]) * row_dot[row];
+                    sum += attention_sink_gradient(plan.sinks[h], logsumexp[row], row_dot[row]);
                 }
             d_sinks[h] = static_cast<float>(sum);
         }

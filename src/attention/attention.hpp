@@ -172,7 +172,8 @@ void visit_fields(AttentionRope& r, Visitor&& field) {
 // Sinks (softmax only): `sinks[h]` is a per-head logit z_h in the denominator, a key with a zero
 // value that every row sees (onnxruntime's head_sink, gpt-oss); smoothSoftmax is z_h = 0 for every
 // head, "+1 in the denominator" (onnxruntime's smooth_softmax). Without either the e^{z_h} term is
-// absent. A row that sees no key outputs zeros; its L_i is −∞ (z_h with a sink, log 0 for relu2).
+// absent. A row that sees no key (or, for softmax and l2, only −∞ logits) outputs zeros; its L_i is
+// −∞ (z_h with a sink, log 0 for relu2).
 
 // How a row's weights are normalised.
 enum class AttentionNormalize { softmax, relu2, l2 };
@@ -216,8 +217,11 @@ inline double attention_score_gradient(AttentionNormalize normalize, double s, d
     }
 }
 
-// ∂loss/∂z_h = −Σ_{b,i} e^{z_h − L_i} D_i over the rows of head h: the sink's weight times its
-// dS = P_sink (0 − D_i).
+// Row i's term of ∂loss/∂z_h = −Σ_{b,i} e^{z_h − L_i} D_i (summed over the rows of head h): the
+// sink's weight e^{z_h − L_i} times its dS = P_sink (0 − D_i).
+inline double attention_sink_gradient(double sink, double statistic, double row_dot) {
+    return -std::exp(sink - statistic) * row_dot;
+}
 
 // A sliding window around a query's position p: keys p − left … p + right, both ends inclusive
 // (Mistral's is causal with left = w − 1; onnxruntime's local_window_size w is left = w − 1,

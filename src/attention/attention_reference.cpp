@@ -265,7 +265,8 @@ void attention_backward_reference(const AttentionShape& shape, const AttentionOp
                                                              row_dot(i), head.logsumexp(i)) *
                                     attention_softcap_slope(head.capped(i, j), cap);
             if (sink_gradient)
-                d_sinks[h] -= xt::sum(xt::exp(attention_sink(options, h) - head.logsumexp) * row_dot)();
+                for (std::size_t i = 0; i < shape.seq_q; ++i)
+                    d_sinks[h] += attention_sink_gradient(attention_sink(options, h), head.logsumexp(i), row_dot(i));
             const Matrix d_logits = xt::view(head.scale, all(), newaxis()) * d_x;  // ∂L/∂(Q'K'ᵀ)
             xt::view(grad_q, b, all(), h, all()) = matmul(d_logits, head.k);
             xt::view(grad_k, b, all(), g, all()) += matmul(xt::transpose(d_logits), head.q);

@@ -23,12 +23,14 @@ function assertClose(actual, expected, tolerance, what) {
 const randomArray = (length, next) => Float32Array.from({ length }, () => next());
 
 // The float64 definition (attention.hpp, "Logit shaping"), without RoPE: x = c·q·k,
-// s = softcap·tanh(x/softcap), then P = φ(s)·e^{−L} per normalisation, with the sink z_h counted in
-// the softmax denominator.
+// s = softcap·tanh(x/softcap) + bias (the bias after the softcap), then P = φ(s)·e^{−L} per
+// normalisation, with the sink z_h counted in the softmax denominator. A causal left window
+// (`window: { left }`) and a full-shape bias [batch, heads, seqQ, seqK] are the masking options
+// covered here (attention_mask.test.mjs has the rest).
 function reference(q, k, v, o) {
   const { batch = 1, seqQ, seqK = seqQ, heads, kvHeads = heads, dim, dimV = dim, causal = false,
-    scale = 'entropy', baseLen = 512, nMin = 16, softcap = null, sinks = null, smoothSoftmax = false,
-    normalize = 'softmax' } = o;
+    scale = 'standard', baseLen = 512, nMin = 16, softcap = null, sinks = null, smoothSoftmax = false,
+    normalize = 'softmax', window = null, bias = null } = o;
   const out = new Float64Array(batch * seqQ * heads * dimV);
   const group = heads / kvHeads;
   for (let b = 0; b < batch; ++b) {
@@ -36,15 +38,19 @@ function reference(q, k, v, o) {
       const g = Math.floor(h / group);
       const sink = sinks ? sinks[h] : smoothSoftmax ? 0 : null;
       for (let i = 0; i < seqQ; ++i) {
-        const n = causal ? seqK - seqQ + i + 1 : seqK;
-        if (n === 0) continue;
+        const end = causal ? seqK - seqQ + i + 1 : seqK;
+        const begin = window ? Math.max(0, seqK - seqQ + i - window.left) : 0;
+        const n = end - begin;
+        if (n <= 0) continue;
         const c = typeof scale === 'number' ? scale : scale === 'standard' ? 1 / Math.sqrt(dim)
           : Math.log(Math.max(n, nMin)) / Math.log(baseLen) / Math.sqrt(dim);
         const s = new Float64Array(n);
-        for (let j = 0; j < n; ++j) {
+        for (let t = 0; t < n; ++t) {
+          const j = begin + t;
           let dot = 0;
           for (let d = 0; d < dim; ++d) dot += q[((b * seqQ + i) * heads + h) * dim + d] * k[((b * seqK + j) * kvHeads + g) * dim + d];
-          s[j] = softcap ? softcap * Math.tanh(c * dot / softcap) : c * dot;
+          s[t] = (softcap ? softcap * Math.tanh(c * dot / softcap) : c * dot) +
+            (bias ? bias.data[((b * heads + h) * seqQ + i) * seqK + j] : 0);
         }
         let p;
         if (normalize === 'relu2') {
@@ -57,8 +63,8 @@ function reference(q, k, v, o) {
           const statistic = m + Math.log(sum) / factor;
           p = s.map((x) => Math.exp(x - statistic));
         }
-        for (let j = 0; j < n; ++j) {
-          for (let d = 0; d < dimV; ++d) out[((b * seqQ + i) * heads + h) * dimV + d] += p[j] * v[((b * seqK + j) * kvHeads + g) * dimV + d];
+        for (let t = 0; t < n; ++t) {
+          for (let d = 0; d < dimV; ++d) out[((b * seqQ + i) * heads + h) * dimV + d] += p[t] * v[((b * seqK + begin + t) * kvHeads + g) * dimV + d];
         }
       }
     }
@@ -186,6 +192,35 @@ test('attentionBackward with each option equals central differences of the float
     } else {
       assert.equal(grads.dSinks, undefined);
     }
+  }
+});
+
+test('each option with a causal window and a bias (added after the softcap) equals the float64 reference, backward included', async () => {
+  const next = symmetricUniform(43);
+  for (const variant of VARIANTS) {
+    const shape = { batch: 2, seqQ: 5, seqK: 9, heads: 4, kvHeads: 2, dim: 4, dimV: 3, causal: true, window: { left: 3 } };
+    const bias = { data: randomArray(2 * 4 * 5 * 9, next), shape: [2, 4, 5, 9] };
+    const options = { ...shape, bias, ...variant };
+    const inputs = {
+      q: randomArray(2 * 5 * 4 * 4, () => 2 * next()),
+      k: randomArray(2 * 9 * 2 * 4, () => 2 * next()),
+      v: randomArray(2 * 9 * 2 * 3, next),
+    };
+    const error = relativeError(await kx.attention(inputs.q, inputs.k, inputs.v, options), reference(inputs.q, inputs.k, inputs.v, options));
+    assert.ok(error < 1e-5, `${JSON.stringify(variant)} forward: relative error ${error}`);
+    const dOut = randomArray(2 * 5 * 4 * 3, next);
+    const grads = kx.attentionBackward(inputs.q, inputs.k, inputs.v, dOut, options);
+    const loss = (x) => reference(x.q, x.k, x.v, options).reduce((sum, o, i) => sum + o * dOut[i], 0);
+    const h = 1e-5;
+    const expected = grads.dq.map((_, i) => {
+      const plus = { ...inputs, q: Float64Array.from(inputs.q) };
+      const minus = { ...inputs, q: Float64Array.from(inputs.q) };
+      plus.q[i] += h;
+      minus.q[i] -= h;
+      return (loss(plus) - loss(minus)) / (2 * h);
+    });
+    const gradError = relativeError(grads.dq, Float64Array.from(expected));
+    assert.ok(gradError < 1e-4, `${JSON.stringify(variant)} dq: relative error ${gradError}`);
   }
 });
 

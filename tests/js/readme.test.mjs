@@ -55,6 +55,9 @@ test('README: the padded-batch, window, mask and bias example runs; padded rows 
   const result = runExample(`${usingIt}\n${block}\n` +
     "for (const x of [padded, windowed, masked, grads.dq, grads.dk, grads.dv]) if (!x.every(Number.isFinite)) throw new Error('finite');\n" +
     "if (!padded.slice((1 * len + 3) * h * d, 2 * len * h * d).every((x) => x === 0)) throw new Error('padded rows');\n");
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});
+
 test('README: the logit-shaping example runs', () => {
   const block = blocks.find((b) => b.includes('smoothSoftmax: true'));
   assert.ok(block, 'README has a logit-shaping example');
