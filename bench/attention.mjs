@@ -19,13 +19,11 @@
 // offset 4096, attention rotates only the query). Also run after the above.
 //
 // npm run bench -- attention --backend webgpu
-// kx.attention on WebGPU instead (init({ backend: 'webgpu' })): the adapter's info, the
-// first call on a fresh device (WGSL pipeline compile + buffer creation), the first call at each
-// size (buffers grow), the steady state (median), effective GFLOP/s, and the WASM backend in the
-// same process for scale. Without an adapter from the default Vulkan drivers, it reruns itself
-// with SwiftShader (VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json) when present.
+// The WGSL kernels on the machine's WebGPU adapter: forward and backward, n = 1k … 16k, d 64 and
+// 128, f32 and f16, GPU time and TFLOP/s, after a check against WASM (bench/attention_webgpu.mjs).
+// Without an adapter from the default Vulkan drivers, it reruns itself with SwiftShader
+// (VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json) when present, at small sizes.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { init } from 'kexue';
 import { loadTfjsWasm } from './peers.mjs';
@@ -211,70 +209,12 @@ async function runDecoding({ cached = 4096 } = {}) {
     'rel. diff'], rows) + '\n');
 }
 
-const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
-
-async function runWebGpu({ sizes } = {}) {
-  const start = performance.now();
-  let gpu;
-  try {
-    gpu = await init({ backend: 'webgpu' });
-  } catch (error) {
-    if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER_ICD)) {
-      process.stdout.write(`${error.message}\nretrying with VK_ICD_FILENAMES=${SWIFTSHADER_ICD} (SwiftShader, CPU)\n`);
-      const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--webgpu-child'], {
-        stdio: 'inherit', env: { ...process.env, VK_ICD_FILENAMES: SWIFTSHADER_ICD, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
-      });
-      if (child.status !== 0) throw new Error('attention bench: the WebGPU run on SwiftShader failed');
-      return;
-    }
-    throw error;
-  }
-  const deviceMs = performance.now() - start;
-  const wasm = await init({ backend: 'wasm' });
-  const info = gpu.adapterInfo;
-  const software = /swiftshader|llvmpipe|lavapipe|warp/i.test(`${info.architecture} ${info.device} ${info.description}`);
-  sizes ??= software ? [128, 512, 1024] : [128, 512, 2048, 4096];
-  process.stdout.write(`\nWebGPU adapter: vendor '${info.vendor}', architecture '${info.architecture}', ` +
-    `device '${info.device}', description '${info.description}'\n`);
-  process.stdout.write(`adapter + device: ${deviceMs.toFixed(0)} ms\n`);
-  if (software) {
-    process.stdout.write('NOTE: this adapter is a CPU emulation of a GPU (SwiftShader): the figures below only show ' +
-      'the overhead of the WebGPU path (upload, dispatch, readback, emulated barriers), not what the WGSL kernel ' +
-      'does on a real GPU.\n');
-  }
-  const rows = [];
-  let firstCallMs = null;
-  for (const n of sizes) {
-    const q = randomArray(n * HEADS * DIM);
-    const k = randomArray(n * HEADS * DIM);
-    const v = randomArray(n * HEADS * DIM);
-    for (const causal of [false, true]) {
-      const options = { seqQ: n, heads: HEADS, dim: DIM, causal, scale: 'entropy', rope: { layout: 'half' } };
-      const t0 = performance.now();
-      const ours = await gpu.attention(q, k, v, { ...options, backend: 'webgpu' });
-      const first = performance.now() - t0;
-      firstCallMs ??= first;
-      const reference = await wasm.attention(q, k, v, options);
-      const check = relativeError(ours, reference);
-      if (!(check < 1e-4)) throw new Error(`attention bench: WebGPU and WASM disagree at n = ${n}: ${check}`);
-      const runs = n >= 1024 ? 3 : n >= 512 ? 5 : 9;
-      const ms = await interleavedAsync({
-        webgpu: () => gpu.attention(q, k, v, { ...options, backend: 'webgpu' }),
-        wasm: () => wasm.attention(q, k, v, options),
-      }, runs);
-      const flops = 4 * n * n * DIM * HEADS * (causal ? 0.5 : 1);
-      const gf = (t) => (flops / (t * 1e6)).toFixed(2);
-      rows.push([n, causal ? 'yes' : 'no', first.toFixed(1), `${ms.webgpu.toFixed(1)} (${gf(ms.webgpu)})`,
-        `${ms.wasm.toFixed(1)} (${gf(ms.wasm)})`, check.toExponential(1)]);
-    }
-  }
-  process.stdout.write(`first call on a fresh device (WGSL pipeline compile + buffers): ${firstCallMs.toFixed(0)} ms\n`);
-  process.stdout.write(`
-attention forward on WebGPU, batch 1, ${HEADS} heads, dim ${DIM}, RoPE (half), entropy scale: ` +
-    'ms (effective GFLOP/s = 4·n²·d·heads / t, halved when causal); steady state = median of interleaved runs; ' +
-    `times include upload and readback; WASM = ${wasm.threads} thread(s), same process\n`);
-  process.stdout.write(table(['n', 'causal', 'first call', 'webgpu steady', 'wasm', 'rel. diff'], rows) + '\n');
-  gpu.dispose();
+// The WebGPU benchmark is a module of its own (bench/attention_webgpu.mjs), self-contained so that
+// scripts/gpu-bench.sh can run it on a GPU machine with nothing but dist/, bindings/ and the
+// `webgpu` package.
+async function runWebGpu() {
+  const { run: runOnGpu } = await import('./attention_webgpu.mjs');
+  await runOnGpu();
 }
 
 async function runWasm({ sizes = [128, 512, 2048], probeSizes = [2048, 16384] } = {}) {
@@ -413,7 +353,4 @@ async function runMasks({ window = 256, windowN = 8192 } = {}) {
 
 if (process.argv[2] === '--heap-probe') {
   await heapProbe(Number(process.argv[3]), 'auto');
-}
-if (process.argv[2] === '--webgpu-child') {
-  await runWebGpu();
 }

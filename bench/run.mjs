@@ -3,6 +3,7 @@
 // benchmarks themselves from process.argv.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 import { build } from '../scripts/build.mjs';
 
 // Node 20 runs relaxed SIMD only behind --experimental-wasm-relaxed-simd (Node 22+ by default):
@@ -42,7 +43,14 @@ for (const name of names) {
     process.exit(2);
   }
 }
-build({ moduleOnly: true });
+// A copy of the package with dist/ built and no build tree (e.g. carried to a GPU machine by
+// scripts/gpu-bench.sh) runs as it is: there may be no Emscripten there.
+const ROOT = new URL('../', import.meta.url);
+if (existsSync(new URL('build/wasm/CMakeCache.txt', ROOT)) || !existsSync(new URL('dist/kexue.mjs', ROOT))) {
+  build({ moduleOnly: true });
+} else {
+  process.stdout.write('no build tree (build/wasm): using dist/ as it is\n');
+}
 for (const name of names.length ? names : Object.keys(BENCHMARKS)) {
   const { run } = await BENCHMARKS[name]();
   await run();

@@ -12,6 +12,7 @@
 #include <emscripten/val.h>
 
 #include "attention/attention.hpp"
+#include "attention/attention_gpu.hpp"
 #include "attention/rope.hpp"
 #include "options.hpp"
 
@@ -26,12 +27,12 @@ using kexue::bindings::plan_result;
 using kexue::bindings::read_options;
 using kexue::bindings::to_js_error;
 
-// Options the facade handles itself: `positions` (an array it copies into the heap) and `backend`;
-// attention's `rope.positionsQ` and `rope.positionsK`, copied into the heap too, arrive as
-// addresses (read_attention).
+// Options the facade handles itself: `positions` (an array it copies into the heap), `backend` and
+// `precision` (the WebGPU kernels' multiplication precision); attention's `rope.positionsQ` and
+// `rope.positionsK`, copied into the heap too, arrive as addresses (read_attention).
 const std::vector<std::string> kRopeJsOnly{"positions", "backend"};
-const std::vector<std::string> kRope2dJsOnly{"positions"};
-const std::vector<std::string> kAttentionJsOnly{"backend", "rope.positionsQ", "rope.positionsK"};
+const std::vector<std::string> kRope2dJsOnly{"positions", "backend"};
+const std::vector<std::string> kAttentionJsOnly{"backend", "precision", "rope.positionsQ", "rope.positionsK"};
 
 const float* f32(std::uintptr_t address) { return reinterpret_cast<const float*>(address); }
 float* f32_out(std::uintptr_t address) { return reinterpret_cast<float*>(address); }
@@ -121,6 +122,15 @@ val rope2d_apply(std::uintptr_t x, std::uintptr_t y, std::uintptr_t positions, v
     return val::undefined();
 }
 
+// For the WebGPU kernel: { table } with (cos, ±sin) per token and pair (dim/2 pairs), or { error }.
+val rope2d_table(std::uintptr_t positions, val js) {
+    Rope2dCall call;
+    val out = val::object();
+    if (Error error = read_rope2d(js, call, positions)) out.set("error", to_js_error(error));
+    else out.set("table", float32_array(kexue::rope2d_cos_sin_table(call.shape, call.options)));
+    return out;
+}
+
 // ---- attention ----
 
 // `buffers`: undefined, or the object of heap addresses the facade passes (read_buffers below);
@@ -145,15 +155,12 @@ Error read_attention(const val& js, AttentionCall& call, const val& buffers = va
     return error;
 }
 
-// { options } or { error }, and wasmOnly: whether the call uses what the WebGPU kernel does not
-// implement yet (attention_needs_wasm).
+// { options } or { error }.
 val attention_plan(val js) {
     AttentionCall call;
     const Error error = read_attention(js, call);
     call.options = kexue::attention_resolve(call.shape, call.options);
-    val out = plan_result(error, call);
-    if (!error) out.set("wasmOnly", kexue::attention_needs_wasm(call.options));
-    return out;
+    return plan_result(error, call);
 }
 
 // The heap addresses of the buffers besides q, k, v: { bias, mask } (0 or absent when off). The
@@ -199,26 +206,38 @@ val attention_backward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std
     return val::undefined();
 }
 
-// For the WebGPU kernel: { rowScale, ropeTable, rowKeys, alibiSlopes } or { error }. rowScale
-// holds c_i per query row (attention_row_scale); ropeTable (cos, sin) per position min(0, seqK −
-// seqQ) … seqK − 1 and pair, or null without RoPE; rowKeys (position, begin, end) per (batch, query
-// row) as an Int32Array (attention_row: padding and window); alibiSlopes per head, or null.
-val attention_gpu_tables(val js) {
+// For the WebGPU kernels (attention_gpu.hpp): { rowScale, scaleDims: [batch|1, heads|1, seqQ|1],
+// ropeQ, ropeQBatch, ropeK, ropeKBatch (ropeQ null without RoPE, ropeK also with rotated cached keys), lengths (Uint32Array [batch, 2] or null), alibi,
+// visible (relu2's n_i, laid out like rowScale), sinks (each null when unused) } or { error }.
+// `buffers` as for attentionForward (the mask counts in n_i).
+val attention_gpu_tables(val buffers, val js) {
     AttentionCall call;
+    kexue::AttentionBuffers data;
     val out = val::object();
-    if (Error error = read_attention(js, call)) {
+    Error error = read_attention(js, call, buffers);
+    if (!error) error = read_buffers(buffers, call, data);
+    if (error) {
         out.set("error", to_js_error(error));
         return out;
     }
-    out.set("rowScale", float32_array(kexue::attention_row_scales(call.shape, call.options)));
-    out.set("ropeTable", call.options.rope
-                             ? float32_array(kexue::attention_rope_table(call.shape, call.options))
-                             : val::null());
-    const std::vector<std::int32_t> keys = kexue::attention_row_keys(call.shape, call.options);
-    out.set("rowKeys", val(emscripten::typed_memory_view(keys.size(), keys.data())).call<val>("slice"));
-    out.set("alibiSlopes", call.options.alibi
-                               ? float32_array(kexue::attention_alibi_slopes(call.shape, call.options))
-                               : val::null());
+    const kexue::AttentionGpuTables tables = kexue::attention_gpu_tables(call.shape, call.options, data);
+    out.set("rowScale", float32_array(tables.row_scale));
+    val dims = val::array();
+    dims.call<void>("push", static_cast<double>(tables.scale_batch));
+    dims.call<void>("push", static_cast<double>(tables.scale_heads));
+    dims.call<void>("push", static_cast<double>(tables.scale_rows));
+    out.set("scaleDims", dims);
+    out.set("ropeQ", call.options.rope ? float32_array(tables.rope_q) : val::null());
+    out.set("ropeQBatch", static_cast<double>(tables.rope_q_batch));
+    out.set("ropeKBatch", static_cast<double>(tables.rope_k_batch));
+    out.set("ropeK", tables.rope_k.empty() ? val::null() : float32_array(tables.rope_k));
+    out.set("lengths", tables.lengths.empty()
+                           ? val::null()
+                           : val(emscripten::typed_memory_view(tables.lengths.size(), tables.lengths.data()))
+                                 .call<val>("slice"));
+    out.set("alibi", tables.alibi.empty() ? val::null() : float32_array(tables.alibi));
+    out.set("visible", tables.visible.empty() ? val::null() : float32_array(tables.visible));
+    out.set("sinks", tables.sinks.empty() ? val::null() : float32_array(tables.sinks));
     return out;
 }
 
@@ -231,6 +250,7 @@ EMSCRIPTEN_BINDINGS(kexue_attention) {
     emscripten::function("ropeFrequencies", &rope_frequencies);
     emscripten::function("rope2dPlan", &rope2d_plan);
     emscripten::function("rope2dApply", &rope2d_apply);
+    emscripten::function("rope2dTable", &rope2d_table);
     emscripten::function("attentionPlan", &attention_plan);
     emscripten::function("attentionForward", &attention_forward);
     emscripten::function("attentionBackward", &attention_backward);

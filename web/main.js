@@ -107,6 +107,19 @@ function setUpAttention(capabilities) {
     });
   });
 
+  $('backward-run').addEventListener('click', () => {
+    busy($('backward-run'), async () => {
+      const n = Number($('heatmap-n').value);
+      const scale = $('heatmap-scale').value;
+      const causal = $('heatmap-causal').checked;
+      const backend = backendSelect.value;
+      const { ms, difference, ranOn, norms } = await call('attentionBackwardCheck', { n, scale, causal, backend });
+      $('backward-result').textContent = `backward pass, n = ${n}, d = 32: ${ms.toFixed(2)} ms on ${ranOn}; ` +
+        `‖dq‖ ${norms.dq.toFixed(3)}, ‖dk‖ ${norms.dk.toFixed(3)}, ‖dv‖ ${norms.dv.toFixed(3)}; ` +
+        `largest relative difference from WASM ${difference.toExponential(1)}`;
+    });
+  });
+
   let needleRunning = false;
   $('needle-form').addEventListener('submit', (event) => {
     event.preventDefault();

@@ -53,6 +53,39 @@ async function attentionWeights({ n, scale, causal, backend = 'wasm' }) {
   return { weights, ms, meanEntropy: entropy / n, ranOn: backend === 'webgpu' ? 'WebGPU' : 'WASM' };
 }
 
+// The backward pass of the heatmap's call: gradients of L = Σ out ∘ dOut (dOut seeded) w.r.t. q,
+// k, v on the chosen backend, checked against WASM (the demo's "Backward pass" button).
+async function attentionBackwardCheck({ n, scale, causal, backend = 'wasm' }) {
+  const dim = 32;
+  const normal = gaussian(mulberry32(11));
+  const q = Float32Array.from({ length: n * dim }, normal);
+  const k = Float32Array.from({ length: n * dim }, normal);
+  const v = Float32Array.from({ length: n * dim }, normal);
+  const dOut = Float32Array.from({ length: n * dim }, normal);
+  const options = { seqQ: n, heads: 1, dim, causal, scale, rope: { base: 10000 } };
+  const onBackend = { ...options, backend };
+  await kx.attentionBackward(q, k, v, dOut, onBackend); // warm-up (pipelines, buffers)
+  const start = performance.now();
+  const grads = await kx.attentionBackward(q, k, v, dOut, onBackend);
+  const ms = performance.now() - start;
+  const reference = kx.attentionBackward(q, k, v, dOut, { ...options, backend: 'wasm' });
+  let difference = 0;
+  for (const name of ['dq', 'dk', 'dv']) {
+    let error = 0;
+    let size = 0;
+    for (let i = 0; i < reference[name].length; ++i) {
+      error = Math.max(error, Math.abs(grads[name][i] - reference[name][i]));
+      size = Math.max(size, Math.abs(reference[name][i]));
+    }
+    difference = Math.max(difference, error / size);
+  }
+  const norm = (x) => Math.sqrt(x.reduce((sum, value) => sum + value * value, 0));
+  return {
+    ms, difference, ranOn: backend === 'webgpu' ? 'WebGPU' : 'WASM',
+    norms: { dq: norm(grads.dq), dk: norm(grads.dk), dv: norm(grads.dv) },
+  };
+}
+
 // The "needle" experiment (attention issue; docs/math.md §2.6): d = 64, 48 queries; each query's own key
 // (at a random position) equals the query, the other n − 1 keys are N(0, 1). The weight on the
 // matching key comes from the library: V is one-hot on the needle positions (dimV = 48), so
@@ -445,7 +478,7 @@ async function capabilities() {
 
 // ---- dispatch ----
 
-const handlers = { capabilities, lowRank, transformerTrain, transformerExtrapolate, transformerFinetune, ganTrain, diffusionTrain, diffusionSample, attentionWeights, needle, whiteningLoad, whiteningRefit };
+const handlers = { capabilities, lowRank, transformerTrain, transformerExtrapolate, transformerFinetune, ganTrain, diffusionTrain, diffusionSample, attentionWeights, attentionBackwardCheck, needle, whiteningLoad, whiteningRefit };
 
 self.onmessage = async ({ data }) => {
   const { id, type, args } = data;

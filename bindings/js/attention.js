@@ -11,13 +11,27 @@
 // src/attention/rope.hpp and attention.hpp, through the `…Plan` bindings); this side checks only
 // what C++ cannot see: the JS types and lengths of the arrays it copies into the heap (lengths from
 // the resolved plan), NaN inside q, k, v and dOut (and NaN, +Infinity inside bias.data), and the
-// JS-only `backend` option. `bias` and `mask` cross as { shape } to C++ and as heap addresses of
-// their data.
+// JS-only `backend` and `precision` options (where a call runs, and the GPU's multiplication
+// precision). `bias` and `mask` cross as { shape } to C++ and as heap addresses of their data.
+//
+// Backends: kx.attention returns a Promise and runs on WebGPU when the instance holds a device
+// (default 'auto'). kx.rope, kx.rope2d and kx.attentionBackward are synchronous on WASM by default;
+// backend 'webgpu' or 'auto' makes them return a Promise and run on the GPU. Every check above
+// runs first, on every backend, so bad input gets the same error wherever the call would run.
 import { describe, exactView, requireChoice, requireFinite, requireFloat32Array, requireOptionsObject, resolvePlan, throwIfError,
   typedArrayKind, typedLength } from './errors.js';
 import { withHeap } from './heap.js';
 
 const BACKENDS = ['auto', 'wasm', 'webgpu'];
+const PRECISIONS = ['f32', 'f16'];
+
+// The GPU's multiplication precision: 'f16' multiplies q·k in f16 (softmax statistics and sums in
+// f32) where the adapter has shader-f16, f32 otherwise. WASM always computes in f32. The default
+// follows the inputs' element type (f16 inputs: 'f16').
+function requirePrecision(fn, options, q) {
+  const byInput = q instanceof Uint16Array || (typeof Float16Array === 'function' && q instanceof Float16Array) ? 'f16' : 'f32';
+  return requireChoice(fn, 'precision', options.precision, PRECISIONS, byInput);
+}
 
 // Positions as a Float64Array (an array or any typed array; bigints become numbers) of one of the
 // `lengths`, each [length, meaning]: `seq` positions shared by the batch entries, or
@@ -66,15 +80,6 @@ function attentionPositions(fn, plan, rope) {
     q: requirePositions(fn, 'rope.positionsQ', positionsQ, [seqQ, 'seqQ'], [batch * seqQ, 'batch*seqQ']),
     k: requirePositions(fn, 'rope.positionsK', positionsK, [seqK, 'seqK'], [batch * seqK, 'batch*seqK']),
   };
-}
-
-// Why the WebGPU attention kernel cannot run this RoPE, or null: it rotates query i at
-// seqK − seqQ + i and key j at j, every key (its table, attention_rope_table, holds those
-// positions only). The WGSL port of positions and rotated caches is the WebGPU issue's.
-function gpuRopeGap(plan, positions) {
-  if (positions.q || positions.k) return 'rope.positionsQ and rope.positionsK run on WASM only (the WebGPU kernel rotates at the default positions)';
-  if (plan.rope?.cachedKeys === 'rotated') return "rope.cachedKeys 'rotated' runs on WASM only (the WebGPU kernel rotates every key)";
-  return null;
 }
 
 // Copies the positions into the heap: { positionsQ, positionsQCount, positionsK, positionsKCount }
@@ -189,18 +194,25 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     return null;
   }
 
-  // The WebGPU kernel's c_i per query row and fused-RoPE (cos, sin) table, computed by C++ as the
-  // WASM kernels compute them. The last ones are kept: a model calls attention with the same
-  // options again and again.
+  // What the WebGPU kernels read besides q, k, v (attention_gpu.hpp, computed by C++ by the rules
+  // the WASM kernels follow), with the call's bias and mask data. The last tables are kept when
+  // they cannot depend on the mask's or the positions' data: a model calls attention with the
+  // same options again and again.
   let lastGpuTables = { key: '', tables: null };
-  function attentionGpuTables(fn, plan, options) {
-    const key = JSON.stringify(plan);
-    if (lastGpuTables.key !== key) {
-      const tables = module.attentionGpuTables(options);
+  function attentionGpuTables(fn, plan, options, tensors, positions) {
+    const key = plan.mask || positions.q || positions.k ? null : JSON.stringify(plan);
+    let tables = key !== null && lastGpuTables.key === key ? lastGpuTables.tables : null;
+    if (!tables) {
+      tables = withHeap(module, (heap) => module.attentionGpuTables(
+        { ...heapTensors(heap, tensors), ...heapPositions(heap, positions) }, options));
       throwIfError(fn, tables.error);
-      lastGpuTables = { key, tables };
+      if (key !== null) lastGpuTables = { key, tables };
     }
-    return lastGpuTables.tables;
+    return {
+      ...tables,
+      bias: tensors.bias ? { data: tensors.bias, shape: plan.bias.shape } : null,
+      mask: tensors.mask ? { data: tensors.mask, shape: plan.mask.shape } : null,
+    };
   }
 
   /**
@@ -275,11 +287,36 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
   function rope2d(x, options) {
     const fn = 'rope2d';
     requireOptionsObject(fn, options, 'height, width, dim');
-    const { batch, height, width, heads, dim } = resolvePlan(fn, module.rope2dPlan(options));
+    const plan = resolvePlan(fn, module.rope2dPlan(options));
+    const { batch, height, width, heads, dim } = plan;
     const positions = requirePositions(fn, 'positions', options.positions, [2 * height * width, '2*height*width']);
+    const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'wasm');
     requireFloat32Array(fn, 'x', x, [['batch', batch], ['height', height], ['width', width], ['heads', heads], ['dim', dim]]);
     requireFinite(fn, 'x', x);
     x = exactView(x);
+
+    // Synchronous on WASM (the default); backend 'webgpu' or 'auto' returns a Promise.
+    if (backend !== 'wasm') {
+      let gpu;
+      let table;
+      try {
+        gpu = pickGpu(fn, backend, (g) => g.ropeUnsupported(x.length, height * width, dim));
+        if (gpu) {
+          table = withHeap(module, (heap) => {
+            const result = module.rope2dTable(positions ? heap.inputF64(positions, 'positions') : 0, options);
+            throwIfError(fn, result.error);
+            return result.table;
+          });
+        }
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (!gpu) return Promise.resolve(rope2d(x, { ...options, backend: 'wasm' }));
+      return gpu.rope2d(x, plan, table).catch(async (error) => {
+        if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
+        return rope2d(x, { ...options, backend: 'wasm' }); // the device was lost mid-call
+      });
+    }
 
     return withHeap(module, (heap) => {
       const xPtr = heap.input(x, 'x');
@@ -297,21 +334,19 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     const fn = 'attention';
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
     const { forCpp, data } = splitTensorOptions(options);
-    const planned = module.attentionPlan(forCpp);
-    const plan = resolvePlan(fn, planned);
+    const plan = resolvePlan(fn, module.attentionPlan(forCpp));
     const positions = attentionPositions(fn, plan, options.rope);
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto');
+    const precision = requirePrecision(fn, options, q);
     const outCount = checkAttentionInputs(fn, plan, q, k, v);
     const tensors = checkTensorData(fn, plan, data);
     // Empty shapes (seqQ = 0, or seqK = 0: zeros) need no kernel; WASM answers them.
-    const gpu = pickGpu(fn, backend, (g) => gpuRopeGap(plan, positions) ?? (planned.wasmOnly
-      ? 'the WebGPU kernel does not implement seqLensQ, seqLensK, window, alibi, bias, mask, softcap, sinks, ' +
-        "smoothSoftmax or normalize 'relu2' | 'l2' yet"
-      : g.attentionUnsupported(plan)));
+    const gpu = pickGpu(fn, backend, (g) => g.attentionUnsupported(plan, g.precision(precision)));
     if (gpu && outCount > 0 && plan.seqK > 0) {
       try {
-        const { rowScale, ropeTable } = attentionGpuTables(fn, plan, forCpp);
-        return await gpu.attention(q, k, v, plan, rowScale, ropeTable);
+        const tables = attentionGpuTables(fn, plan, forCpp, tensors, positions);
+        const { out } = await gpu.attention(exactView(q), exactView(k), exactView(v), plan, tables, { precision });
+        return out;
       } catch (error) {
         if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
         // The device was lost mid-call: this call, and the later ones, run on WASM.
@@ -330,7 +365,8 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
 
   /**
    * Gradients of L w.r.t. the un-rotated q, k, v, given dOut = ∂L/∂out (shape of out), with the
-   * options of the forward call. Recomputes the forward pass, then P tile by tile.
+   * options of the forward call. Recomputes the forward pass, then P tile by tile. Synchronous on
+   * WASM (the default); backend 'webgpu' or 'auto' returns a Promise and runs on the GPU.
    */
   function attentionBackward(q, k, v, dOut, options) {
     const fn = 'attentionBackward';
@@ -338,14 +374,34 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     const { forCpp, data } = splitTensorOptions(options);
     const plan = resolvePlan(fn, module.attentionPlan(forCpp));
     const positions = attentionPositions(fn, plan, options.rope);
-    if (requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto') === 'webgpu') {
-      throw new RangeError(`${fn}: backend must be 'auto' or 'wasm' (the backward pass runs on WASM), received 'webgpu'`);
-    }
+    const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'wasm');
+    const precision = requirePrecision(fn, options, q);
     const outCount = checkAttentionInputs(fn, plan, q, k, v);
     const { batch, seqQ, heads, dimV } = plan;
     requireFloat32Array(fn, 'dOut', dOut, [['batch', batch], ['seqQ', seqQ], ['heads', heads], ['dimV', dimV]]);
     requireFinite(fn, 'dOut', dOut);
     const tensors = checkTensorData(fn, plan, data);
+
+    if (backend !== 'wasm') {
+      const onWasm = () => attentionBackward(q, k, v, dOut, { ...options, backend: 'wasm' });
+      let gpu;
+      let tables;
+      try {
+        gpu = pickGpu(fn, backend, (g) => g.attentionUnsupported(plan, g.precision(precision)));
+        // Empty shapes need no kernel (zeros); WASM answers them.
+        if (gpu && outCount > 0 && plan.seqK > 0) tables = attentionGpuTables(fn, plan, forCpp, tensors, positions);
+        else gpu = null;
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (!gpu) return Promise.resolve().then(onWasm);
+      return gpu.attentionBackward(exactView(q), exactView(k), exactView(v), exactView(dOut), plan, tables, { precision })
+        .catch(async (error) => {
+          if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
+          return onWasm(); // the device was lost mid-call: this call, and the later ones, run on WASM
+        });
+    }
+
     return withHeap(module, (heap) => {
       const qPtr = heap.input(q, 'q');
       const kPtr = heap.input(k, 'k');

@@ -254,6 +254,12 @@ export interface AdapterInfo {
   architecture: string;
   device: string;
   description: string;
+  /** The adapter's smallest and largest subgroup sizes (0 when unknown). */
+  subgroupMinSize: number;
+  subgroupMaxSize: number;
+  /** Whether the device has `shader-f16` (precision 'f16') and `subgroups` (several invocations per attention row). */
+  shaderF16: boolean;
+  subgroups: boolean;
 }
 
 export interface Rope2dOptions {
@@ -272,6 +278,12 @@ export interface Rope2dOptions {
   positions?: ArrayLike<number>;
   /** Rotate by −position (the gradient). Default false. */
   inverse?: boolean;
+  /** 'wasm' (default): synchronous. 'webgpu' or 'auto': on the instance's WebGPU device, a Promise. */
+  backend?: 'wasm';
+}
+
+export interface Rope2dGpuOptions extends Omit<Rope2dOptions, 'backend'> {
+  backend: 'webgpu' | 'auto';
 }
 
 /** RoPE fused into attention: rotates Q and K (pass them un-rotated, or K rotated with cachedKeys 'rotated'). */
@@ -377,12 +389,19 @@ export interface AttentionOptions {
    */
   normalize?: OneOf<'softmax' | 'relu2' | 'l2'>;
   /**
-   * kx.attention only. 'auto' (default): the instance's backend (kx.backend), and WASM for shapes
-   * beyond the device's limits. 'wasm': WASM. 'webgpu': rejects with an Error when the instance
-   * has no usable device, and with a RangeError when the shape is beyond its limits.
-   * kx.attentionBackward always runs on WASM (it accepts 'auto' and 'wasm').
+   * kx.attention: 'auto' (default) the instance's backend (kx.backend), and WASM for what the
+   * device cannot take. 'wasm': WASM. 'webgpu': rejects with an Error when the instance has no
+   * usable device, and with a RangeError naming the reason for a shape it cannot take.
+   * kx.attentionBackward: 'wasm' (default, synchronous); 'webgpu' or 'auto' run it on the GPU and
+   * return a Promise.
    */
   backend?: OneOf<Backend>;
+  /**
+   * The GPU's multiplication precision: 'f16' stores q, k, v in f16 and multiplies q·k in f16
+   * (statistics and sums in f32) where the adapter has shader-f16, f32 otherwise. Default 'f32'
+   * (f16 for f16 inputs). WASM always computes in f32.
+   */
+  precision?: OneOf<'f32' | 'f16'>;
 }
 
 export interface AttentionGradients {
@@ -797,6 +816,10 @@ export interface Kexue {
   rope(x: Float32Array, options: Omit<RopeOptions, 'backend'> & { backend?: OneOf<Backend> }): Float32Array | Promise<Float32Array>;
   /** 2D RoPE of x [batch, height·width, heads, dim]; returns a new Float32Array. */
   rope2d(x: Float32Array, options: Rope2dOptions): Float32Array;
+  /** 2D RoPE on the instance's WebGPU device ('auto': on WASM when it has none). */
+  rope2d(x: Float32Array, options: Rope2dGpuOptions): Promise<Float32Array>;
+  /** A backend only known at run time: a Float32Array for 'wasm', else a Promise of one. */
+  rope2d(x: Float32Array, options: Omit<Rope2dOptions, 'backend'> & { backend?: OneOf<Backend> }): Float32Array | Promise<Float32Array>;
   /** θ_i and the attention factor of a RoPE configuration (ropeScaling as Hugging Face computes it). */
   ropeFrequencies(options: RopeFrequenciesOptions): RopeFrequencies;
   /**
@@ -805,9 +828,15 @@ export interface Kexue {
    * Rejects with TypeError/RangeError on bad input.
    */
   attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Promise<Float32Array>;
-  /** Gradients w.r.t. the un-rotated q, k, v given dOut (shape of out), same options as attention. */
+  /** Gradients w.r.t. the un-rotated q, k, v given dOut (shape of out), same options as attention; synchronous on WASM. */
   attentionBackward(q: Float32Array, k: Float32Array, v: Float32Array, dOut: Float32Array,
-    options: AttentionOptions): AttentionGradients;
+    options: AttentionOptions & { backend?: 'wasm' }): AttentionGradients;
+  /** The backward pass on the instance's WebGPU device ('auto': on WASM when it has none). */
+  attentionBackward(q: Float32Array, k: Float32Array, v: Float32Array, dOut: Float32Array,
+    options: AttentionOptions & { backend: 'webgpu' | 'auto' }): Promise<AttentionGradients>;
+  /** A backend only known at run time: gradients for 'wasm', else a Promise of them. */
+  attentionBackward(q: Float32Array, k: Float32Array, v: Float32Array, dOut: Float32Array,
+    options: AttentionOptions): AttentionGradients | Promise<AttentionGradients>;
 }
 
 /** A GPU object: navigator.gpu, or `create([])` of the `webgpu` package. */
@@ -836,6 +865,16 @@ export interface InitOptions {
   backend?: OneOf<Backend>;
   /** A GPU object to take the adapter from instead of navigator.gpu / the `webgpu` package. */
   gpu?: GpuLike;
+  /**
+   * The WebGPU kernels' plan (docs/webgpu-tiling.md): `limits` lowers device limits they plan with
+   * (smaller pieces and dispatches); `lanes` fixes the invocations per attention row. A new
+   * instance each time.
+   */
+  webgpu?: {
+    limits?: Partial<Record<'maxStorageBufferBindingSize' | 'maxBufferSize' | 'maxComputeWorkgroupStorageSize' |
+      'maxComputeInvocationsPerWorkgroup' | 'maxComputeWorkgroupSizeX' | 'maxComputeWorkgroupsPerDimension', number>>;
+    lanes?: 1 | 2 | 4 | 8;
+  };
   /**
    * Where the .wasm files and the thread worker are when they are not next to dist/kexue*.mjs
    * (CDNs, esbuild): a URL prefix, or a map of file names to URLs (names left out are found as

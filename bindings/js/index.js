@@ -6,7 +6,7 @@
 import { describe, requireFloat32Array, requireOptions, requireOptionsObject, resolvePlan, throwIfError } from './errors.js';
 import { createAttentionFunctions } from './attention.js';
 import { withHeap } from './heap.js';
-import { WebGpuBackend, acquireDevice } from '../webgpu/backend.js';
+import { PLANNED_LIMITS, WebGpuBackend, acquireDevice } from '../webgpu/backend.js';
 import { version } from './version.js';
 import { DeadInstanceState, guardModule, registerInstanceModule } from './guard.js';
 import { createGanClasses } from './gan.js';
@@ -380,7 +380,7 @@ function moduleFor(threads, relaxedSimd, locations) {
   return modules.get(key);
 }
 
-async function createInstance(threads, relaxedSimd, backend, gpu, locations, onDispose) {
+async function createInstance(threads, relaxedSimd, backend, gpu, locations, onDispose, webgpuOptions = {}) {
   const { module: pending, state } = moduleFor(threads, relaxedSimd, locations);
   const module = await pending;
   // An instance on a module that aborted leaves init()'s cache with it.
@@ -398,8 +398,41 @@ async function createInstance(threads, relaxedSimd, backend, gpu, locations, onD
   const webgpu = new WebGpuBackend(acquired, {
     // Reported once (a device is lost once); attention then runs on WASM.
     onLost: (reason) => console.warn(`kexue: ${reason}; attention now runs on WASM`),
+    ...webgpuOptions,
   });
   return new Kexue(module, { gpu: webgpu, onDispose });
+}
+
+// init's `webgpu` option: { limits: { name: positive integer }, lanes: 1 | 2 | 4 | 8 }.
+function parseWebgpuOptions(value) {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new TypeError(`init: webgpu must be an object ({ limits, lanes }), received ${describe(value)}`);
+  }
+  const out = {};
+  for (const [name, entry] of Object.entries(value)) {
+    if (name === 'lanes') {
+      if (![1, 2, 4, 8].includes(entry)) throw new RangeError(`init: webgpu.lanes must be 1, 2, 4 or 8, received ${describe(entry)}`);
+      out.lanes = entry;
+    } else if (name === 'limits') {
+      if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
+        throw new TypeError(`init: webgpu.limits must be an object, received ${describe(entry)}`);
+      }
+      out.limits = {};
+      for (const [limit, number] of Object.entries(entry)) {
+        if (!PLANNED_LIMITS.includes(limit)) {
+          throw new TypeError(`init: webgpu.limits has an unknown limit '${limit}' (known: ${PLANNED_LIMITS.join(', ')})`);
+        }
+        if (!Number.isInteger(number) || number < 1) {
+          throw new RangeError(`init: webgpu.limits.${limit} must be a positive integer, received ${describe(number)}`);
+        }
+        out.limits[limit] = number;
+      }
+    } else {
+      throw new TypeError(`init: unknown option 'webgpu.${name}' (known: limits, lanes)`);
+    }
+  }
+  return out;
 }
 
 const instances = new Map();
@@ -419,6 +452,12 @@ const instances = new Map();
  *            the plain SIMD build elsewhere; true requires it (throws where it is missing); false
  *            always loads the plain build. kx.relaxedSimd says which one the instance runs.
  *   gpu:     a GPU object to take the adapter from instead of navigator.gpu / the `webgpu` package.
+ *   webgpu:  { limits, lanes } for the WebGPU kernels: `limits` lowers device limits they plan
+ *            with ({ maxStorageBufferBindingSize, maxBufferSize, maxComputeWorkgroupStorageSize,
+ *            maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX,
+ *            maxComputeWorkgroupsPerDimension }: smaller pieces and dispatches, e.g. to test the
+ *            splits or leave memory to other work); `lanes` (1, 2, 4, 8) fixes the invocations per
+ *            attention row (docs/webgpu-tiling.md). A new instance each time.
  *   wasmPaths: where the .wasm files and the pthread worker live when they are not next to
  *            dist/kexue*.mjs (a CDN, a bundler that does not follow new URL('…', import.meta.url)):
  *            a URL prefix ('https://cdn.example/kexue@0.1.0/dist/') or a map of file names
@@ -431,8 +470,9 @@ const instances = new Map();
 export async function init(options) {
   const {
     threads: threadsOption, relaxedSimd: relaxedSimdOption, backend: backendOption, gpu, wasmPaths: wasmPathsOption,
-    locateFile, proxy,
+    locateFile, proxy, webgpu: webgpuOption,
   } = requireOptions('init', options);
+  const webgpuOptions = parseWebgpuOptions(webgpuOption);
   const threads = parseThreads(threadsOption);
   const relaxedSimd = parseRelaxedSimd(relaxedSimdOption);
   const backend = parseBackend(backendOption);
@@ -448,8 +488,9 @@ export async function init(options) {
     if (proxy !== true && (proxy === null || typeof proxy !== 'object' || Array.isArray(proxy))) {
       throw new TypeError(`init: proxy must be a boolean or { transfer }, received ${describe(proxy)}`);
     }
-    if (gpu !== undefined || locateFile !== undefined) {
-      throw new TypeError(`init: ${gpu !== undefined ? 'gpu' : 'locateFile'} cannot be used with proxy (it cannot be sent to a worker)`);
+    if (gpu !== undefined || locateFile !== undefined || webgpuOption !== undefined) {
+      const name = gpu !== undefined ? 'gpu' : locateFile !== undefined ? 'locateFile' : 'webgpu';
+      throw new TypeError(`init: ${name} cannot be used with proxy (it cannot be sent to a worker)`);
     }
     const { initProxy } = await import('./proxy.js');
     const remote = { threads, relaxedSimd, backend };
@@ -458,8 +499,8 @@ export async function init(options) {
   }
   // An explicit GPU object or locateFile function makes a new instance every time (neither can be
   // a cache key).
-  if (gpu !== undefined || locateFile !== undefined) {
-    return createInstance(threads, relaxedSimd, backend, gpu, locations, null);
+  if (gpu !== undefined || locateFile !== undefined || webgpuOption !== undefined) {
+    return createInstance(threads, relaxedSimd, backend, gpu, locations, null, webgpuOptions);
   }
   const key = `${threads}/${relaxedSimd}/${backend}/${JSON.stringify(wasmPaths ?? null)}`;
   if (!instances.has(key)) {

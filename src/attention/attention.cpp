@@ -1111,15 +1111,6 @@ double attention_alibi_slope(std::size_t heads, std::size_t h) {
     return std::exp2(-8.0 * static_cast<double>(k + 1) / static_cast<double>(2 * power));
 }
 
-bool attention_needs_wasm(const AttentionOptions& options) {
-    // The WebGPU kernel's RoPE table holds the default positions and it rotates every key.
-    const bool rope_on_wasm = options.rope && (options.rope->cached_keys == RopeCachedKeys::rotated ||
-                                               options.rope->positions_q || options.rope->positions_k);
-    return options.seq_lens_q || options.seq_lens_k || options.window || options.alibi || options.bias || options.mask ||
-           rope_on_wasm || options.softcap || attention_has_sink(options) ||
-           options.normalize != AttentionNormalize::softmax;
-}
-
 double attention_row_scale(const AttentionOptions& options, std::size_t visible_keys, std::size_t dim) {
     const double inverse_sqrt_dim = 1.0 / std::sqrt(static_cast<double>(dim));
     if (const double* fixed = std::get_if<double>(&options.scale)) return *fixed;

@@ -372,16 +372,12 @@ double attention_alibi_slope(std::size_t heads, std::size_t h);
 // c_i for a row that sees `visible_keys` keys (visible_keys ≥ 1).
 double attention_row_scale(const AttentionOptions& options, std::size_t visible_keys, std::size_t dim);
 
-// Whether the options use what the WebGPU kernel does not implement yet (padding lengths, window,
-// alibi, bias, mask, RoPE positions or a rotated cache, softcap, sinks, smoothSoftmax, a normalize
-// other than softmax): the JS facade then runs the call on WASM.
-bool attention_needs_wasm(const AttentionOptions& options);
+// What the WebGPU kernels read besides the tensors: attention_gpu.hpp.
 
-// What the WebGPU kernel reads besides the tensors, computed as the WASM kernels compute it:
-// c_i of every query row [seq_q], and (a·cos, a·sin) per fused-RoPE position min(0, seq_k − seq_q)
-// … seq_k − 1 and pair, interleaved (rope_cos_sin_table's layout; empty without RoPE). The table
-// holds the default positions: a call with positions_q/positions_k or rotated cached keys cannot
-// be expressed by it (the facade runs those on WASM).
+// Per-row tables in the WASM kernels' own terms (tests and tools; the slopes also feed the plan):
+// c_i of every query row [seq_q] for batch 0, and (a·cos, a·sin) per fused-RoPE position
+// min(0, seq_k − seq_q) … seq_k − 1 and pair, interleaved (rope_cos_sin_table's layout; empty
+// without RoPE), at the default positions.
 std::vector<float> attention_row_scales(const AttentionShape& shape, const AttentionOptions& options);
 std::vector<float> attention_rope_table(const AttentionShape& shape, const AttentionOptions& options);
 // For a kernel porting the padding and window rules (attention_row): (position, begin, end) of

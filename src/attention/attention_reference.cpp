@@ -3,7 +3,7 @@
 // for tests only). Per batch entry b and query head h, reading kv head g = h / (heads / kv_heads):
 //
 //   Q' = R Q,  K' = R K                        (RoPE, kexue.fm/8265; positions as in attention.hpp;
-//                                              K' = K for a cache of rotated keys)
+//                                               K' = K for a cache of rotated keys)
 //   X  = c[:, None] · Q' K'ᵀ,  Y = softcap(X)   (attention_softcap; Y = X without a softcap)
 //   S  = Y + bias − slope_h·|p − j|  (bias and ALiBi when given), masked to −∞ where key j is not
 //        visible to row i (attention_row's range, and the mask)

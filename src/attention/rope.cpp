@@ -287,41 +287,64 @@ Error rope2d_validate(const Rope2dShape& shape, const Rope2dOptions& options) {
     return finite_entries("positions", options.positions, 2 * checked_product({shape.height, shape.width}));
 }
 
+namespace {
+
+// 2D RoPE's per-token angles, shared by rope2d_apply and the WebGPU table (rope2d_cos_sin_table):
+// the frequency of each of the dim/2 pairs along x and along y (one of the two is 0).
+struct Rope2dSchedule {
+    std::vector<double> x_frequencies, y_frequencies;
+};
+
+Rope2dSchedule rope2d_schedule(const Rope2dShape& grid, const Rope2dOptions& options) {
+    const std::size_t pairs = grid.dim / 2;
+    const bool split = options.mode == Rope2dMode::split;
+    // split: each half is a RoPE of dimension dim/2, so both halves share the dim/2 schedule.
+    // tie: one dim-dimensional schedule whose even pairs follow x and odd pairs follow y.
+    const std::vector<double> frequencies =
+        split ? rope_frequencies(grid.dim / 2, options.base) : rope_frequencies(grid.dim, options.base);
+    Rope2dSchedule schedule{std::vector<double>(pairs, 0.0), std::vector<double>(pairs, 0.0)};
+    for (std::size_t i = 0; i < pairs; ++i) {
+        if (split) {
+            (i < pairs / 2 ? schedule.x_frequencies[i] : schedule.y_frequencies[i]) = frequencies[i % (pairs / 2)];
+        } else {
+            (i % 2 == 0 ? schedule.x_frequencies[i] : schedule.y_frequencies[i]) = frequencies[i];
+        }
+    }
+    return schedule;
+}
+
+// cos and sin of token t's dim/2 angles (± with inverse), rounded to float.
+void rope2d_token_cos_sin(const Rope2dShape& grid, const Rope2dOptions& options, const Rope2dSchedule& schedule,
+                          std::size_t t, float* cos_table, float* sin_table) {
+    double x_position, y_position;
+    if (options.positions) {
+        x_position = options.positions[2 * t];
+        y_position = options.positions[2 * t + 1];
+    } else {
+        x_position = static_cast<double>(t % grid.width);
+        y_position = static_cast<double>(t / grid.width);
+    }
+    const double sign = options.inverse ? -1.0 : 1.0;
+    for (std::size_t i = 0; i < grid.dim / 2; ++i) {
+        const double angle = sign * (x_position * schedule.x_frequencies[i] + y_position * schedule.y_frequencies[i]);
+        cos_table[i] = static_cast<float>(std::cos(angle));
+        sin_table[i] = static_cast<float>(std::sin(angle));
+    }
+}
+
+}  // namespace
+
 void rope2d_apply(const Rope2dShape& grid, const Rope2dOptions& options, const float* x, float* y) {
     assert(!rope2d_validate(grid, options));
     const RopeShape shape{grid.batch, grid.height * grid.width, grid.heads, grid.dim};
     const std::size_t pairs = shape.dim / 2;
     const bool split = options.mode == Rope2dMode::split;
-    // split: each half is a RoPE of dimension dim/2, so both halves share the dim/2 schedule.
-    // tie: one dim-dimensional schedule whose even pairs follow x and odd pairs follow y.
-    const std::vector<double> frequencies =
-        split ? rope_frequencies(shape.dim / 2, options.base) : rope_frequencies(shape.dim, options.base);
-    std::vector<double> x_frequencies(pairs, 0.0), y_frequencies(pairs, 0.0);
-    for (std::size_t i = 0; i < pairs; ++i) {
-        if (split) {
-            (i < pairs / 2 ? x_frequencies[i] : y_frequencies[i]) = frequencies[i % (pairs / 2)];
-        } else {
-            (i % 2 == 0 ? x_frequencies[i] : y_frequencies[i]) = frequencies[i];
-        }
-    }
+    const Rope2dSchedule schedule = rope2d_schedule(grid, options);
     std::vector<float> cos_table(pairs), sin_table(pairs);
     const Segment split_segments[2] = {{0, pairs / 2, 0}, {shape.dim / 2, pairs / 2, pairs / 2}};
     const Segment tie_segment{0, pairs, 0};
-    const double sign = options.inverse ? -1.0 : 1.0;
     for (std::size_t t = 0; t < shape.seq; ++t) {
-        double x_position, y_position;
-        if (options.positions) {
-            x_position = options.positions[2 * t];
-            y_position = options.positions[2 * t + 1];
-        } else {
-            x_position = static_cast<double>(t % grid.width);
-            y_position = static_cast<double>(t / grid.width);
-        }
-        for (std::size_t i = 0; i < pairs; ++i) {
-            const double angle = sign * (x_position * x_frequencies[i] + y_position * y_frequencies[i]);
-            cos_table[i] = static_cast<float>(std::cos(angle));
-            sin_table[i] = static_cast<float>(std::sin(angle));
-        }
+        rope2d_token_cos_sin(grid, options, schedule, t, cos_table.data(), sin_table.data());
         if (split)
             rotate_token(shape, t, 0, shape.batch, split_segments, 2, options.layout, cos_table.data(),
                          sin_table.data(), shape.dim, x, y);
@@ -329,6 +352,20 @@ void rope2d_apply(const Rope2dShape& grid, const Rope2dOptions& options, const f
             rotate_token(shape, t, 0, shape.batch, &tie_segment, 1, options.layout, cos_table.data(),
                          sin_table.data(), shape.dim, x, y);
     }
+}
+
+std::vector<float> rope2d_cos_sin_table(const Rope2dShape& grid, const Rope2dOptions& options) {
+    const std::size_t seq = grid.height * grid.width, pairs = grid.dim / 2;
+    const Rope2dSchedule schedule = rope2d_schedule(grid, options);
+    std::vector<float> cos_table(pairs), sin_table(pairs), table(2 * seq * pairs);
+    for (std::size_t t = 0; t < seq; ++t) {
+        rope2d_token_cos_sin(grid, options, schedule, t, cos_table.data(), sin_table.data());
+        for (std::size_t i = 0; i < pairs; ++i) {
+            table[2 * (t * pairs + i)] = cos_table[i];
+            table[2 * (t * pairs + i) + 1] = sin_table[i];
+        }
+    }
+    return table;
 }
 
 }  // namespace kexue

@@ -288,6 +288,11 @@ Error rope2d_validate(const Rope2dShape& shape, const Rope2dOptions& options);
 // rope2d_validate (asserted).
 void rope2d_apply(const Rope2dShape& shape, const Rope2dOptions& options, const float* x, float* y);
 
+// (cos, sin) of ±angle per token and pair of 2D RoPE, interleaved like rope_cos_sin_table, dim/2
+// pairs per token: 'split' x angles for the first dim/4 pairs then y angles; 'tie' pair i at x
+// (i even) or y (i odd). Computed as rope2d_apply computes them (the WebGPU kernel's table).
+std::vector<float> rope2d_cos_sin_table(const Rope2dShape& shape, const Rope2dOptions& options);
+
 // θ_i = base^(−2i/rotary_dim) for i = 0 … rotary_dim/2 − 1.
 std::vector<double> rope_frequencies(std::size_t rotary_dim, double base);
 

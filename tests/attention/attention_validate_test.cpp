@@ -250,17 +250,6 @@ TEST(AttentionValidate, WindowAndAlibiNeedNothingMore) {
     options.window = AttentionWindow{0, 0};
     options.alibi = true;
     EXPECT_FALSE(attention_validate(kShape, options));
-    EXPECT_TRUE(attention_needs_wasm(options));
-    EXPECT_FALSE(attention_needs_wasm(AttentionOptions{}));
-    // Logit shaping and the other normalisations are WASM-only too, so far.
-    for (int which = 0; which < 4; ++which) {
-        AttentionOptions shaped;
-        if (which == 0) shaped.softcap = 30.0;
-        if (which == 1) shaped.sinks = std::vector<double>{0.0, 0.0};
-        if (which == 2) shaped.smooth_softmax = true;
-        if (which == 3) shaped.normalize = AttentionNormalize::l2;
-        EXPECT_TRUE(attention_needs_wasm(shaped)) << which;
-    }
 }
 
 TEST(AttentionValidate, FieldListAndResolvedDefaults) {
@@ -303,26 +292,6 @@ TEST(AttentionValidate, FieldListAndResolvedDefaults) {
     EXPECT_EQ(attention_resolve(kShape, with_rope).rope->rotary_dim, 8u);
     with_rope.rope->rotary_dim = 4;
     EXPECT_EQ(attention_resolve(kShape, with_rope).rope->rotary_dim, 4u);
-}
-
-TEST(AttentionValidate, RowScalesAndRopeTableForTheGpu) {
-    AttentionShape shape{1, 3, 5, 1, 1, 4, 4};
-    AttentionOptions options;
-    options.n_min = 1;
-    options.causal = true;
-    const std::vector<float> scales = attention_row_scales(shape, options);
-    ASSERT_EQ(scales.size(), 3u);
-    for (std::size_t i = 0; i < 3; ++i)  // row i sees 5 − 3 + i + 1 keys
-        EXPECT_FLOAT_EQ(scales[i], static_cast<float>(attention_row_scale(options, 3 + i, 4)));
-    EXPECT_TRUE(attention_rope_table(shape, options).empty());
-    options.rope = AttentionRope{};
-    shape.seq_q = 7;  // queries at positions −2 … 4, keys at 0 … 4
-    options.causal = false;
-    const std::vector<float> table = attention_rope_table(shape, options);
-    ASSERT_EQ(table.size(), 2u * 7u * 2u);  // positions −2 … 4, 2 pairs, (cos, sin)
-    EXPECT_FLOAT_EQ(table[0], static_cast<float>(std::cos(-2.0)));
-    EXPECT_FLOAT_EQ(table[1], static_cast<float>(std::sin(-2.0)));
-    EXPECT_FLOAT_EQ(table[2], static_cast<float>(std::cos(-2.0 * 0.01)));
 }
 
 // ---- RoPE ----

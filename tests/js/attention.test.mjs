@@ -358,7 +358,9 @@ test('rope and rope2d: every rule through the API names its parameter', async ()
     [rope2d({ height: 1, width: 2, dim: 4 }, new Float32Array(7)), 'RangeError',
       'rope2d: x must have length batch*height*width*heads*dim = 8 for shape [1, 1, 2, 1, 4], received length 7'],
     [rope2d({ height: 1, width: 2, dim: 4, mdoe: 'tie' }), 'TypeError', "rope2d: unknown option 'mdoe' (did you mean 'mode'?)"],
-    [rope2d({ height: 1, width: 2, dim: 4, backend: 'wasm' }), 'TypeError', "rope2d: unknown option 'backend' (known options: batch, height, width, heads, dim, base, layout, mode, inverse, positions)"],
+    // rope2d takes a backend now (WebGPU): a misspelt one is still refused, an unknown name too.
+    [rope2d({ height: 1, width: 2, dim: 4, backend: 'gpu' }), 'RangeError', "rope2d: backend must be one of 'auto', 'wasm', 'webgpu', received \"gpu\""],
+    [rope2d({ height: 1, width: 2, dim: 4, device: 'wasm' }), 'TypeError', "rope2d: unknown option 'device' (known options: batch, height, width, heads, dim, base, layout, mode, inverse, positions, backend)"],
     [rope2d(undefined), 'TypeError', 'rope2d: options { height, width, dim } are required, received undefined'],
   );
   for (const [call, name, message] of cases) assert.throws(call, { name, message }, message);

@@ -81,6 +81,21 @@ test('attention: the heatmap runs on WebGPU (SwiftShader here) with the same wei
   assert.equal(entropy(gpu), entropy(wasm));
 });
 
+test('attention: the backward pass runs on WebGPU (SwiftShader here) and agrees with WASM', async () => {
+  const { page } = demo;
+  await page.selectOption('#heatmap-n', '64');
+  await page.selectOption('#heatmap-scale', 'entropy');
+  await page.check('#heatmap-causal');
+  await page.selectOption('#heatmap-backend', 'webgpu');
+  await page.click('#backward-run');
+  await page.waitForFunction(() => /backward pass/.test(document.getElementById('backward-result').textContent), null,
+    { timeout: 120_000 });
+  const text = await page.textContent('#backward-result');
+  assert.match(text, /on WebGPU/);
+  const difference = Number(text.match(/difference from WASM ([\d.e+-]+)/)[1]);
+  assert.ok(difference <= 1e-4, text);
+});
+
 test('attention: the needle experiment shows entropy scaling holding its weight', async () => {
   const { page } = demo;
   await page.selectOption('#needle-max', '1024');

@@ -41,14 +41,23 @@ test('packing refuses a missing, unknown or out-of-range field (a caller bug, no
   assert.throws(() => new UniformStruct('Bad', [['v', 'vec2<f32>']]), /unsupported type/);
 });
 
-test('each kernel: constants, its generated struct and rope_pair.wgsl composed once; no copies in the files', async () => {
+test('each kernel: constants, its generated struct and its snippets composed once; no copies in the files', async () => {
+  const snippetFiles = new Set(Object.values(KERNELS).flatMap((kernel) => kernel.snippets));
   for (const [name, kernel] of Object.entries(KERNELS)) {
     const file = wgslFile(kernel.file);
+    // What the kernel reads: its file and the snippets it lists (rope_pair.wgsl aside).
+    const own = [file, ...kernel.snippets.filter((s) => s !== 'rope_pair.wgsl').map(wgslFile)].join('\n');
     assert.doesNotMatch(file, /^\s*struct \w*Params\b/m, `${kernel.file} declares no uniform struct of its own`);
     assert.doesNotMatch(file, /fn rope_pair\b|struct RopePair\b/, `${kernel.file} has no copy of rope_pair.wgsl`);
     assert.match(file, new RegExp(`var<uniform> params: ${kernel.uniforms.name};`));
-    assert.match(file, /rope_pair\(/, `${kernel.file} uses rope_pair`);
+    assert.match(own, /rope_pair\(/, `${kernel.file} uses rope_pair`);
     assert.match(file, new RegExp(`fn ${kernel.entryPoint}\\(`));
+    // A function of a shared snippet is defined there only.
+    for (const snippet of snippetFiles) {
+      for (const [, fn] of wgslFile(snippet).matchAll(/^fn (\w+)\(/gm)) {
+        assert.doesNotMatch(file, new RegExp(`^fn ${fn}\\(`, 'm'), `${kernel.file} has no copy of ${snippet}'s ${fn}`);
+      }
+    }
 
     const code = await kernelCode(kernel, { ONE: 1, TWO: 2 });
     assert.match(code, /^const ONE: u32 = 1u;\nconst TWO: u32 = 2u;\n/, name);
@@ -58,15 +67,31 @@ test('each kernel: constants, its generated struct and rope_pair.wgsl composed o
       kernel.uniforms.fields.map((field) => [field.name, field.type]));
     // A field no kernel reads is a field the two sides no longer agree on.
     for (const field of kernel.uniforms.fields) {
-      assert.match(file, new RegExp(`params\\.${field.name}\\b`), `${kernel.file} reads params.${field.name}`);
+      const readers = Object.values(KERNELS).filter((other) => other.uniforms === kernel.uniforms)
+        .map((other) => [wgslFile(other.file), ...other.snippets.map(wgslFile)].join('\n'));
+      assert.ok(readers.some((text) => new RegExp(`params\\.${field.name}\\b`).test(text)),
+        `a kernel of ${kernel.uniforms.name} reads params.${field.name}`);
     }
   }
 });
 
+test('the attention kernels: f16 and subgroups enabled only when asked for; one lane_sum', async () => {
+  const f32 = await kernelCode(KERNELS.attention, { LANES: 1 });
+  assert.doesNotMatch(f32, /enable (f16|subgroups);/);
+  assert.match(f32, /alias elem_t = f32;/);
+  const f16 = await kernelCode(KERNELS.attentionDq, { LANES: 4 }, { elem: 'f16' });
+  assert.match(f16, /^enable f16;\nenable subgroups;\n/);
+  assert.match(f16, /alias elem_t = f16;/);
+  assert.equal(f16.match(/fn lane_sum\(/g).length, 1);
+  assert.match(f16, /subgroupShuffleXor/);
+  assert.doesNotMatch(await kernelCode(KERNELS.rope, { WORKGROUP: 64 }), /elem_t|lane_sum/);
+});
+
 test('the attention and RoPE uniforms keep their 16-byte-multiple sizes', () => {
-  assert.equal(ATTENTION_PARAMS.pack({
-    seq_q: 3, seq_k: 5, heads: 4, kv_heads: 2, group: 2, causal: true, rope: true, rope_half: false,
-    rotary_pairs: 8, shift: 2, first_position: 0,
+  const attention = Object.fromEntries(ATTENTION_PARAMS.fields.map(({ name, type }) => [name, type === 'i32' ? -1 : 1]));
+  assert.equal(ATTENTION_PARAMS.pack(attention).byteLength % 16, 0);
+  assert.equal(ATTENTION_PARAMS.pack(attention).byteLength, Math.ceil(ATTENTION_PARAMS.fields.length / 4) * 16);
+  assert.equal(ROPE_PARAMS.pack({
+    count: 8, base: 0, seq: 2, heads: 1, dim: 4, seg_pairs: 2, segments: 1, half: true, t_div: 1, table_sb: 0, sign: -1,
   }).byteLength, 48);
-  assert.equal(ROPE_PARAMS.pack({ count: 8, seq: 2, heads: 1, dim: 4, rotary_pairs: 2, half: true }).byteLength, 32);
 });

@@ -58,7 +58,7 @@ const packageVersion: string = version;
 // A GPU object without an adapter: 'auto' ends on WASM silently, 'webgpu' rejects saying why.
 const noAdapter: GpuLike = { requestAdapter: async () => null };
 // Every init option: the layout ones and proxy are exercised by node_host/bundlers/proxy tests.
-const initOptions = { threads: 1, backend: 'auto', gpu: noAdapter } satisfies Required<Omit<InitOptions, 'wasmPaths' | 'locateFile' | 'proxy'>>;
+const initOptions = { threads: 1, backend: 'auto', gpu: noAdapter, webgpu: { lanes: 2, limits: { maxComputeWorkgroupsPerDimension: 1024 } } } satisfies Required<Omit<InitOptions, 'wasmPaths' | 'locateFile' | 'proxy'>>;
 const layoutOptions = {
   wasmPaths: { 'kexue.wasm': 'https://cdn.example/kexue.wasm' },
   locateFile: (name: ModuleFile, directory: string) => `${directory}${name}`,
@@ -153,10 +153,11 @@ check(rotated.length === 24 && rotatedAuto.every((value, i) => value === rotated
 
 const rope2dOptions = {
   batch: 1, height: 2, width: 2, heads: 1, dim: 4, base: 10000, layout: 'interleaved', mode: 'tie',
-  positions: new Float64Array([0, 0, 1, 0, 0, 1, 1, 1]), inverse: false,
+  positions: new Float64Array([0, 0, 1, 0, 0, 1, 1, 1]), inverse: false, backend: 'wasm',
 } satisfies Required<Rope2dOptions>;
 const rotated2d: Float32Array = kx.rope2d(f32(16), rope2dOptions);
-check(rotated2d.length === 16, 'rope2d');
+const rotated2dAuto: Promise<Float32Array> = kx.rope2d(f32(16), { ...rope2dOptions, backend: 'auto' });
+check(rotated2d.length === 16 && (await rotated2dAuto).length === 16, 'rope2d');
 
 const fusedRope = {
   base: 10000, layout: 'half', rotaryDim: 2, inverseFrequencies: [1], positionsQ: [5, 6], positionsK: new Float64Array(3),
@@ -177,7 +178,7 @@ const attentionOptions = {
   seqLensQ: [2], seqLensK: new Int32Array([3]), window: { left: 2, right: null } satisfies Required<AttentionWindow>,
   alibi: true, bias: { data: f32(12, 4), shape: [1, 2, 2, 3] } satisfies AttentionBias,
   mask: { data: new Uint8Array([1, 1, 0]), shape: [1, 1, 1, 3] } satisfies AttentionMask,
-  softcap: 30, sinks: new Float32Array([0.5, -1]), smoothSoftmax: false, normalize: 'softmax',
+  softcap: 30, sinks: new Float32Array([0.5, -1]), smoothSoftmax: false, normalize: 'softmax', precision: 'f32',
 } satisfies Required<AttentionOptions>;
 const q = f32(16, 1);
 const k = f32(12, 2);
@@ -186,18 +187,20 @@ const out: Float32Array = await kx.attention(q, k, v, attentionOptions);
 const grads: AttentionGradients = kx.attentionBackward(q, k, v, new Float32Array(out.length).fill(1e-3), attentionOptions);
 const standard = await kx.attention(q, k, v, { ...attentionOptions, scale: 'standard', rope: true, causal: false });
 const fixed = await kx.attention(q, k, v, { ...attentionOptions, scale: 0.5, rope: null, clipBelowOne: false });
-const scaled = await kx.attention(q, k, v, { ...attentionOptions, rope: scaledRope });
 const relu2 = await kx.attention(q, k, v, { ...attentionOptions, sinks: null, softcap: null, normalize: 'relu2' });
 const smooth = await kx.attention(q, k, v, { ...attentionOptions, sinks: [0, 0], normalize: 'softmax' });
 const dSinks: Float32Array | undefined = grads.dSinks;
+const gradsAuto: Promise<AttentionGradients> = kx.attentionBackward(q, k, v, new Float32Array(out.length).fill(1e-3), { ...attentionOptions, backend: 'auto' });
+check((await gradsAuto).dq.length === 16, 'attentionBackward with backend auto');
+const scaled = await kx.attention(q, k, v, { ...attentionOptions, rope: scaledRope });
 const booleanMask = await kx.attention(q, k, v, { ...attentionOptions, mask: { data: [true, false, true], shape: [1, 1, 1, 3] } });
 check(booleanMask.length === 8, 'attention with a mask of booleans');
 // Options kept in a variable: their strings widen to `string`, which the types accept.
 const stored = { seqQ: 2, seqK: 3, heads: 2, kvHeads: 1, dim: 4, dimV: 2, scale: 'standard', rope: { layout: 'half' } };
 const fromStored = await kx.attention(q, k, v, stored);
 check(out.length === 8 && grads.dq.length === 16 && grads.dk.length === 12 && grads.dv.length === 6 &&
-  standard.length === 8 && fixed.length === 8 && fromStored.length === 8 && scaled.length === 8 && relu2.length === 8 &&
-  smooth.length === 8 && dSinks?.length === 2, 'attention');
+  standard.length === 8 && fixed.length === 8 && fromStored.length === 8 && relu2.length === 8 &&
+  smooth.length === 8 && dSinks?.length === 2 && scaled.length === 8, 'attention');
 
 // ---- MLP and GAN ----
 
