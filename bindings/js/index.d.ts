@@ -360,7 +360,10 @@ export interface AttentionOptions {
   /** Value/output head dim. Default dim. */
   dimV?: number;
   causal?: boolean;
-  /** 'entropy' (log_baseLen(max(n_i, nMin))/√dim; default), 'standard' (1/√dim) or a fixed number. */
+  /**
+   * 'standard' (1/√dim; default, as PyTorch and onnxruntime), 'entropy' (log_baseLen(max(n_i, nMin))/√dim:
+   * for models trained with it, or run beyond their training length) or a fixed number.
+   */
   scale?: OneOf<'entropy' | 'standard'> | number;
   /** Default 512; must be > 1. */
   baseLen?: number;
