@@ -1,8 +1,8 @@
 // Runs the WebGPU ↔ WASM parity suite (tests/helpers/webgpu-parity-suite.js, shared with the Node
-// tests) in the page, through the package as a web app imports it. The outcome is shown and published as
+// tests: attention forward and backward, RoPE, 2D RoPE) in the page, through the package as a web app imports it. The outcome is shown and published as
 // window.kexueParity = { backend, adapter, webgpuError, results, done } for headless drivers.
 import { init } from 'kexue';
-import { PARITY_TOLERANCE, runAttentionParity, runRopeParity } from '../helpers/webgpu-parity-suite.js';
+import { PARITY_TOLERANCE, runAttentionBackwardParity, runAttentionParity, runRope2dParity, runRopeParity } from '../helpers/webgpu-parity-suite.js';
 
 const status = document.getElementById('status');
 const output = document.getElementById('results');
@@ -24,7 +24,8 @@ try {
     status.textContent = `No WebGPU here: attention runs on WASM (${report.webgpuError ?? 'no reason given'}).`;
   } else {
     status.textContent = `Running on ${kx.adapterInfo.description || kx.adapterInfo.architecture || 'WebGPU'}…`;
-    report.results = [...await runAttentionParity(kx, wasm), ...await runRopeParity(kx, wasm)];
+    report.results = [...await runAttentionParity(kx, wasm), ...await runAttentionBackwardParity(kx, wasm),
+      ...await runRopeParity(kx, wasm), ...await runRope2dParity(kx, wasm)];
     const failed = report.results.filter((r) => !r.ok).length;
     output.textContent = report.results
       .map((r) => `${r.ok ? 'ok  ' : 'FAIL'} ${r.relativeError.toExponential(2)}  ${r.name}`).join('\n');

@@ -4,22 +4,22 @@
 // without WebGPU, 'auto' is WASM while 'webgpu' says why.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ATTENTION_CASES, ROPE_CASES } from '../helpers/webgpu-parity-suite.js';
+import { ATTENTION_CASES, ROPE2D_CASES, ROPE_CASES } from '../helpers/webgpu-parity-suite.js';
 import { openDemo } from './helpers/browser.mjs';
 
 async function parityReport(page) {
-  await page.waitForFunction(() => window.kexueParity?.done === true, null, { timeout: 240_000 });
+  await page.waitForFunction(() => window.kexueParity?.done === true, null, { timeout: 1_500_000 });
   return page.evaluate(() => window.kexueParity);
 }
 
-test('Chromium: the parity suite passes on WebGPU inside the page', { timeout: 300_000 }, async () => {
+test('Chromium: the parity suite (forward, backward, RoPE, 2D RoPE) passes on WebGPU inside the page', { timeout: 1_600_000 }, async () => {
   const demo = await openDemo({ page: 'tests/browser/webgpu-parity.html' });
   try {
     const report = await parityReport(demo.page);
     assert.equal(report.error, null);
     assert.equal(report.backend, 'webgpu');
     assert.ok(report.adapter, 'adapter info');
-    assert.equal(report.results.length, ATTENTION_CASES.length + ROPE_CASES.length);
+    assert.equal(report.results.length, 2 * ATTENTION_CASES.length + ROPE_CASES.length + ROPE2D_CASES.length);
     for (const { name, relativeError, ok } of report.results) assert.ok(ok, `${name}: relative error ${relativeError}`);
     assert.match(await demo.page.textContent('#status'), /within 0\.0001 of WASM \(kx\.backend = 'webgpu'\)/);
     assert.deepEqual(demo.consoleErrors, []);
