@@ -232,16 +232,16 @@ export async function finetune() {
   const a = corpusBytes(first);
   const b = corpusBytes(second);
   const bTrain = b.subarray(0, Math.floor(b.length * 0.9));
-  const bHeld = windows(b.subarray(Math.floor(b.length * 0.9)), 32, 129);
+  const bHeld = windows(b.subarray(Math.floor(b.length * 0.9)), 64, 65);
   const pretrainSteps = Number(process.env.PRETRAIN_STEPS ?? 600);
-  const steps = Number(process.env.STEPS ?? 300);
-  const options = { vocab: 256, dModel: 128, layers: 4, heads: 4, ffn: 512, maxSeq: 256, attention: { scale: 'standard' }, optimizer: { lr: 2e-3 }, seed: 1 };
+  const steps = Number(process.env.STEPS ?? 200);
+  const options = { vocab: 256, dModel: 64, layers: 2, heads: 4, ffn: 256, maxSeq: 256, attention: { scale: 'standard' }, optimizer: { lr: 3e-3 }, seed: 1 };
   const base = new kx.Transformer(options);
-  await base.train(a, { steps: pretrainSteps, batch: 16, seq: 128 });
+  await base.train(a, { steps: pretrainSteps, batch: 16, seq: 64 });
   const pretrained = base.save();
-  const held = (t) => mean(t.evaluate(bHeld, { seq: 128 }));
-  log(`\n## transformer-finetune: 4 layers, dModel 128, pretrained ${pretrainSteps} steps on entries A–L; ${steps} steps on M–Z ` +
-    `(batch 16, seq 128); held-out loss on the last 10% of M–Z (nats/byte) at each 25% of the run`);
+  const held = (t) => mean(t.evaluate(bHeld, { seq: 64 }));
+  log(`\n## transformer-finetune: 2 layers, dModel 64, pretrained ${pretrainSteps} steps on entries A–L; ${steps} steps on M–Z ` +
+    `(batch 16, seq 64); held-out loss on the last 10% of M–Z (nats/byte) at each 25% of the run`);
   log(`before fine-tuning: ${held(base).toFixed(3)}; AdamW on the whole model would keep ${(base.optimizerBytes / 2 ** 20).toFixed(2)} MiB of moments`);
   const runs = [['full', undefined, 1e-3], ['lora', 2, 1e-2], ['lora', 8, 1e-2], ['galore', 2, 1e-2], ['galore', 8, 1e-2]];
   const rows = [];
@@ -251,7 +251,7 @@ export async function finetune() {
     const curve = [];
     const start = performance.now();
     for (let q = 0; q < 4; ++q) {
-      await t.train(bTrain, { steps: steps / 4, batch: 16, seq: 128 });
+      await t.train(bTrain, { steps: steps / 4, batch: 16, seq: 64 });
       curve.push(held(t).toFixed(3));
     }
     const seconds = (performance.now() - start) / 1000;
