@@ -176,7 +176,7 @@ TEST(WhiteningValidate, ImportedModelValuesWithinFloat32) {
                  "bias[1] must be within the float32 range (|x| ≤ 3.4028234663852886e+38), received 1e+39");
     EXPECT_EQ(whitening_model_range_validate(2, 2, kernel.data(), center.data(), huge_center.data(), nullptr, false).parameter,
               "mean[1]");
-    EXPECT_EQ(whitening_model_range_validate(2, 2, kernel.data(), center.data(), nullptr, huge_kernel.data(), false).parameter,
+    EXPECT_EQ(whitening_model_range_validate(2, 2, kernel.data(), center.data(), nullptr, huge_center.data(), false).parameter,
               "eigenvalues[1]");
     EXPECT_FALSE(float32_range("x", 3.4028234663852886e38));
     EXPECT_TRUE(float32_range("x", -3.5e38));
