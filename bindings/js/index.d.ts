@@ -1427,6 +1427,8 @@ export type { Transformer };
 export interface Kexue {
   /** A small transformer trained, fine-tuned (full, LoRA, GaLore), sampled and saved in the page. */
   readonly Transformer: typeof Transformer;
+}
+
 // ---- unargmaxable classes (bindings/js/unargmaxable.js; docs/math.md §7.19) ----
 
 export interface UnargmaxableOptions {
