@@ -199,7 +199,7 @@ TEST(GanTrainerValidate, PresetsAndSamples) {
     visit_preset_fields(o, preset_names);
     EXPECT_EQ(preset_names.names, (std::vector<std::string>{"lr", "beta1", "beta2", "nCritic", "lambda"}));
     EXPECT_EQ(enum_choices<GanPreset>(), "one of 'paper', 'toy'");
-    EXPECT_EQ(enum_choices<LipschitzMethod>(), "one of 'gp', 'gn', 'gran', 'none'");
+    EXPECT_EQ(enum_choices<LipschitzMethod>(), "one of 'gp', 'gn', 'gran', 'none', 'input-side', 'parameter-side'");
 
     EXPECT_FALSE(gan_sample_validate(o, "n", 2500));
     expect_error(gan_sample_validate(o, "n", 0), ErrorKind::range, "n", "n must be a positive integer, received 0");
