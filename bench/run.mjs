@@ -13,6 +13,7 @@ const BENCHMARKS = {
   lowrank: () => import('./lowrank.mjs'),
   losses: () => import('./losses.mjs'),
   diffusion: () => import('./diffusion.mjs'),
+  unargmaxable: () => import('./unargmaxable.mjs'),
 };
 
 const OPTIONS_WITH_VALUE = ['--backend'];

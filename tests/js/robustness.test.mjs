@@ -319,6 +319,16 @@ test('CLI: a directory, a 2e1 shape, a 2**31 header length and --k "" are one-li
   assert.deepEqual(readdirSync(cliDir).filter((name) => name.includes('.tmp-')), []);
 });
 
+test('issue 18 reproducers: normalizedSum on two 2**27-float arrays; `kexue whiten fit` on a (2, 12000) .npy', () => {
+  const a = new Float32Array(2 ** 27), b = new Float32Array(2 ** 27);
+  refuses(() => kx.multitask.normalizedSum([a, b]), RangeError, /^multitask\.normalizedSum: grads needs \d+ bytes/);
+  const wide = path.join(cliDir, 'wide.npy');
+  writeFileSync(wide, npyWithShape('(2, 12000)', new Array(24000).fill(0).map((_, i) => Math.sin(i))));
+  const out = path.join(cliDir, 'wide-model.json');
+  cliFails(['whiten', 'fit', '--in', wide, '--out', out], /dim.*bytes.*2 GiB/);
+  assert.equal(existsSync(out), false, 'no model written');
+});
+
 // --- 2. A dead instance is recovered, never silently reused (last: it kills the shared module) ---
 
 test('after an abort every call says the instance aborted; init() gives a fresh, working one', async () => {
