@@ -33,6 +33,7 @@ const BENCHMARKS = {
   'transformer-speed': () => import('./transformer.mjs').then((m) => ({ run: m.speed })),
   'transformer-extrapolation': () => import('./transformer.mjs').then((m) => ({ run: m.extrapolation })),
   'transformer-finetune': () => import('./transformer.mjs').then((m) => ({ run: m.finetune })),
+  unargmaxable: () => import('./unargmaxable.mjs'),
 };
 
 const OPTIONS_WITH_VALUE = ['--backend', '--part'];

@@ -9,7 +9,7 @@ import { deepFreeze, describe, requireFinite, requireFloat32Array, requireOption
   throwIfError } from './errors.js';
 import { withHeap } from './heap.js';
 import { createToyTrainer, splitToyDataset, toyTrainerOptions } from './toy-data.js';
-import { STEPS, hasControls, readControls, requireControlsOnly, runSteps, withoutControls } from './progress.js';
+import { defineSteps, hasControls, readControls, requireControlsOnly, runSteps, stepsOf, withoutControls } from './progress.js';
 
 export function createDiffusionClasses(module) {
   // Runs the step-at-a-time sampler with a JS predictor (x, t) → ε: one timestep per next().
@@ -53,7 +53,7 @@ export function createDiffusionClasses(module) {
     if (predictor instanceof DiffusionTrainer) {
       // The trainer's model runs in C++ with its own schedule; rows becomes the sample count.
       const { rows, ...rest } = options;
-      return predictor[STEPS]('sample', rows, { ...rest, sampler });
+      return stepsOf(predictor, 'sample', [rows, { ...rest, sampler }]);
     }
     if (typeof predictor !== 'function') {
       throw new TypeError(`${fn}: predictor must be a function (x, t) => Float32Array or a DiffusionTrainer, ` +
@@ -127,15 +127,11 @@ export function createDiffusionClasses(module) {
     ddimSample(predictor, options) {
       return sample('diffusion.ddimSample', 'ddim', predictor, options);
     },
-
-    /** The stepped form of a long function, for the worker-backed API (bindings/js/progress.js). */
-    [STEPS](name, predictor, options) {
-      if (name === 'ddpmSample' || name === 'ddimSample') {
-        return sampleSteps(`diffusion.${name}`, name === 'ddpmSample' ? 'ddpm' : 'ddim', predictor, withoutControls(options));
-      }
-      return undefined;
-    },
   };
+  // The stepped forms of the samplers, for the worker-backed API (bindings/js/progress.js).
+  defineSteps(diffusion, (name, predictor, options) => (name === 'ddpmSample' || name === 'ddimSample'
+    ? sampleSteps(`diffusion.${name}`, name === 'ddpmSample' ? 'ddpm' : 'ddim', predictor, withoutControls(options))
+    : undefined));
 
   class DiffusionTrainer extends Disposable {
     #native;
@@ -150,6 +146,16 @@ export function createDiffusionClasses(module) {
       super(() => native.delete());
       this.#native = native;
       this.#options = deepFreeze(toyTrainerOptions(resolved, split.points));
+      // The stepped forms of step, sample and evaluate, for the worker-backed API (progress.js).
+      defineSteps(this, (name, ...args) => {
+        const fn = `DiffusionTrainer.${name}`;
+        if (name === 'step') return this.#stepped(args[0]);
+        if (name === 'sample' || name === 'evaluate') {
+          this.assertAlive(fn);
+          return this.#sampled(fn, args[0], withoutControls(args[1]), name === 'evaluate');
+        }
+        return undefined;
+      });
     }
 
     /** The resolved options. */
@@ -254,16 +260,6 @@ export function createDiffusionClasses(module) {
       }
     }
 
-    /** The stepped form of a long method, for the worker-backed API (bindings/js/progress.js). */
-    [STEPS](name, ...args) {
-      const fn = `DiffusionTrainer.${name}`;
-      if (name === 'step') return this.#stepped(args[0]);
-      if (name === 'sample' || name === 'evaluate') {
-        this.assertAlive(fn);
-        return this.#sampled(fn, args[0], withoutControls(args[1]), name === 'evaluate');
-      }
-      return undefined;
-    }
 
     /** The model's ε_θ(x, t) for x (rows×2) at one timestep t in 1..T. */
     predict(x, options) {

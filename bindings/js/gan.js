@@ -7,7 +7,7 @@ import { Disposable } from './disposable.js';
 import { deepFreeze, renameDeprecated, requireFinite, requireFloat32Array, requireOptions, requireOptionsObject,
   resolvePlan, throwIfError } from './errors.js';
 import { withHeap } from './heap.js';
-import { STEPS, hasControls, readControls, requireControlsOnly, runSteps } from './progress.js';
+import { defineSteps, hasControls, readControls, requireControlsOnly, runSteps } from './progress.js';
 import { createToyTrainer, splitToyDataset, toyTrainerOptions } from './toy-data.js';
 
 // Builds the gan namespace and GanTrainer bound to one WASM module instance; `nativeOf` comes from
@@ -123,6 +123,8 @@ export function createGanClasses(module, nativeOf) {
       super(() => native.delete());
       this.#native = native;
       this.#options = deepFreeze(toyTrainerOptions(resolved, split.points));
+      // The stepped form of step(n), for the worker-backed API (bindings/js/progress.js).
+      defineSteps(this, (name, count) => (name === 'step' ? this.#stepped(count) : undefined));
     }
 
     /** The resolved options (preset and defaults applied). */
@@ -167,10 +169,6 @@ export function createGanClasses(module, nativeOf) {
       return result;
     }
 
-    /** The stepped form of a long method, for the worker-backed API (bindings/js/progress.js). */
-    [STEPS](name, ...args) {
-      return name === 'step' ? this.#stepped(args[0]) : undefined;
-    }
 
     /** n generated points, Float32Array(n×2). */
     sample(n) {

@@ -910,7 +910,10 @@ export interface CallControls {
 }
 
 type RemoteData = ArrayBufferView | ArrayBuffer | string | number | boolean | bigint | symbol | null | undefined;
-type RemoteArgs<A extends unknown[]> = [...{ [I in keyof A]: A[I] | Remote<A[I]> }, CallControls?];
+// A handle may stand for an object argument of the local API (merge(other), ddpmSample(trainer), …);
+// data and option objects (with their onProgress callbacks) cross as they are.
+type RemoteArg<T> = T extends { dispose(): void } ? T | Remote<T> : T;
+type RemoteArgs<A extends unknown[]> = [...{ [I in keyof A]: RemoteArg<A[I]> }, CallControls?];
 
 /**
  * An object of the proxied instance (init({ proxy: true })): functions and methods return

@@ -7,13 +7,24 @@
 //   runStepsAsync  the proxy worker (bindings/js/proxy-worker.js): the same, with a turn of the
 //                  worker's event loop between steps, so that an 'abort' message from the page gets
 //                  in even where no shared memory carries the flag.
-// Objects and namespaces that have such operations expose them by name through [STEPS](name,
-// ...args), so the worker needs no list of them. An abort stops before the next step: what the
+// Objects, classes and namespaces that have such operations register them (defineSteps) as one
+// function (name, ...args) → generator or undefined, so the worker needs no list of them; the
+// registry is private, nothing is added to the public objects. An abort stops before the next step: what the
 // finished steps did stays (GanTrainer.steps counts them), and an operation whose result would be
 // half-built (Whitening.fit, WhiteningStats.add) builds it aside and discards it.
 import { describe } from './errors.js';
 
-export const STEPS = Symbol('kexue.steps');
+const registry = new WeakMap();
+
+/** Registers the stepped forms of `target`'s long operations: (name, ...args) → generator | undefined. */
+export function defineSteps(target, steps) {
+  registry.set(target, steps);
+}
+
+/** The stepped form of `target[name](...args)`, or undefined. */
+export function stepsOf(target, name, args) {
+  return registry.get(target)?.(name, ...args);
+}
 
 const PROGRESS_INTERVAL_MS = 50;
 

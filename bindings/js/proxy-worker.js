@@ -11,7 +11,7 @@
 // Messages out: { id, result, state } | { id, error: { name, message }, state } | { id, progress }
 // `state` maps handles to fresh getter values, so that the page reads properties synchronously.
 import { init } from './index.js';
-import { STEPS, runStepsAsync } from './progress.js';
+import { runStepsAsync, stepsOf } from './progress.js';
 
 const HANDLE = '__kexueHandle';
 const handles = new Map(); // id → object; 0 is the instance
@@ -154,7 +154,7 @@ async function call({ id, target, path, args, construct, progress, cancellable, 
   // A long operation (GanTrainer.step(n), Whitening.fit, the samplers, …) asked for progress or
   // cancellation: its stepped form, with a turn of this worker's event loop between steps so that
   // an 'abort' message gets in (bindings/js/progress.js).
-  const steps = (progress || cancellable) && typeof owner[STEPS] === 'function' ? owner[STEPS](name, ...decoded) : undefined;
+  const steps = progress || cancellable ? stepsOf(owner, name, decoded) : undefined;
   if (steps) {
     const controls = {
       onProgress: progress ? (value) => post({ id, progress: value }) : undefined,

@@ -7,7 +7,7 @@ import { Disposable } from './disposable.js';
 import { deepFreeze, describe, exactView, requireFloat32Array, requireOptions, requireOptionsObject, resolvePlan, throwIfError, typedArrayKind }
   from './errors.js';
 import { withHeap } from './heap.js';
-import { STEPS, hasControls, readControls, runSteps, withoutControls } from './progress.js';
+import { defineSteps, hasControls, readControls, runSteps, withoutControls } from './progress.js';
 
 // Rows per step of a fit or an add with { onProgress, signal }: about 2^20 floats (~10 ms).
 const floatsPerStep = 2 ** 20;
@@ -93,9 +93,9 @@ export function createWhiteningClasses(module) {
       }
     }
 
-    /** The stepped form of a long function, for the worker-backed API (bindings/js/progress.js). */
-    static [STEPS](name, x, options) {
-      return name === 'fit' ? Whitening.#fitSteps(x, withoutControls(options)) : undefined;
+    // The stepped form of fit, for the worker-backed API (bindings/js/progress.js).
+    static {
+      defineSteps(this, (name, x, options) => (name === 'fit' ? Whitening.#fitSteps(x, withoutControls(options)) : undefined));
     }
 
     static fromJSON(object) {
@@ -232,6 +232,8 @@ export function createWhiteningClasses(module) {
       super(() => native.delete());
       this.#native = native;
       this.#options = options;
+      // The stepped form of add, for the worker-backed API (bindings/js/progress.js).
+      defineSteps(this, (name, x, rows) => (name === 'add' ? this.#addSteps(x, rows) : undefined));
     }
 
     /** The resolved options { dim }. */
@@ -275,10 +277,6 @@ export function createWhiteningClasses(module) {
       }
     }
 
-    /** The stepped form of a long method, for the worker-backed API (bindings/js/progress.js). */
-    [STEPS](name, x, rows) {
-      return name === 'add' ? this.#addSteps(x, rows) : undefined;
-    }
 
     /** Folds another accumulator (same dim) into this one, as if its rows had been added here. */
     merge(other) {

@@ -38,7 +38,17 @@ Error penalty_inequality_validate(const std::vector<std::size_t>& sizes, const P
     for (std::size_t n : sizes) widest = std::max(widest, n);
     // One sample's Jacobian (widest × n_0 doubles) and the rows × n_0 input and two results.
     if (Error e = buffer_fits("the Jacobian", {{"width", widest}, {"n_0", sizes.front()}}, 8)) return e;
-    return buffer_fits("x", {{"rows", o.rows}, {"n_0", sizes.front()}});
+    if (Error e = buffer_fits("x", {{"rows", o.rows}, {"n_0", sizes.front()}})) return e;
+    // Everything in 64 bits: x and the two results, the weights in double with their SVD's
+    // workspace (a copy and its QR: 5 doubles a parameter), and each layer's Jacobian, its
+    // pre-activation product and their SVD (4 doubles per unit and input coordinate).
+    std::uint64_t units = 0;
+    for (std::size_t n : sizes) units = saturating_sum({units, n});
+    return heap_budget("rows",
+                       saturating_sum({checked_product({o.rows, sizes.front(), 4}), checked_product({o.rows, 16}),
+                                       checked_product({mlp_parameter_count(sizes), 40}),
+                                       checked_product({units, sizes.front(), 32})}),
+                       "x, the results, the weights in double and the per-layer Jacobians");
 }
 
 void penalty_inequality(const Mlp<float>& mlp, const float* parameters, const float* x, std::size_t rows,

@@ -54,8 +54,17 @@ Error gan_trainer_validate(const GanTrainerOptions& o) {
     const std::vector<std::size_t> generator = mlp_layer_sizes(o.generator.latent, o.generator.hidden, 2);
     const std::uint64_t critic_floats = checked_product({mlp_parameter_count(critic), 4});
     const std::uint64_t generator_floats = checked_product({mlp_parameter_count(generator), 4});
-    if (Error e = heap_budget("critic.hidden", checked_product({critic_floats, 4}),
-                              "the critic's parameters, gradient and Adam moments")) {
+    // A side of the penalty inequality works in double: the critic's weights, their gradient and
+    // norm gradient, and Eigen's JacobiSVD of each weight (a copy, its QR, thin U and V): 64 bytes,
+    // 16 floats' worth, per parameter; and per-sample Jacobians (width × 2 doubles, 4 of them).
+    const bool side = o.lipschitz == LipschitzMethod::input_side || o.lipschitz == LipschitzMethod::parameter_side;
+    const std::uint64_t side_floats =
+        side ? saturating_sum({checked_product({mlp_parameter_count(critic), 16}), checked_product({mlp_width(critic), 16})})
+             : 0;
+    if (Error e = heap_budget("critic.hidden", checked_product({saturating_sum({critic_floats, side_floats}), 4}),
+                              side ? "the critic's parameters, gradient and Adam moments and the penalty side's "
+                                     "double-precision workspaces"
+                                   : "the critic's parameters, gradient and Adam moments")) {
         return e;
     }
     if (Error e = heap_budget("generator.hidden", checked_product({generator_floats, 4}),
@@ -65,14 +74,9 @@ Error gan_trainer_validate(const GanTrainerOptions& o) {
     // … and the batch workspaces: the critic's passes over [fake; real] and x̂ (forward, reverse
     // and tangent, up to 40 arrays of batch × Σ sizes floats), the generator's (4 arrays), the
     // latent draws and the batch buffers.
-    // A side of the penalty inequality works in double: the critic's weights, their gradient and
-    // norm gradient (6 floats' worth per parameter) and per-sample Jacobians (width × 2 doubles, 8).
-    const bool side = o.lipschitz == LipschitzMethod::input_side || o.lipschitz == LipschitzMethod::parameter_side;
     const std::uint64_t workspace = saturating_sum(
         {checked_product({o.batch, mlp_width(critic), 40}), checked_product({o.batch, mlp_width(generator), 4}),
-         checked_product({o.batch, o.generator.latent}), checked_product({o.batch, 24}),
-         side ? saturating_sum({checked_product({mlp_parameter_count(critic), 6}), checked_product({mlp_width(critic), 16})})
-              : 0});
+         checked_product({o.batch, o.generator.latent}), checked_product({o.batch, 24}), side_floats});
     return heap_budget("batch", checked_product({saturating_sum({critic_floats, generator_floats, workspace}), 4}),
                        "the networks, their Adam moments and the batch workspaces");
 }

@@ -85,7 +85,20 @@ Error low_rank_validate(const LowRankConfig& raw) {
     // W, W0' and a gradient buffer (the JS facade's) are rows×cols each; full Adam adds two moments
     // but has no W0'. The factor-sized state is at most as large.
     const std::uint64_t copies = c.mode == LowRankMode::Full && c.base == LowRankBase::Adam ? 4 : 3;
-    return buffer_fits("the weight", {{"rows", c.rows}, {"cols", c.cols}, {"copies", copies}});
+    if (Error e = buffer_fits("the weight", {{"rows", c.rows}, {"cols", c.cols}, {"copies", copies}})) return e;
+    // The whole construction and step, in 64 bits (issue 18: a 12000×12000 LoRA passed the check
+    // above and aborted): the facade's gradient buffer and its copy of the initial weight, the
+    // weight-sized state (W; W0' for the factor modes; W and two moments for full Adam), and the
+    // factor-sized buffers (A, B, their gradients and moments, GaLore's projector and projected
+    // state, the randomized SVD's and LoRA-GA's workspaces: a bound of 16 floats per row or column
+    // and per rank + oversampling column).
+    const bool factor = is_factor_mode(c.mode);
+    const std::uint64_t state = c.mode == LowRankMode::Full && c.base == LowRankBase::Adam ? 3 : factor ? 2 : 1;
+    const std::uint64_t floats = saturating_sum(
+        {checked_product({c.rows, c.cols, state + 2}),
+         checked_product({saturating_sum({c.rows, c.cols}), saturating_sum({c.rank, 16}), 16})});
+    return heap_budget("rows", checked_product({floats, 4}),
+                       "the weight, its copies and state, and the factor-sized buffers");
 }
 
 Error low_rank_factors_validate(const LowRankConfig& raw) {

@@ -20,7 +20,12 @@ Error hubness_validate(const HubnessOptions& o) {
     if (o.k >= o.rows) {
         return range_error("k", "less than rows = " + js_number(std::uint64_t(o.rows)), js_number(std::uint64_t(o.k)));
     }
-    return buffer_fits("x", {{"rows", o.rows}, {"dim", o.dim}});
+    if (Error e = buffer_fits("x", {{"rows", o.rows}, {"dim", o.dim}})) return e;
+    // x, the counts and the result, and the per-row workspaces (norms, squared norms, distances
+    // and the neighbour order: 32 bytes a row), in 64 bits (issue 18: rows 2²⁶ at dim 1 aborted).
+    return heap_budget("rows",
+                       saturating_sum({checked_product({o.rows, o.dim, 4}), checked_product({o.rows, 4 + 32}), 16}),
+                       "x, the counts and the per-row workspaces");
 }
 
 Error hubness_input_validate(const float* x, const HubnessOptions& o) {

@@ -449,42 +449,59 @@ UnargmaxableSummary unargmaxable(const float* weight, const float* bias, const U
     if (n == 1) return summarize(status, n);  // no rival: the one class is always the argmax
     const Problem problem = make_problem(weight, bias, o);
 
-    // ---- The screen: rows sorted by norm (longest first), scaled by the problem's power of two.
+    // ---- The screen. Logits' argmax does not change when every row moves by the same vector c
+    // (it adds c·z to every logit), so the screen works on u_i = w_i − c with c the rows' mean: a
+    // component shared by all rows (real heads have one) would otherwise hide the direction along
+    // which a class wins. Rows sorted by ‖u‖ (longest first), scaled by a power of two so that the
+    // longest has norm in [1/2, 1).
+    std::vector<double> center(d, 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j < d; ++j) center[j] += double(weight[i * d + j]);
+    }
+    for (double& c : center) c /= double(n);
     std::vector<double> norm(n);
+    double longest = 0;
     for (std::size_t i = 0; i < n; ++i) {
         double s = 0;
         for (std::size_t j = 0; j < d; ++j) {
-            const double v = problem.scale * double(weight[i * d + j]);
+            const double v = double(weight[i * d + j]) - center[j];
             s += v * v;
         }
         norm[i] = std::sqrt(s);
+        longest = std::max(longest, norm[i]);
     }
+    int exponent = 0;
+    if (longest > 0) std::frexp(longest, &exponent);
+    const double scale = std::ldexp(1.0, -exponent);
     std::vector<std::size_t> order(n);
     std::iota(order.begin(), order.end(), std::size_t(0));
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return norm[a] > norm[b]; });
+    // The float32 copy the GEMM reads, and the norms of the exact (double) u the claims are about.
     std::vector<float> sorted(n * d);
     std::vector<double> sorted_norm(n), sorted_square(n);
     for (std::size_t p = 0; p < n; ++p) {
         double s = 0;
         for (std::size_t j = 0; j < d; ++j) {
-            const float v = float(problem.scale * double(weight[order[p] * d + j]));
-            sorted[p * d + j] = v;
-            s += double(v) * double(v);
+            const double v = scale * (double(weight[order[p] * d + j]) - center[j]);
+            sorted[p * d + j] = float(v);
+            s += v * v;
         }
         sorted_square[p] = s;
         sorted_norm[p] = std::sqrt(s);
     }
     // end[p]: rows before it are at least (1 − 1e-9) as long as row p; rows after it are shorter,
-    // so their dot with w_k is below ‖w_k‖² by Cauchy–Schwarz, whatever the rounding of the norms.
+    // so their dot with u_k is below ‖u_k‖² by Cauchy–Schwarz, whatever the rounding of the norms.
     std::vector<std::size_t> end(n);
     for (std::size_t p = 0, q = 0; p < n; ++p) {
         q = std::max(q, p + 1);
         while (q < n && sorted_norm[q] >= sorted_norm[p] * (1 - 1e-9)) ++q;
         end[p] = q;
     }
-    // Error bound of a float32 dot product of length d (Higham, Thm 3.1: γ_d Σ|x_j y_j| ≤ γ_d ‖x‖‖y‖),
-    // with an absolute slack for products and scaled entries that fall into the subnormals.
-    const double gamma = double(d) * kUnitRoundoff32 / (1 - double(d) * kUnitRoundoff32) * 1.01;
+    // How far a Gram entry of the float copy can be from the exact u_i·u_k: rounding u to float32
+    // (2⁻²⁴ relative per entry, so ≤ 2·2⁻²⁴ ‖u_i‖‖u_k‖, 2⁻²² with room) and the float32 dot
+    // product of length d (Higham, Thm 3.1: γ_d Σ|x_j y_j| ≤ γ_d ‖x‖‖y‖), with an absolute slack
+    // for products and entries that fall into the subnormals.
+    const double gamma = double(d) * kUnitRoundoff32 / (1 - double(d) * kUnitRoundoff32) * 1.01 + 4 * kUnitRoundoff32;
     const double slack = double(d) * std::ldexp(1.0, -140);
     std::vector<std::uint32_t> seeds(n * kSeedColumns);
     std::vector<std::uint8_t> seed_count(n, 0);

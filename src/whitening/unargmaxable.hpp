@@ -15,11 +15,13 @@
 // no constraint of the full one proves k argmaxable). A dual point with value ≤ 0 is Su's
 // certificate: w_k = Σ α̂_i w_i with Σ α̂_i b_i ≥ b_k, i.e. w_k in the convex hull of the others.
 //
-// Before any programme, a screen proves most classes argmaxable at once: along z = c·w_k (c → ∞)
-// class k wins iff ‖w_k‖² > w_i·w_k for every i ≠ k, which needs checking only against rows at
-// least as long as w_k (Cauchy–Schwarz). The Gram entries come from the float32 GEMM (blocks of
+// Before any programme, a screen proves most classes argmaxable at once. The argmax does not move
+// when every row moves by the same vector, so it works on u_i = w_i − mean: along z = c·u_k
+// (c → ∞) class k wins iff ‖u_k‖² > u_i·u_k for every i ≠ k, which needs checking only against
+// rows at least as long as u_k (Cauchy–Schwarz). The Gram entries come from the float32 GEMM (blocks of
 // rows sorted by norm) and count only when they clear the rigorous error bound of a float32 dot
-// product of length dim (|fl(x·y) − x·y| ≤ γ_dim ‖x‖‖y‖, any summation order, Higham Thm 3.1).
+// product of length dim (|fl(x·y) − x·y| ≤ γ_dim ‖x‖‖y‖, any summation order, Higham Thm 3.1) and
+// the rounding of u to float32.
 // Classes the screen cannot prove go to the programme, seeded with the rows that beat them there.
 //
 // No LP library is used: the project's stack (Eigen, xtensor, xsimd) has none, Debian's GLPK, Clp

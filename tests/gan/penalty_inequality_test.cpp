@@ -155,6 +155,9 @@ TEST(PenaltyInequality, Validator) {
     EXPECT_EQ(penalty_inequality_validate({2, 3, 1}, o).parameter, "rows");
     o.rows = 4;
     EXPECT_FALSE(penalty_inequality_validate({2, 3, 1}, o));
+    // The per-layer Jacobians of a wide input: 12001 units × 6000 inputs × 32 bytes.
+    o.rows = 1;
+    EXPECT_EQ(penalty_inequality_validate({6000, 6000, 1}, o).parameter, "rows");
 }
 
 }  // namespace

@@ -330,7 +330,7 @@ test('every option rule through the API: the message names the parameter, and th
   throwsWith(() => new kx.GanTrainer({ generator: { hidden: [0] } }), RangeError, /generator.hidden\[0\] must be a positive integer, received 0/);
   throwsWith(() => new kx.GanTrainer({ critic: { activation: 'swish' } }), RangeError, /critic.activation must be one of/);
   throwsWith(() => new kx.GanTrainer({ critic: [8] }), TypeError, /critic must be an object, received Array\(1\)/);
-  throwsWith(() => new kx.GanTrainer({ lipschitz: 2 }), TypeError, /lipschitz must be one of 'gp', 'gn', 'gran', 'none', received 2/);
+  throwsWith(() => new kx.GanTrainer({ lipschitz: 2 }), TypeError, /lipschitz must be one of 'gp', 'gn', 'gran', 'none', 'input-side', 'parameter-side', received 2/);
   throwsWith(() => new kx.GanTrainer({ penalty: 'both' }), RangeError, /penalty must be one of 'two-sided', 'one-sided'/);
   throwsWith(() => new kx.GanTrainer({ seed: -1 }), RangeError, /seed must be a non-negative integer/);
   throwsWith(() => new kx.GanTrainer({ critic: { hidden: [2 ** 20, 2 ** 20] } }), RangeError, /GanTrainer: critic.hidden needs \d+ bytes for the critic's parameters, gradient and Adam moments, more than the 2 GiB WASM heap can hold/);

@@ -219,14 +219,16 @@ test('every long call takes { onProgress, signal } in the proxy: fits, statistic
     assert.deepEqual(timesteps[timesteps.length - 1], { done: 20, total: 20 });
     assert.deepEqual(await trainer.evaluate(200, { sampler: 'ddim', steps: 10, signal: new AbortController().signal }),
       reference.evaluate(200, { sampler: 'ddim', steps: 10 }));
+    // 1000 timesteps over 4000 rows (~1 ms each): the abort, at the first report (~50 ms in),
+    // reaches the worker long before the last step.
     const stop = new AbortController();
-    await assert.rejects(kx.diffusion.ddpmSample(trainer, { rows: 10, signal: stop.signal, onProgress: () => stop.abort() }),
+    await assert.rejects(kx.diffusion.ddpmSample(trainer, { rows: 4000, signal: stop.signal, onProgress: stopEarly(stop) }),
       { name: 'AbortError', message: /^diffusion\.ddpmSample: aborted \(\d+ of 1000 done\)$/ });
     // After an abort the trainer samples as before.
     assert.deepEqual(await trainer.sample(5, { seed: 1, sampler: 'ddim', steps: 5 }), reference.sample(5, { seed: 1, sampler: 'ddim', steps: 5 }));
     const halt = new AbortController();
-    await assert.rejects(trainer.step(1000, { signal: halt.signal, onProgress: () => halt.abort() }), { name: 'AbortError' });
-    assert.ok(trainer.steps > 20 && trainer.steps < 1020);
+    await assert.rejects(trainer.step(100000, { signal: halt.signal, onProgress: stopEarly(halt) }), { name: 'AbortError' });
+    assert.ok(trainer.steps > 20 && trainer.steps < 100020);
     reference.dispose();
     await trainer.dispose();
   } finally {

@@ -103,6 +103,39 @@ test('attention with seqK = 2**21 keys: the right answer or a named RangeError, 
   assertHealthy();
 });
 
+test('a 12000×12000 LoRA is refused before its copies are allocated; 6000×6000 works', () => {
+  // The facade's gradient buffer and weight copy plus W and W0' are 4 × 576 MB: past the heap.
+  refuses(() => new kx.LowRankOptimizer({ rows: 12000, cols: 12000, rank: 8, lr: 0.01, mode: 'lora', weight: new Float32Array(12000 * 12000) }),
+    RangeError, /^LowRankOptimizer: rows needs \d+ bytes for the weight, its copies and state/);
+  refuses(() => new kx.LowRankOptimizer({ rows: 11000, cols: 11000, rank: 8, lr: 0.01, mode: 'full', base: 'adam', weight: new Float32Array(11000 * 11000) }),
+    RangeError, /rows needs \d+ bytes/);
+  const ok = new kx.LowRankOptimizer({ rows: 6000, cols: 6000, rank: 8, lr: 0.01, mode: 'lora', weight: new Float32Array(6000 * 6000) });
+  ok.step(new Float32Array(6000 * 6000).fill(1e-3));
+  assert.equal(ok.steps, 1);
+  ok.dispose();
+  assertHealthy();
+});
+
+test('hubness of 2**26 one-dimensional rows is refused (32 bytes of workspace a row)', () => {
+  refuses(() => kx.hubness(new Float32Array(2 ** 26).fill(1), { rows: 2 ** 26, dim: 1, k: 1, metric: 'euclidean' }),
+    RangeError, /^hubness: rows needs \d+ bytes for x, the counts and the per-row workspaces/);
+});
+
+test("GanTrainer's penalty sides budget their double-precision workspaces (a [6000, 6000] critic)", () => {
+  refuses(() => new kx.GanTrainer({ lipschitz: 'input-side', batch: 4, critic: { hidden: [6000, 6000] }, generator: { hidden: [8] } }),
+    RangeError, /^GanTrainer: critic\.hidden needs \d+ bytes for the critic's parameters, gradient and Adam moments and the penalty side's/);
+});
+
+test('unargmaxable and penaltyInequality budget their workspaces before allocating', () => {
+  refuses(() => kx.unargmaxable(new Float32Array(2 * 30000), { classes: 2, dim: 30000 }), RangeError, /^unargmaxable: dim needs \d+ bytes/);
+  const wide = new kx.Mlp({ sizes: [6000, 6000, 1] });
+  try {
+    refuses(() => kx.gan.penaltyInequality(wide, new Float32Array(6000), { rows: 1, norm: 'frobenius' }), RangeError, /^gan\.penaltyInequality: rows needs \d+ bytes/);
+  } finally {
+    wide.dispose();
+  }
+});
+
 test('thousands of refused GanTrainer constructors in a row leave the module working', () => {
   for (let i = 0; i < 3000; ++i) {
     assert.throws(() => new kx.GanTrainer({ critic: { hidden: [30000, 30000] } }), RangeError);
@@ -284,6 +317,16 @@ test('CLI: a directory, a 2e1 shape, a 2**31 header length and --k "" are one-li
   cliFails(['whiten', 'fit', '--in', path.join(cliDir, 'missing.npy'), '--out', out], /ENOENT|no such file/);
   assert.equal(existsSync(out), false);
   assert.deepEqual(readdirSync(cliDir).filter((name) => name.includes('.tmp-')), []);
+});
+
+test('issue 18 reproducers: normalizedSum on two 2**27-float arrays; `kexue whiten fit` on a (2, 12000) .npy', () => {
+  const a = new Float32Array(2 ** 27), b = new Float32Array(2 ** 27);
+  refuses(() => kx.multitask.normalizedSum([a, b]), RangeError, /^multitask\.normalizedSum: grads needs \d+ bytes/);
+  const wide = path.join(cliDir, 'wide.npy');
+  writeFileSync(wide, npyWithShape('(2, 12000)', new Array(24000).fill(0).map((_, i) => Math.sin(i))));
+  const out = path.join(cliDir, 'wide-model.json');
+  cliFails(['whiten', 'fit', '--in', wide, '--out', out], /dim.*bytes.*2 GiB/);
+  assert.equal(existsSync(out), false, 'no model written');
 });
 
 // --- 2. A dead instance is recovered, never silently reused (last: it kills the shared module) ---

@@ -120,6 +120,14 @@ TEST(LowRankValidate, HeapLimit) {
     expect_error(low_rank_validate(c), ErrorKind::range, "the weight",
                  "the weight of shape rows=32768 × cols=32768 × copies=3 needs 3221225472 floats (12884901888 "
                  "bytes), more than the 2 GiB WASM heap can hold");
+    // Past the three copies: the facade's buffers and the state together (issue 18, 12000² LoRA).
+    c.rows = c.cols = 12000;
+    c.mode = LowRankMode::LoRA;
+    const Error e = low_rank_validate(c);
+    EXPECT_EQ(e.parameter, "rows");
+    EXPECT_EQ(e.text.rfind("rows needs ", 0), 0u) << e.text;
+    c.rows = c.cols = 6000;
+    EXPECT_FALSE(low_rank_validate(c));
 }
 
 TEST(LowRankValidate, Factors) {

@@ -58,6 +58,12 @@ TEST(Hubness, Validators) {
     EXPECT_EQ(hubness_validate(o).text, "k must be less than rows = 5, received 5");
     o.k = 2;
     EXPECT_FALSE(hubness_validate(o));
+    // 2²⁶ rows of one float fit as x, not with 32 bytes of workspace a row.
+    o.rows = std::size_t(1) << 26;
+    o.dim = 1;
+    EXPECT_EQ(hubness_validate(o).parameter, "rows");
+    o.rows = 5;
+    o.dim = 2;
     const std::vector<float> x{1, 0, 0, 0, 1, 1, NAN, 0, 2, 2};
     EXPECT_EQ(hubness_input_validate(x.data(), o).text, "row 3 of x holds NaN or Infinity");
     std::vector<float> zero{1, 0, 0, 0, 1, 1, 3, 0, 2, 2};

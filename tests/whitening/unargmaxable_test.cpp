@@ -52,11 +52,12 @@ TEST(Unargmaxable, Su9046Vector) {
         EXPECT_EQ(r.summary.unargmaxable, 1u);
         EXPECT_EQ(r.summary.within_rounding, 0u);
     }
-    // The screen proves (1, 2) and (2, 1) (each the longest along its own direction); (1, 0) and
-    // (0, 1) tie with (1, 2), (2, 1) along their own directions, so the programme decides them too.
+    // The screen works on w − mean = (0, 1), (1, 0), (0, −1), (−1, 0), (0, 0): it proves the four
+    // corners; the centre, a zero row there, goes to the programme. (Without the shift (1, 0) would
+    // tie with (1, 2) along its own direction and need a programme too.)
     const Answer r = run(w, nullptr, 5, 2);
-    EXPECT_EQ(r.summary.programmes, 3u);
-    EXPECT_EQ(r.summary.screened, 2u);
+    EXPECT_EQ(r.summary.programmes, 1u);
+    EXPECT_EQ(r.summary.screened, 4u);
     // A bias lifts the centre: at z = 0 it wins by 0.5.
     const std::vector<float> bias{0, 0, 0, 0, 0.5f};
     EXPECT_TRUE(unargmaxable_set(run(w, &bias, 5, 2)).empty());
@@ -211,6 +212,23 @@ TEST(Unargmaxable, HighDimensionalHeadsPlantedInteriorClassesAndThreads) {
             if (i != 12) EXPECT_FALSE(r.status[i] & kWithinRounding) << i;
         }
     }
+}
+
+TEST(Unargmaxable, ASharedComponentDoesNotDefeatTheScreen) {
+    // w_i = μ + ε_i with ‖μ‖ ≫ ‖ε‖ (real heads share such a direction): translation leaves the
+    // answer unchanged, and the screen, working on w_i − mean, still proves nearly every class.
+    Xoshiro256 rng(31);
+    const std::size_t n = 1500, d = 32;
+    std::vector<float> w = gaussian(rng, n * d);
+    const std::vector<float> mu = gaussian(rng, d, 20.0);
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j < d; ++j) w[i * d + j] += mu[j];
+    }
+    for (std::size_t j = 0; j < d; ++j) w[3 * d + j] = mu[j] + 0.05f * (w[4 * d + j] - mu[j]);  // inside
+    const Answer r = run(w, nullptr, n, d);
+    EXPECT_EQ(unargmaxable_set(r), (std::vector<std::size_t>{3}));
+    EXPECT_GT(r.summary.screened, n * 9 / 10);
+    EXPECT_EQ(r.summary.within_rounding, 0u);
 }
 
 TEST(Unargmaxable, ScaleInvariance) {
