@@ -193,31 +193,6 @@ test('shapes beyond the device limits: \'auto\' runs them on WASM, \'webgpu\' sa
     (e) => e instanceof RangeError && /cannot run this shape: .*workgroup memory/.test(e.message));
 });
 
-test('options the WebGPU kernel lacks yet (seqLens, window, alibi, bias, mask): \'auto\' runs WASM, \'webgpu\' says so', async () => {
-  const options = { batch: 2, seqQ: 5, heads: 2, dim: 4 };
-  const q = Float32Array.from({ length: 2 * 5 * 2 * 4 }, (_, i) => Math.sin(i));
-  for (const extra of [{ seqLensK: [5, 3] }, { seqLensQ: [2, 5] }, { window: { left: 1 } }, { alibi: true },
-    { bias: { data: new Float32Array(5), shape: [1, 1, 1, 5] } }, { mask: { data: new Uint8Array([1, 0, 1, 1, 1]), shape: [1, 1, 1, 5] } }]) {
-    const auto = await kx.attention(q, q, q, { ...options, ...extra });
-    assert.deepEqual(auto, await wasm.attention(q, q, q, { ...options, ...extra }), JSON.stringify(Object.keys(extra)));
-    await assert.rejects(kx.attention(q, q, q, { ...options, ...extra, backend: 'webgpu' }),
-      (e) => e instanceof RangeError && /cannot run this shape: the WebGPU kernel does not implement seqLensQ, seqLensK, window, alibi, bias, mask/.test(e.message));
-  }
-});
-
-test('softcap, sinks, smoothSoftmax and normalize (WASM-only so far): \'auto\' runs them on WASM, \'webgpu\' says why', async () => {
-  const options = { seqQ: 8, heads: 2, dim: 4, causal: true };
-  const q = Float32Array.from({ length: 8 * 2 * 4 }, (_, i) => Math.sin(i));
-  for (const extra of [{ softcap: 5 }, { sinks: [0.5, -0.5] }, { smoothSoftmax: true }, { normalize: 'l2' }]) {
-    assert.deepEqual(await kx.attention(q, q, q, { ...options, ...extra }), await wasm.attention(q, q, q, { ...options, ...extra }));
-    await assert.rejects(kx.attention(q, q, q, { ...options, ...extra, backend: 'webgpu' }),
-      (e) => e instanceof RangeError && /cannot run this shape: the WebGPU kernel does not implement .*softcap, sinks, smoothSoftmax or normalize 'relu2' \| 'l2' yet/.test(e.message),
-      JSON.stringify(extra));
-  }
-  // normalize 'softmax' written out still runs on the GPU.
-  assert.equal((await kx.attention(q, q, q, { ...options, normalize: 'softmax', backend: 'webgpu' })).length, q.length);
-});
-
 test('init errors: bad backend option; a GPU without adapter; a failing device request', async () => {
   await assert.rejects(init({ backend: 'cuda' }), (e) => e instanceof RangeError && /init: backend must be 'auto', 'wasm' or 'webgpu', received "cuda"/.test(e.message));
   await assert.rejects(init({ backend: 1 }), TypeError);
