@@ -46,15 +46,3 @@ test('ropeScaling and inverseFrequencies run on the GPU and agree with WASM', { 
   assert.ok(relativeError(rotated, wasm.rope(x, ropeOptions)) < 1e-5);
 });
 
-test('positionsQ, positionsK and cachedKeys \'rotated\': WASM under \'auto\', a RangeError under \'webgpu\'', { skip: !gpu && 'no WebGPU device' }, async () => {
-  const cases = [
-    [{ positionsQ: [4, 5, 6, 7, 8] }, /cannot run this shape: rope\.positionsQ and rope\.positionsK run on WASM only/],
-    [{ positionsK: Array.from({ length: 18 }, (_, i) => i % 9) }, /rope\.positionsQ and rope\.positionsK run on WASM only/],
-    [{ cachedKeys: 'rotated' }, /cannot run this shape: rope\.cachedKeys 'rotated' runs on WASM only/],
-  ];
-  for (const [rope, message] of cases) {
-    const options = { ...shape, rope };
-    assert.deepEqual(await gpu.attention(q, k, v, options), await wasm.attention(q, k, v, options));
-    await assert.rejects(gpu.attention(q, k, v, { ...options, backend: 'webgpu' }), (e) => e instanceof RangeError && message.test(e.message));
-  }
-});
