@@ -305,10 +305,14 @@ export class WebGpuBackend {
     return this.#attentionPieces(options, precision).error ?? null;
   }
 
-  /** Null if RoPE of this many elements runs on this device, else the reason it cannot. */
-  ropeUnsupported(count, seq, rotaryDim) {
+  /**
+   * Null if RoPE runs on this device, else the reason it cannot: x is cut into pieces of whole
+   * tokens, so only one token (heads·dim floats, `tokenElements`) or one table row (rotaryDim
+   * floats) above the storage binding limit is refused.
+   */
+  ropeUnsupported(tokenElements, rotaryDim) {
     const max = this.#maxBytes;
-    for (const [name, bytes] of [['x', count * 4], ['the RoPE table', seq * rotaryDim * 4]]) {
+    for (const [name, bytes] of [['one token of x', tokenElements * 4], ['one row of the RoPE table', rotaryDim * 4]]) {
       if (bytes > max) return `${name} needs ${bytes} bytes, above this device's storage buffer limit of ${max} bytes`;
     }
     return null;
