@@ -241,7 +241,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       let gpu;
       let table;
       try {
-        gpu = pickGpu(fn, backend, (g) => g.ropeUnsupported(x.length, gpuSeq, rotaryDim));
+        gpu = pickGpu(fn, backend, (g) => g.ropeUnsupported(heads * dim, rotaryDim));
         if (gpu) {
           table = withHeap(module, (heap) => {
             const result = module.ropeTable(positions ? heap.inputF64(positions, 'positions') : 0, positionsCount, options);
@@ -300,7 +300,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       let gpu;
       let table;
       try {
-        gpu = pickGpu(fn, backend, (g) => g.ropeUnsupported(x.length, height * width, dim));
+        gpu = pickGpu(fn, backend, (g) => g.ropeUnsupported(heads * dim, dim));
         if (gpu) {
           table = withHeap(module, (heap) => {
             const result = module.rope2dTable(positions ? heap.inputF64(positions, 'positions') : 0, options);

@@ -305,10 +305,14 @@ export class WebGpuBackend {
     return this.#attentionPieces(options, precision).error ?? null;
   }
 
-  /** Null if RoPE of this many elements runs on this device, else the reason it cannot. */
-  ropeUnsupported(count, seq, rotaryDim) {
+  /**
+   * Null if RoPE runs on this device, else the reason it cannot: x is cut into pieces of whole
+   * tokens, so only one token (heads·dim floats, `tokenElements`) or one table row (rotaryDim
+   * floats) above the storage binding limit is refused.
+   */
+  ropeUnsupported(tokenElements, rotaryDim) {
     const max = this.#maxBytes;
-    for (const [name, bytes] of [['x', count * 4], ['the RoPE table', seq * rotaryDim * 4]]) {
+    for (const [name, bytes] of [['one token of x', tokenElements * 4], ['one row of the RoPE table', rotaryDim * 4]]) {
       if (bytes > max) return `${name} needs ${bytes} bytes, above this device's storage buffer limit of ${max} bytes`;
     }
     return null;
@@ -506,13 +510,15 @@ export class WebGpuBackend {
    * lengths, ALiBi slopes, computed by C++ as the WASM kernel computes them) and the call's { bias,
    * mask } ({ data, shape } or null).
    * `precision` 'f16' multiplies q·k in f16 (where the device has shader-f16). Resolves to
-   * { out, lse } (lse [batch, heads, seqQ]).
+   * { out, lse } (lse [batch, heads, seqQ], filled only when the call was cut over its keys).
    */
   attention(q, k, v, options, tables, { precision = 'f32' } = {}) {
     return this.#serial(() => this.#attentionForward({ q, k, v }, options, tables, this.precision(precision)));
   }
 
-  async #attentionForward(tensors, plan, tables, precision) {
+  // The forward pass in pieces; the logsumexp is read back only when needed (pieces over keys, or
+  // `withLse` for the backward pass in pieces).
+  async #attentionForward(tensors, plan, tables, precision, withLse = false) {
     const { batch, seqQ, heads, dimV } = plan;
     const kernels = await this.#attentionKernels(plan, precision, false);
     const out = new Float32Array(batch * seqQ * heads * dimV);
@@ -526,8 +532,10 @@ export class WebGpuBackend {
       for (const piece of keyPieces) {
         const inputs = this.#attentionPiece(plan, precision, tensors, tables, piece);
         const outputs = { out: this.#output('out', nb * nq * heads * dimV), stats: this.#output('stats', nb * heads * nq) };
-        const [partOut, partLse] = await this.#submit([this.#forwardStep(kernels, piece, inputs, outputs)],
-          [[outputs.out[0], nb * nq * heads * dimV], [outputs.stats[0], nb * heads * nq]]);
+        const needLse = withLse || keyPieces.length > 1;
+        const reads = [[outputs.out[0], nb * nq * heads * dimV]];
+        if (needLse) reads.push([outputs.stats[0], nb * heads * nq]);
+        const [partOut, partLse] = await this.#submit([this.#forwardStep(kernels, piece, inputs, outputs)], reads);
         if (accOut === null) {
           accOut = partOut;
           accLse = partLse;
@@ -536,6 +544,7 @@ export class WebGpuBackend {
         }
       }
       out.set(accOut, (b0 * seqQ + i0) * heads * dimV);
+      if (!accLse) continue;
       for (let b = 0; b < nb; ++b) {
         for (let h = 0; h < heads; ++h) {
           lse.set(accLse.subarray((b * heads + h) * nq, (b * heads + h + 1) * nq), ((b0 + b) * heads + h) * seqQ + i0);
@@ -621,7 +630,7 @@ export class WebGpuBackend {
   // in a fixed order (deterministic).
   async #backwardInPieces(tensors, plan, tables, precision, pieces) {
     const { batch, seqQ, seqK, heads, kvHeads, dim, dimV } = plan;
-    const { out, lse } = await this.#attentionForward(tensors, plan, tables, precision);
+    const { out, lse } = await this.#attentionForward(tensors, plan, tables, precision, true);
     const rowDot = new Float32Array(batch * heads * seqQ);
     for (let b = 0; b < batch; ++b) {
       for (let i = 0; i < seqQ; ++i) {
@@ -910,7 +919,10 @@ function packAux(plan, tables, piece) {
   params.rope_q_at = add(ropeQ);
   params.rq_sb = ropeQBatched ? nq * 2 * pairs : 0;
   params.rope_keys = Boolean(tables.ropeK);
-  params.rope_k_at = add(ropeK);
+  // Self-attention at the default positions: the keys' rows are the queries' (stored once).
+  const sameRows = ropeQ.length === ropeK.length && !ropeQBatched && !ropeKBatched && i0 === j0 &&
+    ropeQ.every((value, index) => value === ropeK[index]);
+  params.rope_k_at = sameRows ? params.rope_q_at : add(ropeK);
   params.rk_sb = ropeKBatched ? nk * 2 * pairs : 0;
   params.has_lengths = Boolean(tables.lengths);
   params.lengths_at = tables.lengths ? add(tables.lengths.subarray(2 * b0, 2 * (b0 + nb))) : 0;
