@@ -58,7 +58,7 @@ const packageVersion: string = version;
 // A GPU object without an adapter: 'auto' ends on WASM silently, 'webgpu' rejects saying why.
 const noAdapter: GpuLike = { requestAdapter: async () => null };
 // Every init option: the layout ones and proxy are exercised by node_host/bundlers/proxy tests.
-const initOptions = { threads: 1, backend: 'auto', gpu: noAdapter, webgpu: { lanes: 2, limits: { maxComputeWorkgroupsPerDimension: 1024 } } } satisfies Required<Omit<InitOptions, 'wasmPaths' | 'locateFile' | 'proxy'>>;
+const initOptions = { threads: 1, relaxedSimd: 'auto', backend: 'auto', gpu: noAdapter, webgpu: { lanes: 2, limits: { maxComputeWorkgroupsPerDimension: 1024 } } } satisfies Required<Omit<InitOptions, 'wasmPaths' | 'locateFile' | 'proxy'>>;
 const layoutOptions = {
   wasmPaths: { 'kexue.wasm': 'https://cdn.example/kexue.wasm' },
   locateFile: (name: ModuleFile, directory: string) => `${directory}${name}`,
