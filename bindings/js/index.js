@@ -227,7 +227,7 @@ function parseWasmPaths(value) {
 // without it. Under Node the glue reads files, so file: URLs become paths.
 function moduleLocator({ wasmPaths, locateFile }) {
   if (wasmPaths === undefined && locateFile === undefined) return undefined;
-  return (name, directory) => {
+  const locate = (name, directory) => {
     let url;
     if (locateFile !== undefined) url = locateFile(name, directory);
     else if (typeof wasmPaths === 'string') url = wasmPaths + name;
@@ -237,6 +237,13 @@ function moduleLocator({ wasmPaths, locateFile }) {
     if (runsOnNode && url.startsWith('file:')) url = decodeURIComponent(new URL(url).pathname);
     return url;
   };
+  // A map that names the plain .wasm but not its relaxed twin comes from a bundle that copied only
+  // the plain one (the esbuild recipe before relaxed SIMD): relaxedSimd 'auto' then keeps to the
+  // plain build instead of fetching a file that is not there.
+  locate.omitsRelaxed = (useThreads) => typeof wasmPaths === 'object' && locateFile === undefined &&
+    (useThreads ? 'kexue-mt.wasm' : 'kexue.wasm') in wasmPaths &&
+    !((useThreads ? 'kexue-mt-relaxed.wasm' : 'kexue-relaxed.wasm') in wasmPaths);
+  return locate;
 }
 
 // Node before 20.16 has no process.getBuiltinModule, which the modules use to get `require`
@@ -319,7 +326,8 @@ async function loadModule(useThreads, locate, state, relaxed) {
 // relaxedSimd 'auto' takes the relaxed build where the engine validates it and falls back to the
 // plain one, with a warning, if it cannot be loaded (a bundle that left the file out).
 async function loadModuleWithSimd(useThreads, locate, state, relaxedSimd) {
-  const relaxed = relaxedSimd === 'auto' ? relaxedSimdAvailable() : relaxedSimd;
+  const relaxed = relaxedSimd === 'auto'
+    ? relaxedSimdAvailable() && !locate?.omitsRelaxed(useThreads) : relaxedSimd;
   if (relaxed && !relaxedSimdAvailable()) {
     throw new Error('init: relaxedSimd: true needs an engine with relaxed SIMD (Chrome/Edge 114+, ' +
       'Node 22+, or Node 20 with --experimental-wasm-relaxed-simd); use relaxedSimd: \'auto\' or false');

@@ -42,7 +42,7 @@ export async function run(kx) {
   const w = kx.Whitening.fit(x, { rows: 200, dim: 8, k: 4 });
   const y = w.transform(x, { rows: 200 });
   w.dispose();
-  return { threads: kx.threads, backend: kx.backend, attention: Array.from(out), whitened: Array.from(y) };
+  return { threads: kx.threads, backend: kx.backend, relaxedSimd: kx.relaxedSimd, attention: Array.from(out), whitened: Array.from(y) };
 }
 `;
 const HARNESS = `
@@ -98,7 +98,7 @@ async function measure() {
     worst.push(run.worst);
     if (run.worst <= 50 && run.ticks > 1) break;
   }
-  const result = { threads: kx.threads, backend: kx.backend, attention, whitened, worst, ...first };
+  const result = { threads: kx.threads, backend: kx.backend, relaxedSimd: kx.relaxedSimd, attention, whitened, worst, ...first };
   await kx.dispose();
   return result;
 }
@@ -218,6 +218,8 @@ test('Vite and esbuild bundle the packed package; Chromium runs each build', { t
           assert.deepEqual(messages, [], label);
           assert.equal(result.backend, webgpu ? 'webgpu' : 'wasm', label);
           assert.equal(result.threads, isolated ? Math.min(4, result.hc) : 1, label);
+          // Chromium validates relaxed SIMD: every bundle carries the relaxed .wasm and runs it.
+          assert.equal(result.relaxedSimd, true, `${label}: relaxed SIMD build`);
           if (proxied) {
             assert.ok(workers.some((url) => /proxy-worker/.test(url)), `${label}: workers ${workers}`);
             // Responsive: in one of the attempts, no gap of the 10 ms timer over 50 ms.

@@ -127,3 +127,24 @@ test('the kernel suites pass on the relaxed build (matmul, attention)', { skip: 
   assert.equal(child.status, 0, child.stdout.slice(-4000) + child.stderr.slice(-2000));
   assert.match(child.stdout, /# fail 0/);
 });
+
+// A wasmPaths map that names the plain .wasm but not its relaxed twin (a bundle that copied only the
+// plain file): 'auto' keeps to the plain build and fetches nothing else; naming the twin loads it.
+const WASM_PATHS = `
+import { init } from 'kexue';
+const dist = new URL('./dist/', 'file://' + process.cwd() + '/').href;
+const plainOnly = await init({ threads: 1, backend: 'wasm', wasmPaths: { 'kexue.wasm': dist + 'kexue.wasm' } });
+const both = await init({ threads: 1, backend: 'wasm',
+  wasmPaths: { 'kexue.wasm': dist + 'kexue.wasm', 'kexue-relaxed.wasm': dist + 'kexue-relaxed.wasm' } });
+const prefix = await init({ threads: 1, backend: 'wasm', wasmPaths: dist });
+process.stdout.write(JSON.stringify([plainOnly.relaxedSimd, both.relaxedSimd, prefix.relaxedSimd]));
+process.exit(0);
+`;
+
+test('relaxedSimd \'auto\' with a wasmPaths map that leaves out the relaxed twin keeps to the plain build', { skip: flags === null && 'this Node cannot run relaxed SIMD' }, () => {
+  const child = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', WASM_PATHS],
+    { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: childEnv });
+  assert.equal(child.status, 0, child.stderr);
+  assert.equal(child.stderr, '', 'no warning: nothing was fetched that the map left out');
+  assert.deepEqual(JSON.parse(child.stdout), [false, true, true]);
+});
