@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "core/random.hpp"
@@ -201,16 +202,19 @@ TEST(ModelLayers, CrossEntropyBackwardMatchesFiniteDifferencesAndIgnoresNegative
     for (std::size_t i = 0; i < n; ++i) EXPECT_NEAR(loss[i], ld[i], 1e-4 * (1 + ld[i]));
 }
 
-// RoPE at arbitrary positions, then the fused attention (causal, GQA, keySize ≠ valueSize, the
-// entropy scale), as the model runs them; the inputs are the un-rotated q, k and v.
-TEST(ModelLayers, RopeAttentionBackwardMatchesFiniteDifferences) {
+// RoPE at arbitrary positions, then the fused attention (causal for the causal objective,
+// bidirectional for the masked one; GQA, keySize ≠ valueSize, the entropy scale), as the model runs
+// them; the inputs are the un-rotated q, k and v.
+class RopeAttention : public ::testing::TestWithParam<bool> {};
+
+TEST_P(RopeAttention, BackwardMatchesFiniteDifferences) {
     Xoshiro256 rng(6);
     const AttentionShape shape{2, 5, 5, 4, 2, 6, 4};
     AttentionOptions options;
     options.scale = AttentionScale::entropy;
     options.base_len = 4;
     options.n_min = 1;
-    options.causal = true;
+    options.causal = GetParam();
     options.rope.reset();
     const std::size_t nq = 2 * 5 * 4 * 6, nk = 2 * 5 * 2 * 6, nv = 2 * 5 * 2 * 4, no = 2 * 5 * 4 * 4;
     const auto q = random_vector(nq, rng), k = random_vector(nk, rng), v = random_vector(nv, rng),
@@ -247,6 +251,9 @@ TEST(ModelLayers, RopeAttentionBackwardMatchesFiniteDifferences) {
     EXPECT_LT(relative_error(dk, num_dk), kFloatTolerance);
     EXPECT_LT(relative_error(dv, num_dv), kFloatTolerance);
 }
+
+INSTANTIATE_TEST_SUITE_P(ModelLayers, RopeAttention, ::testing::Bool(),
+                         [](const auto& info) { return std::string(info.param ? "Causal" : "Bidirectional"); });
 
 }  // namespace
 }  // namespace kexue::model
