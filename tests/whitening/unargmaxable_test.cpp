@@ -11,7 +11,7 @@
 
 #include "core/parallel.hpp"
 #include "core/random.hpp"
-#include "helpers/validation.hpp"
+#include "../helpers/validation.hpp"
 #include "whitening/unargmaxable.hpp"
 
 namespace kexue {
