@@ -71,8 +71,10 @@ std::size_t round_up(std::size_t value, std::size_t multiple) {
 // ---- products ----------------------------------------------------------------------------------
 
 // C[rows × cols] (+)= A[rows × depth] · B[depth × cols] on scratch tiles: rows a multiple of 4 and
-// cols a multiple of the vector width (the scratch is zero-padded to that).
-void tile_matmul(std::size_t rows, std::size_t depth, std::size_t cols, const float* a, std::size_t lda,
+// cols a multiple of the vector width (the scratch is zero-padded to that). Inlined, so that the
+// strides that are tile constants (kKeyTile) reach the micro-kernel as constants: V8 then folds them
+// into the loads' immediate offsets instead of computing an address per broadcast (5% of the forward).
+KEXUE_ALWAYS_INLINE void tile_matmul(std::size_t rows, std::size_t depth, std::size_t cols, const float* a, std::size_t lda,
                  const float* b, std::size_t ldb, float* c, std::size_t ldc, bool accumulate) {
     for (std::size_t r = 0; r < rows; r += kBlockRows) {
         std::size_t col = 0;
@@ -311,15 +313,33 @@ float row_max(const float* x, std::size_t count) {
 }
 
 // exp(x[0:n] − shift), n a multiple of the vector width, in place; zeroes x[live:n] (masked keys)
-// and returns the sum of the first `live` results.
+// and returns the sum of the first `live` results. One pass: the sum is taken as the exponentials
+// are stored, in two accumulators so that consecutive vectors do not wait on each other's add.
 float exp_shifted_and_mask(float* x, std::size_t n, float shift, std::size_t live) {
     const Vec shift_vec(shift);
-    for (std::size_t j = 0; j < n; j += kVecWidth)
-        simd::vexp_f32(Vec::load_unaligned(x + j) - shift_vec).store_unaligned(x + j);
+    Vec sum0(0.0f), sum1(0.0f);
+    std::size_t j = 0;
+    const std::size_t whole = live / kVecWidth * kVecWidth;
+    for (; j + 2 * kVecWidth <= whole; j += 2 * kVecWidth) {
+        const Vec e0 = simd::vexp_nonpositive_f32(Vec::load_unaligned(x + j) - shift_vec);
+        const Vec e1 = simd::vexp_nonpositive_f32(Vec::load_unaligned(x + j + kVecWidth) - shift_vec);
+        e0.store_unaligned(x + j);
+        e1.store_unaligned(x + j + kVecWidth);
+        sum0 += e0;
+        sum1 += e1;
+    }
+    for (; j < whole; j += kVecWidth) {
+        const Vec e = simd::vexp_nonpositive_f32(Vec::load_unaligned(x + j) - shift_vec);
+        e.store_unaligned(x + j);
+        sum0 += e;
+    }
+    float sum = xsimd::hadd(sum0 + sum1);
+    for (; j < live; ++j) {  // the last, partly masked vector
+        x[j] = std::exp(x[j] - shift);
+        sum += x[j];
+    }
     std::fill(x + live, x + n, 0.0f);
-    Vec sum(0.0f);
-    for (std::size_t j = 0; j < n; j += kVecWidth) sum += Vec::load_unaligned(x + j);
-    return xsimd::hadd(sum);
+    return sum;
 }
 
 // ---- forward -------------------------------------------------------------------------------------
