@@ -9,6 +9,14 @@
 // Then the backward pass (kexue vs tf.grads of the per-head form), and the peak WASM heap of a
 // fresh kexue instance for one forward call, up to n = 16384 (a child process per size).
 //
+// Then onnxruntime-web (WASM EP), the peer transformers.js users run: its fused contrib operators
+// MultiHeadAttention (non-causal, and causal through `unidirectional`) and GroupQueryAttention
+// (always causal), each a hand-built single-node ONNX model (bench/onnx.mjs), against kx.attention
+// without RoPE and with the same scale 1/√d, batch 1, 8 heads, d 64. onnxruntime-web fixes its
+// thread count once per process (env.wasm.numThreads), so each thread count runs in a child
+// process that holds both contenders (kexue with the same count); the outputs are compared before
+// timing. `npm run bench -- attention --only ort` runs this part alone (`--only tfjs` the rest).
+//
 // npm run bench -- attention --backend webgpu
 // kx.attention on WebGPU instead (init({ backend: 'webgpu' })): the adapter's info, the
 // first call on a fresh device (WGSL pipeline compile + buffer creation), the first call at each
@@ -19,7 +27,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { init } from 'kexue';
-import { loadTfjsWasm } from './peers.mjs';
+import { loadOnnxRuntimeWeb, loadTfjsWasm, onnxRuntimeWebVersion } from './peers.mjs';
+import { singleNodeModel } from './onnx.mjs';
 import { interleavedAsync, table, warmUpAsync } from './timing.mjs';
 // Max-norm relative error, the one the WebGPU parity suite uses.
 import { relativeError } from '../tests/helpers/webgpu-parity-suite.js';
@@ -132,8 +141,32 @@ function backendArgument() {
   return value;
 }
 
+// --sizes 128,512: the onnxruntime part's sequence lengths (default 128, 512, 2048).
+function sizesArgument() {
+  const index = process.argv.indexOf('--sizes');
+  if (index < 0) return null;
+  const sizes = (process.argv[index + 1] ?? '').split(',').map(Number);
+  if (!sizes.every((n) => Number.isInteger(n) && n > 0)) {
+    throw new Error(`attention bench: --sizes must be positive integers separated by commas, received ${process.argv[index + 1]}`);
+  }
+  return sizes;
+}
+
+function onlyArgument() {
+  const index = process.argv.indexOf('--only');
+  if (index < 0) return null;
+  const value = process.argv[index + 1];
+  if (value !== 'ort' && value !== 'tfjs') {
+    throw new Error(`attention bench: --only must be 'ort' or 'tfjs', received ${value}`);
+  }
+  return value;
+}
+
 export async function run(options = {}) {
-  return backendArgument() === 'webgpu' ? runWebGpu(options) : runWasm(options);
+  if (backendArgument() === 'webgpu') return runWebGpu(options);
+  const only = onlyArgument();
+  if (only !== 'ort') await runWasm(options);
+  if (only !== 'tfjs') await runOrt(options);
 }
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -268,6 +301,109 @@ async function runWasm({ sizes = [128, 512, 2048], probeSizes = [2048, 16384] } 
   process.stdout.write(table(['n', 'heap MiB', 'seconds'], probeRows) + '\n');
 }
 
+// ---- onnxruntime-web ------------------------------------------------------------------------------
+
+const ORT_SIZES = [128, 512, 2048];
+
+// The single-node models of one (n, causal): { name: modelBytes }, inputs [1, n, heads·dim] each
+// (onnxruntime's BSNH, kexue's [batch, seq, heads, dim]), scale 1/√d written out.
+function ortModels(n, causal) {
+  const hidden = HEADS * DIM;
+  const io = (name, type = 'float', shape = [1, n, hidden]) => ({ name, type, shape });
+  const qkv = [io('query'), io('key'), io('value')];
+  const scale = { float: 1 / Math.sqrt(DIM) };
+  const models = {
+    MultiHeadAttention: singleNodeModel({
+      op: { type: 'MultiHeadAttention', domain: 'com.microsoft',
+        attributes: { num_heads: HEADS, unidirectional: causal ? 1 : 0, scale } },
+      inputs: qkv,
+      outputs: [io('output')],
+    }),
+  };
+  if (causal) {
+    // GroupQueryAttention is causal by construction; no past KV (optional inputs left empty),
+    // seqlens_k = total length − 1 per batch.
+    models.GroupQueryAttention = singleNodeModel({
+      op: { type: 'GroupQueryAttention', domain: 'com.microsoft',
+        attributes: { num_heads: HEADS, kv_num_heads: HEADS, scale } },
+      inputs: [...qkv, null, null, io('seqlens_k', 'int32', [1]), io('total_sequence_length', 'int32', [])],
+      outputs: [io('output'), null, null],
+    });
+  }
+  return models;
+}
+
+// In a child process: kexue and onnxruntime-web with `threads` threads each, side by side; prints
+// one JSON line of rows { n, causal, op, ortMs, kexueMs, check }.
+async function ortChild(threads, sizes) {
+  const ort = await loadOnnxRuntimeWeb(threads);
+  const kx = await init({ threads, backend: 'wasm' });
+  const rows = [];
+  for (const n of sizes) {
+    const runs = n >= 2048 ? 5 : n >= 512 ? 9 : 21;
+    const q = randomArray(n * HEADS * DIM);
+    const k = randomArray(n * HEADS * DIM);
+    const v = randomArray(n * HEADS * DIM);
+    for (const causal of [false, true]) {
+      const options = { seqQ: n, heads: HEADS, dim: DIM, causal, scale: 1 / Math.sqrt(DIM), backend: 'wasm' };
+      const ours = await kx.attention(q, k, v, options);
+      for (const [op, model] of Object.entries(ortModels(n, causal))) {
+        const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'] });
+        const shape = [1, n, HEADS * DIM];
+        // Fresh tensors per call, as a caller holding Float32Arrays would make them.
+        const feeds = () => ({
+          query: new ort.Tensor('float32', q, shape),
+          key: new ort.Tensor('float32', k, shape),
+          value: new ort.Tensor('float32', v, shape),
+          ...(op === 'GroupQueryAttention' ? {
+            seqlens_k: new ort.Tensor('int32', Int32Array.of(n - 1), [1]),
+            total_sequence_length: new ort.Tensor('int32', Int32Array.of(n), []),
+          } : {}),
+        });
+        const runOrt = async () => {
+          const result = await session.run(feeds());
+          const data = result.output.data;
+          for (const tensor of Object.values(result)) tensor.dispose?.();
+          return data;
+        };
+        // Same computation, same scale: the outputs agree before anything is timed.
+        const check = relativeError(await runOrt(), ours);
+        if (!(check < 1e-4)) throw new Error(`attention bench: onnxruntime ${op} and kexue disagree at n = ${n}, causal ${causal}: ${check}`);
+        const contenders = { ort: runOrt, kexue: () => kx.attention(q, k, v, options) };
+        for (const fn of Object.values(contenders)) await warmUpAsync(fn, { seconds: n >= 2048 ? 0.3 : 0.6, minCalls: 2 });
+        const ms = await interleavedAsync(contenders, runs);
+        rows.push({ n, causal, op, ortMs: ms.ort, kexueMs: ms.kexue, check });
+        await session.release();
+      }
+    }
+  }
+  process.stdout.write(JSON.stringify(rows) + '\n');
+}
+
+async function runOrt({ ortSizes = sizesArgument() ?? ORT_SIZES } = {}) {
+  const rows = [];
+  for (const threads of [1, 2]) {
+    const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--ort-child', String(threads), ortSizes.join(',')],
+      { encoding: 'utf8', maxBuffer: 1 << 22, stdio: ['ignore', 'pipe', 'inherit'] });
+    if (child.status !== 0) throw new Error(`attention bench: the onnxruntime child (${threads} threads) failed`);
+    for (const row of JSON.parse(child.stdout.trim().split('\n').pop())) {
+      const flops = 4 * row.n * row.n * DIM * HEADS * (row.causal ? 0.5 : 1);
+      const gf = (t) => (flops / (t * 1e6)).toFixed(1);
+      rows.push([row.n, row.causal ? 'yes' : 'no', row.op, threads, `${row.ortMs.toFixed(2)} (${gf(row.ortMs)})`,
+        `${row.kexueMs.toFixed(2)} (${gf(row.kexueMs)})`, (row.ortMs / row.kexueMs).toFixed(2) + '×',
+        row.check.toExponential(1)]);
+    }
+  }
+  process.stdout.write(`\nattention forward vs onnxruntime-web ${onnxRuntimeWebVersion()} (WASM EP), batch 1, ${HEADS} heads, dim ${DIM}, ` +
+    'scale 1/√d, no RoPE: ms (effective GFLOP/s = 4·n²·d·heads / t, halved when causal); ratio = ort / kexue ' +
+    '(median of interleaved runs after warm-up, both with the same thread count in one process); rel. diff = max-norm ' +
+    'difference of the outputs\n');
+  process.stdout.write(table(['n', 'causal', 'onnxruntime op', 'threads', 'ort', 'kexue', 'ratio', 'rel. diff'], rows) + '\n');
+}
+
+if (process.argv[2] === '--ort-child') {
+  await ortChild(Number(process.argv[3]), process.argv[4].split(',').map(Number));
+}
 if (process.argv[2] === '--heap-probe') {
   await heapProbe(Number(process.argv[3]), 'auto');
 }
