@@ -17,10 +17,6 @@
 
 #include "core/simd.hpp"
 
-#if defined(__wasm_simd128__)
-#include <wasm_simd128.h>
-#endif
-
 namespace kexue::simd {
 
 constexpr float kVexpMin = -87.0f;
@@ -48,24 +44,18 @@ inline Vec vexp_f32(Vec x) {
     return exp_f * xsimd::bitwise_cast<Vec>(pow2n_bits);
 }
 
-// exp(x) for x ≤ 0: the softmax's exponentials of logits minus their running max (the fused
-// attention). Computed as 2^t, t = x·log2(e), which needs no two-part reduction: n = round(t) by the
+// exp(x) for the softmax's logits minus a running max (the fused attention): x < 88, and mostly
+// x ≤ 0, where the weights that matter are near x = 0. Computed as 2^t, t = x·log2(e), which needs no two-part reduction: n = round(t) by the
 // magic-number trick, f = t − n exactly (|f| ≤ 1/2), and 2^f = 1 + f·P(f) with the degree-5 P of
 // Cephes' exp2f (S. L. Moshier, exp2f.c: relative error 1.7e−7 on [−1/2, 1/2]). Rounding t costs
 // up to |t|·2^−24 of relative error, so the result is a few ulp off near x = 0, where the softmax
 // weights that matter are, and up to ~10^−5 relative for x near −87, where they are below 10^−37.
 // Arguments below −126·ln 2 ≈ −87.3 are clamped there (as vexp_f32 does: callers zero masked
-// entries). The clamp is WASM's one-instruction pseudo-max (f32x4.pmax) where available: the
-// SSE4.1 _mm_max_ps that xsimd calls becomes a compare and a bit select under Emscripten, four x64
-// instructions for each clamp. Measured in the fused attention: this exp is 40% cheaper than vexp_f32.
-inline Vec vexp_nonpositive_f32(Vec x) {
+// entries), with the one-instruction max of core/simd.hpp. Measured in the fused attention: 40%
+// cheaper than vexp_f32.
+inline Vec vexp_softmax_f32(Vec x) {
     using IntVec = xsimd::batch<std::int32_t>;
-    Vec t = x * Vec(1.44269504088896341f);
-#if defined(__wasm_simd128__)
-    t = Vec(__m128(wasm_f32x4_pmax(v128_t(__m128(t)), wasm_f32x4_splat(-126.0f))));
-#else
-    t = xsimd::max(t, Vec(-126.0f));
-#endif
+    const Vec t = max_not_nan(x * Vec(1.44269504088896341f), Vec(-126.0f));
     const Vec magic(12582912.0f);  // 1.5·2²³
     const Vec shifted = t + magic;
     const Vec f = t - (shifted - magic);
