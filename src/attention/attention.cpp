@@ -1,5 +1,8 @@
 // Shapes: Q [B, Sq, H, D], K [B, Sk, Hkv, D], V [B, Sk, Hkv, Dv], O [B, Sq, H, Dv],
-// logsumexp [B, H, Sq] (see attention.hpp).
+// logsumexp [B, H, Sq] (see attention.hpp); with layout 'bhsd' the S and H axes of Q, K, V, O swap.
+// Layouts and element types are handled only where rows cross the boundary: Plan's *_index give an
+// element offset in either layout (consecutive rows of a head are row_stride apart), read_row
+// converts float16 to float32 as tiles are loaded, write_row converts back on output.
 //
 // Forward (FlashAttention-2, Dao 2023, Algorithm 1): one task per (batch, head, tile of kQueryTile
 // query rows). The task loads its query rows once — rotated by RoPE and multiplied by c_i: c_i
@@ -37,6 +40,7 @@
 #include <cassert>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -105,17 +109,31 @@ struct Plan {
     long first_position = 0;
     AlignedFloats rope_cos, rope_sin;  // [positions, rotary_pairs]
 
+    ElementType input_type = ElementType::float32;   // of q, k, v
+    ElementType output_type = ElementType::float32;  // of o, and the backward's o, d_o, dq, dk, dv
+
+    // Offset of row `s` of head `h` in batch `b` of a [batch, seq, heads, width] tensor ('bshd')
+    // or a [batch, heads, seq, width] one ('bhsd').
+    std::size_t tensor_index(std::size_t b, std::size_t s, std::size_t h, std::size_t seq, std::size_t heads,
+                             std::size_t width) const {
+        return options.layout == AttentionLayout::bhsd ? ((b * heads + h) * seq + s) * width
+                                                       : ((b * seq + s) * heads + h) * width;
+    }
+    // The distance between consecutive rows of one head.
+    std::size_t row_stride(std::size_t heads, std::size_t width) const {
+        return options.layout == AttentionLayout::bhsd ? width : heads * width;
+    }
     std::size_t q_index(std::size_t b, std::size_t i, std::size_t h) const {
-        return ((b * shape.seq_q + i) * shape.heads + h) * shape.dim;
+        return tensor_index(b, i, h, shape.seq_q, shape.heads, shape.dim);
     }
     std::size_t k_index(std::size_t b, std::size_t j, std::size_t g) const {
-        return ((b * shape.seq_k + j) * shape.kv_heads + g) * shape.dim;
+        return tensor_index(b, j, g, shape.seq_k, shape.kv_heads, shape.dim);
     }
     std::size_t v_index(std::size_t b, std::size_t j, std::size_t g) const {
-        return ((b * shape.seq_k + j) * shape.kv_heads + g) * shape.dim_v;
+        return tensor_index(b, j, g, shape.seq_k, shape.kv_heads, shape.dim_v);
     }
     std::size_t o_index(std::size_t b, std::size_t i, std::size_t h) const {
-        return ((b * shape.seq_q + i) * shape.heads + h) * shape.dim_v;
+        return tensor_index(b, i, h, shape.seq_q, shape.heads, shape.dim_v);
     }
     std::size_t row_index(std::size_t b, std::size_t h, std::size_t i) const {
         return (b * shape.heads + h) * shape.seq_q + i;
@@ -142,6 +160,8 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options) {
     plan.shape = shape;
     plan.options = options;
     plan.group = shape.heads / shape.kv_heads;
+    plan.input_type = options.input_type;
+    plan.output_type = options.resolved_output_type();
     plan.dim_padded = round_up(shape.dim, kVecWidth);
     plan.dim_v_padded = round_up(std::max<std::size_t>(shape.dim_v, 1), kVecWidth);
     plan.query_tiles = (shape.seq_q + kQueryTile - 1) / kQueryTile;
@@ -171,58 +191,100 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options) {
     return plan;
 }
 
+// count elements of `type` at element offset `offset` of `base`, as floats (float16 converted).
+void read_row(const void* base, ElementType type, std::size_t offset, std::size_t count, float* dst) {
+    if (type == ElementType::float16)
+        f16_to_f32_row(static_cast<const std::uint16_t*>(base) + offset, dst, count);
+    else
+        std::copy_n(static_cast<const float*>(base) + offset, count, dst);
+}
+
+// count floats to `base` at element offset `offset`, as elements of `type` (float16: rounded to
+// nearest even).
+void write_row(void* base, ElementType type, std::size_t offset, const float* src, std::size_t count) {
+    if (type == ElementType::float16)
+        f32_to_f16_row(src, static_cast<std::uint16_t*>(base) + offset, count);
+    else
+        std::copy_n(src, count, static_cast<float*>(base) + offset);
+}
+
+// dst[c·ld_dst + r] = src[r·ld_src + c] for r < rows, c < cols. With 4-float vectors (WASM SIMD),
+// 4×4 blocks go through registers (two rounds of interleaves); a scalar scatter of every element
+// cost as much as a tenth of a short forward pass in pack_key_tiles.
+void transpose_tile(const float* src, std::size_t ld_src, std::size_t rows, std::size_t cols, float* dst,
+                    std::size_t ld_dst) {
+    std::size_t r0 = 0;
+    if constexpr (kVecWidth == 4) {
+        using DoubleVec = xsimd::batch<double>;
+        for (; r0 + 4 <= rows; r0 += 4) {
+            std::size_t c0 = 0;
+            for (; c0 + 4 <= cols; c0 += 4) {
+                const float* in = src + r0 * ld_src + c0;
+                const Vec a = Vec::load_unaligned(in), b = Vec::load_unaligned(in + ld_src);
+                const Vec c = Vec::load_unaligned(in + 2 * ld_src), d = Vec::load_unaligned(in + 3 * ld_src);
+                // (a0 b0 a1 b1), (a2 b2 a3 b3), (c0 d0 c1 d1), (c2 d2 c3 d3), then pairs of lanes.
+                const auto ab_lo = xsimd::bitwise_cast<DoubleVec>(xsimd::zip_lo(a, b));
+                const auto ab_hi = xsimd::bitwise_cast<DoubleVec>(xsimd::zip_hi(a, b));
+                const auto cd_lo = xsimd::bitwise_cast<DoubleVec>(xsimd::zip_lo(c, d));
+                const auto cd_hi = xsimd::bitwise_cast<DoubleVec>(xsimd::zip_hi(c, d));
+                float* out = dst + c0 * ld_dst + r0;
+                xsimd::bitwise_cast<Vec>(xsimd::zip_lo(ab_lo, cd_lo)).store_unaligned(out);
+                xsimd::bitwise_cast<Vec>(xsimd::zip_hi(ab_lo, cd_lo)).store_unaligned(out + ld_dst);
+                xsimd::bitwise_cast<Vec>(xsimd::zip_lo(ab_hi, cd_hi)).store_unaligned(out + 2 * ld_dst);
+                xsimd::bitwise_cast<Vec>(xsimd::zip_hi(ab_hi, cd_hi)).store_unaligned(out + 3 * ld_dst);
+            }
+            for (; c0 < cols; ++c0)
+                for (std::size_t r = r0; r < r0 + 4; ++r) dst[c0 * ld_dst + r] = src[r * ld_src + c0];
+        }
+    }
+    for (; r0 < rows; ++r0)
+        for (std::size_t c = 0; c < cols; ++c) dst[c * ld_dst + r0] = src[r0 * ld_src + c];
+}
+
 // Loads query rows i0 … i0+rows−1 of head h, rotated and multiplied by c_i, into `tile`
 // ([kQueryTile × dim_padded], zero-padded), and optionally their transpose into `tile_t`
 // ([dim × kQueryTile]).
-void load_query_tile(const Plan& plan, const float* q, std::size_t b, std::size_t h, std::size_t i0,
+void load_query_tile(const Plan& plan, const void* q, std::size_t b, std::size_t h, std::size_t i0,
                      std::size_t rows, float* tile, float* tile_t) {
     const std::size_t dim = plan.shape.dim, ld = plan.dim_padded;
     std::fill(tile, tile + kQueryTile * ld, 0.0f);
     for (std::size_t r = 0; r < rows; ++r) {
         float* row = tile + r * ld;
-        std::copy(q + plan.q_index(b, i0 + r, h), q + plan.q_index(b, i0 + r, h) + dim, row);
+        read_row(q, plan.input_type, plan.q_index(b, i0 + r, h), dim, row);
         plan.rotate(row, static_cast<long>(i0 + r) + plan.position_shift, false);
         const float scale =
             static_cast<float>(attention_row_scale(plan.options, plan.visible_keys(i0 + r), dim));
         for (std::size_t p = 0; p < dim; ++p) row[p] *= scale;
     }
-    if (tile_t) {
-        std::fill(tile_t, tile_t + dim * kQueryTile, 0.0f);
-        for (std::size_t r = 0; r < rows; ++r)
-            for (std::size_t p = 0; p < dim; ++p) tile_t[p * kQueryTile + r] = tile[r * ld + p];
-    }
+    if (tile_t) transpose_tile(tile, ld, kQueryTile, dim, tile_t, kQueryTile);  // padded rows are zero
 }
 
 // Loads rotated keys j0 … j0+cols−1 of kv head g: as rows into `rows_out` ([kKeyTile × dim_padded])
 // and/or transposed into `transposed` ([dim × kKeyTile]); both zero-padded. Either may be null;
-// `row_scratch` (dim floats) holds a key on its way to `transposed` when `rows_out` is null.
-void load_key_tile(const Plan& plan, const float* k, std::size_t b, std::size_t g, std::size_t j0,
-                   std::size_t cols, float* rows_out, float* transposed, float* row_scratch) {
+// `scratch` (a [kKeyTile × dim_padded] tile) holds the rows on their way to `transposed` when
+// `rows_out` is null.
+void load_key_tile(const Plan& plan, const void* k, std::size_t b, std::size_t g, std::size_t j0,
+                   std::size_t cols, float* rows_out, float* transposed, float* scratch) {
     const std::size_t dim = plan.shape.dim, ld = plan.dim_padded;
-    if (rows_out) std::fill(rows_out, rows_out + kKeyTile * ld, 0.0f);
-    if (transposed) std::fill(transposed, transposed + dim * kKeyTile, 0.0f);
+    float* rows = rows_out ? rows_out : scratch;
+    std::fill(rows, rows + kKeyTile * ld, 0.0f);
     for (std::size_t c = 0; c < cols; ++c) {
-        float* dst = rows_out ? rows_out + c * ld : row_scratch;
-        std::copy(k + plan.k_index(b, j0 + c, g), k + plan.k_index(b, j0 + c, g) + dim, dst);
-        plan.rotate(dst, static_cast<long>(j0 + c), false);
-        if (transposed)
-            for (std::size_t p = 0; p < dim; ++p) transposed[p * kKeyTile + c] = dst[p];
+        read_row(k, plan.input_type, plan.k_index(b, j0 + c, g), dim, rows + c * ld);
+        plan.rotate(rows + c * ld, static_cast<long>(j0 + c), false);
     }
+    if (transposed) transpose_tile(rows, ld, kKeyTile, dim, transposed, kKeyTile);
 }
 
-// Rows j0 … j0+count−1 of a [*, seq, heads, width] tensor (head `head`) as rows ([tile × ld],
-// zero-padded) and/or transposed ([width × tile]).
-void load_rows(const float* x, std::size_t seq, std::size_t heads, std::size_t width, std::size_t b,
-               std::size_t head, std::size_t first, std::size_t count, std::size_t tile, std::size_t ld,
-               float* rows_out, float* transposed) {
-    if (rows_out) std::fill(rows_out, rows_out + tile * ld, 0.0f);
-    if (transposed) std::fill(transposed, transposed + width * tile, 0.0f);
-    for (std::size_t c = 0; c < count; ++c) {
-        const float* src = x + ((b * seq + first + c) * heads + head) * width;
-        if (rows_out) std::copy(src, src + width, rows_out + c * ld);
-        if (transposed)
-            for (std::size_t p = 0; p < width; ++p) transposed[p * tile + c] = src[p];
-    }
+// `count` rows of `width` elements of `type`, the first at element offset `offset` of x and the
+// next ones `stride` apart (one head's rows, Plan::row_stride), as rows ([tile × ld], zero-padded)
+// and/or transposed ([width × tile]); `scratch` ([tile × ld]) stands in for a null `rows_out`.
+void load_rows(const void* x, ElementType type, std::size_t offset, std::size_t stride, std::size_t width,
+               std::size_t count, std::size_t tile, std::size_t ld, float* rows_out, float* transposed,
+               float* scratch) {
+    float* rows = rows_out ? rows_out : scratch;
+    std::fill(rows, rows + tile * ld, 0.0f);
+    for (std::size_t c = 0; c < count; ++c) read_row(x, type, offset + c * stride, width, rows + c * ld);
+    if (transposed) transpose_tile(rows, ld, tile, width, transposed, tile);
 }
 
 // Operands reused by many tasks are laid out once per call rather than once per task: a key tile
@@ -240,7 +302,7 @@ std::size_t key_tile_index(const Plan& plan, std::size_t b, std::size_t g, std::
     return (b * plan.shape.kv_heads + g) * plan.key_tiles + kt;
 }
 
-KeyTiles pack_key_tiles(const Plan& plan, const float* k, const float* v, bool rows, bool transposed,
+KeyTiles pack_key_tiles(const Plan& plan, const void* k, const void* v, bool rows, bool transposed,
                         bool values_t, bool values) {
     const AttentionShape& shape = plan.shape;
     const std::size_t tiles = shape.batch * shape.kv_heads * plan.key_tiles;
@@ -253,15 +315,15 @@ KeyTiles pack_key_tiles(const Plan& plan, const float* k, const float* v, bool r
         const std::size_t kt = t % plan.key_tiles, g = (t / plan.key_tiles) % shape.kv_heads;
         const std::size_t b = t / plan.key_tiles / shape.kv_heads;
         const std::size_t j0 = kt * kKeyTile, cols = std::min(kKeyTile, shape.seq_k - j0);
-        AlignedFloats row_scratch(shape.dim);
+        AlignedFloats scratch(kKeyTile * std::max(plan.dim_padded, plan.dim_v_padded));
         if (rows || transposed)
             load_key_tile(plan, k, b, g, j0, cols, rows ? pack.rows.data() + t * kKeyTile * plan.dim_padded : nullptr,
-                          transposed ? pack.transposed.data() + t * shape.dim * kKeyTile : nullptr,
-                          row_scratch.data());
+                          transposed ? pack.transposed.data() + t * shape.dim * kKeyTile : nullptr, scratch.data());
         if (values_t || values)
-            load_rows(v, shape.seq_k, shape.kv_heads, shape.dim_v, b, g, j0, cols, kKeyTile, plan.dim_v_padded,
+            load_rows(v, plan.input_type, plan.v_index(b, j0, g), plan.row_stride(shape.kv_heads, shape.dim_v),
+                      shape.dim_v, cols, kKeyTile, plan.dim_v_padded,
                       values ? pack.values.data() + t * kKeyTile * plan.dim_v_padded : nullptr,
-                      values_t ? pack.values_t.data() + t * shape.dim_v * kKeyTile : nullptr);
+                      values_t ? pack.values_t.data() + t * shape.dim_v * kKeyTile : nullptr, scratch.data());
     });
     return pack;
 }
@@ -275,7 +337,7 @@ std::size_t query_tile_index(const Plan& plan, std::size_t b, std::size_t h, std
     return (b * plan.shape.heads + h) * plan.query_tiles + qt;
 }
 
-QueryTiles pack_query_tiles(const Plan& plan, const float* q, const float* d_o) {
+QueryTiles pack_query_tiles(const Plan& plan, const void* q, const void* d_o) {
     const AttentionShape& shape = plan.shape;
     const std::size_t tiles = shape.batch * shape.heads * plan.query_tiles;
     QueryTiles pack;
@@ -289,9 +351,9 @@ QueryTiles pack_query_tiles(const Plan& plan, const float* q, const float* d_o) 
         const std::size_t i0 = qt * kQueryTile, rows = std::min(kQueryTile, shape.seq_q - i0);
         load_query_tile(plan, q, b, h, i0, rows, pack.rows.data() + t * kQueryTile * plan.dim_padded,
                         pack.transposed.data() + t * shape.dim * kQueryTile);
-        load_rows(d_o, shape.seq_q, shape.heads, shape.dim_v, b, h, i0, rows, kQueryTile, plan.dim_v_padded,
-                  pack.grad_rows.data() + t * kQueryTile * plan.dim_v_padded,
-                  pack.grad_transposed.data() + t * shape.dim_v * kQueryTile);
+        load_rows(d_o, plan.output_type, plan.o_index(b, i0, h), plan.row_stride(shape.heads, shape.dim_v), shape.dim_v,
+                  rows, kQueryTile, plan.dim_v_padded, pack.grad_rows.data() + t * kQueryTile * plan.dim_v_padded,
+                  pack.grad_transposed.data() + t * shape.dim_v * kQueryTile, nullptr);
     });
     return pack;
 }
@@ -394,7 +456,7 @@ QueryTileTask query_tile_task(const Plan& plan, std::size_t task) {
     return {b, h, h / plan.group, i0, rows, round_up(rows, kBlockRows)};
 }
 
-void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float* o, float* logsumexp,
+void forward_task(const Plan& plan, const KeyTiles& keys, const void* q, void* o, float* logsumexp,
                   std::size_t task) {
     const AttentionShape& shape = plan.shape;
     const auto [b, h, g, i0, rows, row_blocks] = query_tile_task(plan, task);
@@ -432,10 +494,11 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
     }
 
     for (std::size_t r = 0; r < rows; ++r) {
-        float* out = o + plan.o_index(b, i0 + r, h);
+        float* out = acc.data() + r * ldv;
         const bool sees_keys = running_sum[r] > 0.0f;
         const float inverse_sum = sees_keys ? 1.0f / running_sum[r] : 0.0f;
-        for (std::size_t p = 0; p < shape.dim_v; ++p) out[p] = acc[r * ldv + p] * inverse_sum;
+        for (std::size_t p = 0; p < shape.dim_v; ++p) out[p] *= inverse_sum;
+        write_row(o, plan.output_type, plan.o_index(b, i0 + r, h), out, shape.dim_v);
         if (logsumexp)
             logsumexp[plan.row_index(b, h, i0 + r)] =
                 sees_keys ? running_max[r] + std::log(running_sum[r]) : kNegativeInfinity;
@@ -445,8 +508,8 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
 // ---- backward ------------------------------------------------------------------------------------
 
 // Pass 1: dQ for (batch, head, query tile).
-void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, const float* logsumexp,
-                      const float* row_dot, const float* d_o, float* dq, std::size_t task) {
+void backward_dq_task(const Plan& plan, const KeyTiles& keys, const void* q, const float* logsumexp,
+                      const float* row_dot, const void* d_o, void* dq, std::size_t task) {
     const AttentionShape& shape = plan.shape;
     const auto [b, h, g, i0, rows, row_blocks] = query_tile_task(plan, task);
     const std::size_t ld = plan.dim_padded, ldv = plan.dim_v_padded;
@@ -455,7 +518,8 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, co
     AlignedFloats scores(kQueryTile * kKeyTile), d_probs(kQueryTile * kKeyTile), acc(kQueryTile * ld, 0.0f);
 
     load_query_tile(plan, q, b, h, i0, rows, q_tile.data(), nullptr);
-    load_rows(d_o, shape.seq_q, shape.heads, shape.dim_v, b, h, i0, rows, kQueryTile, ldv, do_tile.data(), nullptr);
+    load_rows(d_o, plan.output_type, plan.o_index(b, i0, h), plan.row_stride(shape.heads, shape.dim_v), shape.dim_v, rows,
+              kQueryTile, ldv, do_tile.data(), nullptr, nullptr);
     const std::size_t key_end = std::min(shape.seq_k, plan.visible_keys(i0 + rows - 1));
     for (std::size_t j0 = 0; j0 < key_end; j0 += kKeyTile) {
         const std::size_t cols = std::min(kKeyTile, key_end - j0);
@@ -492,13 +556,13 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, co
             static_cast<float>(attention_row_scale(plan.options, plan.visible_keys(i0 + r), shape.dim));
         for (std::size_t p = 0; p < shape.dim; ++p) row[p] *= scale;
         plan.rotate(row, static_cast<long>(i0 + r) + plan.position_shift, true);
-        std::copy(row, row + shape.dim, dq + plan.q_index(b, i0 + r, h));
+        write_row(dq, plan.output_type, plan.q_index(b, i0 + r, h), row, shape.dim);
     }
 }
 
 // Pass 2: dK and dV for (batch, kv head, key tile), summed over the query heads of the group.
-void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float* k, const float* v,
-                       const float* logsumexp, const float* row_dot, float* dk, float* dv, std::size_t task) {
+void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const void* k, const void* v,
+                       const float* logsumexp, const float* row_dot, void* dk, void* dv, std::size_t task) {
     const AttentionShape& shape = plan.shape;
     const std::size_t kt = task % plan.key_tiles;
     const std::size_t g = (task / plan.key_tiles) % shape.kv_heads;
@@ -514,7 +578,8 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
     float row_lse[kQueryTile], row_d[kQueryTile];
 
     load_key_tile(plan, k, b, g, j0, cols, k_rows.data(), nullptr, nullptr);
-    load_rows(v, shape.seq_k, shape.kv_heads, shape.dim_v, b, g, j0, cols, kKeyTile, ldv, v_rows.data(), nullptr);
+    load_rows(v, plan.input_type, plan.v_index(b, j0, g), plan.row_stride(shape.kv_heads, shape.dim_v), shape.dim_v, cols,
+              kKeyTile, ldv, v_rows.data(), nullptr, nullptr);
     for (std::size_t h = g * plan.group; h < (g + 1) * plan.group; ++h) {
         for (std::size_t qt = 0; qt < plan.query_tiles; ++qt) {
             const std::size_t i0 = qt * kQueryTile;
@@ -568,8 +633,8 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
     for (std::size_t c = 0; c < cols; ++c) {
         float* row = dk_acc.data() + c * ld;
         plan.rotate(row, static_cast<long>(j0 + c), true);
-        std::copy(row, row + shape.dim, dk + plan.k_index(b, j0 + c, g));
-        std::copy(dv_acc.data() + c * ldv, dv_acc.data() + c * ldv + shape.dim_v, dv + plan.v_index(b, j0 + c, g));
+        write_row(dk, plan.output_type, plan.k_index(b, j0 + c, g), row, shape.dim);
+        write_row(dv, plan.output_type, plan.v_index(b, j0 + c, g), dv_acc.data() + c * ldv, shape.dim_v);
     }
 }
 
@@ -655,8 +720,8 @@ std::vector<float> attention_rope_table(const AttentionShape& shape, const Atten
     return rope_cos_sin_table(positions, rope);
 }
 
-void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
-                       const float* k, const float* v, float* o, float* logsumexp) {
+void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const void* q,
+                       const void* k, const void* v, void* o, float* logsumexp) {
     const Plan plan = make_plan(shape, options);
     if (shape.seq_q == 0) return;
     const KeyTiles keys = pack_key_tiles(plan, k, v, false, true, false, true);
@@ -665,26 +730,28 @@ void attention_forward(const AttentionShape& shape, const AttentionOptions& opti
     });
 }
 
-void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
-                        const float* k, const float* v, const float* o, const float* logsumexp,
-                        const float* d_o, float* dq, float* dk, float* dv) {
+void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const void* q,
+                        const void* k, const void* v, const void* o, const float* logsumexp,
+                        const void* d_o, void* dq, void* dk, void* dv) {
     const Plan plan = make_plan(shape, options);
+    const std::size_t out_bytes = element_bytes(plan.output_type);  // all-zero bits are +0 in both types
     if (shape.seq_k == 0) {  // no key is seen: O is the constant 0, every gradient is 0
-        std::fill(dq, dq + shape.batch * shape.seq_q * shape.heads * shape.dim, 0.0f);
+        std::memset(dq, 0, shape.batch * shape.seq_q * shape.heads * shape.dim * out_bytes);
         return;
     }
     if (shape.seq_q == 0) {
-        std::fill(dk, dk + shape.batch * shape.seq_k * shape.kv_heads * shape.dim, 0.0f);
-        std::fill(dv, dv + shape.batch * shape.seq_k * shape.kv_heads * shape.dim_v, 0.0f);
+        std::memset(dk, 0, shape.batch * shape.seq_k * shape.kv_heads * shape.dim * out_bytes);
+        std::memset(dv, 0, shape.batch * shape.seq_k * shape.kv_heads * shape.dim_v * out_bytes);
         return;
     }
     // D_i = rowsum(dO_i ∘ O_i) = Σ_j P_ij dP_ij (FlashAttention-2, eq. for dS), [batch, heads, seq_q].
     std::vector<float> row_dot(shape.batch * shape.heads * shape.seq_q);
+    std::vector<float> o_row(shape.dim_v), do_row(shape.dim_v);
     for (std::size_t b = 0; b < shape.batch; ++b)
         for (std::size_t i = 0; i < shape.seq_q; ++i)
             for (std::size_t h = 0; h < shape.heads; ++h) {
-                const float* o_row = o + plan.o_index(b, i, h);
-                const float* do_row = d_o + plan.o_index(b, i, h);
+                read_row(o, plan.output_type, plan.o_index(b, i, h), shape.dim_v, o_row.data());
+                read_row(d_o, plan.output_type, plan.o_index(b, i, h), shape.dim_v, do_row.data());
                 double sum = 0.0;
                 for (std::size_t p = 0; p < shape.dim_v; ++p) sum += static_cast<double>(o_row[p]) * do_row[p];
                 row_dot[plan.row_index(b, h, i)] = static_cast<float>(sum);

@@ -3,12 +3,19 @@
 //
 //   O = softmax_rows(c_i · Q Kᵀ) V
 //
-// Shapes (row-major):
+// Shapes (row-major), in the default layout 'bshd':
 //   Q  [batch, seq_q, heads,    dim]      dQ like Q
 //   K  [batch, seq_k, kv_heads, dim]      dK like K
 //   V  [batch, seq_k, kv_heads, dim_v]    dV like V
 //   O  [batch, seq_q, heads,    dim_v]    dO like O
 //   logsumexp [batch, heads, seq_q]       log Σ_j exp(c_i q_i·k_j) over the keys row i sees
+// Layout 'bhsd' (PyTorch's scaled_dot_product_attention) swaps the seq and heads axes of Q, K, V, O
+// and their gradients: Q [batch, heads, seq_q, dim], … . The kernels read and write either through
+// strides (the tile loaders and the output writes); nothing is transposed in memory.
+// Element types: Q, K, V are float32 or float16 (options.input_type, IEEE binary16 bits,
+// core/float16.hpp), converted to float32 as the tiles are packed; O, and in the backward pass O,
+// dO, dQ, dK, dV, are of the output type (options.output_type, or else the input type). All
+// arithmetic is float32; logsumexp is always float32.
 // Query head h reads kv head h / (heads / kv_heads).
 //
 // The per-row scale c_i (kexue.fm/archives/8823, 9588, 9708, 9948; bert4keras `softmax_plus`):
@@ -43,6 +50,7 @@
 
 #include "attention/rope.hpp"
 #include "core/error.hpp"
+#include "core/float16.hpp"
 #include "core/options.hpp"
 
 namespace kexue {
@@ -96,6 +104,17 @@ void visit_fields(AttentionRope& r, Visitor&& field) {
     field("rotaryDim", r.rotary_dim, kPositive);
 }
 
+// Where the seq and heads axes of Q, K, V, O (and their gradients) sit.
+enum class AttentionLayout { bshd, bhsd };
+
+template <>
+struct EnumNames<AttentionLayout> {
+    static constexpr EnumEntry<AttentionLayout> entries[] = {
+        {"bshd", AttentionLayout::bshd},  // [batch, seq, heads, dim]: kexue's default, onnxruntime's BSNH
+        {"bhsd", AttentionLayout::bhsd},  // [batch, heads, seq, dim]: PyTorch's
+    };
+};
+
 struct AttentionOptions {
     // 'entropy', 'standard', or a finite number: c_i fixed to it.
     std::variant<AttentionScale, double> scale = AttentionScale::entropy;
@@ -104,6 +123,14 @@ struct AttentionOptions {
     bool clip_below_one = false;
     bool causal = false;
     std::optional<AttentionRope> rope;  // rotate Q and K inside the kernel when set
+    AttentionLayout layout = AttentionLayout::bshd;
+    // The element type of the output (and of the backward's O, dO, dQ, dK, dV); empty: the input's.
+    std::optional<ElementType> output_type;
+    // The element type of Q, K, V: not an option of the JS API, whose facade sets it from the JS
+    // type of the arrays (Float32Array; Float16Array or Uint16Array of f16 bits).
+    ElementType input_type = ElementType::float32;
+
+    ElementType resolved_output_type() const { return output_type.value_or(input_type); }
 };
 
 template <typename Visitor>
@@ -114,6 +141,8 @@ void visit_fields(AttentionOptions& o, Visitor&& field) {
     field("clipBelowOne", o.clip_below_one);
     field("causal", o.causal);
     field("rope", o.rope);
+    field("layout", o.layout);
+    field("outputType", o.output_type);
 }
 
 // One options object of kx.attention / kx.attentionBackward: the shape and the options side by
@@ -153,15 +182,18 @@ std::vector<float> attention_row_scales(const AttentionShape& shape, const Atten
 std::vector<float> attention_rope_table(const AttentionShape& shape, const AttentionOptions& options);
 
 // Forward pass. `logsumexp` may be null when no backward pass follows. Outputs must not alias
-// inputs. The shape and options must pass attention_validate (asserted).
-void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
-                       const float* k, const float* v, float* o, float* logsumexp);
+// inputs. The shape and options must pass attention_validate (asserted). q, k, v hold elements of
+// options.input_type, o of options.resolved_output_type() (float32 for both by default, so float
+// pointers can be passed as they are).
+void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const void* q,
+                       const void* k, const void* v, void* o, float* logsumexp);
 
 // Backward pass from the forward's o and logsumexp: recomputes P tile by tile (FlashAttention-2),
-// writes dq, dk, dv (overwritten, not accumulated).
-void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
-                        const float* k, const float* v, const float* o, const float* logsumexp,
-                        const float* d_o, float* dq, float* dk, float* dv);
+// writes dq, dk, dv (overwritten, not accumulated). q, k, v are of the input type; o, d_o, dq, dk,
+// dv of the output type.
+void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const void* q,
+                        const void* k, const void* v, const void* o, const float* logsumexp,
+                        const void* d_o, void* dq, void* dk, void* dv);
 
 // The double-precision twins (attention_reference.cpp: the definition written with xtensor
 // expressions, materialising every score row). logsumexp may be null.
