@@ -33,6 +33,8 @@ const std::vector<std::string> kAttentionJsOnly{"backend"};
 
 const float* f32(std::uintptr_t address) { return reinterpret_cast<const float*>(address); }
 float* f32_out(std::uintptr_t address) { return reinterpret_cast<float*>(address); }
+const void* ptr(std::uintptr_t address) { return reinterpret_cast<const void*>(address); }
+void* ptr_out(std::uintptr_t address) { return reinterpret_cast<void*>(address); }
 const double* f64_or_null(std::uintptr_t address) {
     return address == 0 ? nullptr : reinterpret_cast<const double*>(address);
 }
@@ -99,8 +101,11 @@ val rope2d_apply(std::uintptr_t x, std::uintptr_t y, std::uintptr_t positions, v
 
 // ---- attention ----
 
-Error read_attention(const val& js, AttentionCall& call) {
+// `input_type`: the element type of q, k, v, which the facade reads off the JS arrays
+// ('float32' for a Float32Array, 'float16' for a Float16Array or a Uint16Array of f16 bits).
+Error read_attention(const val& js, AttentionCall& call, const std::string& input_type = "float32") {
     Error error = read_options(js, call, kAttentionJsOnly);
+    kexue::parse_enum(input_type, call.options.input_type);  // the facade passes one of the names
     if (!error) error = kexue::attention_validate(call.shape, call.options);
     return error;
 }
@@ -113,24 +118,26 @@ val attention_plan(val js) {
 }
 
 // q [batch, seqQ, heads, dim], k [batch, seqK, kvHeads, dim], v [batch, seqK, kvHeads, dimV]
-// → o [batch, seqQ, heads, dimV], logsumexp [batch, heads, seqQ] (0 to skip).
+// (or [batch, heads, seq, …] with layout 'bhsd'), of `input_type`, → o [batch, seqQ, heads, dimV]
+// of the output type, logsumexp [batch, heads, seqQ] float32 (0 to skip).
 val attention_forward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
-                      std::uintptr_t logsumexp, val js) {
+                      std::uintptr_t logsumexp, std::string input_type, val js) {
     AttentionCall call;
-    if (Error error = read_attention(js, call)) return to_js_error(error);
-    kexue::attention_forward(call.shape, call.options, f32(q), f32(k), f32(v), f32_out(o),
+    if (Error error = read_attention(js, call, input_type)) return to_js_error(error);
+    kexue::attention_forward(call.shape, call.options, ptr(q), ptr(k), ptr(v), ptr_out(o),
                              logsumexp == 0 ? nullptr : f32_out(logsumexp));
     return val::undefined();
 }
 
-// The backward pass from the forward's o and logsumexp: dq like q, dk like k, dv like v.
+// The backward pass from the forward's o and logsumexp: dq like q, dk like k, dv like v (in the
+// output type, as are o and d_o).
 val attention_backward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
                        std::uintptr_t logsumexp, std::uintptr_t d_o, std::uintptr_t dq, std::uintptr_t dk,
-                       std::uintptr_t dv, val js) {
+                       std::uintptr_t dv, std::string input_type, val js) {
     AttentionCall call;
-    if (Error error = read_attention(js, call)) return to_js_error(error);
-    kexue::attention_backward(call.shape, call.options, f32(q), f32(k), f32(v), f32(o), f32(logsumexp), f32(d_o),
-                              f32_out(dq), f32_out(dk), f32_out(dv));
+    if (Error error = read_attention(js, call, input_type)) return to_js_error(error);
+    kexue::attention_backward(call.shape, call.options, ptr(q), ptr(k), ptr(v), ptr(o), f32(logsumexp), ptr(d_o),
+                              ptr_out(dq), ptr_out(dk), ptr_out(dv));
     return val::undefined();
 }
 

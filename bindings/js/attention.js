@@ -6,13 +6,20 @@
 //                   k   [batch, seqK, kvHeads, dim]
 //                   v   [batch, seqK, kvHeads, dimV]
 //                   out [batch, seqQ, heads,   dimV]         dq, dk, dv like q, k, v
+//                   (layout 'bhsd': [batch, heads, seq, …] for all of them, PyTorch's order)
+//
+// Element types of attention: q, k, v are Float32Arrays, or float16 — a Float16Array where the JS
+// engine has one, else a Uint16Array of IEEE 754 binary16 bits — converted to float32 inside the
+// kernel as it packs its tiles. out (and dOut, dq, dk, dv) have options.outputType ('float32' or
+// 'float16'; default: the inputs' type). A float16 result is an array of the kind of q when q is
+// float16, else a Float16Array where the engine has one and a Uint16Array otherwise.
 //
 // The options are read, checked and completed by C++ (the field lists and validators in
 // src/attention/rope.hpp and attention.hpp, through the `…Plan` bindings); this side checks only
 // what C++ cannot see: the JS types and lengths of the arrays it copies into the heap (lengths from
 // the resolved plan), NaN inside q, k, v and dOut, and the JS-only `backend` option.
-import { describe, exactView, requireChoice, requireFinite, requireFloat32Array, requireOptionsObject, resolvePlan, throwIfError,
-  typedLength } from './errors.js';
+import { describe, exactView, requireChoice, requireFinite, requireFloat32Array, requireOptionsObject, requireTypedArray,
+  resolvePlan, throwIfError, typedArrayKind, typedLength } from './errors.js';
 import { withHeap } from './heap.js';
 
 const BACKENDS = ['auto', 'wasm', 'webgpu'];
@@ -39,16 +46,78 @@ function requirePositions(fn, name, value, length, meaning) {
   return out;
 }
 
-// q, k, v of the resolved shape, without NaN or ±Infinity; returns the output's element count.
+// ---- element types ----------------------------------------------------------------------------
+
+const FLOAT16_KINDS = ['Float16Array', 'Uint16Array'];
+const hasFloat16Array = () => typeof globalThis.Float16Array === 'function';
+
+// 'float32' for a Float32Array, 'float16' for a Float16Array or Uint16Array, else undefined.
+function elementTypeOf(value) {
+  const kind = typedArrayKind(value);
+  if (kind === 'Float32Array') return 'float32';
+  return FLOAT16_KINDS.includes(kind) ? 'float16' : undefined;
+}
+
+// A tensor of `type` with the element count of `dims`.
+function requireTensor(fn, name, value, dims, type) {
+  if (type === 'float32') return requireFloat32Array(fn, name, value, dims);
+  return requireTypedArray(fn, name, value, dims, FLOAT16_KINDS,
+    'a Float16Array or a Uint16Array of float16 bits (the element type of q, or outputType)');
+}
+
+// No NaN or ±Infinity: float16 bits are non-finite when all five exponent bits are set.
+function requireFiniteTensor(fn, name, array) {
+  if (typedArrayKind(array) !== 'Uint16Array') return requireFinite(fn, name, array);
+  const bits = exactView(array);
+  for (let i = 0; i < bits.length; ++i) {
+    if ((bits[i] & 0x7c00) === 0x7c00) {
+      const value = bits[i] & 0x3ff ? NaN : bits[i] & 0x8000 ? -Infinity : Infinity;
+      throw new RangeError(`${fn}: ${name}[${i}] must be finite, received ${value} (float16 bits 0x${bits[i].toString(16)})`);
+    }
+  }
+}
+
+// The dims of a [batch, seq, heads, width] tensor in the plan's layout, for messages and lengths.
+function tensorDims(plan, seqName, headsName, widthName) {
+  const dims = { batch: plan.batch, [seqName]: plan[seqName], [headsName]: plan[headsName], [widthName]: plan[widthName] };
+  const order = plan.layout === 'bhsd' ? ['batch', headsName, seqName, widthName] : ['batch', seqName, headsName, widthName];
+  return order.map((dimName) => [dimName, dims[dimName]]);
+}
+
+// q, k, v of the resolved shape and one element type, without NaN or ±Infinity. Returns the
+// input and output element types, the output's element count and how to read a result.
 function checkAttentionInputs(fn, plan, q, k, v) {
-  const { batch, seqQ, seqK, heads, kvHeads, dim, dimV } = plan;
-  requireFloat32Array(fn, 'q', q, [['batch', batch], ['seqQ', seqQ], ['heads', heads], ['dim', dim]]);
-  requireFloat32Array(fn, 'k', k, [['batch', batch], ['seqK', seqK], ['kvHeads', kvHeads], ['dim', dim]]);
-  requireFloat32Array(fn, 'v', v, [['batch', batch], ['seqK', seqK], ['kvHeads', kvHeads], ['dimV', dimV]]);
-  requireFinite(fn, 'q', q);
-  requireFinite(fn, 'k', k);
-  requireFinite(fn, 'v', v);
-  return batch * seqQ * heads * dimV;
+  const inputType = elementTypeOf(q) ?? 'float32';  // anything else is refused as "not a Float32Array"
+  requireTensor(fn, 'q', q, tensorDims(plan, 'seqQ', 'heads', 'dim'), inputType);
+  requireTensor(fn, 'k', k, tensorDims(plan, 'seqK', 'kvHeads', 'dim'), inputType);
+  requireTensor(fn, 'v', v, tensorDims(plan, 'seqK', 'kvHeads', 'dimV'), inputType);
+  requireFiniteTensor(fn, 'q', q);
+  requireFiniteTensor(fn, 'k', k);
+  requireFiniteTensor(fn, 'v', v);
+  const outputType = plan.outputType ?? inputType;
+  const kind16 = inputType === 'float16' ? typedArrayKind(q) : hasFloat16Array() ? 'Float16Array' : 'Uint16Array';
+  return {
+    inputType,
+    outputType,
+    outCount: plan.batch * plan.seqQ * plan.heads * plan.dimV,
+    // The heap's copy of a result of the output type, as a new array.
+    read(heap, pointer, count) {
+      if (outputType === 'float32') return heap.read(pointer, count);
+      const bits = heap.read16(pointer, count);
+      return kind16 === 'Float16Array' ? new globalThis.Float16Array(bits.buffer) : bits;
+    },
+    input(heap, array, what) {
+      return elementTypeOf(array) === 'float32' ? heap.input(array, what) : heap.input16(array, what);
+    },
+    bytes: outputType === 'float32' ? 4 : 2,
+  };
+}
+
+// Why the WebGPU kernel cannot take this call (it reads float32 'bshd' tensors), or null.
+function wasmOnlyReason(plan, io) {
+  if (plan.layout === 'bhsd') return "layout 'bhsd' runs on WASM only";
+  if (io.inputType !== 'float32' || io.outputType !== 'float32') return 'float16 tensors run on WASM only';
+  return null;
 }
 
 const noWebGpu = () => ({ backend: null, reason: "this instance was created with init({ backend: 'wasm' })" });
@@ -158,16 +227,18 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
 
   /**
    * O = softmax(c_i · Q Kᵀ) V, fused and tiled; never forms the seqQ×seqK score matrix.
-   * Returns a Promise (the WebGPU backend shares this call) of out [batch, seqQ, heads, dimV].
+   * Returns a Promise (the WebGPU backend shares this call) of out [batch, seqQ, heads, dimV]
+   * ([batch, heads, seqQ, dimV] with layout 'bhsd'), of options.outputType.
    */
   async function attention(q, k, v, options) {
     const fn = 'attention';
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
     const plan = resolvePlan(fn, module.attentionPlan(options));
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto');
-    const outCount = checkAttentionInputs(fn, plan, q, k, v);
+    const io = checkAttentionInputs(fn, plan, q, k, v);
+    const { outCount } = io;
     // Empty shapes (seqQ = 0, or seqK = 0: zeros) need no kernel; WASM answers them.
-    const gpu = pickGpu(fn, backend, (g) => g.attentionUnsupported(plan));
+    const gpu = pickGpu(fn, backend, (g) => wasmOnlyReason(plan, io) ?? g.attentionUnsupported(plan));
     if (gpu && outCount > 0 && plan.seqK > 0) {
       try {
         const { rowScale, ropeTable } = attentionGpuTables(fn, plan, options);
@@ -178,12 +249,12 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       }
     }
     return withHeap(module, (heap) => {
-      const qPtr = heap.input(q, 'q');
-      const kPtr = heap.input(k, 'k');
-      const vPtr = heap.input(v, 'v');
-      const oPtr = heap.alloc(outCount, 'the output');
-      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, options));
-      return heap.read(oPtr, outCount);
+      const qPtr = io.input(heap, q, 'q');
+      const kPtr = io.input(heap, k, 'k');
+      const vPtr = io.input(heap, v, 'v');
+      const oPtr = heap.alloc(outCount, 'the output', io.bytes);
+      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, io.inputType, options));
+      return io.read(heap, oPtr, outCount);
     });
   }
 
@@ -198,23 +269,25 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     if (requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto') === 'webgpu') {
       throw new RangeError(`${fn}: backend must be 'auto' or 'wasm' (the backward pass runs on WASM), received 'webgpu'`);
     }
-    const outCount = checkAttentionInputs(fn, plan, q, k, v);
-    const { batch, seqQ, heads, dimV } = plan;
-    requireFloat32Array(fn, 'dOut', dOut, [['batch', batch], ['seqQ', seqQ], ['heads', heads], ['dimV', dimV]]);
-    requireFinite(fn, 'dOut', dOut);
+    const io = checkAttentionInputs(fn, plan, q, k, v);
+    const { batch, seqQ, heads } = plan;
+    // dOut = ∂L/∂out has the output's shape and element type.
+    requireTensor(fn, 'dOut', dOut, tensorDims(plan, 'seqQ', 'heads', 'dimV'), io.outputType);
+    requireFiniteTensor(fn, 'dOut', dOut);
     return withHeap(module, (heap) => {
-      const qPtr = heap.input(q, 'q');
-      const kPtr = heap.input(k, 'k');
-      const vPtr = heap.input(v, 'v');
-      const dOutPtr = heap.input(dOut, 'dOut');
-      const oPtr = heap.alloc(outCount, 'the output');
+      const qPtr = io.input(heap, q, 'q');
+      const kPtr = io.input(heap, k, 'k');
+      const vPtr = io.input(heap, v, 'v');
+      const dOutPtr = io.input(heap, dOut, 'dOut');
+      const oPtr = heap.alloc(io.outCount, 'the output', io.bytes);
       const lsePtr = heap.alloc(batch * heads * seqQ, 'the logsumexp');
-      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, options));
-      const dqPtr = heap.alloc(typedLength(q), 'dq');
-      const dkPtr = heap.alloc(typedLength(k), 'dk');
-      const dvPtr = heap.alloc(typedLength(v), 'dv');
-      throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr, options));
-      return { dq: heap.read(dqPtr, typedLength(q)), dk: heap.read(dkPtr, typedLength(k)), dv: heap.read(dvPtr, typedLength(v)) };
+      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, io.inputType, options));
+      const dqPtr = heap.alloc(typedLength(q), 'dq', io.bytes);
+      const dkPtr = heap.alloc(typedLength(k), 'dk', io.bytes);
+      const dvPtr = heap.alloc(typedLength(v), 'dv', io.bytes);
+      throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr,
+        io.inputType, options));
+      return { dq: io.read(heap, dqPtr, typedLength(q)), dk: io.read(heap, dkPtr, typedLength(k)), dv: io.read(heap, dvPtr, typedLength(v)) };
     });
   }
 
