@@ -15,7 +15,12 @@
 // without RoPE and with the same scale 1/√d, batch 1, 8 heads, d 64. onnxruntime-web fixes its
 // thread count once per process (env.wasm.numThreads), so each thread count runs in a child
 // process that holds both contenders (kexue with the same count); the outputs are compared before
-// timing. `npm run bench -- attention --only ort` runs this part alone (`--only tfjs` the rest).
+// timing. --sizes 128,512 sets its lengths (default 128, 512, 2048).
+//
+// Then the padded-batch and sliding-window benchmarks (runMasks below).
+//
+// npm run bench -- attention --part tfjs | ort | masks
+// One of the three parts alone.
 //
 // npm run bench -- attention --backend webgpu
 // kx.attention on WebGPU instead (init({ backend: 'webgpu' })): the adapter's info, the
@@ -119,7 +124,7 @@ async function heapProbe(n, threads) {
   const k = randomArray(n * HEADS * DIM);
   const v = randomArray(n * HEADS * DIM);
   const start = performance.now();
-  await kx.attention(q, k, v, { seqQ: n, heads: HEADS, dim: DIM, rope: { layout: 'half' } });
+  await kx.attention(q, k, v, { seqQ: n, heads: HEADS, dim: DIM, scale: 'entropy', rope: { layout: 'half' } });
   const ms = performance.now() - start;
   process.stdout.write(JSON.stringify({ ms, heapBytes: kx.wasmHeapBytes }) + '\n');
 }
@@ -152,21 +157,24 @@ function sizesArgument() {
   return sizes;
 }
 
-function onlyArgument() {
-  const index = process.argv.indexOf('--only');
+// `--part tfjs | ort | masks`: one part alone.
+const PARTS = ['tfjs', 'ort', 'masks'];
+function partArgument() {
+  const index = process.argv.indexOf('--part');
   if (index < 0) return null;
   const value = process.argv[index + 1];
-  if (value !== 'ort' && value !== 'tfjs') {
-    throw new Error(`attention bench: --only must be 'ort' or 'tfjs', received ${value}`);
+  if (!PARTS.includes(value)) {
+    throw new Error(`attention bench: --part must be one of ${PARTS.join(', ')}, received ${value}`);
   }
   return value;
 }
 
 export async function run(options = {}) {
   if (backendArgument() === 'webgpu') return runWebGpu(options);
-  const only = onlyArgument();
-  if (only !== 'ort') await runWasm(options);
-  if (only !== 'tfjs') await runOrt(options);
+  const part = partArgument();
+  if (part === null || part === 'tfjs') await runWasm(options);
+  if (part === null || part === 'ort') await runOrt(options);
+  if (part === null || part === 'masks') await runMasks(options);
 }
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -207,7 +215,7 @@ async function runWebGpu({ sizes } = {}) {
     const k = randomArray(n * HEADS * DIM);
     const v = randomArray(n * HEADS * DIM);
     for (const causal of [false, true]) {
-      const options = { seqQ: n, heads: HEADS, dim: DIM, causal, rope: { layout: 'half' } };
+      const options = { seqQ: n, heads: HEADS, dim: DIM, causal, scale: 'entropy', rope: { layout: 'half' } };
       const t0 = performance.now();
       const ours = await gpu.attention(q, k, v, { ...options, backend: 'webgpu' });
       const first = performance.now() - t0;
@@ -248,7 +256,7 @@ async function runWasm({ sizes = [128, 512, 2048], probeSizes = [2048, 16384] } 
     const v = randomArray(n * HEADS * DIM);
     const dOut = randomArray(n * HEADS * DIM);
     for (const causal of [false, true]) {
-      const options = { seqQ: n, heads: HEADS, dim: DIM, causal, rope: { layout: 'half' } };
+      const options = { seqQ: n, heads: HEADS, dim: DIM, causal, scale: 'entropy', rope: { layout: 'half' } };
       const peer = tfjsAttention(tf, n, causal, q, k, v, dOut);
       // Same work: the outputs agree.
       const ours = await kx.attention(q, k, v, options);
@@ -404,6 +412,75 @@ async function runOrt({ ortSizes = sizesArgument() ?? ORT_SIZES } = {}) {
 if (process.argv[2] === '--ort-child') {
   await ortChild(Number(process.argv[3]), process.argv[4].split(',').map(Number));
 }
+
+// Padded batches and sliding windows (issue 13): the work the kernel skips.
+//   padded batch: batch 4 of lengths 512, 1024, 1536, 2048 padded to 2048, one call with
+//     seqLensQ/seqLensK, against the four rows run one by one at their own lengths (the same
+//     answers), and against the padded call without lengths (what ignoring the padding costs);
+//   window: n = 8192, causal, a window of 256 keys (left 255) against full causal attention:
+//     about n/2 / 256 = 16× less work.
+// GFLOP/s are effective (the useful FLOPs: 4·L²·d·heads per row, halved under causal, 4·n·w·d·heads
+// for the window).
+async function runMasks({ window = 256, windowN = 8192 } = {}) {
+  const kx = await init({ backend: 'wasm' });
+  const kx1 = await init({ threads: 1, backend: 'wasm' });
+  const lengths = [512, 1024, 1536, 2048];
+  const batch = lengths.length, n = Math.max(...lengths);
+  const rows = [];
+  for (const causal of [false, true]) {
+    const q = randomArray(batch * n * HEADS * DIM), k = randomArray(batch * n * HEADS * DIM), v = randomArray(batch * n * HEADS * DIM);
+    const base = { batch, seqQ: n, heads: HEADS, dim: DIM, causal, rope: { layout: 'half' } };
+    const padded = { ...base, seqLensQ: lengths, seqLensK: lengths };
+    const row = (x, b, L) => x.subarray(b * n * HEADS * DIM, (b * n + L) * HEADS * DIM);
+    const oneByOne = (module) => async () => {
+      for (const [b, L] of lengths.entries()) {
+        await module.attention(row(q, b, L), row(k, b, L), row(v, b, L), { ...base, batch: 1, seqQ: L });
+      }
+    };
+    // Same answers: row b of the padded call is row b alone.
+    const together = await kx.attention(q, k, v, padded);
+    for (const [b, L] of lengths.entries()) {
+      const alone = await kx.attention(row(q, b, L), row(k, b, L), row(v, b, L), { ...base, batch: 1, seqQ: L });
+      const error = relativeError(row(together, b, L), alone);
+      if (!(error < 1e-6)) throw new Error(`attention bench: padded row ${b} differs from the row alone: ${error}`);
+    }
+    for (const [threads, module] of [[1, kx1], [kx.threads, kx]]) {
+      const contenders = {
+        seqLens: () => module.attention(q, k, v, padded),
+        oneByOne: oneByOne(module),
+        unmasked: () => module.attention(q, k, v, base),
+      };
+      for (const fn of Object.values(contenders)) await warmUpAsync(fn, { seconds: 0, minCalls: 1 });
+      const ms = await interleavedAsync(contenders, 3);
+      const flops = lengths.reduce((sum, L) => sum + 4 * L * L * DIM * HEADS, 0) * (causal ? 0.5 : 1);
+      const gf = (t) => (flops / (t * 1e6)).toFixed(1);
+      rows.push([causal ? 'yes' : 'no', threads, `${ms.seqLens.toFixed(0)} (${gf(ms.seqLens)})`,
+        `${ms.oneByOne.toFixed(0)} (${gf(ms.oneByOne)})`, (ms.oneByOne / ms.seqLens).toFixed(2) + '×',
+        ms.unmasked.toFixed(0), (ms.unmasked / ms.seqLens).toFixed(2) + '×']);
+    }
+  }
+  process.stdout.write(`\npadded batch: batch ${batch}, lengths ${lengths.join(', ')} (padded to ${n}), ${HEADS} heads, dim ${DIM}, ` +
+    'RoPE: ms (effective GFLOP/s on the valid rows), median of 3 interleaved runs\n');
+  process.stdout.write(table(['causal', 'threads', 'seqLensQ/K', 'rows one by one', 'ratio', 'padded, no lengths', 'ratio'], rows) + '\n');
+
+  const q = randomArray(windowN * HEADS * DIM), k = randomArray(windowN * HEADS * DIM), v = randomArray(windowN * HEADS * DIM);
+  const causal = { seqQ: windowN, heads: HEADS, dim: DIM, causal: true, rope: { layout: 'half' } };
+  const windowed = { ...causal, window: { left: window - 1 } };
+  const windowRows = [];
+  for (const [threads, module] of [[1, kx1], [kx.threads, kx]]) {
+    const contenders = { window: () => module.attention(q, k, v, windowed), full: () => module.attention(q, k, v, causal) };
+    for (const fn of Object.values(contenders)) await warmUpAsync(fn, { seconds: 0, minCalls: 1 });
+    const ms = await interleavedAsync(contenders, 3);
+    const windowFlops = 4 * windowN * window * DIM * HEADS, fullFlops = 2 * windowN * windowN * DIM * HEADS;
+    windowRows.push([threads, `${ms.window.toFixed(0)} (${(windowFlops / (ms.window * 1e6)).toFixed(1)})`,
+      `${ms.full.toFixed(0)} (${(fullFlops / (ms.full * 1e6)).toFixed(1)})`, (ms.full / ms.window).toFixed(1) + '×',
+      (fullFlops / windowFlops).toFixed(1) + '×']);
+  }
+  process.stdout.write(`\nsliding window: n = ${windowN}, causal, window ${window} (left ${window - 1}), ${HEADS} heads, dim ${DIM}, ` +
+    'RoPE: ms (effective GFLOP/s), median of 3 interleaved runs\n');
+  process.stdout.write(table(['threads', `window ${window}`, 'full causal', 'speed-up', 'FLOP ratio'], windowRows) + '\n');
+}
+
 if (process.argv[2] === '--heap-probe') {
   await heapProbe(Number(process.argv[3]), 'auto');
 }

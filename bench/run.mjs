@@ -1,6 +1,6 @@
 // npm run bench [-- NAME ...]   runs the named side-by-side benchmarks (all when none is named).
 // The WASM module is built first if stale. Options with a value (--backend webgpu) are read by the
-// benchmarks themselves from process.argv (--only ort|tfjs and --sizes 128,512: the attention bench's).
+// benchmarks themselves from process.argv (--part tfjs|ort|masks and --sizes 128,512: the attention bench's).
 import { build } from '../scripts/build.mjs';
 
 const BENCHMARKS = {
@@ -15,7 +15,7 @@ const BENCHMARKS = {
   diffusion: () => import('./diffusion.mjs'),
 };
 
-const OPTIONS_WITH_VALUE = ['--backend', '--only', '--sizes'];
+const OPTIONS_WITH_VALUE = ['--backend', '--part', '--sizes'];
 const names = process.argv.slice(2).filter((arg, i, args) => !arg.startsWith('-') && !OPTIONS_WITH_VALUE.includes(args[i - 1]));
 for (const name of names) {
   if (!(name in BENCHMARKS)) {

@@ -110,22 +110,43 @@ Error read_attention(const val& js, AttentionCall& call, const std::string& inpu
     return error;
 }
 
+// { options } or { error }, and wasmOnly: whether the call uses what the WebGPU kernel does not
+// implement yet (attention_needs_wasm).
 val attention_plan(val js) {
     AttentionCall call;
     const Error error = read_attention(js, call);
     call.options = kexue::attention_resolve(call.shape, call.options);
-    return plan_result(error, call);
+    val out = plan_result(error, call);
+    if (!error) out.set("wasmOnly", kexue::attention_needs_wasm(call.options));
+    return out;
+}
+
+// The heap addresses of the buffers besides q, k, v: { bias, mask } (0 or absent when off). The
+// facade copies `bias.data` / `mask.data` there; an option without its buffer is refused.
+Error read_buffers(const val& js, const AttentionCall& call, kexue::AttentionBuffers& out) {
+    auto address = [&](const char* name) -> std::uintptr_t {
+        if (js.isUndefined() || js.isNull()) return 0;
+        const val v = js[name];
+        return v.isUndefined() || v.isNull() ? 0 : static_cast<std::uintptr_t>(v.as<double>());
+    };
+    out.bias = reinterpret_cast<const float*>(address("bias"));
+    out.mask = reinterpret_cast<const std::uint8_t*>(address("mask"));
+    if (call.options.bias && !out.bias) return kexue::type_error("bias.data", "a Float32Array", "undefined");
+    if (call.options.mask && !out.mask) return kexue::type_error("mask.data", "a Uint8Array", "undefined");
+    return {};
 }
 
 // q [batch, seqQ, heads, dim], k [batch, seqK, kvHeads, dim], v [batch, seqK, kvHeads, dimV]
 // (or [batch, heads, seq, …] with layout 'bhsd'), of `input_type`, → o [batch, seqQ, heads, dimV]
 // of the output type, logsumexp [batch, heads, seqQ] float32 (0 to skip).
 val attention_forward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
-                      std::uintptr_t logsumexp, std::string input_type, val js) {
+                      std::uintptr_t logsumexp, val buffers, std::string input_type, val js) {
     AttentionCall call;
+    kexue::AttentionBuffers data;
     if (Error error = read_attention(js, call, input_type)) return to_js_error(error);
+    if (Error error = read_buffers(buffers, call, data)) return to_js_error(error);
     kexue::attention_forward(call.shape, call.options, ptr(q), ptr(k), ptr(v), ptr_out(o),
-                             logsumexp == 0 ? nullptr : f32_out(logsumexp));
+                             logsumexp == 0 ? nullptr : f32_out(logsumexp), data);
     return val::undefined();
 }
 
@@ -133,11 +154,13 @@ val attention_forward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std:
 // output type, as are o and d_o).
 val attention_backward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
                        std::uintptr_t logsumexp, std::uintptr_t d_o, std::uintptr_t dq, std::uintptr_t dk,
-                       std::uintptr_t dv, std::string input_type, val js) {
+                       std::uintptr_t dv, val buffers, std::string input_type, val js) {
     AttentionCall call;
+    kexue::AttentionBuffers data;
     if (Error error = read_attention(js, call, input_type)) return to_js_error(error);
+    if (Error error = read_buffers(buffers, call, data)) return to_js_error(error);
     kexue::attention_backward(call.shape, call.options, ptr(q), ptr(k), ptr(v), ptr(o), f32(logsumexp), ptr(d_o),
-                              ptr_out(dq), ptr_out(dk), ptr_out(dv));
+                              ptr_out(dq), ptr_out(dk), ptr_out(dv), data);
     return val::undefined();
 }
 

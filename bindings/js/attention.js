@@ -17,7 +17,9 @@
 // The options are read, checked and completed by C++ (the field lists and validators in
 // src/attention/rope.hpp and attention.hpp, through the `…Plan` bindings); this side checks only
 // what C++ cannot see: the JS types and lengths of the arrays it copies into the heap (lengths from
-// the resolved plan), NaN inside q, k, v and dOut, and the JS-only `backend` option.
+// the resolved plan), NaN inside q, k, v and dOut (and NaN, +Infinity inside bias.data), the
+// element type of q, k, v (float32 or float16), and the JS-only `backend` option. `bias` and `mask`
+// cross as { shape } to C++ and as heap addresses of their data.
 import { describe, exactView, requireChoice, requireFinite, requireFloat32Array, requireOptionsObject, requireTypedArray,
   resolvePlan, throwIfError, typedArrayKind, typedLength } from './errors.js';
 import { withHeap } from './heap.js';
@@ -113,11 +115,91 @@ function checkAttentionInputs(fn, plan, q, k, v) {
   };
 }
 
-// Why the WebGPU kernel cannot take this call (it reads float32 'bshd' tensors), or null.
-function wasmOnlyReason(plan, io) {
-  if (plan.layout === 'bhsd') return "layout 'bhsd' runs on WASM only";
-  if (io.inputType !== 'float32' || io.outputType !== 'float32') return 'float16 tensors run on WASM only';
-  return null;
+// Why the WebGPU kernel cannot take this call's arrays (it reads float32 tensors), or null. The
+// options it cannot take (layout 'bhsd', outputType 'float16', …) are the plan's wasmOnly.
+function wasmOnlyReason(io) {
+  return io.inputType !== 'float32' ? 'float16 tensors run on WASM only' : null;
+}
+
+// `bias` and `mask` come as { data, shape }: C++ reads and checks the shape (the options object
+// goes there without `data`), this side checks the data it copies. Returns the options for C++ and
+// the two data arrays (undefined when absent).
+function splitTensorOptions(options) {
+  let forCpp = options;
+  const data = {};
+  for (const name of ['bias', 'mask']) {
+    const value = options[name];
+    if (value !== null && typeof value === 'object' && !Array.isArray(value) && !ArrayBuffer.isView(value)) {
+      const { data: array, ...rest } = value;
+      data[name] = array;
+      forCpp = { ...forCpp, [name]: rest };
+    }
+  }
+  return { forCpp, data };
+}
+
+const product = (dims) => dims.reduce((a, b) => a * b, 1);
+
+// bias.data: a Float32Array of the shape's element count; NaN and +Infinity refused, −Infinity
+// allowed (a key removed, as by a false mask entry, except that n_i still counts it).
+function requireBias(fn, data, shape) {
+  const count = product(shape);
+  if (typedArrayKind(data) !== 'Float32Array') {
+    throw new TypeError(`${fn}: bias.data must be a Float32Array, received ${describe(data)}`);
+  }
+  if (typedLength(data) !== count) {
+    throw new RangeError(`${fn}: bias.data must have length ${shape.join('*')} = ${count} for bias.shape ` +
+      `[${shape.join(', ')}], received length ${typedLength(data)}`);
+  }
+  const view = exactView(data);
+  for (let i = 0; i < count; ++i) {
+    if (Number.isNaN(view[i]) || view[i] === Infinity) {
+      throw new RangeError(`${fn}: bias.data[${i}] must be a number or -Infinity, received ${view[i]}`);
+    }
+  }
+  return view;
+}
+
+// mask.data: 1 (or any nonzero byte, or true) means "may attend". A Uint8Array, Int8Array or
+// Uint8ClampedArray is taken as it is; an Array of booleans or 0/1 is converted.
+function requireMask(fn, data, shape) {
+  const count = product(shape);
+  const kind = typedArrayKind(data);
+  const bytes = kind === 'Uint8Array' || kind === 'Int8Array' || kind === 'Uint8ClampedArray';
+  if (!bytes && !Array.isArray(data)) {
+    throw new TypeError(`${fn}: mask.data must be a Uint8Array (or an Array of booleans), received ${describe(data)}`);
+  }
+  const length = bytes ? typedLength(data) : data.length;
+  if (length !== count) {
+    throw new RangeError(`${fn}: mask.data must have length ${shape.join('*')} = ${count} for mask.shape ` +
+      `[${shape.join(', ')}], received length ${length}`);
+  }
+  if (bytes) return new Uint8Array(exactView(data).buffer, exactView(data).byteOffset, count);
+  const out = new Uint8Array(count);
+  for (let i = 0; i < count; ++i) {
+    const x = data[i];
+    if (x === true || x === 1) out[i] = 1;
+    else if (x !== false && x !== 0) {
+      throw new TypeError(`${fn}: mask.data[${i}] must be a boolean, 0 or 1, received ${describe(x)}`);
+    }
+  }
+  return out;
+}
+
+// The bias and mask data checked against the resolved plan (null when the option is off).
+function checkTensorData(fn, plan, data) {
+  return {
+    bias: plan.bias ? requireBias(fn, data.bias, plan.bias.shape) : null,
+    mask: plan.mask ? requireMask(fn, data.mask, plan.mask.shape) : null,
+  };
+}
+
+// Copies the bias and mask into the heap: { bias, mask } addresses for the C++ call (0 when off).
+function heapTensors(heap, tensors) {
+  return {
+    bias: tensors.bias ? heap.input(tensors.bias, 'bias.data') : 0,
+    mask: tensors.mask ? heap.inputBytes(tensors.mask, 'mask.data') : 0,
+  };
 }
 
 const noWebGpu = () => ({ backend: null, reason: "this instance was created with init({ backend: 'wasm' })" });
@@ -233,15 +315,20 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
   async function attention(q, k, v, options) {
     const fn = 'attention';
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
-    const plan = resolvePlan(fn, module.attentionPlan(options));
+    const { forCpp, data } = splitTensorOptions(options);
+    const planned = module.attentionPlan(forCpp);
+    const plan = resolvePlan(fn, planned);
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto');
     const io = checkAttentionInputs(fn, plan, q, k, v);
     const { outCount } = io;
+    const tensors = checkTensorData(fn, plan, data);
     // Empty shapes (seqQ = 0, or seqK = 0: zeros) need no kernel; WASM answers them.
-    const gpu = pickGpu(fn, backend, (g) => wasmOnlyReason(plan, io) ?? g.attentionUnsupported(plan));
+    const gpu = pickGpu(fn, backend, (g) => (planned.wasmOnly
+      ? 'the WebGPU kernel does not implement seqLensQ, seqLensK, window, alibi, bias, mask, layout \'bhsd\' or float16 yet'
+      : wasmOnlyReason(io) ?? g.attentionUnsupported(plan)));
     if (gpu && outCount > 0 && plan.seqK > 0) {
       try {
-        const { rowScale, ropeTable } = attentionGpuTables(fn, plan, options);
+        const { rowScale, ropeTable } = attentionGpuTables(fn, plan, forCpp);
         return await gpu.attention(q, k, v, plan, rowScale, ropeTable);
       } catch (error) {
         if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
@@ -253,7 +340,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const kPtr = io.input(heap, k, 'k');
       const vPtr = io.input(heap, v, 'v');
       const oPtr = heap.alloc(outCount, 'the output', io.bytes);
-      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, io.inputType, options));
+      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, heapTensors(heap, tensors), io.inputType, forCpp));
       return io.read(heap, oPtr, outCount);
     });
   }
@@ -265,7 +352,8 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
   function attentionBackward(q, k, v, dOut, options) {
     const fn = 'attentionBackward';
     requireOptionsObject(fn, options, 'seqQ, heads, dim');
-    const plan = resolvePlan(fn, module.attentionPlan(options));
+    const { forCpp, data } = splitTensorOptions(options);
+    const plan = resolvePlan(fn, module.attentionPlan(forCpp));
     if (requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto') === 'webgpu') {
       throw new RangeError(`${fn}: backend must be 'auto' or 'wasm' (the backward pass runs on WASM), received 'webgpu'`);
     }
@@ -274,6 +362,7 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     // dOut = ∂L/∂out has the output's shape and element type.
     requireTensor(fn, 'dOut', dOut, tensorDims(plan, 'seqQ', 'heads', 'dimV'), io.outputType);
     requireFiniteTensor(fn, 'dOut', dOut);
+    const tensors = checkTensorData(fn, plan, data);
     return withHeap(module, (heap) => {
       const qPtr = io.input(heap, q, 'q');
       const kPtr = io.input(heap, k, 'k');
@@ -281,12 +370,13 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
       const dOutPtr = io.input(heap, dOut, 'dOut');
       const oPtr = heap.alloc(io.outCount, 'the output', io.bytes);
       const lsePtr = heap.alloc(batch * heads * seqQ, 'the logsumexp');
-      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, io.inputType, options));
+      const buffers = heapTensors(heap, tensors);
+      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, buffers, io.inputType, forCpp));
       const dqPtr = heap.alloc(typedLength(q), 'dq', io.bytes);
       const dkPtr = heap.alloc(typedLength(k), 'dk', io.bytes);
       const dvPtr = heap.alloc(typedLength(v), 'dv', io.bytes);
-      throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr,
-        io.inputType, options));
+      throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr, buffers,
+        io.inputType, forCpp));
       return { dq: io.read(heap, dqPtr, typedLength(q)), dk: io.read(heap, dkPtr, typedLength(k)), dv: io.read(heap, dvPtr, typedLength(v)) };
     });
   }

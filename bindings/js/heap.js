@@ -53,6 +53,14 @@ export class HeapFrame {
     return pointer;
   }
 
+  // Copies a Uint8Array (bytes) into a new heap buffer; returns its byte address.
+  inputBytes(array, what) {
+    const source = exactView(array);
+    const pointer = this.alloc(lengthOf(source), what, 1);
+    this.module.HEAPU8.set(source, pointer);
+    return pointer;
+  }
+
   // A new Float32Array with a copy of `count` floats at `pointer`.
   read(pointer, count) {
     const start = pointer >>> 2;

@@ -230,12 +230,56 @@ export interface AttentionRopeOptions {
   rotaryDim?: number;
 }
 
+/**
+ * A sliding window around a query's position p: keys p − left … p + right, both ends inclusive.
+ * A side left out (or null) is unbounded; with causal, right is cut to 0. onnxruntime's
+ * local_window_size w is { left: w − 1, right: 0 } with causal (Mistral's window).
+ */
+export interface AttentionWindow {
+  left?: number | null;
+  right?: number | null;
+}
+
+/**
+ * An additive bias read from the caller's buffer (never expanded): shape [batch|1, heads|1,
+ * seqQ|1, seqK|1] (each dim that size or 1), data row-major float32. −Infinity removes a key
+ * (NaN and +Infinity are refused); a bias never changes n_i of the entropy scale.
+ */
+export interface AttentionBias {
+  data: Float32Array;
+  shape: readonly number[];
+}
+
+/**
+ * A boolean mask, broadcast like AttentionBias: nonzero / true = may attend. Bytes (Uint8Array,
+ * Int8Array, Uint8ClampedArray) or an Array of booleans or 0/1. A masked key leaves n_i.
+ */
+export interface AttentionMask {
+  data: Uint8Array | Int8Array | Uint8ClampedArray | readonly boolean[] | readonly number[];
+  shape: readonly number[];
+}
+
 export interface AttentionOptions {
   batch?: number;
   /** Query rows (0 allowed). */
   seqQ: number;
   /** Default seqQ. With causal, query i sits at position seqK − seqQ + i. */
   seqK?: number;
+  /**
+   * Right-padded batches: batch b's valid queries are its first seqLensQ[b] rows (the rest output
+   * zeros), and query i sits at position seqLensK[b] − seqLensQ[b] + i. Length batch; entries ≤ seqQ.
+   */
+  seqLensQ?: null | ArrayLike<number>;
+  /** Batch b's valid keys are its first seqLensK[b] (length batch; entries ≤ seqK). */
+  seqLensK?: null | ArrayLike<number>;
+  /** A sliding window (cost grows as seqQ·window, not seqQ·seqK). Default null (off). */
+  window?: null | AttentionWindow;
+  /** ALiBi (Press et al.): −slope_h·|p − j| added to the logits, the standard slopes. Default false. */
+  alibi?: boolean;
+  /** An additive bias after the scale. Default null (off). */
+  bias?: null | AttentionBias;
+  /** A boolean mask. Default null (off). */
+  mask?: null | AttentionMask;
   heads: number;
   /** heads must be a multiple of kvHeads (grouped-query attention). Default heads. */
   kvHeads?: number;
@@ -254,6 +298,17 @@ export interface AttentionOptions {
   /** Fused RoPE of Q and K (true: the defaults). Default null (off). */
   rope?: null | boolean | AttentionRopeOptions;
   /**
+   * Where the seq and heads axes of q, k, v, out (and dOut, dq, dk, dv) sit: 'bshd' (default,
+   * [batch, seq, heads, dim]; onnxruntime's BSNH) or 'bhsd' ([batch, heads, seq, dim]; PyTorch's).
+   * Read through strides, not transposed. bias and mask shapes stay [batch, heads, seqQ, seqK].
+   */
+  layout?: OneOf<AttentionLayout>;
+  /**
+   * Element type of out (and of dOut, dq, dk, dv in the backward pass): 'float32' or 'float16'.
+   * Default (null or absent): the type of q, k, v.
+   */
+  outputType?: null | OneOf<AttentionElementType>;
+  /**
    * kx.attention only. 'auto' (default): the instance's backend (kx.backend), and WASM for shapes
    * beyond the device's limits. 'wasm': WASM. 'webgpu': rejects with an Error when the instance
    * has no usable device, and with a RangeError when the shape is beyond its limits.
@@ -262,10 +317,39 @@ export interface AttentionOptions {
   backend?: OneOf<Backend>;
 }
 
-export interface AttentionGradients {
-  dq: Float32Array;
-  dk: Float32Array;
-  dv: Float32Array;
+export type AttentionLayout = 'bshd' | 'bhsd';
+
+/** 'float32' (Float32Array) or 'float16' (Float16Array, or a Uint16Array of binary16 bits). */
+export type AttentionElementType = 'float32' | 'float16';
+
+/**
+ * The standard Float16Array (ES2025: Chrome/Edge 135+, Firefox 129+, Safari 18.2+, Node 24+),
+ * described structurally so that these declarations compile with libs that lack it.
+ */
+export interface Float16ArrayLike extends ArrayBufferView {
+  readonly length: number;
+  readonly [Symbol.toStringTag]: 'Float16Array';
+  [index: number]: number;
+}
+
+/**
+ * float16 tensors of kx.attention: a Float16Array where the JS engine has one, otherwise a
+ * Uint16Array holding IEEE 754 binary16 bits (converted to float32 inside the kernel). A float16
+ * result is of the kind of q when q is float16, else a Float16Array where the engine has one and a
+ * Uint16Array otherwise.
+ */
+export type Float16Data = Float16ArrayLike | Uint16Array;
+
+/** float32 or float16 attention tensors (q, k, v share one element type). */
+export type AttentionData = Float32Array | Float16Data;
+
+/** Options whose output is float32: float32 inputs without outputType 'float16'. */
+export type AttentionOptionsF32 = AttentionOptions & { outputType?: null | 'float32' };
+
+export interface AttentionGradients<T extends AttentionData = Float32Array> {
+  dq: T;
+  dk: T;
+  dv: T;
 }
 
 // ---- MLP and GAN ----
@@ -669,13 +753,33 @@ export interface Kexue {
   rope2d(x: Float32Array, options: Rope2dOptions): Float32Array;
   /**
    * Fused, tiled entropy-invariant attention. q [batch, seqQ, heads, dim], k [batch, seqK, kvHeads,
-   * dim], v [batch, seqK, kvHeads, dimV]; resolves to out [batch, seqQ, heads, dimV].
+   * dim], v [batch, seqK, kvHeads, dimV]; resolves to out [batch, seqQ, heads, dimV] (layout
+   * 'bhsd': [batch, heads, seq, …] throughout). q, k, v are float32 or float16 (Float16Data), all
+   * three alike; out has options.outputType, by default theirs.
    * Rejects with TypeError/RangeError on bad input.
    */
-  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Promise<Float32Array>;
-  /** Gradients w.r.t. the un-rotated q, k, v given dOut (shape of out), same options as attention. */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptionsF32): Promise<Float32Array>;
+  attention(q: Float16Data, k: Float16Data, v: Float16Data,
+    options: AttentionOptions & { outputType?: null | 'float16' }): Promise<Float16Data>;
+  attention(q: AttentionData, k: AttentionData, v: AttentionData,
+    options: AttentionOptions & { outputType: 'float32' }): Promise<Float32Array>;
+  attention(q: AttentionData, k: AttentionData, v: AttentionData,
+    options: AttentionOptions & { outputType: 'float16' }): Promise<Float16Data>;
+  attention(q: AttentionData, k: AttentionData, v: AttentionData, options: AttentionOptions): Promise<AttentionData>;
+  /**
+   * Gradients w.r.t. the un-rotated q, k, v given dOut (shape of out), same options as attention.
+   * dOut and the gradients have the output's element type (options.outputType, default that of q).
+   */
   attentionBackward(q: Float32Array, k: Float32Array, v: Float32Array, dOut: Float32Array,
-    options: AttentionOptions): AttentionGradients;
+    options: AttentionOptionsF32): AttentionGradients;
+  attentionBackward(q: Float16Data, k: Float16Data, v: Float16Data, dOut: Float16Data,
+    options: AttentionOptions & { outputType?: null | 'float16' }): AttentionGradients<Float16Data>;
+  attentionBackward(q: AttentionData, k: AttentionData, v: AttentionData, dOut: Float32Array,
+    options: AttentionOptions & { outputType: 'float32' }): AttentionGradients;
+  attentionBackward(q: AttentionData, k: AttentionData, v: AttentionData, dOut: Float16Data,
+    options: AttentionOptions & { outputType: 'float16' }): AttentionGradients<Float16Data>;
+  attentionBackward(q: AttentionData, k: AttentionData, v: AttentionData, dOut: AttentionData,
+    options: AttentionOptions): AttentionGradients<AttentionData>;
 }
 
 /** A GPU object: navigator.gpu, or `create([])` of the `webgpu` package. */

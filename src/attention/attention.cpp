@@ -93,17 +93,21 @@ KEXUE_ALWAYS_INLINE void tile_matmul(std::size_t rows, std::size_t depth, std::s
 
 // ---- shared set-up -----------------------------------------------------------------------------
 
-// Everything a task needs besides the tensors: strides, padded sizes, c_i, and the RoPE cos/sin
-// table over every position a query or key can take (first_position … seq_k − 1).
+// Everything a task needs besides the tensors: strides, padded sizes, the caller's bias and mask
+// with their broadcast strides, ALiBi's slopes, and the RoPE cos/sin table over every position a
+// query or key can take (first_position … seq_k − 1).
 struct Plan {
     AttentionShape shape;
     AttentionOptions options;
+    AttentionBuffers buffers;
+    AttentionStrides bias_strides, mask_strides;
+    std::vector<float> alibi_slopes;  // [heads] when alibi
+    bool has_terms = false;           // a bias or ALiBi term is added to the logits
     std::size_t group;        // query heads per kv head
     std::size_t dim_padded;   // dim rounded up to the vector width
     std::size_t dim_v_padded;
     std::size_t query_tiles;
     std::size_t key_tiles;
-    long position_shift;      // query i sits at position i + position_shift = seq_k − seq_q + i
     // RoPE
     std::size_t rotary_pairs = 0;
     long first_position = 0;
@@ -138,7 +142,6 @@ struct Plan {
     std::size_t row_index(std::size_t b, std::size_t h, std::size_t i) const {
         return (b * shape.heads + h) * shape.seq_q + i;
     }
-    std::size_t visible_keys(std::size_t i) const { return attention_visible_keys(shape, options.causal, i); }
     // Rotates a row (dim floats) by the position's angle, in place; `inverse` rotates back.
     void rotate(float* row, long position, bool inverse) const {
         if (!options.rope) return;
@@ -146,19 +149,100 @@ struct Plan {
         rope_detail::rotate_segment(row, row, rotary_pairs, options.rope->layout, rope_cos.data() + offset,
                                     rope_sin.data() + offset, inverse);
     }
+    // The bias and ALiBi terms of logit (b, h, i, j) for a query at `position`.
+    float logit_term(std::size_t b, std::size_t h, std::size_t i, long position, std::size_t j) const {
+        float term = 0.0f;
+        if (buffers.bias) term += buffers.bias[bias_strides.at(b, h, i, j)];
+        if (options.alibi) term -= alibi_slopes[h] * static_cast<float>(std::labs(position - static_cast<long>(j)));
+        return term;
+    }
+    bool admits(std::size_t b, std::size_t h, std::size_t i, std::size_t j) const {
+        return !buffers.mask || buffers.mask[mask_strides.at(b, h, i, j)] != 0;
+    }
+    // Adds the terms of keys j0 + a … j0 + e − 1 to the row's logits s[a:e], and sets the keys the
+    // mask removes to −∞.
+    void add_terms(std::size_t b, std::size_t h, std::size_t i, long position, std::size_t j0, std::size_t a,
+                   std::size_t e, float* s) const {
+        if (buffers.bias) {
+            const float* row = buffers.bias + bias_strides.at(b, h, i, j0);
+            if (bias_strides.j == 1)
+                for (std::size_t c = a; c < e; ++c) s[c] += row[c];
+            else
+                for (std::size_t c = a; c < e; ++c) s[c] += row[0];
+        }
+        if (options.alibi) {
+            const float slope = alibi_slopes[h];
+            for (std::size_t c = a; c < e; ++c)
+                s[c] -= slope * static_cast<float>(std::labs(position - static_cast<long>(j0 + c)));
+        }
+        if (buffers.mask) {
+            const std::uint8_t* row = buffers.mask + mask_strides.at(b, h, i, j0);
+            const std::size_t step = mask_strides.j;
+            for (std::size_t c = a; c < e; ++c)
+                if (row[c * step] == 0) s[c] = -std::numeric_limits<float>::infinity();
+        }
+    }
 };
 
-// The lowest position a query or key takes: queries sit at seq_k − seq_q + i, which is negative
-// for the first rows when seq_q > seq_k (not causal).
-long first_rope_position(const AttentionShape& shape) {
-    return std::min<long>(0, static_cast<long>(shape.seq_k) - static_cast<long>(shape.seq_q));
+// The rows of one query tile: each row's position, its key range [begin, end) (attention_row; a
+// row whose mask admits no key gets an empty range) and c_i, and the union of the ranges.
+struct TileRows {
+    long position[kQueryTile];
+    std::size_t begin[kQueryTile], end[kQueryTile];
+    float scale[kQueryTile];
+    std::size_t key_begin, key_end;  // key_begin ≥ key_end when no row sees a key
+};
+
+// `with_scales`: also count n_i (a pass over the mask's row) and compute c_i.
+void tile_rows(const Plan& plan, std::size_t b, std::size_t h, std::size_t i0, std::size_t rows, bool with_scales,
+               TileRows& t) {
+    t.key_begin = plan.shape.seq_k;
+    t.key_end = 0;
+    for (std::size_t r = 0; r < kQueryTile; ++r) {
+        t.position[r] = 0;
+        t.begin[r] = t.end[r] = 0;
+        t.scale[r] = 0.0f;
+        if (r >= rows) continue;
+        const AttentionRow row = attention_row(plan.shape, plan.options, b, i0 + r);
+        t.position[r] = row.position;
+        if (row.empty()) continue;
+        if (with_scales) {
+            const std::size_t n = attention_visible_keys(plan.shape, plan.options, plan.buffers, b, h, i0 + r);
+            if (n == 0) continue;
+            t.scale[r] = static_cast<float>(attention_row_scale(plan.options, n, plan.shape.dim));
+        }
+        t.begin[r] = row.begin;
+        t.end[r] = row.end;
+        t.key_begin = std::min(t.key_begin, row.begin);
+        t.key_end = std::max(t.key_end, row.end);
+    }
 }
 
-Plan make_plan(const AttentionShape& shape, const AttentionOptions& options) {
+// The lowest position a query or key takes: queries sit at Lk_b − Lq_b + i, which is negative for
+// the first rows when Lq_b > Lk_b (not causal).
+long first_rope_position(const AttentionShape& shape, const AttentionOptions& options) {
+    long first = 0;
+    for (std::size_t b = 0; b < shape.batch; ++b)
+        first = std::min(first, static_cast<long>(attention_seq_len_k(shape, options, b)) -
+                                    static_cast<long>(attention_seq_len_q(shape, options, b)));
+    return first;
+}
+
+Plan make_plan(const AttentionShape& shape, const AttentionOptions& options, const AttentionBuffers& buffers) {
     assert(!attention_validate(shape, options));
+    assert(!options.bias || buffers.bias);
+    assert(!options.mask || buffers.mask);
     Plan plan;
     plan.shape = shape;
     plan.options = options;
+    plan.buffers.bias = options.bias ? buffers.bias : nullptr;
+    plan.buffers.mask = options.mask ? buffers.mask : nullptr;
+    if (options.bias) plan.bias_strides = attention_strides(*options.bias);
+    if (options.mask) plan.mask_strides = attention_strides(*options.mask);
+    if (options.alibi)
+        for (std::size_t h = 0; h < shape.heads; ++h)
+            plan.alibi_slopes.push_back(static_cast<float>(attention_alibi_slope(shape.heads, h)));
+    plan.has_terms = plan.buffers.bias || plan.buffers.mask || options.alibi;
     plan.group = shape.heads / shape.kv_heads;
     plan.input_type = options.input_type;
     plan.output_type = options.resolved_output_type();
@@ -166,11 +250,10 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options) {
     plan.dim_v_padded = round_up(std::max<std::size_t>(shape.dim_v, 1), kVecWidth);
     plan.query_tiles = (shape.seq_q + kQueryTile - 1) / kQueryTile;
     plan.key_tiles = (shape.seq_k + kKeyTile - 1) / kKeyTile;
-    plan.position_shift = static_cast<long>(shape.seq_k) - static_cast<long>(shape.seq_q);
     if (options.rope) {
         const std::size_t rotary_dim = options.rope->rotary_dim == 0 ? shape.dim : options.rope->rotary_dim;
         plan.rotary_pairs = rotary_dim / 2;
-        plan.first_position = first_rope_position(shape);
+        plan.first_position = first_rope_position(shape, options);
         const std::size_t positions =
             static_cast<std::size_t>(static_cast<long>(shape.seq_k) - plan.first_position);
         plan.rope_cos.resize(positions * plan.rotary_pairs);
@@ -241,19 +324,18 @@ void transpose_tile(const float* src, std::size_t ld_src, std::size_t rows, std:
         for (std::size_t c = 0; c < cols; ++c) dst[c * ld_dst + r0] = src[r0 * ld_src + c];
 }
 
-// Loads query rows i0 … i0+rows−1 of head h, rotated and multiplied by c_i, into `tile`
-// ([kQueryTile × dim_padded], zero-padded), and optionally their transpose into `tile_t`
+// Loads query rows i0 … i0+rows−1 of head h, rotated and multiplied by c_i (rows.scale), into
+// `tile` ([kQueryTile × dim_padded], zero-padded), and optionally their transpose into `tile_t`
 // ([dim × kQueryTile]).
 void load_query_tile(const Plan& plan, const void* q, std::size_t b, std::size_t h, std::size_t i0,
-                     std::size_t rows, float* tile, float* tile_t) {
+                     std::size_t rows, const TileRows& info, float* tile, float* tile_t) {
     const std::size_t dim = plan.shape.dim, ld = plan.dim_padded;
     std::fill(tile, tile + kQueryTile * ld, 0.0f);
     for (std::size_t r = 0; r < rows; ++r) {
         float* row = tile + r * ld;
         read_row(q, plan.input_type, plan.q_index(b, i0 + r, h), dim, row);
-        plan.rotate(row, static_cast<long>(i0 + r) + plan.position_shift, false);
-        const float scale =
-            static_cast<float>(attention_row_scale(plan.options, plan.visible_keys(i0 + r), dim));
+        plan.rotate(row, info.position[r], false);
+        const float scale = info.scale[r];
         for (std::size_t p = 0; p < dim; ++p) row[p] *= scale;
     }
     if (tile_t) transpose_tile(tile, ld, kQueryTile, dim, tile_t, kQueryTile);  // padded rows are zero
@@ -349,7 +431,9 @@ QueryTiles pack_query_tiles(const Plan& plan, const void* q, const void* d_o) {
         const std::size_t qt = t % plan.query_tiles, h = (t / plan.query_tiles) % shape.heads;
         const std::size_t b = t / plan.query_tiles / shape.heads;
         const std::size_t i0 = qt * kQueryTile, rows = std::min(kQueryTile, shape.seq_q - i0);
-        load_query_tile(plan, q, b, h, i0, rows, pack.rows.data() + t * kQueryTile * plan.dim_padded,
+        TileRows info;
+        tile_rows(plan, b, h, i0, rows, true, info);
+        load_query_tile(plan, q, b, h, i0, rows, info, pack.rows.data() + t * kQueryTile * plan.dim_padded,
                         pack.transposed.data() + t * shape.dim * kQueryTile);
         load_rows(d_o, plan.output_type, plan.o_index(b, i0, h), plan.row_stride(shape.heads, shape.dim_v), shape.dim_v,
                   rows, kQueryTile, plan.dim_v_padded, pack.grad_rows.data() + t * kQueryTile * plan.dim_v_padded,
@@ -358,55 +442,113 @@ QueryTiles pack_query_tiles(const Plan& plan, const void* q, const void* d_o) {
     return pack;
 }
 
-// max of x[0:count], count ≥ 1: whole vectors first (two running maxima, so that consecutive
-// vectors do not wait on each other), then the lanes and the tail, without branches: a
-// data-dependent branch per lane (std::max_element) mispredicted often enough to cost 5% of the
-// forward pass.
-float row_max(const float* x, std::size_t count) {
-    float best = x[0];
+// min and max of x[0:count], count ≥ 1: whole vectors first (two running extremes each, so that
+// consecutive vectors do not wait on each other), then the lanes and the tail, without branches:
+// WASM's one-instruction min/max (core/simd.hpp), and selects for the lanes — a data-dependent
+// branch per lane (std::max_element) mispredicted often enough to cost 5% of the forward pass.
+struct Range {
+    float min, max;
+};
+Range row_range(const float* x, std::size_t count) {
+    Range out{x[0], x[0]};
     std::size_t j = 0;
     if (count >= 2 * kVecWidth) {
-        Vec best0 = Vec::load_unaligned(x), best1 = Vec::load_unaligned(x + kVecWidth);
+        Vec low0 = Vec::load_unaligned(x), low1 = Vec::load_unaligned(x + kVecWidth);
+        Vec high0 = low0, high1 = low1;
         for (j = 2 * kVecWidth; j + 2 * kVecWidth <= count; j += 2 * kVecWidth) {
-            best0 = simd::max_not_nan(best0, Vec::load_unaligned(x + j));
-            best1 = simd::max_not_nan(best1, Vec::load_unaligned(x + j + kVecWidth));
+            const Vec next0 = Vec::load_unaligned(x + j), next1 = Vec::load_unaligned(x + j + kVecWidth);
+            low0 = simd::min_not_nan(low0, next0);
+            low1 = simd::min_not_nan(low1, next1);
+            high0 = simd::max_not_nan(high0, next0);
+            high1 = simd::max_not_nan(high1, next1);
         }
-        alignas(64) float lanes[kVecWidth];
-        simd::max_not_nan(best0, best1).store_aligned(lanes);
-        for (std::size_t l = 0; l < kVecWidth; ++l) best = lanes[l] > best ? lanes[l] : best;
+        alignas(64) float lows[kVecWidth], highs[kVecWidth];
+        simd::min_not_nan(low0, low1).store_aligned(lows);
+        simd::max_not_nan(high0, high1).store_aligned(highs);
+        for (std::size_t l = 0; l < kVecWidth; ++l) {
+            out.min = lows[l] < out.min ? lows[l] : out.min;
+            out.max = highs[l] > out.max ? highs[l] : out.max;
+        }
     }
-    for (; j < count; ++j) best = x[j] > best ? x[j] : best;
-    return best;
+    for (; j < count; ++j) {
+        out.min = x[j] < out.min ? x[j] : out.min;
+        out.max = x[j] > out.max ? x[j] : out.max;
+    }
+    return out;
 }
 
-// exp(x[0:n] − shift), n a multiple of the vector width, in place; zeroes x[live:n] (masked keys)
-// and returns the sum of the first `live` results. One pass: the sum is taken as the exponentials
-// are stored, in two accumulators so that consecutive vectors do not wait on each other's add.
-float exp_shifted_and_mask(float* x, std::size_t n, float shift, std::size_t live) {
+constexpr float kFloatMax = std::numeric_limits<float>::max();
+
+// exp(x − shift), through simd::vexp_softmax_f32 (exp2 form, one-instruction clamp: 40% cheaper
+// than vexp_f32 in the forward pass; its arguments are logits minus a running max, below 88). It
+// clamps its argument at −87.3, so a masked (−∞) logit, or one 3e38 below the row's max, would
+// weigh 1.2e−38 instead of 0 — enough to move an output whose values are ~1e38 (issue 18). kFlush
+// sends results below exp(−87) to 0; the callers skip it when no argument can be below −87.
+// kSaturate first cuts a logit that overflowed to +∞ (a finite q·k beyond float32) to the largest
+// float, as the forward pass's row max is, so that no ∞ − ∞ appears; only rows whose log-sum-exp
+// saturated can hold one.
+template <bool kFlush, bool kSaturate>
+inline Vec exp_shifted(Vec x, Vec shift) {
+    if constexpr (kSaturate) x = simd::min_not_nan(x, Vec(kFloatMax));
+    const Vec arg = x - shift;
+    if constexpr (kFlush) return xsimd::select(arg < Vec(simd::kVexpMin), Vec(0.0f), simd::vexp_softmax_f32(arg));
+    return simd::vexp_softmax_f32(arg);
+}
+
+// The same on one float (the lanes of a vector that the row only partly sees).
+template <bool kFlush, bool kSaturate>
+inline float exp_shifted_scalar(float x, float shift) {
+    if constexpr (kSaturate) x = std::min(x, kFloatMax);
+    const float arg = x - shift;
+    if constexpr (kFlush) return arg < simd::kVexpMin ? 0.0f : std::exp(arg);
+    return std::exp(arg);
+}
+
+// exp(x[a:e] − shift) in place, zero elsewhere in x[0:n] (n a multiple of the vector width; keys
+// the row does not see); returns the sum. One pass over the whole vectors inside [a, e), the sum
+// taken as the exponentials are stored (two accumulators, so that consecutive vectors do not wait
+// on each other's add); the lanes of a vector the row only partly sees go one by one, since what
+// lies outside [a, e) may be any logit (an unseen key's), whose exponential could overflow.
+template <bool kFlush, bool kSaturate>
+float exp_shifted_range(float* x, std::size_t n, float shift, std::size_t a, std::size_t e) {
     const Vec shift_vec(shift);
+    const std::size_t whole_begin = std::min(round_up(a, kVecWidth), e);
+    const std::size_t whole_end = std::max(e / kVecWidth * kVecWidth, whole_begin);
     Vec sum0(0.0f), sum1(0.0f);
-    std::size_t j = 0;
-    const std::size_t whole = live / kVecWidth * kVecWidth;
-    for (; j + 2 * kVecWidth <= whole; j += 2 * kVecWidth) {
-        const Vec e0 = simd::vexp_softmax_f32(Vec::load_unaligned(x + j) - shift_vec);
-        const Vec e1 = simd::vexp_softmax_f32(Vec::load_unaligned(x + j + kVecWidth) - shift_vec);
+    std::size_t j = whole_begin;
+    for (; j + 2 * kVecWidth <= whole_end; j += 2 * kVecWidth) {
+        const Vec e0 = exp_shifted<kFlush, kSaturate>(Vec::load_unaligned(x + j), shift_vec);
+        const Vec e1 = exp_shifted<kFlush, kSaturate>(Vec::load_unaligned(x + j + kVecWidth), shift_vec);
         e0.store_unaligned(x + j);
         e1.store_unaligned(x + j + kVecWidth);
         sum0 += e0;
         sum1 += e1;
     }
-    for (; j < whole; j += kVecWidth) {
-        const Vec e = simd::vexp_softmax_f32(Vec::load_unaligned(x + j) - shift_vec);
-        e.store_unaligned(x + j);
-        sum0 += e;
+    for (; j < whole_end; j += kVecWidth) {
+        const Vec e0 = exp_shifted<kFlush, kSaturate>(Vec::load_unaligned(x + j), shift_vec);
+        e0.store_unaligned(x + j);
+        sum0 += e0;
     }
     float sum = xsimd::hadd(sum0 + sum1);
-    for (; j < live; ++j) {  // the last, partly masked vector
-        x[j] = std::exp(x[j] - shift);
-        sum += x[j];
-    }
-    std::fill(x + live, x + n, 0.0f);
+    for (std::size_t c = a; c < whole_begin; ++c) sum += x[c] = exp_shifted_scalar<kFlush, kSaturate>(x[c], shift);
+    for (std::size_t c = whole_end; c < e; ++c) sum += x[c] = exp_shifted_scalar<kFlush, kSaturate>(x[c], shift);
+    std::fill(x, x + a, 0.0f);
+    std::fill(x + e, x + n, 0.0f);
     return sum;
+}
+
+// The part [a, e) of key tile [j0, j0 + cols) that a row with keys [begin, end) sees.
+struct Span {
+    std::size_t a, e;
+    bool empty() const { return e <= a; }
+};
+Span tile_span(std::size_t begin, std::size_t end, std::size_t j0, std::size_t cols) {
+    return {std::clamp(begin, j0, j0 + cols) - j0, std::clamp(end, j0, j0 + cols) - j0};
+}
+
+// The first key tile a query tile reads (key_begin rounded down to a tile), or past the end.
+std::size_t first_key(const TileRows& info) {
+    return info.key_begin < info.key_end ? info.key_begin / kKeyTile * kKeyTile : info.key_end;
 }
 
 // ---- forward -------------------------------------------------------------------------------------
@@ -415,23 +557,32 @@ float exp_shifted_and_mask(float* x, std::size_t n, float shift, std::size_t liv
 // (natural-log units): exponentials up to e^8 ≈ 3·10³ are then summed, far from float's range.
 constexpr float kLazyRescaleThreshold = 8.0f;
 
-// One step of the online softmax (FlashAttention-2, Algorithm 1) for a row of the score tile: the
-// `live` scores s[0:live] become exp(s − m) in place (the rest of the row is zeroed), ℓ and the
-// row's accumulator are brought to the shift m. The shift is the running max, raised only when a
-// tile's max exceeds it by more than kLazyRescaleThreshold — the lazy rescaling of FlashAttention-4
-// (Dao et al., 2025): the softmax is invariant to the shift, any m ≥ max − threshold keeps the
-// exponentials bounded, and after the first tiles the max rarely moves that far, so the rescale of
-// the accumulator row and its scalar exp are skipped.
-void online_softmax_step(float* s, std::size_t live, float& running_max, float& running_sum, float* acc_row,
+// One step of the online softmax (FlashAttention-2, Algorithm 1) for a row of the score tile whose
+// visible part span = [a, e) has logits in `range` (max > −∞): s[a:e] becomes exp(s − m) in place
+// (the rest of the row is zeroed), ℓ and the row's accumulator are brought to the shift m. The
+// shift is the running max, raised only when a tile's max exceeds it by more than
+// kLazyRescaleThreshold — the lazy rescaling of FlashAttention-4 (Dao et al., 2025): the softmax is
+// invariant to the shift, any m ≥ max − threshold keeps the exponentials bounded, and after the
+// first tiles the max rarely moves that far, so the rescale of the accumulator row and its scalar
+// exp are skipped. A +∞ logit (q·k beyond float32) saturates to the largest float (exp_shifted).
+void online_softmax_step(float* s, Span span, Range range, float& running_max, float& running_sum, float* acc_row,
                          std::size_t ldv) {
-    const float tile_max = row_max(s, live);
-    if (tile_max <= running_max + kLazyRescaleThreshold) {  // never true on the first tile (m = −∞)
-        running_sum += exp_shifted_and_mask(s, kKeyTile, running_max, live);
+    const bool overflowed = range.max > kFloatMax;
+    const float tile_max = std::min(range.max, kFloatMax);
+    // Never true on a row's first tile (m = −∞ and tile_max > −∞).
+    const bool lazy = tile_max <= running_max + kLazyRescaleThreshold;
+    const bool first = running_max == kNegativeInfinity;  // the accumulator and ℓ are still zero
+    const float shift = lazy ? running_max : tile_max;
+    const float tile_sum =
+        overflowed ? exp_shifted_range<true, true>(s, kKeyTile, shift, span.a, span.e)
+        : range.min - shift < simd::kVexpMin ? exp_shifted_range<true, false>(s, kKeyTile, shift, span.a, span.e)
+                                             : exp_shifted_range<false, false>(s, kKeyTile, shift, span.a, span.e);
+    if (lazy) {
+        running_sum += tile_sum;
         return;
     }
-    const bool first = running_max == kNegativeInfinity;  // the accumulator and ℓ are still zero
     const float rescale = first ? 0.0f : std::exp(running_max - tile_max);
-    running_sum = running_sum * rescale + exp_shifted_and_mask(s, kKeyTile, tile_max, live);
+    running_sum = running_sum * rescale + tile_sum;
     running_max = tile_max;
     if (!first) {
         const Vec rescale_vec(rescale);
@@ -461,17 +612,19 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const void* q, void* o
     const AttentionShape& shape = plan.shape;
     const auto [b, h, g, i0, rows, row_blocks] = query_tile_task(plan, task);
     const std::size_t ldv = plan.dim_v_padded;
+    TileRows info;
+    tile_rows(plan, b, h, i0, rows, true, info);
 
     AlignedFloats q_tile(kQueryTile * plan.dim_padded), scores(kQueryTile * kKeyTile), acc(kQueryTile * ldv, 0.0f);
     float running_max[kQueryTile], running_sum[kQueryTile];
     std::fill(running_max, running_max + kQueryTile, kNegativeInfinity);
     std::fill(running_sum, running_sum + kQueryTile, 0.0f);
 
-    load_query_tile(plan, q, b, h, i0, rows, q_tile.data(), nullptr);
-    // Keys beyond the last row's position are masked for every row of the tile (causal).
-    const std::size_t key_end = std::min(shape.seq_k, plan.visible_keys(i0 + rows - 1));
-    for (std::size_t j0 = 0; j0 < key_end; j0 += kKeyTile) {
-        const std::size_t cols = std::min(kKeyTile, key_end - j0);
+    load_query_tile(plan, q, b, h, i0, rows, info, q_tile.data(), nullptr);
+    // Only the key tiles some row of the tile sees are read: causal masking, padding and windows
+    // skip the rest, so a window of w keys costs O(n·w), not O(n²).
+    for (std::size_t j0 = first_key(info); j0 < info.key_end; j0 += kKeyTile) {
+        const std::size_t cols = std::min(kKeyTile, info.key_end - j0);
         // Packed, contiguous tiles: V read in place would stride by kv_heads·dim_v floats per key
         // (2 KiB for 8 heads of 64), which maps a tile onto a few L1 sets and thrashes them.
         const std::size_t tile = key_tile_index(plan, b, g, j0 / kKeyTile);
@@ -481,15 +634,18 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const void* q, void* o
                     scores.data(), kKeyTile, false);
         for (std::size_t r = 0; r < kQueryTile; ++r) {
             float* s = scores.data() + r * kKeyTile;
-            const std::size_t visible = r < rows ? plan.visible_keys(i0 + r) : 0;
-            const std::size_t live = visible > j0 ? std::min(cols, visible - j0) : 0;
-            if (live == 0) {  // nothing visible in this tile: the row's state is unchanged
+            const Span span = tile_span(info.begin[r], info.end[r], j0, cols);
+            if (!span.empty() && plan.has_terms) plan.add_terms(b, h, i0 + r, info.position[r], j0, span.a, span.e, s);
+            // Nothing visible in this tile (or only −∞ logits): the row's state is unchanged.
+            const Range range = span.empty() ? Range{kNegativeInfinity, kNegativeInfinity}
+                                             : row_range(s + span.a, span.e - span.a);
+            if (range.max == kNegativeInfinity) {
                 std::fill(s, s + kKeyTile, 0.0f);
                 continue;
             }
-            online_softmax_step(s, live, running_max[r], running_sum[r], acc.data() + r * ldv, ldv);
+            online_softmax_step(s, span, range, running_max[r], running_sum[r], acc.data() + r * ldv, ldv);
         }
-        // Only the first `cols` keys exist (the rest of P is zero), so the depth is cols.
+        // Only the first `cols` keys can be seen (the rest of P is zero), so the depth is cols.
         tile_matmul(row_blocks, cols, ldv, scores.data(), kKeyTile, v_rows, ldv, acc.data(), ldv, true);
     }
 
@@ -513,16 +669,17 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const void* q, con
     const AttentionShape& shape = plan.shape;
     const auto [b, h, g, i0, rows, row_blocks] = query_tile_task(plan, task);
     const std::size_t ld = plan.dim_padded, ldv = plan.dim_v_padded;
+    TileRows info;
+    tile_rows(plan, b, h, i0, rows, true, info);
 
     AlignedFloats q_tile(kQueryTile * ld), do_tile(kQueryTile * ldv);
     AlignedFloats scores(kQueryTile * kKeyTile), d_probs(kQueryTile * kKeyTile), acc(kQueryTile * ld, 0.0f);
 
-    load_query_tile(plan, q, b, h, i0, rows, q_tile.data(), nullptr);
+    load_query_tile(plan, q, b, h, i0, rows, info, q_tile.data(), nullptr);
     load_rows(d_o, plan.output_type, plan.o_index(b, i0, h), plan.row_stride(shape.heads, shape.dim_v), shape.dim_v, rows,
               kQueryTile, ldv, do_tile.data(), nullptr, nullptr);
-    const std::size_t key_end = std::min(shape.seq_k, plan.visible_keys(i0 + rows - 1));
-    for (std::size_t j0 = 0; j0 < key_end; j0 += kKeyTile) {
-        const std::size_t cols = std::min(kKeyTile, key_end - j0);
+    for (std::size_t j0 = first_key(info); j0 < info.key_end; j0 += kKeyTile) {
+        const std::size_t cols = std::min(kKeyTile, info.key_end - j0);
         const std::size_t tile = key_tile_index(plan, b, g, j0 / kKeyTile);
         const float* k_rows = keys.rows.data() + tile * kKeyTile * ld;
         const float* k_tile_t = keys.transposed.data() + tile * shape.dim * kKeyTile;
@@ -534,14 +691,16 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const void* q, con
         // scores becomes dS = P ∘ (dP − D).
         for (std::size_t r = 0; r < kQueryTile; ++r) {
             float* s = scores.data() + r * kKeyTile;
-            const std::size_t visible = r < rows ? plan.visible_keys(i0 + r) : 0;
-            const std::size_t live = visible > j0 ? std::min(cols, visible - j0) : 0;
-            if (live == 0) {
+            const Span span = tile_span(info.begin[r], info.end[r], j0, cols);
+            const std::size_t row = r < rows ? plan.row_index(b, h, i0 + r) : 0;
+            // A row without keys (logsumexp −∞) passes no gradient.
+            if (span.empty() || logsumexp[row] == kNegativeInfinity) {
                 std::fill(s, s + kKeyTile, 0.0f);
                 continue;
             }
-            const std::size_t row = plan.row_index(b, h, i0 + r);
-            exp_shifted_and_mask(s, kKeyTile, logsumexp[row], live);
+            if (plan.has_terms) plan.add_terms(b, h, i0 + r, info.position[r], j0, span.a, span.e, s);
+            if (logsumexp[row] >= kFloatMax) exp_shifted_range<true, true>(s, kKeyTile, logsumexp[row], span.a, span.e);
+            else exp_shifted_range<true, false>(s, kKeyTile, logsumexp[row], span.a, span.e);
             const Vec d_vec(row_dot[row]);
             const float* dp = d_probs.data() + r * kKeyTile;
             for (std::size_t j = 0; j < kKeyTile; j += kVecWidth)
@@ -552,12 +711,19 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const void* q, con
 
     for (std::size_t r = 0; r < rows; ++r) {
         float* row = acc.data() + r * ld;
-        const float scale =
-            static_cast<float>(attention_row_scale(plan.options, plan.visible_keys(i0 + r), shape.dim));
-        for (std::size_t p = 0; p < shape.dim; ++p) row[p] *= scale;
-        plan.rotate(row, static_cast<long>(i0 + r) + plan.position_shift, true);
+        for (std::size_t p = 0; p < shape.dim; ++p) row[p] *= info.scale[r];
+        plan.rotate(row, info.position[r], true);
         write_row(dq, plan.output_type, plan.q_index(b, i0 + r, h), row, shape.dim);
     }
+}
+
+// A conservative bound on the keys query tile [i0, i0 + rows) of batch b sees: begin and end grow
+// with the row (attention.hpp), so the first row's begin and the last valid row's end enclose them.
+Span query_tile_keys(const Plan& plan, std::size_t b, std::size_t i0, std::size_t rows) {
+    const std::size_t valid_end = std::min(i0 + rows, attention_seq_len_q(plan.shape, plan.options, b));
+    if (valid_end <= i0) return {0, 0};
+    return {attention_row(plan.shape, plan.options, b, i0).begin,
+            attention_row(plan.shape, plan.options, b, valid_end - 1).end};
 }
 
 // Pass 2: dK and dV for (batch, kv head, key tile), summed over the query heads of the group.
@@ -576,23 +742,34 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const void* 
     AlignedFloats scores_t(kKeyTile * kQueryTile), d_probs_t(kKeyTile * kQueryTile);
     AlignedFloats dk_acc(kKeyTile * ld, 0.0f), dv_acc(kKeyTile * ldv, 0.0f);
     float row_lse[kQueryTile], row_d[kQueryTile];
+    bool row_live[kQueryTile];
+    TileRows info;
 
     load_key_tile(plan, k, b, g, j0, cols, k_rows.data(), nullptr, nullptr);
     load_rows(v, plan.input_type, plan.v_index(b, j0, g), plan.row_stride(shape.kv_heads, shape.dim_v), shape.dim_v, cols,
               kKeyTile, ldv, v_rows.data(), nullptr, nullptr);
-    for (std::size_t h = g * plan.group; h < (g + 1) * plan.group; ++h) {
-        for (std::size_t qt = 0; qt < plan.query_tiles; ++qt) {
-            const std::size_t i0 = qt * kQueryTile;
-            const std::size_t rows = std::min(kQueryTile, shape.seq_q - i0);
-            if (plan.visible_keys(i0 + rows - 1) <= j0) continue;  // the whole tile is masked (causal)
+    for (std::size_t qt = 0; qt < plan.query_tiles; ++qt) {
+        const std::size_t i0 = qt * kQueryTile;
+        const std::size_t rows = std::min(kQueryTile, shape.seq_q - i0);
+        const Span bound = query_tile_keys(plan, b, i0, rows);
+        if (bound.e <= j0 || bound.a >= j0 + cols) continue;  // no row of the tile sees these keys
+        tile_rows(plan, b, 0, i0, rows, false, info);  // ranges and positions do not depend on the head
+        for (std::size_t h = g * plan.group; h < (g + 1) * plan.group; ++h) {
             const std::size_t tile = query_tile_index(plan, b, h, qt);
             const float* q_tile = queries.rows.data() + tile * kQueryTile * ld;
             const float* q_tile_t = queries.transposed.data() + tile * shape.dim * kQueryTile;
             const float* do_tile = queries.grad_rows.data() + tile * kQueryTile * ldv;
             const float* do_tile_t = queries.grad_transposed.data() + tile * shape.dim_v * kQueryTile;
+            // Whether every row sees every key of the tile as it is (no term, no mask, no dead row).
+            bool plain = !plan.has_terms, saturated = false;
             for (std::size_t r = 0; r < kQueryTile; ++r) {
-                row_lse[r] = r < rows ? logsumexp[plan.row_index(b, h, i0 + r)] : 0.0f;
-                row_d[r] = r < rows ? row_dot[plan.row_index(b, h, i0 + r)] : 0.0f;
+                const float lse = r < rows ? logsumexp[plan.row_index(b, h, i0 + r)] : kNegativeInfinity;
+                row_live[r] = lse != kNegativeInfinity && !tile_span(info.begin[r], info.end[r], j0, cols).empty();
+                // A dead row's logits are all set to −∞ below, so its shift only has to be finite.
+                row_lse[r] = row_live[r] ? lse : 0.0f;
+                saturated = saturated || (row_live[r] && lse >= kFloatMax);
+                row_d[r] = row_live[r] ? row_dot[plan.row_index(b, h, i0 + r)] : 0.0f;
+                if (r < rows && !(row_live[r] && info.begin[r] <= j0 && info.end[r] >= j0 + cols)) plain = false;
             }
             // Sᵀ = K Q'ᵀ and dPᵀ = V dOᵀ, [kKeyTile × kQueryTile]: queries run along the lanes.
             tile_matmul(col_blocks, shape.dim, kQueryTile, k_rows.data(), ld, q_tile_t, kQueryTile,
@@ -602,26 +779,34 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const void* 
             for (std::size_t c = 0; c < kKeyTile; ++c) {
                 float* p_row = scores_t.data() + c * kQueryTile;
                 float* ds_row = d_probs_t.data() + c * kQueryTile;
-                // Query r sees key j0 + c iff r < rows and (not causal or visible_keys(i0 + r) > j0 + c).
-                std::size_t first_row = 0;
-                if (plan.options.causal) {
-                    const long first = static_cast<long>(j0 + c) - plan.position_shift - static_cast<long>(i0);
-                    first_row = static_cast<std::size_t>(std::clamp<long>(first, 0, static_cast<long>(kQueryTile)));
-                }
-                if (c >= cols || first_row >= rows) {
+                if (c >= cols) {
                     std::fill(p_row, p_row + kQueryTile, 0.0f);
                     std::fill(ds_row, ds_row + kQueryTile, 0.0f);
                     continue;
                 }
+                const std::size_t j = j0 + c;
+                if (!plain) {
+                    // Query r sees key j iff it is live, j is in its range and the mask admits it;
+                    // the others get logit −∞ (P = 0).
+                    for (std::size_t r = 0; r < kQueryTile; ++r) {
+                        if (r >= rows || !row_live[r] || j < info.begin[r] || j >= info.end[r])
+                            p_row[r] = kNegativeInfinity;
+                        else if (plan.has_terms) {
+                            if (!plan.admits(b, h, i0 + r, j)) p_row[r] = kNegativeInfinity;
+                            else p_row[r] += plan.logit_term(b, h, i0 + r, info.position[r], j);
+                        }
+                    }
+                }
                 for (std::size_t r = 0; r < kQueryTile; r += kVecWidth) {
-                    const Vec p = simd::vexp_f32(Vec::load_unaligned(p_row + r) - Vec::load_unaligned(row_lse + r));
+                    const Vec x = Vec::load_unaligned(p_row + r), shift = Vec::load_unaligned(row_lse + r);
+                    const Vec p = saturated ? exp_shifted<true, true>(x, shift) : exp_shifted<true, false>(x, shift);
                     p.store_unaligned(p_row + r);
                     (p * (Vec::load_unaligned(ds_row + r) - Vec::load_unaligned(row_d + r))).store_unaligned(ds_row + r);
                 }
-                std::fill(p_row, p_row + first_row, 0.0f);
-                std::fill(p_row + rows, p_row + kQueryTile, 0.0f);
-                std::fill(ds_row, ds_row + first_row, 0.0f);
-                std::fill(ds_row + rows, ds_row + kQueryTile, 0.0f);
+                if (plain) {  // the padding lanes of a partial query tile
+                    std::fill(p_row + rows, p_row + kQueryTile, 0.0f);
+                    std::fill(ds_row + rows, ds_row + kQueryTile, 0.0f);
+                }
             }
             tile_matmul(col_blocks, kQueryTile, ldv, scores_t.data(), kQueryTile, do_tile, ldv, dv_acc.data(),
                         ldv, true);
@@ -642,6 +827,50 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const void* 
 
 std::size_t attention_query_tile() { return kQueryTile; }
 std::size_t attention_key_tile() { return kKeyTile; }
+
+namespace {
+
+// "[2, 8, 128, 128]" for messages.
+std::string dims_text(const std::vector<std::size_t>& dims) {
+    std::string out = "[";
+    for (std::size_t d = 0; d < dims.size(); ++d) out += (d ? ", " : "") + js_number(std::uint64_t{dims[d]});
+    return out + "]";
+}
+
+// seqLensQ / seqLensK: `batch` entries, each at most `limit` (seqQ / seqK).
+Error lengths_rule(const char* name, const std::optional<std::vector<std::size_t>>& lengths, std::size_t batch,
+                   const char* limit_name, std::size_t limit) {
+    if (!lengths) return {};
+    if (lengths->size() != batch)
+        return range_error(name, "an array of batch = " + js_number(std::uint64_t{batch}) + " lengths",
+                           "length " + js_number(std::uint64_t{lengths->size()}));
+    for (std::size_t b = 0; b < batch; ++b)
+        if (Error e = at_most(std::string(name) + "[" + std::to_string(b) + "]", (*lengths)[b], limit, limit_name))
+            return e;
+    return {};
+}
+
+// bias.shape / mask.shape: four dims broadcasting over [batch, heads, seqQ, seqK], and the buffer
+// fits the heap.
+Error broadcast_rule(const char* name, const std::optional<AttentionBroadcast>& tensor, const AttentionShape& shape,
+                     std::size_t element_bytes) {
+    if (!tensor) return {};
+    const std::vector<std::size_t> full{shape.batch, shape.heads, shape.seq_q, shape.seq_k};
+    const std::string parameter = std::string(name) + ".shape";
+    bool broadcasts = tensor->shape.size() == 4;
+    for (std::size_t d = 0; broadcasts && d < 4; ++d)
+        broadcasts = tensor->shape[d] == full[d] || tensor->shape[d] == 1;
+    if (!broadcasts)
+        return range_error(parameter,
+                           "4 dims broadcasting over [batch, heads, seqQ, seqK] = " + dims_text(full) +
+                               " (each that size or 1)",
+                           dims_text(tensor->shape));
+    const std::vector<std::size_t>& d = tensor->shape;
+    return buffer_fits(name, {{"shape[0]", d[0]}, {"shape[1]", d[1]}, {"shape[2]", d[2]}, {"shape[3]", d[3]}},
+                       element_bytes);
+}
+
+}  // namespace
 
 Error attention_validate(const AttentionShape& shape, const AttentionOptions& options) {
     if (Error e = positive("batch", shape.batch)) return e;
@@ -668,18 +897,102 @@ Error attention_validate(const AttentionShape& shape, const AttentionOptions& op
         if (Error e = rope_rules("dim", shape.dim, "rope.base", rope.base, "rope.rotaryDim", rope.rotary_dim))
             return e;
     }
+    if (Error e = lengths_rule("seqLensQ", options.seq_lens_q, shape.batch, "seqQ", shape.seq_q)) return e;
+    if (Error e = lengths_rule("seqLensK", options.seq_lens_k, shape.batch, "seqK", shape.seq_k)) return e;
+    if (options.causal && (options.seq_lens_q || options.seq_lens_k))
+        for (std::size_t b = 0; b < shape.batch; ++b) {
+            const std::size_t lq = attention_seq_len_q(shape, options, b), lk = attention_seq_len_k(shape, options, b);
+            if (lq > lk)
+                return range_error_text(options.seq_lens_q ? "seqLensQ" : "seqLensK",
+                                        "causal attention needs seqLensQ[b] <= seqLensK[b] (query i sits at "
+                                        "position seqLensK[b] - seqLensQ[b] + i), received " +
+                                            std::string(options.seq_lens_q ? "seqLensQ" : "seqQ") +
+                                            (options.seq_lens_q ? "[" + std::to_string(b) + "]" : "") + " = " +
+                                            js_number(std::uint64_t{lq}) + ", " +
+                                            std::string(options.seq_lens_k ? "seqLensK" : "seqK") +
+                                            (options.seq_lens_k ? "[" + std::to_string(b) + "]" : "") + " = " +
+                                            js_number(std::uint64_t{lk}));
+        }
     const Extent batch{"batch", shape.batch}, seq_q{"seqQ", shape.seq_q}, seq_k{"seqK", shape.seq_k},
         heads{"heads", shape.heads}, kv_heads{"kvHeads", shape.kv_heads}, dim{"dim", shape.dim},
         dim_v{"dimV", shape.dim_v};
     if (Error e = buffer_fits("q", {batch, seq_q, heads, dim})) return e;
     if (Error e = buffer_fits("k", {batch, seq_k, kv_heads, dim})) return e;
     if (Error e = buffer_fits("v", {batch, seq_k, kv_heads, dim_v})) return e;
-    return buffer_fits("the output", {batch, seq_q, heads, dim_v});
+    if (Error e = buffer_fits("the output", {batch, seq_q, heads, dim_v})) return e;
+    if (Error e = broadcast_rule("bias", options.bias, shape, 4)) return e;
+    return broadcast_rule("mask", options.mask, shape, 1);
 }
 
 AttentionOptions attention_resolve(const AttentionShape& shape, AttentionOptions options) {
     if (options.rope && options.rope->rotary_dim == 0) options.rope->rotary_dim = shape.dim;
     return options;
+}
+
+std::size_t attention_seq_len_q(const AttentionShape& shape, const AttentionOptions& options, std::size_t b) {
+    return options.seq_lens_q ? (*options.seq_lens_q)[b] : shape.seq_q;
+}
+
+std::size_t attention_seq_len_k(const AttentionShape& shape, const AttentionOptions& options, std::size_t b) {
+    return options.seq_lens_k ? (*options.seq_lens_k)[b] : shape.seq_k;
+}
+
+AttentionRow attention_row(const AttentionShape& shape, const AttentionOptions& options, std::size_t b,
+                           std::size_t i) {
+    const std::size_t lq = attention_seq_len_q(shape, options, b), lk = attention_seq_len_k(shape, options, b);
+    AttentionRow row;
+    row.position = static_cast<long>(lk) - static_cast<long>(lq) + static_cast<long>(i);
+    if (i >= lq) return row;  // padding
+    // [begin, end) in signed arithmetic, then clipped to the batch entry's keys [0, lk).
+    long begin = 0, end = static_cast<long>(lk);
+    if (options.window && options.window->left) begin = std::max(begin, row.position - static_cast<long>(*options.window->left));
+    if (options.window && options.window->right)
+        end = std::min(end, row.position + static_cast<long>(*options.window->right) + 1);
+    if (options.causal) end = std::min(end, row.position + 1);
+    if (end > begin) {
+        row.begin = static_cast<std::size_t>(begin);
+        row.end = static_cast<std::size_t>(end);
+    }
+    return row;
+}
+
+AttentionStrides attention_strides(const AttentionBroadcast& tensor) {
+    const std::vector<std::size_t>& d = tensor.shape;
+    AttentionStrides s;
+    s.j = d[3] == 1 ? 0 : 1;
+    s.i = d[2] == 1 ? 0 : d[3];
+    s.h = d[1] == 1 ? 0 : d[2] * d[3];
+    s.b = d[0] == 1 ? 0 : d[1] * d[2] * d[3];
+    return s;
+}
+
+std::size_t attention_visible_keys(const AttentionShape& shape, const AttentionOptions& options,
+                                   const AttentionBuffers& buffers, std::size_t b, std::size_t h, std::size_t i) {
+    const AttentionRow row = attention_row(shape, options, b, i);
+    if (row.empty()) return 0;
+    if (!options.mask || !buffers.mask) return row.end - row.begin;
+    const AttentionStrides strides = attention_strides(*options.mask);
+    const std::uint8_t* mask = buffers.mask + strides.at(b, h, i, 0);
+    std::size_t count = 0;
+    for (std::size_t j = row.begin; j < row.end; ++j) count += mask[j * strides.j] != 0;
+    return count;
+}
+
+double attention_alibi_slope(std::size_t heads, std::size_t h) {
+    // get_slopes(n) of github.com/ofirpress/attention_with_linear_biases: for n = 2^k the geometric
+    // sequence start·start^i with start = 2^(−8/n); otherwise the n' = 2^⌊log2 n⌋ slopes of that
+    // sequence, then get_slopes(2n')[0::2][: n − n'].
+    std::size_t power = 1;
+    while (power * 2 <= heads) power *= 2;
+    if (h < power) return std::exp2(-8.0 * static_cast<double>(h + 1) / static_cast<double>(power));
+    const std::size_t k = 2 * (h - power);  // every other slope of the 2·power sequence
+    return std::exp2(-8.0 * static_cast<double>(k + 1) / static_cast<double>(2 * power));
+}
+
+bool attention_needs_wasm(const AttentionOptions& options) {
+    return options.seq_lens_q || options.seq_lens_k || options.window || options.alibi || options.bias || options.mask ||
+           options.layout != AttentionLayout::bshd || options.input_type != ElementType::float32 ||
+           options.resolved_output_type() != ElementType::float32;
 }
 
 double attention_row_scale(const AttentionOptions& options, std::size_t visible_keys, std::size_t dim) {
@@ -703,13 +1016,13 @@ std::vector<float> attention_row_scales(const AttentionShape& shape, const Atten
     std::vector<float> scales(shape.seq_q);
     for (std::size_t i = 0; i < shape.seq_q; ++i)
         scales[i] = static_cast<float>(
-            attention_row_scale(options, attention_visible_keys(shape, options.causal, i), shape.dim));
+            attention_row_scale(options, std::max<std::size_t>(1, attention_visible_keys(shape, options, {}, 0, 0, i)), shape.dim));
     return scales;
 }
 
 std::vector<float> attention_rope_table(const AttentionShape& shape, const AttentionOptions& options) {
     if (!options.rope) return {};
-    const long first = first_rope_position(shape);
+    const long first = first_rope_position(shape, options);
     RopeOptions rope;
     rope.base = options.rope->base;
     rope.layout = options.rope->layout;
@@ -721,8 +1034,8 @@ std::vector<float> attention_rope_table(const AttentionShape& shape, const Atten
 }
 
 void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const void* q,
-                       const void* k, const void* v, void* o, float* logsumexp) {
-    const Plan plan = make_plan(shape, options);
+                       const void* k, const void* v, void* o, float* logsumexp, const AttentionBuffers& buffers) {
+    const Plan plan = make_plan(shape, options, buffers);
     if (shape.seq_q == 0) return;
     const KeyTiles keys = pack_key_tiles(plan, k, v, false, true, false, true);
     parallel_for(shape.batch * shape.heads * plan.query_tiles, [&](std::size_t task) {
@@ -732,8 +1045,8 @@ void attention_forward(const AttentionShape& shape, const AttentionOptions& opti
 
 void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const void* q,
                         const void* k, const void* v, const void* o, const float* logsumexp,
-                        const void* d_o, void* dq, void* dk, void* dv) {
-    const Plan plan = make_plan(shape, options);
+                        const void* d_o, void* dq, void* dk, void* dv, const AttentionBuffers& buffers) {
+    const Plan plan = make_plan(shape, options, buffers);
     const std::size_t out_bytes = element_bytes(plan.output_type);  // all-zero bits are +0 in both types
     if (shape.seq_k == 0) {  // no key is seen: O is the constant 0, every gradient is 0
         std::memset(dq, 0, shape.batch * shape.seq_q * shape.heads * shape.dim * out_bytes);

@@ -25,12 +25,25 @@
 //             never softens a model trained at base_len (training-free extrapolation).
 //   standard  c_i = 1/√dim.
 //   a number  c_i = that number.
-// Causal: query i sits at position seq_k − seq_q + i (decoding after seq_k − seq_q cached keys)
-// and sees keys 0 … seq_k − seq_q + i, so n_i = seq_k − seq_q + i + 1; otherwise n_i = seq_k.
-// A row that sees no key (seq_k = 0) outputs zeros and has logsumexp −∞.
+// Which keys a row sees (the one statement of these rules; attention_row and
+// attention_visible_keys below compute them, and the WebGPU kernel follows them):
+//   lengths   batch b holds Lq_b = seqLensQ[b] (default seq_q) queries and Lk_b = seqLensK[b]
+//             (default seq_k) keys, the first ones of its rows (right padding); query rows
+//             i ≥ Lq_b are padding and output zeros.
+//   position  query i of batch b sits at position p = Lk_b − Lq_b + i (decoding after Lk_b − Lq_b
+//             cached keys; with RoPE it is also the query's rotation position); key j at j.
+//   range     row i sees the keys j in [begin, end): begin = max(0, p − left), end = min(Lk_b,
+//             p + right + 1, and p + 1 with causal); a window side left out is unbounded.
+//   mask      a boolean mask (1 = may attend) removes keys of that range.
+//   n_i       the keys row i sees: the range's length, less the keys the mask removes. A bias
+//             (additive, −∞ included) never changes n_i: exclusions the entropy scale should
+//             count go in the mask.
+// Logits: s_ij = c_i q_i·k_j + bias[b, h, i, j] − slope_h·|p − j| (the last with alibi), over the
+// keys the row sees. A row that sees no key, or whose logits are all −∞, outputs zeros, has
+// logsumexp −∞ and passes no gradient.
 //
-// Fused RoPE: callers pass un-rotated Q and K; query i is rotated at position seq_k − seq_q + i
-// (also without causal) and key j at position j. Gradients are w.r.t. the un-rotated inputs.
+// Fused RoPE: callers pass un-rotated Q and K; query i is rotated at its position p above (also
+// without causal) and key j at position j. Gradients are w.r.t. the un-rotated inputs.
 //
 // attention_forward/attention_backward are the float32 xsimd kernels; the *_reference functions
 // are their naive double-precision twins (they materialise the score rows) for tests.
@@ -44,6 +57,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <variant>
 #include <vector>
@@ -115,9 +129,37 @@ struct EnumNames<AttentionLayout> {
     };
 };
 
+// A sliding window around a query's position p: keys p − left … p + right, both ends inclusive
+// (Mistral's is causal with left = w − 1; onnxruntime's local_window_size w is left = w − 1,
+// right = 0). A side left out is unbounded; with causal, right is cut to 0.
+struct AttentionWindow {
+    std::optional<std::size_t> left;
+    std::optional<std::size_t> right;
+};
+
+template <typename Visitor>
+void visit_fields(AttentionWindow& w, Visitor&& field) {
+    field("left", w.left);
+    field("right", w.right);
+}
+
+// The shape of a bias or mask read from the caller's buffer (row-major), broadcast over
+// [batch, heads, seq_q, seq_k]: four dims, each that size or 1 (a key-padding mask is
+// [batch, 1, 1, seq_k]). The data itself crosses as a heap address (AttentionBuffers).
+struct AttentionBroadcast {
+    std::vector<std::size_t> shape;
+};
+
+template <typename Visitor>
+void visit_fields(AttentionBroadcast& t, Visitor&& field) {
+    field("shape", t.shape, kRequired);
+}
+
 struct AttentionOptions {
-    // 'entropy', 'standard', or a finite number: c_i fixed to it.
-    std::variant<AttentionScale, double> scale = AttentionScale::entropy;
+    // 'standard' (1/√dim, the default of every peer: PyTorch's scaled_dot_product_attention,
+    // onnxruntime), 'entropy' (models trained with it, or run beyond their training length), or a
+    // finite number: c_i fixed to it.
+    std::variant<AttentionScale, double> scale = AttentionScale::standard;
     double base_len = 512.0;   // the training length at which the entropy scale equals 1/√dim
     double n_min = 16.0;       // floor on n_i: "极短序列scale反而不好" (bert4keras)
     bool clip_below_one = false;
@@ -129,6 +171,14 @@ struct AttentionOptions {
     // The element type of Q, K, V: not an option of the JS API, whose facade sets it from the JS
     // type of the arrays (Float32Array; Float16Array or Uint16Array of f16 bits).
     ElementType input_type = ElementType::float32;
+
+    // Right-padded batches: the valid queries and keys of each batch entry ([batch] each).
+    std::optional<std::vector<std::size_t>> seq_lens_q, seq_lens_k;
+    std::optional<AttentionWindow> window;
+    // ALiBi (Press et al., arXiv 2108.12409): −slope_h·|p − j| added to the logits.
+    bool alibi = false;
+    std::optional<AttentionBroadcast> bias;  // additive, float32, after the scale
+    std::optional<AttentionBroadcast> mask;  // boolean bytes, nonzero = may attend
 
     ElementType resolved_output_type() const { return output_type.value_or(input_type); }
 };
@@ -143,7 +193,20 @@ void visit_fields(AttentionOptions& o, Visitor&& field) {
     field("rope", o.rope);
     field("layout", o.layout);
     field("outputType", o.output_type);
+    field("seqLensQ", o.seq_lens_q);
+    field("seqLensK", o.seq_lens_k);
+    field("window", o.window);
+    field("alibi", o.alibi);
+    field("bias", o.bias);
+    field("mask", o.mask);
 }
+
+// The caller's buffers read besides q, k, v (null when the option is off): bias [options.bias
+// shape] floats, mask [options.mask shape] bytes.
+struct AttentionBuffers {
+    const float* bias = nullptr;
+    const std::uint8_t* mask = nullptr;
+};
 
 // One options object of kx.attention / kx.attentionBackward: the shape and the options side by
 // side.
@@ -159,21 +222,54 @@ void visit_fields(AttentionCall& c, Visitor&& field) {
 }
 
 // The first rule broken, with the JS parameter names: batch, heads, kvHeads, dim, dimV ≥ 1; heads a
-// multiple of kvHeads; causal needs seqQ ≤ seqK; scale finite; baseLen > 1; nMin ≥ 1; with RoPE an
-// even dim, rope.base > 0, rope.rotaryDim even and ≤ dim; q, k, v and the output fit in the heap.
+// multiple of kvHeads; causal needs seqQ ≤ seqK (per batch entry with seqLensQ/seqLensK); scale
+// finite; baseLen > 1; nMin ≥ 1; with RoPE an even dim, rope.base > 0, rope.rotaryDim even and
+// ≤ dim; seqLensQ/seqLensK of length batch with entries ≤ seqQ/seqK; bias.shape and mask.shape
+// four dims broadcasting over [batch, heads, seqQ, seqK]; q, k, v, the output, the bias and the
+// mask fit in the heap. (Negative lengths and windows are refused where the JS numbers are read.)
 Error attention_validate(const AttentionShape& shape, const AttentionOptions& options);
 
 // The options with the defaults that depend on the shape filled in (rope.rotaryDim = dim).
 AttentionOptions attention_resolve(const AttentionShape& shape, AttentionOptions options);
 
-// n_i, the keys query row i sees: all seq_k, or under causal those at positions ≤ its own,
-// seq_k − seq_q + i + 1.
-inline std::size_t attention_visible_keys(const AttentionShape& shape, bool causal, std::size_t row) {
-    return causal ? shape.seq_k - shape.seq_q + row + 1 : shape.seq_k;
-}
+// Lq_b and Lk_b: the valid queries and keys of batch entry b.
+std::size_t attention_seq_len_q(const AttentionShape& shape, const AttentionOptions& options, std::size_t b);
+std::size_t attention_seq_len_k(const AttentionShape& shape, const AttentionOptions& options, std::size_t b);
+
+// What query row i of batch entry b sees before the mask: its position and the keys [begin, end)
+// (begin = end when none; padded rows see none).
+struct AttentionRow {
+    long position = 0;
+    std::size_t begin = 0, end = 0;
+    bool empty() const { return end <= begin; }
+};
+AttentionRow attention_row(const AttentionShape& shape, const AttentionOptions& options, std::size_t b,
+                           std::size_t i);
+
+// A [batch|1, heads|1, seq_q|1, seq_k|1] buffer's element strides over (b, h, i, j): 0 where the
+// dim is broadcast.
+struct AttentionStrides {
+    std::size_t b = 0, h = 0, i = 0, j = 0;
+    std::size_t at(std::size_t bb, std::size_t hh, std::size_t ii, std::size_t jj) const {
+        return bb * b + hh * h + ii * i + jj * j;
+    }
+};
+AttentionStrides attention_strides(const AttentionBroadcast& tensor);
+
+// n_i: the keys of the row's range that the mask (if any; buffers.mask) admits.
+std::size_t attention_visible_keys(const AttentionShape& shape, const AttentionOptions& options,
+                                   const AttentionBuffers& buffers, std::size_t b, std::size_t h, std::size_t i);
+
+// ALiBi's slope of head h of `heads` (Press et al.'s reference get_slopes): 2^(−8(h+1)/heads) for
+// a power of two; otherwise the slopes of the power of two m below, then every other slope of 2m.
+double attention_alibi_slope(std::size_t heads, std::size_t h);
 
 // c_i for a row that sees `visible_keys` keys (visible_keys ≥ 1).
 double attention_row_scale(const AttentionOptions& options, std::size_t visible_keys, std::size_t dim);
+
+// Whether the options use what the WebGPU kernel does not implement yet (padding lengths, window,
+// alibi, bias, mask, layout 'bhsd', float16 tensors): the JS facade then runs the call on WASM.
+bool attention_needs_wasm(const AttentionOptions& options);
 
 // What the WebGPU kernel reads besides the tensors, computed as the WASM kernels compute it:
 // c_i of every query row [seq_q], and (cos, sin) per fused-RoPE position min(0, seq_k − seq_q) …
@@ -186,23 +282,25 @@ std::vector<float> attention_rope_table(const AttentionShape& shape, const Atten
 // options.input_type, o of options.resolved_output_type() (float32 for both by default, so float
 // pointers can be passed as they are).
 void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const void* q,
-                       const void* k, const void* v, void* o, float* logsumexp);
+                       const void* k, const void* v, void* o, float* logsumexp,
+                       const AttentionBuffers& buffers = {});
 
 // Backward pass from the forward's o and logsumexp: recomputes P tile by tile (FlashAttention-2),
-// writes dq, dk, dv (overwritten, not accumulated). q, k, v are of the input type; o, d_o, dq, dk,
-// dv of the output type.
+// writes dq, dk, dv (overwritten, not accumulated). No gradient flows to the bias. q, k, v are of
+// the input type; o, d_o, dq, dk, dv of the output type.
 void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const void* q,
                         const void* k, const void* v, const void* o, const float* logsumexp,
-                        const void* d_o, void* dq, void* dk, void* dv);
+                        const void* d_o, void* dq, void* dk, void* dv, const AttentionBuffers& buffers = {});
 
 // The double-precision twins (attention_reference.cpp: the definition written with xtensor
-// expressions, materialising every score row). logsumexp may be null.
+// expressions, materialising every score row). logsumexp may be null. The bias is read as floats
+// (the kernels' input), the mask as bytes.
 void attention_forward_reference(const AttentionShape& shape, const AttentionOptions& options,
                                  const double* q, const double* k, const double* v, double* o,
-                                 double* logsumexp);
+                                 double* logsumexp, const AttentionBuffers& buffers = {});
 void attention_backward_reference(const AttentionShape& shape, const AttentionOptions& options,
                                   const double* q, const double* k, const double* v, const double* d_o,
-                                  double* dq, double* dk, double* dv);
+                                  double* dq, double* dk, double* dv, const AttentionBuffers& buffers = {});
 
 // The tiles of the fused kernels (query rows × keys), exposed so tests can aim at tile edges.
 std::size_t attention_query_tile();

@@ -30,14 +30,23 @@ using AlignedFloats = std::vector<float, xsimd::aligned_allocator<float>>;
 
 constexpr std::size_t kVecWidth = Vec::size;
 
-// max(a, b) for arguments that are not NaN. Under WASM it is the one-instruction pseudo-maximum
-// f32x4.pmax (a < b ? b : a): the SSE4.1 _mm_max_ps that xsimd::max calls becomes a compare and a
-// bit select under Emscripten, four x64 instructions after V8.
+// max(a, b) and min(a, b) for arguments that are not NaN. Under WASM they are the one-instruction
+// pseudo-maximum and pseudo-minimum f32x4.pmax (a < b ? b : a) and f32x4.pmin (b < a ? b : a): the
+// SSE4.1 _mm_max_ps / _mm_min_ps that xsimd calls become a compare and a bit select under
+// Emscripten, four x64 instructions after V8.
 inline Vec max_not_nan(Vec a, Vec b) {
 #if defined(__wasm_simd128__)
     return Vec(__m128(wasm_f32x4_pmax(v128_t(__m128(a)), v128_t(__m128(b)))));
 #else
     return xsimd::max(a, b);
+#endif
+}
+
+inline Vec min_not_nan(Vec a, Vec b) {
+#if defined(__wasm_simd128__)
+    return Vec(__m128(wasm_f32x4_pmin(v128_t(__m128(a)), v128_t(__m128(b)))));
+#else
+    return xsimd::min(a, b);
 #endif
 }
 

@@ -139,7 +139,8 @@ struct Extent {
     std::uint64_t size;
 };
 
-// One buffer of the given shape must fit in the heap:
+// One buffer of the given shape must fit in the heap (elements of bytes_per_element bytes: 4 for
+// floats, 8 doubles, 1 bytes):
 //   "a of shape m=65536 × k=65536 needs 4294967296 floats (17179869184 bytes), more than the 2 GiB
 //    WASM heap can hold"
 inline Error buffer_fits(const std::string& buffer, std::initializer_list<Extent> extents,
@@ -152,9 +153,11 @@ inline Error buffer_fits(const std::string& buffer, std::initializer_list<Extent
     }
     const std::uint64_t bytes = checked_product({count, bytes_per_element});
     if (bytes <= kMaxHeapBytes) return {};
-    const std::string unit = bytes_per_element == 8 ? " doubles (" : " floats (";
-    return range_error_text(buffer, buffer + " of shape " + shape + " needs " + js_number(count) + unit +
-                                        js_number(bytes) + " bytes), more than the 2 GiB WASM heap can hold");
+    const std::string size = bytes_per_element == 1 ? js_number(bytes) + " bytes"
+                             : js_number(count) + (bytes_per_element == 8 ? " doubles (" : " floats (") +
+                                   js_number(bytes) + " bytes)";
+    return range_error_text(buffer, buffer + " of shape " + shape + " needs " + size +
+                                        ", more than the 2 GiB WASM heap can hold");
 }
 
 // Refuses a call whose buffers and workspaces need more than the heap can hold. `bytes` is the

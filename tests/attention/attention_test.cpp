@@ -73,6 +73,8 @@ void expect_row(const std::vector<float>& matrix, std::size_t width, std::size_t
 
 TEST(AttentionSpec, ScaleFactors) {
     AttentionOptions options;
+    EXPECT_DOUBLE_EQ(attention_row_scale(options, 4, 2), 1 / std::sqrt(2.0));  // 'standard' by default
+    options.scale = AttentionScale::entropy;
     options.n_min = 1;
     const double want[] = {0, 0.07856742013, 0.1245264147, 0.1571348403};
     for (std::size_t n = 1; n <= 4; ++n) EXPECT_NEAR(attention_row_scale(options, n, 2), want[n - 1], 1e-10);
@@ -96,6 +98,7 @@ TEST(AttentionSpec, Standard) {
 
 TEST(AttentionSpec, EntropyWithoutClamp) {
     AttentionOptions options;
+    options.scale = AttentionScale::entropy;
     options.n_min = 1;
     const auto r = run_spec(options);
     expect_row(r.p, 4, 0, {0.2789469634, 0.2383849557, 0.2037211176, 0.2789469634});
@@ -107,13 +110,16 @@ TEST(AttentionSpec, EntropyWithoutClamp) {
 }
 
 TEST(AttentionSpec, EntropyWithDefaultClampNMin16) {
-    const auto r = run_spec(AttentionOptions{});
+    AttentionOptions options;
+    options.scale = AttentionScale::entropy;
+    const auto r = run_spec(options);
     expect_row(r.p, 4, 0, {0.3064014298, 0.2237717197, 0.1634254206, 0.3064014298});
     expect_row(r.o, 2, 0, {1.082629710, 0.08079571053});
 }
 
 TEST(AttentionSpec, EntropyCausal) {
     AttentionOptions options;
+    options.scale = AttentionScale::entropy;
     options.n_min = 1;
     options.causal = true;
     const auto r = run_spec(options);
@@ -343,6 +349,7 @@ TEST(AttentionEdges, NoQueriesGiveZeroKeyGradients) {
 // With n_min = 1 a causal first row sees one key with c = 0: the output is that key's value.
 TEST(AttentionEdges, SingleVisibleKeyWithZeroScale) {
     AttentionOptions options;
+    options.scale = AttentionScale::entropy;
     options.n_min = 1;
     options.causal = true;
     const auto q = random_floats(2 * 4, 22), k = random_floats(2 * 4, 23), v = random_floats(2 * 3, 24);

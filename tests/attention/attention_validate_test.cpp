@@ -127,12 +127,96 @@ TEST(AttentionValidate, BuffersMustFitTheHeap) {
     EXPECT_EQ(attention_validate(shape, AttentionOptions{}).parameter, "the output");
 }
 
+// seqLensQ / seqLensK: one length per batch entry, at most seqQ / seqK; under causal each entry
+// needs no more queries than keys.
+TEST(AttentionValidate, SequenceLengths) {
+    const AttentionShape shape{2, 4, 6, 2, 1, 8, 8};
+    AttentionOptions options;
+    options.seq_lens_k = std::vector<std::size_t>{6, 0};
+    options.seq_lens_q = std::vector<std::size_t>{4, 0};
+    EXPECT_FALSE(attention_validate(shape, options));
+    options.seq_lens_k = std::vector<std::size_t>{6};
+    expect_error(attention_validate(shape, options), ErrorKind::range, "seqLensK",
+                 "seqLensK must be an array of batch = 2 lengths, received length 1");
+    options.seq_lens_k = std::vector<std::size_t>{6, 7};
+    expect_error(attention_validate(shape, options), ErrorKind::range, "seqLensK[1]",
+                 "seqLensK[1] must be at most seqK = 6, received 7");
+    options.seq_lens_k.reset();
+    options.seq_lens_q = std::vector<std::size_t>{5, 1};
+    expect_error(attention_validate(shape, options), ErrorKind::range, "seqLensQ[0]",
+                 "seqLensQ[0] must be at most seqQ = 4, received 5");
+    options.seq_lens_q = std::vector<std::size_t>{4, 3};
+    options.seq_lens_k = std::vector<std::size_t>{6, 2};
+    EXPECT_FALSE(attention_validate(shape, options));  // not causal: row 2 of entry 1 sees key 0, 1
+    options.causal = true;
+    expect_error(attention_validate(shape, options), ErrorKind::range, "seqLensQ",
+                 "causal attention needs seqLensQ[b] <= seqLensK[b] (query i sits at position seqLensK[b] - "
+                 "seqLensQ[b] + i), received seqLensQ[1] = 3, seqLensK[1] = 2");
+    options.seq_lens_q.reset();
+    expect_error(attention_validate({2, 4, 6, 2, 1, 8, 8}, options), ErrorKind::range, "seqLensK",
+                 "causal attention needs seqLensQ[b] <= seqLensK[b] (query i sits at position seqLensK[b] - "
+                 "seqLensQ[b] + i), received seqQ = 4, seqLensK[1] = 2");
+}
+
+// bias.shape / mask.shape: four dims, each the full size or 1, and within the heap.
+TEST(AttentionValidate, BiasAndMaskShapesBroadcast) {
+    const AttentionShape shape{2, 4, 6, 2, 1, 8, 8};
+    AttentionOptions options;
+    for (const std::vector<std::size_t>& ok :
+         {std::vector<std::size_t>{2, 2, 4, 6}, {1, 1, 4, 6}, {2, 1, 1, 6}, {1, 2, 4, 1}, {1, 1, 1, 1}}) {
+        options.bias = AttentionBroadcast{ok};
+        options.mask = AttentionBroadcast{ok};
+        EXPECT_FALSE(attention_validate(shape, options));
+    }
+    options.mask.reset();
+    options.bias = AttentionBroadcast{{2, 3, 4, 6}};
+    expect_error(attention_validate(shape, options), ErrorKind::range, "bias.shape",
+                 "bias.shape must be 4 dims broadcasting over [batch, heads, seqQ, seqK] = [2, 2, 4, 6] (each that "
+                 "size or 1), received [2, 3, 4, 6]");
+    options.bias.reset();
+    options.mask = AttentionBroadcast{{4, 6}};
+    expect_error(attention_validate(shape, options), ErrorKind::range, "mask.shape",
+                 "mask.shape must be 4 dims broadcasting over [batch, heads, seqQ, seqK] = [2, 2, 4, 6] (each that "
+                 "size or 1), received [4, 6]");
+    options.mask = AttentionBroadcast{{}};  // mask: true
+    EXPECT_EQ(attention_validate(shape, options).parameter, "mask.shape");
+    // A full bias of 2^20 × 2^10 floats is 4 GiB; the same mask in bytes is 1 GiB and fits.
+    const AttentionShape big{1, 1 << 20, 1 << 10, 1, 1, 1, 1};
+    options.mask = AttentionBroadcast{{1, 1, 1 << 20, 1 << 10}};
+    EXPECT_FALSE(attention_validate(big, options));
+    options.bias = AttentionBroadcast{{1, 1, 1 << 20, 1 << 10}};
+    expect_error(attention_validate(big, options), ErrorKind::range, "bias",
+                 "bias of shape shape[0]=1 × shape[1]=1 × shape[2]=1048576 × shape[3]=1024 needs 1073741824 floats "
+                 "(4294967296 bytes), more than the 2 GiB WASM heap can hold");
+    options.bias.reset();
+    const AttentionShape bigger{1, 1 << 21, 1 << 11, 1, 1, 1, 1};
+    options.mask = AttentionBroadcast{{1, 1, 1 << 21, 1 << 11}};
+    expect_error(attention_validate(bigger, options), ErrorKind::range, "mask",
+                 "mask of shape shape[0]=1 × shape[1]=1 × shape[2]=2097152 × shape[3]=2048 needs 4294967296 bytes, "
+                 "more than the 2 GiB WASM heap can hold");
+}
+
+TEST(AttentionValidate, WindowAndAlibiNeedNothingMore) {
+    AttentionOptions options;
+    options.window = AttentionWindow{0, 0};
+    options.alibi = true;
+    EXPECT_FALSE(attention_validate(kShape, options));
+    EXPECT_TRUE(attention_needs_wasm(options));
+    EXPECT_FALSE(attention_needs_wasm(AttentionOptions{}));
+}
+
 TEST(AttentionValidate, FieldListAndResolvedDefaults) {
     AttentionCall call;
     FieldNames names;
     visit_fields(call, names);
     EXPECT_EQ(names.names, (std::vector<std::string>{"batch", "seqQ", "seqK", "heads", "kvHeads", "dim", "dimV",
-                                                     "scale", "baseLen", "nMin", "clipBelowOne", "causal", "rope"}));
+                                                     "scale", "baseLen", "nMin", "clipBelowOne", "causal", "rope",
+                                                     "layout", "outputType", "seqLensQ", "seqLensK", "window", "alibi",
+                                                     "bias", "mask"}));
+    EXPECT_EQ(enum_choices<AttentionLayout>(), "one of 'bshd', 'bhsd'");
+    EXPECT_EQ(enum_choices<ElementType>(), "one of 'float32', 'float16'");
+    EXPECT_EQ(field_names(AttentionWindow{}), (std::vector<std::string>{"left", "right"}));
+    EXPECT_EQ(field_names(AttentionBroadcast{}), (std::vector<std::string>{"shape"}));
     AttentionRope rope;
     FieldNames rope_names;
     visit_fields(rope, rope_names);
@@ -140,12 +224,24 @@ TEST(AttentionValidate, FieldListAndResolvedDefaults) {
     EXPECT_EQ(optional_object_choices<AttentionRope>(), "null, true or an object { base, layout, rotaryDim }");
     EXPECT_EQ(enum_or_number_choices<AttentionScale>(), "one of 'entropy', 'standard' or a finite number");
 
-    // The defaults: 'entropy' scale, base_len 512, n_min 16, no RoPE; rope.rotaryDim resolves to dim.
+    // The defaults: 'standard' scale (1/√dim, as every peer), base_len 512, n_min 16, no RoPE, no
+    // padding, window, ALiBi, bias or mask; rope.rotaryDim resolves to dim.
     const AttentionOptions defaults;
-    EXPECT_EQ(std::get<AttentionScale>(defaults.scale), AttentionScale::entropy);
+    EXPECT_EQ(std::get<AttentionScale>(defaults.scale), AttentionScale::standard);
+    EXPECT_FALSE(defaults.seq_lens_q || defaults.seq_lens_k || defaults.window || defaults.alibi || defaults.bias ||
+                 defaults.mask);
     EXPECT_EQ(defaults.base_len, 512.0);
     EXPECT_EQ(defaults.n_min, 16.0);
     EXPECT_FALSE(defaults.rope);
+    // 'bshd', float32 in and out; the output type follows the input type unless set.
+    EXPECT_EQ(defaults.layout, AttentionLayout::bshd);
+    EXPECT_FALSE(defaults.output_type);
+    EXPECT_EQ(defaults.resolved_output_type(), ElementType::float32);
+    AttentionOptions half_in;
+    half_in.input_type = ElementType::float16;
+    EXPECT_EQ(half_in.resolved_output_type(), ElementType::float16);
+    half_in.output_type = ElementType::float32;
+    EXPECT_EQ(half_in.resolved_output_type(), ElementType::float32);
     AttentionOptions with_rope;
     with_rope.rope = AttentionRope{};
     EXPECT_EQ(attention_resolve(kShape, with_rope).rope->rotary_dim, 8u);

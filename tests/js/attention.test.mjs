@@ -43,7 +43,7 @@ function rotateReference(vector, offset, rotaryDim, layout, base, position) {
 
 function attentionReference(q, k, v, o) {
   const { batch = 1, seqQ, seqK = seqQ, heads, kvHeads = heads, dim, dimV = dim, causal = false,
-    scale = 'entropy', baseLen = 512, nMin = 16, clipBelowOne = false, rope = null } = o;
+    scale = 'standard', baseLen = 512, nMin = 16, clipBelowOne = false, rope = null } = o;
   const out = new Float64Array(batch * seqQ * heads * dimV);
   const group = heads / kvHeads;
   const offset = seqK - seqQ;
@@ -181,12 +181,14 @@ test('attention reproduces docs/math.md §2.5', async () => {
   const standard = await kx.attention(SPEC_Q, SPEC_K, SPEC_V, { ...SPEC_SHAPE, scale: 'standard' });
   assertClose(row(standard, 0), [1.185269355, -0.09641692105], 1e-6, 'standard row 0');
   assertClose(row(standard, 3), [1.062958222, 0.1484447042], 1e-6, 'standard row 3');
-  const entropy = await kx.attention(SPEC_Q, SPEC_K, SPEC_V, { ...SPEC_SHAPE, nMin: 1 });
+  // 'standard' is the default (every peer's); 'entropy' is one option away.
+  assert.deepEqual(await kx.attention(SPEC_Q, SPEC_K, SPEC_V, SPEC_SHAPE), standard);
+  const entropy = await kx.attention(SPEC_Q, SPEC_K, SPEC_V, { ...SPEC_SHAPE, scale: 'entropy', nMin: 1 });
   assertClose(row(entropy, 0), [1.040562008, 0.1631591099], 1e-6, 'EI row 0');
   assertClose(row(entropy, 2), [1.043623756, 0.1436154823], 1e-6, 'EI row 2');
-  const clamped = await kx.attention(SPEC_Q, SPEC_K, SPEC_V, SPEC_SHAPE);
+  const clamped = await kx.attention(SPEC_Q, SPEC_K, SPEC_V, { ...SPEC_SHAPE, scale: 'entropy' });
   assertClose(row(clamped, 0), [1.082629710, 0.08079571053], 1e-6, 'EI n_min 16 row 0');
-  const causal = await kx.attention(SPEC_Q, SPEC_K, SPEC_V, { ...SPEC_SHAPE, nMin: 1, causal: true });
+  const causal = await kx.attention(SPEC_Q, SPEC_K, SPEC_V, { ...SPEC_SHAPE, scale: 'entropy', nMin: 1, causal: true });
   assertClose(causal, [1, 0, 0.4803682426, 0.5196317574, 0.6402280826, 0.6402280826, 1.018453669, 0.2257708410],
     1e-6, 'EI causal');
 });
@@ -194,13 +196,15 @@ test('attention reproduces docs/math.md §2.5', async () => {
 // ---- attention vs the float64 reference ----
 
 const GRID = [
-  { seqQ: 1, heads: 1, dim: 8 },
-  { seqQ: 2, heads: 2, dim: 4, causal: true, rope: {} },
-  { seqQ: 65, heads: 2, kvHeads: 1, dim: 16, rope: { layout: 'half', base: 500 } },
-  { seqQ: 63, seqK: 130, heads: 4, kvHeads: 2, dim: 8, dimV: 12, causal: true, rope: {} },
+  { seqQ: 1, heads: 1, dim: 8, scale: 'entropy' },
+  { seqQ: 2, heads: 2, dim: 4, causal: true, rope: {}, scale: 'entropy' },
+  { seqQ: 65, heads: 2, kvHeads: 1, dim: 16, rope: { layout: 'half', base: 500 }, scale: 'entropy' },
+  { seqQ: 63, seqK: 130, heads: 4, kvHeads: 2, dim: 8, dimV: 12, causal: true, rope: {}, scale: 'entropy' },
   { batch: 2, seqQ: 33, heads: 3, dim: 6, dimV: 5, scale: 'standard' },
   { seqQ: 20, seqK: 70, heads: 2, dim: 8, scale: 0.3, causal: true },
-  { seqQ: 40, heads: 1, dim: 8, clipBelowOne: true, baseLen: 16, causal: true, rope: { rotaryDim: 4 } },
+  { seqQ: 40, heads: 1, dim: 8, clipBelowOne: true, baseLen: 16, causal: true, rope: { rotaryDim: 4 }, scale: 'entropy' },
+  // The default scale ('standard').
+  { seqQ: 65, seqK: 70, heads: 2, kvHeads: 1, dim: 16, causal: true, rope: { layout: 'half' } },
 ];
 
 test('attention equals a float64 reference over shapes, scales, GQA, causal offsets and RoPE', async () => {
@@ -225,7 +229,7 @@ test('attention: rows that see no key (seqK = 0) give zeros', async () => {
 test('attentionBackward equals central differences of the float64 reference', () => {
   const next = random(5);
   for (const options of [
-    { seqQ: 5, heads: 2, kvHeads: 1, dim: 4, dimV: 3, causal: true, rope: {}, nMin: 1 },
+    { seqQ: 5, heads: 2, kvHeads: 1, dim: 4, dimV: 3, causal: true, rope: {}, scale: 'entropy', nMin: 1 },
     { seqQ: 3, seqK: 6, heads: 1, dim: 6, scale: 'standard', rope: { layout: 'half' } },
   ]) {
     const { seqQ, seqK = seqQ, heads, kvHeads = heads, dim, dimV = dim } = options;
@@ -396,7 +400,7 @@ test('attention and attentionBackward: every rule through the API names its para
     [{ ...shape, rope: { rotaryDim: 6 } }, 'RangeError', 'rope.rotaryDim must be at most dim = 4, received 6'],
     [{ ...shape, rope: { layot: 'half' } }, 'TypeError', "unknown option 'rope.layot' (did you mean 'rope.layout'?)"],
     [{ ...shape, casual: true }, 'TypeError', "unknown option 'casual' (did you mean 'causal'?)"],
-    [{ ...shape, seqLen: 2 }, 'TypeError', "unknown option 'seqLen' (did you mean 'seqQ'?)"],
+    [{ ...shape, seqLen: 2 }, 'TypeError', "unknown option 'seqLen' (did you mean 'seqLensQ'?)"],
     [{ ...shape, seqQ: 2 ** 16, heads: 64, dim: 256 }, 'RangeError',
       'q of shape batch=1 × seqQ=65536 × heads=64 × dim=256 needs 1073741824 floats (4294967296 bytes), more than the 2 GiB WASM heap can hold'],
     [{ ...shape, backend: 'cpu' }, 'RangeError', "backend must be one of 'auto', 'wasm', 'webgpu', received \"cpu\""],
@@ -429,8 +433,8 @@ test('attention and attentionBackward: every rule through the API names its para
   assert.deepEqual(await kx.attention(x, y, y, { ...shape, rope: false }), without);
   assert.deepEqual(await kx.attention(x, y, y, { ...shape, rope: null }), without);
   assert.notDeepEqual(withRope, without);
-  // The defaults kvHeads = heads, seqK = seqQ, dimV = dim, scale 'entropy' written out give the same result.
-  assert.deepEqual(await kx.attention(x, y, y, { ...shape, seqK: 2, kvHeads: 2, dimV: 4, scale: 'entropy', baseLen: 512, nMin: 16 }), without);
+  // The defaults kvHeads = heads, seqK = seqQ, dimV = dim, scale 'standard' written out give the same result.
+  assert.deepEqual(await kx.attention(x, y, y, { ...shape, seqK: 2, kvHeads: 2, dimV: 4, scale: 'standard', baseLen: 512, nMin: 16 }), without);
   const out = await kx.attention(SPEC_Q, SPEC_K, SPEC_V, { ...SPEC_SHAPE, scale: 'standard' });
   assertClose([out[0], out[1]], [1.185269355, -0.09641692105], 1e-6, 'after errors');
 });

@@ -39,6 +39,15 @@ test('README: the attention example runs and prints nothing', () => {
   assert.equal(result.status, 0, result.stderr.slice(-2000));
 });
 
+test('README: the padded-batch, window, mask and bias example runs; padded rows are zeros', () => {
+  const block = blocks.find((b) => b.includes('seqLensK: lengths'));
+  assert.ok(block, 'README has the padded-batch example');
+  const result = runExample(`${usingIt}\n${block}\n` +
+    "for (const x of [padded, windowed, masked, grads.dq, grads.dk, grads.dv]) if (!x.every(Number.isFinite)) throw new Error('finite');\n" +
+    "if (!padded.slice((1 * len + 3) * h * d, 2 * len * h * d).every((x) => x === 0)) throw new Error('padded rows');\n");
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});
+
 test('README: the WebGPU example runs (on SwiftShader when Debian\'s chromium is installed)', () => {
   const attention = blocks.find((b) => b.includes('kx.attentionBackward('));
   const block = blocks.find((b) => b.includes("init({ backend: 'auto' })"));

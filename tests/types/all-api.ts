@@ -10,8 +10,8 @@
 // the surface, the other suites check the numbers.
 import initDefault, {
   Disposable, init, version,
-  type Activation, type AdapterInfo, type AttentionGradients, type AttentionOptions,
-  type AttentionRopeOptions, type Backend, type ClipGradientsOptions, type CriticLossOptions,
+  type Activation, type AdapterInfo, type AttentionBias, type AttentionGradients, type AttentionMask, type AttentionOptions, type AttentionWindow,
+  type AttentionRopeOptions, type AttentionData, type AttentionElementType, type AttentionLayout, type Float16Data, type Backend, type ClipGradientsOptions, type CriticLossOptions,
   type CriticLossResult, type GanDataset, type GanMetrics, type GanNamespace, type GanPreset,
   type GanPresetName, type GanStepResult, type GanTrainer, type GanTrainerOptions,
   type GanTrainerResolvedOptions, type GpuLike, type InitOptions, type ModuleFile, type Kexue, type LowRankBase,
@@ -157,6 +157,10 @@ const fusedRope = { base: 10000, layout: 'half', rotaryDim: 2 } satisfies Requir
 const attentionOptions = {
   batch: 1, seqQ: 2, seqK: 3, heads: 2, kvHeads: 1, dim: 4, dimV: 2, causal: true, scale: 'entropy',
   baseLen: 512, nMin: 16, clipBelowOne: true, rope: fusedRope, backend: 'wasm',
+  seqLensQ: [2], seqLensK: new Int32Array([3]), window: { left: 2, right: null } satisfies Required<AttentionWindow>,
+  alibi: true, bias: { data: f32(12, 4), shape: [1, 2, 2, 3] } satisfies AttentionBias,
+  mask: { data: new Uint8Array([1, 1, 0]), shape: [1, 1, 1, 3] } satisfies AttentionMask,
+  layout: 'bshd' satisfies AttentionLayout, outputType: 'float32' satisfies AttentionElementType,
 } satisfies Required<AttentionOptions>;
 const q = f32(16, 1);
 const k = f32(12, 2);
@@ -165,11 +169,23 @@ const out: Float32Array = await kx.attention(q, k, v, attentionOptions);
 const grads: AttentionGradients = kx.attentionBackward(q, k, v, new Float32Array(out.length).fill(1e-3), attentionOptions);
 const standard = await kx.attention(q, k, v, { ...attentionOptions, scale: 'standard', rope: true, causal: false });
 const fixed = await kx.attention(q, k, v, { ...attentionOptions, scale: 0.5, rope: null, clipBelowOne: false });
+const booleanMask = await kx.attention(q, k, v, { ...attentionOptions, mask: { data: [true, false, true], shape: [1, 1, 1, 3] } });
+check(booleanMask.length === 8, 'attention with a mask of booleans');
 // Options kept in a variable: their strings widen to `string`, which the types accept.
 const stored = { seqQ: 2, seqK: 3, heads: 2, kvHeads: 1, dim: 4, dimV: 2, scale: 'standard', rope: { layout: 'half' } };
 const fromStored = await kx.attention(q, k, v, stored);
 check(out.length === 8 && grads.dq.length === 16 && grads.dk.length === 12 && grads.dv.length === 6 &&
   standard.length === 8 && fixed.length === 8 && fromStored.length === 8, 'attention');
+// float16 tensors (Uint16Array bits; a Float16Array where the engine has one), PyTorch's layout.
+const f16 = (n: number) => new Uint16Array(n).fill(0x3c00);  // 1.0
+const halfOptions = { seqQ: 2, seqK: 3, heads: 2, kvHeads: 1, dim: 4, dimV: 2, layout: 'bhsd' } as const;
+const outHalf: Float16Data = await kx.attention(f16(16), f16(12), f16(6), halfOptions);
+const outHalfToF32: Float32Array = await kx.attention(f16(16), f16(12), f16(6), { ...halfOptions, outputType: 'float32' });
+const outF32ToHalf: Float16Data = await kx.attention(q, k, v, { ...halfOptions, outputType: 'float16' });
+const gradsHalf: AttentionGradients<Float16Data> = kx.attentionBackward(f16(16), f16(12), f16(6), f16(8), halfOptions);
+const anyType: AttentionData = await kx.attention(q, k, v, { ...halfOptions, outputType: 'float16' as AttentionElementType });
+check(outHalf.length === 8 && outHalfToF32.length === 8 && outF32ToHalf.length === 8 && gradsHalf.dk.length === 12 &&
+  anyType.length === 8 && Math.abs(outHalfToF32[0] - 1) < 1e-6, 'attention in float16');
 
 // ---- MLP and GAN ----
 
