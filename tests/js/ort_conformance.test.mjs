@@ -58,7 +58,7 @@ export const FEATURES = {
   softcap: { available: false, owner: 'attn-logit', option: 'softcap: c', peer: 'softcap' },
   sinks: { available: false, owner: 'attn-logit', option: 'sinks: Float32Array(heads)', peer: 'head_sink' },
   smoothSoftmax: { available: false, owner: 'attn-logit', option: 'smoothSoftmax: true', peer: 'smooth_softmax' },
-  float16: { available: false, owner: 'attn-io', option: 'Float16Array (or Uint16Array of f16 bits) q, k, v; f16 output', peer: 'float16 tensors' },
+  float16: { available: true, owner: 'attn-io', option: 'Float16Array (or Uint16Array of f16 bits) q, k, v; f16 output', peer: 'float16 tensors' },
   positions: { available: false, owner: 'attn-rope', option: 'kx.rope(x, { positions: [batch, seq] })', peer: 'position_ids differing per batch' },
   inverseFrequencies: { available: false, owner: 'attn-rope', option: 'inverseFrequencies: Float32Array(rotaryDim / 2)', peer: 'cos/sin cache of non-standard frequencies' },
   rotatedCache: { available: false, owner: 'attn-rope', option: "rope: { …, cachedKeys: 'rotated' }", peer: 'do_rotary with past_key (the cache holds rotated keys)' },
