@@ -1,7 +1,7 @@
 // Shapes: Q [B, Sq, H, D], K [B, Sk, Hkv, D], V [B, Sk, Hkv, Dv], O [B, Sq, H, Dv],
 // logsumexp [B, H, Sq] (see attention.hpp); with layout 'bhsd' the S and H axes of Q, K, V, O swap.
 // Layouts and element types are handled only where rows cross the boundary: Plan's *_index give an
-// element offset in either layout (consecutive rows of a head are row_stride apart), read_row
+// element offset in either layout (consecutive rows of a head are Strides::s apart), read_row
 // converts float16 to float32 as tiles are loaded, write_row converts back on output.
 //
 // Forward (FlashAttention-2, Dao 2023, Algorithm 1): one task per (batch, head, tile of kQueryTile
@@ -116,29 +116,19 @@ struct Plan {
     ElementType input_type = ElementType::float32;   // of q, k, v
     ElementType output_type = ElementType::float32;  // of o, and the backward's o, d_o, dq, dk, dv
 
-    // Offset of row `s` of head `h` in batch `b` of a [batch, seq, heads, width] tensor ('bshd')
-    // or a [batch, heads, seq, width] one ('bhsd').
-    std::size_t tensor_index(std::size_t b, std::size_t s, std::size_t h, std::size_t seq, std::size_t heads,
-                             std::size_t width) const {
-        return options.layout == AttentionLayout::bhsd ? ((b * heads + h) * seq + s) * width
-                                                       : ((b * seq + s) * heads + h) * width;
-    }
-    // The distance between consecutive rows of one head.
-    std::size_t row_stride(std::size_t heads, std::size_t width) const {
-        return options.layout == AttentionLayout::bhsd ? width : heads * width;
-    }
-    std::size_t q_index(std::size_t b, std::size_t i, std::size_t h) const {
-        return tensor_index(b, i, h, shape.seq_q, shape.heads, shape.dim);
-    }
-    std::size_t k_index(std::size_t b, std::size_t j, std::size_t g) const {
-        return tensor_index(b, j, g, shape.seq_k, shape.kv_heads, shape.dim);
-    }
-    std::size_t v_index(std::size_t b, std::size_t j, std::size_t g) const {
-        return tensor_index(b, j, g, shape.seq_k, shape.kv_heads, shape.dim_v);
-    }
-    std::size_t o_index(std::size_t b, std::size_t i, std::size_t h) const {
-        return tensor_index(b, i, h, shape.seq_q, shape.heads, shape.dim_v);
-    }
+    // Element strides over (batch, seq, head) of Q, K, V and O (also dQ… and dO): [batch, seq,
+    // heads, width] for 'bshd', [batch, heads, seq, width] for 'bhsd' (make_plan). Consecutive rows
+    // of one head are `.s` apart.
+    struct Strides {
+        std::size_t b = 0, s = 0, h = 0;
+        std::size_t at(std::size_t bb, std::size_t ss, std::size_t hh) const { return bb * b + ss * s + hh * h; }
+    };
+    Strides q_strides, k_strides, v_strides, o_strides;
+
+    std::size_t q_index(std::size_t b, std::size_t i, std::size_t h) const { return q_strides.at(b, i, h); }
+    std::size_t k_index(std::size_t b, std::size_t j, std::size_t g) const { return k_strides.at(b, j, g); }
+    std::size_t v_index(std::size_t b, std::size_t j, std::size_t g) const { return v_strides.at(b, j, g); }
+    std::size_t o_index(std::size_t b, std::size_t i, std::size_t h) const { return o_strides.at(b, i, h); }
     std::size_t row_index(std::size_t b, std::size_t h, std::size_t i) const {
         return (b * shape.heads + h) * shape.seq_q + i;
     }
@@ -246,6 +236,14 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options, con
     plan.group = shape.heads / shape.kv_heads;
     plan.input_type = options.input_type;
     plan.output_type = options.resolved_output_type();
+    const auto strides = [&](std::size_t seq, std::size_t heads, std::size_t width) {
+        return options.layout == AttentionLayout::bhsd ? Plan::Strides{heads * seq * width, width, seq * width}
+                                                       : Plan::Strides{seq * heads * width, heads * width, width};
+    };
+    plan.q_strides = strides(shape.seq_q, shape.heads, shape.dim);
+    plan.k_strides = strides(shape.seq_k, shape.kv_heads, shape.dim);
+    plan.v_strides = strides(shape.seq_k, shape.kv_heads, shape.dim_v);
+    plan.o_strides = strides(shape.seq_q, shape.heads, shape.dim_v);
     plan.dim_padded = round_up(shape.dim, kVecWidth);
     plan.dim_v_padded = round_up(std::max<std::size_t>(shape.dim_v, 1), kVecWidth);
     plan.query_tiles = (shape.seq_q + kQueryTile - 1) / kQueryTile;
@@ -358,7 +356,7 @@ void load_key_tile(const Plan& plan, const void* k, std::size_t b, std::size_t g
 }
 
 // `count` rows of `width` elements of `type`, the first at element offset `offset` of x and the
-// next ones `stride` apart (one head's rows, Plan::row_stride), as rows ([tile × ld], zero-padded)
+// next ones `stride` apart (one head's rows, Plan::Strides::s), as rows ([tile × ld], zero-padded)
 // and/or transposed ([width × tile]); `scratch` ([tile × ld]) stands in for a null `rows_out`.
 void load_rows(const void* x, ElementType type, std::size_t offset, std::size_t stride, std::size_t width,
                std::size_t count, std::size_t tile, std::size_t ld, float* rows_out, float* transposed,
@@ -402,7 +400,7 @@ KeyTiles pack_key_tiles(const Plan& plan, const void* k, const void* v, bool row
             load_key_tile(plan, k, b, g, j0, cols, rows ? pack.rows.data() + t * kKeyTile * plan.dim_padded : nullptr,
                           transposed ? pack.transposed.data() + t * shape.dim * kKeyTile : nullptr, scratch.data());
         if (values_t || values)
-            load_rows(v, plan.input_type, plan.v_index(b, j0, g), plan.row_stride(shape.kv_heads, shape.dim_v),
+            load_rows(v, plan.input_type, plan.v_index(b, j0, g), plan.v_strides.s,
                       shape.dim_v, cols, kKeyTile, plan.dim_v_padded,
                       values ? pack.values.data() + t * kKeyTile * plan.dim_v_padded : nullptr,
                       values_t ? pack.values_t.data() + t * shape.dim_v * kKeyTile : nullptr, scratch.data());
@@ -435,7 +433,7 @@ QueryTiles pack_query_tiles(const Plan& plan, const void* q, const void* d_o) {
         tile_rows(plan, b, h, i0, rows, true, info);
         load_query_tile(plan, q, b, h, i0, rows, info, pack.rows.data() + t * kQueryTile * plan.dim_padded,
                         pack.transposed.data() + t * shape.dim * kQueryTile);
-        load_rows(d_o, plan.output_type, plan.o_index(b, i0, h), plan.row_stride(shape.heads, shape.dim_v), shape.dim_v,
+        load_rows(d_o, plan.output_type, plan.o_index(b, i0, h), plan.o_strides.s, shape.dim_v,
                   rows, kQueryTile, plan.dim_v_padded, pack.grad_rows.data() + t * kQueryTile * plan.dim_v_padded,
                   pack.grad_transposed.data() + t * shape.dim_v * kQueryTile, nullptr);
     });
@@ -676,7 +674,7 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const void* q, con
     AlignedFloats scores(kQueryTile * kKeyTile), d_probs(kQueryTile * kKeyTile), acc(kQueryTile * ld, 0.0f);
 
     load_query_tile(plan, q, b, h, i0, rows, info, q_tile.data(), nullptr);
-    load_rows(d_o, plan.output_type, plan.o_index(b, i0, h), plan.row_stride(shape.heads, shape.dim_v), shape.dim_v, rows,
+    load_rows(d_o, plan.output_type, plan.o_index(b, i0, h), plan.o_strides.s, shape.dim_v, rows,
               kQueryTile, ldv, do_tile.data(), nullptr, nullptr);
     for (std::size_t j0 = first_key(info); j0 < info.key_end; j0 += kKeyTile) {
         const std::size_t cols = std::min(kKeyTile, info.key_end - j0);
@@ -746,7 +744,7 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const void* 
     TileRows info;
 
     load_key_tile(plan, k, b, g, j0, cols, k_rows.data(), nullptr, nullptr);
-    load_rows(v, plan.input_type, plan.v_index(b, j0, g), plan.row_stride(shape.kv_heads, shape.dim_v), shape.dim_v, cols,
+    load_rows(v, plan.input_type, plan.v_index(b, j0, g), plan.v_strides.s, shape.dim_v, cols,
               kKeyTile, ldv, v_rows.data(), nullptr, nullptr);
     for (std::size_t qt = 0; qt < plan.query_tiles; ++qt) {
         const std::size_t i0 = qt * kQueryTile;
