@@ -15,7 +15,8 @@
 // without RoPE and with the same scale 1/√d, batch 1, 8 heads, d 64. onnxruntime-web fixes its
 // thread count once per process (env.wasm.numThreads), so each thread count runs in a child
 // process that holds both contenders (kexue with the same count); the outputs are compared before
-// timing. --sizes 128,512 sets its lengths (default 128, 512, 2048).
+// timing. --sizes 128,512 sets its lengths (default 128, 512, 2048); --stat min reports the fastest
+// of the interleaved runs instead of the median (for a machine shared with other jobs).
 //
 // Then the padded-batch and sliding-window benchmarks (runMasks below).
 //
@@ -155,6 +156,16 @@ function sizesArgument() {
     throw new Error(`attention bench: --sizes must be positive integers separated by commas, received ${process.argv[index + 1]}`);
   }
   return sizes;
+}
+
+// `--stat min`: the onnxruntime part reports the fastest interleaved run instead of the median.
+function statArgument() {
+  const index = process.argv.indexOf('--stat');
+  const value = index < 0 ? 'median' : process.argv[index + 1];
+  if (value !== 'median' && value !== 'min') {
+    throw new Error(`attention bench: --stat must be 'median' or 'min', received ${value}`);
+  }
+  return value;
 }
 
 // `--part tfjs | ort | masks`: one part alone.
@@ -343,7 +354,7 @@ function ortModels(n, causal) {
 
 // In a child process: kexue and onnxruntime-web with `threads` threads each, side by side; prints
 // one JSON line of rows { n, causal, op, ortMs, kexueMs, check }.
-async function ortChild(threads, sizes) {
+async function ortChild(threads, sizes, statistic) {
   const ort = await loadOnnxRuntimeWeb(threads);
   const kx = await init({ threads, backend: 'wasm' });
   const rows = [];
@@ -379,7 +390,7 @@ async function ortChild(threads, sizes) {
         if (!(check < 1e-4)) throw new Error(`attention bench: onnxruntime ${op} and kexue disagree at n = ${n}, causal ${causal}: ${check}`);
         const contenders = { ort: runOrt, kexue: () => kx.attention(q, k, v, options) };
         for (const fn of Object.values(contenders)) await warmUpAsync(fn, { seconds: n >= 2048 ? 0.3 : 0.6, minCalls: 2 });
-        const ms = await interleavedAsync(contenders, runs);
+        const ms = await interleavedAsync(contenders, runs, { statistic });
         rows.push({ n, causal, op, ortMs: ms.ort, kexueMs: ms.kexue, check });
         await session.release();
       }
@@ -391,7 +402,8 @@ async function ortChild(threads, sizes) {
 async function runOrt({ ortSizes = sizesArgument() ?? ORT_SIZES } = {}) {
   const rows = [];
   for (const threads of [1, 2]) {
-    const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--ort-child', String(threads), ortSizes.join(',')],
+    const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--ort-child', String(threads), ortSizes.join(','),
+      statArgument()],
       { encoding: 'utf8', maxBuffer: 1 << 22, stdio: ['ignore', 'pipe', 'inherit'] });
     if (child.status !== 0) throw new Error(`attention bench: the onnxruntime child (${threads} threads) failed`);
     for (const row of JSON.parse(child.stdout.trim().split('\n').pop())) {
@@ -403,14 +415,14 @@ async function runOrt({ ortSizes = sizesArgument() ?? ORT_SIZES } = {}) {
     }
   }
   process.stdout.write(`\nattention forward vs onnxruntime-web ${onnxRuntimeWebVersion()} (WASM EP), batch 1, ${HEADS} heads, dim ${DIM}, ` +
-    'scale 1/√d, no RoPE: ms (effective GFLOP/s = 4·n²·d·heads / t, halved when causal); ratio = ort / kexue ' +
-    '(median of interleaved runs after warm-up, both with the same thread count in one process); rel. diff = max-norm ' +
+    `scale 1/√d, no RoPE: ms (effective GFLOP/s = 4·n²·d·heads / t, halved when causal); ratio = ort / kexue ` +
+    `(${statArgument()} of interleaved runs after warm-up, both with the same thread count in one process); rel. diff = max-norm ` +
     'difference of the outputs\n');
   process.stdout.write(table(['n', 'causal', 'onnxruntime op', 'threads', 'ort', 'kexue', 'ratio', 'rel. diff'], rows) + '\n');
 }
 
 if (process.argv[2] === '--ort-child') {
-  await ortChild(Number(process.argv[3]), process.argv[4].split(',').map(Number));
+  await ortChild(Number(process.argv[3]), process.argv[4].split(',').map(Number), process.argv[5] ?? 'median');
 }
 
 // Padded batches and sliding windows (issue 13): the work the kernel skips.

@@ -15,7 +15,7 @@ const BENCHMARKS = {
   diffusion: () => import('./diffusion.mjs'),
 };
 
-const OPTIONS_WITH_VALUE = ['--backend', '--part', '--sizes'];
+const OPTIONS_WITH_VALUE = ['--backend', '--part', '--sizes', '--stat'];
 const names = process.argv.slice(2).filter((arg, i, args) => !arg.startsWith('-') && !OPTIONS_WITH_VALUE.includes(args[i - 1]));
 for (const name of names) {
   if (!(name in BENCHMARKS)) {
