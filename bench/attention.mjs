@@ -367,7 +367,11 @@ async function ortChild(threads, sizes, statistic) {
       const options = { seqQ: n, heads: HEADS, dim: DIM, causal, scale: 1 / Math.sqrt(DIM), backend: 'wasm' };
       const ours = await kx.attention(q, k, v, options);
       for (const [op, model] of Object.entries(ortModels(n, causal))) {
-        const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'] });
+        // No spinning: onnxruntime's intra-op threads otherwise busy-wait after each run and take
+        // the cores from kexue's pool in this shared process (at 2 threads on 2 cores kexue ran 3×
+        // slower next to them).
+        const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'],
+          extra: { session: { intra_op: { allow_spinning: '0' } } } });
         const shape = [1, n, HEADS * DIM];
         // Fresh tensors per call, as a caller holding Float32Arrays would make them.
         const feeds = () => ({

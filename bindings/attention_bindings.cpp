@@ -13,6 +13,7 @@
 
 #include "attention/attention.hpp"
 #include "attention/rope.hpp"
+#include "core/finite.hpp"
 #include "options.hpp"
 
 namespace {
@@ -181,9 +182,19 @@ val attention_gpu_tables(val js) {
     return out;
 }
 
+// The index of the first NaN or ±∞ among `count` elements at `address` ('float32' or 'float16'
+// bits), or count: the facade's finiteness check of the tensors it copied into the heap.
+double first_non_finite(std::uintptr_t address, double count, std::string type) {
+    const auto n = static_cast<std::size_t>(count);
+    return static_cast<double>(type == "float16"
+                                   ? kexue::first_non_finite_f16(reinterpret_cast<const std::uint16_t*>(address), n)
+                                   : kexue::first_non_finite_f32(reinterpret_cast<const float*>(address), n));
+}
+
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(kexue_attention) {
+    emscripten::function("firstNonFinite", &first_non_finite);
     emscripten::function("ropePlan", &rope_plan);
     emscripten::function("ropeApply", &rope_apply);
     emscripten::function("ropeTable", &rope_table);
