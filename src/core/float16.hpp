@@ -87,19 +87,22 @@ inline std::uint16_t f32_to_f16(float x) {
 
 namespace simd {
 
-// f16 → f32 on a batch: the lanes hold f16 bits in the low 16 bits of 32-bit integers.
+// f16 → f32 on a batch: the lanes hold f16 bits in the low 16 bits of 32-bit integers. The two
+// special cases are chosen with float selects on the exponent's bits (all of them ordinary floats
+// or zero): xsimd 8.1's select on 32-bit integer batches does not compile for AVX-512BW with GCC 12.
 inline Vec f16_to_f32(xsimd::batch<std::int32_t> h) {
     using IntVec = xsimd::batch<std::int32_t>;
     const IntVec magnitude_bits = (h & IntVec(0x7fff)) << 13;  // exponent and mantissa, f32-aligned
-    const IntVec exponent = magnitude_bits & IntVec(0x0f800000);
-    IntVec out = magnitude_bits + IntVec(112 << 23);  // re-bias
+    const Vec exponent = xsimd::bitwise_cast<Vec>(magnitude_bits & IntVec(0x0f800000));
+    const IntVec rebiased = magnitude_bits + IntVec(112 << 23);
     // e = 31 (∞, NaN): the exponent becomes 255.
-    out = xsimd::select(exponent == IntVec(0x0f800000), out + IntVec(112 << 23), out);
+    Vec out = xsimd::select(exponent == xsimd::bitwise_cast<Vec>(IntVec(0x0f800000)),
+                            xsimd::bitwise_cast<Vec>(rebiased + IntVec(112 << 23)), xsimd::bitwise_cast<Vec>(rebiased));
     // e = 0 (0 and subnormals): the bits (m << 13) + 113·2^23 are the float 2^−14·(1 + m/1024);
     // subtracting 2^−14 leaves m·2^−24 exactly.
-    const Vec subnormal = xsimd::bitwise_cast<Vec>(out + IntVec(1 << 23)) - Vec(6.103515625e-05f);  // 2^−14
-    out = xsimd::select(exponent == IntVec(0), xsimd::bitwise_cast<IntVec>(subnormal), out);
-    return xsimd::bitwise_cast<Vec>(out | ((h & IntVec(0x8000)) << 16));
+    const Vec subnormal = xsimd::bitwise_cast<Vec>(rebiased + IntVec(1 << 23)) - Vec(6.103515625e-05f);  // 2^−14
+    out = xsimd::select(exponent == Vec(0.0f), subnormal, out);
+    return xsimd::bitwise_cast<Vec>(xsimd::bitwise_cast<IntVec>(out) | ((h & IntVec(0x8000)) << 16));
 }
 
 }  // namespace simd
