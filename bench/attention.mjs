@@ -9,8 +9,19 @@
 // Then the backward pass (kexue vs tf.grads of the per-head form), and the peak WASM heap of a
 // fresh kexue instance for one forward call, up to n = 16384 (a child process per size).
 //
-// npm run bench -- attention --part masks
-// Only the padded-batch and sliding-window benchmarks (runMasks below; also run after the above).
+// Then onnxruntime-web (WASM EP), the peer transformers.js users run: its fused contrib operators
+// MultiHeadAttention (non-causal, and causal through `unidirectional`) and GroupQueryAttention
+// (always causal), each a hand-built single-node ONNX model (bench/onnx.mjs), against kx.attention
+// without RoPE and with the same scale 1/√d, batch 1, 8 heads, d 64. onnxruntime-web fixes its
+// thread count once per process (env.wasm.numThreads), so each thread count runs in a child
+// process that holds both contenders (kexue with the same count); the outputs are compared before
+// timing. --sizes 128,512 sets its lengths (default 128, 512, 2048); --stat min reports the fastest
+// of the interleaved runs instead of the median (for a machine shared with other jobs).
+//
+// Then the padded-batch and sliding-window benchmarks (runMasks below).
+//
+// npm run bench -- attention --part tfjs | ort | masks
+// One of the three parts alone.
 //
 // npm run bench -- attention --part decoding
 // Only the decoding step: one new token (batch 1, 8 heads, dim 64, RoPE 'half') after a 4096-token
@@ -26,7 +37,8 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { init } from 'kexue';
-import { loadTfjsWasm } from './peers.mjs';
+import { loadOnnxRuntimeWeb, loadTfjsWasm, onnxRuntimeWebVersion } from './peers.mjs';
+import { singleNodeModel } from './onnx.mjs';
 import { interleavedAsync, median, table, warmUpAsync } from './timing.mjs';
 // Max-norm relative error, the one the WebGPU parity suite uses.
 import { relativeError } from '../tests/helpers/webgpu-parity-suite.js';
@@ -139,19 +151,46 @@ function backendArgument() {
   return value;
 }
 
-// `--part masks`: only the padded-batch and window benchmarks.
+// --sizes 128,512: the onnxruntime part's sequence lengths (default 128, 512, 2048).
+function sizesArgument() {
+  const index = process.argv.indexOf('--sizes');
+  if (index < 0) return null;
+  const sizes = (process.argv[index + 1] ?? '').split(',').map(Number);
+  if (!sizes.every((n) => Number.isInteger(n) && n > 0)) {
+    throw new Error(`attention bench: --sizes must be positive integers separated by commas, received ${process.argv[index + 1]}`);
+  }
+  return sizes;
+}
+
+// `--stat min`: the onnxruntime part reports the fastest interleaved run instead of the median.
+function statArgument() {
+  const index = process.argv.indexOf('--stat');
+  const value = index < 0 ? 'median' : process.argv[index + 1];
+  if (value !== 'median' && value !== 'min') {
+    throw new Error(`attention bench: --stat must be 'median' or 'min', received ${value}`);
+  }
+  return value;
+}
+
+// `--part tfjs | ort | masks`: one part alone.
+const PARTS = ['tfjs', 'ort', 'masks'];
 function partArgument() {
   const index = process.argv.indexOf('--part');
-  return index < 0 ? null : process.argv[index + 1];
+  if (index < 0) return null;
+  const value = process.argv[index + 1];
+  if (!PARTS.includes(value)) {
+    throw new Error(`attention bench: --part must be one of ${PARTS.join(', ')}, received ${value}`);
+  }
+  return value;
 }
 
 export async function run(options = {}) {
-  if (partArgument() === 'masks') return runMasks(options);
-  if (partArgument() === 'decoding') return runDecoding();
   if (backendArgument() === 'webgpu') return runWebGpu(options);
-  await runWasm(options);
-  await runMasks(options);
-  return runDecoding();
+  const part = partArgument();
+  if (part === null || part === 'tfjs') await runWasm(options);
+  if (part === null || part === 'ort') await runOrt(options);
+  if (part === null || part === 'masks') await runMasks(options);
+  if (part === null || part === 'decoding') await runDecoding();
 }
 
 // One decoding step after `cached` tokens, both cache conventions side by side (README "Two KV
@@ -281,6 +320,115 @@ async function runWasm({ sizes = [128, 512, 2048], probeSizes = [2048, 16384] } 
   });
   process.stdout.write('\nkexue forward on a fresh instance (non-causal, every core): peak WASM heap\n');
   process.stdout.write(table(['n', 'heap MiB', 'seconds'], probeRows) + '\n');
+}
+
+// ---- onnxruntime-web ------------------------------------------------------------------------------
+
+const ORT_SIZES = [128, 512, 2048];
+
+// The single-node models of one (n, causal): { name: modelBytes }, inputs [1, n, heads·dim] each
+// (onnxruntime's BSNH, kexue's [batch, seq, heads, dim]), scale 1/√d written out.
+function ortModels(n, causal) {
+  const hidden = HEADS * DIM;
+  const io = (name, type = 'float', shape = [1, n, hidden]) => ({ name, type, shape });
+  const qkv = [io('query'), io('key'), io('value')];
+  const scale = { float: 1 / Math.sqrt(DIM) };
+  const models = {
+    MultiHeadAttention: singleNodeModel({
+      op: { type: 'MultiHeadAttention', domain: 'com.microsoft',
+        attributes: { num_heads: HEADS, unidirectional: causal ? 1 : 0, scale } },
+      inputs: qkv,
+      outputs: [io('output')],
+    }),
+  };
+  if (causal) {
+    // GroupQueryAttention is causal by construction; no past KV (optional inputs left empty),
+    // seqlens_k = total length − 1 per batch.
+    models.GroupQueryAttention = singleNodeModel({
+      op: { type: 'GroupQueryAttention', domain: 'com.microsoft',
+        attributes: { num_heads: HEADS, kv_num_heads: HEADS, scale } },
+      inputs: [...qkv, null, null, io('seqlens_k', 'int32', [1]), io('total_sequence_length', 'int32', [])],
+      outputs: [io('output'), null, null],
+    });
+  }
+  return models;
+}
+
+// In a child process: kexue and onnxruntime-web with `threads` threads each, side by side; prints
+// one JSON line of rows { n, causal, op, ortMs, kexueMs, check }.
+async function ortChild(threads, sizes, statistic) {
+  const ort = await loadOnnxRuntimeWeb(threads);
+  const kx = await init({ threads, backend: 'wasm' });
+  const rows = [];
+  for (const n of sizes) {
+    const runs = n >= 2048 ? 5 : n >= 512 ? 9 : 21;
+    const q = randomArray(n * HEADS * DIM);
+    const k = randomArray(n * HEADS * DIM);
+    const v = randomArray(n * HEADS * DIM);
+    for (const causal of [false, true]) {
+      const options = { seqQ: n, heads: HEADS, dim: DIM, causal, scale: 1 / Math.sqrt(DIM), backend: 'wasm' };
+      const ours = await kx.attention(q, k, v, options);
+      for (const [op, model] of Object.entries(ortModels(n, causal))) {
+        // No spinning: onnxruntime's intra-op threads otherwise busy-wait after each run and take
+        // the cores from kexue's pool in this shared process (at 2 threads on 2 cores kexue ran 3×
+        // slower next to them).
+        const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'],
+          extra: { session: { intra_op: { allow_spinning: '0' } } } });
+        const shape = [1, n, HEADS * DIM];
+        // Fresh tensors per call, as a caller holding Float32Arrays would make them.
+        const feeds = () => ({
+          query: new ort.Tensor('float32', q, shape),
+          key: new ort.Tensor('float32', k, shape),
+          value: new ort.Tensor('float32', v, shape),
+          ...(op === 'GroupQueryAttention' ? {
+            seqlens_k: new ort.Tensor('int32', Int32Array.of(n - 1), [1]),
+            total_sequence_length: new ort.Tensor('int32', Int32Array.of(n), []),
+          } : {}),
+        });
+        const runOrt = async () => {
+          const result = await session.run(feeds());
+          const data = result.output.data;
+          for (const tensor of Object.values(result)) tensor.dispose?.();
+          return data;
+        };
+        // Same computation, same scale: the outputs agree before anything is timed.
+        const check = relativeError(await runOrt(), ours);
+        if (!(check < 1e-4)) throw new Error(`attention bench: onnxruntime ${op} and kexue disagree at n = ${n}, causal ${causal}: ${check}`);
+        const contenders = { ort: runOrt, kexue: () => kx.attention(q, k, v, options) };
+        for (const fn of Object.values(contenders)) await warmUpAsync(fn, { seconds: n >= 2048 ? 0.3 : 0.6, minCalls: 2 });
+        const ms = await interleavedAsync(contenders, runs, { statistic });
+        rows.push({ n, causal, op, ortMs: ms.ort, kexueMs: ms.kexue, check });
+        await session.release();
+      }
+    }
+  }
+  process.stdout.write(JSON.stringify(rows) + '\n');
+}
+
+async function runOrt({ ortSizes = sizesArgument() ?? ORT_SIZES } = {}) {
+  const rows = [];
+  for (const threads of [1, 2]) {
+    const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--ort-child', String(threads), ortSizes.join(','),
+      statArgument()],
+      { encoding: 'utf8', maxBuffer: 1 << 22, stdio: ['ignore', 'pipe', 'inherit'] });
+    if (child.status !== 0) throw new Error(`attention bench: the onnxruntime child (${threads} threads) failed`);
+    for (const row of JSON.parse(child.stdout.trim().split('\n').pop())) {
+      const flops = 4 * row.n * row.n * DIM * HEADS * (row.causal ? 0.5 : 1);
+      const gf = (t) => (flops / (t * 1e6)).toFixed(1);
+      rows.push([row.n, row.causal ? 'yes' : 'no', row.op, threads, `${row.ortMs.toFixed(2)} (${gf(row.ortMs)})`,
+        `${row.kexueMs.toFixed(2)} (${gf(row.kexueMs)})`, (row.ortMs / row.kexueMs).toFixed(2) + '×',
+        row.check.toExponential(1)]);
+    }
+  }
+  process.stdout.write(`\nattention forward vs onnxruntime-web ${onnxRuntimeWebVersion()} (WASM EP), batch 1, ${HEADS} heads, dim ${DIM}, ` +
+    `scale 1/√d, no RoPE: ms (effective GFLOP/s = 4·n²·d·heads / t, halved when causal); ratio = ort / kexue ` +
+    `(${statArgument()} of interleaved runs after warm-up, both with the same thread count in one process); rel. diff = max-norm ` +
+    'difference of the outputs\n');
+  process.stdout.write(table(['n', 'causal', 'onnxruntime op', 'threads', 'ort', 'kexue', 'ratio', 'rel. diff'], rows) + '\n');
+}
+
+if (process.argv[2] === '--ort-child') {
+  await ortChild(Number(process.argv[3]), process.argv[4].split(',').map(Number), process.argv[5] ?? 'median');
 }
 
 // Padded batches and sliding windows (issue 13): the work the kernel skips.

@@ -1,4 +1,5 @@
 // Loads the peer libraries for side-by-side benchmarks from node_modules.
+import { readFileSync } from 'node:fs';
 import { createRequire, register } from 'node:module';
 import path from 'node:path';
 
@@ -16,4 +17,20 @@ export async function loadTfjsWasm() {
   await tf.setBackend('wasm');
   await tf.ready();
   return tf;
+}
+
+// onnxruntime-web's WASM execution provider (SIMD build) with `threads` intra-op threads. The count
+// is fixed for the process at the first session (env.wasm.numThreads), so a benchmark that wants
+// several counts runs one process per count.
+export async function loadOnnxRuntimeWeb(threads = 1) {
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = threads;
+  ort.env.logLevel = 'error';
+  return ort;
+}
+
+// The installed onnxruntime-web version, for the tables (its exports hide package.json).
+export function onnxRuntimeWebVersion() {
+  const file = path.join(path.dirname(require.resolve('onnxruntime-web')), '..', 'package.json');
+  return JSON.parse(readFileSync(file, 'utf8')).version;
 }

@@ -1,6 +1,6 @@
 // npm run bench [-- NAME ...]   runs the named side-by-side benchmarks (all when none is named).
 // The WASM module is built first if stale. Options with a value (--backend webgpu) are read by the
-// benchmarks themselves from process.argv.
+// benchmarks themselves from process.argv (--part tfjs|ort|masks and --sizes 128,512: the attention bench's).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
@@ -36,7 +36,7 @@ const BENCHMARKS = {
   unargmaxable: () => import('./unargmaxable.mjs'),
 };
 
-const OPTIONS_WITH_VALUE = ['--backend', '--part'];
+const OPTIONS_WITH_VALUE = ['--backend', '--part', '--sizes', '--stat'];
 const names = process.argv.slice(2).filter((arg, i, args) => !arg.startsWith('-') && !OPTIONS_WITH_VALUE.includes(args[i - 1]));
 for (const name of names) {
   if (!(name in BENCHMARKS)) {

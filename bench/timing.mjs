@@ -46,7 +46,9 @@ export async function warmUpAsync(fn, { seconds = 0.6, minCalls = 3 } = {}) {
   }
 }
 
-export async function interleavedAsync(contenders, runs) {
+// `statistic`: 'median' (default) or 'min' — the fastest run, the better estimate of a contender's
+// own speed when other jobs share the machine and preempt some runs (the attention bench's --stat).
+export async function interleavedAsync(contenders, runs, { statistic = 'median' } = {}) {
   const times = Object.fromEntries(Object.keys(contenders).map((name) => [name, []]));
   for (let r = 0; r < runs; ++r) {
     for (const [name, fn] of Object.entries(contenders)) {
@@ -55,5 +57,6 @@ export async function interleavedAsync(contenders, runs) {
       times[name].push(performance.now() - start);
     }
   }
-  return Object.fromEntries(Object.entries(times).map(([name, list]) => [name, median(list)]));
+  const reduce = statistic === 'min' ? (list) => Math.min(...list) : median;
+  return Object.fromEntries(Object.entries(times).map(([name, list]) => [name, reduce(list)]));
 }

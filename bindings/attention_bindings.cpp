@@ -14,6 +14,7 @@
 #include "attention/attention.hpp"
 #include "attention/attention_gpu.hpp"
 #include "attention/rope.hpp"
+#include "core/finite.hpp"
 #include "options.hpp"
 
 namespace {
@@ -36,6 +37,8 @@ const std::vector<std::string> kAttentionJsOnly{"backend", "precision", "rope.po
 
 const float* f32(std::uintptr_t address) { return reinterpret_cast<const float*>(address); }
 float* f32_out(std::uintptr_t address) { return reinterpret_cast<float*>(address); }
+const void* ptr(std::uintptr_t address) { return reinterpret_cast<const void*>(address); }
+void* ptr_out(std::uintptr_t address) { return reinterpret_cast<void*>(address); }
 const double* f64_or_null(std::uintptr_t address) {
     return address == 0 ? nullptr : reinterpret_cast<const double*>(address);
 }
@@ -135,9 +138,13 @@ val rope2d_table(std::uintptr_t positions, val js) {
 
 // `buffers`: undefined, or the object of heap addresses the facade passes (read_buffers below);
 // its positionsQ / positionsK (0: none) and positionsQCount / positionsKCount are rope.positionsQ
-// and rope.positionsK (seq or batch·seq each; the facade checked the lengths).
-Error read_attention(const val& js, AttentionCall& call, const val& buffers = val::undefined()) {
+// and rope.positionsK (seq or batch·seq each; the facade checked the lengths). `input_type`: the
+// element type of q, k, v, which the facade reads off the JS arrays ('float32' for a Float32Array,
+// 'float16' for a Float16Array or a Uint16Array of f16 bits).
+Error read_attention(const val& js, AttentionCall& call, const val& buffers = val::undefined(),
+                     const std::string& input_type = "float32") {
     Error error = read_options(js, call, kAttentionJsOnly);
+    kexue::parse_enum(input_type, call.options.input_type);  // the facade passes one of the names
     if (!error && call.options.rope && !buffers.isUndefined() && !buffers.isNull()) {
         kexue::AttentionRope& rope = *call.options.rope;
         const auto number = [&](const char* name) {
@@ -179,30 +186,31 @@ Error read_buffers(const val& js, const AttentionCall& call, kexue::AttentionBuf
 }
 
 // q [batch, seqQ, heads, dim], k [batch, seqK, kvHeads, dim], v [batch, seqK, kvHeads, dimV]
-// → o [batch, seqQ, heads, dimV], logsumexp [batch, heads, seqQ] (0 to skip); positions as in
+// (or [batch, heads, seq, …] with layout 'bhsd'), of `input_type`, → o [batch, seqQ, heads, dimV]
+// of the output type, logsumexp [batch, heads, seqQ] float32 (0 to skip); positions as in
 // read_attention.
 val attention_forward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
-                      std::uintptr_t logsumexp, val buffers, val js) {
+                      std::uintptr_t logsumexp, val buffers, std::string input_type, val js) {
     AttentionCall call;
     kexue::AttentionBuffers data;
-    if (Error error = read_attention(js, call, buffers)) return to_js_error(error);
+    if (Error error = read_attention(js, call, buffers, input_type)) return to_js_error(error);
     if (Error error = read_buffers(buffers, call, data)) return to_js_error(error);
-    kexue::attention_forward(call.shape, call.options, f32(q), f32(k), f32(v), f32_out(o),
+    kexue::attention_forward(call.shape, call.options, ptr(q), ptr(k), ptr(v), ptr_out(o),
                              logsumexp == 0 ? nullptr : f32_out(logsumexp), data);
     return val::undefined();
 }
 
-// The backward pass from the forward's o and logsumexp: dq like q, dk like k, dv like v, and
-// dSinks [heads] when the options have sinks (0 to skip).
+// The backward pass from the forward's o and logsumexp: dq like q, dk like k, dv like v (in the
+// output type, as are o and d_o), and dSinks [heads] float32 when the options have sinks (0 to skip).
 val attention_backward(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
                        std::uintptr_t logsumexp, std::uintptr_t d_o, std::uintptr_t dq, std::uintptr_t dk,
-                       std::uintptr_t dv, std::uintptr_t d_sinks, val buffers, val js) {
+                       std::uintptr_t dv, std::uintptr_t d_sinks, val buffers, std::string input_type, val js) {
     AttentionCall call;
     kexue::AttentionBuffers data;
-    if (Error error = read_attention(js, call, buffers)) return to_js_error(error);
+    if (Error error = read_attention(js, call, buffers, input_type)) return to_js_error(error);
     if (Error error = read_buffers(buffers, call, data)) return to_js_error(error);
-    kexue::attention_backward(call.shape, call.options, f32(q), f32(k), f32(v), f32(o), f32(logsumexp), f32(d_o),
-                              f32_out(dq), f32_out(dk), f32_out(dv), data, d_sinks == 0 ? nullptr : f32_out(d_sinks));
+    kexue::attention_backward(call.shape, call.options, ptr(q), ptr(k), ptr(v), ptr(o), f32(logsumexp), ptr(d_o),
+                              ptr_out(dq), ptr_out(dk), ptr_out(dv), data, d_sinks == 0 ? nullptr : f32_out(d_sinks));
     return val::undefined();
 }
 
@@ -241,9 +249,19 @@ val attention_gpu_tables(val buffers, val js) {
     return out;
 }
 
+// The index of the first NaN or ±∞ among `count` elements at `address` ('float32' or 'float16'
+// bits), or count: the facade's finiteness check of the tensors it copied into the heap.
+double first_non_finite(std::uintptr_t address, double count, std::string type) {
+    const auto n = static_cast<std::size_t>(count);
+    return static_cast<double>(type == "float16"
+                                   ? kexue::first_non_finite_f16(reinterpret_cast<const std::uint16_t*>(address), n)
+                                   : kexue::first_non_finite_f32(reinterpret_cast<const float*>(address), n));
+}
+
 }  // namespace
 
 EMSCRIPTEN_BINDINGS(kexue_attention) {
+    emscripten::function("firstNonFinite", &first_non_finite);
     emscripten::function("ropePlan", &rope_plan);
     emscripten::function("ropeApply", &rope_apply);
     emscripten::function("ropeTable", &rope_table);

@@ -6,20 +6,28 @@
 //                   k   [batch, seqK, kvHeads, dim]
 //                   v   [batch, seqK, kvHeads, dimV]
 //                   out [batch, seqQ, heads,   dimV]         dq, dk, dv like q, k, v
+//                   (layout 'bhsd': [batch, heads, seq, …] for all of them, PyTorch's order)
+//
+// Element types of attention: q, k, v are Float32Arrays, or float16 — a Float16Array where the JS
+// engine has one, else a Uint16Array of IEEE 754 binary16 bits — converted to float32 inside the
+// kernel as it packs its tiles. out (and dOut, dq, dk, dv) have options.outputType ('float32' or
+// 'float16'; default: the inputs' type). A float16 result is an array of the kind of q when q is
+// float16, else a Float16Array where the engine has one and a Uint16Array otherwise.
 //
 // The options are read, checked and completed by C++ (the field lists and validators in
 // src/attention/rope.hpp and attention.hpp, through the `…Plan` bindings); this side checks only
 // what C++ cannot see: the JS types and lengths of the arrays it copies into the heap (lengths from
-// the resolved plan), NaN inside q, k, v and dOut (and NaN, +Infinity inside bias.data), and the
-// JS-only `backend` and `precision` options (where a call runs, and the GPU's multiplication
-// precision). `bias` and `mask` cross as { shape } to C++ and as heap addresses of their data.
+// the resolved plan), NaN inside q, k, v and dOut (and NaN, +Infinity inside bias.data), the
+// element type of q, k, v (float32 or float16), and the JS-only `backend` and `precision` options
+// (where a call runs, and the GPU's multiplication precision). `bias` and `mask` cross as
+// { shape } to C++ and as heap addresses of their data.
 //
 // Backends: kx.attention returns a Promise and runs on WebGPU when the instance holds a device
 // (default 'auto'). kx.rope, kx.rope2d and kx.attentionBackward are synchronous on WASM by default;
 // backend 'webgpu' or 'auto' makes them return a Promise and run on the GPU. Every check above
 // runs first, on every backend, so bad input gets the same error wherever the call would run.
-import { describe, exactView, requireChoice, requireFinite, requireFloat32Array, requireOptionsObject, resolvePlan, throwIfError,
-  typedArrayKind, typedLength } from './errors.js';
+import { describe, exactView, requireChoice, requireFinite, requireFloat32Array, requireOptionsObject, requireTypedArray,
+  resolvePlan, throwIfError, typedArrayKind, typedLength } from './errors.js';
 import { withHeap } from './heap.js';
 
 const BACKENDS = ['auto', 'wasm', 'webgpu'];
@@ -59,17 +67,160 @@ function requirePositions(fn, name, value, ...lengths) {
   return out;
 }
 
-// q, k, v of the resolved shape, without NaN or ±Infinity; returns the output's element count.
-function checkAttentionInputs(fn, plan, q, k, v) {
-  const { batch, seqQ, seqK, heads, kvHeads, dim, dimV } = plan;
-  requireFloat32Array(fn, 'q', q, [['batch', batch], ['seqQ', seqQ], ['heads', heads], ['dim', dim]]);
-  requireFloat32Array(fn, 'k', k, [['batch', batch], ['seqK', seqK], ['kvHeads', kvHeads], ['dim', dim]]);
-  requireFloat32Array(fn, 'v', v, [['batch', batch], ['seqK', seqK], ['kvHeads', kvHeads], ['dimV', dimV]]);
-  requireFinite(fn, 'q', q);
-  requireFinite(fn, 'k', k);
-  requireFinite(fn, 'v', v);
-  return batch * seqQ * heads * dimV;
+// ---- element types ----------------------------------------------------------------------------
+
+const FLOAT16_KINDS = ['Float16Array', 'Uint16Array'];
+const hasFloat16Array = () => typeof globalThis.Float16Array === 'function';
+
+// 'float32' for a Float32Array, 'float16' for a Float16Array or Uint16Array, else undefined.
+function elementTypeOf(value) {
+  const kind = typedArrayKind(value);
+  if (kind === 'Float32Array') return 'float32';
+  return FLOAT16_KINDS.includes(kind) ? 'float16' : undefined;
 }
+
+// A tensor of `type` with the element count of `dims`.
+function requireTensor(fn, name, value, dims, type) {
+  if (type === 'float32') return requireFloat32Array(fn, name, value, dims);
+  return requireTypedArray(fn, name, value, dims, FLOAT16_KINDS,
+    'a Float16Array or a Uint16Array of float16 bits (the element type of q, or outputType)');
+}
+
+// "name[i] must be finite": element i of `array` is NaN or ±Infinity (float16 bits are when all
+// five exponent bits are set; the bits are shown).
+function nonFiniteError(fn, name, array, i) {
+  const view = exactView(array);
+  if (typedArrayKind(array) !== 'Uint16Array') return new RangeError(`${fn}: ${name}[${i}] must be finite, received ${view[i]}`);
+  const bits = view[i];
+  const value = bits & 0x3ff ? NaN : bits & 0x8000 ? -Infinity : Infinity;
+  return new RangeError(`${fn}: ${name}[${i}] must be finite, received ${value} (float16 bits 0x${bits.toString(16)})`);
+}
+
+// No NaN or ±Infinity, checked in JS (the WebGPU path, which copies nothing into the heap).
+function requireFiniteTensor(fn, name, array) {
+  if (typedArrayKind(array) !== 'Uint16Array') return requireFinite(fn, name, array);
+  const bits = exactView(array);
+  for (let i = 0; i < bits.length; ++i) if ((bits[i] & 0x7c00) === 0x7c00) throw nonFiniteError(fn, name, array, i);
+}
+
+// The dims of a [batch, seq, heads, width] tensor in the plan's layout, for messages and lengths.
+function tensorDims(plan, seqName, headsName, widthName) {
+  const dims = { batch: plan.batch, [seqName]: plan[seqName], [headsName]: plan[headsName], [widthName]: plan[widthName] };
+  const order = plan.layout === 'bhsd' ? ['batch', headsName, seqName, widthName] : ['batch', seqName, headsName, widthName];
+  return order.map((dimName) => [dimName, dims[dimName]]);
+}
+
+// q, k, v of the resolved shape and one element type. Returns the input and output element
+// types, the output's element count, how to copy a tensor into the heap — refusing NaN and
+// ±Infinity there, with a SIMD scan of the copy (core/finite.hpp: an element-by-element JS loop
+// cost 0.4 ms per 2^18 floats, a tenth of a short call) — and how to read a result.
+function checkAttentionInputs(fn, plan, q, k, v) {
+  const inputType = elementTypeOf(q) ?? 'float32';  // anything else is refused as "not a Float32Array"
+  requireTensor(fn, 'q', q, tensorDims(plan, 'seqQ', 'heads', 'dim'), inputType);
+  requireTensor(fn, 'k', k, tensorDims(plan, 'seqK', 'kvHeads', 'dim'), inputType);
+  requireTensor(fn, 'v', v, tensorDims(plan, 'seqK', 'kvHeads', 'dimV'), inputType);
+  const outputType = plan.outputType ?? inputType;
+  const kind16 = inputType === 'float16' ? typedArrayKind(q) : hasFloat16Array() ? 'Float16Array' : 'Uint16Array';
+  return {
+    inputType,
+    outputType,
+    kind16,
+    outCount: plan.batch * plan.seqQ * plan.heads * plan.dimV,
+    // The heap's copy of a result of the output type, as a new array.
+    read(heap, pointer, count) {
+      if (outputType === 'float32') return heap.read(pointer, count);
+      const bits = heap.read16(pointer, count);
+      return kind16 === 'Float16Array' ? new globalThis.Float16Array(bits.buffer) : bits;
+    },
+    // Copies a q, k, v or dOut into the heap and checks that it is finite; returns the address.
+    input(heap, array, name) {
+      const type = elementTypeOf(array);
+      const pointer = type === 'float32' ? heap.input(array, name) : heap.input16(array, name);
+      const count = typedLength(array);
+      const first = heap.module.firstNonFinite(pointer, count, type);
+      if (first < count) throw nonFiniteError(fn, name, array, first);
+      return pointer;
+    },
+    bytes: outputType === 'float32' ? 4 : 2,
+  };
+}
+
+// ---- the WebGPU kernels' tensors --------------------------------------------------------------
+// The WGSL kernels read and write float32 [batch, seq, heads, width] tensors. Other layouts and
+// element types are converted on the host around the call: O(n·d) work next to the kernel's
+// O(n²·d), exact for float16 → float32, and rounded to nearest even for float32 → float16 as the
+// WASM kernels' write_row does (core/float16.hpp), so both backends return the same results.
+
+// The value of IEEE 754 binary16 bits h.
+function halfBitsToNumber(h) {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exponent = (h >> 10) & 0x1f;
+  const mantissa = h & 0x3ff;
+  if (exponent === 0) return sign * mantissa * 2 ** -24;
+  if (exponent === 31) return mantissa ? NaN : sign * Infinity;
+  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+}
+
+// Rounds v ≥ 0 to the nearest integer, ties to even.
+function roundHalfEven(v) {
+  const floor = Math.floor(v);
+  const rest = v - floor;
+  return rest > 0.5 || (rest === 0.5 && floor % 2 === 1) ? floor + 1 : floor;
+}
+
+// The binary16 bits nearest to the float32 x (ties to even; ±∞ from 65520 up). x has 24
+// significant bits, so the scaled mantissa below is exact in a double and the tie test is exact.
+function numberToHalfBits(x) {
+  if (Number.isNaN(x)) return 0x7e00;
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  const a = Math.abs(x);
+  if (a >= 65520) return sign | 0x7c00;
+  if (a < 2 ** -14) return sign | roundHalfEven(a * 2 ** 24);  // subnormal (1024 is the smallest normal's bits)
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e -= 1;
+  else if (2 ** (e + 1) <= a) e += 1;
+  // A mantissa that rounds up to 1024 carries into the exponent field, as it should.
+  return sign | (((e + 15) << 10) + roundHalfEven((a / 2 ** e - 1) * 1024));
+}
+
+// x [batch, a, b, width] → [batch, b, a, width].
+function swapMiddleAxes(x, batch, a, b, width) {
+  const out = new Float32Array(x.length);
+  for (let n = 0; n < batch; ++n) {
+    for (let i = 0; i < a; ++i) {
+      for (let j = 0; j < b; ++j) {
+        const from = ((n * a + i) * b + j) * width;
+        out.set(x.subarray(from, from + width), ((n * b + j) * a + i) * width);
+      }
+    }
+  }
+  return out;
+}
+
+// A q, k, v or dOut as the kernels read it: float32, [batch, seq, heads, width]. `dims` names the
+// plan's fields for seq, heads and width.
+function toGpuTensor(x, plan, [seqName, headsName, widthName]) {
+  let out;
+  const kind = typedArrayKind(x);
+  if (kind === 'Float32Array') out = exactView(x);
+  else if (kind === 'Uint16Array') out = Float32Array.from(exactView(x), halfBitsToNumber);
+  else out = new Float32Array(exactView(x));  // a Float16Array converts exactly
+  if (plan.layout !== 'bhsd') return out;
+  return swapMiddleAxes(out, plan.batch, plan[headsName], plan[seqName], plan[widthName]);
+}
+
+// A float32 [batch, seq, heads, width] result of the kernels in the call's layout and output type.
+function fromGpuTensor(x, plan, io, [seqName, headsName, widthName]) {
+  const out = plan.layout === 'bhsd' ? swapMiddleAxes(x, plan.batch, plan[seqName], plan[headsName], plan[widthName]) : x;
+  if (io.outputType === 'float32') return out;
+  if (io.kind16 === 'Float16Array') return new globalThis.Float16Array(out);
+  return Uint16Array.from(out, numberToHalfBits);
+}
+
+const Q_DIMS = ['seqQ', 'heads', 'dim'];
+const K_DIMS = ['seqK', 'kvHeads', 'dim'];
+const V_DIMS = ['seqK', 'kvHeads', 'dimV'];
+const O_DIMS = ['seqQ', 'heads', 'dimV'];
 
 // rope.positionsQ / rope.positionsK (arrays the facade copies into the heap; C++ reads the rest of
 // rope) of the resolved shape as Float64Arrays, or null.
@@ -328,7 +479,8 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
 
   /**
    * O = softmax(c_i · Q Kᵀ) V, fused and tiled; never forms the seqQ×seqK score matrix.
-   * Returns a Promise (the WebGPU backend shares this call) of out [batch, seqQ, heads, dimV].
+   * Returns a Promise (the WebGPU backend shares this call) of out [batch, seqQ, heads, dimV]
+   * ([batch, heads, seqQ, dimV] with layout 'bhsd'), of options.outputType.
    */
   async function attention(q, k, v, options) {
     const fn = 'attention';
@@ -338,28 +490,31 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     const positions = attentionPositions(fn, plan, options.rope);
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'auto');
     const precision = requirePrecision(fn, options, q);
-    const outCount = checkAttentionInputs(fn, plan, q, k, v);
+    const io = checkAttentionInputs(fn, plan, q, k, v);
+    const { outCount } = io;
     const tensors = checkTensorData(fn, plan, data);
     // Empty shapes (seqQ = 0, or seqK = 0: zeros) need no kernel; WASM answers them.
     const gpu = pickGpu(fn, backend, (g) => g.attentionUnsupported(plan, g.precision(precision)));
     if (gpu && outCount > 0 && plan.seqK > 0) {
+      for (const [name, x] of [['q', q], ['k', k], ['v', v]]) requireFiniteTensor(fn, name, x);
       try {
         const tables = attentionGpuTables(fn, plan, forCpp, tensors, positions);
-        const { out } = await gpu.attention(exactView(q), exactView(k), exactView(v), plan, tables, { precision });
-        return out;
+        const { out } = await gpu.attention(toGpuTensor(q, plan, Q_DIMS), toGpuTensor(k, plan, K_DIMS),
+          toGpuTensor(v, plan, V_DIMS), plan, tables, { precision });
+        return fromGpuTensor(out, plan, io, O_DIMS);
       } catch (error) {
         if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
         // The device was lost mid-call: this call, and the later ones, run on WASM.
       }
     }
     return withHeap(module, (heap) => {
-      const qPtr = heap.input(q, 'q');
-      const kPtr = heap.input(k, 'k');
-      const vPtr = heap.input(v, 'v');
-      const oPtr = heap.alloc(outCount, 'the output');
+      const qPtr = io.input(heap, q, 'q');
+      const kPtr = io.input(heap, k, 'k');
+      const vPtr = io.input(heap, v, 'v');
+      const oPtr = heap.alloc(outCount, 'the output', io.bytes);
       const buffers = { ...heapTensors(heap, tensors), ...heapPositions(heap, positions) };
-      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, buffers, forCpp));
-      return heap.read(oPtr, outCount);
+      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, 0, buffers, io.inputType, forCpp));
+      return io.read(heap, oPtr, outCount);
     });
   }
 
@@ -376,13 +531,17 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
     const positions = attentionPositions(fn, plan, options.rope);
     const backend = requireChoice(fn, 'backend', options.backend, BACKENDS, 'wasm');
     const precision = requirePrecision(fn, options, q);
-    const outCount = checkAttentionInputs(fn, plan, q, k, v);
-    const { batch, seqQ, heads, dimV } = plan;
-    requireFloat32Array(fn, 'dOut', dOut, [['batch', batch], ['seqQ', seqQ], ['heads', heads], ['dimV', dimV]]);
-    requireFinite(fn, 'dOut', dOut);
+    const io = checkAttentionInputs(fn, plan, q, k, v);
+    const { outCount } = io;
+    const { batch, seqQ, heads } = plan;
+    // dOut = ∂L/∂out has the output's shape and element type.
+    requireTensor(fn, 'dOut', dOut, tensorDims(plan, 'seqQ', 'heads', 'dimV'), io.outputType);
     const tensors = checkTensorData(fn, plan, data);
 
     if (backend !== 'wasm') {
+      // The WASM path finds NaN/±Infinity in its heap copies; the GPU path copies nothing there, so
+      // they are looked for here, synchronously, as every other check (the same error either way).
+      for (const [name, x] of [['q', q], ['k', k], ['v', v], ['dOut', dOut]]) requireFiniteTensor(fn, name, x);
       const onWasm = () => attentionBackward(q, k, v, dOut, { ...options, backend: 'wasm' });
       let gpu;
       let tables;
@@ -395,30 +554,36 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
         return Promise.reject(error);
       }
       if (!gpu) return Promise.resolve().then(onWasm);
-      return gpu.attentionBackward(exactView(q), exactView(k), exactView(v), exactView(dOut), plan, tables, { precision })
-        .catch(async (error) => {
+      return gpu.attentionBackward(toGpuTensor(q, plan, Q_DIMS), toGpuTensor(k, plan, K_DIMS), toGpuTensor(v, plan, V_DIMS),
+        toGpuTensor(dOut, plan, O_DIMS), plan, tables, { precision })
+        .then((grads) => {
+          const converted = { dq: fromGpuTensor(grads.dq, plan, io, Q_DIMS), dk: fromGpuTensor(grads.dk, plan, io, K_DIMS),
+            dv: fromGpuTensor(grads.dv, plan, io, V_DIMS) };
+          if (grads.dSinks) converted.dSinks = grads.dSinks;
+          return converted;
+        }, async (error) => {
           if (backend === 'webgpu' || !await gpu.failedFromLoss()) throw error;
           return onWasm(); // the device was lost mid-call: this call, and the later ones, run on WASM
         });
     }
 
     return withHeap(module, (heap) => {
-      const qPtr = heap.input(q, 'q');
-      const kPtr = heap.input(k, 'k');
-      const vPtr = heap.input(v, 'v');
-      const dOutPtr = heap.input(dOut, 'dOut');
-      const oPtr = heap.alloc(outCount, 'the output');
+      const qPtr = io.input(heap, q, 'q');
+      const kPtr = io.input(heap, k, 'k');
+      const vPtr = io.input(heap, v, 'v');
+      const dOutPtr = io.input(heap, dOut, 'dOut');
+      const oPtr = heap.alloc(io.outCount, 'the output', io.bytes);
       const lsePtr = heap.alloc(batch * heads * seqQ, 'the logsumexp');
       const buffers = { ...heapTensors(heap, tensors), ...heapPositions(heap, positions) };
-      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, buffers, forCpp));
-      const dqPtr = heap.alloc(typedLength(q), 'dq');
-      const dkPtr = heap.alloc(typedLength(k), 'dk');
-      const dvPtr = heap.alloc(typedLength(v), 'dv');
+      throwIfError(fn, module.attentionForward(qPtr, kPtr, vPtr, oPtr, lsePtr, buffers, io.inputType, forCpp));
+      const dqPtr = heap.alloc(typedLength(q), 'dq', io.bytes);
+      const dkPtr = heap.alloc(typedLength(k), 'dk', io.bytes);
+      const dvPtr = heap.alloc(typedLength(v), 'dv', io.bytes);
       // ∂L/∂sinks, one per head, when the call has sinks (attention.hpp: −Σ_i e^{z_h − L_i} D_i).
       const dSinksPtr = plan.sinks ? heap.alloc(heads, 'dSinks') : 0;
       throwIfError(fn, module.attentionBackward(qPtr, kPtr, vPtr, oPtr, lsePtr, dOutPtr, dqPtr, dkPtr, dvPtr, dSinksPtr,
-        buffers, forCpp));
-      const grads = { dq: heap.read(dqPtr, typedLength(q)), dk: heap.read(dkPtr, typedLength(k)), dv: heap.read(dvPtr, typedLength(v)) };
+        buffers, io.inputType, forCpp));
+      const grads = { dq: io.read(heap, dqPtr, typedLength(q)), dk: io.read(heap, dkPtr, typedLength(k)), dv: io.read(heap, dvPtr, typedLength(v)) };
       if (plan.sinks) grads.dSinks = heap.read(dSinksPtr, heads);
       return grads;
     });
@@ -426,3 +591,6 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
 
   return { rope, ropeFrequencies, rope2d, attention, attentionBackward };
 }
+
+// The float16 conversions of the WebGPU path, for the tests (tests/js/attention_io_webgpu.test.mjs).
+export { numberToHalfBits as float16Bits, halfBitsToNumber as float16Value };

@@ -173,15 +173,21 @@ export function requireBoolean(fn, name, value, fallback) {
 // A Float32Array holding a row-major tensor of the given shape. `dims` names each extent
 // (e.g. [['m', 2], ['k', 3]]) so the message can say "m*k = 6 for shape [2, 3]".
 export function requireFloat32Array(fn, name, value, dims) {
-  if (typedArrayKind(value) !== 'Float32Array') {
-    throw new TypeError(`${fn}: ${name} must be a Float32Array, received ${describe(value)}`);
+  return requireTypedArray(fn, name, value, dims, ['Float32Array']);
+}
+
+// A typed array of one of `kinds` ('Float32Array', 'Uint16Array', …) with the element count of the
+// shape `dims` ([[name, extent], …]); `expected` words the kinds in the message (default the first).
+export function requireTypedArray(fn, name, value, dims, kinds, expected = `a ${kinds[0]}`) {
+  if (!kinds.includes(typedArrayKind(value))) {
+    throw new TypeError(`${fn}: ${name} must be ${expected}, received ${describe(value)}`);
   }
-  const expected = elementCount(fn, name, dims);
+  const expectedLength = elementCount(fn, name, dims);
   const length = typedLength(value);
-  if (length !== expected) {
+  if (length !== expectedLength) {
     const formula = dims.map(([dimName]) => dimName).join('*');
     const shape = dims.map(([, extent]) => extent).join(', ');
-    throw new RangeError(`${fn}: ${name} must have length ${formula} = ${expected} for shape ` +
+    throw new RangeError(`${fn}: ${name} must have length ${formula} = ${expectedLength} for shape ` +
       `[${shape}], received length ${length}`);
   }
   return value;

@@ -34,6 +34,17 @@ export class HeapFrame {
     return pointer;
   }
 
+  // Copies a Uint16Array (float16 bits) or a Float16Array into a new heap buffer of 16-bit
+  // elements; returns its byte address. A Float16Array's bits are read through a Uint16Array view
+  // of its buffer, so the values are not converted on the way.
+  input16(array, what) {
+    const source = exactView(array);
+    const bits = new Uint16Array(source.buffer, source.byteOffset, source.length);
+    const pointer = this.alloc(bits.length, what, 2);
+    this.module.HEAPU16.set(bits, pointer >>> 1);
+    return pointer;
+  }
+
   // Copies a Float64Array (or array of numbers) into a new heap buffer of float64s.
   inputF64(array, what) {
     const source = exactView(array);
@@ -54,6 +65,12 @@ export class HeapFrame {
   read(pointer, count) {
     const start = pointer >>> 2;
     return this.module.HEAPF32.slice(start, start + count);
+  }
+
+  // A new Uint16Array with a copy of `count` 16-bit elements at `pointer`.
+  read16(pointer, count) {
+    const start = pointer >>> 1;
+    return this.module.HEAPU16.slice(start, start + count);
   }
 
   // A new Float64Array with a copy of `count` doubles at `pointer`.

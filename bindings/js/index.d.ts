@@ -392,6 +392,17 @@ export interface AttentionOptions {
    */
   normalize?: OneOf<'softmax' | 'relu2' | 'l2'>;
   /**
+   * Where the seq and heads axes of q, k, v, out (and dOut, dq, dk, dv) sit: 'bshd' (default,
+   * [batch, seq, heads, dim]; onnxruntime's BSNH) or 'bhsd' ([batch, heads, seq, dim]; PyTorch's).
+   * Read through strides, not transposed. bias and mask shapes stay [batch, heads, seqQ, seqK].
+   */
+  layout?: OneOf<AttentionLayout>;
+  /**
+   * Element type of out (and of dOut, dq, dk, dv in the backward pass): 'float32' or 'float16'.
+   * Default (null or absent): the type of q, k, v.
+   */
+  outputType?: null | OneOf<AttentionElementType>;
+  /**
    * kx.attention: 'auto' (default) the instance's backend (kx.backend), and WASM for what the
    * device cannot take. 'wasm': WASM. 'webgpu': rejects with an Error when the instance has no
    * usable device, and with a RangeError naming the reason for a shape it cannot take.
@@ -407,11 +418,40 @@ export interface AttentionOptions {
   precision?: OneOf<'f32' | 'f16'>;
 }
 
-export interface AttentionGradients {
-  dq: Float32Array;
-  dk: Float32Array;
-  dv: Float32Array;
-  /** ∂L/∂sinks [heads]: present when the options have sinks. */
+export type AttentionLayout = 'bshd' | 'bhsd';
+
+/** 'float32' (Float32Array) or 'float16' (Float16Array, or a Uint16Array of binary16 bits). */
+export type AttentionElementType = 'float32' | 'float16';
+
+/**
+ * The standard Float16Array (ES2025: Chrome/Edge 135+, Firefox 129+, Safari 18.2+, Node 24+),
+ * described structurally so that these declarations compile with libs that lack it.
+ */
+export interface Float16ArrayLike extends ArrayBufferView {
+  readonly length: number;
+  readonly [Symbol.toStringTag]: 'Float16Array';
+  [index: number]: number;
+}
+
+/**
+ * float16 tensors of kx.attention: a Float16Array where the JS engine has one, otherwise a
+ * Uint16Array holding IEEE 754 binary16 bits (converted to float32 inside the kernel). A float16
+ * result is of the kind of q when q is float16, else a Float16Array where the engine has one and a
+ * Uint16Array otherwise.
+ */
+export type Float16Data = Float16ArrayLike | Uint16Array;
+
+/** float32 or float16 attention tensors (q, k, v share one element type). */
+export type AttentionData = Float32Array | Float16Data;
+
+/** Options whose output is float32: float32 inputs without outputType 'float16'. */
+export type AttentionOptionsF32 = AttentionOptions & { outputType?: null | 'float32' };
+
+export interface AttentionGradients<T extends AttentionData = Float32Array> {
+  dq: T;
+  dk: T;
+  dv: T;
+  /** ∂L/∂sinks [heads] (float32): present when the options have sinks. */
   dSinks?: Float32Array;
 }
 
@@ -827,19 +867,40 @@ export interface Kexue {
   ropeFrequencies(options: RopeFrequenciesOptions): RopeFrequencies;
   /**
    * Fused, tiled entropy-invariant attention. q [batch, seqQ, heads, dim], k [batch, seqK, kvHeads,
-   * dim], v [batch, seqK, kvHeads, dimV]; resolves to out [batch, seqQ, heads, dimV].
+   * dim], v [batch, seqK, kvHeads, dimV]; resolves to out [batch, seqQ, heads, dimV] (layout
+   * 'bhsd': [batch, heads, seq, …] throughout). q, k, v are float32 or float16 (Float16Data), all
+   * three alike; out has options.outputType, by default theirs.
    * Rejects with TypeError/RangeError on bad input.
    */
-  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptions): Promise<Float32Array>;
-  /** Gradients w.r.t. the un-rotated q, k, v given dOut (shape of out), same options as attention; synchronous on WASM. */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, options: AttentionOptionsF32): Promise<Float32Array>;
+  attention(q: Float16Data, k: Float16Data, v: Float16Data,
+    options: AttentionOptions & { outputType?: null | 'float16' }): Promise<Float16Data>;
+  attention(q: AttentionData, k: AttentionData, v: AttentionData,
+    options: AttentionOptions & { outputType: 'float32' }): Promise<Float32Array>;
+  attention(q: AttentionData, k: AttentionData, v: AttentionData,
+    options: AttentionOptions & { outputType: 'float16' }): Promise<Float16Data>;
+  attention(q: AttentionData, k: AttentionData, v: AttentionData, options: AttentionOptions): Promise<AttentionData>;
+  /**
+   * Gradients w.r.t. the un-rotated q, k, v given dOut (shape of out), same options as attention;
+   * synchronous on WASM (backend 'wasm', the default). dOut and the gradients have the output's
+   * element type (options.outputType, default that of q).
+   */
   attentionBackward(q: Float32Array, k: Float32Array, v: Float32Array, dOut: Float32Array,
-    options: AttentionOptions & { backend?: 'wasm' }): AttentionGradients;
+    options: AttentionOptionsF32 & { backend?: 'wasm' }): AttentionGradients;
+  attentionBackward(q: Float16Data, k: Float16Data, v: Float16Data, dOut: Float16Data,
+    options: AttentionOptions & { outputType?: null | 'float16'; backend?: 'wasm' }): AttentionGradients<Float16Data>;
+  attentionBackward(q: AttentionData, k: AttentionData, v: AttentionData, dOut: Float32Array,
+    options: AttentionOptions & { outputType: 'float32'; backend?: 'wasm' }): AttentionGradients;
+  attentionBackward(q: AttentionData, k: AttentionData, v: AttentionData, dOut: Float16Data,
+    options: AttentionOptions & { outputType: 'float16'; backend?: 'wasm' }): AttentionGradients<Float16Data>;
   /** The backward pass on the instance's WebGPU device ('auto': on WASM when it has none). */
   attentionBackward(q: Float32Array, k: Float32Array, v: Float32Array, dOut: Float32Array,
-    options: AttentionOptions & { backend: 'webgpu' | 'auto' }): Promise<AttentionGradients>;
-  /** A backend only known at run time: gradients for 'wasm', else a Promise of them. */
-  attentionBackward(q: Float32Array, k: Float32Array, v: Float32Array, dOut: Float32Array,
-    options: AttentionOptions): AttentionGradients | Promise<AttentionGradients>;
+    options: AttentionOptionsF32 & { backend: 'webgpu' | 'auto' }): Promise<AttentionGradients>;
+  attentionBackward(q: AttentionData, k: AttentionData, v: AttentionData, dOut: AttentionData,
+    options: AttentionOptions & { backend: 'webgpu' | 'auto' }): Promise<AttentionGradients<AttentionData>>;
+  /** A backend or element type only known at run time. */
+  attentionBackward(q: AttentionData, k: AttentionData, v: AttentionData, dOut: AttentionData,
+    options: AttentionOptions): AttentionGradients<AttentionData> | Promise<AttentionGradients<AttentionData>>;
 }
 
 /** A GPU object: navigator.gpu, or `create([])` of the `webgpu` package. */

@@ -1,5 +1,8 @@
 // Shapes: Q [B, Sq, H, D], K [B, Sk, Hkv, D], V [B, Sk, Hkv, Dv], O [B, Sq, H, Dv],
-// logsumexp [B, H, Sq] (see attention.hpp).
+// logsumexp [B, H, Sq] (see attention.hpp); with layout 'bhsd' the S and H axes of Q, K, V, O swap.
+// Layouts and element types are handled only where rows cross the boundary: Plan's *_index give an
+// element offset in either layout (consecutive rows of a head are Strides::s apart), read_row
+// converts float16 to float32 as tiles are loaded, write_row converts back on output.
 //
 // Forward (FlashAttention-2, Dao 2023, Algorithm 1): one task per (batch, head, tile of kQueryTile
 // query rows). The task loads its query rows once — rotated by RoPE and multiplied by c_i: c_i
@@ -44,6 +47,7 @@
 #include <cassert>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -79,8 +83,10 @@ std::size_t round_up(std::size_t value, std::size_t multiple) {
 // ---- products ----------------------------------------------------------------------------------
 
 // C[rows × cols] (+)= A[rows × depth] · B[depth × cols] on scratch tiles: rows a multiple of 4 and
-// cols a multiple of the vector width (the scratch is zero-padded to that).
-void tile_matmul(std::size_t rows, std::size_t depth, std::size_t cols, const float* a, std::size_t lda,
+// cols a multiple of the vector width (the scratch is zero-padded to that). Inlined, so that the
+// strides that are tile constants (kKeyTile) reach the micro-kernel as constants: V8 then folds them
+// into the loads' immediate offsets instead of computing an address per broadcast (5% of the forward).
+KEXUE_ALWAYS_INLINE void tile_matmul(std::size_t rows, std::size_t depth, std::size_t cols, const float* a, std::size_t lda,
                  const float* b, std::size_t ldb, float* c, std::size_t ldc, bool accumulate) {
     for (std::size_t r = 0; r < rows; r += kBlockRows) {
         std::size_t col = 0;
@@ -134,18 +140,22 @@ struct Plan {
     RotationRows by_position;  // the default positions the call needs (none for a rotated cache's keys)
     RotationRows query_rotation, key_rotation;  // explicit positionsQ / positionsK
 
-    std::size_t q_index(std::size_t b, std::size_t i, std::size_t h) const {
-        return ((b * shape.seq_q + i) * shape.heads + h) * shape.dim;
-    }
-    std::size_t k_index(std::size_t b, std::size_t j, std::size_t g) const {
-        return ((b * shape.seq_k + j) * shape.kv_heads + g) * shape.dim;
-    }
-    std::size_t v_index(std::size_t b, std::size_t j, std::size_t g) const {
-        return ((b * shape.seq_k + j) * shape.kv_heads + g) * shape.dim_v;
-    }
-    std::size_t o_index(std::size_t b, std::size_t i, std::size_t h) const {
-        return ((b * shape.seq_q + i) * shape.heads + h) * shape.dim_v;
-    }
+    ElementType input_type = ElementType::float32;   // of q, k, v
+    ElementType output_type = ElementType::float32;  // of o, and the backward's o, d_o, dq, dk, dv
+
+    // Element strides over (batch, seq, head) of Q, K, V and O (also dQ… and dO): [batch, seq,
+    // heads, width] for 'bshd', [batch, heads, seq, width] for 'bhsd' (make_plan). Consecutive rows
+    // of one head are `.s` apart.
+    struct Strides {
+        std::size_t b = 0, s = 0, h = 0;
+        std::size_t at(std::size_t bb, std::size_t ss, std::size_t hh) const { return bb * b + ss * s + hh * h; }
+    };
+    Strides q_strides, k_strides, v_strides, o_strides;
+
+    std::size_t q_index(std::size_t b, std::size_t i, std::size_t h) const { return q_strides.at(b, i, h); }
+    std::size_t k_index(std::size_t b, std::size_t j, std::size_t g) const { return k_strides.at(b, j, g); }
+    std::size_t v_index(std::size_t b, std::size_t j, std::size_t g) const { return v_strides.at(b, j, g); }
+    std::size_t o_index(std::size_t b, std::size_t i, std::size_t h) const { return o_strides.at(b, i, h); }
     std::size_t row_index(std::size_t b, std::size_t h, std::size_t i) const {
         return (b * shape.heads + h) * shape.seq_q + i;
     }
@@ -308,6 +318,16 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options, con
     plan.alibi_slopes = attention_alibi_slopes(shape, options);
     plan.has_terms = plan.buffers.bias || plan.buffers.mask || options.alibi;
     plan.group = shape.heads / shape.kv_heads;
+    plan.input_type = options.input_type;
+    plan.output_type = options.resolved_output_type();
+    const auto strides = [&](std::size_t seq, std::size_t heads, std::size_t width) {
+        return options.layout == AttentionLayout::bhsd ? Plan::Strides{heads * seq * width, width, seq * width}
+                                                       : Plan::Strides{seq * heads * width, heads * width, width};
+    };
+    plan.q_strides = strides(shape.seq_q, shape.heads, shape.dim);
+    plan.k_strides = strides(shape.seq_k, shape.kv_heads, shape.dim);
+    plan.v_strides = strides(shape.seq_k, shape.kv_heads, shape.dim_v);
+    plan.o_strides = strides(shape.seq_q, shape.heads, shape.dim_v);
     plan.dim_padded = round_up(shape.dim, kVecWidth);
     plan.dim_v_padded = round_up(std::max<std::size_t>(shape.dim_v, 1), kVecWidth);
     plan.query_tiles = (shape.seq_q + kQueryTile - 1) / kQueryTile;
@@ -341,57 +361,99 @@ Plan make_plan(const AttentionShape& shape, const AttentionOptions& options, con
     return plan;
 }
 
+// count elements of `type` at element offset `offset` of `base`, as floats (float16 converted).
+void read_row(const void* base, ElementType type, std::size_t offset, std::size_t count, float* dst) {
+    if (type == ElementType::float16)
+        f16_to_f32_row(static_cast<const std::uint16_t*>(base) + offset, dst, count);
+    else
+        std::copy_n(static_cast<const float*>(base) + offset, count, dst);
+}
+
+// count floats to `base` at element offset `offset`, as elements of `type` (float16: rounded to
+// nearest even).
+void write_row(void* base, ElementType type, std::size_t offset, const float* src, std::size_t count) {
+    if (type == ElementType::float16)
+        f32_to_f16_row(src, static_cast<std::uint16_t*>(base) + offset, count);
+    else
+        std::copy_n(src, count, static_cast<float*>(base) + offset);
+}
+
+// dst[c·ld_dst + r] = src[r·ld_src + c] for r < rows, c < cols. With 4-float vectors (WASM SIMD),
+// 4×4 blocks go through registers (two rounds of interleaves); a scalar scatter of every element
+// cost as much as a tenth of a short forward pass in pack_key_tiles.
+void transpose_tile(const float* src, std::size_t ld_src, std::size_t rows, std::size_t cols, float* dst,
+                    std::size_t ld_dst) {
+    std::size_t r0 = 0;
+    if constexpr (kVecWidth == 4) {
+        using DoubleVec = xsimd::batch<double>;
+        for (; r0 + 4 <= rows; r0 += 4) {
+            std::size_t c0 = 0;
+            for (; c0 + 4 <= cols; c0 += 4) {
+                const float* in = src + r0 * ld_src + c0;
+                const Vec a = Vec::load_unaligned(in), b = Vec::load_unaligned(in + ld_src);
+                const Vec c = Vec::load_unaligned(in + 2 * ld_src), d = Vec::load_unaligned(in + 3 * ld_src);
+                // (a0 b0 a1 b1), (a2 b2 a3 b3), (c0 d0 c1 d1), (c2 d2 c3 d3), then pairs of lanes.
+                const auto ab_lo = xsimd::bitwise_cast<DoubleVec>(xsimd::zip_lo(a, b));
+                const auto ab_hi = xsimd::bitwise_cast<DoubleVec>(xsimd::zip_hi(a, b));
+                const auto cd_lo = xsimd::bitwise_cast<DoubleVec>(xsimd::zip_lo(c, d));
+                const auto cd_hi = xsimd::bitwise_cast<DoubleVec>(xsimd::zip_hi(c, d));
+                float* out = dst + c0 * ld_dst + r0;
+                xsimd::bitwise_cast<Vec>(xsimd::zip_lo(ab_lo, cd_lo)).store_unaligned(out);
+                xsimd::bitwise_cast<Vec>(xsimd::zip_hi(ab_lo, cd_lo)).store_unaligned(out + ld_dst);
+                xsimd::bitwise_cast<Vec>(xsimd::zip_lo(ab_hi, cd_hi)).store_unaligned(out + 2 * ld_dst);
+                xsimd::bitwise_cast<Vec>(xsimd::zip_hi(ab_hi, cd_hi)).store_unaligned(out + 3 * ld_dst);
+            }
+            for (; c0 < cols; ++c0)
+                for (std::size_t r = r0; r < r0 + 4; ++r) dst[c0 * ld_dst + r] = src[r * ld_src + c0];
+        }
+    }
+    for (; r0 < rows; ++r0)
+        for (std::size_t c = 0; c < cols; ++c) dst[c * ld_dst + r0] = src[r0 * ld_src + c];
+}
+
 // Loads query rows i0 … i0+rows−1 of head h, rotated and multiplied by c_i (rows.scale), into
 // `tile` ([kQueryTile × dim_padded], zero-padded), and optionally their transpose into `tile_t`
 // ([dim × kQueryTile]).
-void load_query_tile(const Plan& plan, const float* q, std::size_t b, std::size_t h, std::size_t i0,
+void load_query_tile(const Plan& plan, const void* q, std::size_t b, std::size_t h, std::size_t i0,
                      std::size_t rows, const TileRows& info, float* tile, float* tile_t) {
     const std::size_t dim = plan.shape.dim, ld = plan.dim_padded;
     std::fill(tile, tile + kQueryTile * ld, 0.0f);
     for (std::size_t r = 0; r < rows; ++r) {
         float* row = tile + r * ld;
-        std::copy(q + plan.q_index(b, i0 + r, h), q + plan.q_index(b, i0 + r, h) + dim, row);
+        read_row(q, plan.input_type, plan.q_index(b, i0 + r, h), dim, row);
         plan.rotate_query(row, b, i0 + r, info.position[r], false);
         const float scale = info.scale[r];
         for (std::size_t p = 0; p < dim; ++p) row[p] *= scale;
     }
-    if (tile_t) {
-        std::fill(tile_t, tile_t + dim * kQueryTile, 0.0f);
-        for (std::size_t r = 0; r < rows; ++r)
-            for (std::size_t p = 0; p < dim; ++p) tile_t[p * kQueryTile + r] = tile[r * ld + p];
-    }
+    if (tile_t) transpose_tile(tile, ld, kQueryTile, dim, tile_t, kQueryTile);  // padded rows are zero
 }
 
 // Loads rotated keys j0 … j0+cols−1 of kv head g: as rows into `rows_out` ([kKeyTile × dim_padded])
 // and/or transposed into `transposed` ([dim × kKeyTile]); both zero-padded. Either may be null;
-// `row_scratch` (dim floats) holds a key on its way to `transposed` when `rows_out` is null.
-void load_key_tile(const Plan& plan, const float* k, std::size_t b, std::size_t g, std::size_t j0,
-                   std::size_t cols, float* rows_out, float* transposed, float* row_scratch) {
+// `scratch` (a [kKeyTile × dim_padded] tile) holds the rows on their way to `transposed` when
+// `rows_out` is null.
+void load_key_tile(const Plan& plan, const void* k, std::size_t b, std::size_t g, std::size_t j0,
+                   std::size_t cols, float* rows_out, float* transposed, float* scratch) {
     const std::size_t dim = plan.shape.dim, ld = plan.dim_padded;
-    if (rows_out) std::fill(rows_out, rows_out + kKeyTile * ld, 0.0f);
-    if (transposed) std::fill(transposed, transposed + dim * kKeyTile, 0.0f);
+    float* rows = rows_out ? rows_out : scratch;
+    std::fill(rows, rows + kKeyTile * ld, 0.0f);
     for (std::size_t c = 0; c < cols; ++c) {
-        float* dst = rows_out ? rows_out + c * ld : row_scratch;
-        std::copy(k + plan.k_index(b, j0 + c, g), k + plan.k_index(b, j0 + c, g) + dim, dst);
-        plan.rotate_key(dst, b, j0 + c, false);
-        if (transposed)
-            for (std::size_t p = 0; p < dim; ++p) transposed[p * kKeyTile + c] = dst[p];
+        read_row(k, plan.input_type, plan.k_index(b, j0 + c, g), dim, rows + c * ld);
+        plan.rotate_key(rows + c * ld, b, j0 + c, false);
     }
+    if (transposed) transpose_tile(rows, ld, kKeyTile, dim, transposed, kKeyTile);
 }
 
-// Rows j0 … j0+count−1 of a [*, seq, heads, width] tensor (head `head`) as rows ([tile × ld],
-// zero-padded) and/or transposed ([width × tile]).
-void load_rows(const float* x, std::size_t seq, std::size_t heads, std::size_t width, std::size_t b,
-               std::size_t head, std::size_t first, std::size_t count, std::size_t tile, std::size_t ld,
-               float* rows_out, float* transposed) {
-    if (rows_out) std::fill(rows_out, rows_out + tile * ld, 0.0f);
-    if (transposed) std::fill(transposed, transposed + width * tile, 0.0f);
-    for (std::size_t c = 0; c < count; ++c) {
-        const float* src = x + ((b * seq + first + c) * heads + head) * width;
-        if (rows_out) std::copy(src, src + width, rows_out + c * ld);
-        if (transposed)
-            for (std::size_t p = 0; p < width; ++p) transposed[p * tile + c] = src[p];
-    }
+// `count` rows of `width` elements of `type`, the first at element offset `offset` of x and the
+// next ones `stride` apart (one head's rows, Plan::Strides::s), as rows ([tile × ld], zero-padded)
+// and/or transposed ([width × tile]); `scratch` ([tile × ld]) stands in for a null `rows_out`.
+void load_rows(const void* x, ElementType type, std::size_t offset, std::size_t stride, std::size_t width,
+               std::size_t count, std::size_t tile, std::size_t ld, float* rows_out, float* transposed,
+               float* scratch) {
+    float* rows = rows_out ? rows_out : scratch;
+    std::fill(rows, rows + tile * ld, 0.0f);
+    for (std::size_t c = 0; c < count; ++c) read_row(x, type, offset + c * stride, width, rows + c * ld);
+    if (transposed) transpose_tile(rows, ld, tile, width, transposed, tile);
 }
 
 // Operands reused by many tasks are laid out once per call rather than once per task: a key tile
@@ -409,7 +471,7 @@ std::size_t key_tile_index(const Plan& plan, std::size_t b, std::size_t g, std::
     return (b * plan.shape.kv_heads + g) * plan.key_tiles + kt;
 }
 
-KeyTiles pack_key_tiles(const Plan& plan, const float* k, const float* v, bool rows, bool transposed,
+KeyTiles pack_key_tiles(const Plan& plan, const void* k, const void* v, bool rows, bool transposed,
                         bool values_t, bool values) {
     const AttentionShape& shape = plan.shape;
     const std::size_t tiles = shape.batch * shape.kv_heads * plan.key_tiles;
@@ -424,15 +486,15 @@ KeyTiles pack_key_tiles(const Plan& plan, const float* k, const float* v, bool r
         // Keys past seqLensK[b] are never read: their rows stay zero (padding costs no packing).
         const std::size_t j0 = kt * kKeyTile, valid = attention_seq_len_k(shape, plan.options, b);
         const std::size_t cols = j0 < valid ? std::min(kKeyTile, valid - j0) : 0;
-        AlignedFloats row_scratch(shape.dim);
+        AlignedFloats scratch(kKeyTile * std::max(plan.dim_padded, plan.dim_v_padded));
         if (rows || transposed)
             load_key_tile(plan, k, b, g, j0, cols, rows ? pack.rows.data() + t * kKeyTile * plan.dim_padded : nullptr,
-                          transposed ? pack.transposed.data() + t * shape.dim * kKeyTile : nullptr,
-                          row_scratch.data());
+                          transposed ? pack.transposed.data() + t * shape.dim * kKeyTile : nullptr, scratch.data());
         if (values_t || values)
-            load_rows(v, shape.seq_k, shape.kv_heads, shape.dim_v, b, g, j0, cols, kKeyTile, plan.dim_v_padded,
+            load_rows(v, plan.input_type, plan.v_index(b, j0, g), plan.v_strides.s,
+                      shape.dim_v, cols, kKeyTile, plan.dim_v_padded,
                       values ? pack.values.data() + t * kKeyTile * plan.dim_v_padded : nullptr,
-                      values_t ? pack.values_t.data() + t * shape.dim_v * kKeyTile : nullptr);
+                      values_t ? pack.values_t.data() + t * shape.dim_v * kKeyTile : nullptr, scratch.data());
     });
     return pack;
 }
@@ -446,7 +508,7 @@ std::size_t query_tile_index(const Plan& plan, std::size_t b, std::size_t h, std
     return (b * plan.shape.heads + h) * plan.query_tiles + qt;
 }
 
-QueryTiles pack_query_tiles(const Plan& plan, const float* q, const float* d_o) {
+QueryTiles pack_query_tiles(const Plan& plan, const void* q, const void* d_o) {
     const AttentionShape& shape = plan.shape;
     const std::size_t tiles = shape.batch * shape.heads * plan.query_tiles;
     QueryTiles pack;
@@ -464,54 +526,73 @@ QueryTiles pack_query_tiles(const Plan& plan, const float* q, const float* d_o) 
         tile_rows(plan, b, h, i0, rows, true, info);
         load_query_tile(plan, q, b, h, i0, rows, info, pack.rows.data() + t * kQueryTile * plan.dim_padded,
                         pack.transposed.data() + t * shape.dim * kQueryTile);
-        load_rows(d_o, shape.seq_q, shape.heads, shape.dim_v, b, h, i0, rows, kQueryTile, plan.dim_v_padded,
-                  pack.grad_rows.data() + t * kQueryTile * plan.dim_v_padded,
-                  pack.grad_transposed.data() + t * shape.dim_v * kQueryTile);
+        load_rows(d_o, plan.output_type, plan.o_index(b, i0, h), plan.o_strides.s, shape.dim_v,
+                  rows, kQueryTile, plan.dim_v_padded, pack.grad_rows.data() + t * kQueryTile * plan.dim_v_padded,
+                  pack.grad_transposed.data() + t * shape.dim_v * kQueryTile, nullptr);
     });
     return pack;
 }
 
-// min and max of x[0:count], count ≥ 1: whole vectors first, then the lanes and the tail.
+// min and max of x[0:count], count ≥ 1: whole vectors first (two running extremes each, so that
+// consecutive vectors do not wait on each other), then the lanes and the tail, without branches:
+// WASM's one-instruction min/max (core/simd.hpp), and selects for the lanes — a data-dependent
+// branch per lane (std::max_element) mispredicted often enough to cost 5% of the forward pass.
 struct Range {
     float min, max;
 };
 Range row_range(const float* x, std::size_t count) {
     Range out{x[0], x[0]};
     std::size_t j = 0;
-    if (count >= kVecWidth) {
-        Vec low = Vec::load_unaligned(x), high = low;
-        for (j = kVecWidth; j + kVecWidth <= count; j += kVecWidth) {
-            const Vec next = Vec::load_unaligned(x + j);
-            low = xsimd::min(low, next);
-            high = xsimd::max(high, next);
+    if (count >= 2 * kVecWidth) {
+        Vec low0 = Vec::load_unaligned(x), low1 = Vec::load_unaligned(x + kVecWidth);
+        Vec high0 = low0, high1 = low1;
+        for (j = 2 * kVecWidth; j + 2 * kVecWidth <= count; j += 2 * kVecWidth) {
+            const Vec next0 = Vec::load_unaligned(x + j), next1 = Vec::load_unaligned(x + j + kVecWidth);
+            low0 = simd::min_not_nan(low0, next0);
+            low1 = simd::min_not_nan(low1, next1);
+            high0 = simd::max_not_nan(high0, next0);
+            high1 = simd::max_not_nan(high1, next1);
         }
-        alignas(64) float lanes[kVecWidth];
-        low.store_aligned(lanes);
-        out.min = *std::min_element(lanes, lanes + kVecWidth);
-        high.store_aligned(lanes);
-        out.max = *std::max_element(lanes, lanes + kVecWidth);
+        alignas(64) float lows[kVecWidth], highs[kVecWidth];
+        simd::min_not_nan(low0, low1).store_aligned(lows);
+        simd::max_not_nan(high0, high1).store_aligned(highs);
+        for (std::size_t l = 0; l < kVecWidth; ++l) {
+            out.min = lows[l] < out.min ? lows[l] : out.min;
+            out.max = highs[l] > out.max ? highs[l] : out.max;
+        }
     }
     for (; j < count; ++j) {
-        out.min = std::min(out.min, x[j]);
-        out.max = std::max(out.max, x[j]);
+        out.min = x[j] < out.min ? x[j] : out.min;
+        out.max = x[j] > out.max ? x[j] : out.max;
     }
     return out;
 }
 
 constexpr float kFloatMax = std::numeric_limits<float>::max();
 
-// exp(x − shift). vexp_f32 clamps its argument to [−87, 88], so a masked (−∞) logit, or one
-// 3e38 below the row's max, would weigh exp(−87) ≈ 1.6e−38 instead of 0 — enough to move an
-// output whose values are ~1e38 (issue 18). kFlush sends results below exp(−87) to 0; the callers
-// skip it when no argument can be below −87. kSaturate first cuts a logit that overflowed to +∞ (a
-// finite q·k beyond float32) to the largest float, as the forward pass's row max is, so that no
-// ∞ − ∞ appears; only rows whose log-sum-exp saturated can hold one.
+// exp(x − shift), through simd::vexp_softmax_f32 (exp2 form, one-instruction clamp: 40% cheaper
+// than vexp_f32 in the forward pass; its arguments are logits minus a running max, below 88). It
+// clamps its argument at −87.3, so a masked (−∞) logit, or one 3e38 below the row's max, would
+// weigh 1.2e−38 instead of 0 — enough to move an output whose values are ~1e38 (issue 18). kFlush
+// sends results below exp(−87) to 0; the callers skip it when no argument can be below −87.
+// kSaturate first cuts a logit that overflowed to +∞ (a finite q·k beyond float32) to the largest
+// float, as the forward pass's row max is, so that no ∞ − ∞ appears; only rows whose log-sum-exp
+// saturated can hold one.
 template <bool kFlush, bool kSaturate>
 inline Vec exp_shifted(Vec x, Vec shift) {
-    if constexpr (kSaturate) x = xsimd::min(x, Vec(kFloatMax));
+    if constexpr (kSaturate) x = simd::min_not_nan(x, Vec(kFloatMax));
     const Vec arg = x - shift;
-    if constexpr (kFlush) return xsimd::select(arg < Vec(simd::kVexpMin), Vec(0.0f), simd::vexp_f32(arg));
-    return simd::vexp_f32(arg);
+    if constexpr (kFlush) return xsimd::select(arg < Vec(simd::kVexpMin), Vec(0.0f), simd::vexp_softmax_f32(arg));
+    return simd::vexp_softmax_f32(arg);
+}
+
+// The same on one float (the lanes of a vector that the row only partly sees).
+template <bool kFlush, bool kSaturate>
+inline float exp_shifted_scalar(float x, float shift) {
+    if constexpr (kSaturate) x = std::min(x, kFloatMax);
+    const float arg = x - shift;
+    if constexpr (kFlush) return arg < simd::kVexpMin ? 0.0f : std::exp(arg);
+    return std::exp(arg);
 }
 
 // The backward passes' form: flush and saturate always (their rows' statistics are final, and one
@@ -519,20 +600,42 @@ inline Vec exp_shifted(Vec x, Vec shift) {
 inline Vec exp_or_zero(Vec x, Vec shift) { return exp_shifted<true, true>(x, shift); }
 
 // exp(x[a:e] − shift) in place, zero elsewhere in x[0:n] (n a multiple of the vector width; keys
-// the row does not see); returns the sum (of the squares with SumSquares, for l2).
+// the row does not see); returns the sum (of the squares with SumSquares, for l2). One pass over the
+// whole vectors inside [a, e), the sum taken as the exponentials are stored (two accumulators, so
+// that consecutive vectors do not wait on each other's add); the lanes of a vector the row only
+// partly sees go one by one, since what lies outside [a, e) may be any logit (an unseen key's),
+// whose exponential could overflow.
 template <bool kFlush, bool kSaturate, bool SumSquares = false>
 float exp_shifted_range(float* x, std::size_t n, float shift, std::size_t a, std::size_t e) {
     const Vec shift_vec(shift);
-    for (std::size_t j = 0; j < n; j += kVecWidth)
-        exp_shifted<kFlush, kSaturate>(Vec::load_unaligned(x + j), shift_vec).store_unaligned(x + j);
+    const std::size_t whole_begin = std::min(round_up(a, kVecWidth), e);
+    const std::size_t whole_end = std::max(e / kVecWidth * kVecWidth, whole_begin);
+    const auto add = [](Vec sum, Vec p) { return SumSquares ? xsimd::fma(p, p, sum) : sum + p; };
+    Vec sum0(0.0f), sum1(0.0f);
+    std::size_t j = whole_begin;
+    for (; j + 2 * kVecWidth <= whole_end; j += 2 * kVecWidth) {
+        const Vec e0 = exp_shifted<kFlush, kSaturate>(Vec::load_unaligned(x + j), shift_vec);
+        const Vec e1 = exp_shifted<kFlush, kSaturate>(Vec::load_unaligned(x + j + kVecWidth), shift_vec);
+        e0.store_unaligned(x + j);
+        e1.store_unaligned(x + j + kVecWidth);
+        sum0 = add(sum0, e0);
+        sum1 = add(sum1, e1);
+    }
+    for (; j < whole_end; j += kVecWidth) {
+        const Vec e0 = exp_shifted<kFlush, kSaturate>(Vec::load_unaligned(x + j), shift_vec);
+        e0.store_unaligned(x + j);
+        sum0 = add(sum0, e0);
+    }
+    float sum = xsimd::hadd(sum0 + sum1);
+    const auto add_scalar = [&](std::size_t c) {
+        const float p = x[c] = exp_shifted_scalar<kFlush, kSaturate>(x[c], shift);
+        sum += SumSquares ? p * p : p;
+    };
+    for (std::size_t c = a; c < whole_begin; ++c) add_scalar(c);
+    for (std::size_t c = whole_end; c < e; ++c) add_scalar(c);
     std::fill(x, x + a, 0.0f);
     std::fill(x + e, x + n, 0.0f);
-    Vec sum(0.0f);
-    for (std::size_t j = 0; j < n; j += kVecWidth) {
-        const Vec p = Vec::load_unaligned(x + j);
-        sum = SumSquares ? xsimd::fma(p, p, sum) : sum + p;
-    }
-    return xsimd::hadd(sum);
+    return sum;
 }
 
 // ---- logit shaping and normalisation, vectorised (attention.hpp holds the definitions) ----------
@@ -628,6 +731,48 @@ std::size_t first_key(const TileRows& info) {
 
 // ---- forward -------------------------------------------------------------------------------------
 
+// How far the running max may lag behind a row's true max before the accumulators are rescaled
+// (natural-log units): exponentials up to e^8 ≈ 3·10³ are then summed, far from float's range.
+constexpr float kLazyRescaleThreshold = 8.0f;
+
+// One step of the online softmax (FlashAttention-2, Algorithm 1) for a row of the score tile whose
+// visible part span = [a, e) has logits in `range` (max > −∞): s[a:e] becomes exp(s − m) in place
+// (the rest of the row is zeroed), ℓ and the row's accumulator are brought to the shift m. The
+// shift is the running max, raised only when a tile's max exceeds it by more than
+// kLazyRescaleThreshold — the lazy rescaling of FlashAttention-4 (Dao et al., 2025): the softmax is
+// invariant to the shift, any m ≥ max − threshold keeps the exponentials bounded, and after the
+// first tiles the max rarely moves that far, so the rescale of the accumulator row and its scalar
+// exp are skipped. A +∞ logit (q·k beyond float32) saturates to the largest float (exp_shifted).
+// With Squares (normalize 'l2') ℓ = Σ e^{2(s−m)}: the sum takes squares and rescales by the square.
+// A row with a sink starts at m = z_h, ℓ = 1 (forward_task), so its first tile rescales ℓ too.
+template <bool Squares>
+void online_softmax_step(float* s, Span span, Range range, float& running_max, float& running_sum, float* acc_row,
+                         std::size_t ldv) {
+    const bool overflowed = range.max > kFloatMax;
+    const float tile_max = std::min(range.max, kFloatMax);
+    // Never true on a row's first tile (m = −∞ and tile_max > −∞).
+    const bool lazy = tile_max <= running_max + kLazyRescaleThreshold;
+    const bool first = running_max == kNegativeInfinity;  // the accumulator and ℓ are still zero
+    const float shift = lazy ? running_max : tile_max;
+    const float tile_sum =
+        overflowed ? exp_shifted_range<true, true, Squares>(s, kKeyTile, shift, span.a, span.e)
+        : range.min - shift < simd::kVexpMin
+            ? exp_shifted_range<true, false, Squares>(s, kKeyTile, shift, span.a, span.e)
+            : exp_shifted_range<false, false, Squares>(s, kKeyTile, shift, span.a, span.e);
+    if (lazy) {
+        running_sum += tile_sum;
+        return;
+    }
+    const float rescale = first ? 0.0f : std::exp(running_max - tile_max);
+    running_sum = running_sum * (Squares ? rescale * rescale : rescale) + tile_sum;
+    running_max = tile_max;
+    if (!first) {
+        const Vec rescale_vec(rescale);
+        for (std::size_t p = 0; p < ldv; p += kVecWidth)
+            (Vec::load_aligned(acc_row + p) * rescale_vec).store_aligned(acc_row + p);
+    }
+}
+
 // The work of one forward or dQ task: batch b, query head h (reading kv head g), and the query
 // rows [i0, i0 + rows) of one query tile, padded to row_blocks rows for the micro-kernel.
 struct QueryTileTask {
@@ -648,7 +793,7 @@ QueryTileTask query_tile_task(const Plan& plan, std::size_t task) {
 // (a sink z_h counts as one more term: m starts at z_h and ℓ at 1), for l2 ℓ = Σ e^{2(s−m)}; relu2
 // needs neither (P = relu(s)²/n_i has no data-dependent normaliser).
 template <class R>
-void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float* o, float* logsumexp,
+void forward_task(const Plan& plan, const KeyTiles& keys, const void* q, void* o, float* logsumexp,
                   std::size_t task) {
     constexpr AttentionNormalize kNormalize = R::normalize;
     const AttentionShape& shape = plan.shape;
@@ -697,23 +842,8 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
                 std::fill(s, s + kKeyTile, 0.0f);
                 continue;
             }
-            constexpr bool kSquares = kNormalize == AttentionNormalize::l2;
-            const bool overflowed = range.max > kFloatMax;  // +∞: saturate (exp_shifted)
-            const float new_max = std::max(running_max[r], std::min(range.max, kFloatMax));
-            const float tile_sum =
-                overflowed ? exp_shifted_range<true, true, kSquares>(s, kKeyTile, new_max, span.a, span.e)
-                : range.min - new_max < simd::kVexpMin
-                    ? exp_shifted_range<true, false, kSquares>(s, kKeyTile, new_max, span.a, span.e)
-                    : exp_shifted_range<false, false, kSquares>(s, kKeyTile, new_max, span.a, span.e);
-            const float rescale = std::exp(running_max[r] - new_max);  // 0 on the first tile
-            running_sum[r] = running_sum[r] * (kSquares ? rescale * rescale : rescale) + tile_sum;
-            running_max[r] = new_max;
-            if (rescale != 1.0f) {
-                float* acc_row = acc.data() + r * ldv;
-                const Vec rescale_vec(rescale);
-                for (std::size_t p = 0; p < ldv; p += kVecWidth)
-                    (Vec::load_aligned(acc_row + p) * rescale_vec).store_aligned(acc_row + p);
-            }
+            online_softmax_step<kNormalize == AttentionNormalize::l2>(s, span, range, running_max[r], running_sum[r],
+                                                                      acc.data() + r * ldv, ldv);
         }
         // Only the first `cols` keys can be seen (the rest of P is zero), so the depth is cols.
         tile_matmul(row_blocks, cols, ldv, scores.data(), kKeyTile, v_rows, ldv, acc.data(), ldv, true);
@@ -722,7 +852,7 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
     // O_i = acc_i · e^{−L_i} (attention.hpp): L = m + log ℓ (softmax), m + ½ log ℓ (l2), log n_i
     // (relu2); a row that sees nothing (ℓ = 0 or n_i = 0) gets zeros and L = −∞.
     for (std::size_t r = 0; r < rows; ++r) {
-        float* out = o + plan.o_index(b, i0 + r, h);
+        float* out = acc.data() + r * ldv;
         float inverse_norm = 0.0f, statistic = kNegativeInfinity;
         if constexpr (kNormalize == AttentionNormalize::relu2) {
             if (info.visible[r] > 0) {
@@ -734,7 +864,8 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
             inverse_norm = l2 ? 1.0f / std::sqrt(running_sum[r]) : 1.0f / running_sum[r];
             statistic = running_max[r] + (l2 ? 0.5f : 1.0f) * std::log(running_sum[r]);
         }
-        for (std::size_t p = 0; p < shape.dim_v; ++p) out[p] = acc[r * ldv + p] * inverse_norm;
+        for (std::size_t p = 0; p < shape.dim_v; ++p) out[p] *= inverse_norm;
+        write_row(o, plan.output_type, plan.o_index(b, i0 + r, h), out, shape.dim_v);
         if (logsumexp) logsumexp[plan.row_index(b, h, i0 + r)] = statistic;
     }
 }
@@ -743,8 +874,8 @@ void forward_task(const Plan& plan, const KeyTiles& keys, const float* q, float*
 
 // Pass 1: dQ for (batch, head, query tile).
 template <class R>
-void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, const float* logsumexp,
-                      const float* row_dot, const float* d_o, float* dq, std::size_t task) {
+void backward_dq_task(const Plan& plan, const KeyTiles& keys, const void* q, const float* logsumexp,
+                      const float* row_dot, const void* d_o, void* dq, std::size_t task) {
     const AttentionShape& shape = plan.shape;
     const auto [b, h, g, i0, rows, row_blocks] = query_tile_task(plan, task);
     const std::size_t ld = plan.dim_padded, ldv = plan.dim_v_padded;
@@ -756,7 +887,8 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, co
     alignas(64) float capped[kKeyTile];  // a row's softcapped logits, before the additive terms
 
     load_query_tile(plan, q, b, h, i0, rows, info, q_tile.data(), nullptr);
-    load_rows(d_o, shape.seq_q, shape.heads, shape.dim_v, b, h, i0, rows, kQueryTile, ldv, do_tile.data(), nullptr);
+    load_rows(d_o, plan.output_type, plan.o_index(b, i0, h), plan.o_strides.s, shape.dim_v, rows,
+              kQueryTile, ldv, do_tile.data(), nullptr, nullptr);
     for (std::size_t j0 = first_key(info); j0 < info.key_end; j0 += kKeyTile) {
         const std::size_t cols = std::min(kKeyTile, info.key_end - j0);
         const std::size_t tile = key_tile_index(plan, b, g, j0 / kKeyTile);
@@ -798,7 +930,7 @@ void backward_dq_task(const Plan& plan, const KeyTiles& keys, const float* q, co
         float* row = acc.data() + r * ld;
         for (std::size_t p = 0; p < shape.dim; ++p) row[p] *= info.scale[r];
         plan.rotate_query(row, b, i0 + r, info.position[r], true);
-        std::copy(row, row + shape.dim, dq + plan.q_index(b, i0 + r, h));
+        write_row(dq, plan.output_type, plan.q_index(b, i0 + r, h), row, shape.dim);
     }
 }
 
@@ -813,8 +945,8 @@ Span query_tile_keys(const Plan& plan, std::size_t b, std::size_t i0, std::size_
 
 // Pass 2: dK and dV for (batch, kv head, key tile), summed over the query heads of the group.
 template <class R>
-void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float* k, const float* v,
-                       const float* logsumexp, const float* row_dot, float* dk, float* dv, std::size_t task) {
+void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const void* k, const void* v,
+                       const float* logsumexp, const float* row_dot, void* dk, void* dv, std::size_t task) {
     const AttentionShape& shape = plan.shape;
     const std::size_t kt = task % plan.key_tiles;
     const std::size_t g = (task / plan.key_tiles) % shape.kv_heads;
@@ -833,7 +965,8 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
     TileRows info;
 
     load_key_tile(plan, k, b, g, j0, cols, k_rows.data(), nullptr, nullptr);
-    load_rows(v, shape.seq_k, shape.kv_heads, shape.dim_v, b, g, j0, cols, kKeyTile, ldv, v_rows.data(), nullptr);
+    load_rows(v, plan.input_type, plan.v_index(b, j0, g), plan.v_strides.s, shape.dim_v, cols,
+              kKeyTile, ldv, v_rows.data(), nullptr, nullptr);
     for (std::size_t qt = 0; qt < plan.query_tiles; ++qt) {
         const std::size_t i0 = qt * kQueryTile;
         const std::size_t rows = std::min(kQueryTile, shape.seq_q - i0);
@@ -907,8 +1040,8 @@ void backward_dkv_task(const Plan& plan, const QueryTiles& queries, const float*
     for (std::size_t c = 0; c < cols; ++c) {
         float* row = dk_acc.data() + c * ld;
         plan.rotate_key(row, b, j0 + c, true);
-        std::copy(row, row + shape.dim, dk + plan.k_index(b, j0 + c, g));
-        std::copy(dv_acc.data() + c * ldv, dv_acc.data() + c * ldv + shape.dim_v, dv + plan.v_index(b, j0 + c, g));
+        write_row(dk, plan.output_type, plan.k_index(b, j0 + c, g), row, shape.dim);
+        write_row(dv, plan.output_type, plan.v_index(b, j0 + c, g), dv_acc.data() + c * ldv, shape.dim_v);
     }
 }
 
@@ -1171,8 +1304,8 @@ std::vector<float> attention_rope_table(const AttentionShape& shape, const Atten
     return rope_cos_sin_table(positions, rope);
 }
 
-void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
-                       const float* k, const float* v, float* o, float* logsumexp, const AttentionBuffers& buffers) {
+void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const void* q,
+                       const void* k, const void* v, void* o, float* logsumexp, const AttentionBuffers& buffers) {
     const Plan plan = make_plan(shape, options, buffers);
     if (shape.seq_q == 0) return;
     const KeyTiles keys = pack_key_tiles(plan, k, v, false, true, false, true);
@@ -1184,29 +1317,31 @@ void attention_forward(const AttentionShape& shape, const AttentionOptions& opti
     });
 }
 
-void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
-                        const float* k, const float* v, const float* o, const float* logsumexp,
-                        const float* d_o, float* dq, float* dk, float* dv, const AttentionBuffers& buffers,
+void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const void* q,
+                        const void* k, const void* v, const void* o, const float* logsumexp,
+                        const void* d_o, void* dq, void* dk, void* dv, const AttentionBuffers& buffers,
                         float* d_sinks) {
     const Plan plan = make_plan(shape, options, buffers);
+    const std::size_t out_bytes = element_bytes(plan.output_type);  // all-zero bits are +0 in both types
     const bool sink_gradient = d_sinks && options.sinks;
     if (sink_gradient) std::fill(d_sinks, d_sinks + shape.heads, 0.0f);
     if (shape.seq_k == 0) {  // no key is seen: O is the constant 0, every gradient is 0
-        std::fill(dq, dq + shape.batch * shape.seq_q * shape.heads * shape.dim, 0.0f);
+        std::memset(dq, 0, shape.batch * shape.seq_q * shape.heads * shape.dim * out_bytes);
         return;
     }
     if (shape.seq_q == 0) {
-        std::fill(dk, dk + shape.batch * shape.seq_k * shape.kv_heads * shape.dim, 0.0f);
-        std::fill(dv, dv + shape.batch * shape.seq_k * shape.kv_heads * shape.dim_v, 0.0f);
+        std::memset(dk, 0, shape.batch * shape.seq_k * shape.kv_heads * shape.dim * out_bytes);
+        std::memset(dv, 0, shape.batch * shape.seq_k * shape.kv_heads * shape.dim_v * out_bytes);
         return;
     }
     // D_i = rowsum(dO_i ∘ O_i) = Σ_j P_ij dP_ij (FlashAttention-2, eq. for dS), [batch, heads, seq_q].
     std::vector<float> row_dot(shape.batch * shape.heads * shape.seq_q);
+    std::vector<float> o_row(shape.dim_v), do_row(shape.dim_v);
     for (std::size_t b = 0; b < shape.batch; ++b)
         for (std::size_t i = 0; i < shape.seq_q; ++i)
             for (std::size_t h = 0; h < shape.heads; ++h) {
-                const float* o_row = o + plan.o_index(b, i, h);
-                const float* do_row = d_o + plan.o_index(b, i, h);
+                read_row(o, plan.output_type, plan.o_index(b, i, h), shape.dim_v, o_row.data());
+                read_row(d_o, plan.output_type, plan.o_index(b, i, h), shape.dim_v, do_row.data());
                 double sum = 0.0;
                 for (std::size_t p = 0; p < shape.dim_v; ++p) sum += static_cast<double>(o_row[p]) * do_row[p];
                 row_dot[plan.row_index(b, h, i)] = static_cast<float>(sum);

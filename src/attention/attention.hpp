@@ -4,7 +4,7 @@
 //
 //   O = softmax_rows(c_i · Q Kᵀ) V
 //
-// Shapes (row-major):
+// Shapes (row-major), in the default layout 'bshd':
 //   Q  [batch, seq_q, heads,    dim]      dQ like Q
 //   K  [batch, seq_k, kv_heads, dim]      dK like K
 //   V  [batch, seq_k, kv_heads, dim_v]    dV like V
@@ -12,6 +12,13 @@
 //   logsumexp [batch, heads, seq_q]       L_i: log Σ_j exp(c_i q_i·k_j) over the keys row i sees
 //                                         (with softcap, sinks, or another normalisation: the log of
 //                                         the row's normaliser, see "Logit shaping" below)
+// Layout 'bhsd' (PyTorch's scaled_dot_product_attention) swaps the seq and heads axes of Q, K, V, O
+// and their gradients: Q [batch, heads, seq_q, dim], … . The kernels read and write either through
+// strides (the tile loaders and the output writes); nothing is transposed in memory.
+// Element types: Q, K, V are float32 or float16 (options.input_type, IEEE binary16 bits,
+// core/float16.hpp), converted to float32 as the tiles are packed; O, and in the backward pass O,
+// dO, dQ, dK, dV, are of the output type (options.output_type, or else the input type). All
+// arithmetic is float32; logsumexp and dSinks are always float32.
 // Query head h reads kv head h / (heads / kv_heads).
 //
 // The per-row scale c_i (kexue.fm/archives/8823, 9588, 9708, 9948; bert4keras `softmax_plus`):
@@ -68,6 +75,7 @@
 
 #include "attention/rope.hpp"
 #include "core/error.hpp"
+#include "core/float16.hpp"
 #include "core/options.hpp"
 
 namespace kexue {
@@ -223,6 +231,17 @@ inline double attention_sink_gradient(double sink, double statistic, double row_
     return -std::exp(sink - statistic) * row_dot;
 }
 
+// Where the seq and heads axes of Q, K, V, O (and their gradients) sit.
+enum class AttentionLayout { bshd, bhsd };
+
+template <>
+struct EnumNames<AttentionLayout> {
+    static constexpr EnumEntry<AttentionLayout> entries[] = {
+        {"bshd", AttentionLayout::bshd},  // [batch, seq, heads, dim]: kexue's default, onnxruntime's BSNH
+        {"bhsd", AttentionLayout::bhsd},  // [batch, heads, seq, dim]: PyTorch's
+    };
+};
+
 // A sliding window around a query's position p: keys p − left … p + right, both ends inclusive
 // (Mistral's is causal with left = w − 1; onnxruntime's local_window_size w is left = w − 1,
 // right = 0). A side left out is unbounded; with causal, right is cut to 0.
@@ -263,6 +282,13 @@ struct AttentionOptions {
     std::optional<std::vector<double>> sinks;  // [heads] logits z_h in the softmax denominator
     bool smooth_softmax = false;        // z_h = 0 for every head (+1 in the denominator)
     AttentionNormalize normalize = AttentionNormalize::softmax;
+    AttentionLayout layout = AttentionLayout::bshd;
+    // The element type of the output (and of the backward's O, dO, dQ, dK, dV); empty: the input's.
+    std::optional<ElementType> output_type;
+    // The element type of Q, K, V: not an option of the JS API, whose facade sets it from the JS
+    // type of the arrays (Float32Array; Float16Array or Uint16Array of f16 bits).
+    ElementType input_type = ElementType::float32;
+
     // Right-padded batches: the valid queries and keys of each batch entry ([batch] each).
     std::optional<std::vector<std::size_t>> seq_lens_q, seq_lens_k;
     std::optional<AttentionWindow> window;
@@ -270,6 +296,8 @@ struct AttentionOptions {
     bool alibi = false;
     std::optional<AttentionBroadcast> bias;  // additive, float32, after the scale
     std::optional<AttentionBroadcast> mask;  // boolean bytes, nonzero = may attend
+
+    ElementType resolved_output_type() const { return output_type.value_or(input_type); }
 };
 
 template <typename Visitor>
@@ -280,6 +308,8 @@ void visit_fields(AttentionOptions& o, Visitor&& field) {
     field("clipBelowOne", o.clip_below_one);
     field("causal", o.causal);
     field("rope", o.rope);
+    field("layout", o.layout);
+    field("outputType", o.output_type);
     field("seqLensQ", o.seq_lens_q);
     field("seqLensK", o.seq_lens_k);
     field("window", o.window);
@@ -386,17 +416,20 @@ std::vector<std::int32_t> attention_row_keys(const AttentionShape& shape, const 
 std::vector<float> attention_alibi_slopes(const AttentionShape& shape, const AttentionOptions& options);
 
 // Forward pass. `logsumexp` may be null when no backward pass follows. Outputs must not alias
-// inputs. The shape and options must pass attention_validate (asserted).
-void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
-                       const float* k, const float* v, float* o, float* logsumexp,
+// inputs. The shape and options must pass attention_validate (asserted). q, k, v hold elements of
+// options.input_type, o of options.resolved_output_type() (float32 for both by default, so float
+// pointers can be passed as they are).
+void attention_forward(const AttentionShape& shape, const AttentionOptions& options, const void* q,
+                       const void* k, const void* v, void* o, float* logsumexp,
                        const AttentionBuffers& buffers = {});
 
 // Backward pass from the forward's o and logsumexp: recomputes P tile by tile (FlashAttention-2),
 // writes dq, dk, dv (overwritten, not accumulated), and with options.sinks set, d_sinks [heads]
-// when it is not null. No gradient flows to the bias.
-void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const float* q,
-                        const float* k, const float* v, const float* o, const float* logsumexp,
-                        const float* d_o, float* dq, float* dk, float* dv, const AttentionBuffers& buffers = {},
+// (float32) when it is not null. No gradient flows to the bias. q, k, v are of the input type; o,
+// d_o, dq, dk, dv of the output type.
+void attention_backward(const AttentionShape& shape, const AttentionOptions& options, const void* q,
+                        const void* k, const void* v, const void* o, const float* logsumexp,
+                        const void* d_o, void* dq, void* dk, void* dv, const AttentionBuffers& buffers = {},
                         float* d_sinks = nullptr);
 
 // The double-precision twins (attention_reference.cpp: the definition written with xtensor

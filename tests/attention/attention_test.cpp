@@ -14,33 +14,17 @@
 
 #include <gtest/gtest.h>
 
+#include "../helpers/tensors.hpp"
+
 #include "attention/attention.hpp"
 #include "core/parallel.hpp"
 
 namespace kexue {
 namespace {
 
-std::vector<float> random_floats(std::size_t count, std::uint32_t seed, float stddev = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.0f, stddev);
-    std::vector<float> out(count);
-    for (float& x : out) x = dist(rng);
-    return out;
-}
-
-std::vector<double> to_double(const std::vector<float>& x) { return std::vector<double>(x.begin(), x.end()); }
-
-// max |got − want| / max(max |want|, 0.01): the relative error of the whole tensor, meaningful when
-// single entries cancel to near zero. The floor covers gradients that vanish exactly (one visible
-// key: dS = P(dP − D) = 0), where float rounding leaves ~1e-8 against a double 0.
-double relative_error(const std::vector<float>& got, const std::vector<double>& want) {
-    double max_diff = 0.0, max_ref = 1e-2;
-    for (std::size_t i = 0; i < got.size(); ++i) {
-        max_diff = std::max(max_diff, std::fabs(static_cast<double>(got[i]) - want[i]));
-        max_ref = std::max(max_ref, std::fabs(want[i]));
-    }
-    return max_diff / max_ref;
-}
+using testing::random_floats;
+using testing::relative_error;
+using testing::to_double;
 
 // ---- mpmath reference values: d = 2, four keys --------------------------------------------------
 

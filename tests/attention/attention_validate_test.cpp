@@ -258,8 +258,10 @@ TEST(AttentionValidate, FieldListAndResolvedDefaults) {
     visit_fields(call, names);
     EXPECT_EQ(names.names, (std::vector<std::string>{"batch", "seqQ", "seqK", "heads", "kvHeads", "dim", "dimV",
                                                      "scale", "baseLen", "nMin", "clipBelowOne", "causal", "rope",
-                                                     "seqLensQ", "seqLensK", "window", "alibi", "bias", "mask",
-                                                     "softcap", "sinks", "smoothSoftmax", "normalize"}));
+                                                     "layout", "outputType", "seqLensQ", "seqLensK", "window", "alibi",
+                                                     "bias", "mask", "softcap", "sinks", "smoothSoftmax", "normalize"}));
+    EXPECT_EQ(enum_choices<AttentionLayout>(), "one of 'bshd', 'bhsd'");
+    EXPECT_EQ(enum_choices<ElementType>(), "one of 'float32', 'float16'");
     EXPECT_EQ(field_names(AttentionWindow{}), (std::vector<std::string>{"left", "right"}));
     EXPECT_EQ(field_names(AttentionBroadcast{}), (std::vector<std::string>{"shape"}));
     AttentionRope rope;
@@ -287,6 +289,15 @@ TEST(AttentionValidate, FieldListAndResolvedDefaults) {
     EXPECT_EQ(defaults.base_len, 512.0);
     EXPECT_EQ(defaults.n_min, 16.0);
     EXPECT_FALSE(defaults.rope);
+    // 'bshd', float32 in and out; the output type follows the input type unless set.
+    EXPECT_EQ(defaults.layout, AttentionLayout::bshd);
+    EXPECT_FALSE(defaults.output_type);
+    EXPECT_EQ(defaults.resolved_output_type(), ElementType::float32);
+    AttentionOptions half_in;
+    half_in.input_type = ElementType::float16;
+    EXPECT_EQ(half_in.resolved_output_type(), ElementType::float16);
+    half_in.output_type = ElementType::float32;
+    EXPECT_EQ(half_in.resolved_output_type(), ElementType::float32);
     AttentionOptions with_rope;
     with_rope.rope = AttentionRope{};
     EXPECT_EQ(attention_resolve(kShape, with_rope).rope->rotary_dim, 8u);

@@ -8,18 +8,14 @@
 
 #include <gtest/gtest.h>
 
+#include "../helpers/tensors.hpp"
+
 #include "attention/rope.hpp"
 
 namespace kexue {
 namespace {
 
-std::vector<float> random_floats(std::size_t count, std::uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.0f, 1.0f);
-    std::vector<float> out(count);
-    for (float& x : out) x = dist(rng);
-    return out;
-}
+using testing::random_floats;
 
 // One vector (batch = seq = heads = 1) rotated to position m.
 std::vector<float> rope1d(std::vector<float> x, double m, RopeLayout layout, bool inverse = false) {

@@ -9,18 +9,14 @@
 
 #include <gtest/gtest.h>
 
+#include "../helpers/tensors.hpp"
+
 #include "core/gemm.hpp"
 
 namespace kexue {
 namespace {
 
-std::vector<float> random_floats(std::size_t count, std::uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    std::vector<float> out(count);
-    for (float& x : out) x = dist(rng);
-    return out;
-}
+using testing::uniform_floats;
 
 // max |got − want| / max(1, max |want|): the relative error of the whole result, which stays
 // meaningful when single entries cancel to near zero.
@@ -34,9 +30,9 @@ double relative_error(const std::vector<float>& got, const std::vector<float>& w
 }
 
 void expect_matches_reference(const GemmShape& shape, bool accumulate = false) {
-    const auto a = random_floats(shape.m * shape.k, 1 + shape.m * 7 + shape.k);
-    const auto b = random_floats(shape.k * shape.n, 2 + shape.n * 13 + shape.k);
-    auto got = random_floats(shape.m * shape.n, 3);
+    const auto a = uniform_floats(shape.m * shape.k, 1 + shape.m * 7 + shape.k);
+    const auto b = uniform_floats(shape.k * shape.n, 2 + shape.n * 13 + shape.k);
+    auto got = uniform_floats(shape.m * shape.n, 3);
     auto want = got;
     gemm_f32(shape, a.data(), b.data(), got.data(), accumulate);
     gemm_f32_reference(shape, a.data(), b.data(), want.data(), accumulate);

@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../helpers/tensors.hpp"
+
 #include "core/microkernel_4x2v_f32.hpp"
 
 namespace kexue {
@@ -20,13 +22,7 @@ namespace {
 using simd::kMicroRows;
 using simd::kVecWidth;
 
-std::vector<float> random_floats(std::size_t count, std::uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    std::vector<float> out(count);
-    for (float& x : out) x = dist(rng);
-    return out;
-}
+using testing::uniform_floats;
 
 enum class Layout { packed, row_major };
 
@@ -40,13 +36,13 @@ void expect_matches_scalar(std::size_t rows, std::size_t cols, std::size_t depth
     // A: packed panel a[p·4 + r] (strides 1, 4) or row-major a[r·lda + p] (strides lda, 1).
     const std::size_t a_row_stride = layout == Layout::packed ? 1 : lda;
     const std::size_t a_depth_stride = layout == Layout::packed ? kMicroRows : 1;
-    std::vector<float> a = random_floats(kMicroRows * lda, static_cast<std::uint32_t>(7 + depth));
+    std::vector<float> a = uniform_floats(kMicroRows * lda, static_cast<std::uint32_t>(7 + depth));
     // Rows past `rows` of A and columns past `cols` of B are the callers' zero padding.
     for (std::size_t r = rows; r < kMicroRows; ++r)
         for (std::size_t p = 0; p < depth; ++p) a[r * a_row_stride + p * a_depth_stride] = 0.0f;
-    std::vector<float> b = random_floats(depth * ldb, static_cast<std::uint32_t>(11 + cols));
+    std::vector<float> b = uniform_floats(depth * ldb, static_cast<std::uint32_t>(11 + cols));
     for (std::size_t p = 0; p < depth; ++p) std::fill(b.begin() + p * ldb + cols, b.begin() + p * ldb + kCols, 0.0f);
-    const std::vector<float> c0 = random_floats(kMicroRows * ldc, 13);
+    const std::vector<float> c0 = uniform_floats(kMicroRows * ldc, 13);
     std::vector<float> got = c0, want = c0;
 
     if constexpr (V == 2)

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../helpers/tensors.hpp"
+
 #include "core/gemm.hpp"
 #include "core/parallel.hpp"
 
@@ -53,13 +55,7 @@ TEST(ParallelFor, ThreadCountIsClamped) {
     EXPECT_EQ(thread_count(), max_thread_count());
 }
 
-std::vector<float> random_floats(std::size_t count, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    std::vector<float> out(count);
-    for (float& x : out) x = dist(rng);
-    return out;
-}
+using testing::uniform_floats;
 
 TEST(GemmThreaded, StripsMatchReferenceForAllTransposes) {
     ThreadCountGuard guard;
@@ -72,8 +68,8 @@ TEST(GemmThreaded, StripsMatchReferenceForAllTransposes) {
             for (bool transpose_a : {false, true}) {
                 for (bool transpose_b : {false, true}) {
                     const GemmShape shape{m, k, n, transpose_a, transpose_b};
-                    const auto a = random_floats(m * k, 11);
-                    const auto b = random_floats(k * n, 12);
+                    const auto a = uniform_floats(m * k, 11);
+                    const auto b = uniform_floats(k * n, 12);
                     std::vector<float> got(m * n, 7.0f), want(m * n, 7.0f);
                     gemm_f32(shape, a.data(), b.data(), got.data(), true);
                     gemm_f32_reference(shape, a.data(), b.data(), want.data(), true);

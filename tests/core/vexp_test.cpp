@@ -42,6 +42,7 @@ double ulp_error(float got, float x) {
 }
 
 struct Sweep {
+    Vec (*function)(Vec) = simd::vexp_f32;
     double max_ulp = 0.0;
     float worst = 0.0f;
     std::uint64_t count = 0;
@@ -54,7 +55,7 @@ struct Sweep {
     }
     void flush() {
         alignas(64) float out[kVecWidth];
-        simd::vexp_f32(Vec::load_aligned(lanes)).store_aligned(out);
+        function(Vec::load_aligned(lanes)).store_aligned(out);
         for (std::size_t i = 0; i < filled; ++i) {
             const double e = ulp_error(out[i], lanes[i]);
             if (e > max_ulp) {
@@ -160,6 +161,43 @@ TEST(VectorTanh, WithinFourUlpOfDoubleTanh) {
     EXPECT_EQ(out[0], 1.0f);
     simd::vtanh_f32(Vec(-std::numeric_limits<float>::infinity())).store_aligned(out);
     EXPECT_EQ(out[0], -1.0f);
+}
+
+// simd::vexp_softmax_f32, the forward softmax's exp (2^t with t = x·log₂e, no two-part
+// reduction): rounding t to float moves it by up to |t|·2⁻²⁴, which changes 2^t by a relative
+// |t|·2⁻²⁴·ln2, up to |t|·ln2 ulp where the result's mantissa is near 1; on top of the
+// polynomial's ~2 ulp. The bound is 3 + 0.8·|t| ulp over [−87, 8], the arguments the softmax gives
+// it (logits minus a running max that lags the true max by at most 8): ~3 ulp near x = 0, where the
+// weights that matter are, and ~100 ulp (6·10⁻⁶ relative) at weights of 10⁻³⁸.
+TEST(VectorExp, SoftmaxExpWithinItsBoundOverItsRange) {
+    double worst_excess = -1e9, worst_x = 0.0;
+    std::uint64_t count = 0;
+    auto check = [&](float x) {
+        alignas(64) float out[kVecWidth];
+        simd::vexp_softmax_f32(Vec(x)).store_aligned(out);
+        const double t = std::fabs(static_cast<double>(x)) * 1.4426950408889634;
+        const double excess = ulp_error(out[0], x) - (3.0 + 0.8 * t);
+        if (excess > worst_excess) {
+            worst_excess = excess;
+            worst_x = x;
+        }
+        ++count;
+    };
+    for (std::uint64_t bits = to_bits(0.0f); bits <= to_bits(8.0f); bits += 1021) check(from_bits(static_cast<std::uint32_t>(bits)));
+    for (std::uint64_t bits = to_bits(-0.0f); bits <= to_bits(-87.0f); bits += 1021) check(from_bits(static_cast<std::uint32_t>(bits)));
+    for (int i = -1000; i <= 1000; ++i) check(static_cast<float>(i) * 1e-3f);
+    std::printf("vexp_softmax_f32: worst excess over 3 + 0.8·|t| ulp: %.3f at x = %.9g over %llu arguments\n",
+                worst_excess, worst_x, static_cast<unsigned long long>(count));
+    EXPECT_GT(count, 2000000u);
+    EXPECT_LE(worst_excess, 0.0);
+    // exp(0) = 1 exactly; −∞ (masked) and anything below −126·ln2 give 2^−126 (callers that need
+    // zero there flush, as the attention does), never NaN.
+    alignas(64) float out[kVecWidth];
+    simd::vexp_softmax_f32(Vec(0.0f)).store_aligned(out);
+    EXPECT_EQ(out[0], 1.0f);
+    simd::vexp_softmax_f32(Vec(-std::numeric_limits<float>::infinity())).store_aligned(out);
+    EXPECT_FALSE(std::isnan(out[0]));
+    EXPECT_LE(out[0], 1.2e-38f);
 }
 
 }  // namespace

@@ -65,7 +65,7 @@ export const FEATURES = {
   softcap: { available: true, owner: 'attn-logit', option: 'softcap: c', peer: 'softcap' },
   sinks: { available: true, owner: 'attn-logit', option: 'sinks: Float32Array(heads)', peer: 'head_sink' },
   smoothSoftmax: { available: true, owner: 'attn-logit', option: 'smoothSoftmax: true', peer: 'smooth_softmax' },
-  float16: { available: false, owner: 'attn-io', option: 'Float16Array (or Uint16Array of f16 bits) q, k, v; f16 output', peer: 'float16 tensors' },
+  float16: { available: true, owner: 'attn-io', option: 'Float16Array (or Uint16Array of f16 bits) q, k, v; f16 output', peer: 'float16 tensors' },
   positions: { available: true, owner: 'attn-rope', option: 'kx.rope(x, { positions: [batch, seq] })', peer: 'position_ids differing per batch' },
   inverseFrequencies: { available: true, owner: 'attn-rope', option: 'inverseFrequencies: Float32Array(rotaryDim / 2)', peer: 'cos/sin cache of non-standard frequencies' },
   rotatedCache: { available: true, owner: 'attn-rope', option: "kx.rope(kNew, { offset }) then rope: { …, cachedKeys: 'rotated' }", peer: 'do_rotary with past_key (the cache holds rotated keys)' },

@@ -67,6 +67,16 @@ test('README: the logit-shaping example runs', () => {
   assert.equal(result.status, 0, result.stderr.slice(-2000));
 });
 
+test('README: the layouts and float16 example runs; its comments on the array types hold', () => {
+  const block = blocks.find((b) => b.includes("layout: 'bhsd'"));
+  assert.ok(block, 'README has the layouts and float16 example');
+  const result = runExample(`${usingIt}\n${block}\n` +
+    "if (!(out16 instanceof Uint16Array) || out16.length !== B * H * S * D) throw new Error('out16');\n" +
+    "if (!(out32 instanceof Float32Array) || !out32.every(Number.isFinite)) throw new Error('out32');\n" +
+    "if (!(dq16 instanceof Uint16Array) || dq16.length !== q16.length) throw new Error('dq16');\n");
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});
+
 test('README: the WebGPU example runs (on SwiftShader when Debian\'s chromium is installed)', { timeout: 420_000 }, () => {
   const attention = blocks.find((b) => b.includes('kx.attentionBackward('));
   const block = blocks.find((b) => b.includes("init({ backend: 'auto' })"));

@@ -50,7 +50,7 @@ declare const weight: Float32Array, grad: Float32Array;
 declare const g0: Float32Array, g1: Float32Array, g2: Float32Array, g3: Float32Array, gW: Float32Array, gb: Float32Array;
 declare const dim: number;
 // The esbuild example imports these with its file loader (URLs of the copied files).
-declare const kexueWasm: string, kexueMtWasm: string, kexueWorker: string;
+declare const kexueWasm: string, kexueMtWasm: string, kexueWorker: string, kexueRelaxedWasm: string, kexueMtRelaxedWasm: string;
 `;
 
 function readmeExamples() {

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../helpers/tensors.hpp"
+
 #include "core/parallel.hpp"
 #include "core/simd.hpp"
 #include "losses/logsumexp.hpp"
@@ -31,13 +33,7 @@ std::vector<float> softmax_rows(std::size_t rows, std::size_t cols, const std::v
     return grad;
 }
 
-std::vector<float> random_floats(std::size_t count, float scale, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> normal(0.0f, scale);
-    std::vector<float> out(count);
-    for (float& v : out) v = normal(rng);
-    return out;
-}
+using testing::random_floats;
 
 reference::Matrix to_matrix(const std::vector<float>& x, std::size_t rows, std::size_t cols) {
     reference::Matrix m({rows, cols});
@@ -107,7 +103,7 @@ TEST(Logsumexp, MatchesTheDoubleTwinOnEdgeSizes) {
     for (const std::size_t cols : {std::size_t(1), w - 1, w, w + 1, 2 * w + 3, std::size_t(257), std::size_t(10000)}) {
         for (const float scale : {1.0f, 30.0f}) {
             const std::size_t rows = 7;
-            const std::vector<float> x = random_floats(rows * cols, scale, static_cast<unsigned>(cols * 13 + scale));
+            const std::vector<float> x = random_floats(rows * cols, static_cast<unsigned>(cols * 13 + scale), scale);
             const std::vector<float> value = lse_rows(rows, cols, x);
             std::vector<float> grad(rows * cols), value2(rows);
             logsumexp_grad_f32({rows, cols}, x.data(), grad.data(), value2.data());
@@ -130,7 +126,7 @@ TEST(Logsumexp, MatchesTheDoubleTwinOnEdgeSizes) {
 
 TEST(Logsumexp, GradientMatchesFiniteDifferences) {
     const std::size_t cols = 11;
-    const std::vector<float> x = random_floats(cols, 2.0f, 5);
+    const std::vector<float> x = random_floats(cols, 5, 2.0f);
     const std::vector<float> grad = softmax_rows(1, cols, x);
     const reference::Matrix m = to_matrix(x, 1, cols);
     for (std::size_t j = 0; j < cols; ++j) {
@@ -154,7 +150,7 @@ TEST(Logsumexp, BoundsHoldOnRandomInputs) {
     for (int trial = 0; trial < 200; ++trial) {
         const std::size_t rows = 3, cols = 1 + trial % 37;
         const float scale = static_cast<float>(std::pow(10.0, 3 * uniform(rng) - 2));  // 0.01 … 10
-        const std::vector<float> x = random_floats(rows * cols, scale, 100 + trial);
+        const std::vector<float> x = random_floats(rows * cols, 100 + trial, scale);
         std::vector<float> p(rows * cols);
         for (std::size_t r = 0; r < rows; ++r) {
             double sum = 0;
@@ -187,7 +183,7 @@ TEST(Logsumexp, BoundsHoldOnRandomInputs) {
             EXPECT_NEAR(lse_rows(rows, cols, x)[r], at(kBoundValue), 2e-6 * (1 + std::fabs(at(kBoundValue))));
         }
         // Convex and 1-Lipschitz in ‖·‖_∞, through the float kernel (float tolerance).
-        const std::vector<float> y = random_floats(rows * cols, scale, 900 + trial);
+        const std::vector<float> y = random_floats(rows * cols, 900 + trial, scale);
         const float lambda = static_cast<float>(uniform(rng));
         std::vector<float> mix(rows * cols);
         for (std::size_t i = 0; i < mix.size(); ++i) mix[i] = lambda * x[i] + (1 - lambda) * y[i];
@@ -204,7 +200,7 @@ TEST(Logsumexp, BoundsHoldOnRandomInputs) {
 
 TEST(Logsumexp, ThreadsDoNotChangeTheResult) {
     const std::size_t rows = 64, cols = 3000, saved = thread_count();
-    const std::vector<float> x = random_floats(rows * cols, 3.0f, 77);
+    const std::vector<float> x = random_floats(rows * cols, 77, 3.0f);
     set_thread_count(1);
     const std::vector<float> serial = softmax_rows(rows, cols, x);
     set_thread_count(max_thread_count());

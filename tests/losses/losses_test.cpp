@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../helpers/tensors.hpp"
+
 #include "core/parallel.hpp"
 #include "core/simd.hpp"
 #include "losses/contrastive.hpp"
@@ -24,13 +26,7 @@ namespace {
 
 using reference::Matrix;
 
-std::vector<float> random_floats(std::size_t count, float scale, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> normal(0.0f, scale);
-    std::vector<float> out(count);
-    for (float& v : out) v = normal(rng);
-    return out;
-}
+using testing::random_floats;
 
 std::vector<float> random_uniform(std::size_t count, unsigned seed) {
     std::mt19937 rng(seed);
@@ -122,7 +118,7 @@ TEST(Zlpr, MatchesTheDoubleTwinHardSoftMaskedOnEdgeSizes) {
             for (const bool masked : {false, true}) {
                 for (const Reduction reduction : {Reduction::mean, Reduction::sum, Reduction::none}) {
                     const std::size_t rows = 5;
-                    const std::vector<float> s = random_floats(rows * classes, 4.0f, ++seed);
+                    const std::vector<float> s = random_floats(rows * classes, ++seed, 4.0f);
                     std::vector<float> t = random_uniform(rows * classes, ++seed);
                     if (!soft) for (float& v : t) v = v < 0.1f ? 1.0f : 0.0f;
                     else for (std::size_t i = 0; i < t.size(); i += 3) t[i] = i % 2 ? 1.0f : 0.0f;  // the ends too
@@ -199,7 +195,7 @@ TEST(Zlpr, NoClippingNoOverflowAtExtremeScores) {
 
 TEST(Zlpr, GradientMatchesFiniteDifferences) {
     const std::size_t classes = 9;
-    const std::vector<float> s = random_floats(2 * classes, 1.5f, 41);
+    const std::vector<float> s = random_floats(2 * classes, 41, 1.5f);
     const std::vector<float> t = random_uniform(2 * classes, 42);
     std::vector<float> mask(2 * classes, 1);
     mask[3] = mask[12] = 0;
@@ -224,7 +220,7 @@ TEST(Zlpr, GradientMatchesFiniteDifferences) {
 
 TEST(Zlpr, ThreadsDoNotChangeTheResult) {
     const std::size_t rows = 64, classes = 2000, saved = thread_count();
-    const std::vector<float> s = random_floats(rows * classes, 3.0f, 8);
+    const std::vector<float> s = random_floats(rows * classes, 8, 3.0f);
     std::vector<float> t = random_uniform(rows * classes, 9);
     for (float& v : t) v = v < 0.01f ? 1.0f : 0.0f;
     set_thread_count(1);
@@ -304,7 +300,7 @@ TEST(Contrastive, MatchesTheDoubleTwinOnEdgeSizes) {
     for (const std::size_t n : {std::size_t(2), w - 1, w, w + 1, 2 * w + 1, std::size_t(67)}) {
         for (const double temperature : {1.0, 0.05}) {
             for (const ContrastiveLoss kind : {ContrastiveLoss::info_nce, ContrastiveLoss::flat_nce}) {
-                const std::vector<float> sim = random_floats(n * n, 0.4f, ++seed);
+                const std::vector<float> sim = random_floats(n * n, ++seed, 0.4f);
                 const ContrastiveOptions o{n, n, temperature, Reduction::mean};
                 const NceResult got = run_nce(kind, o, sim);
                 std::vector<std::size_t> diagonal(n);
@@ -328,7 +324,7 @@ TEST(Contrastive, MatchesTheDoubleTwinOnEdgeSizes) {
 
 TEST(Contrastive, GradientsMatchFiniteDifferences) {
     const std::size_t n = 6;
-    const std::vector<float> sim = random_floats(n * n, 1.0f, 5);
+    const std::vector<float> sim = random_floats(n * n, 5, 1.0f);
     for (const ContrastiveLoss kind : {ContrastiveLoss::info_nce, ContrastiveLoss::flat_nce}) {
         const ContrastiveOptions o{n, n, 0.5, Reduction::sum};
         const NceResult r = run_nce(kind, o, sim);
@@ -360,7 +356,7 @@ TEST(Contrastive, ChunksWithTargetsAccumulateToTheFullBatch) {
     // A 10×10 similarity matrix in chunks of 4, 4, 2 rows (positives at the global column), with
     // reduction 'sum': the chunks' losses and gradient rows are the full batch's.
     const std::size_t n = 10;
-    const std::vector<float> sim = random_floats(n * n, 0.5f, 11);
+    const std::vector<float> sim = random_floats(n * n, 11, 0.5f);
     for (const ContrastiveLoss kind : {ContrastiveLoss::info_nce, ContrastiveLoss::flat_nce}) {
         const NceResult full = run_nce(kind, {n, n, 0.1, Reduction::sum}, sim);
         double total = 0;
@@ -415,7 +411,7 @@ TEST(GlobalPointerKlSpec, VectorsOf7_13) {
 
 TEST(GlobalPointerKl, SoftmaxFormIsTheSymmetricKL) {
     const std::size_t classes = 7;
-    const std::vector<float> s = random_floats(classes, 2.0f, 3), t = random_floats(classes, 2.0f, 4);
+    const std::vector<float> s = random_floats(classes, 3, 2.0f), t = random_floats(classes, 4, 2.0f);
     std::vector<float> gs(classes), gt(classes);
     const double d = global_pointer_kl_f32({1, classes, KlForm::softmax}, s.data(), t.data(), gs.data(), gt.data(), nullptr);
     const Matrix p = reference::softmax(to_matrix(s, 1, classes)), q = reference::softmax(to_matrix(t, 1, classes));
@@ -427,7 +423,7 @@ TEST(GlobalPointerKl, SoftmaxFormIsTheSymmetricKL) {
 TEST(GlobalPointerKl, MatchesTheTwinAndFiniteDifferences) {
     for (const KlForm form : {KlForm::sigmoid, KlForm::softmax}) {
         const std::size_t rows = 3, classes = 2 * simd::kVecWidth + 1;
-        const std::vector<float> s = random_floats(rows * classes, 2.0f, 21), t = random_floats(rows * classes, 2.0f, 22);
+        const std::vector<float> s = random_floats(rows * classes, 21, 2.0f), t = random_floats(rows * classes, 22, 2.0f);
         const GlobalPointerKlOptions o{rows, classes, form, Reduction::mean};
         std::vector<float> gs(s.size()), gt(s.size());
         std::vector<double> row_losses(rows);

@@ -11,7 +11,7 @@
 import initDefault, {
   Disposable, init, version,
   type Activation, type AdapterInfo, type AttentionBias, type AttentionGradients, type AttentionMask, type AttentionOptions, type AttentionWindow,
-  type AttentionRopeOptions, type Backend, type ClipGradientsOptions, type CriticLossOptions,
+  type AttentionRopeOptions, type AttentionData, type AttentionElementType, type AttentionLayout, type Float16Data, type Backend, type ClipGradientsOptions, type CriticLossOptions,
   type CriticLossResult, type GanDataset, type GanMetrics, type GanNamespace, type GanPreset,
   type GanPresetName, type GanStepResult, type GanTrainer, type GanTrainerOptions,
   type GanTrainerResolvedOptions, type GpuLike, type InitOptions, type ModuleFile, type Kexue, type LowRankBase,
@@ -179,6 +179,7 @@ const attentionOptions = {
   alibi: true, bias: { data: f32(12, 4), shape: [1, 2, 2, 3] } satisfies AttentionBias,
   mask: { data: new Uint8Array([1, 1, 0]), shape: [1, 1, 1, 3] } satisfies AttentionMask,
   softcap: 30, sinks: new Float32Array([0.5, -1]), smoothSoftmax: false, normalize: 'softmax', precision: 'f32',
+  layout: 'bshd' satisfies AttentionLayout, outputType: 'float32' satisfies AttentionElementType,
 } satisfies Required<AttentionOptions>;
 const q = f32(16, 1);
 const k = f32(12, 2);
@@ -201,6 +202,16 @@ const fromStored = await kx.attention(q, k, v, stored);
 check(out.length === 8 && grads.dq.length === 16 && grads.dk.length === 12 && grads.dv.length === 6 &&
   standard.length === 8 && fixed.length === 8 && fromStored.length === 8 && relu2.length === 8 &&
   smooth.length === 8 && dSinks?.length === 2 && scaled.length === 8, 'attention');
+// float16 tensors (Uint16Array bits; a Float16Array where the engine has one), PyTorch's layout.
+const f16 = (n: number) => new Uint16Array(n).fill(0x3c00);  // 1.0
+const halfOptions = { seqQ: 2, seqK: 3, heads: 2, kvHeads: 1, dim: 4, dimV: 2, layout: 'bhsd' } as const;
+const outHalf: Float16Data = await kx.attention(f16(16), f16(12), f16(6), halfOptions);
+const outHalfToF32: Float32Array = await kx.attention(f16(16), f16(12), f16(6), { ...halfOptions, outputType: 'float32' });
+const outF32ToHalf: Float16Data = await kx.attention(q, k, v, { ...halfOptions, outputType: 'float16' });
+const gradsHalf: AttentionGradients<Float16Data> = kx.attentionBackward(f16(16), f16(12), f16(6), f16(8), halfOptions);
+const anyType: AttentionData = await kx.attention(q, k, v, { ...halfOptions, outputType: 'float16' as AttentionElementType });
+check(outHalf.length === 8 && outHalfToF32.length === 8 && outF32ToHalf.length === 8 && gradsHalf.dk.length === 12 &&
+  anyType.length === 8 && Math.abs(outHalfToF32[0] - 1) < 1e-6, 'attention in float16');
 
 // ---- MLP and GAN ----
 

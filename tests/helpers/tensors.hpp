@@ -1,0 +1,58 @@
+// Tensors for the kernel tests: seeded random inputs, the float → double copy the reference twins
+// take, and the whole-tensor relative error.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+namespace kexue::testing {
+
+// count draws of N(0, stddev²) from a seeded generator.
+inline std::vector<float> random_floats(std::size_t count, std::uint32_t seed, float stddev = 1.0f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.0f, stddev);
+    std::vector<float> out(count);
+    for (float& x : out) x = dist(rng);
+    return out;
+}
+
+// count draws of U(−1, 1) from a seeded generator.
+inline std::vector<float> uniform_floats(std::size_t count, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    std::vector<float> out(count);
+    for (float& x : out) x = dist(rng);
+    return out;
+}
+
+inline std::vector<double> to_double(const std::vector<float>& x) { return std::vector<double>(x.begin(), x.end()); }
+
+// max |got − want| / max(max |want|, 0.01): the relative error of the whole tensor, meaningful when
+// single entries cancel to near zero. The floor covers gradients that vanish exactly (one visible
+// key: dS = P(dP − D) = 0), where float rounding leaves ~1e-8 against a double 0. Infinite entries
+// (a row that sees no key has logsumexp −∞) must agree exactly; any other non-finite result is an
+// infinite error.
+template <typename T>
+double relative_error(const std::vector<T>& got, const std::vector<double>& want) {
+    constexpr double kInf = std::numeric_limits<double>::infinity();
+    double max_diff = 0.0, max_ref = 1e-2;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        const double g = static_cast<double>(got[i]);
+        if (std::isinf(want[i]) || std::isinf(g)) {
+            if (g != want[i]) return kInf;
+            continue;
+        }
+        if (!std::isfinite(g)) return kInf;
+        max_diff = std::max(max_diff, std::fabs(g - want[i]));
+        max_ref = std::max(max_ref, std::fabs(want[i]));
+    }
+    return max_diff / max_ref;
+}
+
+}  // namespace kexue::testing
