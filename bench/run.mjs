@@ -33,6 +33,9 @@ const BENCHMARKS = {
   'transformer-speed': () => import('./transformer.mjs').then((m) => ({ run: m.speed })),
   'transformer-extrapolation': () => import('./transformer.mjs').then((m) => ({ run: m.extrapolation })),
   'transformer-finetune': () => import('./transformer.mjs').then((m) => ({ run: m.finetune })),
+  'transformer-probe': () => import('./transformer.mjs').then((m) => ({ run: m.probe })),
+  // All of the above, or one: npm run bench -- transformer --part probe
+  transformer: () => import('./transformer.mjs'),
   unargmaxable: () => import('./unargmaxable.mjs'),
 };
 
@@ -52,7 +55,8 @@ if (existsSync(new URL('build/wasm/CMakeCache.txt', ROOT)) || !existsSync(new UR
 } else {
   process.stdout.write('no build tree (build/wasm): using dist/ as it is\n');
 }
-for (const name of names.length ? names : Object.keys(BENCHMARKS)) {
+// Run all: the 'transformer' entry is the transformer-* ones together, so it is left out.
+for (const name of names.length ? names : Object.keys(BENCHMARKS).filter((n) => n !== 'transformer')) {
   const { run } = await BENCHMARKS[name]();
   await run();
 }

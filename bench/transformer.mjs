@@ -9,10 +9,16 @@
 //                                               equal-mean} (evaluated at 0…n−1)
 //   npm run bench -- transformer-finetune       pretrain on entries A–L, fine-tune on M–Z with full
 //                                               AdamW, LoRA and GaLore at two ranks: curves, loss, memory
+//   npm run bench -- transformer --part probe   the counting probe of kexue.fm/archives/9105 (n identical
+//                                               tokens, target i + 1 at position i) for softmax, relu2,
+//                                               l2 and softmax with a boundary token, over seeds
+//                                               (bench/transformer_probe.mjs); about 10 s
+//   npm run bench -- transformer [--part speed|extrapolation|finetune|probe]   all parts, or one
 // The text is the Devil's Dictionary from Debian's dict-devil package (scripts/corpus.mjs).
 import { init } from '../bindings/js/index.js';
 import { corpusBytes, corpusSplit, loadCorpus } from '../scripts/corpus.mjs';
 import { loadTfjsWasm } from './peers.mjs';
+import { PROBE_SETTINGS, trainProbe } from './transformer_probe.mjs';
 import { median, table } from './timing.mjs';
 
 const log = (line = '') => process.stdout.write(line + '\n');
@@ -263,8 +269,48 @@ export async function finetune() {
   base.dispose();
 }
 
+// ---- the counting probe (kexue.fm/archives/9105) ----------------------------------------------------
+
+export async function probe() {
+  const kx = await init({ threads: 1 });
+  const lengths = (process.env.PROBE_N ?? '16,32').split(',').map(Number);
+  const steps = Number(process.env.STEPS ?? 1000);
+  const seeds = Array.from({ length: Number(process.env.SEEDS ?? 5) }, (_, i) => i + 1);
+  const checkpoints = [0, 100, 250, 500, steps].filter((s, i, all) => s <= steps && all.indexOf(s) === i);
+  log(`\n## transformer probe (kexue.fm/archives/9105): n identical tokens, target i + 1 at position i; ` +
+    `2 layers, dModel 32, 2 heads, ffn 64, RoPE, causal; AdamW lr 3e-3, batch 1, ${steps} steps; seeds ${seeds.join(', ')}`);
+  log('accuracy: greedy count predictions right, over the n positions; solved: seeds at 100%; loss: mean per-token ' +
+    'cross-entropy (nats; the uniform guess over n counts is log n)');
+  for (const n of lengths) {
+    const rows = [];
+    const curveRows = [];
+    const start = performance.now();
+    for (const setting of PROBE_SETTINGS) {
+      const runs = seeds.map((seed) => trainProbe(kx, { n, ...setting, seed, steps, checkpoints }));
+      const accuracies = runs.map((r) => r.accuracy);
+      const losses = runs.map((r) => r.loss);
+      rows.push([setting.name, `${(100 * mean(accuracies)).toFixed(1)}%`,
+        `${(100 * Math.min(...accuracies)).toFixed(1)}–${(100 * Math.max(...accuracies)).toFixed(1)}%`,
+        `${runs.filter((r) => r.accuracy === 1).length}/${runs.length}`,
+        mean(losses).toFixed(3), Math.max(...losses).toFixed(3)]);
+      curveRows.push([setting.name, ...checkpoints.map((_, c) => mean(runs.map((r) => r.curve[c])).toFixed(3))]);
+    }
+    const seconds = (performance.now() - start) / 1000;
+    log(`\nn = ${n} (vocab ${n + 2}; log n = ${Math.log(n).toFixed(3)}, chance accuracy ${(100 / n).toFixed(1)}%), ${seconds.toFixed(0)} s`);
+    log(table(['attention', 'accuracy (mean)', 'accuracy (min–max)', 'solved', 'final loss (mean)', 'final loss (max)'], rows));
+    log(`\nmean loss over seeds at step`);
+    log(table(['attention', ...checkpoints.map(String)], curveRows));
+  }
+}
+
+const PARTS = { speed: () => speed(), extrapolation: () => extrapolation(), finetune: () => finetune(), probe: () => probe() };
+
+// All parts, or the one named by --part (npm run bench -- transformer --part probe).
 export async function run() {
-  await speed();
-  await extrapolation();
-  await finetune();
+  const at = process.argv.indexOf('--part');
+  const part = at >= 0 ? process.argv[at + 1] : undefined;
+  if (part !== undefined && !(part in PARTS)) {
+    throw new RangeError(`transformer: --part must be one of ${Object.keys(PARTS).join(', ')}, received ${JSON.stringify(part)}`);
+  }
+  for (const name of part ? [part] : Object.keys(PARTS)) await PARTS[name]();
 }

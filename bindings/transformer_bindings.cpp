@@ -49,8 +49,8 @@ val transformer_plan(val options) {
     return plan_result(error, config);
 }
 
-// The positions array is the facade's: it copies it into the heap and passes the rest.
-const std::vector<std::string> kCallArrays{"positions"};
+// The positions and targets arrays are the facade's: it copies them into the heap and passes the rest.
+const std::vector<std::string> kCallArrays{"positions", "targets"};
 
 class TransformerNative {
 public:
@@ -99,10 +99,12 @@ public:
         return out;
     }
 
-    // trainStep/evaluate: { options, tokensPerRow, tokens } or { error }.
-    val call_plan(val options) const {
+    // trainStep/evaluate: { options, tokensPerRow, tokens } or { error }; with_targets: a targets
+    // array will come with the call (rows of seq tokens).
+    val call_plan(val options, bool with_targets) const {
         model::TrainCall call;
-        Error error = read_call(options, 0, 0, call);
+        call.with_targets = with_targets;
+        Error error = read_call(options, 0, 0, 0, 0, call);
         val out = plan_result(error, call);
         if (!error) {
             out.set("tokensPerRow", static_cast<double>(model::tokens_per_row(t_->config(), call)));
@@ -113,9 +115,9 @@ public:
 
     // { loss, gradientNorm } or { error }.
     val train_step(std::uintptr_t tokens, double token_count, std::uintptr_t positions, double position_count,
-                   val options) {
+                   std::uintptr_t targets, double target_count, val options) {
         model::TrainCall call;
-        if (Error e = read_call(options, positions, position_count, call)) return error_result(e);
+        if (Error e = read_call(options, positions, position_count, targets, target_count, call)) return error_result(e);
         if (Error e = check_tokens(tokens, token_count, call)) return error_result(e);
         return step_result(t_->train_step(at<const std::int32_t>(tokens), call));
     }
@@ -124,7 +126,7 @@ public:
     val train_windows(std::uintptr_t corpus, double corpus_length, std::uintptr_t positions, double position_count,
                       val options) {
         model::TrainCall call;
-        if (Error e = read_call(options, positions, position_count, call)) return error_result(e);
+        if (Error e = read_call(options, positions, position_count, 0, 0, call)) return error_result(e);
         const std::size_t row = model::tokens_per_row(t_->config(), call);
         const auto length = static_cast<std::size_t>(corpus_length);
         if (length < row) {
@@ -145,9 +147,9 @@ public:
 
     // { loss } (mean) with per-token losses in `out` (batch·seq floats), or { error }.
     val evaluate(std::uintptr_t tokens, double token_count, std::uintptr_t positions, double position_count,
-                 val options, std::uintptr_t out) {
+                 std::uintptr_t targets, double target_count, val options, std::uintptr_t out) {
         model::TrainCall call;
-        if (Error e = read_call(options, positions, position_count, call)) return error_result(e);
+        if (Error e = read_call(options, positions, position_count, targets, target_count, call)) return error_result(e);
         if (Error e = check_tokens(tokens, token_count, call)) return error_result(e);
         val result = val::object();
         result.set("loss", t_->evaluate(at<const std::int32_t>(tokens), call, at<float>(out)));
@@ -205,11 +207,17 @@ private:
         return config;
     }
 
-    Error read_call(const val& options, std::uintptr_t positions, double position_count, model::TrainCall& call) const {
+    Error read_call(const val& options, std::uintptr_t positions, double position_count, std::uintptr_t targets,
+                    double target_count, model::TrainCall& call) const {
         Error error = read_options(options, call, kCallArrays);
         if (!error && positions) {
             call.given = at<const double>(positions);
             call.given_count = static_cast<std::size_t>(position_count);
+        }
+        if (!error && targets) {
+            call.with_targets = true;
+            call.targets = at<const std::int32_t>(targets);
+            call.targets_count = static_cast<std::size_t>(target_count);
         }
         if (!error) error = model::train_call_validate(t_->config(), call);
         return error;
@@ -219,7 +227,7 @@ private:
         const std::uint64_t expected = kexue::checked_product({call.batch, model::tokens_per_row(t_->config(), call)});
         const auto count = static_cast<std::uint64_t>(token_count);
         if (count != expected) {
-            const bool causal = t_->config().objective == model::Objective::causal;
+            const bool causal = t_->config().objective == model::Objective::causal && !call.targets;
             return kexue::range_error("tokens", std::string("batch·") + (causal ? "(seq + 1)" : "seq") + " = " +
                                                     kexue::js_number(expected) + " tokens",
                                       kexue::js_number(count));

@@ -1328,6 +1328,11 @@ export interface TransformerAttentionOptions {
   nMin?: number;
   /** RoPE (default { base: 10000 }); false or null: no position information at all. */
   rope?: boolean | null | { base?: number };
+  /**
+   * How a row's weights are normalised: 'softmax' (default), 'relu2' (GAU's relu²(s)/n,
+   * kexue.fm/archives/8934) or 'l2' (unit-L2-norm rows, kexue.fm/archives/9105). Saved with the model.
+   */
+  normalize?: OneOf<'softmax' | 'relu2' | 'l2'>;
 }
 
 export interface TransformerOptimizerOptions {
@@ -1380,7 +1385,7 @@ export interface TransformerResolvedOptions {
   readonly norm: TransformerNorm;
   readonly objective: TransformerObjective;
   readonly maskRate: number;
-  readonly attention: { readonly scale: 'entropy' | 'standard' | number; readonly baseLen: number; readonly nMin: number; readonly rope: { readonly base: number } | null };
+  readonly attention: { readonly scale: 'entropy' | 'standard' | number; readonly baseLen: number; readonly nMin: number; readonly rope: { readonly base: number } | null; readonly normalize: 'softmax' | 'relu2' | 'l2' };
   readonly maxSeq: number;
   readonly initStd: number;
   readonly normEps: number;
@@ -1398,9 +1403,14 @@ export interface TransformerCallOptions {
   positionRange?: number;
   /** evaluate(): the seed of the masked objective's masks and of random positions. */
   seed?: number;
+  /**
+   * Causal objective: batch·seq target ids, target i predicted at input i from inputs 0…i (−1: not
+   * predicted); the tokens are then rows of seq inputs instead of seq + 1.
+   */
+  targets?: Tokens;
 }
 
-export interface TransformerTrainOptions extends Omit<TransformerCallOptions, 'seed'> {
+export interface TransformerTrainOptions extends Omit<TransformerCallOptions, 'seed' | 'targets'> {
   steps: number;
   onProgress?: (progress: { step: number; steps: number; loss: number }) => void;
   signal?: { readonly aborted: boolean; readonly reason?: unknown };
@@ -1471,7 +1481,7 @@ declare class Transformer extends Disposable {
   /** Milliseconds of the last trainStep / evaluate / generate: total and the kernels' shares. */
   readonly lastStepTimes: { totalMs: number; gemmMs: number; attentionMs: number; ropeMs: number };
   /** Bytes of activations one trainStep of this shape keeps. */
-  activationBytes(options: Omit<TransformerCallOptions, 'positions' | 'positionRange' | 'seed'>): number;
+  activationBytes(options: Omit<TransformerCallOptions, 'positions' | 'positionRange' | 'seed' | 'targets'>): number;
   /** One AdamW step; returns the mean loss before it. */
   trainStep(tokens: Tokens, options: TransformerCallOptions): number;
   /** Per-token loss, Float32Array(batch·seq). */

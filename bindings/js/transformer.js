@@ -60,6 +60,23 @@ function splitPositions(fn, options) {
   return { options: rest, positions: kind === undefined ? positions : exactView(positions) };
 }
 
+// `targets` (causal objective): batch·seq integer ids, one per input token, −1 for a position not
+// predicted; the tokens are then rows of seq inputs. It goes through the heap; C++ checks its length
+// and range.
+function splitTargets(fn, options) {
+  const { targets } = options;
+  if (targets === undefined) return { options, targets: null };
+  const t = requireTokens(fn, 'targets', targets);
+  const rest = { ...options };
+  delete rest.targets;
+  return { options: rest, targets: t };
+}
+
+function copyTargets(module, heap, targets) {
+  if (!targets) return [0, 0];
+  return [copyTokens(module, heap, targets, 'targets'), targets.length];
+}
+
 function copyPositions(module, heap, positions) {
   if (!positions) return [0, 0];
   const pointer = heap.alloc(Math.max(positions.length, 1), 'positions', 8);
@@ -68,9 +85,9 @@ function copyPositions(module, heap, positions) {
 }
 
 // When batch is left out, it is the number of whole rows the tokens hold (C++ refuses a remainder).
-function withBatch(native, fn, options, tokenCount) {
+function withBatch(native, fn, options, tokenCount, withTargets) {
   if (options.batch !== undefined) return options;
-  const { tokensPerRow } = native.callPlan({ ...options, batch: 1 });
+  const { tokensPerRow } = native.callPlan({ ...options, batch: 1 }, withTargets);
   if (tokensPerRow === undefined) return options;  // the plan's error is reported by the call itself
   const batch = Math.floor(tokenCount / tokensPerRow);
   return batch >= 1 && batch * tokensPerRow === tokenCount ? { ...options, batch } : options;
@@ -201,7 +218,7 @@ export function createTransformerClass(module) {
       const fn = 'Transformer.activationBytes';
       this.#alive(fn);
       const opts = requireOptionsObject(fn, options, 'seq');
-      const plan = this.#native.callPlan(opts);
+      const plan = this.#native.callPlan(opts, false);
       throwIfError(fn, plan.error);
       return 4 * this.#native.activationFloats(plan.options.batch, plan.options.seq);
     }
@@ -209,40 +226,50 @@ export function createTransformerClass(module) {
     /**
      * One AdamW step on `batch` rows of seq + 1 tokens (inputs 0…seq−1, targets 1…seq; rows of seq
      * tokens for the masked objective). positions: 'sequential' (default), 'random', 'equal-mean',
-     * or seq (or batch·seq) numbers. Returns the mean loss before the step.
+     * or seq (or batch·seq) numbers. targets (causal objective): batch·seq ids, target i predicted
+     * at input i (−1: not predicted); the tokens are then rows of seq inputs. Returns the mean loss
+     * before the step.
      */
     trainStep(tokens, options) {
       const fn = 'Transformer.trainStep';
       const opts = requireOptionsObject(fn, options, 'seq');
       this.#alive(fn);
       const t = requireTokens(fn, 'tokens', tokens);
-      const split = splitPositions(fn, opts);
-      const call = withBatch(this.#native, fn, split.options, t.length);
+      const targets = splitTargets(fn, opts);
+      const split = splitPositions(fn, targets.options);
+      const call = withBatch(this.#native, fn, split.options, t.length, targets.targets !== null);
       const result = withHeap(module, (heap) => {
         const tokensPtr = copyTokens(module, heap, t, 'tokens');
         const [positionsPtr, positionCount] = copyPositions(module, heap, split.positions);
-        return this.#native.trainStep(tokensPtr, t.length, positionsPtr, positionCount, call);
+        const [targetsPtr, targetCount] = copyTargets(module, heap, targets.targets);
+        return this.#native.trainStep(tokensPtr, t.length, positionsPtr, positionCount, targetsPtr, targetCount, call);
       });
       throwIfError(fn, result.error);
       return result.loss;
     }
 
-    /** Per-token loss (Float32Array batch·seq; 0 where the masked objective predicts nothing). */
+    /**
+     * Per-token loss (Float32Array batch·seq; 0 where the masked objective predicts nothing, or
+     * where a target is −1). Options as trainStep's, targets included.
+     */
     evaluate(tokens, options) {
       const fn = 'Transformer.evaluate';
       const opts = requireOptionsObject(fn, options, 'seq');
       this.#alive(fn);
       const t = requireTokens(fn, 'tokens', tokens);
-      const split = splitPositions(fn, opts);
-      const call = withBatch(this.#native, fn, split.options, t.length);
-      const plan = this.#native.callPlan(call);
+      const targets = splitTargets(fn, opts);
+      const split = splitPositions(fn, targets.options);
+      const call = withBatch(this.#native, fn, split.options, t.length, targets.targets !== null);
+      const plan = this.#native.callPlan(call, targets.targets !== null);
       throwIfError(fn, plan.error);
       const count = plan.options.batch * plan.options.seq;
       return withHeap(module, (heap) => {
         const tokensPtr = copyTokens(module, heap, t, 'tokens');
         const [positionsPtr, positionCount] = copyPositions(module, heap, split.positions);
+        const [targetsPtr, targetCount] = copyTargets(module, heap, targets.targets);
         const out = heap.alloc(count, 'the losses');
-        throwIfError(fn, this.#native.evaluate(tokensPtr, t.length, positionsPtr, positionCount, call, out).error);
+        throwIfError(fn, this.#native.evaluate(tokensPtr, t.length, positionsPtr, positionCount, targetsPtr, targetCount,
+          call, out).error);
         return heap.read(out, count);
       });
     }
@@ -297,10 +324,13 @@ export function createTransformerClass(module) {
       if (signal !== undefined && (signal === null || typeof signal.aborted !== 'boolean')) {
         throw new TypeError(`${fn}: signal must be an AbortSignal, received ${describe(signal)}`);
       }
+      if (rest.targets !== undefined) {
+        throw new TypeError(`${fn}: targets is not an option of train(), whose windows predict their next tokens; pass targets to trainStep`);
+      }
       const t = requireTokens(fn, 'tokens', tokens);
       const split = splitPositions(fn, rest);
       const call = split.options;
-      throwIfError(fn, this.#native.callPlan(call).error);
+      throwIfError(fn, this.#native.callPlan(call, false).error);
       if (signal?.aborted) throw abortError(signal, fn);
       const losses = new Float32Array(steps);
       const native = this.#native;

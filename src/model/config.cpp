@@ -160,7 +160,7 @@ void equal_mean_positions(std::size_t seq, double n, double* out) {
 }
 
 std::size_t tokens_per_row(const TransformerConfig& config, const TrainCall& call) {
-    return config.objective == Objective::causal ? call.seq + 1 : call.seq;
+    return config.objective == Objective::causal && !call.with_targets && !call.targets ? call.seq + 1 : call.seq;
 }
 
 Error train_call_validate(const TransformerConfig& c, const TrainCall& call) {
@@ -184,6 +184,25 @@ Error train_call_validate(const TransformerConfig& c, const TrainCall& call) {
         for (std::size_t i = 0; i < call.given_count; ++i) {
             if (!std::isfinite(call.given[i])) {
                 return range_error("positions[" + n(i) + "]", "a finite number", js_number(call.given[i]));
+            }
+        }
+    }
+    if ((call.with_targets || call.targets) && c.objective != Objective::causal) {
+        return range_error_text("targets", "targets: only the causal objective takes a targets array (the masked "
+                                           "one predicts the tokens it masks)");
+    }
+    if (call.targets) {
+        const std::uint64_t rows = checked_product({call.batch, call.seq});
+        if (call.targets_count != rows) {
+            return range_error("targets", "an array of batch·seq = " + n(rows) + " target ids",
+                               "length " + n(call.targets_count));
+        }
+        const std::int64_t top = static_cast<std::int64_t>(c.vocab) - 1;
+        for (std::size_t i = 0; i < call.targets_count; ++i) {
+            if (call.targets[i] < -1 || call.targets[i] > top) {
+                return range_error("targets[" + n(i) + "]",
+                                   "an integer in [0, " + js_number(static_cast<double>(top)) + "] or −1 (not predicted)",
+                                   js_number(static_cast<double>(call.targets[i])));
             }
         }
     }

@@ -69,6 +69,12 @@ struct ModelAttention {
     double base_len = 512.0;
     double n_min = 1.0;
     std::optional<ModelRope> rope = ModelRope{};
+    // How a row's weights are normalised (attention.hpp, AttentionNormalize): 'softmax', 'relu2'
+    // (GAU's relu²(s)/n, kexue.fm/archives/8934, 9052) or 'l2' (P_i of unit L2 norm, 9105). With
+    // identical tokens a softmax row is an average of identical values whatever RoPE does to the
+    // weights, so it cannot tell positions apart; relu2 and l2 rows need not sum to 1, and their
+    // output can grow with the number of keys (bench/transformer.mjs, part 'probe').
+    AttentionNormalize normalize = AttentionNormalize::softmax;
 };
 
 template <typename Visitor>
@@ -77,6 +83,7 @@ void visit_fields(ModelAttention& a, Visitor&& field) {
     field("baseLen", a.base_len);
     field("nMin", a.n_min);
     field("rope", a.rope);
+    field("normalize", a.normalize);
 }
 
 // AdamW (optim/adam.hpp), global-norm clipping (optim/clipping.hpp) and flooding
@@ -177,7 +184,10 @@ struct EnumNames<model::PositionMode> {
 namespace model {
 
 // The options of trainStep / evaluate: tokens hold `batch` rows of seq + 1 tokens (inputs 0…seq−1,
-// targets 1…seq) for the causal objective, rows of seq tokens for the masked one.
+// targets 1…seq) for the causal objective, rows of seq tokens for the masked one. With a separate
+// targets array (causal only) the tokens are rows of seq inputs and target i is what position i
+// predicts (seeing inputs 0…i): tasks whose labels are not the next input, such as counting
+// identical tokens (kexue.fm/archives/9105; bench/transformer.mjs, part 'probe').
 struct TrainCall {
     std::size_t batch = 1;
     std::size_t seq = 0;
@@ -188,6 +198,12 @@ struct TrainCall {
     // `positions` array here. Null: `positions` says.
     const double* given = nullptr;
     std::size_t given_count = 0;
+    // Native only: batch·seq target ids, each in [0, vocab) or −1 (not predicted); the JS facade
+    // copies its `targets` array here. with_targets says a targets array comes with the call (a
+    // plan sets it alone, before the array is in the heap); it makes a row seq tokens.
+    bool with_targets = false;
+    const std::int32_t* targets = nullptr;
+    std::size_t targets_count = 0;
 };
 
 template <typename Visitor>
@@ -202,12 +218,12 @@ void visit_fields(TrainCall& c, Visitor&& field) {
 // Su's equal-mean positions for one row: linspace(0, 1, seq)·n, e.g. seq 5, n 8 → 0, 2, 4, 6, 8.
 void equal_mean_positions(std::size_t seq, double n, double* out);
 
-// The tokens per row the call reads: seq + 1 (causal) or seq (masked).
+// The tokens per row the call reads: seq + 1 (causal) or seq (masked, or with separate targets).
 std::size_t tokens_per_row(const TransformerConfig& config, const TrainCall& call);
 
 // The first rule broken: batch, seq ≥ 1; seq ≤ maxSeq; positionRange (resolved) ≥ seq and ≤ 2^31
-// for random positions; given positions: seq or batch·seq of them, finite; the activations within
-// the heap.
+// for random positions; given positions: seq or batch·seq of them, finite; separate targets only
+// with the causal objective, batch·seq of them, each in [−1, vocab); the activations within the heap.
 Error train_call_validate(const TransformerConfig& config, const TrainCall& call);
 
 // The first token outside [0, vocab) (the masked objective also refuses vocab − 1, its mask id):

@@ -95,6 +95,7 @@ AttentionOptions TransformerModel<Real>::attention_options() const {
     o.n_min = config_.attention.n_min;
     o.clip_below_one = false;
     o.causal = config_.objective == Objective::causal;
+    o.normalize = config_.attention.normalize;
     o.rope.reset();  // RoPE is applied by the model at the call's positions (rope_rows)
     return o;
 }
@@ -376,7 +377,11 @@ double TransformerModel<Real>::forward_backward(const std::int32_t* tokens, cons
     // call's seed, so that evaluating twice gives the same numbers.
     Xoshiro256 local(call.seed);
     Xoshiro256& rng = backward ? rng_ : local;
-    if (c.objective == Objective::causal) {
+    if (call.targets) {
+        // Rows of seq inputs, and the caller's targets (−1: not predicted).
+        std::copy(tokens, tokens + n, inputs_.begin());
+        std::copy(call.targets, call.targets + n, targets_.begin());
+    } else if (c.objective == Objective::causal) {
         for (std::size_t r = 0; r < b; ++r) {
             for (std::size_t i = 0; i < t; ++i) {
                 inputs_[r * t + i] = tokens[r * row + i];

@@ -356,6 +356,10 @@ Error transformer_config_from_metadata(const std::vector<std::pair<std::string, 
     for (const auto& [key, value] : metadata) {
         if (key.rfind("config.", 0) == 0) values[key] = value;
     }
+    // Fields added after the first files were written, with the behaviour those files had: a file
+    // without the key loads as the model it was saved from (the format's version stays "1").
+    static const std::pair<const char*, const char*> kAddedLater[] = {{"config.attention.normalize", "softmax"}};
+    for (const auto& [key, value] : kAddedLater) values.emplace(key, value);
     std::vector<std::string> used;
     MetadataReader reader{"config.", &values, &used, {}};
     visit_fields(config, reader);

@@ -176,3 +176,12 @@ test('README: the progress and cancellation example stops with an AbortError', (
   assert.equal(name, 'AbortError');
   assert.ok(Number(steps) >= 20, result.stdout);
 });
+
+test('README: the counting-probe example runs; softmax stays at log n, l2 counts', () => {
+  const block = blocks.find((b) => b.includes('probeLoss'));
+  assert.ok(block, 'README has the counting-probe example');
+  const result = runExample(`${usingIt}\n${block}\n` +
+    "if (!(probeLoss.softmax > Math.log(16) - 0.01)) throw new Error('softmax ' + probeLoss.softmax);\n" +
+    "if (!(probeLoss.l2 < 1)) throw new Error('l2 ' + probeLoss.l2);\n");
+  assert.equal(result.status, 0, result.stderr.slice(-2000));
+});

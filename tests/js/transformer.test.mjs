@@ -297,3 +297,68 @@ test('activation memory is reported per step shape', () => {
   assert.equal(t.activationBytes({ batch: 2, seq: 16 }), 2 * small);
   assert.ok(small > 16 * 4 * 32);
 });
+
+test('attention.normalize: relu2 and l2 train, are saved with the model, and old files load as softmax', () => {
+  const tokens = rows(corpus, 2, 17);
+  for (const normalize of ['softmax', 'relu2', 'l2']) {
+    const t = new kx.Transformer(tiny({ attention: { normalize } }));
+    assert.equal(t.options.attention.normalize, normalize);
+    assert.ok(Number.isFinite(t.trainStep(tokens, { seq: 16 })));
+    const loaded = kx.Transformer.load(t.save());
+    assert.equal(loaded.options.attention.normalize, normalize);
+    assert.deepEqual(loaded.evaluate(tokens, { seq: 16 }), t.evaluate(tokens, { seq: 16 }));
+    t.dispose();
+    loaded.dispose();
+  }
+  assert.equal(new kx.Transformer(tiny()).options.attention.normalize, 'softmax');
+  assert.throws(() => new kx.Transformer(tiny({ attention: { normalize: 'relu' } })),
+    /attention\.normalize must be one of 'softmax', 'relu2', 'l2', received "relu"/);
+  // A file written before the option existed has no config.attention.normalize key.
+  const bytes = new kx.Transformer(tiny()).save();
+  const length = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+  const header = new TextDecoder().decode(bytes.subarray(8, 8 + length));
+  const entry = '"config.attention.normalize":"softmax",';
+  assert.ok(header.includes(entry), header);
+  const older = new TextEncoder().encode(header.replace(entry, ''));
+  const file = new Uint8Array(8 + older.length + bytes.length - 8 - length);
+  new DataView(file.buffer).setBigUint64(0, BigInt(older.length), true);
+  file.set(older, 8);
+  file.set(bytes.subarray(8 + length), 8 + older.length);
+  const old = kx.Transformer.load(file);
+  assert.equal(old.options.attention.normalize, 'softmax');
+  assert.deepEqual(old.save(), bytes);
+});
+
+test('targets: rows of seq inputs with their own labels equal the shifted form; bad targets are named', async () => {
+  const t = new kx.Transformer(tiny());
+  const u = new kx.Transformer(tiny());
+  const tokens = rows(corpus, 2, 17);
+  const inputs = new Int32Array(32);
+  const targets = new Int32Array(32);
+  for (let r = 0; r < 2; ++r) {
+    for (let i = 0; i < 16; ++i) {
+      inputs[r * 16 + i] = tokens[r * 17 + i];
+      targets[r * 16 + i] = tokens[r * 17 + i + 1];
+    }
+  }
+  assert.deepEqual(t.evaluate(inputs, { seq: 16, targets }), u.evaluate(tokens, { seq: 16 }));
+  assert.equal(t.trainStep(inputs, { seq: 16, targets }), u.trainStep(tokens, { seq: 16 }));
+  assert.deepEqual(t.parameters, u.parameters);
+  // −1: not predicted (loss 0 there, and the mean over the rest).
+  const skip = Int32Array.from(targets);
+  skip[5] = -1;
+  assert.equal(t.evaluate(inputs, { seq: 16, targets: skip })[5], 0);
+  assert.throws(() => t.trainStep(inputs, { seq: 16, targets: targets.subarray(0, 31) }),
+    /targets must be an array of batch·seq = 32 target ids, received length 31/);
+  assert.throws(() => t.trainStep(inputs, { seq: 16, targets: Int32Array.from(targets, () => 256) }),
+    /targets\[0\] must be an integer in \[0, 255\] or −1 \(not predicted\), received 256/);
+  assert.throws(() => t.trainStep(inputs, { seq: 16, targets: 'abc' }), TypeError);
+  assert.throws(() => t.trainStep(tokens, { batch: 2, seq: 16, targets }), /tokens must be batch·seq = 32 tokens, received 34/);
+  await assert.rejects(() => t.train(corpus, { steps: 1, seq: 16, targets }), /targets is not an option of train\(\)/);
+  const masked = new kx.Transformer(tiny({ vocab: 257, objective: 'masked' }));
+  assert.throws(() => masked.trainStep(inputs, { seq: 16, targets }), /only the causal objective takes a targets array/);
+  assert.ok(Number.isFinite(t.trainStep(tokens, { seq: 16 })), 'still usable');
+  t.dispose();
+  u.dispose();
+  masked.dispose();
+});

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/random.hpp"
@@ -203,9 +204,10 @@ TEST(ModelLayers, CrossEntropyBackwardMatchesFiniteDifferencesAndIgnoresNegative
 }
 
 // RoPE at arbitrary positions, then the fused attention (causal for the causal objective,
-// bidirectional for the masked one; GQA, keySize ≠ valueSize, the entropy scale), as the model runs
-// them; the inputs are the un-rotated q, k and v.
-class RopeAttention : public ::testing::TestWithParam<bool> {};
+// bidirectional for the masked one; GQA, keySize ≠ valueSize, the entropy scale; each of the
+// model's normalisations: softmax, relu2, l2), as the model runs them; the inputs are the
+// un-rotated q, k and v.
+class RopeAttention : public ::testing::TestWithParam<std::tuple<bool, AttentionNormalize>> {};
 
 TEST_P(RopeAttention, BackwardMatchesFiniteDifferences) {
     Xoshiro256 rng(6);
@@ -214,7 +216,8 @@ TEST_P(RopeAttention, BackwardMatchesFiniteDifferences) {
     options.scale = AttentionScale::entropy;
     options.base_len = 4;
     options.n_min = 1;
-    options.causal = GetParam();
+    options.causal = std::get<0>(GetParam());
+    options.normalize = std::get<1>(GetParam());
     options.rope.reset();
     const std::size_t nq = 2 * 5 * 4 * 6, nk = 2 * 5 * 2 * 6, nv = 2 * 5 * 2 * 4, no = 2 * 5 * 4 * 4;
     const auto q = random_vector(nq, rng), k = random_vector(nk, rng), v = random_vector(nv, rng),
@@ -252,8 +255,15 @@ TEST_P(RopeAttention, BackwardMatchesFiniteDifferences) {
     EXPECT_LT(relative_error(dv, num_dv), kFloatTolerance);
 }
 
-INSTANTIATE_TEST_SUITE_P(ModelLayers, RopeAttention, ::testing::Bool(),
-                         [](const auto& info) { return std::string(info.param ? "Causal" : "Bidirectional"); });
+INSTANTIATE_TEST_SUITE_P(ModelLayers, RopeAttention,
+                         ::testing::Combine(::testing::Bool(), ::testing::Values(AttentionNormalize::softmax,
+                                                                                 AttentionNormalize::relu2,
+                                                                                 AttentionNormalize::l2)),
+                         [](const auto& info) {
+                             const std::string normalize = enum_name(std::get<1>(info.param));
+                             return std::string(std::get<0>(info.param) ? "Causal" : "Bidirectional") +
+                                    (normalize == "softmax" ? "Softmax" : normalize == "relu2" ? "Relu2" : "L2");
+                         });
 
 }  // namespace
 }  // namespace kexue::model

@@ -558,5 +558,167 @@ TEST(TransformerValidate, CallAndTokenRules) {
     EXPECT_EQ(finetune_validate(c, f).parameter, "rank");
 }
 
+// ---- attention.normalize (relu2, l2) and separate targets ----------------------------------------
+
+class ModelPerNormalize : public ::testing::TestWithParam<AttentionNormalize> {};
+
+// The whole float64 model with relu2 or l2 attention (kexue.fm/archives/8934, 9105): its analytic
+// gradient equals central differences of its loss; and the float model tracks it over steps.
+TEST_P(ModelPerNormalize, DoubleModelGradientMatchesFiniteDifferences) {
+    TransformerConfig c = small_config(NormPlacement::pre_rms, AttentionScale::standard);
+    c.attention.normalize = GetParam();
+    ASSERT_FALSE(transformer_validate(c));
+    TransformerModel<double> model(c);
+    TrainCall call{2, 5, PositionMode::sequential, 0, 0};
+    const std::vector<double> positions = {0, 2, 3, 7, 19, 1, 4, 5, 6, 8};
+    call.given = positions.data();
+    call.given_count = positions.size();
+    const auto tokens = random_tokens(2 * 6, c.vocab, 11);
+    model.forward_backward(tokens.data(), call, true, nullptr);
+    const std::vector<double> analytic = model.gradients();
+    Xoshiro256 pick(5);
+    for (const TensorInfo& t : model.tensors()) {
+        for (int trial = 0; trial < 4; ++trial) {
+            const std::size_t i = t.offset + static_cast<std::size_t>(pick.uniform() * double(t.size));
+            double& p = model.parameters()[i];
+            const double saved = p, h = 1e-5;
+            p = saved + h;
+            const double up = model.forward_backward(tokens.data(), call, false, nullptr);
+            p = saved - h;
+            const double down = model.forward_backward(tokens.data(), call, false, nullptr);
+            p = saved;
+            const double numeric = (up - down) / (2 * h);
+            EXPECT_NEAR(analytic[i], numeric, 1e-6 + 1e-5 * std::fabs(numeric)) << t.name << " entry " << i - t.offset;
+        }
+    }
+}
+
+TEST_P(ModelPerNormalize, FloatModelTracksTheFloat64Reference) {
+    TransformerConfig c = small_config(NormPlacement::pre_rms, AttentionScale::standard);
+    c.attention.normalize = GetParam();
+    c.init_std = 0.05;
+    c.optimizer.lr = 3e-3;
+    TransformerModel<float> f(c);
+    TransformerModel<double> d(c);
+    d.parameters().assign(f.parameters().begin(), f.parameters().end());
+    const TrainCall call{3, 7, PositionMode::sequential, 0, 0};
+    for (int step = 0; step < 5; ++step) {
+        const auto tokens = random_tokens(3 * 8, c.vocab, 100 + step);
+        const double lf = f.train_step(tokens.data(), call);
+        const double ld = d.train_step(tokens.data(), call);
+        EXPECT_NEAR(lf, ld, 1e-4 * ld) << "step " << step;
+    }
+}
+
+// Saved with its normalisation, loaded back with it (and the same loss).
+TEST_P(ModelPerNormalize, SaveLoadKeepsTheNormalisation) {
+    TransformerConfig c = small_config(NormPlacement::pre_rms);
+    c.attention.normalize = GetParam();
+    Transformer t(c);
+    const auto bytes = t.save();
+    std::unique_ptr<Transformer> loaded;
+    ASSERT_FALSE(Transformer::load(bytes.data(), bytes.size(), loaded));
+    EXPECT_EQ(loaded->config().attention.normalize, GetParam());
+    const auto tokens = random_tokens(2 * 7, c.vocab, 3);
+    const TrainCall call{2, 6, PositionMode::sequential, 0, 0};
+    EXPECT_EQ(t.evaluate(tokens.data(), call, nullptr), loaded->evaluate(tokens.data(), call, nullptr));
+}
+
+INSTANTIATE_TEST_SUITE_P(Normalize, ModelPerNormalize,
+                         ::testing::Values(AttentionNormalize::softmax, AttentionNormalize::relu2, AttentionNormalize::l2),
+                         [](const auto& info) {
+                             const std::string name = enum_name(info.param);
+                             return name == "softmax" ? std::string("Softmax") : name == "relu2" ? std::string("Relu2") : std::string("L2");
+                         });
+
+// The normalisations differ (the option reaches the kernel).
+TEST(Transformer, NormalizeChangesTheLoss) {
+    TransformerConfig c = small_config(NormPlacement::pre_rms);
+    const auto tokens = random_tokens(2 * 7, c.vocab, 3);
+    const TrainCall call{2, 6, PositionMode::sequential, 0, 0};
+    std::vector<double> losses;
+    for (AttentionNormalize n : {AttentionNormalize::softmax, AttentionNormalize::relu2, AttentionNormalize::l2}) {
+        c.attention.normalize = n;
+        TransformerModel<double> m(c);
+        losses.push_back(m.forward_backward(tokens.data(), call, false, nullptr));
+    }
+    EXPECT_NE(losses[0], losses[1]);
+    EXPECT_NE(losses[0], losses[2]);
+    EXPECT_NE(losses[1], losses[2]);
+}
+
+// A file written before attention.normalize existed (no such key) loads as 'softmax'.
+TEST(Transformer, FilesWithoutNormalizeLoadAsSoftmax) {
+    TransformerConfig c = small_config(NormPlacement::pre_rms);
+    Transformer t(c);
+    const auto bytes = t.save();
+    const std::string header = header_of(bytes);
+    const std::string entry = "\"config.attention.normalize\":\"softmax\",";
+    ASSERT_NE(header.find(entry), std::string::npos) << header;
+    const auto old = with_header(bytes, replace(header, entry, ""));
+    std::unique_ptr<Transformer> loaded;
+    ASSERT_FALSE(Transformer::load(old.data(), old.size(), loaded));
+    EXPECT_EQ(loaded->config().attention.normalize, AttentionNormalize::softmax);
+    EXPECT_EQ(loaded->save(), bytes);
+    // A value it does not know is refused, naming the key.
+    const auto bad = with_header(bytes, replace(header, "\"config.attention.normalize\":\"softmax\"",
+                                                "\"config.attention.normalize\":\"relu3\""));
+    EXPECT_NE(load_error(bad).text.find("config.attention.normalize"), std::string::npos) << load_error(bad).text;
+}
+
+// Separate targets (rows of seq inputs): the next tokens as targets give the causal objective's
+// loss and gradient exactly; −1 targets are not predicted.
+TEST(Transformer, SeparateTargetsEqualTheShiftedTokensAndSkipMinusOne) {
+    const TransformerConfig c = small_config(NormPlacement::pre_rms);
+    TransformerModel<double> a(c), b(c);
+    const std::size_t batch = 2, seq = 5;
+    const auto tokens = random_tokens(batch * (seq + 1), c.vocab, 4);
+    std::vector<std::int32_t> inputs, targets;
+    for (std::size_t r = 0; r < batch; ++r) {
+        for (std::size_t i = 0; i < seq; ++i) {
+            inputs.push_back(tokens[r * (seq + 1) + i]);
+            targets.push_back(tokens[r * (seq + 1) + i + 1]);
+        }
+    }
+    const TrainCall shifted{batch, seq, PositionMode::sequential, 0, 0};
+    TrainCall separate = shifted;
+    separate.with_targets = true;
+    separate.targets = targets.data();
+    separate.targets_count = targets.size();
+    ASSERT_FALSE(train_call_validate(c, separate));
+    EXPECT_EQ(tokens_per_row(c, separate), seq);
+    const double la = a.forward_backward(tokens.data(), shifted, true, nullptr);
+    const double lb = b.forward_backward(inputs.data(), separate, true, nullptr);
+    EXPECT_EQ(la, lb);
+    EXPECT_EQ(a.gradients(), b.gradients());
+    // −1: the mean is over the predicted positions only.
+    std::vector<double> per_token(batch * seq);
+    b.forward_backward(inputs.data(), separate, false, per_token.data());
+    targets[3] = -1;
+    std::vector<double> skipped(batch * seq);
+    const double ls = b.forward_backward(inputs.data(), separate, false, skipped.data());
+    EXPECT_EQ(skipped[3], 0.0);
+    double sum = 0;
+    for (std::size_t i = 0; i < batch * seq; ++i) sum += i == 3 ? 0.0 : per_token[i];
+    EXPECT_NEAR(ls, sum / double(batch * seq - 1), 1e-12);
+}
+
+TEST(TransformerValidate, TargetRules) {
+    TransformerConfig c = small_config(NormPlacement::pre_rms);
+    TrainCall call{2, 3, PositionMode::sequential, 0, 0};
+    const std::int32_t targets[] = {0, 12, -1, 1, 2, 13};
+    call.targets = targets;
+    call.targets_count = 5;
+    expect_error(train_call_validate(c, call), ErrorKind::range, "targets",
+                 "targets must be an array of batch·seq = 6 target ids, received length 5");
+    call.targets_count = 6;
+    expect_error(train_call_validate(c, call), ErrorKind::range, "targets[5]",
+                 "targets[5] must be an integer in [0, 12] or −1 (not predicted), received 13");
+    c.objective = Objective::masked;
+    call.targets = nullptr;
+    call.with_targets = true;
+    EXPECT_EQ(train_call_validate(c, call).parameter, "targets");
+}
+
 }  // namespace
 }  // namespace kexue::model

@@ -344,14 +344,15 @@ diffusionTrainer.dispose();
 // ---- the transformer ----
 const transformerOptions = {
   vocab: 256, dModel: 8, layers: 1, heads: 2, kvHeads: 1, keySize: 4, ffn: 16, norm: 'pre-rms', objective: 'causal',
-  maskRate: 0.15, attention: { scale: 'entropy', baseLen: 16, nMin: 1, rope: { base: 10000 } }, maxSeq: 32, initStd: 0.02,
+  maskRate: 0.15, attention: { scale: 'entropy', baseLen: 16, nMin: 1, rope: { base: 10000 }, normalize: 'l2' }, maxSeq: 32, initStd: 0.02,
   normEps: 1e-5, optimizer: { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, clipNorm: 1, flooding: null }, seed: 1,
 } satisfies Required<TransformerOptions>;
 const transformer: Transformer = new kx.Transformer(transformerOptions);
 const transformerResolved: TransformerResolvedOptions = transformer.options;
 const bytes: Tokens = kx.Transformer.encodeBytes('abcdefghi');
-const callOptions = { batch: 1, seq: 8, positions: 'random', positionRange: 16, seed: 0 } satisfies Required<TransformerCallOptions>;
-const loss: number = transformer.trainStep(bytes, callOptions);
+// With targets the tokens are rows of seq inputs (here: the next bytes as the labels).
+const callOptions = { batch: 1, seq: 8, positions: 'random', positionRange: 16, seed: 0, targets: bytes.subarray(1, 9) } satisfies Required<TransformerCallOptions>;
+const loss: number = transformer.trainStep(bytes.subarray(0, 8), callOptions);
 const perToken: Float32Array = transformer.evaluate(bytes, { seq: 8, positions: Float64Array.from({ length: 8 }, (_, i) => i) });
 const generateOptions = { maxTokens: 4, temperature: 0.5, topK: 3, seed: 2 } satisfies Required<TransformerGenerateOptions>;
 const sampled: Int32Array = transformer.generate(bytes.subarray(0, 2), generateOptions);
@@ -371,7 +372,7 @@ const reloaded: Transformer = kx.Transformer.load(file);
 check(Number.isFinite(loss) && perToken.length === 8 && sampled.length === 4 && typeof text === 'string' &&
   trained.losses.length === 2 && tuned.options.method === 'lora' && transformer.finetuning?.rank === 2 &&
   tensorsList[0].name === 'embedding.weight' && transformer.parameters.length === transformer.parameterCount &&
-  reloaded.steps === transformer.steps && transformerResolved.keySize === 4 && transformer.optimizerBytes > 0 &&
+  reloaded.steps === transformer.steps && transformerResolved.keySize === 4 && transformerResolved.attention.normalize === 'l2' && transformer.optimizerBytes > 0 &&
   transformer.trainedParameters > 0 && transformer.lastStepTimes.totalMs >= 0 && transformer.activationBytes({ batch: 1, seq: 8 }) > 0, 'transformer');
 transformer.dispose();
 reloaded.dispose();
