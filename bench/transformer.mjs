@@ -13,7 +13,10 @@
 //                                               tokens, target i + 1 at position i) for softmax, relu2,
 //                                               l2 and softmax with a boundary token, over seeds
 //                                               (bench/transformer_probe.mjs); about 10 s
-//   npm run bench -- transformer [--part speed|extrapolation|finetune|probe]   all parts, or one
+//   npm run bench -- transformer --part gau     GAU (block 'gau', arXiv 2202.10447; kexue.fm/archives/8934,
+//                                               9052) against the standard block at similar parameter
+//                                               count: held-out loss after N steps and tokens/s, 3 seeds
+//   npm run bench -- transformer [--part speed|extrapolation|finetune|probe|gau]   all parts, or one
 // The text is the Devil's Dictionary from Debian's dict-devil package (scripts/corpus.mjs).
 import { init } from '../bindings/js/index.js';
 import { corpusBytes, corpusSplit, loadCorpus } from '../scripts/corpus.mjs';
@@ -303,7 +306,50 @@ export async function probe() {
   }
 }
 
-const PARTS = { speed: () => speed(), extrapolation: () => extrapolation(), finetune: () => finetune(), probe: () => probe() };
+// ---- GAU against the standard block -------------------------------------------------------------
+
+// Two standard layers (attention + FFN) against four GAU layers (the paper stacks twice as many: a
+// GAU layer at e = 2·dModel holds about half a standard layer's parameters), same width, optimizer,
+// data and seeds; GAU once with Su's softmax + entropy scale (9052) and once with the paper's relu².
+export async function gau() {
+  const kx = await init({ threads: 1 });
+  const bytes = corpusBytes(loadCorpus());
+  const split = Math.floor(bytes.length * 0.9);
+  const train = bytes.subarray(0, split);
+  const held = windows(bytes.subarray(split), 64, 65);
+  const steps = Number(process.env.STEPS ?? 150);
+  const seeds = Array.from({ length: Number(process.env.SEEDS ?? 3) }, (_, i) => i + 1);
+  const common = { vocab: 256, dModel: 64, maxSeq: 256, optimizer: { lr: 3e-3 } };
+  const settings = [
+    ['standard, 2 layers, 4 heads, ffn 256', { ...common, layers: 2, heads: 4, ffn: 256, attention: { scale: 'entropy', baseLen: 64 } }],
+    ['gau, 4 layers, softmax + entropy', { ...common, layers: 4, heads: 1, block: 'gau', attention: { scale: 'entropy', baseLen: 64 } }],
+    ['gau, 4 layers, relu2 (the paper)', { ...common, layers: 4, heads: 1, block: 'gau', attention: { scale: 'standard', normalize: 'relu2' } }],
+  ];
+  log(`\n## transformer gau: dModel 64, RoPE, causal, AdamW lr 3e-3, batch 16, seq 64, ${steps} steps, seeds ${seeds.join(', ')}, ` +
+    `one thread; held-out loss: mean per-token loss (nats/byte) on 64 windows of the last 10% of the text`);
+  const rows = [];
+  for (const [name, options] of settings) {
+    const losses = [];
+    const rates = [];
+    let parameters = 0;
+    for (const seed of seeds) {
+      const t = new kx.Transformer({ ...options, seed });
+      parameters = t.parameterCount;
+      const start = performance.now();
+      await t.train(train, { steps, batch: 16, seq: 64 });
+      rates.push((steps * 16 * 64) / ((performance.now() - start) / 1000));
+      losses.push(mean(t.evaluate(held, { seq: 64 })));
+      t.dispose();
+    }
+    rows.push([name, parameters.toLocaleString('en'), mean(losses).toFixed(3),
+      `${Math.min(...losses).toFixed(3)}–${Math.max(...losses).toFixed(3)}`, Math.round(median(rates)).toLocaleString('en')]);
+  }
+  log(table(['block', 'parameters', 'held-out loss (mean)', 'held-out loss (min–max)', 'train tokens/s (median)'], rows));
+}
+
+const PARTS = {
+  speed: () => speed(), extrapolation: () => extrapolation(), finetune: () => finetune(), probe: () => probe(), gau: () => gau(),
+};
 
 // All parts, or the one named by --part (npm run bench -- transformer --part probe).
 export async function run() {

@@ -1312,10 +1312,24 @@ export interface Kexue {
 /** Where the normalisation sits: pre-RMSNorm, post-LayerNorm, or post-LayerNorm with DeepNorm's α/β. */
 export type TransformerNorm = 'pre-rms' | 'post-ln' | 'deepnorm';
 export type TransformerObjective = 'causal' | 'masked';
+/**
+ * What each layer is: 'transformer' (attention + GELU FFN, default) or 'gau', one Gated Attention
+ * Unit (Hua et al. 2022, arXiv 2202.10447; kexue.fm/archives/8934, 9052).
+ */
+export type TransformerBlock = 'transformer' | 'gau';
+
+/** The sizes of a GAU layer (block 'gau'). */
+export interface TransformerGauOptions {
+  /** e, the width of U and V (and of the attention's values); default 2·dModel. */
+  expansion?: number;
+  /** s, the width of the shared Z that Q and K are scaled and offset from; default min(128, dModel). */
+  keySize?: number;
+}
 export type TransformerPositions = 'sequential' | 'random' | 'equal-mean';
 export type FinetuneMethod = 'full' | 'lora' | 'galore';
 /** The weight matrices fine-tuning can target ('embedding' and 'norms' with method 'full' only). */
-export type FinetuneTarget = 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'embedding' | 'norms';
+/** Block 'gau': 'wu', 'wv', 'wz', 'wo' (and 'scaleOffset', the γ and β of Q and K, with 'full'). */
+export type FinetuneTarget = 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'wu' | 'wz' | 'embedding' | 'norms' | 'scaleOffset';
 /** An integer token array: bytes (Uint8Array), Int32Array, … or an array of integers. */
 export type Tokens = Int32Array | Uint8Array | Uint16Array | Int16Array | Int8Array | readonly number[];
 
@@ -1359,6 +1373,10 @@ export interface TransformerOptions {
   keySize?: number;
   /** FFN hidden width; default 4·dModel. */
   ffn?: number;
+  /** 'transformer' (default) or 'gau' (heads must then be 1; kvHeads, keySize and ffn are unused). */
+  block?: OneOf<TransformerBlock>;
+  /** Block 'gau': e and s. */
+  gau?: TransformerGauOptions;
   norm?: OneOf<TransformerNorm>;
   /** 'causal' (next token, default) or 'masked' (vocab − 1 is the mask id). */
   objective?: OneOf<TransformerObjective>;
@@ -1382,6 +1400,9 @@ export interface TransformerResolvedOptions {
   readonly kvHeads: number;
   readonly keySize: number;
   readonly ffn: number;
+  readonly block: TransformerBlock;
+  /** Resolved for block 'gau'; for 'transformer' unused (as given, default 0 and 0). */
+  readonly gau: { readonly expansion: number; readonly keySize: number };
   readonly norm: TransformerNorm;
   readonly objective: TransformerObjective;
   readonly maskRate: number;

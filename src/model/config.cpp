@@ -14,6 +14,11 @@ TransformerConfig transformer_resolve(TransformerConfig c) {
     if (c.kv_heads == 0) c.kv_heads = c.heads;
     if (c.key_size == 0 && c.heads > 0) c.key_size = c.d_model / c.heads;
     if (c.ffn == 0) c.ffn = 4 * c.d_model;
+    if (c.block == BlockKind::gau) {
+        // The paper's e = 2·dModel; s = 128 there, capped at dModel here (config.hpp, ModelGau).
+        if (c.gau.expansion == 0) c.gau.expansion = 2 * c.d_model;
+        if (c.gau.key_size == 0) c.gau.key_size = std::min<std::size_t>(128, c.d_model);
+    }
     return c;
 }
 
@@ -29,20 +34,31 @@ Error transformer_validate(const TransformerConfig& c) {
     if (Error e = positive("dModel", c.d_model)) return e;
     if (Error e = positive("layers", c.layers)) return e;
     if (Error e = positive("heads", c.heads)) return e;
-    if (c.d_model % c.heads != 0) {
+    if (c.block == BlockKind::gau) {
+        // One head of key size s and value size e; the transformer's keySize and ffn are unused.
+        if (c.heads != 1) return range_error("heads", "1 for block 'gau' (a GAU is single-head)", n(c.heads));
+        if (c.kv_heads != 1) return range_error("kvHeads", "1 for block 'gau' (a GAU is single-head)", n(c.kv_heads));
+        if (Error e = positive("gau.expansion", c.gau.expansion)) return e;
+        if (Error e = positive("gau.keySize", c.gau.key_size)) return e;
+        if (c.attention.rope && c.gau.key_size % 2 != 0) {
+            return range_error("gau.keySize", "even (RoPE rotates pairs of dims)", n(c.gau.key_size));
+        }
+    } else if (c.d_model % c.heads != 0) {
         return range_error_text("heads", "dModel must be a multiple of heads (the value heads are dModel/heads wide), "
                                          "received dModel = " + n(c.d_model) + ", heads = " + n(c.heads));
     }
-    if (Error e = positive("kvHeads", c.kv_heads)) return e;
-    if (c.heads % c.kv_heads != 0) {
-        return range_error("heads", "a multiple of kvHeads = " + n(c.kv_heads) + " (grouped-query attention)",
-                           "heads = " + n(c.heads));
+    if (c.block == BlockKind::transformer) {
+        if (Error e = positive("kvHeads", c.kv_heads)) return e;
+        if (c.heads % c.kv_heads != 0) {
+            return range_error("heads", "a multiple of kvHeads = " + n(c.kv_heads) + " (grouped-query attention)",
+                               "heads = " + n(c.heads));
+        }
+        if (Error e = positive("keySize", c.key_size)) return e;
+        if (c.attention.rope && c.key_size % 2 != 0) {
+            return range_error("keySize", "even (RoPE rotates pairs of dims)", n(c.key_size));
+        }
+        if (Error e = positive("ffn", c.ffn)) return e;
     }
-    if (Error e = positive("keySize", c.key_size)) return e;
-    if (c.attention.rope && c.key_size % 2 != 0) {
-        return range_error("keySize", "even (RoPE rotates pairs of dims)", n(c.key_size));
-    }
-    if (Error e = positive("ffn", c.ffn)) return e;
     if (c.objective == Objective::masked) {
         if (c.vocab < 3) return range_error("vocab", "at least 3 for the masked objective (the last id is the mask)", n(c.vocab));
         if (Error e = finite_in("maskRate", c.mask_rate, '(', 0, 1, ')')) return e;
@@ -72,8 +88,11 @@ Error transformer_validate(const TransformerConfig& c) {
     }
     // Parameters, their gradients and two AdamW moments, plus the KV cache of generation.
     const std::uint64_t params = transformer_parameter_count(c);
-    const std::uint64_t cache = checked_product(
-        {2, c.layers, c.max_seq, c.kv_heads, std::max<std::uint64_t>(c.key_size, c.d_model / c.heads)});
+    const std::uint64_t cache =
+        c.block == BlockKind::gau
+            ? checked_product({c.layers, c.max_seq, saturating_sum({c.gau.key_size, c.gau.expansion})})
+            : checked_product(
+                  {2, c.layers, c.max_seq, c.kv_heads, std::max<std::uint64_t>(c.key_size, c.d_model / c.heads)});
     return heap_budget("the model", checked_product({saturating_sum({checked_product({4, params}), cache}), 4}),
                        "its parameters, gradients, AdamW moments and KV cache");
 }
@@ -81,8 +100,17 @@ Error transformer_validate(const TransformerConfig& c) {
 std::uint64_t transformer_parameter_count(const TransformerConfig& c) {
     const std::uint64_t d = c.d_model, h = c.heads, hkv = c.kv_heads, dk = c.key_size,
                         dv = c.heads ? c.d_model / c.heads : 0, f = c.ffn;
+    std::uint64_t layer = 0;
+    if (c.block == BlockKind::gau) {
+        // A norm, Wu and Wv [D, e], Wz [D, s], γ and β of Q and K [s] each, Wo [e, D].
+        const std::uint64_t e = c.gau.expansion, s = c.gau.key_size;
+        layer = saturating_sum({c.norm == NormPlacement::pre_rms ? d : 2 * d, checked_product({3, d, e}),
+                                checked_product({d, s}), checked_product({4, s})});
+        return saturating_sum({checked_product({c.vocab, d}), checked_product({c.layers, layer}),
+                               c.norm == NormPlacement::pre_rms ? d : 0});
+    }
     const std::uint64_t norms = c.norm == NormPlacement::pre_rms ? 2 * d : 4 * d;
-    const std::uint64_t layer = saturating_sum({norms, checked_product({d, h, dk}), checked_product({d, hkv, dk}),
+    layer = saturating_sum({norms, checked_product({d, h, dk}), checked_product({d, hkv, dk}),
                                                 checked_product({d, hkv, dv}), checked_product({h, dv, d}),
                                                 checked_product({2, d, f})});
     return saturating_sum({checked_product({c.vocab, d}), checked_product({c.layers, layer}),
@@ -100,6 +128,10 @@ const char* tensor_kind_target(TensorKind kind) {
         case TensorKind::wo: return "wo";
         case TensorKind::w1: return "w1";
         case TensorKind::w2: return "w2";
+        case TensorKind::wu: return "wu";
+        case TensorKind::wz: return "wz";
+        case TensorKind::qk_scale:
+        case TensorKind::qk_offset: return "scaleOffset";
     }
     return "?";
 }
@@ -123,7 +155,21 @@ std::vector<TensorInfo> transformer_tensors(const TransformerConfig& c) {
                       f = c.ffn;
     const bool post = c.norm != NormPlacement::pre_rms;
     add("embedding.weight", {c.vocab, d}, TensorKind::embedding, 0);
-    for (std::size_t l = 0; l < c.layers; ++l) {
+    for (std::size_t l = 0; l < c.layers && c.block == BlockKind::gau; ++l) {
+        const std::string p = "layers." + std::to_string(l) + ".";
+        const std::size_t e = c.gau.expansion, s = c.gau.key_size;
+        add(p + "gau_norm.weight", {d}, TensorKind::norm_gain, l);
+        if (post) add(p + "gau_norm.bias", {d}, TensorKind::norm_bias, l);
+        add(p + "gau.wu", {d, e}, TensorKind::wu, l);
+        add(p + "gau.wv", {d, e}, TensorKind::wv, l);
+        add(p + "gau.wz", {d, s}, TensorKind::wz, l);
+        add(p + "gau.q_scale", {s}, TensorKind::qk_scale, l);
+        add(p + "gau.q_offset", {s}, TensorKind::qk_offset, l);
+        add(p + "gau.k_scale", {s}, TensorKind::qk_scale, l);
+        add(p + "gau.k_offset", {s}, TensorKind::qk_offset, l);
+        add(p + "gau.wo", {e, d}, TensorKind::wo, l);
+    }
+    for (std::size_t l = 0; l < c.layers && c.block == BlockKind::transformer; ++l) {
         const std::string p = "layers." + std::to_string(l) + ".";
         add(p + "attn_norm.weight", {d}, TensorKind::norm_gain, l);
         if (post) add(p + "attn_norm.bias", {d}, TensorKind::norm_bias, l);
@@ -144,6 +190,18 @@ std::uint64_t transformer_activation_floats(const TransformerConfig& c, std::uin
     const std::uint64_t rows = checked_product({batch, seq});
     const std::uint64_t d = c.d_model, h = c.heads, hkv = c.kv_heads, dk = c.key_size, dv = c.d_model / c.heads,
                         f = c.ffn;
+    if (c.block == BlockKind::gau) {
+        // Per layer: the norm or pre-norm sum (D) and its statistics (3), U and V before and after
+        // SiLU (4·e), Z before and after SiLU, Q and K (4·s), the attention output and the gate
+        // (2·e), the logsumexp (1); then the residual streams, the final norm, logits and their
+        // gradient, and the backward scratch (4·D, dQ, dK, dV, dU and the gate's gradient).
+        const std::uint64_t e = c.gau.expansion, s = c.gau.key_size;
+        const std::uint64_t per_row_layer = saturating_sum({d, 4, checked_product({6, e}), checked_product({4, s})});
+        const std::uint64_t per_row =
+            saturating_sum({checked_product({c.layers, per_row_layer}), checked_product({c.layers + 1, d}), 2 * d + 2,
+                            2 * std::uint64_t(c.vocab) + 1, 4 * d + 2 * s + 3 * e});
+        return checked_product({rows, per_row});
+    }
     // Per layer: the norm or pre-norm sums (3·D), q, k, v, the attention output, mid, 2·F for the
     // FFN, and the per-row statistics; then the L + 1 residual streams, logits and their gradient,
     // and the backward scratch (4·D, q, k, v, attention output, F).
@@ -237,10 +295,13 @@ Error generate_validate(const TransformerConfig& c, std::size_t prompt_length, c
 
 Error finetune_validate(const TransformerConfig& c, const FinetuneOptions& o) {
     static const char* const kMatrixTargets[] = {"wq", "wk", "wv", "wo", "w1", "w2"};
+    static const char* const kGauTargets[] = {"wu", "wv", "wz", "wo"};
     std::vector<std::string> known(std::begin(kMatrixTargets), std::end(kMatrixTargets));
+    if (c.block == BlockKind::gau) known.assign(std::begin(kGauTargets), std::end(kGauTargets));
     if (o.method == FinetuneMethod::full) {
         known.push_back("embedding");
         known.push_back("norms");
+        if (c.block == BlockKind::gau) known.push_back("scaleOffset");
     }
     for (std::size_t i = 0; i < o.targets.size(); ++i) {
         const std::string& t = o.targets[i];

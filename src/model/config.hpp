@@ -36,6 +36,29 @@ struct EnumNames<model::NormPlacement> {
 
 namespace model {
 
+// What each of the `layers` layers is:
+//   transformer  attention then a GELU FFN, each a residual branch with its norm (model.hpp);
+//   gau          one Gated Attention Unit (Hua et al. 2022, "Transformer Quality in Linear Time",
+//                arXiv 2202.10447; kexue.fm/archives/8934, 9052): a single residual branch
+//                O = (U ⊙ A·V)·Wo with U = φ(X·Wu), V = φ(X·Wv) [n, e], Z = φ(X·Wz) [n, s], φ = SiLU,
+//                Q, K = per-dimension scale and offset of Z, A the model's attention of Q and K
+//                (one head, key size s, value size e). The gate U lets one head do what many do,
+//                and the FFN folds into the same block, so a GAU layer costs about the
+//                parameters of half a transformer layer at e = 2·dModel (the paper stacks twice
+//                as many).
+enum class BlockKind { transformer, gau };
+
+}  // namespace model
+
+// Specialisations live in kexue, EnumNames' namespace.
+template <>
+struct EnumNames<model::BlockKind> {
+    static constexpr EnumEntry<model::BlockKind> entries[] = {{"transformer", model::BlockKind::transformer},
+                                                       {"gau", model::BlockKind::gau}};
+};
+
+namespace model {
+
 // What the model predicts: the next token (causal attention), or masked tokens from both sides
 // (bidirectional attention, BERT's 80/10/10 corruption of `maskRate` of the tokens).
 enum class Objective { causal, masked };
@@ -86,6 +109,20 @@ void visit_fields(ModelAttention& a, Visitor&& field) {
     field("normalize", a.normalize);
 }
 
+// The sizes of a GAU layer (block 'gau'); 0: resolved (for block 'gau' only; a 'transformer'
+// model keeps 0 here). The paper's defaults are e = 2·dModel and s = 128; kexue takes
+// s = min(128, dModel), so that a small model's shared key is not wider than its stream.
+struct ModelGau {
+    std::size_t expansion = 0;  // e, the width of U and V (and of the attention's values)
+    std::size_t key_size = 0;   // s, the width of Z, Q and K
+};
+
+template <typename Visitor>
+void visit_fields(ModelGau& g, Visitor&& field) {
+    field("expansion", g.expansion);
+    field("keySize", g.key_size);
+}
+
 // AdamW (optim/adam.hpp), global-norm clipping (optim/clipping.hpp) and flooding
 // (losses/flooding.hpp, kexue.fm/archives/7643) of trainStep.
 struct ModelOptimizer {
@@ -117,6 +154,8 @@ struct TransformerConfig {
     std::size_t kv_heads = 0;  // 0: heads (resolved)
     std::size_t key_size = 0;  // 0: dModel/heads (resolved); may differ (kexue.fm/archives/7325)
     std::size_t ffn = 0;       // 0: 4·dModel (resolved)
+    BlockKind block = BlockKind::transformer;
+    ModelGau gau;              // block 'gau': e and s (heads must be 1: GAU is single-head)
     NormPlacement norm = NormPlacement::pre_rms;
     Objective objective = Objective::causal;
     double mask_rate = 0.15;
@@ -137,6 +176,8 @@ void visit_fields(TransformerConfig& c, Visitor&& field) {
     field("kvHeads", c.kv_heads);
     field("keySize", c.key_size);
     field("ffn", c.ffn);
+    field("block", c.block);
+    field("gau", c.gau);
     field("norm", c.norm);
     field("objective", c.objective);
     field("maskRate", c.mask_rate);
@@ -148,12 +189,14 @@ void visit_fields(TransformerConfig& c, Visitor&& field) {
     field("seed", c.seed);
 }
 
-// kvHeads, keySize and ffn filled in (0 → heads, dModel/heads, 4·dModel).
+// kvHeads, keySize and ffn filled in (0 → heads, dModel/heads, 4·dModel); for block 'gau' also
+// gau.expansion (0 → 2·dModel) and gau.keySize (0 → min(128, dModel)).
 TransformerConfig transformer_resolve(TransformerConfig config);
 
 // The first rule the (resolved) configuration breaks: vocab ≥ 2; dModel, layers, heads ≥ 1; dModel
 // a multiple of heads (the value heads are dModel/heads wide); heads a multiple of kvHeads; keySize
-// even with RoPE; maskRate in (0, 1) and vocab ≥ 3 for the masked objective (the last id is the mask
+// even with RoPE; block 'gau': heads = kvHeads = 1, gau.expansion ≥ 1, gau.keySize ≥ 1 and even
+// with RoPE (the transformer's keySize and ffn are then unused and unchecked); maskRate in (0, 1) and vocab ≥ 3 for the masked objective (the last id is the mask
 // token); the attention and optimizer numbers finite and in range; the parameters within the heap.
 Error transformer_validate(const TransformerConfig& config);
 
@@ -267,8 +310,9 @@ namespace model {
 struct FinetuneOptions {
     FinetuneMethod method = FinetuneMethod::lora;
     std::size_t rank = 8;
-    // Matrix kinds of every layer: 'wq', 'wk', 'wv', 'wo', 'w1', 'w2' (and for 'full' also
-    // 'embedding', 'norms'). Empty: every matrix of every layer ('full': every parameter).
+    // Matrix kinds of every layer: 'wq', 'wk', 'wv', 'wo', 'w1', 'w2' (block 'gau': 'wu', 'wv',
+    // 'wz', 'wo') and for 'full' also 'embedding', 'norms' (and for 'gau' 'scaleOffset', the
+    // per-dimension γ and β of Q and K). Empty: every matrix of every layer ('full': every parameter).
     std::vector<std::string> targets;
     double lr = 1e-3;
     double scale = 1.0;                // LoRA's s (W = W0 + s·A·B), GaLore's α

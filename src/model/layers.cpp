@@ -1,5 +1,5 @@
 // The float overloads of the layers (layers.hpp): the library's kernels (GEMM, RoPE, the fused
-// attention, the logsumexp row kernel) and a vectorised GELU.
+// attention, the logsumexp row kernel), a vectorised GELU and SiLU, and GAU's scale-offset and gate.
 #include "model/layers.hpp"
 
 #include <algorithm>
@@ -86,6 +86,74 @@ void gelu_backward(const float* dy, const float* x, std::size_t count, float* dx
         const float t = std::tanh(u);
         const float du = static_cast<float>(kGeluScale) * (1.0f + static_cast<float>(3 * kGeluCubic) * xi * xi);
         dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * xi * (1.0f - t * t) * du);
+    }
+}
+
+// ---- SiLU -------------------------------------------------------------------------------------
+
+namespace {
+
+// σ(x) = 1/(1 + e^{−x}): vexp_f32 clamps its argument to [−87, 88], where σ is already 0 or 1
+// in float, so the ends stay exact.
+inline Vec sigmoid_vec(Vec x) { return Vec(1.0f) / (Vec(1.0f) + simd::vexp_f32(-x)); }
+inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+}  // namespace
+
+void silu_forward(const float* x, std::size_t count, float* y) {
+    std::size_t i = 0;
+    for (; i + kVecWidth <= count; i += kVecWidth) {
+        const Vec xv = Vec::load_unaligned(x + i);
+        (xv * sigmoid_vec(xv)).store_unaligned(y + i);
+    }
+    for (; i < count; ++i) y[i] = x[i] * sigmoid(x[i]);
+}
+
+void silu_backward(const float* dy, const float* x, std::size_t count, float* dx) {
+    const Vec one(1.0f);
+    std::size_t i = 0;
+    for (; i + kVecWidth <= count; i += kVecWidth) {
+        const Vec xv = Vec::load_unaligned(x + i);
+        const Vec sv = sigmoid_vec(xv);
+        (Vec::load_unaligned(dy + i) * sv * xsimd::fma(xv, one - sv, one)).store_unaligned(dx + i);
+    }
+    for (; i < count; ++i) {
+        const float sg = sigmoid(x[i]);
+        dx[i] = dy[i] * sg * (1.0f + x[i] * (1.0f - sg));
+    }
+}
+
+// ---- scale-offset -------------------------------------------------------------------------------
+
+void scale_offset_forward(const float* z, const float* gamma, const float* beta, std::size_t n, std::size_t s,
+                          float* y) {
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < s; ++j) y[i * s + j] = z[i * s + j] * gamma[j] + beta[j];
+}
+
+void scale_offset_backward(const float* dy, const float* z, const float* gamma, std::size_t n, std::size_t s,
+                           float* dz, float* dgamma, float* dbeta, bool accumulate) {
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j < s; ++j) {
+            const float g = dy[i * s + j];  // read before dz (which may be dy) is written
+            if (dgamma) dgamma[j] += g * z[i * s + j];
+            if (dbeta) dbeta[j] += g;
+            dz[i * s + j] = accumulate ? dz[i * s + j] + g * gamma[j] : g * gamma[j];
+        }
+    }
+}
+
+// ---- gate ---------------------------------------------------------------------------------------
+
+void gate_forward(const float* u, const float* a, std::size_t count, float* y) {
+    for (std::size_t i = 0; i < count; ++i) y[i] = u[i] * a[i];
+}
+
+void gate_backward(const float* dy, const float* u, const float* a, std::size_t count, float* du, float* da) {
+    for (std::size_t i = 0; i < count; ++i) {
+        const float g = dy[i];  // du or da may be dy
+        du[i] = g * a[i];
+        da[i] = g * u[i];
     }
 }
 

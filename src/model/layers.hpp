@@ -17,6 +17,10 @@
 //   layernorm     x [N, D], g, b [D] → y, mean [N], rstd [N]     (Ba et al. 2016)
 //   linear        x [N, in] · W [in, out] → y [N, out]           (Su's convention y = x·W)
 //   gelu          x → 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³)))   (Hendrycks & Gimpel, tanh form)
+//   silu          x → x·σ(x)                                     (Swish; Ramachandran et al. 2017)
+//   scale-offset  z [N, s], γ, β [s] → z∘γ + β                   (GAU's Q and K from the shared Z)
+//   gate          u, a [count] → u∘a                             (GAU's U ⊙ A·V)
+//   gau           a [N, D] → y [N, D], the Gated Attention Unit   (Hua et al. 2022, arXiv 2202.10447)
 //   tied head     h [N, D] · Eᵀ → logits [N, V]
 //   cross-entropy logits [N, V], targets [N] → loss [N] = lse(logits) − logits[target]
 #pragma once
@@ -164,6 +168,42 @@ void gelu_backward(const Real* dy, const Real* x, std::size_t count, Real* dx) {
 void gelu_forward(const float* x, std::size_t count, float* y);
 void gelu_backward(const float* dy, const float* x, std::size_t count, float* dx);
 
+// ---- SiLU (Swish), GAU's φ: y = x·σ(x) -------------------------------------------------------
+//
+// Hua et al. use it for U, V and Z ("we use the Swish activation function", arXiv 2202.10447 §2).
+// The float pair (layers.cpp) is vectorised; the double twin is in layers_reference.cpp.
+
+// y = x·σ(x), elementwise over `count`.
+void silu_forward(const float* x, std::size_t count, float* y);
+void silu_forward(const double* x, std::size_t count, double* y);
+// dx = dy·σ(x)·(1 + x·(1 − σ(x))) (overwritten; dx may be dy).
+void silu_backward(const float* dy, const float* x, std::size_t count, float* dx);
+void silu_backward(const double* dy, const double* x, std::size_t count, double* dx);
+
+// ---- scale-offset: y = z∘γ + β per row (GAU's Q and K from the shared Z) ---------------------
+//
+// z [N, s], γ, β [s] → y [N, s]. The paper's "cheap per-dim transformations" of one shared Z make
+// Q and K (§2, "OffsetScale"), so that the block pays for one s-wide projection instead of two.
+
+void scale_offset_forward(const float* z, const float* gamma, const float* beta, std::size_t n, std::size_t s,
+                          float* y);
+void scale_offset_forward(const double* z, const double* gamma, const double* beta, std::size_t n, std::size_t s,
+                          double* y);
+// dz = dy∘γ (overwritten, or added when accumulate; dz may be dy); dγ += Σ_rows dy∘z and
+// dβ += Σ_rows dy (each skipped when null: a frozen tensor).
+void scale_offset_backward(const float* dy, const float* z, const float* gamma, std::size_t n, std::size_t s,
+                           float* dz, float* dgamma, float* dbeta, bool accumulate);
+void scale_offset_backward(const double* dy, const double* z, const double* gamma, std::size_t n, std::size_t s,
+                           double* dz, double* dgamma, double* dbeta, bool accumulate);
+
+// ---- gate: y = u∘a (GAU's U ⊙ A·V) ------------------------------------------------------------
+
+void gate_forward(const float* u, const float* a, std::size_t count, float* y);
+void gate_forward(const double* u, const double* a, std::size_t count, double* y);
+// du = dy∘a, da = dy∘u (overwritten; either may be dy).
+void gate_backward(const float* dy, const float* u, const float* a, std::size_t count, float* du, float* da);
+void gate_backward(const double* dy, const double* u, const double* a, std::size_t count, double* du, double* da);
+
 // ---- products (GEMM in float, naive loops in double) ----------------------------------------
 
 // C [m, n] (+)= op(A) · op(B), op(A) m×k (A stored k×m when ta), op(B) k×n (B stored n×k when tb).
@@ -210,6 +250,109 @@ void fused_attention_backward(const AttentionShape& shape, const AttentionOption
 void fused_attention_backward(const AttentionShape& shape, const AttentionOptions& options, const double* q,
                         const double* k, const double* v, const double* o, const double* logsumexp,
                         const double* d_o, double* dq, double* dk, double* dv);
+
+// ---- the Gated Attention Unit (block 'gau') ---------------------------------------------------
+//
+// Hua et al. 2022, "Transformer Quality in Linear Time" (arXiv 2202.10447), §2; Su's reading in
+// kexue.fm/archives/8934 and 9052. With a [N, D] the normed input of the block (N = B·S rows):
+//   U = φ(a·Wu), V = φ(a·Wv)      [N, e]      φ = SiLU
+//   Z = φ(a·Wz)                   [N, s]
+//   Q = Z∘γq + βq, K = Z∘γk + βk  [N, s]      then RoPE at the rows' positions
+//   A·V = attention(Q, K, V)      [N, e]      the fused kernel, one head (dk = s, dv = e): never an
+//                                             N×N buffer; the model's scale and normalisation
+//                                             (the paper's relu²(·)/n is normalize 'relu2')
+//   y = (U ⊙ A·V)·Wo              [N, D]
+// The model adds the residual and places the norm (model.hpp).
+struct GauShape {
+    std::size_t batch = 0, seq = 0, d = 0, e = 0, s = 0;
+};
+
+template <typename Real>
+struct GauWeights {
+    const Real *wu, *wv, *wz, *q_scale, *q_offset, *k_scale, *k_offset, *wo;
+};
+
+// Weight gradients, accumulated (+=); a null one is not computed (a frozen tensor).
+template <typename Real>
+struct GauGrads {
+    Real *wu, *wv, *wz, *q_scale, *q_offset, *k_scale, *k_offset, *wo;
+};
+
+// What the forward pass keeps for the backward one: upre, u, vpre, v, att, gate [N, e];
+// zpre, z, q, k [N, s] (q, k after RoPE); lse [B, 1, S].
+template <typename Real>
+struct GauActs {
+    Real *upre, *u, *vpre, *v, *zpre, *z, *q, *k, *att, *lse, *gate;
+};
+
+// RoPE of Q and K at positions [B·S] (null: no RoPE).
+struct GauRope {
+    const double* positions = nullptr;
+    double base = 10000.0;
+};
+
+// y [N, D] (overwritten). With a KV cache (generation, batch 1) acts.k and acts.v point at the
+// cache's rows for these tokens, and keys/values [seq_k, s] / [seq_k, e] are the whole cache.
+template <typename Real>
+void gau_forward(const GauShape& g, const AttentionOptions& options, const GauRope& rope, const GauWeights<Real>& w,
+                 const Real* a, const GauActs<Real>& acts, Real* y, const Real* keys = nullptr,
+                 const Real* values = nullptr, std::size_t seq_k = 0) {
+    const std::size_t n = g.batch * g.seq;
+    linear_forward(a, w.wu, n, g.d, g.e, acts.upre);
+    silu_forward(acts.upre, n * g.e, acts.u);
+    linear_forward(a, w.wv, n, g.d, g.e, acts.vpre);
+    silu_forward(acts.vpre, n * g.e, acts.v);
+    linear_forward(a, w.wz, n, g.d, g.s, acts.zpre);
+    silu_forward(acts.zpre, n * g.s, acts.z);
+    scale_offset_forward(acts.z, w.q_scale, w.q_offset, n, g.s, acts.q);
+    scale_offset_forward(acts.z, w.k_scale, w.k_offset, n, g.s, acts.k);
+    if (rope.positions) {
+        for (std::size_t b = 0; b < g.batch; ++b) {
+            rope_rows(acts.q + b * g.seq * g.s, g.seq, 1, g.s, rope.positions + b * g.seq, rope.base, false);
+            rope_rows(acts.k + b * g.seq * g.s, g.seq, 1, g.s, rope.positions + b * g.seq, rope.base, false);
+        }
+    }
+    const AttentionShape shape{g.batch, g.seq, keys ? seq_k : g.seq, 1, 1, g.s, g.e};
+    fused_attention_forward(shape, options, acts.q, keys ? keys : acts.k, values ? values : acts.v, acts.att, acts.lse);
+    gate_forward(acts.u, acts.att, n * g.e, acts.gate);
+    linear_forward(acts.gate, w.wo, n, g.e, g.d, y);
+}
+
+// Scratch of the backward pass: dgate, du, dv [N, e]; dq, dk [N, s].
+template <typename Real>
+struct GauScratch {
+    Real *dgate, *du, *dv, *dq, *dk;
+};
+
+// da [N, D] (overwritten) and the weight gradients (+=) from dy [N, D], after gau_forward on the
+// same rows (no cache).
+template <typename Real>
+void gau_backward(const GauShape& g, const AttentionOptions& options, const GauRope& rope, const GauWeights<Real>& w,
+                  const Real* a, const GauActs<Real>& acts, const Real* dy, const GauGrads<Real>& grads,
+                  const GauScratch<Real>& t, Real* da) {
+    const std::size_t n = g.batch * g.seq;
+    // y = gate·Wo, gate = U ⊙ A·V: the gate's gradient becomes d(A·V) in place.
+    linear_backward(dy, acts.gate, w.wo, n, g.e, g.d, t.dgate, grads.wo);
+    gate_backward(t.dgate, acts.u, acts.att, n * g.e, t.du, t.dgate);
+    const AttentionShape shape{g.batch, g.seq, g.seq, 1, 1, g.s, g.e};
+    fused_attention_backward(shape, options, acts.q, acts.k, acts.v, acts.att, acts.lse, t.dgate, t.dq, t.dk, t.dv);
+    if (rope.positions) {
+        // The kernel's gradients are w.r.t. the rotated q and k: R_mᵀ = R_{−m}.
+        for (std::size_t b = 0; b < g.batch; ++b) {
+            rope_rows(t.dq + b * g.seq * g.s, g.seq, 1, g.s, rope.positions + b * g.seq, rope.base, true);
+            rope_rows(t.dk + b * g.seq * g.s, g.seq, 1, g.s, rope.positions + b * g.seq, rope.base, true);
+        }
+    }
+    silu_backward(t.du, acts.upre, n * g.e, t.du);
+    silu_backward(t.dv, acts.vpre, n * g.e, t.dv);
+    // Q and K share Z: dZ = dQ∘γq + dK∘γk, gathered in dq.
+    scale_offset_backward(t.dq, acts.z, w.q_scale, n, g.s, t.dq, grads.q_scale, grads.q_offset, false);
+    scale_offset_backward(t.dk, acts.z, w.k_scale, n, g.s, t.dq, grads.k_scale, grads.k_offset, true);
+    silu_backward(t.dq, acts.zpre, n * g.s, t.dq);
+    linear_backward(t.du, a, w.wu, n, g.d, g.e, da, grads.wu);
+    linear_backward(t.dv, a, w.wv, n, g.d, g.e, da, grads.wv, true);
+    linear_backward(t.dq, a, w.wz, n, g.d, g.s, da, grads.wz, true);
+}
 
 // ---- softmax cross-entropy, fused with a stable logsumexp -----------------------------------
 //

@@ -1,5 +1,6 @@
 // The double overloads of the layers (layers.hpp): naive products and the kernels' double
 // reference twins. Linked into the tests only, like the other *_reference files.
+#include <cmath>
 #include <vector>
 
 #include "attention/rope.hpp"
@@ -15,6 +16,50 @@ void matmul(std::size_t m, std::size_t k, std::size_t n, bool ta, bool tb, const
             for (std::size_t p = 0; p < k; ++p) sum += (ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
             c[i * n + j] = accumulate ? c[i * n + j] + sum : sum;
         }
+    }
+}
+
+// The double twins of the GAU layers (layers.cpp has the float ones): plain loops, the same
+// formulas.
+
+void silu_forward(const double* x, std::size_t count, double* y) {
+    for (std::size_t i = 0; i < count; ++i) y[i] = x[i] / (1.0 + std::exp(-x[i]));
+}
+
+void silu_backward(const double* dy, const double* x, std::size_t count, double* dx) {
+    for (std::size_t i = 0; i < count; ++i) {
+        const double sg = 1.0 / (1.0 + std::exp(-x[i]));
+        dx[i] = dy[i] * sg * (1.0 + x[i] * (1.0 - sg));
+    }
+}
+
+void scale_offset_forward(const double* z, const double* gamma, const double* beta, std::size_t n, std::size_t s,
+                          double* y) {
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < s; ++j) y[i * s + j] = z[i * s + j] * gamma[j] + beta[j];
+}
+
+void scale_offset_backward(const double* dy, const double* z, const double* gamma, std::size_t n, std::size_t s,
+                           double* dz, double* dgamma, double* dbeta, bool accumulate) {
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j < s; ++j) {
+            const double g = dy[i * s + j];
+            if (dgamma) dgamma[j] += g * z[i * s + j];
+            if (dbeta) dbeta[j] += g;
+            dz[i * s + j] = accumulate ? dz[i * s + j] + g * gamma[j] : g * gamma[j];
+        }
+    }
+}
+
+void gate_forward(const double* u, const double* a, std::size_t count, double* y) {
+    for (std::size_t i = 0; i < count; ++i) y[i] = u[i] * a[i];
+}
+
+void gate_backward(const double* dy, const double* u, const double* a, std::size_t count, double* du, double* da) {
+    for (std::size_t i = 0; i < count; ++i) {
+        const double g = dy[i];
+        du[i] = g * a[i];
+        da[i] = g * u[i];
     }
 }
 

@@ -25,11 +25,14 @@
 
 #include "core/random.hpp"
 #include "model/config.hpp"
+#include "model/layers.hpp"
 
 namespace kexue::model {
 
 // What a tensor is, for names, initialisation, weight decay and fine-tuning targets.
-enum class TensorKind { embedding, norm_gain, norm_bias, wq, wk, wv, wo, w1, w2 };
+// GAU layers (block 'gau') use wv and wo for their V and output projections, wu and wz for U and Z,
+// qk_scale and qk_offset for the γ and β of Q and K.
+enum class TensorKind { embedding, norm_gain, norm_bias, wq, wk, wv, wo, w1, w2, wu, wz, qk_scale, qk_offset };
 
 struct TensorInfo {
     std::string name;                // "layers.0.attn.wq", the safetensors name
@@ -121,6 +124,9 @@ private:
         std::vector<Real> norm2, rstd2;                 // pre: RMSNorm(mid)
         std::vector<Real> hpre, hact;
         std::vector<Real> s2, mean_out, rstd_out;  // post: s2 = α·mid + h·W2
+        // Block 'gau' (layers.hpp, gau_forward): norm1/rstd1 (pre) or s1/mid stats (post) as above,
+        // q, k, v, att, lse as above (one head), and these.
+        std::vector<Real> upre, u, vpre, zpre, z, gate;
     };
 
     Real* param(std::size_t tensor) { return params_.data() + tensors_[tensor].offset; }
@@ -135,6 +141,11 @@ private:
     void backward_layers(const std::int32_t* inputs, std::size_t batch, std::size_t seq, const double* positions);
     AttentionOptions attention_options() const;
     Real alpha() const;  // DeepNorm's residual scale (1 for post-ln)
+    // Block 'gau': layer l's weights, gradients (null where frozen), activations and sizes.
+    GauWeights<Real> gau_weights(std::size_t l);
+    GauGrads<Real> gau_grads(std::size_t l);
+    GauActs<Real> gau_acts(std::size_t l);
+    GauShape gau_shape(std::size_t batch, std::size_t seq) const;
 
     TransformerConfig config_;
     std::vector<TensorInfo> tensors_;
@@ -149,10 +160,12 @@ private:
     double last_norm_ = 0;
     Xoshiro256 rng_;
 
-    // Tensor indices: embedding, per layer [norm1 g, (b), wq, wk, wv, wo, norm2 g, (b), w1, w2], final norm.
+    // Tensor indices: embedding, per layer [norm1 g, (b), wq, wk, wv, wo, norm2 g, (b), w1, w2]
+    // (block 'gau': [norm1 g, (b), wu, wv, wz, q_scale, q_offset, k_scale, k_offset, wo]), final norm.
     std::size_t embedding_ = 0, final_norm_ = 0;
     struct LayerParams {
-        std::size_t norm1_g, norm1_b, wq, wk, wv, wo, norm2_g, norm2_b, w1, w2;
+        std::size_t norm1_g = 0, norm1_b = 0, wq = 0, wk = 0, wv = 0, wo = 0, norm2_g = 0, norm2_b = 0, w1 = 0, w2 = 0;
+        std::size_t wu = 0, wz = 0, q_scale = 0, q_offset = 0, k_scale = 0, k_offset = 0;
     };
     std::vector<LayerParams> layer_params_;
 

@@ -30,6 +30,19 @@ TransformerModel<Real>::TransformerModel(const TransformerConfig& config)
     embedding_ = index++;
     layer_params_.resize(config.layers);
     for (LayerParams& p : layer_params_) {
+        if (config.block == BlockKind::gau) {
+            p.norm1_g = index++;
+            p.norm1_b = post ? index++ : 0;
+            p.wu = index++;
+            p.wv = index++;
+            p.wz = index++;
+            p.q_scale = index++;
+            p.q_offset = index++;
+            p.k_scale = index++;
+            p.k_offset = index++;
+            p.wo = index++;
+            continue;
+        }
         p.norm1_g = index++;
         p.norm1_b = post ? index++ : 0;
         p.wq = index++;
@@ -52,26 +65,34 @@ TransformerModel<Real>::TransformerModel(const TransformerConfig& config)
 // GPT-2's initialisation for pre-rms (N(0, σ²), the residual outputs Wo and W2 scaled by 1/√(2L)),
 // N(0, σ²) for post-ln, and DeepNet's for deepnorm: Xavier-normal with gain β = (8L)^(−1/4) on
 // Wv, Wo, W1, W2 and gain 1 on Wq, Wk (arXiv 2203.00555, Figure 2; kexue.fm/archives/8978).
+// Block 'gau' has one residual branch per layer instead of two, so M = L sub-layers where a
+// transformer has 2L: Wo scaled by 1/√L (pre-rms), and DeepNet's α = M^(1/4), β = (4M)^(−1/4)
+// (its (2L)^(1/4), (8L)^(−1/4) written per sub-layer) with gain 1 on Wz (Q's and K's projection);
+// γ = 1 and β = 0 for the scale-offset of Q and K (the identity at the start, as Su's bert4keras
+// ScaleOffset).
 template <typename Real>
 void TransformerModel<Real>::init_parameters() {
     const double layers = static_cast<double>(config_.layers);
-    const double beta = std::pow(8.0 * layers, -0.25);
+    const bool gau = config_.block == BlockKind::gau;
+    const double sublayers = gau ? layers : 2.0 * layers;
+    const double beta = std::pow(4.0 * sublayers, -0.25);
     for (const TensorInfo& t : tensors_) {
         Real* p = params_.data() + t.offset;
-        if (t.kind == TensorKind::norm_gain) {
+        if (t.kind == TensorKind::norm_gain || t.kind == TensorKind::qk_scale) {
             std::fill(p, p + t.size, Real(1));
             continue;
         }
-        if (t.kind == TensorKind::norm_bias) {
+        if (t.kind == TensorKind::norm_bias || t.kind == TensorKind::qk_offset) {
             std::fill(p, p + t.size, Real(0));
             continue;
         }
         double std = config_.init_std;
         if (t.kind != TensorKind::embedding) {
             if (config_.norm == NormPlacement::pre_rms) {
-                if (t.kind == TensorKind::wo || t.kind == TensorKind::w2) std /= std::sqrt(2.0 * layers);
+                if (t.kind == TensorKind::wo || t.kind == TensorKind::w2) std /= std::sqrt(sublayers);
             } else if (config_.norm == NormPlacement::deepnorm) {
-                const double gain = (t.kind == TensorKind::wq || t.kind == TensorKind::wk) ? 1.0 : beta;
+                const double gain =
+                    (t.kind == TensorKind::wq || t.kind == TensorKind::wk || t.kind == TensorKind::wz) ? 1.0 : beta;
                 std = gain * std::sqrt(2.0 / static_cast<double>(t.shape[0] + t.shape[1]));
             }
         }
@@ -82,8 +103,38 @@ void TransformerModel<Real>::init_parameters() {
 
 template <typename Real>
 Real TransformerModel<Real>::alpha() const {
-    if (config_.norm == NormPlacement::deepnorm) return static_cast<Real>(std::pow(2.0 * double(config_.layers), 0.25));
+    if (config_.norm == NormPlacement::deepnorm) {
+        const double sublayers = double(config_.layers) * (config_.block == BlockKind::gau ? 1.0 : 2.0);
+        return static_cast<Real>(std::pow(sublayers, 0.25));
+    }
     return Real(1);
+}
+
+template <typename Real>
+GauWeights<Real> TransformerModel<Real>::gau_weights(std::size_t l) {
+    const LayerParams& P = layer_params_[l];
+    return {param(P.wu),      param(P.wv),      param(P.wz),      param(P.q_scale),
+            param(P.q_offset), param(P.k_scale), param(P.k_offset), param(P.wo)};
+}
+
+template <typename Real>
+GauGrads<Real> TransformerModel<Real>::gau_grads(std::size_t l) {
+    const LayerParams& P = layer_params_[l];
+    return {grad_if_trainable(P.wu),       grad_if_trainable(P.wv),      grad_if_trainable(P.wz),
+            grad_if_trainable(P.q_scale),  grad_if_trainable(P.q_offset), grad_if_trainable(P.k_scale),
+            grad_if_trainable(P.k_offset), grad_if_trainable(P.wo)};
+}
+
+template <typename Real>
+GauActs<Real> TransformerModel<Real>::gau_acts(std::size_t l) {
+    LayerActs& A = acts_[l];
+    return {A.upre.data(), A.u.data(), A.vpre.data(), A.v.data(),   A.zpre.data(), A.z.data(),
+            A.q.data(),    A.k.data(), A.att.data(),  A.lse.data(), A.gate.data()};
+}
+
+template <typename Real>
+GauShape TransformerModel<Real>::gau_shape(std::size_t batch, std::size_t seq) const {
+    return {batch, seq, config_.d_model, config_.gau.expansion, config_.gau.key_size};
 }
 
 template <typename Real>
@@ -132,6 +183,38 @@ void TransformerModel<Real>::ensure_activations(std::size_t batch, std::size_t s
     const bool post = c.norm != NormPlacement::pre_rms;
     resid_.assign(c.layers + 1, std::vector<Real>(n * d));
     acts_.resize(c.layers);
+    if (c.block == BlockKind::gau) {
+        const std::size_t e = c.gau.expansion, s = c.gau.key_size;
+        for (LayerActs& a : acts_) {
+            if (!post) {
+                a.norm1.assign(n * d, 0);
+                a.rstd1.assign(n, 0);
+            } else {
+                a.s1.assign(n * d, 0);
+                a.mean_mid.assign(n, 0);
+                a.rstd_mid.assign(n, 0);
+            }
+            for (auto* buffer : {&a.upre, &a.u, &a.vpre, &a.v, &a.att, &a.gate}) buffer->assign(n * e, 0);
+            for (auto* buffer : {&a.zpre, &a.z, &a.q, &a.k}) buffer->assign(n * s, 0);
+            a.lse.assign(n, 0);
+        }
+        if (!post) {
+            final_norm_out_.assign(n * d, 0);
+            final_rstd_.assign(n, 0);
+        }
+        logits_.assign(n * c.vocab, 0);
+        dlogits_.assign(n * c.vocab, 0);
+        losses_.assign(n, 0);
+        for (auto* buffer : {&dx_, &dmid_, &dtmp_, &dnorm_}) buffer->assign(n * d, 0);
+        dq_.assign(n * s, 0);
+        dk_.assign(n * s, 0);
+        dv_.assign(n * e, 0);
+        datt_.assign(n * e, 0);
+        dh_.assign(n * e, 0);
+        inputs_.assign(n, 0);
+        targets_.assign(n, 0);
+        return;
+    }
     for (LayerActs& a : acts_) {
         if (!post) {
             a.norm1.assign(n * d, 0);
@@ -233,6 +316,36 @@ void TransformerModel<Real>::forward_layers(const std::int32_t* inputs, std::siz
             rmsnorm_forward(x, param(P.norm1_g), n, d, eps, A.norm1.data(), A.rstd1.data());
             in = A.norm1.data();
         }
+        if (c.block == BlockKind::gau) {
+            // pre-rms: out = x + GAU(RMSNorm(x)); post-ln / deepnorm: out = LN(α·x + GAU(x)).
+            const GauShape g = gau_shape(batch, seq);
+            GauActs<Real> acts = gau_acts(l);
+            GauRope rope;
+            if (c.attention.rope) rope = GauRope{positions, c.attention.rope->base};
+            const Real *keys = nullptr, *values = nullptr;
+            std::size_t seq_k = 0;
+            if (use_cache) {
+                if (cache_k_[l].empty()) {
+                    cache_k_[l].assign(c.max_seq * g.s, 0);
+                    cache_v_[l].assign(c.max_seq * g.e, 0);
+                }
+                acts.k = cache_k_[l].data() + cache_length_ * g.s;
+                acts.v = cache_v_[l].data() + cache_length_ * g.e;
+                keys = cache_k_[l].data();
+                values = cache_v_[l].data();
+                seq_k = cache_length_ + seq;
+            }
+            Real* y = post ? A.s1.data() : out;
+            gau_forward(g, options, rope, gau_weights(l), in, acts, y, keys, values, seq_k);
+            if (!post) {
+                for (std::size_t i = 0; i < n * d; ++i) out[i] += x[i];
+            } else {
+                for (std::size_t i = 0; i < n * d; ++i) A.s1[i] += a * x[i];
+                layernorm_forward(A.s1.data(), param(P.norm1_g), param(P.norm1_b), n, d, eps, out, A.mean_mid.data(),
+                                  A.rstd_mid.data());
+            }
+            continue;
+        }
         Real* k = A.k.data();
         Real* v = A.v.data();
         std::size_t seq_k = seq;
@@ -315,6 +428,27 @@ void TransformerModel<Real>::backward_layers(const std::int32_t* inputs, std::si
         const LayerParams& P = layer_params_[l];
         const Real* x = resid_[l].data();
         // dx_ holds dL/dx_{l+1} on entry and dL/dx_l on exit.
+        if (c.block == BlockKind::gau) {
+            GauRope rope;
+            if (c.attention.rope) rope = GauRope{positions, c.attention.rope->base};
+            const GauScratch<Real> scratch{datt_.data(), dh_.data(), dv_.data(), dq_.data(), dk_.data()};
+            if (!post) {
+                // out = x + GAU(RMSNorm(x))
+                gau_backward(gau_shape(batch, seq), options, rope, gau_weights(l), A.norm1.data(), gau_acts(l),
+                             dx_.data(), gau_grads(l), scratch, dnorm_.data());
+                rmsnorm_backward(dnorm_.data(), x, param(P.norm1_g), A.rstd1.data(), n, d, dtmp_.data(),
+                                 grad_if_trainable(P.norm1_g));
+                for (std::size_t i = 0; i < n * d; ++i) dx_[i] += dtmp_[i];
+            } else {
+                // out = LN(s1), s1 = α·x + GAU(x)
+                layernorm_backward(dx_.data(), A.s1.data(), param(P.norm1_g), A.mean_mid.data(), A.rstd_mid.data(), n,
+                                   d, dtmp_.data(), grad_if_trainable(P.norm1_g), grad_if_trainable(P.norm1_b));
+                gau_backward(gau_shape(batch, seq), options, rope, gau_weights(l), x, gau_acts(l), dtmp_.data(),
+                             gau_grads(l), scratch, dnorm_.data());
+                for (std::size_t i = 0; i < n * d; ++i) dx_[i] = a * dtmp_[i] + dnorm_[i];
+            }
+            continue;
+        }
         if (!post) {
             // out = mid + hact·W2
             std::copy(dx_.begin(), dx_.begin() + n * d, dmid_.begin());

@@ -358,7 +358,10 @@ Error transformer_config_from_metadata(const std::vector<std::pair<std::string, 
     }
     // Fields added after the first files were written, with the behaviour those files had: a file
     // without the key loads as the model it was saved from (the format's version stays "1").
-    static const std::pair<const char*, const char*> kAddedLater[] = {{"config.attention.normalize", "softmax"}};
+    static const std::pair<const char*, const char*> kAddedLater[] = {{"config.attention.normalize", "softmax"},
+                                                                       {"config.block", "transformer"},
+                                                                       {"config.gau.expansion", "0"},
+                                                                       {"config.gau.keySize", "0"}};
     for (const auto& [key, value] : kAddedLater) values.emplace(key, value);
     std::vector<std::string> used;
     MetadataReader reader{"config.", &values, &used, {}};
@@ -405,9 +408,11 @@ Error Transformer::load(const std::uint8_t* bytes, std::size_t size, std::unique
     if (Error e = transformer_validate(config)) {
         return range_error_text("bytes", "bytes: the saved configuration is invalid: " + e.text);
     }
-    if (transformer_resolve(config).kv_heads != config.kv_heads || transformer_resolve(config).key_size != config.key_size ||
-        transformer_resolve(config).ffn != config.ffn) {
-        return range_error_text("bytes", "bytes: the saved configuration is not resolved (kvHeads, keySize, ffn must be set)");
+    const TransformerConfig resolved = transformer_resolve(config);
+    if (resolved.kv_heads != config.kv_heads || resolved.key_size != config.key_size || resolved.ffn != config.ffn ||
+        resolved.gau.expansion != config.gau.expansion || resolved.gau.key_size != config.gau.key_size) {
+        return range_error_text("bytes", "bytes: the saved configuration is not resolved (kvHeads, keySize, ffn and, "
+                                         "for block 'gau', gau.expansion and gau.keySize must be set)");
     }
     const std::vector<TensorInfo> expected = transformer_tensors(config);
     std::map<std::string, const SafetensorsEntry*> entries;

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "../helpers/validation.hpp"
@@ -718,6 +720,274 @@ TEST(TransformerValidate, TargetRules) {
     call.targets = nullptr;
     call.with_targets = true;
     EXPECT_EQ(train_call_validate(c, call).parameter, "targets");
+}
+
+// ---- block 'gau' (the Gated Attention Unit, arXiv 2202.10447; kexue.fm/archives/8934, 9052) -------
+
+TransformerConfig gau_config(NormPlacement norm, AttentionNormalize normalize = AttentionNormalize::softmax) {
+    TransformerConfig c;
+    c.vocab = 13;
+    c.d_model = 8;
+    c.layers = 2;
+    c.heads = 1;
+    c.block = BlockKind::gau;
+    c.gau.expansion = 12;
+    c.gau.key_size = 6;
+    c.norm = norm;
+    c.attention.scale = AttentionScale::entropy;  // Su's softmax with the entropy scale (9052)
+    c.attention.base_len = 4;
+    c.attention.normalize = normalize;
+    c.max_seq = 32;
+    c.init_std = 0.3;
+    c.seed = 7;
+    return transformer_resolve(c);
+}
+
+using GauCase = std::tuple<NormPlacement, AttentionNormalize>;
+class GauModel : public ::testing::TestWithParam<GauCase> {};
+
+// The float64 GAU model's analytic gradient equals central differences of its loss, for every tensor.
+TEST_P(GauModel, DoubleModelGradientMatchesFiniteDifferences) {
+    TransformerConfig c = gau_config(std::get<0>(GetParam()), std::get<1>(GetParam()));
+    ASSERT_FALSE(transformer_validate(c));
+    TransformerModel<double> model(c);
+    TrainCall call{2, 5, PositionMode::sequential, 0, 0};
+    const std::vector<double> positions = {0, 2, 3, 7, 19, 1, 4, 5, 6, 8};
+    call.given = positions.data();
+    call.given_count = positions.size();
+    const auto tokens = random_tokens(2 * 6, c.vocab, 11);
+    model.forward_backward(tokens.data(), call, true, nullptr);
+    const std::vector<double> analytic = model.gradients();
+    Xoshiro256 pick(5);
+    for (const TensorInfo& t : model.tensors()) {
+        for (int trial = 0; trial < 4; ++trial) {
+            const std::size_t i = t.offset + static_cast<std::size_t>(pick.uniform() * double(t.size));
+            double& p = model.parameters()[i];
+            const double saved = p, h = 1e-5;
+            p = saved + h;
+            const double up = model.forward_backward(tokens.data(), call, false, nullptr);
+            p = saved - h;
+            const double down = model.forward_backward(tokens.data(), call, false, nullptr);
+            p = saved;
+            const double numeric = (up - down) / (2 * h);
+            EXPECT_NEAR(analytic[i], numeric, 1e-6 + 1e-5 * std::fabs(numeric)) << t.name << " entry " << i - t.offset;
+        }
+    }
+}
+
+// The float GAU model trained side by side with its float64 twin: the losses agree step by step.
+TEST_P(GauModel, FloatModelTracksTheFloat64ReferenceOverTrainingSteps) {
+    TransformerConfig c = gau_config(std::get<0>(GetParam()), std::get<1>(GetParam()));
+    c.init_std = 0.05;
+    c.optimizer.lr = 3e-3;
+    c.optimizer.weight_decay = 0.01;
+    TransformerModel<float> f(c);
+    TransformerModel<double> d(c);
+    d.parameters().assign(f.parameters().begin(), f.parameters().end());
+    const TrainCall call{3, 7, PositionMode::random, 24, 0};
+    for (int step = 0; step < 5; ++step) {
+        const auto tokens = random_tokens(3 * 8, c.vocab, 100 + step);
+        const double lf = f.train_step(tokens.data(), call);
+        const double ld = d.train_step(tokens.data(), call);
+        EXPECT_NEAR(lf, ld, 1e-4 * ld) << "step " << step;
+    }
+    double max_diff = 0;
+    for (std::size_t i = 0; i < f.parameters().size(); ++i)
+        max_diff = std::max(max_diff, std::fabs(double(f.parameters()[i]) - d.parameters()[i]));
+    EXPECT_LT(max_diff, 1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Gau, GauModel,
+    ::testing::Values(GauCase(NormPlacement::pre_rms, AttentionNormalize::softmax),
+                      GauCase(NormPlacement::post_ln, AttentionNormalize::softmax),
+                      GauCase(NormPlacement::deepnorm, AttentionNormalize::softmax),
+                      GauCase(NormPlacement::pre_rms, AttentionNormalize::relu2),
+                      GauCase(NormPlacement::pre_rms, AttentionNormalize::l2)),
+    [](const auto& info) {
+        const std::string norm = enum_name(std::get<0>(info.param));
+        const std::string normalize = enum_name(std::get<1>(info.param));
+        return std::string(norm == "pre-rms" ? "PreRms" : norm == "post-ln" ? "PostLn" : "DeepNorm") +
+               (normalize == "softmax" ? "Softmax" : normalize == "relu2" ? "Relu2" : "L2");
+    });
+
+TEST(Gau, KvCacheGenerationEqualsFullRecomputation) {
+    for (NormPlacement norm : {NormPlacement::pre_rms, NormPlacement::deepnorm}) {
+        TransformerConfig c = gau_config(norm);
+        TransformerModel<float> model(c);
+        const std::size_t length = 12;
+        auto tokens = random_tokens(length + 1, c.vocab, 21);
+        const TrainCall call{1, length, PositionMode::sequential, 0, 0};
+        model.forward_backward(tokens.data(), call, false, nullptr);
+        const std::vector<float> full = model.last_logits();
+        model.reset_cache();
+        std::vector<float> logits, cached;
+        model.forward_cached(tokens.data(), 5, logits);
+        cached = logits;
+        for (std::size_t i = 5; i < length; ++i) {
+            model.forward_cached(tokens.data() + i, 1, logits);
+            cached.insert(cached.end(), logits.begin(), logits.end());
+        }
+        ASSERT_EQ(cached.size(), full.size());
+        for (std::size_t i = 0; i < full.size(); ++i) EXPECT_NEAR(cached[i], full[i], 1e-4) << i;
+    }
+}
+
+TEST(Gau, ResolvesItsSizesAndCountsItsParameters) {
+    TransformerConfig c;
+    c.vocab = 256;
+    c.d_model = 64;
+    c.layers = 3;
+    c.heads = 1;
+    c.block = BlockKind::gau;
+    c = transformer_resolve(c);
+    EXPECT_EQ(c.gau.expansion, 128u);  // 2·dModel
+    EXPECT_EQ(c.gau.key_size, 64u);    // min(128, dModel)
+    EXPECT_EQ(c.kv_heads, 1u);
+    c.d_model = 512;
+    c.gau = ModelGau{};
+    EXPECT_EQ(transformer_resolve(c).gau.key_size, 128u);
+    // A 'transformer' model keeps gau at 0 (and its files with it).
+    TransformerConfig t = small_config(NormPlacement::pre_rms);
+    EXPECT_EQ(t.gau.expansion, 0u);
+    EXPECT_EQ(t.gau.key_size, 0u);
+    // The parameter count is the tensors' total, for every norm placement: per layer a norm, 3·D·e,
+    // D·s and 4·s.
+    for (NormPlacement norm : {NormPlacement::pre_rms, NormPlacement::post_ln, NormPlacement::deepnorm}) {
+        const TransformerConfig g = gau_config(norm);
+        TransformerModel<float> model(g);
+        EXPECT_EQ(transformer_parameter_count(g), model.parameters().size());
+        const std::uint64_t layer = (norm == NormPlacement::pre_rms ? 8 : 16) + 3 * 8 * 12 + 8 * 6 + 4 * 6;
+        EXPECT_EQ(transformer_parameter_count(g), 13 * 8 + 2 * layer + (norm == NormPlacement::pre_rms ? 8 : 0));
+    }
+    // The activations of a GAU step: less than the transformer's at the same width (one block, no FFN).
+    EXPECT_LT(transformer_activation_floats(gau_config(NormPlacement::pre_rms), 2, 16),
+              transformer_activation_floats(small_config(NormPlacement::pre_rms), 2, 16) * 2);
+    EXPECT_GT(transformer_activation_floats(gau_config(NormPlacement::pre_rms), 2, 16), 2u * 16 * 2 * (6 * 12 + 4 * 6));
+}
+
+TEST(Gau, LearnsARepeatingPattern) {
+    TransformerConfig c = gau_config(NormPlacement::pre_rms);
+    c.attention.scale = AttentionScale::standard;
+    c.d_model = 16;
+    c.gau.expansion = 32;
+    c.gau.key_size = 8;
+    c.init_std = 0.02;
+    c.optimizer.lr = 1e-2;
+    c = transformer_resolve(c);
+    Transformer t(c);
+    std::vector<std::int32_t> tokens(4 * 17);
+    for (std::size_t r = 0; r < 4; ++r)
+        for (std::size_t i = 0; i < 17; ++i) tokens[r * 17 + i] = static_cast<std::int32_t>((i * 3 + r) % 7);
+    const TrainCall call{4, 16, PositionMode::sequential, 0, 0};
+    const double first = t.train_step(tokens.data(), call).loss;
+    double last = first;
+    for (int step = 0; step < 60; ++step) last = t.train_step(tokens.data(), call).loss;
+    EXPECT_LT(last, first / 5) << first << " → " << last;
+}
+
+TEST(Gau, SaveLoadRoundTripIsBitExactAndKeepsTheBlock) {
+    TransformerConfig c = gau_config(NormPlacement::post_ln, AttentionNormalize::relu2);
+    Transformer t(c);
+    const auto tokens = random_tokens(2 * 7, c.vocab, 3);
+    const TrainCall call{2, 6, PositionMode::sequential, 0, 0};
+    t.train_step(tokens.data(), call);
+    const auto bytes = t.save();
+    const std::string header = header_of(bytes);
+    EXPECT_NE(header.find("\"config.block\":\"gau\""), std::string::npos) << header;
+    EXPECT_NE(header.find("\"config.gau.expansion\":\"12\""), std::string::npos);
+    EXPECT_NE(header.find("\"config.gau.keySize\":\"6\""), std::string::npos);
+    EXPECT_NE(header.find("layers.1.gau.q_offset"), std::string::npos);
+    std::unique_ptr<Transformer> loaded;
+    ASSERT_FALSE(Transformer::load(bytes.data(), bytes.size(), loaded));
+    EXPECT_EQ(loaded->config().block, BlockKind::gau);
+    EXPECT_EQ(transformer_config_metadata(loaded->config()), transformer_config_metadata(c));
+    EXPECT_EQ(0, std::memcmp(t.model().parameters().data(), loaded->model().parameters().data(),
+                             4 * t.model().parameters().size()));
+    EXPECT_EQ(loaded->save(), bytes);
+    EXPECT_EQ(t.evaluate(tokens.data(), call, nullptr), loaded->evaluate(tokens.data(), call, nullptr));
+    // A GAU size of 0 is refused, and one that does not match the tensors too.
+    const auto unresolved = with_header(bytes, replace(header, "\"config.gau.keySize\":\"6\"", "\"config.gau.keySize\":\"0\""));
+    EXPECT_EQ(load_error(unresolved).text,
+              "bytes: the saved configuration is invalid: gau.keySize must be a positive integer, received 0");
+    const auto other = with_header(bytes, replace(header, "\"config.gau.keySize\":\"6\"", "\"config.gau.keySize\":\"4\""));
+    EXPECT_NE(load_error(other).text.find("\"layers.0.gau.wz\" must have shape [8, 4]"), std::string::npos)
+        << load_error(other).text;
+}
+
+// A file written before `block` existed (no block or gau keys) loads as the transformer it was.
+TEST(Gau, FilesWithoutBlockLoadAsTransformer) {
+    Transformer t(small_config(NormPlacement::pre_rms));
+    const auto bytes = t.save();
+    std::string header = header_of(bytes);
+    for (const char* entry : {"\"config.block\":\"transformer\",", "\"config.gau.expansion\":\"0\",",
+                              "\"config.gau.keySize\":\"0\","}) {
+        ASSERT_NE(header.find(entry), std::string::npos) << entry << " in " << header;
+        header = replace(header, entry, "");
+    }
+    const auto old = with_header(bytes, header);
+    std::unique_ptr<Transformer> loaded;
+    ASSERT_FALSE(Transformer::load(old.data(), old.size(), loaded));
+    EXPECT_EQ(loaded->config().block, BlockKind::transformer);
+    EXPECT_EQ(loaded->save(), bytes);
+    const auto bad = with_header(bytes, replace(header_of(bytes), "\"config.block\":\"transformer\"",
+                                                "\"config.block\":\"flash\""));
+    EXPECT_NE(load_error(bad).text.find("config.block"), std::string::npos) << load_error(bad).text;
+}
+
+TEST(Gau, ValidationRules) {
+    TransformerConfig c = gau_config(NormPlacement::pre_rms);
+    c.heads = 2;
+    c.kv_heads = 2;
+    expect_error(transformer_validate(c), ErrorKind::range, "heads",
+                 "heads must be 1 for block 'gau' (a GAU is single-head), received 2");
+    c = gau_config(NormPlacement::pre_rms);
+    c.gau.key_size = 5;
+    expect_error(transformer_validate(c), ErrorKind::range, "gau.keySize",
+                 "gau.keySize must be even (RoPE rotates pairs of dims), received 5");
+    c.attention.rope.reset();
+    EXPECT_FALSE(transformer_validate(c));
+    // The transformer's keySize is not a GAU's: an odd dModel is fine with RoPE.
+    c = gau_config(NormPlacement::pre_rms);
+    c.d_model = 7;
+    c.key_size = 0;
+    c = transformer_resolve(c);
+    EXPECT_FALSE(transformer_validate(c));
+    // Fine-tuning targets are the GAU's matrices.
+    c = gau_config(NormPlacement::pre_rms);
+    FinetuneOptions f;
+    f.targets = {"wq"};
+    EXPECT_EQ(finetune_validate(c, f).text, "targets[0] must be one of 'wu', 'wv', 'wz', 'wo', received \"wq\"");
+    f.targets = {"wu", "wz"};
+    f.rank = 2;
+    EXPECT_FALSE(finetune_validate(c, f));
+    f.method = FinetuneMethod::full;
+    f.targets = {"scaleOffset"};
+    EXPECT_FALSE(finetune_validate(c, f));
+    EXPECT_EQ(finetune_validate(small_config(NormPlacement::pre_rms), f).parameter, "targets[0]");
+}
+
+TEST(Gau, LoraOnWuAndFullOnScaleOffsetTrainOnlyTheirTargets) {
+    const TransformerConfig c = gau_config(NormPlacement::pre_rms);
+    for (FinetuneMethod method : {FinetuneMethod::lora, FinetuneMethod::full}) {
+        Transformer t(c);
+        FinetuneOptions o;
+        o.method = method;
+        o.rank = 2;
+        o.lr = 1e-2;
+        o.targets = {method == FinetuneMethod::lora ? "wu" : "scaleOffset"};
+        ASSERT_FALSE(finetune_validate(c, o));
+        t.finetune(o);
+        const auto tokens = random_tokens(2 * 7, c.vocab, 5);
+        for (int i = 0; i < 3; ++i) t.train_step(tokens.data(), TrainCall{2, 6, PositionMode::sequential, 0, 0});
+        Transformer fresh(c);
+        for (const TensorInfo& info : t.model().tensors()) {
+            const bool target = std::string(tensor_kind_target(info.kind)) == o.targets[0];
+            const bool same = 0 == std::memcmp(fresh.model().parameters().data() + info.offset,
+                                               t.model().parameters().data() + info.offset, 4 * info.size);
+            EXPECT_EQ(same, !target) << info.name;
+        }
+    }
 }
 
 }  // namespace

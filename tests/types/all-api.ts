@@ -343,7 +343,8 @@ diffusionTrainer.dispose();
 
 // ---- the transformer ----
 const transformerOptions = {
-  vocab: 256, dModel: 8, layers: 1, heads: 2, kvHeads: 1, keySize: 4, ffn: 16, norm: 'pre-rms', objective: 'causal',
+  vocab: 256, dModel: 8, layers: 1, heads: 2, kvHeads: 1, keySize: 4, ffn: 16, block: 'transformer', gau: { expansion: 16, keySize: 8 },
+  norm: 'pre-rms', objective: 'causal',
   maskRate: 0.15, attention: { scale: 'entropy', baseLen: 16, nMin: 1, rope: { base: 10000 }, normalize: 'l2' }, maxSeq: 32, initStd: 0.02,
   normEps: 1e-5, optimizer: { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, clipNorm: 1, flooding: null }, seed: 1,
 } satisfies Required<TransformerOptions>;
@@ -368,6 +369,11 @@ const finetuneOptions = {
 const tuned: { options: FinetuneResolvedOptions; optimizerBytes: number; trainedParameters: number } = transformer.finetune(finetuneOptions);
 const tensorsList: readonly TransformerTensor[] = transformer.tensors;
 const file: Uint8Array = transformer.save();
+// Block 'gau': one Gated Attention Unit per layer (single-head).
+const gauModel: Transformer = new kx.Transformer({ vocab: 256, dModel: 8, layers: 2, heads: 1, block: 'gau', gau: { expansion: 16, keySize: 8 } });
+const gauTuned = gauModel.finetune({ method: 'lora', rank: 2, targets: ['wu', 'wz'] });
+check(gauModel.options.block === 'gau' && gauModel.options.gau.keySize === 8 && gauTuned.trainedParameters > 0, 'gau block');
+gauModel.dispose();
 const reloaded: Transformer = kx.Transformer.load(file);
 check(Number.isFinite(loss) && perToken.length === 8 && sampled.length === 4 && typeof text === 'string' &&
   trained.losses.length === 2 && tuned.options.method === 'lora' && transformer.finetuning?.rank === 2 &&
