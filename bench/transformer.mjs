@@ -208,29 +208,39 @@ export async function extrapolation() {
   const train = bytes.subarray(0, split);
   const heldOut = bytes.subarray(split);
   const steps = Number(process.env.STEPS ?? 600);
+  // Training is stochastic (initialisation, batches, random positions): each setting runs with
+  // several seeds, and the table shows the mean and the range over them.
+  const seeds = Array.from({ length: Number(process.env.SEEDS ?? 3) }, (_, i) => i + 1);
   const lengths = [64, 128, 256, 512, 1024];
   const model = { vocab: 256, dModel: 64, layers: 2, heads: 4, ffn: 256, maxSeq: 1024 };
   log(`\n## transformer-extrapolation: 2 layers, dModel 64, 4 heads (keySize 16), RoPE, trained ${steps} steps at seq 64, batch 16;` +
-    ` mean per-token loss (nats/byte) on the last 10% of the text (${heldOut.length} bytes), evaluated at positions 0…n−1`);
+    ` mean per-token loss (nats/byte) on the last 10% of the text (${heldOut.length} bytes), evaluated at positions 0…n−1;` +
+    ` seeds ${seeds.join(', ')}: mean (min–max)`);
   const rows = [];
   for (const scale of ['standard', 'entropy']) {
     for (const positions of ['sequential', 'random', 'equal-mean']) {
-      const t = new kx.Transformer({
-        ...model, attention: { scale, baseLen: 64, nMin: 1, rope: { base: 10000 } }, optimizer: { lr: 3e-3 }, seed: 1,
-      });
-      const start = performance.now();
-      await t.train(train, { steps, batch: 16, seq: 64, positions, positionRange: 1024 });
-      const seconds = (performance.now() - start) / 1000;
-      const cells = lengths.map((n) => {
-        const count = Math.max(4, Math.floor(16384 / n));
-        return mean(t.evaluate(windows(heldOut, count, n + 1), { seq: n })).toFixed(3);
-      });
+      const losses = lengths.map(() => []);
+      let seconds = 0;
+      for (const seed of seeds) {
+        const t = new kx.Transformer({
+          ...model, attention: { scale, baseLen: 64, nMin: 1, rope: { base: 10000 } }, optimizer: { lr: 3e-3 }, seed,
+        });
+        const start = performance.now();
+        await t.train(train, { steps, batch: 16, seq: 64, positions, positionRange: 1024, seed });
+        seconds += (performance.now() - start) / 1000;
+        lengths.forEach((n, i) => {
+          const count = Math.max(4, Math.floor(16384 / n));
+          losses[i].push(mean(t.evaluate(windows(heldOut, count, n + 1), { seq: n })));
+        });
+        t.dispose();
+      }
+      const cells = losses.map((values) => seeds.length === 1 ? values[0].toFixed(3)
+        : `${mean(values).toFixed(3)} (${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)})`);
       const label = { sequential: '0…n−1', random: 'random in [0, 1024)', 'equal-mean': 'equal-mean (Exp(64) stretch)' }[positions];
-      rows.push([scale, label, ...cells, `${seconds.toFixed(0)} s`]);
-      t.dispose();
+      rows.push([scale, label, ...cells, `${(seconds / seeds.length).toFixed(0)} s`]);
     }
   }
-  log(table(['scale', 'training positions', ...lengths.map((n) => `n=${n}`), 'train time'], rows));
+  log(table(['scale', 'training positions', ...lengths.map((n) => `n=${n}`), 'train time / seed'], rows));
 }
 
 // ---- fine-tuning -------------------------------------------------------------------------------
