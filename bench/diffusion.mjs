@@ -7,7 +7,7 @@
 // Same process, interleaved runs after warm-up, medians. Then DDPM (1000 steps) and DDIM (50)
 // sampling of 2,500 points with the trained model.
 import { init } from 'kexue';
-import { loadTfjsWasm } from './peers.mjs';
+import { loadTfjsWasm, tfjsMlp } from './peers.mjs';
 import { interleaved, table, warmUp } from './timing.mjs';
 
 export async function run({ runs = 30, batch = 256 } = {}) {
@@ -22,22 +22,7 @@ export async function run({ runs = 30, batch = 256 } = {}) {
 
   // The same initial parameters (kexue's layout: W out×in, then b) as tfjs variables.
   const parameters = trainers[0].parameters;
-  const vars = [];
-  let offset = 0;
-  for (let l = 1; l < sizes.length; ++l) {
-    const n = sizes[l], m = sizes[l - 1];
-    vars.push(tf.variable(tf.tensor2d(parameters.slice(offset, offset + n * m), [n, m])));
-    vars.push(tf.variable(tf.tensor1d(parameters.slice(offset + n * m, offset + n * m + n))));
-    offset += n * m + n;
-  }
-  const apply = (x) => {
-    let h = x;
-    for (let l = 0; l < vars.length / 2; ++l) {
-      const z = tf.add(tf.matMul(h, vars[2 * l], false, true), vars[2 * l + 1]);
-      h = l < vars.length / 2 - 1 ? tf.relu(z) : z;
-    }
-    return h;
-  };
+  const { vars, apply } = tfjsMlp(tf, sizes, parameters);
   const ring = kx1.gan.sampleDataset('ring8', 65536, { seed: 2 });
   const ringT = tf.tensor2d(ring, [65536, 2]);
   const sqrtAb = tf.tensor1d(Float32Array.from(alphaBar, Math.sqrt));

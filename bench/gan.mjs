@@ -6,33 +6,12 @@
 // parameters and data, interleaved runs after warm-up, medians. Then the GanTrainer's full
 // generator step (nCritic = 5 critic steps + 1 generator step, Adam) for reference.
 import { init } from 'kexue';
-import { loadTfjsWasm } from './peers.mjs';
+import { loadTfjsWasm, tfjsMlp } from './peers.mjs';
 import { interleaved, table, warmUp } from './timing.mjs';
 
 function lcg(seed) {
   let state = seed >>> 0;
   return () => { state = (Math.imul(state, 1664525) + 1013904223) >>> 0; return state / 2 ** 32; };
-}
-
-// The critic as tfjs variables with kexue's parameter layout (W out×in, so x·Wᵀ).
-function tfjsCritic(tf, sizes, parameters) {
-  const vars = [];
-  let offset = 0;
-  for (let l = 1; l < sizes.length; ++l) {
-    const n = sizes[l], m = sizes[l - 1];
-    vars.push(tf.variable(tf.tensor2d(parameters.slice(offset, offset + n * m), [n, m])));
-    vars.push(tf.variable(tf.tensor1d(parameters.slice(offset + n * m, offset + n * m + n))));
-    offset += n * m + n;
-  }
-  const apply = (x) => {
-    let h = x;
-    for (let l = 0; l < vars.length / 2; ++l) {
-      const z = tf.add(tf.matMul(h, vars[2 * l], false, true), vars[2 * l + 1]);
-      h = l < vars.length / 2 - 1 ? tf.relu(z) : z;
-    }
-    return tf.reshape(h, [-1]);
-  };
-  return { vars, apply };
 }
 
 export async function run({ runs = 15, batch = 256, hidden = 256 } = {}) {
@@ -48,7 +27,8 @@ export async function run({ runs = 15, batch = 256, hidden = 256 } = {}) {
   const critics = [kxAuto, kx1].map((kx) => new kx.Mlp({ sizes, activation: 'relu', seed: 3 }));
   const parameters = critics[0].parameters;
   critics[1].setParameters(parameters);
-  const { vars, apply } = tfjsCritic(tf, sizes, parameters);
+  const { vars, apply: mlp } = tfjsMlp(tf, sizes, parameters);
+  const apply = (x) => tf.reshape(mlp(x), [-1]);  // the critic's scores [rows]
   const realT = tf.tensor2d(real, [batch, 2]), fakeT = tf.tensor2d(fake, [batch, 2]);
   const tT = tf.tensor2d(interpolation, [batch, 1]);
   const lambda = 10;

@@ -34,3 +34,26 @@ export function onnxRuntimeWebVersion() {
   const file = path.join(path.dirname(require.resolve('onnxruntime-web')), '..', 'package.json');
   return JSON.parse(readFileSync(file, 'utf8')).version;
 }
+
+// A kx.Mlp (ReLU hidden layers, linear output) as tfjs variables with kexue's parameter layout
+// (per layer W [out × in], then b [out]: x·Wᵀ + b), for the side-by-side benches of the GAN critic
+// and the diffusion ε-predictor. apply(x) gives the last layer's [rows, out].
+export function tfjsMlp(tf, sizes, parameters) {
+  const vars = [];
+  let offset = 0;
+  for (let l = 1; l < sizes.length; ++l) {
+    const n = sizes[l], m = sizes[l - 1];
+    vars.push(tf.variable(tf.tensor2d(parameters.slice(offset, offset + n * m), [n, m])));
+    vars.push(tf.variable(tf.tensor1d(parameters.slice(offset + n * m, offset + n * m + n))));
+    offset += n * m + n;
+  }
+  const apply = (x) => {
+    let h = x;
+    for (let l = 0; l < vars.length / 2; ++l) {
+      const z = tf.add(tf.matMul(h, vars[2 * l], false, true), vars[2 * l + 1]);
+      h = l < vars.length / 2 - 1 ? tf.relu(z) : z;
+    }
+    return h;
+  };
+  return { vars, apply };
+}

@@ -21,8 +21,22 @@
 import { init } from '../bindings/js/index.js';
 import { corpusBytes, corpusSplit, loadCorpus } from '../scripts/corpus.mjs';
 import { loadTfjsWasm } from './peers.mjs';
+import { lineChart } from './plot.mjs';
 import { PROBE_SETTINGS, trainProbe } from './transformer_probe.mjs';
 import { median, table } from './timing.mjs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+// --plot DIR: the extrapolation and probe parts also draw their results as SVG line charts in DIR
+// (the README's figures are docs/bench/transformer-*.svg).
+function writePlot(name, chart) {
+  const at = process.argv.indexOf('--plot');
+  if (at < 0) return;
+  const dir = process.argv[at + 1];
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, name), lineChart(chart));
+  log(`(plot: ${path.join(dir, name)})`);
+}
 
 const log = (line = '') => process.stdout.write(line + '\n');
 const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -217,6 +231,7 @@ export async function extrapolation() {
     ` mean per-token loss (nats/byte) on the last 10% of the text (${heldOut.length} bytes), evaluated at positions 0…n−1;` +
     ` seeds ${seeds.join(', ')}: mean (min–max)`);
   const rows = [];
+  const series = [];
   for (const scale of ['standard', 'entropy']) {
     for (const positions of ['sequential', 'random', 'equal-mean']) {
       const losses = lengths.map(() => []);
@@ -238,9 +253,15 @@ export async function extrapolation() {
         : `${mean(values).toFixed(3)} (${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)})`);
       const label = { sequential: '0…n−1', random: 'random in [0, 1024)', 'equal-mean': 'equal-mean (Exp(64) stretch)' }[positions];
       rows.push([scale, label, ...cells, `${(seconds / seeds.length).toFixed(0)} s`]);
+      series.push({ name: `${scale}, ${label}`, ys: losses.map(mean), low: losses.map((v) => Math.min(...v)),
+        high: losses.map((v) => Math.max(...v)) });
     }
   }
   log(table(['scale', 'training positions', ...lengths.map((n) => `n=${n}`), 'train time / seed'], rows));
+  writePlot('transformer-extrapolation.svg', {
+    title: `Trained at 64 tokens: held-out loss by evaluation length (${seeds.length} seeds, range as bars)`,
+    xLabel: 'evaluation length n (positions 0…n−1)', yLabel: 'loss (nats/byte)', xs: lengths, series, logX: true,
+  });
 }
 
 // ---- fine-tuning -------------------------------------------------------------------------------
@@ -313,6 +334,11 @@ export async function probe() {
     log(table(['attention', 'accuracy (mean)', 'accuracy (min–max)', 'solved', 'final loss (mean)', 'final loss (max)'], rows));
     log(`\nmean loss over seeds at step`);
     log(table(['attention', ...checkpoints.map(String)], curveRows));
+    writePlot(`transformer-probe-${n}.svg`, {
+      title: `Counting ${n} identical tokens: training loss (mean of ${seeds.length} seeds)`,
+      xLabel: 'step', yLabel: 'loss (nats)', xs: checkpoints,
+      series: curveRows.map(([name, ...values]) => ({ name, ys: values.map(Number) })),
+    });
   }
 }
 

@@ -627,15 +627,7 @@ TEST(AttentionLogitBackward, ReferenceMatchesFiniteDifferences) {
                 return sum;
             };
             auto check = [&](std::vector<double>& x, const std::vector<double>& grad, const char* name) {
-                for (std::size_t i = 0; i < x.size(); ++i) {
-                    const double saved = x[i], step = 1e-6;
-                    x[i] = saved + step;
-                    const double up = loss();
-                    x[i] = saved - step;
-                    const double down = loss();
-                    x[i] = saved;
-                    EXPECT_NEAR(grad[i], (up - down) / (2 * step), 2e-7) << name << "[" << i << "]";
-                }
+                testing::expect_central_differences(loss, x, grad, 2e-7, name);
             };
             check(q, dq, "dq");
             check(k, dk, "dk");

@@ -1,5 +1,5 @@
 // Tensors for the kernel tests: seeded random inputs, the float → double copy the reference twins
-// take, and the whole-tensor relative error.
+// take, the whole-tensor relative error, and the central-difference check of a backward pass.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace kexue::testing {
@@ -53,6 +54,22 @@ double relative_error(const std::vector<T>& got, const std::vector<double>& want
         max_ref = std::max(max_ref, std::fabs(want[i]));
     }
     return max_diff / max_ref;
+}
+
+// grad against central differences (step 1e-6) of loss() in every entry of x, each within
+// tolerance; x is restored. Failures print name[i] and then `context`.
+template <typename Loss>
+void expect_central_differences(Loss&& loss, std::vector<double>& x, const std::vector<double>& grad, double tolerance,
+                                const std::string& name, const std::string& context = "") {
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        const double saved = x[i], step = 1e-6;
+        x[i] = saved + step;
+        const double up = loss();
+        x[i] = saved - step;
+        const double down = loss();
+        x[i] = saved;
+        EXPECT_NEAR(grad[i], (up - down) / (2 * step), tolerance) << name << "[" << i << "]" << context;
+    }
 }
 
 }  // namespace kexue::testing
