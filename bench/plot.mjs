@@ -21,8 +21,8 @@ function niceTicks(min, max, count = 5) {
 
 const escape = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-export function lineChart({ title, xLabel, yLabel, xs, series, logX = false, width = 720, height = 420 }) {
-  const margin = { left: 64, right: 220, top: 40, bottom: 52 };
+export function lineChart({ title, xLabel, yLabel, xs, series, logX = false, width = 820, height = 420 }) {
+  const margin = { left: 64, right: 290, top: 40, bottom: 52 };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
   const values = series.flatMap((s) => [...s.ys, ...(s.low ?? []), ...(s.high ?? [])]).filter((v) => v !== null && Number.isFinite(v));
