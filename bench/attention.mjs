@@ -396,7 +396,7 @@ async function ortChild(threads, sizes, statistic) {
         if (!(check < 1e-4)) throw new Error(`attention bench: onnxruntime ${op} and kexue disagree at n = ${n}, causal ${causal}: ${check}`);
         const contenders = { ort: runOrt, kexue: () => kx.attention(q, k, v, options) };
         for (const fn of Object.values(contenders)) await warmUpAsync(fn, { seconds: n >= 2048 ? 0.3 : 0.6, minCalls: 2 });
-        const ms = await interleavedAsync(contenders, runs, { statistic });
+        const ms = await interleavedAsync(contenders, runs, { statistic, settleMs: threads > 1 ? 50 : 0 });
         rows.push({ n, causal, op, ortMs: ms.ort, kexueMs: ms.kexue, check });
         await session.release();
       }

@@ -48,10 +48,14 @@ export async function warmUpAsync(fn, { seconds = 0.6, minCalls = 3 } = {}) {
 
 // `statistic`: 'median' (default) or 'min' — the fastest run, the better estimate of a contender's
 // own speed when other jobs share the machine and preempt some runs (the attention bench's --stat).
-export async function interleavedAsync(contenders, runs, { statistic = 'median' } = {}) {
+// `settleMs`: an idle pause before each timed run. Threaded contenders need it: onnxruntime-web's
+// pool keeps a core busy for some milliseconds after a run (allow_spinning '0' notwithstanding),
+// which slowed the threaded kexue call timed right after it from 9.9 to 17 ms at n = 512.
+export async function interleavedAsync(contenders, runs, { statistic = 'median', settleMs = 0 } = {}) {
   const times = Object.fromEntries(Object.keys(contenders).map((name) => [name, []]));
   for (let r = 0; r < runs; ++r) {
     for (const [name, fn] of Object.entries(contenders)) {
+      if (settleMs > 0) await new Promise((resolve) => setTimeout(resolve, settleMs));
       const start = performance.now();
       await fn();
       times[name].push(performance.now() - start);
