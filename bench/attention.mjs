@@ -173,7 +173,7 @@ function statArgument() {
 }
 
 // `--part tfjs | ort | masks`: one part alone.
-const PARTS = ['tfjs', 'ort', 'masks'];
+const PARTS = ['tfjs', 'ort', 'masks', 'decoding'];
 function partArgument() {
   const index = process.argv.indexOf('--part');
   if (index < 0) return null;
