@@ -1,6 +1,7 @@
 // npm run bench [-- NAME ...]   runs the named side-by-side benchmarks (all when none is named).
 // The WASM module is built first if stale. Options with a value (--backend webgpu) are read by the
-// benchmarks themselves from process.argv (--part tfjs|ort|masks and --sizes 128,512: the attention bench's).
+// benchmarks themselves from process.argv (the attention bench's --part tfjs|ort|masks|decoding
+// and --sizes 128,512).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
