@@ -60,6 +60,34 @@ double relative_error(const std::vector<A>& a, const std::vector<double>& b) {
 constexpr double kFloatTolerance = 2e-3;
 constexpr double kDoubleTolerance = 1e-6;
 
+// An elementwise activation y = f(x): its float and double forward passes agree, and both backward
+// passes match central differences of the double forward (the loss Σ w∘f(x)). `forward(x, n, y)`
+// and `backward(dy, x, n, dx)` are generic lambdas over the float and double overloads. Returns the
+// float dx.
+template <typename Forward, typename Backward>
+std::vector<float> expect_activation_matches_finite_differences(Forward forward, Backward backward,
+                                                                const std::vector<double>& x,
+                                                                const std::vector<double>& w) {
+    const std::size_t count = x.size();
+    auto forward_double = [&](const std::vector<double>& xs) {
+        std::vector<double> y(count);
+        forward(xs.data(), count, y.data());
+        return y;
+    };
+    const auto num = numeric_gradient(forward_double, x, w);
+    const auto xf = to_float(x), wf = to_float(w);
+    std::vector<float> y(count), dx(count);
+    forward(xf.data(), count, y.data());
+    const auto yd = forward_double(x);
+    for (std::size_t i = 0; i < count; ++i) EXPECT_NEAR(y[i], yd[i], 1e-5 * (1 + std::fabs(yd[i]))) << i;
+    backward(wf.data(), xf.data(), count, dx.data());
+    EXPECT_LT(relative_error(dx, num), kFloatTolerance);
+    std::vector<double> dxd(count);
+    backward(w.data(), x.data(), count, dxd.data());
+    EXPECT_LT(relative_error(dxd, num), kDoubleTolerance);
+    return dx;
+}
+
 TEST(ModelLayers, RmsNormBackwardMatchesFiniteDifferences) {
     Xoshiro256 rng(1);
     const std::size_t n = 3, d = 10;
@@ -125,22 +153,9 @@ TEST(ModelLayers, GeluBackwardMatchesFiniteDifferencesIncludingTheVectorisedPath
     x[0] = 12.0;  // saturated ends
     x[1] = -12.0;
     const auto w = random_vector(count, rng);
-    auto forward = [&](const std::vector<double>& xs) {
-        std::vector<double> y(count);
-        gelu_forward(xs.data(), count, y.data());
-        return y;
-    };
-    const auto num = numeric_gradient(forward, x, w);
-    const auto xf = to_float(x), wf = to_float(w);
-    std::vector<float> y(count), dx(count);
-    gelu_forward(xf.data(), count, y.data());
-    const auto yd = forward(x);
-    for (std::size_t i = 0; i < count; ++i) EXPECT_NEAR(y[i], yd[i], 1e-5 * (1 + std::fabs(yd[i]))) << i;
-    gelu_backward(wf.data(), xf.data(), count, dx.data());
-    EXPECT_LT(relative_error(dx, num), kFloatTolerance);
-    std::vector<double> dxd(count);
-    gelu_backward(w.data(), x.data(), count, dxd.data());
-    EXPECT_LT(relative_error(dxd, num), kDoubleTolerance);
+    expect_activation_matches_finite_differences(
+        [](auto* xs, std::size_t n, auto* y) { gelu_forward(xs, n, y); },
+        [](auto* dy, auto* xs, std::size_t n, auto* dx) { gelu_backward(dy, xs, n, dx); }, x, w);
 }
 
 TEST(ModelLayers, LinearBackwardMatchesFiniteDifferences) {
@@ -277,22 +292,10 @@ TEST(ModelLayers, SiluBackwardMatchesFiniteDifferencesIncludingTheVectorisedPath
     x[2] = 100.0;  // beyond vexp's clamp
     x[3] = -100.0;
     const auto w = random_vector(count, rng);
-    auto forward = [&](const std::vector<double>& xs) {
-        std::vector<double> y(count);
-        silu_forward(xs.data(), count, y.data());
-        return y;
-    };
-    const auto num = numeric_gradient(forward, x, w);
+    const std::vector<float> dx = expect_activation_matches_finite_differences(
+        [](auto* xs, std::size_t n, auto* y) { silu_forward(xs, n, y); },
+        [](auto* dy, auto* xs, std::size_t n, auto* dx) { silu_backward(dy, xs, n, dx); }, x, w);
     const auto xf = to_float(x), wf = to_float(w);
-    std::vector<float> y(count), dx(count);
-    silu_forward(xf.data(), count, y.data());
-    const auto yd = forward(x);
-    for (std::size_t i = 0; i < count; ++i) EXPECT_NEAR(y[i], yd[i], 1e-5 * (1 + std::fabs(yd[i]))) << i;
-    silu_backward(wf.data(), xf.data(), count, dx.data());
-    EXPECT_LT(relative_error(dx, num), kFloatTolerance);
-    std::vector<double> dxd(count);
-    silu_backward(w.data(), x.data(), count, dxd.data());
-    EXPECT_LT(relative_error(dxd, num), kDoubleTolerance);
     // In place (dx = dy), as gau_backward calls it.
     std::vector<float> inplace = wf;
     silu_backward(inplace.data(), xf.data(), count, inplace.data());

@@ -48,6 +48,48 @@ std::vector<std::int32_t> random_tokens(std::size_t count, std::size_t vocab, st
     return t;
 }
 
+// The float64 model's analytic gradient (one forward_backward with `call`) against central
+// differences of its loss, in 4 random entries of every tensor.
+void expect_gradient_matches_central_differences(TransformerModel<double>& model, const std::vector<std::int32_t>& tokens,
+                                                 const TrainCall& call) {
+    model.forward_backward(tokens.data(), call, true, nullptr);
+    const std::vector<double> analytic = model.gradients();
+    Xoshiro256 pick(5);
+    for (const TensorInfo& t : model.tensors()) {
+        for (int trial = 0; trial < 4; ++trial) {
+            const std::size_t i = t.offset + static_cast<std::size_t>(pick.uniform() * double(t.size));
+            double& p = model.parameters()[i];
+            const double saved = p, h = 1e-5;
+            p = saved + h;
+            const double up = model.forward_backward(tokens.data(), call, false, nullptr);
+            p = saved - h;
+            const double down = model.forward_backward(tokens.data(), call, false, nullptr);
+            p = saved;
+            const double numeric = (up - down) / (2 * h);
+            EXPECT_NEAR(analytic[i], numeric, 1e-6 + 1e-5 * std::fabs(numeric)) << t.name << " entry " << i - t.offset;
+        }
+    }
+}
+
+// The float model trained 5 steps side by side with its float64 twin from the same parameters: the
+// losses agree step by step (float rounding only) and, with check_parameters, so do the weights.
+void expect_float_tracks_double(const TransformerConfig& c, const TrainCall& call, bool check_parameters) {
+    TransformerModel<float> f(c);
+    TransformerModel<double> d(c);
+    d.parameters().assign(f.parameters().begin(), f.parameters().end());
+    for (int step = 0; step < 5; ++step) {
+        const auto tokens = random_tokens(3 * 8, c.vocab, 100 + step);
+        const double lf = f.train_step(tokens.data(), call);
+        const double ld = d.train_step(tokens.data(), call);
+        EXPECT_NEAR(lf, ld, 1e-4 * ld) << "step " << step;
+    }
+    if (!check_parameters) return;
+    double max_diff = 0;
+    for (std::size_t i = 0; i < f.parameters().size(); ++i)
+        max_diff = std::max(max_diff, std::fabs(double(f.parameters()[i]) - d.parameters()[i]));
+    EXPECT_LT(max_diff, 1e-4);
+}
+
 class ModelPerNorm : public ::testing::TestWithParam<NormPlacement> {};
 
 // The float64 model's analytic gradient equals central differences of its loss, for every tensor.
@@ -63,23 +105,7 @@ TEST_P(ModelPerNorm, DoubleModelGradientMatchesFiniteDifferences) {
     const std::vector<double> positions = {0, 2, 3, 7, 19, 1, 4, 5, 6, 8};
     fixed.given = positions.data();
     fixed.given_count = positions.size();
-    model.forward_backward(tokens.data(), fixed, true, nullptr);
-    const std::vector<double> analytic = model.gradients();
-    Xoshiro256 pick(5);
-    for (const TensorInfo& t : model.tensors()) {
-        for (int trial = 0; trial < 4; ++trial) {
-            const std::size_t i = t.offset + static_cast<std::size_t>(pick.uniform() * double(t.size));
-            double& p = model.parameters()[i];
-            const double saved = p, h = 1e-5;
-            p = saved + h;
-            const double up = model.forward_backward(tokens.data(), fixed, false, nullptr);
-            p = saved - h;
-            const double down = model.forward_backward(tokens.data(), fixed, false, nullptr);
-            p = saved;
-            const double numeric = (up - down) / (2 * h);
-            EXPECT_NEAR(analytic[i], numeric, 1e-6 + 1e-5 * std::fabs(numeric)) << t.name << " entry " << i - t.offset;
-        }
-    }
+    expect_gradient_matches_central_differences(model, tokens, fixed);
 }
 
 // The float model trained side by side with its float64 twin from the same parameters: the losses
@@ -89,20 +115,7 @@ TEST_P(ModelPerNorm, FloatModelTracksTheFloat64ReferenceOverTrainingSteps) {
     c.init_std = 0.05;
     c.optimizer.lr = 3e-3;
     c.optimizer.weight_decay = 0.01;
-    TransformerModel<float> f(c);
-    TransformerModel<double> d(c);
-    d.parameters().assign(f.parameters().begin(), f.parameters().end());
-    const TrainCall call{3, 7, PositionMode::random, 24, 0};
-    for (int step = 0; step < 5; ++step) {
-        const auto tokens = random_tokens(3 * 8, c.vocab, 100 + step);
-        const double lf = f.train_step(tokens.data(), call);
-        const double ld = d.train_step(tokens.data(), call);
-        EXPECT_NEAR(lf, ld, 1e-4 * ld) << "step " << step;
-    }
-    double max_diff = 0;
-    for (std::size_t i = 0; i < f.parameters().size(); ++i)
-        max_diff = std::max(max_diff, std::fabs(double(f.parameters()[i]) - d.parameters()[i]));
-    EXPECT_LT(max_diff, 1e-4);
+    expect_float_tracks_double(c, TrainCall{3, 7, PositionMode::random, 24, 0}, true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Norms, ModelPerNorm,
@@ -576,23 +589,7 @@ TEST_P(ModelPerNormalize, DoubleModelGradientMatchesFiniteDifferences) {
     call.given = positions.data();
     call.given_count = positions.size();
     const auto tokens = random_tokens(2 * 6, c.vocab, 11);
-    model.forward_backward(tokens.data(), call, true, nullptr);
-    const std::vector<double> analytic = model.gradients();
-    Xoshiro256 pick(5);
-    for (const TensorInfo& t : model.tensors()) {
-        for (int trial = 0; trial < 4; ++trial) {
-            const std::size_t i = t.offset + static_cast<std::size_t>(pick.uniform() * double(t.size));
-            double& p = model.parameters()[i];
-            const double saved = p, h = 1e-5;
-            p = saved + h;
-            const double up = model.forward_backward(tokens.data(), call, false, nullptr);
-            p = saved - h;
-            const double down = model.forward_backward(tokens.data(), call, false, nullptr);
-            p = saved;
-            const double numeric = (up - down) / (2 * h);
-            EXPECT_NEAR(analytic[i], numeric, 1e-6 + 1e-5 * std::fabs(numeric)) << t.name << " entry " << i - t.offset;
-        }
-    }
+    expect_gradient_matches_central_differences(model, tokens, call);
 }
 
 TEST_P(ModelPerNormalize, FloatModelTracksTheFloat64Reference) {
@@ -600,16 +597,7 @@ TEST_P(ModelPerNormalize, FloatModelTracksTheFloat64Reference) {
     c.attention.normalize = GetParam();
     c.init_std = 0.05;
     c.optimizer.lr = 3e-3;
-    TransformerModel<float> f(c);
-    TransformerModel<double> d(c);
-    d.parameters().assign(f.parameters().begin(), f.parameters().end());
-    const TrainCall call{3, 7, PositionMode::sequential, 0, 0};
-    for (int step = 0; step < 5; ++step) {
-        const auto tokens = random_tokens(3 * 8, c.vocab, 100 + step);
-        const double lf = f.train_step(tokens.data(), call);
-        const double ld = d.train_step(tokens.data(), call);
-        EXPECT_NEAR(lf, ld, 1e-4 * ld) << "step " << step;
-    }
+    expect_float_tracks_double(c, TrainCall{3, 7, PositionMode::sequential, 0, 0}, false);
 }
 
 // Saved with its normalisation, loaded back with it (and the same loss).
@@ -756,23 +744,7 @@ TEST_P(GauModel, DoubleModelGradientMatchesFiniteDifferences) {
     call.given = positions.data();
     call.given_count = positions.size();
     const auto tokens = random_tokens(2 * 6, c.vocab, 11);
-    model.forward_backward(tokens.data(), call, true, nullptr);
-    const std::vector<double> analytic = model.gradients();
-    Xoshiro256 pick(5);
-    for (const TensorInfo& t : model.tensors()) {
-        for (int trial = 0; trial < 4; ++trial) {
-            const std::size_t i = t.offset + static_cast<std::size_t>(pick.uniform() * double(t.size));
-            double& p = model.parameters()[i];
-            const double saved = p, h = 1e-5;
-            p = saved + h;
-            const double up = model.forward_backward(tokens.data(), call, false, nullptr);
-            p = saved - h;
-            const double down = model.forward_backward(tokens.data(), call, false, nullptr);
-            p = saved;
-            const double numeric = (up - down) / (2 * h);
-            EXPECT_NEAR(analytic[i], numeric, 1e-6 + 1e-5 * std::fabs(numeric)) << t.name << " entry " << i - t.offset;
-        }
-    }
+    expect_gradient_matches_central_differences(model, tokens, call);
 }
 
 // The float GAU model trained side by side with its float64 twin: the losses agree step by step.
@@ -781,20 +753,7 @@ TEST_P(GauModel, FloatModelTracksTheFloat64ReferenceOverTrainingSteps) {
     c.init_std = 0.05;
     c.optimizer.lr = 3e-3;
     c.optimizer.weight_decay = 0.01;
-    TransformerModel<float> f(c);
-    TransformerModel<double> d(c);
-    d.parameters().assign(f.parameters().begin(), f.parameters().end());
-    const TrainCall call{3, 7, PositionMode::random, 24, 0};
-    for (int step = 0; step < 5; ++step) {
-        const auto tokens = random_tokens(3 * 8, c.vocab, 100 + step);
-        const double lf = f.train_step(tokens.data(), call);
-        const double ld = d.train_step(tokens.data(), call);
-        EXPECT_NEAR(lf, ld, 1e-4 * ld) << "step " << step;
-    }
-    double max_diff = 0;
-    for (std::size_t i = 0; i < f.parameters().size(); ++i)
-        max_diff = std::max(max_diff, std::fabs(double(f.parameters()[i]) - d.parameters()[i]));
-    EXPECT_LT(max_diff, 1e-4);
+    expect_float_tracks_double(c, TrainCall{3, 7, PositionMode::random, 24, 0}, true);
 }
 
 INSTANTIATE_TEST_SUITE_P(
