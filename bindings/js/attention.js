@@ -29,6 +29,7 @@
 import { describe, exactView, requireChoice, requireFinite, requireFloat32Array, requireOptionsObject, requireTypedArray,
   resolvePlan, throwIfError, typedArrayKind, typedLength } from './errors.js';
 import { withHeap } from './heap.js';
+import { halfBits, halfValue } from '../webgpu/half.js';
 
 const BACKENDS = ['auto', 'wasm', 'webgpu'];
 const PRECISIONS = ['f32', 'f16'];
@@ -149,39 +150,8 @@ function checkAttentionInputs(fn, plan, q, k, v) {
 // The WGSL kernels read and write float32 [batch, seq, heads, width] tensors. Other layouts and
 // element types are converted on the host around the call: O(n·d) work next to the kernel's
 // O(n²·d), exact for float16 → float32, and rounded to nearest even for float32 → float16 as the
-// WASM kernels' write_row does (core/float16.hpp), so both backends return the same results.
-
-// The value of IEEE 754 binary16 bits h.
-function halfBitsToNumber(h) {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const mantissa = h & 0x3ff;
-  if (exponent === 0) return sign * mantissa * 2 ** -24;
-  if (exponent === 31) return mantissa ? NaN : sign * Infinity;
-  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
-}
-
-// Rounds v ≥ 0 to the nearest integer, ties to even.
-function roundHalfEven(v) {
-  const floor = Math.floor(v);
-  const rest = v - floor;
-  return rest > 0.5 || (rest === 0.5 && floor % 2 === 1) ? floor + 1 : floor;
-}
-
-// The binary16 bits nearest to the float32 x (ties to even; ±∞ from 65520 up). x has 24
-// significant bits, so the scaled mantissa below is exact in a double and the tie test is exact.
-function numberToHalfBits(x) {
-  if (Number.isNaN(x)) return 0x7e00;
-  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
-  const a = Math.abs(x);
-  if (a >= 65520) return sign | 0x7c00;
-  if (a < 2 ** -14) return sign | roundHalfEven(a * 2 ** 24);  // subnormal (1024 is the smallest normal's bits)
-  let e = Math.floor(Math.log2(a));
-  if (2 ** e > a) e -= 1;
-  else if (2 ** (e + 1) <= a) e += 1;
-  // A mantissa that rounds up to 1024 carries into the exponent field, as it should.
-  return sign | (((e + 15) << 10) + roundHalfEven((a / 2 ** e - 1) * 1024));
-}
+// WASM kernels' write_row does (core/float16.hpp), so both backends return the same results. The
+// conversions are the WebGPU backend's own (bindings/webgpu/half.js).
 
 // x [batch, a, b, width] → [batch, b, a, width].
 function swapMiddleAxes(x, batch, a, b, width) {
@@ -203,7 +173,7 @@ function toGpuTensor(x, plan, [seqName, headsName, widthName]) {
   let out;
   const kind = typedArrayKind(x);
   if (kind === 'Float32Array') out = exactView(x);
-  else if (kind === 'Uint16Array') out = Float32Array.from(exactView(x), halfBitsToNumber);
+  else if (kind === 'Uint16Array') out = Float32Array.from(exactView(x), halfValue);
   else out = new Float32Array(exactView(x));  // a Float16Array converts exactly
   if (plan.layout !== 'bhsd') return out;
   return swapMiddleAxes(out, plan.batch, plan[headsName], plan[seqName], plan[widthName]);
@@ -214,7 +184,7 @@ function fromGpuTensor(x, plan, io, [seqName, headsName, widthName]) {
   const out = plan.layout === 'bhsd' ? swapMiddleAxes(x, plan.batch, plan[seqName], plan[headsName], plan[widthName]) : x;
   if (io.outputType === 'float32') return out;
   if (io.kind16 === 'Float16Array') return new globalThis.Float16Array(out);
-  return Uint16Array.from(out, numberToHalfBits);
+  return Uint16Array.from(out, halfBits);
 }
 
 const Q_DIMS = ['seqQ', 'heads', 'dim'];
@@ -591,6 +561,3 @@ export function createAttentionFunctions(module, webgpu = noWebGpu) {
 
   return { rope, ropeFrequencies, rope2d, attention, attentionBackward };
 }
-
-// The float16 conversions of the WebGPU path, for the tests (tests/js/attention_io_webgpu.test.mjs).
-export { numberToHalfBits as float16Bits, halfBitsToNumber as float16Value };

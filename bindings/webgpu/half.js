@@ -1,5 +1,6 @@
-// float32 → float16 bits (IEEE 754 binary16, round to nearest, ties to even; overflow → ±∞), for
-// the WebGPU kernels' f16 inputs (precision 'f16'). Float16Array is not in every engine yet.
+// float32 → float16 bits (IEEE 754 binary16, round to nearest, ties to even; overflow → ±∞) and
+// back, for the WebGPU kernels' f16 inputs (precision 'f16') and for float16 tensors of kx.attention
+// on the GPU path (bindings/js/attention.js). Float16Array is not in every engine yet.
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -34,6 +35,16 @@ export function halfBits(value) {
     }
   }
   return sign | (e << 10) | m;
+}
+
+/** The value of float16 bits h (exact: every float16 is a float32). */
+export function halfValue(h) {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exponent = (h >> 10) & 0x1f;
+  const mantissa = h & 0x3ff;
+  if (exponent === 0) return sign * mantissa * 2 ** -24;
+  if (exponent === 31) return mantissa ? NaN : sign * Infinity;
+  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
 }
 
 /** The f16 bits of every element of `values`, padded to an even count (storage buffers hold whole words). */

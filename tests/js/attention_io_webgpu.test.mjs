@@ -10,7 +10,7 @@ process.env.VK_ICD_FILENAMES ??= '/usr/lib/chromium/vk_swiftshader_icd.json';
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
 const { init } = await import('../../bindings/js/index.js');
-const { float16Bits, float16Value } = await import('../../bindings/js/attention.js');
+const { halfBits: float16Bits, halfValue: float16Value } = await import('../../bindings/webgpu/half.js');
 const { PARITY_TOLERANCE, relativeError } = await import('../helpers/webgpu-parity-suite.js');
 const { globals } = await import('webgpu');
 
@@ -45,7 +45,7 @@ function relativeHalfError(a, b) {
   return relativeError(x, y);
 }
 
-test('float16Bits rounds to nearest even, as the WASM kernel does: every float16, every midpoint, overflow, subnormals', async () => {
+test('the float16 conversions (bindings/webgpu/half.js) round to nearest even, as the WASM kernel does: every float16, every midpoint, overflow, subnormals', async () => {
   // Every finite float16 maps back to its own bits.
   for (let h = 0; h < 0x10000; ++h) {
     if ((h & 0x7c00) === 0x7c00) continue;
