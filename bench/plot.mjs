@@ -7,7 +7,6 @@
 // optional band per x (e.g. the range over seeds), drawn as error bars.
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2'];
-const DASHES = ['', '6 3', '2 3', '8 3 2 3'];
 
 function niceTicks(min, max, count = 5) {
   const span = max - min || 1;
@@ -50,7 +49,7 @@ export function lineChart({ title, xLabel, yLabel, xs, series, logX = false, wid
   out.push(`<text transform="translate(16 ${margin.top + plotH / 2}) rotate(-90)" text-anchor="middle">${escape(yLabel)}</text>`);
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length];
-    const dash = DASHES[Math.floor(i / COLORS.length) % DASHES.length] || DASHES[i % 2 ? 1 : 0];
+    const dash = i % 2 ? '6 3' : '';  // every other series dashed, so neighbours in the legend differ twice
     const points = xs.map((x, j) => (s.ys[j] === null ? null : [px(x), py(s.ys[j])])).filter(Boolean);
     out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" ${dash ? `stroke-dasharray="${dash}"` : ''} points="${points.map((p) => p.join(',')).join(' ')}"/>`);
     for (const [x, y] of points) out.push(`<circle cx="${x}" cy="${y}" r="3" fill="${color}"/>`);
