@@ -50,7 +50,7 @@ export async function warmUpAsync(fn, { seconds = 0.6, minCalls = 3 } = {}) {
 // own speed when other jobs share the machine and preempt some runs (the attention bench's --stat).
 // `settleMs`: an idle pause before each timed run. Threaded contenders need it: onnxruntime-web's
 // pool keeps a core busy for some milliseconds after a run (allow_spinning '0' notwithstanding),
-// which slowed the threaded kexue call timed right after it from 9.9 to 17 ms at n = 512.
+// which slowed the threaded kexue call timed right after it (0.73–0.81× at n = 512 without it).
 export async function interleavedAsync(contenders, runs, { statistic = 'median', settleMs = 0 } = {}) {
   const times = Object.fromEntries(Object.keys(contenders).map((name) => [name, []]));
   for (let r = 0; r < runs; ++r) {
