@@ -199,7 +199,57 @@ function cases(kx, r, state) {
       return ['attention', () => kx.attention(array(r, mul(seqQ, dim), state), array(r, mul(seqK, dim), state),
         array(r, mul(seqK, dim), state), { heads: 1, seqQ, seqK, dim })];
     },
+    // float16 tensors, layouts and output types, forward and backward (issue 13's attention I/O).
+    () => {
+      const seqQ = size(r), seqK = size(r), heads = r.pick([1, 2]), dim = size(r, [1, 2, 4]);
+      const half = (n) => halfArray(r, n, state);
+      const tensor = (n) => (r.chance(0.8) ? half(n) : array(r, n, state));
+      const options = { seqQ, seqK, heads, dim, layout: r.pick(['bshd', 'bhsd', 'bhsd', 'sbhd']),
+        outputType: r.pick([undefined, null, 'float32', 'float16', 'float64']), causal: r.chance(0.3) && seqQ <= seqK };
+      const q = tensor(mul(seqQ, heads, dim)), k = tensor(mul(seqK, heads, dim)), v = tensor(mul(seqK, heads, dim));
+      if (r.chance(0.5)) return ['attention float16', () => kx.attention(q, k, v, options)];
+      const dOut = options.outputType === 'float32' || (!(q instanceof Uint16Array) && options.outputType !== 'float16')
+        ? array(r, mul(seqQ, heads, dim), state) : half(mul(seqQ, heads, dim));
+      return ['attentionBackward float16', () => kx.attentionBackward(q, k, v, dOut, options)];
+    },
+    // The transformer's block, normalisation and separate targets (issue 15).
+    () => ['Transformer', () => {
+      const block = r.pick(['transformer', 'gau', 'gau', 'lstm']);
+      const vocab = r.pick([8, 8, 1, 2 ** 31]);
+      const options = { vocab, dModel: r.pick([8, 8, 6, 0]), layers: r.pick([1, 2]), heads: block === 'gau' ? r.pick([1, 1, 2]) : 2,
+        block, maxSeq: 16, attention: { normalize: r.pick(['softmax', 'relu2', 'l2', 'softmax2']) }, seed: r.int(100) };
+      state.note = options;
+      const t = new kx.Transformer(options);
+      try {
+        const seq = size(r, [1, 2, 4, 8]);
+        const rows = r.pick([1, 2]);
+        const tokens = Int32Array.from({ length: Number.isSafeInteger(mul(rows, seq)) && mul(rows, seq) < 4096 ? mul(rows, seq) : 4 },
+          () => (r.chance(0.95) ? r.int(8) : r.pick([-1, 8, 2 ** 31 - 1])));
+        const targets = r.chance(0.5) ? undefined : Int32Array.from({ length: r.chance(0.9) ? tokens.length : tokens.length + 1 },
+          () => (r.chance(0.9) ? r.int(8) : r.pick([-1, -2, 8])));
+        const which = r.int(2);
+        if (which === 0) return t.trainStep(tokens, { batch: rows, seq, targets });
+        return t.evaluate(tokens, { seq, targets });
+      } finally {
+        t.dispose();
+      }
+    }],
   ];
+}
+
+// float16 bits: moderate values (magnitudes 2^-4 … 2^3), or with a small chance NaN, ±Infinity,
+// subnormals and the largest finite; sometimes a plain Array (refused as the wrong type).
+function halfArray(r, n, state) {
+  const count = Number.isSafeInteger(n) && n > 0 && n < 1 << 16 ? n : 4;
+  if (r.chance(0.03)) {
+    state.extreme = true;
+    return Array.from({ length: count }, () => 1);
+  }
+  const extreme = r.chance(0.1);
+  if (extreme) state.extreme = true;
+  return Uint16Array.from({ length: count }, () => (extreme && r.chance(0.3)
+    ? r.pick([0x7e00, 0x7c00, 0xfc00, 0x0001, 0x7bff, 0x8000])
+    : ((r.chance(0.5) ? 0x8000 : 0) | ((11 + r.int(8)) << 10) | r.int(1024))));
 }
 
 // --- the properties ------------------------------------------------------------------------------
@@ -207,6 +257,9 @@ function cases(kx, r, state) {
 function finiteResult(value) {
   if (value === null || value === undefined || typeof value === 'boolean' || typeof value === 'string') return true;
   if (typeof value === 'number') return !Number.isNaN(value);
+  // float16 results come as Uint16Array bits (Node has no Float16Array): NaN is exponent 31 with a
+  // non-zero mantissa.
+  if (value instanceof Uint16Array) return !value.some((h) => (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0);
   if (ArrayBuffer.isView(value)) return !Array.prototype.some.call(value, Number.isNaN);
   if (Array.isArray(value)) return value.every(finiteResult);
   // reverseKL is NaN by definition when no sample is of high quality (README, GanTrainer.evaluate).
