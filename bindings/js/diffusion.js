@@ -4,12 +4,11 @@
 // call's `…Plan` binding. This side keeps what C++ cannot see: the JS ε-predictor callback (the
 // sampler advances one step per call, so the callback runs between steps), the JS types of the
 // arrays and the user's dataset samples.
-import { Disposable } from './disposable.js';
-import { deepFreeze, describe, requireFinite, requireFloat32Array, requireOptions, requireOptionsObject, resolvePlan,
+import { describe, requireFinite, requireFloat32Array, requireOptions, requireOptionsObject, resolvePlan,
   throwIfError } from './errors.js';
 import { withHeap } from './heap.js';
-import { createToyTrainer, splitToyDataset, toyTrainerOptions } from './toy-data.js';
-import { defineSteps, hasControls, readControls, requireControlsOnly, runSteps, stepsOf, withoutControls } from './progress.js';
+import { NATIVE, ToyTrainer, readFloats, readModeMetrics } from './toy-data.js';
+import { defineSteps, hasControls, readControls, runSteps, stepsOf, withoutControls } from './progress.js';
 
 export function createDiffusionClasses(module) {
   // Runs the step-at-a-time sampler with a JS predictor (x, t) → ε: one timestep per next().
@@ -133,70 +132,28 @@ export function createDiffusionClasses(module) {
     ? sampleSteps(`diffusion.${name}`, name === 'ddpmSample' ? 'ddpm' : 'ddim', predictor, withoutControls(options))
     : undefined));
 
-  class DiffusionTrainer extends Disposable {
-    #native;
-    #options;
-
+  // One Adam step on a batch per step(), or `count` of them in one call: { loss (last step),
+  // meanLoss (of the call) } (toy-data.js, ToyTrainer: progress, abort and the worker-backed form).
+  // sample and evaluate run one timestep per next() when given { onProgress, signal }.
+  class DiffusionTrainer extends ToyTrainer {
     constructor(options) {
       const fn = 'DiffusionTrainer';
-      const opts = requireOptions(fn, options);
-      const split = splitToyDataset(fn, opts);
-      const resolved = resolvePlan(fn, module.diffusionTrainerPlan(split.opts));
-      const native = createToyTrainer(module, module.DiffusionTrainerNative, resolved, split.points);
-      super(() => native.delete());
-      this.#native = native;
-      this.#options = deepFreeze(toyTrainerOptions(resolved, split.points));
-      // The stepped forms of step, sample and evaluate, for the worker-backed API (progress.js).
-      defineSteps(this, (name, ...args) => {
-        const fn = `DiffusionTrainer.${name}`;
-        if (name === 'step') return this.#stepped(args[0]);
-        if (name === 'sample' || name === 'evaluate') {
-          this.assertAlive(fn);
-          return this.#sampled(fn, args[0], withoutControls(args[1]), name === 'evaluate');
-        }
-        return undefined;
-      });
+      super(module, { name: fn, NativeClass: module.DiffusionTrainerNative,
+        plan: (opts) => module.diffusionTrainerPlan(opts), stepFields: ['loss', 'meanLoss'] }, requireOptions(fn, options));
     }
 
-    /** The resolved options. */
-    get options() { return this.#options; }
-    get steps() {
-      this.assertAlive('DiffusionTrainer.steps');
-      return this.#native.steps();
+    // A stepped run's mean loss: the same sum, in the same order, as C++'s step(count).
+    foldSteps(results) {
+      let sum = 0;
+      for (const { loss } of results) sum += loss;
+      return { loss: results[results.length - 1].loss, meanLoss: sum / results.length };
     }
 
-    /**
-     * One Adam step on a batch, or `count` of them: { loss (last step), meanLoss (of the call) }.
-     * { onProgress, signal }: one step at a time (an abort keeps the finished steps).
-     */
-    step(count, options) {
-      const fn = 'DiffusionTrainer.step';
+    steppedForm(name, [n, options]) {
+      if (name !== 'sample' && name !== 'evaluate') return undefined;
+      const fn = `DiffusionTrainer.${name}`;
       this.assertAlive(fn);
-      const controls = readControls(fn, requireControlsOnly(fn, options));
-      if (hasControls(controls)) return runSteps(fn, this.#stepped(count), controls);
-      return this.#step(fn, count);
-    }
-
-    #step(fn, count) {
-      return withHeap(module, (heap) => {
-        const result = heap.alloc(2, 'the result', 8);
-        throwIfError(fn, this.#native.step(count, result));
-        const [loss, meanLoss] = heap.readF64(result, 2);
-        return { loss, meanLoss };
-      });
-    }
-
-    *#stepped(count) {
-      const fn = 'DiffusionTrainer.step';
-      throwIfError(fn, this.#native.stepPlan(count));
-      const total = count === undefined ? 1 : count;
-      let loss = 0, sum = 0;
-      for (let done = 1; done <= total; ++done) {
-        this.assertAlive(fn);
-        sum += loss = this.#step(fn, 1).loss;  // the same sum, in the same order, as C++'s
-        yield { done, total };
-      }
-      return { loss, meanLoss: sum / total };
+      return this.#sampled(fn, n, withoutControls(options), name === 'evaluate');
     }
 
     /**
@@ -208,12 +165,8 @@ export function createDiffusionClasses(module) {
       this.assertAlive(fn);
       const controls = readControls(fn, options);
       if (hasControls(controls)) return runSteps(fn, this.#sampled(fn, n, withoutControls(options), false), controls);
-      throwIfError(fn, this.#native.samplePlan(n, options).error);
-      return withHeap(module, (heap) => {
-        const out = heap.alloc(2 * n, 'samples');
-        throwIfError(fn, this.#native.sample(n, options, out));
-        return heap.read(out, 2 * n);
-      });
+      throwIfError(fn, this[NATIVE].samplePlan(n, options).error);
+      return readFloats(module, 2 * n, 'samples', (out) => throwIfError(fn, this[NATIVE].sample(n, options, out)));
     }
 
     /** The GAN's mode metrics of n (default 2,500) samples: { highQuality, modes, reverseKL, medianDistance }. */
@@ -222,17 +175,12 @@ export function createDiffusionClasses(module) {
       this.assertAlive(fn);
       const controls = readControls(fn, options);
       if (hasControls(controls)) return runSteps(fn, this.#sampled(fn, n, withoutControls(options), true), controls);
-      return withHeap(module, (heap) => {
-        const result = heap.alloc(4, 'the result', 8);
-        throwIfError(fn, this.#native.evaluate(n, options, result));
-        const [highQuality, modes, reverseKL, medianDistance] = heap.readF64(result, 4);
-        return { highQuality, modes, reverseKL, medianDistance };
-      });
+      return readModeMetrics(module, (result) => throwIfError(fn, this[NATIVE].evaluate(n, options, result)));
     }
 
     // A sampling run stepped one timestep per next(); the samples (or, evaluating, their metrics).
     *#sampled(fn, n, options, evaluating) {
-      const native = this.#native;
+      const native = this[NATIVE];
       throwIfError(fn, native.samplingStart(n, options, evaluating));
       const id = native.samplingId();
       try {
@@ -243,49 +191,33 @@ export function createDiffusionClasses(module) {
           more = native.samplingAdvance();
           yield { done: native.samplingCompleted(), total };
         }
-        const rows = evaluating ? (n === undefined ? 2500 : n) : n;
-        return withHeap(module, (heap) => {
-          if (evaluating) {
-            const result = heap.alloc(4, 'the result', 8);
-            native.samplingMetrics(result);
-            const [highQuality, modes, reverseKL, medianDistance] = heap.readF64(result, 4);
-            return { highQuality, modes, reverseKL, medianDistance };
-          }
-          const out = heap.alloc(2 * rows, 'samples');
-          native.samplingSamples(out);
-          return heap.read(out, 2 * rows);
-        });
+        if (evaluating) return readModeMetrics(module, (result) => native.samplingMetrics(result));
+        return readFloats(module, 2 * n, 'samples', (out) => native.samplingSamples(out));
       } finally {
         if (!this.disposed && native.samplingId() === id) native.samplingEnd();
       }
     }
-
 
     /** The model's ε_θ(x, t) for x (rows×2) at one timestep t in 1..T. */
     predict(x, options) {
       const fn = 'DiffusionTrainer.predict';
       this.assertAlive(fn);
       requireOptionsObject(fn, options, 'rows, t');
-      const { rows } = resolvePlan(fn, this.#native.predictPlan(options));
+      const { rows } = resolvePlan(fn, this[NATIVE].predictPlan(options));
       requireFloat32Array(fn, 'x', x, [['rows', rows], ['2', 2]]);
       return withHeap(module, (heap) => {
         const xPtr = heap.input(x, 'x');
         const out = heap.alloc(2 * rows, 'eps');
-        throwIfError(fn, this.#native.predict(xPtr, out, options));
+        throwIfError(fn, this[NATIVE].predict(xPtr, out, options));
         return heap.read(out, 2 * rows);
       });
     }
 
     /** A Float32Array copy of the ε-predictor's parameters (layout of Mlp). */
     get parameters() {
-      const fn = 'DiffusionTrainer.parameters';
-      this.assertAlive(fn);
-      const count = this.#native.parameterCount();
-      return withHeap(module, (heap) => {
-        const out = heap.alloc(count, 'parameters');
-        this.#native.parameters(out);
-        return heap.read(out, count);
-      });
+      this.assertAlive('DiffusionTrainer.parameters');
+      const native = this[NATIVE];
+      return readFloats(module, native.parameterCount(), 'parameters', (out) => native.parameters(out));
     }
   }
 

@@ -3,12 +3,10 @@
 // gan_trainer_validate, …): each call asks its `…Plan` binding for the resolved options, checks
 // its arrays against them, and passes the same options to the compute binding. This side keeps
 // what C++ cannot see: the JS types of the arrays, the user's dataset samples, Math.random draws.
-import { Disposable } from './disposable.js';
 import { deepFreeze, renameDeprecated, requireFinite, requireFloat32Array, requireOptions, requireOptionsObject,
   resolvePlan, throwIfError } from './errors.js';
 import { withHeap } from './heap.js';
-import { defineSteps, hasControls, readControls, requireControlsOnly, runSteps } from './progress.js';
-import { createToyTrainer, splitToyDataset, toyTrainerOptions } from './toy-data.js';
+import { NATIVE, ToyTrainer, readFloats, readModeMetrics } from './toy-data.js';
 
 // Builds the gan namespace and GanTrainer bound to one WASM module instance; `nativeOf` comes from
 // createMlpClass (mlp.js).
@@ -110,88 +108,29 @@ export function createGanClasses(module, nativeOf) {
     presets,
   };
 
-  class GanTrainer extends Disposable {
-    #native;
-    #options;
-
+  // One generator step (after nCritic critic steps) per step(), or `count` of them in one call
+  // (toy-data.js, ToyTrainer: progress, abort and the worker-backed form).
+  class GanTrainer extends ToyTrainer {
     constructor(options) {
       const fn = 'GanTrainer';
-      const opts = renameDeprecated(fn, requireOptions(fn, options), { epsilon: 'eps' });
-      const split = splitToyDataset(fn, opts);
-      const resolved = resolvePlan(fn, module.ganTrainerPlan(split.opts));
-      const native = createToyTrainer(module, module.GanTrainerNative, resolved, split.points);
-      super(() => native.delete());
-      this.#native = native;
-      this.#options = deepFreeze(toyTrainerOptions(resolved, split.points));
-      // The stepped form of step(n), for the worker-backed API (bindings/js/progress.js).
-      defineSteps(this, (name, count) => (name === 'step' ? this.#stepped(count) : undefined));
+      super(module, { name: fn, NativeClass: module.GanTrainerNative, plan: (opts) => module.ganTrainerPlan(opts),
+        stepFields: ['criticLoss', 'generatorLoss', 'gradNorm'] },
+      renameDeprecated(fn, requireOptions(fn, options), { epsilon: 'eps' }));
     }
-
-    /** The resolved options (preset and defaults applied). */
-    get options() { return this.#options; }
-    get steps() {
-      this.assertAlive('GanTrainer.steps');
-      return this.#native.steps();
-    }
-
-    /**
-     * One generator step (after nCritic critic steps), or `count` of them in one call. With
-     * { onProgress, signal } the steps run one at a time: progress { done, total }, and an abort
-     * stops before the next step (`steps` counts the finished ones).
-     */
-    step(count, options) {
-      const fn = 'GanTrainer.step';
-      this.assertAlive(fn);
-      const controls = readControls(fn, requireControlsOnly(fn, options));
-      if (hasControls(controls)) return runSteps(fn, this.#stepped(count), controls);
-      return this.#step(fn, count);
-    }
-
-    #step(fn, count) {
-      return withHeap(module, (heap) => {
-        const result = heap.alloc(3, 'the result', 8);
-        throwIfError(fn, this.#native.step(count, result));
-        const [criticLoss, generatorLoss, gradNorm] = heap.readF64(result, 3);
-        return { criticLoss, generatorLoss, gradNorm };
-      });
-    }
-
-    *#stepped(count) {
-      const fn = 'GanTrainer.step';
-      throwIfError(fn, this.#native.stepPlan(count));
-      const total = count === undefined ? 1 : count;
-      let result;
-      for (let done = 1; done <= total; ++done) {
-        this.assertAlive(fn);
-        result = this.#step(fn, 1);
-        yield { done, total };
-      }
-      return result;
-    }
-
 
     /** n generated points, Float32Array(n×2). */
     sample(n) {
       const fn = 'GanTrainer.sample';
       this.assertAlive(fn);
-      throwIfError(fn, this.#native.samplePlan(n));
-      return withHeap(module, (heap) => {
-        const out = heap.alloc(2 * n, 'samples');
-        throwIfError(fn, this.#native.sample(n, out));
-        return heap.read(out, 2 * n);
-      });
+      throwIfError(fn, this[NATIVE].samplePlan(n));
+      return readFloats(module, 2 * n, 'samples', (out) => throwIfError(fn, this[NATIVE].sample(n, out)));
     }
 
     /** Mode metrics of n (default 2,500) samples: { highQuality, modes, reverseKL, medianDistance }. */
     evaluate(n) {
       const fn = 'GanTrainer.evaluate';
       this.assertAlive(fn);
-      return withHeap(module, (heap) => {
-        const result = heap.alloc(4, 'the result', 8);
-        throwIfError(fn, this.#native.evaluate(n, result));
-        const [highQuality, modes, reverseKL, medianDistance] = heap.readF64(result, 4);
-        return { highQuality, modes, reverseKL, medianDistance };
-      });
+      return readModeMetrics(module, (result) => throwIfError(fn, this[NATIVE].evaluate(n, result)));
     }
 
     /** Float32Array copies of the current parameters (layout of Mlp). */
@@ -200,12 +139,8 @@ export function createGanClasses(module, nativeOf) {
 
     #parameters(fn, generator) {
       this.assertAlive(fn);
-      const count = this.#native.parameterCount(generator);
-      return withHeap(module, (heap) => {
-        const out = heap.alloc(count, 'parameters');
-        this.#native.parameters(generator, out);
-        return heap.read(out, count);
-      });
+      const native = this[NATIVE];
+      return readFloats(module, native.parameterCount(generator), 'parameters', (out) => native.parameters(generator, out));
     }
   }
 

@@ -1,8 +1,11 @@
-// The `dataset` option of the trainers on 2-D toy data (GanTrainer, DiffusionTrainer): a built-in
-// name ('ring8', 'grid25', 'swissroll'), which C++ reads with the other options, or the user's own
-// n×2 samples, which stay on this side until they are copied into the heap.
-import { exactView, requireFinite, typedArrayKind } from './errors.js';
+// The trainers on 2-D toy data (GanTrainer, DiffusionTrainer): what they share (ToyTrainer), and
+// their `dataset` option: a built-in name ('ring8', 'grid25', 'swissroll'), which C++ reads with the
+// other options, or the user's own n×2 samples, which stay on this side until they are copied into
+// the heap.
+import { Disposable } from './disposable.js';
+import { deepFreeze, exactView, requireFinite, resolvePlan, throwIfError, typedArrayKind } from './errors.js';
 import { withHeap } from './heap.js';
+import { defineSteps, hasControls, readControls, requireControlsOnly, runSteps } from './progress.js';
 
 // { opts, points }: the options C++ reads (without the samples) and the samples, or null.
 export function splitToyDataset(fn, opts) {
@@ -16,13 +19,99 @@ export function splitToyDataset(fn, opts) {
   return { opts: { ...opts, dataset: undefined }, points };
 }
 
-// The native trainer built from its resolved options and the samples (if any).
-export function createToyTrainer(module, NativeClass, resolved, points) {
-  return withHeap(module, (heap) => new NativeClass(resolved,
-    points ? heap.input(points, 'dataset') : 0, points ? points.length / 2 : 0));
+// What GanTrainer and DiffusionTrainer share: construction from options that C++ resolves (a
+// user's dataset samples copied into the heap), `.options`, `.steps`, and `step(count)` — all steps
+// in one native call, or, with { onProgress, signal }, one step per next() of its stepped form (the
+// form the worker-backed API runs; progress.js). A subclass passes its step's result fields, may fold
+// a stepped run's single-step results its own way (`foldSteps`), and may add stepped forms of its
+// other methods (`steppedForm`). NATIVE is the subclass's handle on the native trainer.
+export const NATIVE = Symbol('native trainer');
+
+export class ToyTrainer extends Disposable {
+  #module;
+  #name;
+  #stepFields;
+  #options;
+
+  // name: 'GanTrainer'; NativeClass: its Embind class; plan: the binding that resolves the options;
+  // stepFields: the names of the float64 results step() writes, in order.
+  constructor(module, { name, NativeClass, plan, stepFields }, opts) {
+    const split = splitToyDataset(name, opts);
+    const resolved = resolvePlan(name, plan(split.opts));
+    const { points } = split;
+    const native = withHeap(module, (heap) => new NativeClass(resolved,
+      points ? heap.input(points, 'dataset') : 0, points ? points.length / 2 : 0));
+    super(() => native.delete());
+    this[NATIVE] = native;
+    this.#module = module;
+    this.#name = name;
+    this.#stepFields = stepFields;
+    // `.options`: 'samples' stands for the user's own points.
+    this.#options = deepFreeze(points ? { ...resolved, dataset: 'samples' } : resolved);
+    defineSteps(this, (method, ...args) => (method === 'step' ? this.#stepped(args[0]) : this.steppedForm(method, args)));
+  }
+
+  /** The resolved options (preset and defaults applied). */
+  get options() { return this.#options; }
+
+  get steps() {
+    this.assertAlive(`${this.#name}.steps`);
+    return this[NATIVE].steps();
+  }
+
+  step(count, options) {
+    const fn = `${this.#name}.step`;
+    this.assertAlive(fn);
+    const controls = readControls(fn, requireControlsOnly(fn, options));
+    if (hasControls(controls)) return runSteps(fn, this.#stepped(count), controls);
+    return this.#step(fn, count);
+  }
+
+  // The stepped forms of the subclass's other methods (undefined: none).
+  steppedForm() { return undefined; }
+
+  // The result of a stepped run from its single steps' results (the last one, unless overridden).
+  foldSteps(results) { return results[results.length - 1]; }
+
+  #step(fn, count) {
+    const fields = this.#stepFields;
+    return withHeap(this.#module, (heap) => {
+      const result = heap.alloc(fields.length, 'the result', 8);
+      throwIfError(fn, this[NATIVE].step(count, result));
+      const values = heap.readF64(result, fields.length);
+      return Object.fromEntries(fields.map((field, i) => [field, values[i]]));
+    });
+  }
+
+  *#stepped(count) {
+    const fn = `${this.#name}.step`;
+    throwIfError(fn, this[NATIVE].stepPlan(count));
+    const total = count === undefined ? 1 : count;
+    const results = [];
+    for (let done = 1; done <= total; ++done) {
+      this.assertAlive(fn);
+      results.push(this.#step(fn, 1));
+      yield { done, total };
+    }
+    return this.foldSteps(results);
+  }
 }
 
-// The trainer's `.options`: 'samples' stands for the user's own points.
-export function toyTrainerOptions(resolved, points) {
-  return points ? { ...resolved, dataset: 'samples' } : resolved;
+// The GAN's mode metrics, which `write(pointer)` puts into 4 float64s in the heap.
+export function readModeMetrics(module, write) {
+  return withHeap(module, (heap) => {
+    const result = heap.alloc(4, 'the result', 8);
+    write(result);
+    const [highQuality, modes, reverseKL, medianDistance] = heap.readF64(result, 4);
+    return { highQuality, modes, reverseKL, medianDistance };
+  });
+}
+
+// A Float32Array of `count` numbers that `write(pointer)` puts into the heap (parameters, samples).
+export function readFloats(module, count, what, write) {
+  return withHeap(module, (heap) => {
+    const out = heap.alloc(count, what);
+    write(out);
+    return heap.read(out, count);
+  });
 }
