@@ -15,6 +15,7 @@
 #include "diffusion/trainer.hpp"
 #include "gan/datasets.hpp"
 #include "options.hpp"
+#include "toy_trainer_bindings.hpp"
 
 namespace {
 
@@ -25,7 +26,10 @@ using kexue::bindings::plan_result;
 using kexue::bindings::read_argument;
 using kexue::bindings::read_options;
 using kexue::bindings::require_valid;
+using kexue::bindings::read_step_count;
 using kexue::bindings::to_js_error;
+using kexue::bindings::toy_trainer_dataset;
+using kexue::bindings::write_mode_metrics;
 using kexue::bindings::write_options;
 
 
@@ -124,9 +128,7 @@ class DiffusionTrainerNative {
 public:
     DiffusionTrainerNative(val options, std::uintptr_t points, std::uint32_t point_count)
         : options_(read(options)),
-          trainer_(point_count > 0 ? kexue::ToyDataset::from_samples(at<const float>(points), point_count)
-                                   : kexue::ToyDataset::named(options_.dataset),
-                   options_) {}
+          trainer_(toy_trainer_dataset(options_.dataset, points, point_count), options_) {}
 
     val options() const { return write_options(options_); }
     double steps() const { return static_cast<double>(trainer_.steps()); }
@@ -134,9 +136,7 @@ public:
     // step(count, { onProgress, signal }) runs count single steps from JS: count checked first.
     val step_plan(val count) const {
         std::size_t n = 1;
-        Error error = read_argument("count", count, n, kexue::kPositive);
-        if (!error) error = kexue::positive("count", n);
-        return to_js_error(error);
+        return to_js_error(read_step_count(count, n));
     }
 
     kexue::DiffusionTrainer& trainer() { return trainer_; }
@@ -144,9 +144,7 @@ public:
     // count (default 1) steps; result: float64 [loss of the last step, mean loss of the call].
     val step(val count, std::uintptr_t result) {
         std::size_t n = 1;
-        Error error = read_argument("count", count, n, kexue::kPositive);
-        if (!error) error = kexue::positive("count", n);
-        if (error) return to_js_error(error);
+        if (Error error = read_step_count(count, n)) return to_js_error(error);
         double last = 0, sum = 0;
         for (std::size_t i = 0; i < n; ++i) sum += last = trainer_.step();
         at<double>(result)[0] = last;
@@ -172,12 +170,7 @@ public:
         std::size_t count = 0;
         kexue::DiffusionSampleOptions o;
         if (Error error = read_sample_call(n, options, count, o, 2500)) return to_js_error(error);
-        const kexue::GanMetrics m = trainer_.evaluate(count, o);
-        double* r = at<double>(result);
-        r[0] = m.high_quality;
-        r[1] = m.modes;
-        r[2] = m.reverse_kl;
-        r[3] = m.median_distance;
+        write_mode_metrics(trainer_.evaluate(count, o), result);
         return val::undefined();
     }
 
@@ -208,12 +201,7 @@ public:
         if (!sampling_) return;
         std::vector<float> samples(2 * sampling_count_);
         sampling_->samples(samples.data());
-        const kexue::GanMetrics m = trainer_.metrics(samples.data(), sampling_count_);
-        double* r = at<double>(result);
-        r[0] = m.high_quality;
-        r[1] = m.modes;
-        r[2] = m.reverse_kl;
-        r[3] = m.median_distance;
+        write_mode_metrics(trainer_.metrics(samples.data(), sampling_count_), result);
     }
     void sampling_end() { sampling_.reset(); }
 

@@ -20,6 +20,7 @@
 #include "nn/mlp.hpp"
 #include "core/random.hpp"
 #include "options.hpp"
+#include "toy_trainer_bindings.hpp"
 
 namespace {
 
@@ -31,7 +32,10 @@ using kexue::bindings::plan_result;
 using kexue::bindings::read_argument;
 using kexue::bindings::read_options;
 using kexue::bindings::require_valid;
+using kexue::bindings::read_step_count;
 using kexue::bindings::to_js_error;
+using kexue::bindings::toy_trainer_dataset;
+using kexue::bindings::write_mode_metrics;
 using kexue::bindings::write_options;
 
 
@@ -222,26 +226,20 @@ class GanTrainerNative {
 public:
     GanTrainerNative(val options, std::uintptr_t points, std::uint32_t point_count)
         : options_(read(options)),
-          trainer_(point_count > 0 ? kexue::ToyDataset::from_samples(at<const float>(points), point_count)
-                                   : kexue::ToyDataset::named(options_.dataset),
-                   options_) {}
+          trainer_(toy_trainer_dataset(options_.dataset, points, point_count), options_) {}
 
     val options() const { return write_options(options_); }
 
     // step(count, { onProgress, signal }) runs count single steps from JS: count checked first.
     val step_plan(val count) const {
         std::size_t n = 1;
-        Error error = read_argument("count", count, n, kexue::kPositive);
-        if (!error) error = kexue::positive("count", n);
-        return to_js_error(error);
+        return to_js_error(read_step_count(count, n));
     }
 
     // count (default 1) generator steps; result: float64 [criticLoss, generatorLoss, gradNorm].
     val step(val count, std::uintptr_t result) {
         std::size_t n = 1;
-        Error error = read_argument("count", count, n, kexue::kPositive);
-        if (!error) error = kexue::positive("count", n);
-        if (error) return to_js_error(error);
+        if (Error error = read_step_count(count, n)) return to_js_error(error);
         kexue::GanStepResult r{};
         for (std::size_t i = 0; i < n; ++i) r = trainer_.step();
         at<double>(result)[0] = r.critic_loss;
@@ -266,12 +264,7 @@ public:
     val evaluate(val n, std::uintptr_t result) {
         std::size_t count = 0;
         if (Error error = read_count("n", n, count, 2500)) return to_js_error(error);
-        const kexue::GanMetrics m = trainer_.evaluate(count);
-        double* r = at<double>(result);
-        r[0] = m.high_quality;
-        r[1] = m.modes;
-        r[2] = m.reverse_kl;
-        r[3] = m.median_distance;
+        write_mode_metrics(trainer_.evaluate(count), result);
         return val::undefined();
     }
 
