@@ -268,15 +268,7 @@ EMSCRIPTEN_BINDINGS(kexue_diffusion) {
         .function("remaining", &DiffusionSamplerNative::remaining)
         .function("x", &DiffusionSamplerNative::x)
         .function("advance", &DiffusionSamplerNative::advance);
-    emscripten::class_<DiffusionTrainerNative>("DiffusionTrainerNative")
-        .constructor<val, std::uintptr_t, std::uint32_t>()
-        .function("options", &DiffusionTrainerNative::options)
-        .function("steps", &DiffusionTrainerNative::steps)
-        .function("stepPlan", &DiffusionTrainerNative::step_plan)
-        .function("step", &DiffusionTrainerNative::step)
-        .function("samplePlan", &DiffusionTrainerNative::sample_plan)
-        .function("sample", &DiffusionTrainerNative::sample)
-        .function("evaluate", &DiffusionTrainerNative::evaluate)
+    kexue::bindings::toy_trainer_class<DiffusionTrainerNative>("DiffusionTrainerNative")
         .function("samplingStart", &DiffusionTrainerNative::sampling_start)
         .function("samplingId", &DiffusionTrainerNative::sampling_id)
         .function("samplingTotal", &DiffusionTrainerNative::sampling_total)
@@ -286,7 +278,5 @@ EMSCRIPTEN_BINDINGS(kexue_diffusion) {
         .function("samplingMetrics", &DiffusionTrainerNative::sampling_metrics)
         .function("samplingEnd", &DiffusionTrainerNative::sampling_end)
         .function("predictPlan", &DiffusionTrainerNative::predict_plan)
-        .function("predict", &DiffusionTrainerNative::predict)
-        .function("parameterCount", &DiffusionTrainerNative::parameter_count)
-        .function("parameters", &DiffusionTrainerNative::parameters);
+        .function("predict", &DiffusionTrainerNative::predict);
 }

@@ -353,15 +353,5 @@ EMSCRIPTEN_BINDINGS(kexue_gan) {
         .function("generatorLoss", &MlpNative::generator_loss)
         .function("normalizedCriticPlan", &MlpNative::normalized_critic_plan)
         .function("normalizedCritic", &MlpNative::normalized_critic);
-    emscripten::class_<GanTrainerNative>("GanTrainerNative")
-        .constructor<val, std::uintptr_t, std::uint32_t>()
-        .function("options", &GanTrainerNative::options)
-        .function("stepPlan", &GanTrainerNative::step_plan)
-        .function("step", &GanTrainerNative::step)
-        .function("samplePlan", &GanTrainerNative::sample_plan)
-        .function("sample", &GanTrainerNative::sample)
-        .function("evaluate", &GanTrainerNative::evaluate)
-        .function("steps", &GanTrainerNative::steps)
-        .function("parameterCount", &GanTrainerNative::parameter_count)
-        .function("parameters", &GanTrainerNative::parameters);
+    kexue::bindings::toy_trainer_class<GanTrainerNative>("GanTrainerNative");
 }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <emscripten/bind.h>
 #include <emscripten/val.h>
 
 #include "core/validate.hpp"
@@ -36,6 +37,23 @@ inline void write_mode_metrics(const GanMetrics& m, std::uintptr_t result) {
     r[1] = m.modes;
     r[2] = m.reverse_kl;
     r[3] = m.median_distance;
+}
+
+// The Embind class of a toy trainer with the methods ToyTrainer and its subclasses call on every one
+// (built from its options and the samples' pointer and count); a binding adds its own to the result.
+template <typename Native>
+emscripten::class_<Native> toy_trainer_class(const char* name) {
+    return emscripten::class_<Native>(name)
+        .template constructor<emscripten::val, std::uintptr_t, std::uint32_t>()
+        .function("options", &Native::options)
+        .function("steps", &Native::steps)
+        .function("stepPlan", &Native::step_plan)
+        .function("step", &Native::step)
+        .function("samplePlan", &Native::sample_plan)
+        .function("sample", &Native::sample)
+        .function("evaluate", &Native::evaluate)
+        .function("parameterCount", &Native::parameter_count)
+        .function("parameters", &Native::parameters);
 }
 
 }  // namespace kexue::bindings
