@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/parallel.hpp"
 #include "core/validate.hpp"
 
 namespace kexue {
@@ -47,50 +48,66 @@ CriticLoss wgan_gp_critic_loss(const Mlp<T>& critic, const T* parameters, const 
     const double inv_m = 1.0 / static_cast<double>(rows);
     std::fill(gradient, gradient + critic.parameter_count(), T(0));
 
-    // D(x̃) − D(x): one forward/reverse over the stacked [fake; real] rows, weighted ±1/m.
-    ws.rows_buffer.resize(2 * rows * p);
-    std::copy(fake, fake + rows * p, ws.rows_buffer.begin());
-    std::copy(real, real + rows * p, ws.rows_buffer.begin() + rows * p);
-    // The ±1/m weights ride on the reverse seed (the pass is linear in it), so no rescaled copy.
-    critic.forward(parameters, ws.rows_buffer.data(), 2 * rows, ws.pair);
-    ws.weights.assign(2 * rows, T(inv_m));
-    std::fill(ws.weights.begin() + rows, ws.weights.end(), T(-inv_m));
-    critic.reverse(parameters, ws.weights.data(), ws.pair);
-    critic.accumulate_parameter_gradient(ws.pair, nullptr, gradient);
-    double wasserstein = 0;
-    const T* d = ws.pair.z[L].data();
-    for (std::size_t i = 0; i < rows; ++i) wasserstein += double(d[i]) - double(d[rows + i]);
-    wasserstein *= inv_m;
-
-    // The penalty at x̂: g = ∇_x D(x̂) from the reverse pass, then the mixed term along
-    // v_i = 2λ (s_i − 1)/(m s_i) · g_i (the tangent pass is linear in v, so the coefficient rides on v).
-    ws.rows_buffer.resize(rows * p);
-    for (std::size_t i = 0; i < rows; ++i) {
-        const T e = interpolation[i];
-        for (std::size_t j = 0; j < p; ++j) {
-            ws.rows_buffer[i * p + j] = e * real[i * p + j] + (T(1) - e) * fake[i * p + j];
+    // Two chains that share nothing until the parameter gradient: D(x̃) − D(x) (forward and reverse
+    // over the stacked [fake; real] rows) and the penalty at x̂ (forward, reverse, tangent).
+    double wasserstein = 0, penalty = 0;
+    const auto pair_chain = [&] {
+        // One forward/reverse over [fake; real], the ±1/m weights riding on the reverse seed (the
+        // pass is linear in it), so no rescaled copy.
+        ws.pair_rows.resize(2 * rows * p);
+        std::copy(fake, fake + rows * p, ws.pair_rows.begin());
+        std::copy(real, real + rows * p, ws.pair_rows.begin() + rows * p);
+        critic.forward(parameters, ws.pair_rows.data(), 2 * rows, ws.pair);
+        ws.weights.assign(2 * rows, T(inv_m));
+        std::fill(ws.weights.begin() + rows, ws.weights.end(), T(-inv_m));
+        critic.reverse(parameters, ws.weights.data(), ws.pair);
+        const T* d = ws.pair.z[L].data();
+        for (std::size_t i = 0; i < rows; ++i) wasserstein += double(d[i]) - double(d[rows + i]);
+        wasserstein *= inv_m;
+    };
+    const auto penalty_chain = [&] {
+        // g = ∇_x D(x̂) from the reverse pass, then the tangent pass along
+        // v_i = 2λ (s_i − 1)/(m s_i) · g_i (it is linear in v, so the coefficient rides on v).
+        ws.interpolated_rows.resize(rows * p);
+        for (std::size_t i = 0; i < rows; ++i) {
+            const T e = interpolation[i];
+            for (std::size_t j = 0; j < p; ++j) {
+                ws.interpolated_rows[i * p + j] = e * real[i * p + j] + (T(1) - e) * fake[i * p + j];
+            }
         }
+        critic.forward(parameters, ws.interpolated_rows.data(), rows, ws.interpolated);
+        critic.reverse(parameters, nullptr, ws.interpolated);
+        const T* g = ws.interpolated.a[0].data();
+        ws.direction.resize(rows * p);
+        for (std::size_t i = 0; i < rows; ++i) {
+            double squared = 0;
+            for (std::size_t j = 0; j < p; ++j) squared += double(g[i * p + j]) * double(g[i * p + j]);
+            const double s = std::sqrt(squared + options.gp_eps);
+            if (gradient_norms) gradient_norms[i] = T(std::sqrt(squared));
+            const double excess = options.penalty == PenaltySide::one_sided ? std::max(0.0, s - 1) : s - 1;
+            penalty += options.lambda * excess * excess;
+            const double coefficient = 2 * options.lambda * excess / s * inv_m;
+            for (std::size_t j = 0; j < p; ++j) ws.direction[i * p + j] = T(coefficient * double(g[i * p + j]));
+        }
+        penalty *= inv_m;
+        if (options.lambda > 0) critic.tangent(parameters, ws.direction.data(), ws.interpolated);
+    };
+    // On two or three threads the chains run side by side, one per thread, each with serial products
+    // (a parallel_for inside a task runs serially): at the sizes a GAN critic has (a few hundred rows
+    // and units) a product split across threads spends a large share of its time waking and joining
+    // them, ten times per step, and two independent chains keep two threads busy without a join.
+    // With four threads, splitting each product uses them all. Either way each product computes
+    // every element with the same operations, and the two gradient accumulations below keep their
+    // order, so the result does not depend on the thread count.
+    const std::size_t threads = thread_count();
+    if (threads == 2 || threads == 3) {
+        parallel_for(2, [&](std::size_t chain) { chain == 0 ? pair_chain() : penalty_chain(); });
+    } else {
+        pair_chain();
+        penalty_chain();
     }
-    critic.forward(parameters, ws.rows_buffer.data(), rows, ws.interpolated);
-    critic.reverse(parameters, nullptr, ws.interpolated);
-    const T* g = ws.interpolated.a[0].data();
-    ws.direction.resize(rows * p);
-    double penalty = 0;
-    for (std::size_t i = 0; i < rows; ++i) {
-        double squared = 0;
-        for (std::size_t j = 0; j < p; ++j) squared += double(g[i * p + j]) * double(g[i * p + j]);
-        const double s = std::sqrt(squared + options.gp_eps);
-        if (gradient_norms) gradient_norms[i] = T(std::sqrt(squared));
-        const double excess = options.penalty == PenaltySide::one_sided ? std::max(0.0, s - 1) : s - 1;
-        penalty += options.lambda * excess * excess;
-        const double coefficient = 2 * options.lambda * excess / s * inv_m;
-        for (std::size_t j = 0; j < p; ++j) ws.direction[i * p + j] = T(coefficient * double(g[i * p + j]));
-    }
-    penalty *= inv_m;
-    if (options.lambda > 0) {
-        critic.tangent(parameters, ws.direction.data(), ws.interpolated);
-        critic.accumulate_mixed_gradient(ws.interpolated, gradient);
-    }
+    critic.accumulate_parameter_gradient(ws.pair, nullptr, gradient);
+    if (options.lambda > 0) critic.accumulate_mixed_gradient(ws.interpolated, gradient);
     return {wasserstein + penalty, penalty};
 }
 

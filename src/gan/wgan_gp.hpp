@@ -73,7 +73,7 @@ template <typename T>
 struct WganWorkspace {
     MlpWorkspace<T> pair;          // [fake; real] stacked
     MlpWorkspace<T> interpolated;  // x̂
-    std::vector<T> rows_buffer, weights, direction;
+    std::vector<T> pair_rows, interpolated_rows, weights, direction;
 };
 
 // gradient (parameter_count) is overwritten; gradient_norms may be nullptr.
