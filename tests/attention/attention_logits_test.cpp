@@ -25,6 +25,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../helpers/attention_reference.hpp"
 #include "../helpers/tensors.hpp"
 
 #include "attention/attention.hpp"
@@ -33,6 +34,7 @@
 namespace kexue {
 namespace {
 
+using testing::expect_attention_matches_reference;
 using testing::random_floats;
 using testing::relative_error;
 using testing::to_double;
@@ -371,43 +373,11 @@ std::vector<GridCase> grid_cases() {
     return cases;
 }
 
-void compare_with_reference(const GridCase& c, double tolerance) {
-    const auto& s = c.shape;
-    const std::uint32_t seed = static_cast<std::uint32_t>(s.seq_q * 131 + s.seq_k * 7 + s.dim);
-    const auto q = random_floats(s.batch * s.seq_q * s.heads * s.dim, seed, 1.5f);
-    const auto k = random_floats(s.batch * s.seq_k * s.kv_heads * s.dim, seed + 1, 1.5f);
-    const auto v = random_floats(s.batch * s.seq_k * s.kv_heads * s.dim_v, seed + 2);
-    const auto d_o = random_floats(s.batch * s.seq_q * s.heads * s.dim_v, seed + 3);
-    std::vector<float> o(d_o.size()), lse(s.batch * s.heads * s.seq_q);
-    attention_forward(s, c.options, q.data(), k.data(), v.data(), o.data(), lse.data());
-    std::vector<double> o_ref(o.size()), lse_ref(lse.size());
-    attention_forward_reference(s, c.options, to_double(q).data(), to_double(k).data(), to_double(v).data(),
-                                o_ref.data(), lse_ref.data());
-    EXPECT_LE(relative_error(o, o_ref), tolerance);
-    EXPECT_LE(relative_error(lse, lse_ref), tolerance);
-
-    std::vector<float> dq(q.size()), dk(k.size()), dv(v.size()), d_sinks(s.heads, 7.0f);
-    attention_backward(s, c.options, q.data(), k.data(), v.data(), o.data(), lse.data(), d_o.data(), dq.data(),
-                       dk.data(), dv.data(), {}, d_sinks.data());
-    std::vector<double> dq_ref(q.size()), dk_ref(k.size()), dv_ref(v.size()), d_sinks_ref(s.heads, 7.0);
-    attention_backward_reference(s, c.options, to_double(q).data(), to_double(k).data(), to_double(v).data(),
-                                 to_double(d_o).data(), dq_ref.data(), dk_ref.data(), dv_ref.data(), {},
-                                 d_sinks_ref.data());
-    EXPECT_LE(relative_error(dq, dq_ref), tolerance);
-    EXPECT_LE(relative_error(dk, dk_ref), tolerance);
-    EXPECT_LE(relative_error(dv, dv_ref), tolerance);
-    if (c.options.sinks) {
-        EXPECT_LE(relative_error(d_sinks, d_sinks_ref), tolerance);
-    } else {
-        for (float x : d_sinks) EXPECT_EQ(x, 7.0f);  // untouched without sinks
-    }
-}
-
 TEST(AttentionLogitGrid, ForwardAndBackwardMatchReference) {
     for (const GridCase& c : grid_cases()) {
         SCOPED_TRACE(describe(c));
         ASSERT_FALSE(attention_validate(c.shape, c.options));
-        compare_with_reference(c, 1e-4);
+        expect_attention_matches_reference(c.shape, c.options);
     }
 }
 

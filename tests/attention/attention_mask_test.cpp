@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../helpers/attention_reference.hpp"
 #include "../helpers/tensors.hpp"
 
 #include "attention/attention.hpp"
@@ -22,6 +23,7 @@
 namespace kexue {
 namespace {
 
+using testing::expect_attention_matches_reference;
 using testing::random_floats;
 using testing::relative_error;
 using testing::to_double;
@@ -173,24 +175,8 @@ Results run_kernel(const MaskCase& c, const std::vector<float>& q, const std::ve
 
 void check_against_reference(const MaskCase& c, double tolerance = 1e-4) {
     SCOPED_TRACE(c.name);
-    const AttentionShape& s = c.shape;
-    const std::uint32_t seed = static_cast<std::uint32_t>(s.seq_q * 131 + s.seq_k * 7 + s.dim + c.name.size());
-    const auto q = random_floats(s.batch * s.seq_q * s.heads * s.dim, seed, 1.5f);
-    const auto k = random_floats(s.batch * s.seq_k * s.kv_heads * s.dim, seed + 1, 1.5f);
-    const auto v = random_floats(s.batch * s.seq_k * s.kv_heads * s.dim_v, seed + 2);
-    const auto d_o = random_floats(s.batch * s.seq_q * s.heads * s.dim_v, seed + 3);
-    const Results r = run_kernel(c, q, k, v, d_o);
     const AttentionBuffers buffers{c.bias.empty() ? nullptr : c.bias.data(), c.mask.empty() ? nullptr : c.mask.data()};
-    std::vector<double> o(r.o.size()), lse(r.lse.size()), dq(q.size()), dk(k.size()), dv(v.size());
-    attention_forward_reference(s, c.options, to_double(q).data(), to_double(k).data(), to_double(v).data(), o.data(),
-                                lse.data(), buffers);
-    attention_backward_reference(s, c.options, to_double(q).data(), to_double(k).data(), to_double(v).data(),
-                                 to_double(d_o).data(), dq.data(), dk.data(), dv.data(), buffers);
-    EXPECT_LE(relative_error(r.o, o), tolerance);
-    EXPECT_LE(relative_error(r.lse, lse), tolerance);
-    EXPECT_LE(relative_error(r.dq, dq), tolerance);
-    EXPECT_LE(relative_error(r.dk, dk), tolerance);
-    EXPECT_LE(relative_error(r.dv, dv), tolerance);
+    expect_attention_matches_reference(c.shape, c.options, tolerance, buffers, static_cast<std::uint32_t>(c.name.size()));
 }
 
 std::vector<MaskCase> mask_cases() {

@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../helpers/attention_reference.hpp"
 #include "../helpers/tensors.hpp"
 
 #include "attention/attention.hpp"
@@ -22,6 +23,7 @@
 namespace kexue {
 namespace {
 
+using testing::expect_attention_matches_reference;
 using testing::random_floats;
 using testing::relative_error;
 using testing::to_double;
@@ -231,29 +233,7 @@ TEST(AttentionGrid, LargeScoresStayStable) {
 TEST(AttentionGrid, ForwardAndBackwardMatchReference) {
     for (const GridCase& c : grid_cases()) {
         SCOPED_TRACE(describe(c));
-        const auto& s = c.shape;
-        const std::uint32_t seed = static_cast<std::uint32_t>(s.seq_q * 131 + s.seq_k * 7 + s.dim);
-        const auto q = random_floats(s.batch * s.seq_q * s.heads * s.dim, seed, 1.5f);
-        const auto k = random_floats(s.batch * s.seq_k * s.kv_heads * s.dim, seed + 1, 1.5f);
-        const auto v = random_floats(s.batch * s.seq_k * s.kv_heads * s.dim_v, seed + 2);
-        const auto d_o = random_floats(s.batch * s.seq_q * s.heads * s.dim_v, seed + 3);
-        std::vector<float> o(d_o.size()), lse(s.batch * s.heads * s.seq_q);
-        attention_forward(s, c.options, q.data(), k.data(), v.data(), o.data(), lse.data());
-        std::vector<double> o_ref(o.size()), lse_ref(lse.size());
-        attention_forward_reference(s, c.options, to_double(q).data(), to_double(k).data(), to_double(v).data(),
-                                    o_ref.data(), lse_ref.data());
-        EXPECT_LE(relative_error(o, o_ref), 1e-4);
-        EXPECT_LE(relative_error(lse, lse_ref), 1e-4);
-
-        std::vector<float> dq(q.size()), dk(k.size()), dv(v.size());
-        attention_backward(s, c.options, q.data(), k.data(), v.data(), o.data(), lse.data(), d_o.data(), dq.data(),
-                           dk.data(), dv.data());
-        std::vector<double> dq_ref(q.size()), dk_ref(k.size()), dv_ref(v.size());
-        attention_backward_reference(s, c.options, to_double(q).data(), to_double(k).data(), to_double(v).data(),
-                                     to_double(d_o).data(), dq_ref.data(), dk_ref.data(), dv_ref.data());
-        EXPECT_LE(relative_error(dq, dq_ref), 1e-4);
-        EXPECT_LE(relative_error(dk, dk_ref), 1e-4);
-        EXPECT_LE(relative_error(dv, dv_ref), 1e-4);
+        expect_attention_matches_reference(c.shape, c.options);
     }
 }
 
