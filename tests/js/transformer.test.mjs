@@ -412,7 +412,7 @@ test('block gau: learns English bytes (the loss falls by a factor of 2 in 300 st
 
 // Talking-heads attention (Shazeer et al. 2020, arXiv 2003.02436): Pl and Pw [heads, heads] per layer,
 // on the materialised attention path. They start at the identity, so a fresh model is tiny()'s.
-test('attention.talkingHeads: starts as the plain model, trains (loss ÷ 4 in 40 steps), saves and loads, lists Pl and Pw, names bad options', () => {
+test('attention.talkingHeads: starts as the plain model, trains (loss ÷ 10 in 40 steps), saves and loads, lists Pl and Pw, names bad options', () => {
   const talking = (extra = {}) => tiny({ attention: { scale: 'entropy', baseLen: 32, talkingHeads: true }, optimizer: { lr: 1e-2 }, ...extra });
   const t = new kx.Transformer(talking());
   const plain = new kx.Transformer(tiny({ optimizer: { lr: 1e-2 } }));
@@ -438,7 +438,7 @@ test('attention.talkingHeads: starts as the plain model, trains (loss ÷ 4 in 40
   assert.ok(t.lastStepTimes.attentionMs > 0);
   let last = first;
   for (let step = 1; step < 40; ++step) last = t.trainStep(pattern, { seq: 16 });
-  assert.ok(last < first / 4, `loss ${first} → ${last}`);
+  assert.ok(last < first / 10, `loss ${first} → ${last}`);
   const moved = t.tensors.find((x) => x.name === 'layers.0.attn.talking_logits');
   assert.ok(t.parameters.subarray(moved.offset, moved.offset + 16).some((x, i) => x !== (i % 5 === 0 ? 1 : 0)), 'Pl trained');
   // The n×n matrices it keeps: two [batch, heads, seq, seq] per layer at least.
