@@ -1,7 +1,8 @@
 // kx.Transformer through the JS facade: learning on the real corpus (a tiny model, a stated factor),
 // seeded reproducibility, the KV cache against full recomputation, save/load (bit-exact, and every
 // refusal leaving nothing behind), fine-tuning with full AdamW / LoRA / GaLore, train() with
-// onProgress and AbortSignal, and every bad input named by parameter with the instance usable after.
+// onProgress and AbortSignal, block 'gau' and talking heads, and every bad input named by parameter
+// with the instance usable after.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { init } from '../../bindings/js/index.js';
