@@ -351,7 +351,7 @@ Error finetune_validate(const TransformerConfig& c, const FinetuneOptions& o) {
     if (Error e = number_at_least("weightDecay", o.weight_decay, 0)) return e;
     if (o.method != FinetuneMethod::full) {
         for (const TensorInfo& t : transformer_tensors(c)) {
-            if (!t.matrix() || !t.low_rank_target()) continue;
+            if (!t.low_rank_target()) continue;
             const bool targeted = o.targets.empty() || std::find(o.targets.begin(), o.targets.end(),
                                                                  tensor_kind_target(t.kind)) != o.targets.end();
             if (targeted && o.rank > std::min(t.shape[0], t.shape[1])) {
