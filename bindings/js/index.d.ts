@@ -1328,8 +1328,11 @@ export interface TransformerGauOptions {
 export type TransformerPositions = 'sequential' | 'random' | 'equal-mean';
 export type FinetuneMethod = 'full' | 'lora' | 'galore';
 /** The weight matrices fine-tuning can target ('embedding' and 'norms' with method 'full' only). */
-/** Block 'gau': 'wu', 'wv', 'wz', 'wo' (and 'scaleOffset', the γ and β of Q and K, with 'full'). */
-export type FinetuneTarget = 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'wu' | 'wz' | 'embedding' | 'norms' | 'scaleOffset';
+/**
+ * Block 'gau': 'wu', 'wv', 'wz', 'wo' (and 'scaleOffset', the γ and β of Q and K, with 'full').
+ * With attention.talkingHeads, 'talking' (the mixing matrices) is a target of 'full' only.
+ */
+export type FinetuneTarget = 'wq' | 'wk' | 'wv' | 'wo' | 'w1' | 'w2' | 'wu' | 'wz' | 'embedding' | 'norms' | 'scaleOffset' | 'talking';
 /** An integer token array: bytes (Uint8Array), Int32Array, … or an array of integers. */
 export type Tokens = Int32Array | Uint8Array | Uint16Array | Int16Array | Int8Array | readonly number[];
 
@@ -1347,6 +1350,14 @@ export interface TransformerAttentionOptions {
    * kexue.fm/archives/8934) or 'l2' (unit-L2-norm rows, kexue.fm/archives/9105). Saved with the model.
    */
   normalize?: OneOf<'softmax' | 'relu2' | 'l2'>;
+  /**
+   * Talking-heads attention (Shazeer et al. 2020, arXiv 2003.02436): two learned heads×heads
+   * matrices per layer (tensors `layers.{l}.attn.talking_logits` and `…talking_weights`, from the
+   * identity) mix the heads' logits before the normalisation and their weights after it. Runs on a
+   * materialised path that keeps two [batch, heads, seq, seq] matrices per layer (activationBytes
+   * counts them). Not with block 'gau'. Default false; saved with the model.
+   */
+  talkingHeads?: boolean;
 }
 
 export interface TransformerOptimizerOptions {
@@ -1406,7 +1417,7 @@ export interface TransformerResolvedOptions {
   readonly norm: TransformerNorm;
   readonly objective: TransformerObjective;
   readonly maskRate: number;
-  readonly attention: { readonly scale: 'entropy' | 'standard' | number; readonly baseLen: number; readonly nMin: number; readonly rope: { readonly base: number } | null; readonly normalize: 'softmax' | 'relu2' | 'l2' };
+  readonly attention: { readonly scale: 'entropy' | 'standard' | number; readonly baseLen: number; readonly nMin: number; readonly rope: { readonly base: number } | null; readonly normalize: 'softmax' | 'relu2' | 'l2'; readonly talkingHeads: boolean };
   readonly maxSeq: number;
   readonly initStd: number;
   readonly normEps: number;
@@ -1499,7 +1510,10 @@ declare class Transformer extends Disposable {
   readonly tensors: readonly TransformerTensor[];
   /** Every parameter (copy), in the order of `tensors`. */
   readonly parameters: Float32Array;
-  /** Milliseconds of the last trainStep / evaluate / generate: total and the kernels' shares. */
+  /**
+   * Milliseconds of the last trainStep / evaluate / generate: total and the kernels' shares
+   * (attentionMs: the fused kernel, or the talking-heads path with its products, not in gemmMs).
+   */
   readonly lastStepTimes: { totalMs: number; gemmMs: number; attentionMs: number; ropeMs: number };
   /** Bytes of activations one trainStep of this shape keeps. */
   activationBytes(options: Omit<TransformerCallOptions, 'positions' | 'positionRange' | 'seed' | 'targets'>): number;

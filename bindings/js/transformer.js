@@ -111,7 +111,7 @@ export function createTransformerClass(module) {
 
     /**
      * A transformer { vocab, dModel, layers, heads, kvHeads, keySize, ffn, norm, objective,
-     * attention: { scale, baseLen, nMin, rope }, maxSeq, optimizer: { lr, … }, seed }, its
+     * attention: { scale, baseLen, nMin, rope, normalize, talkingHeads }, maxSeq, optimizer: { lr, … }, seed }, its
      * parameters drawn from the seed.
      */
     constructor(options, native = undefined) {
@@ -205,8 +205,8 @@ export function createTransformerClass(module) {
 
     /**
      * Where the last trainStep, evaluate or generate spent its time: { totalMs, gemmMs (every
-     * linear layer and the head), attentionMs (the fused kernel), ropeMs }; the rest is norms,
-     * GELU, the loss, AdamW and copies.
+     * linear layer and the head), attentionMs (the fused kernel, or the talking-heads path with its
+     * products), ropeMs }; the rest is norms, GELU, the loss, AdamW and copies.
      */
     get lastStepTimes() {
       this.assertAlive('Transformer.lastStepTimes');

@@ -43,6 +43,10 @@ Error transformer_validate(const TransformerConfig& c) {
         if (c.attention.rope && c.gau.key_size % 2 != 0) {
             return range_error("gau.keySize", "even (RoPE rotates pairs of dims)", n(c.gau.key_size));
         }
+        if (c.attention.talking_heads) {
+            return range_error("attention.talkingHeads",
+                               "false with block 'gau' (a GAU is single-head: there are no heads to mix)", "true");
+        }
     } else if (c.d_model % c.heads != 0) {
         return range_error_text("heads", "dModel must be a multiple of heads (the value heads are dModel/heads wide), "
                                          "received dModel = " + n(c.d_model) + ", heads = " + n(c.heads));
@@ -112,7 +116,8 @@ std::uint64_t transformer_parameter_count(const TransformerConfig& c) {
     const std::uint64_t norms = c.norm == NormPlacement::pre_rms ? 2 * d : 4 * d;
     layer = saturating_sum({norms, checked_product({d, h, dk}), checked_product({d, hkv, dk}),
                                                 checked_product({d, hkv, dv}), checked_product({h, dv, d}),
-                                                checked_product({2, d, f})});
+                                                checked_product({2, d, f}),
+                                                c.attention.talking_heads ? checked_product({2, h, h}) : 0});
     return saturating_sum({checked_product({c.vocab, d}), checked_product({c.layers, layer}),
                            c.norm == NormPlacement::pre_rms ? d : 0});
 }
@@ -132,6 +137,8 @@ const char* tensor_kind_target(TensorKind kind) {
         case TensorKind::wz: return "wz";
         case TensorKind::qk_scale:
         case TensorKind::qk_offset: return "scaleOffset";
+        case TensorKind::talking_logits:
+        case TensorKind::talking_weights: return "talking";
     }
     return "?";
 }
@@ -177,6 +184,10 @@ std::vector<TensorInfo> transformer_tensors(const TransformerConfig& c) {
         add(p + "attn.wk", {d, hkv * dk}, TensorKind::wk, l);
         add(p + "attn.wv", {d, hkv * dv}, TensorKind::wv, l);
         add(p + "attn.wo", {h * dv, d}, TensorKind::wo, l);
+        if (c.attention.talking_heads) {
+            add(p + "attn.talking_logits", {h, h}, TensorKind::talking_logits, l);
+            add(p + "attn.talking_weights", {h, h}, TensorKind::talking_weights, l);
+        }
         add(p + "ffn_norm.weight", {d}, TensorKind::norm_gain, l);
         if (post) add(p + "ffn_norm.bias", {d}, TensorKind::norm_bias, l);
         add(p + "ffn.w1", {d, f}, TensorKind::w1, l);
@@ -210,7 +221,18 @@ std::uint64_t transformer_activation_floats(const TransformerConfig& c, std::uin
                                                   checked_product({c.layers + 1, d}), 2 * d + 2,
                                                   2 * std::uint64_t(c.vocab) + 1,
                                                   4 * d + h * dk + hkv * (dk + dv) + h * dv + f});
-    return checked_product({rows, per_row});
+    const std::uint64_t linear = checked_product({rows, per_row});
+    if (!c.attention.talking_heads) return linear;
+    // Talking heads (layers.hpp) keep two n×n matrices per head and layer, the logits S and the
+    // weights A, [batch, H, seq, seq]; the kernels' scratch adds two [H, seq, seq] products (the
+    // mixed weights and their gradient), the gathered heads and the K and V gradients of one batch
+    // entry.
+    const std::uint64_t square = checked_product({h, seq, seq});
+    const std::uint64_t kept = checked_product({2, c.layers, batch, square});
+    const std::uint64_t scratch =
+        saturating_sum({checked_product({2, square}), checked_product({seq, 3 * dk + 2 * dv}),
+                        checked_product({hkv, seq, dk + dv})});
+    return saturating_sum({linear, kept, scratch});
 }
 
 void equal_mean_positions(std::size_t seq, double n, double* out) {
@@ -302,10 +324,17 @@ Error finetune_validate(const TransformerConfig& c, const FinetuneOptions& o) {
         known.push_back("embedding");
         known.push_back("norms");
         if (c.block == BlockKind::gau) known.push_back("scaleOffset");
+        if (c.attention.talking_heads) known.push_back("talking");
     }
     for (std::size_t i = 0; i < o.targets.size(); ++i) {
         const std::string& t = o.targets[i];
         const std::string name = "targets[" + n(i) + "]";
+        if (t == "talking" && c.attention.talking_heads && o.method != FinetuneMethod::full) {
+            return range_error(name, "a target of method '" + std::string(enum_name(o.method)) +
+                                         "' ('talking', the H×H talking-heads matrices, trains only with method "
+                                         "'full': a low-rank factor of so small a matrix saves nothing)",
+                               "\"talking\"");
+        }
         if (std::find(known.begin(), known.end(), t) == known.end()) {
             std::string list;
             for (const std::string& k : known) list += (list.empty() ? "'" : ", '") + k + "'";
@@ -322,7 +351,7 @@ Error finetune_validate(const TransformerConfig& c, const FinetuneOptions& o) {
     if (Error e = number_at_least("weightDecay", o.weight_decay, 0)) return e;
     if (o.method != FinetuneMethod::full) {
         for (const TensorInfo& t : transformer_tensors(c)) {
-            if (!t.matrix() || t.kind == TensorKind::embedding) continue;
+            if (!t.low_rank_target()) continue;
             const bool targeted = o.targets.empty() || std::find(o.targets.begin(), o.targets.end(),
                                                                  tensor_kind_target(t.kind)) != o.targets.end();
             if (targeted && o.rank > std::min(t.shape[0], t.shape[1])) {

@@ -98,6 +98,11 @@ struct ModelAttention {
     // weights, so it cannot tell positions apart; relu2 and l2 rows need not sum to 1, and their
     // output can grow with the number of keys (bench/transformer.mjs, part 'probe').
     AttentionNormalize normalize = AttentionNormalize::softmax;
+    // Talking-heads attention (Shazeer et al. 2020, arXiv 2003.02436; layers.hpp): two learned
+    // H×H matrices per layer mix the heads' logits before the normalisation and their weights after
+    // it. It needs every head's n×n matrices at once, so it runs on a materialised path instead of
+    // the fused kernel (memory quadratic in seq). Block 'transformer' only (a GAU has one head).
+    bool talking_heads = false;
 };
 
 template <typename Visitor>
@@ -107,6 +112,7 @@ void visit_fields(ModelAttention& a, Visitor&& field) {
     field("nMin", a.n_min);
     field("rope", a.rope);
     field("normalize", a.normalize);
+    field("talkingHeads", a.talking_heads);
 }
 
 // The sizes of a GAU layer (block 'gau'); 0: resolved (for block 'gau' only; a 'transformer'
@@ -196,7 +202,8 @@ TransformerConfig transformer_resolve(TransformerConfig config);
 // The first rule the (resolved) configuration breaks: vocab ≥ 2; dModel, layers, heads ≥ 1; dModel
 // a multiple of heads (the value heads are dModel/heads wide); heads a multiple of kvHeads; keySize
 // even with RoPE; block 'gau': heads = kvHeads = 1, gau.expansion ≥ 1, gau.keySize ≥ 1 and even
-// with RoPE (the transformer's keySize and ffn are then unused and unchecked); maskRate in (0, 1) and vocab ≥ 3 for the masked objective (the last id is the mask
+// with RoPE (the transformer's keySize and ffn are then unused and unchecked), and no
+// attention.talkingHeads; maskRate in (0, 1) and vocab ≥ 3 for the masked objective (the last id is the mask
 // token); the attention and optimizer numbers finite and in range; the parameters within the heap.
 Error transformer_validate(const TransformerConfig& config);
 
@@ -312,7 +319,8 @@ struct FinetuneOptions {
     std::size_t rank = 8;
     // Matrix kinds of every layer: 'wq', 'wk', 'wv', 'wo', 'w1', 'w2' (block 'gau': 'wu', 'wv',
     // 'wz', 'wo') and for 'full' also 'embedding', 'norms' (and for 'gau' 'scaleOffset', the
-    // per-dimension γ and β of Q and K). Empty: every matrix of every layer ('full': every parameter).
+    // per-dimension γ and β of Q and K; with attention.talkingHeads 'talking', the two H×H mixing
+    // matrices, which 'lora' and 'galore' refuse: a rank-r factor of an H×H matrix saves nothing). Empty: every matrix of every layer ('full': every parameter).
     std::vector<std::string> targets;
     double lr = 1e-3;
     double scale = 1.0;                // LoRA's s (W = W0 + s·A·B), GaLore's α

@@ -1,5 +1,6 @@
 // The float overloads of the layers (layers.hpp): the library's kernels (GEMM, RoPE, the fused
-// attention, the logsumexp row kernel), a vectorised GELU and SiLU, and GAU's scale-offset and gate.
+// attention, the logsumexp row kernel), a vectorised GELU and SiLU, GAU's scale-offset and gate, and
+// the timing of the talking-heads attention (its kernel is the template in layers.hpp).
 #include "model/layers.hpp"
 
 #include <algorithm>
@@ -180,6 +181,41 @@ void fused_attention_backward(const AttentionShape& shape, const AttentionOption
                         float* dk, float* dv) {
     Stopwatch watch(layer_times().attention);
     kexue::attention_backward(shape, options, q, k, v, o, logsumexp, d_o, dq, dk, dv);
+}
+
+namespace {
+
+// Times a talking-heads call as attention: its GEMMs are part of the attention, so the time the
+// float matmul adds to LayerTimes::gemm meanwhile is taken back out of it.
+class AttentionWithGemms {
+public:
+    AttentionWithGemms() : gemm_before_(layer_times().gemm), start_(std::chrono::steady_clock::now()) {}
+    ~AttentionWithGemms() {
+        layer_times().attention +=
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+        layer_times().gemm = gemm_before_;
+    }
+
+private:
+    double gemm_before_;
+    std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace
+
+void talking_heads_forward(const AttentionShape& shape, const AttentionOptions& options, const float* pl,
+                           const float* pw, const float* q, const float* k, const float* v, float* o, float* logits,
+                           float* weights) {
+    AttentionWithGemms watch;
+    talking_heads_forward<float>(shape, options, pl, pw, q, k, v, o, logits, weights);
+}
+
+void talking_heads_backward(const AttentionShape& shape, const AttentionOptions& options, const float* pl,
+                            const float* pw, const float* q, const float* k, const float* v, const float* logits,
+                            const float* weights, const float* d_o, float* dq, float* dk, float* dv, float* dpl,
+                            float* dpw) {
+    AttentionWithGemms watch;
+    talking_heads_backward<float>(shape, options, pl, pw, q, k, v, logits, weights, d_o, dq, dk, dv, dpl, dpw);
 }
 
 void cross_entropy_forward_backward(const float* logits, const std::int32_t* targets, std::size_t n, std::size_t v,

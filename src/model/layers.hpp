@@ -21,6 +21,7 @@
 //   scale-offset  z [N, s], γ, β [s] → z∘γ + β                   (GAU's Q and K from the shared Z)
 //   gate          u, a [count] → u∘a                             (GAU's U ⊙ A·V)
 //   gau           a [N, D] → y [N, D], the Gated Attention Unit   (Hua et al. 2022, arXiv 2202.10447)
+//   talking heads q, k, v → o, mixing the heads' n×n logits and weights (Shazeer et al. 2020, arXiv 2003.02436)
 //   tied head     h [N, D] · Eᵀ → logits [N, V]
 //   cross-entropy logits [N, V], targets [N] → loss [N] = lse(logits) − logits[target]
 #pragma once
@@ -28,6 +29,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "attention/attention.hpp"
 
@@ -250,6 +252,196 @@ void fused_attention_backward(const AttentionShape& shape, const AttentionOption
 void fused_attention_backward(const AttentionShape& shape, const AttentionOptions& options, const double* q,
                         const double* k, const double* v, const double* o, const double* logsumexp,
                         const double* d_o, double* dq, double* dk, double* dv);
+
+// ---- talking-heads attention (attention.talkingHeads) -------------------------------------------
+//
+// Shazeer, Lan, Cheng, Ding, Hou 2020, "Talking-Heads Attention" (arXiv 2003.02436): two learned
+// H×H projections across the heads, one on the logits before the normalisation and one on the
+// weights after it, so that every head's weights depend on every head's queries and keys. The
+// mixing needs the n×n matrices of all heads at once, which the fused kernel never forms: this
+// path materialises them (docs/math.md §7.19). Shapes (row-major; RoPE already applied by the
+// caller; M = Sq·Sk, head h reads kv head g(h) = h / (H / Hkv)):
+//   q [B, Sq, H, dk], k [B, Sk, Hkv, dk], v [B, Sk, Hkv, dv] → o [B, Sq, H, dv]
+//   Pl, Pw [H, H]
+//   kept for the backward pass: logits S [B, H, Sq, Sk] and weights A [B, H, Sq, Sk]
+//   S_h   = c_i · q_h k_{g(h)}ᵀ        c_i the row's scale (attention_row_scale: per row for 'entropy')
+//   S'_g  = Σ_h Pl[h, g] S_h            the logits mixed (one [H, H]ᵀ·[H, M] product per batch entry)
+//   A_g   = normalize(S'_g) per row     over the keys the row sees (attention_row: causal with the
+//                                       cache offset, query i at position Sk − Sq + i); 0 elsewhere
+//   A'_k  = Σ_g Pw[g, k] A_g            the weights mixed
+//   o_k   = A'_k v_{g(k)}
+// Rows are normalised as the fused kernel does (attention.hpp, "Logit shaping"): softmax (stable,
+// max subtracted), l2 and relu2; the sink, softcap, bias, mask and window options are not used by
+// the model and not supported here. With Pl = Pw = I this is the fused kernel's attention.
+// Every product is a matmul (the library's GEMM in float, naive loops in double).
+
+namespace talking_detail {
+
+// Copies head h of x [rows, heads, width] into out [rows, width] (and back: scatter).
+template <typename Real>
+void gather_head(const Real* x, std::size_t rows, std::size_t heads, std::size_t width, std::size_t h, Real* out) {
+    for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t j = 0; j < width; ++j) out[r * width + j] = x[(r * heads + h) * width + j];
+}
+template <typename Real>
+void scatter_head(const Real* in, std::size_t rows, std::size_t heads, std::size_t width, std::size_t h, Real* x,
+                  bool accumulate) {
+    for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t j = 0; j < width; ++j) {
+            Real& target = x[(r * heads + h) * width + j];
+            target = accumulate ? target + in[r * width + j] : in[r * width + j];
+        }
+}
+
+}  // namespace talking_detail
+
+// o overwritten; logits and weights [B, H, Sq, Sk] receive S and A (zeros where a row sees no key).
+template <typename Real>
+void talking_heads_forward(const AttentionShape& shape, const AttentionOptions& options, const Real* pl,
+                           const Real* pw, const Real* q, const Real* k, const Real* v, Real* o, Real* logits,
+                           Real* weights) {
+    using namespace talking_detail;
+    const std::size_t H = shape.heads, Hkv = shape.kv_heads, Sq = shape.seq_q, Sk = shape.seq_k, dk = shape.dim,
+                      dv = shape.dim_v, M = Sq * Sk, group = H / Hkv;
+    std::vector<Real> qh(Sq * dk), kh(Sk * dk), vh(Sk * dv), oh(Sq * dv), mixed(H * M);
+    for (std::size_t b = 0; b < shape.batch; ++b) {
+        Real* S = logits + b * H * M;
+        Real* A = weights + b * H * M;
+        for (std::size_t h = 0; h < H; ++h) {
+            gather_head(q + b * Sq * H * dk, Sq, H, dk, h, qh.data());
+            gather_head(k + b * Sk * Hkv * dk, Sk, Hkv, dk, h / group, kh.data());
+            matmul(Sq, dk, Sk, false, true, qh.data(), kh.data(), S + h * M, false);
+            for (std::size_t i = 0; i < Sq; ++i) {
+                const AttentionRow row = attention_row(shape, options, b, i);
+                Real* s = S + h * M + i * Sk;
+                const Real c = row.empty() ? Real(0)
+                                           : static_cast<Real>(attention_row_scale(options, row.end - row.begin, dk));
+                for (std::size_t j = 0; j < Sk; ++j) s[j] = (j >= row.begin && j < row.end) ? c * s[j] : Real(0);
+            }
+        }
+        // S' = Plᵀ·S, written where A goes, then normalised in place row by row.
+        matmul(H, H, M, true, false, pl, S, A, false);
+        for (std::size_t g = 0; g < H; ++g) {
+            for (std::size_t i = 0; i < Sq; ++i) {
+                const AttentionRow row = attention_row(shape, options, b, i);
+                Real* a = A + g * M + i * Sk;
+                for (std::size_t j = 0; j < row.begin && j < Sk; ++j) a[j] = 0;
+                for (std::size_t j = row.end; j < Sk; ++j) a[j] = 0;
+                if (row.empty()) continue;
+                if (options.normalize == AttentionNormalize::relu2) {
+                    // GAU's relu²(s)/n (kexue.fm/archives/8934): n is the row's key count.
+                    const Real inv_n = Real(1) / static_cast<Real>(row.end - row.begin);
+                    for (std::size_t j = row.begin; j < row.end; ++j) a[j] = a[j] > 0 ? a[j] * a[j] * inv_n : Real(0);
+                    continue;
+                }
+                // softmax: e^{s − max}/Σ; l2: e^{s − max}/‖e^{s − max}‖₂ (kexue.fm/archives/9105).
+                Real top = a[row.begin];
+                for (std::size_t j = row.begin + 1; j < row.end; ++j) top = a[j] > top ? a[j] : top;
+                double sum = 0;
+                for (std::size_t j = row.begin; j < row.end; ++j) {
+                    a[j] = static_cast<Real>(std::exp(static_cast<double>(a[j] - top)));
+                    sum += options.normalize == AttentionNormalize::l2 ? static_cast<double>(a[j]) * a[j] : a[j];
+                }
+                const Real inv = static_cast<Real>(
+                    1.0 / (options.normalize == AttentionNormalize::l2 ? std::sqrt(sum) : sum));
+                for (std::size_t j = row.begin; j < row.end; ++j) a[j] *= inv;
+            }
+        }
+        // A' = Pwᵀ·A, then o_k = A'_k·v_{g(k)}.
+        matmul(H, H, M, true, false, pw, A, mixed.data(), false);
+        for (std::size_t kk = 0; kk < H; ++kk) {
+            gather_head(v + b * Sk * Hkv * dv, Sk, Hkv, dv, kk / group, vh.data());
+            matmul(Sq, Sk, dv, false, false, mixed.data() + kk * M, vh.data(), oh.data(), false);
+            scatter_head(oh.data(), Sq, H, dv, kk, o + b * Sq * H * dv, false);
+        }
+    }
+}
+
+// From d_o [B, Sq, H, dv] after talking_heads_forward on the same q, k, v (no cache): dq, dk, dv
+// overwritten (w.r.t. the rotated q and k); dpl, dpw [H, H] accumulated (+=; null: frozen).
+//   dA'_k = dO_k v_{g(k)}ᵀ,   dv_g = Σ_{k in g} A'_kᵀ dO_k
+//   dPw[g, k] = Σ A_g ⊙ dA'_k,   dA_g = Σ_k Pw[g, k] dA'_k
+//   dS'_g = the normalisation's backward (softmax: A_g ⊙ (dA_g − rowsum(dA_g ⊙ A_g)))
+//   dPl[h, g] = Σ S_h ⊙ dS'_g,   dS_h = Σ_g Pl[h, g] dS'_g
+//   dq_h = c_i dS_h k_{g(h)},   dk_g = Σ_{h in g} (c_i dS_h)ᵀ q_h
+template <typename Real>
+void talking_heads_backward(const AttentionShape& shape, const AttentionOptions& options, const Real* pl,
+                            const Real* pw, const Real* q, const Real* k, const Real* v, const Real* logits,
+                            const Real* weights, const Real* d_o, Real* dq, Real* dk, Real* dv, Real* dpl,
+                            Real* dpw) {
+    using namespace talking_detail;
+    const std::size_t H = shape.heads, Hkv = shape.kv_heads, Sq = shape.seq_q, Sk = shape.seq_k, D = shape.dim,
+                      Dv = shape.dim_v, M = Sq * Sk, group = H / Hkv;
+    std::vector<Real> x1(H * M), x2(H * M), qh(Sq * D), kh(Sk * D), vh(Sk * Dv), doh(Sq * Dv), dqh(Sq * D),
+        dkg(Hkv * Sk * D), dvg(Hkv * Sk * Dv);
+    for (std::size_t b = 0; b < shape.batch; ++b) {
+        const Real* S = logits + b * H * M;
+        const Real* A = weights + b * H * M;
+        std::fill(dkg.begin(), dkg.end(), Real(0));
+        std::fill(dvg.begin(), dvg.end(), Real(0));
+        // x1 = A' = Pwᵀ·A (recomputed: cheaper than keeping a third n×n matrix), x2 = dA'.
+        matmul(H, H, M, true, false, pw, A, x1.data(), false);
+        for (std::size_t kk = 0; kk < H; ++kk) {
+            gather_head(d_o + b * Sq * H * Dv, Sq, H, Dv, kk, doh.data());
+            gather_head(v + b * Sk * Hkv * Dv, Sk, Hkv, Dv, kk / group, vh.data());
+            matmul(Sq, Dv, Sk, false, true, doh.data(), vh.data(), x2.data() + kk * M, false);
+            matmul(Sk, Sq, Dv, true, false, x1.data() + kk * M, doh.data(), dvg.data() + (kk / group) * Sk * Dv, true);
+        }
+        if (dpw) matmul(H, M, H, false, true, A, x2.data(), dpw, true);
+        // x1 = dA = Pw·dA'; x2 = S' = Plᵀ·S (relu2's backward reads the mixed logits).
+        matmul(H, H, M, false, false, pw, x2.data(), x1.data(), false);
+        if (options.normalize == AttentionNormalize::relu2) matmul(H, H, M, true, false, pl, S, x2.data(), false);
+        for (std::size_t g = 0; g < H; ++g) {
+            for (std::size_t i = 0; i < Sq; ++i) {
+                const AttentionRow row = attention_row(shape, options, b, i);
+                const Real* a = A + g * M + i * Sk;
+                const Real* s = x2.data() + g * M + i * Sk;
+                Real* da = x1.data() + g * M + i * Sk;
+                double dot = 0;
+                for (std::size_t j = row.begin; j < row.end; ++j) dot += static_cast<double>(a[j]) * da[j];
+                const double statistic = row.empty() ? 0.0 : std::log(static_cast<double>(row.end - row.begin));
+                for (std::size_t j = 0; j < Sk; ++j) {
+                    const bool seen = j >= row.begin && j < row.end;
+                    da[j] = seen ? static_cast<Real>(attention_score_gradient(
+                                       options.normalize,
+                                       options.normalize == AttentionNormalize::relu2 ? static_cast<double>(s[j]) : 0.0,
+                                       a[j], da[j], dot, statistic))
+                                 : Real(0);
+                }
+            }
+        }
+        // x1 = dS'; dPl += S·dS'ᵀ; x2 = dS = Pl·dS'.
+        if (dpl) matmul(H, M, H, false, true, S, x1.data(), dpl, true);
+        matmul(H, H, M, false, false, pl, x1.data(), x2.data(), false);
+        for (std::size_t h = 0; h < H; ++h) {
+            for (std::size_t i = 0; i < Sq; ++i) {
+                const AttentionRow row = attention_row(shape, options, b, i);
+                Real* ds = x2.data() + h * M + i * Sk;
+                const Real c = row.empty() ? Real(0)
+                                           : static_cast<Real>(attention_row_scale(options, row.end - row.begin, D));
+                for (std::size_t j = 0; j < Sk; ++j) ds[j] *= c;
+            }
+            gather_head(q + b * Sq * H * D, Sq, H, D, h, qh.data());
+            gather_head(k + b * Sk * Hkv * D, Sk, Hkv, D, h / group, kh.data());
+            matmul(Sq, Sk, D, false, false, x2.data() + h * M, kh.data(), dqh.data(), false);
+            scatter_head(dqh.data(), Sq, H, D, h, dq + b * Sq * H * D, false);
+            matmul(Sk, Sq, D, true, false, x2.data() + h * M, qh.data(), dkg.data() + (h / group) * Sk * D, true);
+        }
+        for (std::size_t g = 0; g < Hkv; ++g) {
+            scatter_head(dkg.data() + g * Sk * D, Sk, Hkv, D, g, dk + b * Sk * Hkv * D, false);
+            scatter_head(dvg.data() + g * Sk * Dv, Sk, Hkv, Dv, g, dv + b * Sk * Hkv * Dv, false);
+        }
+    }
+}
+// The float overloads (layers.cpp) run the templates above and count their time, GEMMs included,
+// as attention time (LayerTimes::attention), not as GEMM time.
+void talking_heads_forward(const AttentionShape& shape, const AttentionOptions& options, const float* pl,
+                           const float* pw, const float* q, const float* k, const float* v, float* o, float* logits,
+                           float* weights);
+void talking_heads_backward(const AttentionShape& shape, const AttentionOptions& options, const float* pl,
+                            const float* pw, const float* q, const float* k, const float* v, const float* logits,
+                            const float* weights, const float* d_o, float* dq, float* dk, float* dv, float* dpl,
+                            float* dpw);
 
 // ---- the Gated Attention Unit (block 'gau') ---------------------------------------------------
 //

@@ -11,7 +11,9 @@
 //   pre-rms:   a = RMSNorm(x_l);  m = x_l + Attn(a)·Wo;  x_{l+1} = m + GELU(RMSNorm(m)·W1)·W2
 //   post-ln, deepnorm (α = 1, or (2L)^(1/4)):
 //              m = LN(α·x_l + Attn(x_l)·Wo);  x_{l+1} = LN(α·m + GELU(m·W1)·W2)
-//   Attn(a) = attention(RoPE(a·Wq), RoPE(a·Wk), a·Wv), causal for the causal objective
+//   Attn(a) = attention(RoPE(a·Wq), RoPE(a·Wk), a·Wv), causal for the causal objective; with
+//             attention.talkingHeads the heads' logits and weights are mixed by Pl and Pw [H, H]
+//             (layers.hpp, talking_heads_forward)
 //   logits = h·Eᵀ (the head tied to the embedding), h = RMSNorm(x_L) (pre-rms) or x_L
 //   loss = mean over predicted tokens of lse(logits) − logits[target]
 // Parameters live in one flat buffer (and their gradients in another) in the order of tensors(),
@@ -32,7 +34,12 @@ namespace kexue::model {
 // What a tensor is, for names, initialisation, weight decay and fine-tuning targets.
 // GAU layers (block 'gau') use wv and wo for their V and output projections, wu and wz for U and Z,
 // qk_scale and qk_offset for the γ and β of Q and K.
-enum class TensorKind { embedding, norm_gain, norm_bias, wq, wk, wv, wo, w1, w2, wu, wz, qk_scale, qk_offset };
+// With attention.talkingHeads each standard layer adds talking_logits (Pl, mixing the logits) and
+// talking_weights (Pw, mixing the weights), [H, H] each (layers.hpp).
+enum class TensorKind {
+    embedding, norm_gain, norm_bias, wq, wk, wv, wo, w1, w2, wu, wz, qk_scale, qk_offset, talking_logits,
+    talking_weights
+};
 
 struct TensorInfo {
     std::string name;                // "layers.0.attn.wq", the safetensors name
@@ -42,6 +49,13 @@ struct TensorInfo {
     TensorKind kind = TensorKind::embedding;
     std::size_t layer = 0;
     bool matrix() const { return shape.size() == 2; }
+    bool talking() const { return kind == TensorKind::talking_logits || kind == TensorKind::talking_weights; }
+    // AdamW's weight decay: the matrices, except the talking-heads ones, which start at the identity
+    // (decay would pull them towards 0, where every logit and weight vanishes, not towards I).
+    bool decayed() const { return matrix() && !talking(); }
+    // A matrix LoRA and GaLore may target: not the embedding (tied to the head) nor the H×H
+    // talking-heads matrices.
+    bool low_rank_target() const { return matrix() && kind != TensorKind::embedding && !talking(); }
 };
 
 // The short target name of a kind ("wq", …, "embedding", "norms").
@@ -127,6 +141,8 @@ private:
         // Block 'gau' (layers.hpp, gau_forward): norm1/rstd1 (pre) or s1/mid stats (post) as above,
         // q, k, v, att, lse as above (one head), and these.
         std::vector<Real> upre, u, vpre, zpre, z, gate;
+        // attention.talkingHeads: the logits S and weights A of every head, [B, H, Sq, Sk].
+        std::vector<Real> talk_s, talk_a;
     };
 
     Real* param(std::size_t tensor) { return params_.data() + tensors_[tensor].offset; }
@@ -160,12 +176,13 @@ private:
     double last_norm_ = 0;
     Xoshiro256 rng_;
 
-    // Tensor indices: embedding, per layer [norm1 g, (b), wq, wk, wv, wo, norm2 g, (b), w1, w2]
+    // Tensor indices: embedding, per layer [norm1 g, (b), wq, wk, wv, wo, (Pl, Pw), norm2 g, (b), w1, w2]
     // (block 'gau': [norm1 g, (b), wu, wv, wz, q_scale, q_offset, k_scale, k_offset, wo]), final norm.
     std::size_t embedding_ = 0, final_norm_ = 0;
     struct LayerParams {
         std::size_t norm1_g = 0, norm1_b = 0, wq = 0, wk = 0, wv = 0, wo = 0, norm2_g = 0, norm2_b = 0, w1 = 0, w2 = 0;
         std::size_t wu = 0, wz = 0, q_scale = 0, q_offset = 0, k_scale = 0, k_offset = 0;
+        std::size_t talk_logits = 0, talk_weights = 0;  // attention.talkingHeads: Pl, Pw
     };
     std::vector<LayerParams> layer_params_;
 

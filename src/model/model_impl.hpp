@@ -49,6 +49,10 @@ TransformerModel<Real>::TransformerModel(const TransformerConfig& config)
         p.wk = index++;
         p.wv = index++;
         p.wo = index++;
+        if (config.attention.talking_heads) {
+            p.talk_logits = index++;
+            p.talk_weights = index++;
+        }
         p.norm2_g = index++;
         p.norm2_b = post ? index++ : 0;
         p.w1 = index++;
@@ -69,7 +73,10 @@ TransformerModel<Real>::TransformerModel(const TransformerConfig& config)
 // transformer has 2L: Wo scaled by 1/√L (pre-rms), and DeepNet's α = M^(1/4), β = (4M)^(−1/4)
 // (its (2L)^(1/4), (8L)^(−1/4) written per sub-layer) with gain 1 on Wz (Q's and K's projection);
 // γ = 1 and β = 0 for the scale-offset of Q and K (the identity at the start, as Su's bert4keras
-// ScaleOffset).
+// ScaleOffset). The talking-heads matrices Pl and Pw start at the identity, so that a fresh
+// talking-heads model computes what the plain one does (and, drawing nothing from the stream, has
+// the same other weights for the same seed); the identity start is kexue's choice, which lets the
+// tests compare the two paths.
 template <typename Real>
 void TransformerModel<Real>::init_parameters() {
     const double layers = static_cast<double>(config_.layers);
@@ -84,6 +91,11 @@ void TransformerModel<Real>::init_parameters() {
         }
         if (t.kind == TensorKind::norm_bias || t.kind == TensorKind::qk_offset) {
             std::fill(p, p + t.size, Real(0));
+            continue;
+        }
+        if (t.talking()) {
+            std::fill(p, p + t.size, Real(0));
+            for (std::size_t i = 0; i < t.shape[0]; ++i) p[i * t.shape[0] + i] = Real(1);
             continue;
         }
         double std = config_.init_std;
@@ -237,6 +249,11 @@ void TransformerModel<Real>::ensure_activations(std::size_t batch, std::size_t s
         a.mid.assign(n * d, 0);
         a.hpre.assign(n * f, 0);
         a.hact.assign(n * f, 0);
+        if (c.attention.talking_heads) {
+            // S and A of every head, [batch, H, seq, seq] (layers.hpp, talking_heads_forward).
+            a.talk_s.assign(batch * c.heads * seq * seq, 0);
+            a.talk_a.assign(batch * c.heads * seq * seq, 0);
+        }
     }
     if (!post) {
         final_norm_out_.assign(n * d, 0);
@@ -368,8 +385,20 @@ void TransformerModel<Real>::forward_layers(const std::int32_t* inputs, std::siz
             }
         }
         const AttentionShape shape{batch, seq, seq_k, h, hkv, dk, dv};
-        fused_attention_forward(shape, options, A.q.data(), use_cache ? cache_k_[l].data() : k,
-                          use_cache ? cache_v_[l].data() : v, A.att.data(), A.lse.data());
+        if (c.attention.talking_heads) {
+            // The materialised path (layers.hpp); with the cache, S and A are [H, seq, seq_k].
+            const std::size_t square = batch * h * seq * seq_k;
+            if (A.talk_s.size() < square) {
+                A.talk_s.resize(square);
+                A.talk_a.resize(square);
+            }
+            talking_heads_forward(shape, options, param(P.talk_logits), param(P.talk_weights), A.q.data(),
+                                  use_cache ? cache_k_[l].data() : k, use_cache ? cache_v_[l].data() : v,
+                                  A.att.data(), A.talk_s.data(), A.talk_a.data());
+        } else {
+            fused_attention_forward(shape, options, A.q.data(), use_cache ? cache_k_[l].data() : k,
+                                    use_cache ? cache_v_[l].data() : v, A.att.data(), A.lse.data());
+        }
         if (!post) {
             linear_forward(A.att.data(), param(P.wo), n, h * dv, d, A.mid.data());
             for (std::size_t i = 0; i < n * d; ++i) A.mid[i] += x[i];
@@ -476,8 +505,15 @@ void TransformerModel<Real>::backward_layers(const std::int32_t* inputs, std::si
             linear_backward(dtmp_.data(), A.att.data(), param(P.wo), n, h * dv, d, datt_.data(),
                             grad_if_trainable(P.wo));
         }
-        fused_attention_backward(shape, options, A.q.data(), A.k.data(), A.v.data(), A.att.data(), A.lse.data(),
-                           datt_.data(), dq_.data(), dk_.data(), dv_.data());
+        if (c.attention.talking_heads) {
+            talking_heads_backward(shape, options, param(P.talk_logits), param(P.talk_weights), A.q.data(),
+                                   A.k.data(), A.v.data(), A.talk_s.data(), A.talk_a.data(), datt_.data(), dq_.data(),
+                                   dk_.data(), dv_.data(), grad_if_trainable(P.talk_logits),
+                                   grad_if_trainable(P.talk_weights));
+        } else {
+            fused_attention_backward(shape, options, A.q.data(), A.k.data(), A.v.data(), A.att.data(), A.lse.data(),
+                                     datt_.data(), dq_.data(), dk_.data(), dv_.data());
+        }
         if (c.attention.rope) {
             // The kernel's gradients are w.r.t. the rotated q and k: ∂/∂q = R_mᵀ ∂/∂(R_m q) = R_{−m} ∂/∂(R_m q).
             for (std::size_t b = 0; b < batch; ++b) {
@@ -601,7 +637,7 @@ void TransformerModel<Real>::apply_update() {
     for (std::size_t i = 0; i < tensors_.size(); ++i) {
         if (!trainable_[i]) continue;
         const TensorInfo& info = tensors_[i];
-        const AdamOptions& o = info.matrix() ? with_decay : without_decay;
+        const AdamOptions& o = info.decayed() ? with_decay : without_decay;
         Real* p = params_.data() + info.offset;
         const Real* g = grads_.data() + info.offset;
         if constexpr (std::is_same_v<Real, float>) {

@@ -142,7 +142,7 @@ void Transformer::finetune(const FinetuneOptions& options) {
         if (options.method == FinetuneMethod::full) {
             trainable[i] = options.targets.empty() || listed;
         } else {
-            trainable[i] = t.matrix() && t.kind != TensorKind::embedding && (options.targets.empty() || listed);
+            trainable[i] = t.low_rank_target() && (options.targets.empty() || listed);
         }
     }
     model_.set_trainable(trainable);
@@ -359,6 +359,7 @@ Error transformer_config_from_metadata(const std::vector<std::pair<std::string, 
     // Fields added after the first files were written, with the behaviour those files had: a file
     // without the key loads as the model it was saved from (the format's version stays "1").
     static const std::pair<const char*, const char*> kAddedLater[] = {{"config.attention.normalize", "softmax"},
+                                                                       {"config.attention.talkingHeads", "false"},
                                                                        {"config.block", "transformer"},
                                                                        {"config.gau.expansion", "0"},
                                                                        {"config.gau.keySize", "0"}};

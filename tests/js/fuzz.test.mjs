@@ -212,12 +212,13 @@ function cases(kx, r, state) {
         ? array(r, mul(seqQ, heads, dim), state) : half(mul(seqQ, heads, dim));
       return ['attentionBackward float16', () => kx.attentionBackward(q, k, v, dOut, options)];
     },
-    // The transformer's block, normalisation and separate targets (issue 15).
+    // The transformer's block, normalisation, talking heads and separate targets (issue 15).
     () => ['Transformer', () => {
       const block = r.pick(['transformer', 'gau', 'gau', 'lstm']);
       const vocab = r.pick([8, 8, 1, 2 ** 31]);
       const options = { vocab, dModel: r.pick([8, 8, 6, 0]), layers: r.pick([1, 2]), heads: block === 'gau' ? r.pick([1, 1, 2]) : 2,
-        block, maxSeq: 16, attention: { normalize: r.pick(['softmax', 'relu2', 'l2', 'softmax2']) }, seed: r.int(100) };
+        block, maxSeq: 16, attention: { normalize: r.pick(['softmax', 'relu2', 'l2', 'softmax2']),
+          talkingHeads: r.pick([undefined, false, true, true, 1]) }, seed: r.int(100) };
       state.note = options;
       const t = new kx.Transformer(options);
       try {

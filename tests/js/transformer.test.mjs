@@ -1,7 +1,8 @@
 // kx.Transformer through the JS facade: learning on the real corpus (a tiny model, a stated factor),
 // seeded reproducibility, the KV cache against full recomputation, save/load (bit-exact, and every
 // refusal leaving nothing behind), fine-tuning with full AdamW / LoRA / GaLore, train() with
-// onProgress and AbortSignal, and every bad input named by parameter with the instance usable after.
+// onProgress and AbortSignal, block 'gau' and talking heads, and every bad input named by parameter
+// with the instance usable after.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { init } from '../../bindings/js/index.js';
@@ -408,4 +409,59 @@ test('block gau: learns English bytes (the loss falls by a factor of 2 in 300 st
   assert.equal(plain.options.block, 'transformer');
   assert.deepEqual({ ...plain.options.gau }, { expansion: 0, keySize: 0 });
   plain.dispose();
+});
+
+// Talking-heads attention (Shazeer et al. 2020, arXiv 2003.02436): Pl and Pw [heads, heads] per layer,
+// on the materialised attention path. They start at the identity, so a fresh model is tiny()'s.
+test('attention.talkingHeads: starts as the plain model, trains (loss ÷ 10 in 40 steps), saves and loads, lists Pl and Pw, names bad options', () => {
+  const talking = (extra = {}) => tiny({ attention: { scale: 'entropy', baseLen: 32, talkingHeads: true }, optimizer: { lr: 1e-2 }, ...extra });
+  const t = new kx.Transformer(talking());
+  const plain = new kx.Transformer(tiny({ optimizer: { lr: 1e-2 } }));
+  assert.equal(t.options.attention.talkingHeads, true);
+  assert.equal(plain.options.attention.talkingHeads, false);
+  for (const l of [0, 1]) {
+    for (const kind of ['talking_logits', 'talking_weights']) {
+      const entry = t.tensors.find((x) => x.name === `layers.${l}.attn.${kind}`);
+      assert.ok(entry, `layers.${l}.attn.${kind}`);
+      assert.deepEqual([...entry.shape], [4, 4]);
+      const p = t.parameters.subarray(entry.offset, entry.offset + 16);
+      assert.deepEqual([...p], [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
+    }
+  }
+  assert.equal(t.parameterCount, plain.parameterCount + 2 * 2 * 4 * 4);
+  // A repeating pattern of 7 bytes, rows starting at different phases.
+  const pattern = new Uint8Array(4 * 17);
+  for (let r = 0; r < 4; ++r) for (let i = 0; i < 17; ++i) pattern[r * 17 + i] = 97 + ((i * 3 + r) % 7);
+  const before = t.evaluate(pattern, { seq: 16 });
+  const plainBefore = plain.evaluate(pattern, { seq: 16 });
+  for (let i = 0; i < before.length; ++i) assert.ok(Math.abs(before[i] - plainBefore[i]) < 1e-4, `token ${i}`);
+  const first = t.trainStep(pattern, { seq: 16 });
+  assert.ok(t.lastStepTimes.attentionMs > 0);
+  let last = first;
+  for (let step = 1; step < 40; ++step) last = t.trainStep(pattern, { seq: 16 });
+  assert.ok(last < first / 10, `loss ${first} → ${last}`);
+  const moved = t.tensors.find((x) => x.name === 'layers.0.attn.talking_logits');
+  assert.ok(t.parameters.subarray(moved.offset, moved.offset + 16).some((x, i) => x !== (i % 5 === 0 ? 1 : 0)), 'Pl trained');
+  // The n×n matrices it keeps: two [batch, heads, seq, seq] per layer at least.
+  assert.ok(t.activationBytes({ batch: 1, seq: 32 }) - plain.activationBytes({ batch: 1, seq: 32 }) >= 4 * 2 * 2 * 4 * 32 * 32);
+  // Saved with the option and the tensors, bit-exact; generation (KV cache) the same after loading.
+  const bytes = t.save();
+  const loaded = kx.Transformer.load(bytes);
+  assert.equal(loaded.options.attention.talkingHeads, true);
+  assert.deepEqual(loaded.parameters, t.parameters);
+  assert.deepEqual(loaded.save(), bytes);
+  const prompt = kx.Transformer.encodeBytes('adg');
+  assert.deepEqual(loaded.generate(prompt, { maxTokens: 12, temperature: 0 }), t.generate(prompt, { maxTokens: 12, temperature: 0 }));
+  // Fine-tuning: 'talking' is a target of 'full' only.
+  assert.equal(t.finetune({ method: 'full', targets: ['talking'] }).trainedParameters, 64);
+  assert.throws(() => t.finetune({ method: 'lora', rank: 2, targets: ['talking'] }),
+    /RangeError: Transformer\.finetune: targets\[0\] must be a target of method 'lora' \('talking', the H×H talking-heads matrices, trains only with method 'full'/);
+  assert.throws(() => plain.finetune({ method: 'full', targets: ['talking'] }), /targets\[0\] must be one of .*received "talking"/);
+  // Bad options.
+  assert.throws(() => new kx.Transformer(talking({ attention: { talkingHeads: 'yes' } })),
+    (e) => e instanceof TypeError && /attention\.talkingHeads must be a boolean, received "yes"/.test(e.message));
+  assert.throws(() => new kx.Transformer(tinyGau({ attention: { talkingHeads: true } })),
+    (e) => e instanceof RangeError && /attention\.talkingHeads must be false with block 'gau' \(a GAU is single-head: there are no heads to mix\), received true/.test(e.message));
+  assert.ok(Number.isFinite(t.trainStep(pattern, { seq: 16 })), 'still usable');
+  for (const m of [t, plain, loaded]) m.dispose();
 });

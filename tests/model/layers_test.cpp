@@ -281,6 +281,138 @@ INSTANTIATE_TEST_SUITE_P(ModelLayers, RopeAttention,
                                     (normalize == "softmax" ? "Softmax" : normalize == "relu2" ? "Relu2" : "L2");
                          });
 
+// ---- talking-heads attention (attention.talkingHeads) --------------------------------------------
+
+// Talking heads (Shazeer et al. 2020) with non-identity mixing Pl, Pw: the float and double backward
+// passes against central differences of the double forward, for q, k, v (rotated, as the model
+// passes them), Pl and Pw; GQA, keySize ≠ valueSize, the entropy scale, causal or bidirectional,
+// each normalisation, and a query block after cached keys (seq_q < seq_k: the causal offset).
+class TalkingHeads : public ::testing::TestWithParam<std::tuple<bool, AttentionNormalize>> {};
+
+TEST_P(TalkingHeads, BackwardMatchesFiniteDifferences) {
+    for (std::size_t seq_q : {std::size_t{5}, std::size_t{3}}) {
+        Xoshiro256 rng(8 + seq_q);
+        const std::size_t B = 2, Sq = seq_q, Sk = 5, H = 4, Hkv = 2, dk = 6, dv = 4;
+        const AttentionShape shape{B, Sq, Sk, H, Hkv, dk, dv};
+        AttentionOptions options;
+        options.scale = AttentionScale::entropy;
+        options.base_len = 4;
+        options.n_min = 1;
+        options.causal = std::get<0>(GetParam());
+        options.normalize = std::get<1>(GetParam());
+        options.rope.reset();
+        const std::size_t nq = B * Sq * H * dk, nk = B * Sk * Hkv * dk, nv = B * Sk * Hkv * dv, no = B * Sq * H * dv,
+                          square = B * H * Sq * Sk;
+        const auto q = random_vector(nq, rng), k = random_vector(nk, rng), v = random_vector(nv, rng),
+                   w = random_vector(no, rng);
+        auto pl = random_vector(H * H, rng, 0.5), pw = random_vector(H * H, rng, 0.5);
+        for (std::size_t i = 0; i < H; ++i) pl[i * H + i] += 1, pw[i * H + i] += 1;
+        auto run = [&](const std::vector<double>& qs, const std::vector<double>& ks, const std::vector<double>& vs,
+                       const std::vector<double>& pls, const std::vector<double>& pws) {
+            std::vector<double> o(no), s(square), a(square);
+            talking_heads_forward(shape, options, pls.data(), pws.data(), qs.data(), ks.data(), vs.data(), o.data(),
+                                  s.data(), a.data());
+            return o;
+        };
+        const auto num_dq = numeric_gradient([&](const auto& x) { return run(x, k, v, pl, pw); }, q, w);
+        const auto num_dk = numeric_gradient([&](const auto& x) { return run(q, x, v, pl, pw); }, k, w);
+        const auto num_dv = numeric_gradient([&](const auto& x) { return run(q, k, x, pl, pw); }, v, w);
+        const auto num_dpl = numeric_gradient([&](const auto& x) { return run(q, k, v, x, pw); }, pl, w);
+        const auto num_dpw = numeric_gradient([&](const auto& x) { return run(q, k, v, pl, x); }, pw, w);
+        const std::string context = " seq_q " + std::to_string(Sq);
+        // double
+        {
+            std::vector<double> o(no), s(square), a(square), dq(nq), dk_(nk), dv_(nv), dpl(H * H, 0.0), dpw(H * H, 0.0);
+            talking_heads_forward(shape, options, pl.data(), pw.data(), q.data(), k.data(), v.data(), o.data(), s.data(),
+                                  a.data());
+            talking_heads_backward(shape, options, pl.data(), pw.data(), q.data(), k.data(), v.data(), s.data(),
+                                   a.data(), w.data(), dq.data(), dk_.data(), dv_.data(), dpl.data(), dpw.data());
+            EXPECT_LT(relative_error(dq, num_dq), kDoubleTolerance) << context;
+            EXPECT_LT(relative_error(dk_, num_dk), kDoubleTolerance) << context;
+            EXPECT_LT(relative_error(dv_, num_dv), kDoubleTolerance) << context;
+            EXPECT_LT(relative_error(dpl, num_dpl), kDoubleTolerance) << context;
+            EXPECT_LT(relative_error(dpw, num_dpw), kDoubleTolerance) << context;
+        }
+        // float (the GEMM)
+        const auto qf = to_float(q), kf = to_float(k), vf = to_float(v), wf = to_float(w), plf = to_float(pl),
+                   pwf = to_float(pw);
+        std::vector<float> o(no), s(square), a(square), dq(nq), dk_(nk), dv_(nv), dpl(H * H, 0.0f), dpw(H * H, 0.0f);
+        talking_heads_forward(shape, options, plf.data(), pwf.data(), qf.data(), kf.data(), vf.data(), o.data(), s.data(),
+                              a.data());
+        const auto od = run(q, k, v, pl, pw);
+        EXPECT_LT(relative_error(o, od), 1e-5) << context;
+        talking_heads_backward(shape, options, plf.data(), pwf.data(), qf.data(), kf.data(), vf.data(), s.data(),
+                               a.data(), wf.data(), dq.data(), dk_.data(), dv_.data(), dpl.data(), dpw.data());
+        EXPECT_LT(relative_error(dq, num_dq), kFloatTolerance) << context;
+        EXPECT_LT(relative_error(dk_, num_dk), kFloatTolerance) << context;
+        EXPECT_LT(relative_error(dv_, num_dv), kFloatTolerance) << context;
+        EXPECT_LT(relative_error(dpl, num_dpl), kFloatTolerance) << context;
+        EXPECT_LT(relative_error(dpw, num_dpw), kFloatTolerance) << context;
+    }
+}
+
+// With Pl = Pw = I (the initialisation) the materialised path is the fused kernel: the same
+// output and the same dq, dk, dv, to float rounding; and a block of queries after cached keys
+// (seq_q < seq_k) gives the last rows of the full computation (the KV cache's causal offset).
+TEST_P(TalkingHeads, IdentityMixingEqualsTheFusedKernelAndCachedRowsEqualTheFullOnes) {
+    Xoshiro256 rng(9);
+    const std::size_t B = 2, S = 6, H = 4, Hkv = 2, dk = 6, dv = 4;
+    const AttentionShape shape{B, S, S, H, Hkv, dk, dv};
+    AttentionOptions options;
+    options.scale = AttentionScale::entropy;
+    options.base_len = 4;
+    options.n_min = 1;
+    options.causal = std::get<0>(GetParam());
+    options.normalize = std::get<1>(GetParam());
+    options.rope.reset();
+    const std::size_t nq = B * S * H * dk, nk = B * S * Hkv * dk, nv = B * S * Hkv * dv, no = B * S * H * dv,
+                      square = B * H * S * S;
+    const auto q = to_float(random_vector(nq, rng)), k = to_float(random_vector(nk, rng)),
+               v = to_float(random_vector(nv, rng)), w = to_float(random_vector(no, rng));
+    std::vector<float> eye(H * H, 0.0f);
+    for (std::size_t i = 0; i < H; ++i) eye[i * H + i] = 1;
+    std::vector<float> o1(no), o2(no), lse(B * H * S), s(square), a(square);
+    std::vector<float> dq1(nq), dk1(nk), dv1(nv), dq2(nq), dk2(nk), dv2(nv), dpl(H * H, 0.0f), dpw(H * H, 0.0f);
+    fused_attention_forward(shape, options, q.data(), k.data(), v.data(), o1.data(), lse.data());
+    fused_attention_backward(shape, options, q.data(), k.data(), v.data(), o1.data(), lse.data(), w.data(), dq1.data(),
+                             dk1.data(), dv1.data());
+    talking_heads_forward(shape, options, eye.data(), eye.data(), q.data(), k.data(), v.data(), o2.data(), s.data(),
+                          a.data());
+    talking_heads_backward(shape, options, eye.data(), eye.data(), q.data(), k.data(), v.data(), s.data(), a.data(),
+                           w.data(), dq2.data(), dk2.data(), dv2.data(), dpl.data(), dpw.data());
+    for (std::size_t i = 0; i < no; ++i) EXPECT_NEAR(o2[i], o1[i], 1e-5f * (1 + std::fabs(o1[i]))) << i;
+    for (std::size_t i = 0; i < nq; ++i) EXPECT_NEAR(dq2[i], dq1[i], 1e-4f * (1 + std::fabs(dq1[i]))) << i;
+    for (std::size_t i = 0; i < nk; ++i) EXPECT_NEAR(dk2[i], dk1[i], 1e-4f * (1 + std::fabs(dk1[i]))) << i;
+    for (std::size_t i = 0; i < nv; ++i) EXPECT_NEAR(dv2[i], dv1[i], 1e-4f * (1 + std::fabs(dv1[i]))) << i;
+    // Non-identity mixing; then the last 2 queries of each row alone against all S keys.
+    std::vector<float> pl(H * H), pw(H * H);
+    for (std::size_t i = 0; i < H * H; ++i) pl[i] = eye[i] + 0.3f * static_cast<float>(rng.normal());
+    for (std::size_t i = 0; i < H * H; ++i) pw[i] = eye[i] + 0.3f * static_cast<float>(rng.normal());
+    talking_heads_forward(shape, options, pl.data(), pw.data(), q.data(), k.data(), v.data(), o2.data(), s.data(),
+                          a.data());
+    const std::size_t tail = 2;
+    const AttentionShape cached{B, tail, S, H, Hkv, dk, dv};
+    std::vector<float> q_tail, o_tail(B * tail * H * dv), s_tail(B * H * tail * S), a_tail(B * H * tail * S);
+    for (std::size_t b = 0; b < B; ++b)
+        q_tail.insert(q_tail.end(), q.begin() + static_cast<std::ptrdiff_t>((b * S + S - tail) * H * dk),
+                      q.begin() + static_cast<std::ptrdiff_t>((b + 1) * S * H * dk));
+    talking_heads_forward(cached, options, pl.data(), pw.data(), q_tail.data(), k.data(), v.data(), o_tail.data(),
+                          s_tail.data(), a_tail.data());
+    for (std::size_t b = 0; b < B; ++b)
+        for (std::size_t i = 0; i < tail * H * dv; ++i)
+            EXPECT_NEAR(o_tail[b * tail * H * dv + i], o2[(b * S + S - tail) * H * dv + i], 1e-5f) << b << " " << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(ModelLayers, TalkingHeads,
+                         ::testing::Combine(::testing::Bool(), ::testing::Values(AttentionNormalize::softmax,
+                                                                                 AttentionNormalize::relu2,
+                                                                                 AttentionNormalize::l2)),
+                         [](const auto& info) {
+                             const std::string normalize = enum_name(std::get<1>(info.param));
+                             return std::string(std::get<0>(info.param) ? "Causal" : "Bidirectional") +
+                                    (normalize == "softmax" ? "Softmax" : normalize == "relu2" ? "Relu2" : "L2");
+                         });
+
 // ---- GAU's layers (block 'gau') -----------------------------------------------------------------
 
 TEST(ModelLayers, SiluBackwardMatchesFiniteDifferencesIncludingTheVectorisedPath) {

@@ -73,8 +73,11 @@ void expect_gradient_matches_central_differences(TransformerModel<double>& model
 
 // The float model trained 5 steps side by side with its float64 twin from the same parameters: the
 // losses agree step by step (float rounding only) and, with check_parameters, so do the weights.
-void expect_float_tracks_double(const TransformerConfig& c, const TrainCall& call, bool check_parameters) {
+// `prepare` (may be null) changes the float model's initial parameters before the twin copies them.
+void expect_float_tracks_double(const TransformerConfig& c, const TrainCall& call, bool check_parameters,
+                                void (*prepare)(TransformerModel<float>&) = nullptr) {
     TransformerModel<float> f(c);
+    if (prepare) prepare(f);
     TransformerModel<double> d(c);
     d.parameters().assign(f.parameters().begin(), f.parameters().end());
     for (int step = 0; step < 5; ++step) {
@@ -946,6 +949,263 @@ TEST(Gau, LoraOnWuAndFullOnScaleOffsetTrainOnlyTheirTargets) {
                                                t.model().parameters().data() + info.offset, 4 * info.size);
             EXPECT_EQ(same, !target) << info.name;
         }
+    }
+}
+
+// ---- talking-heads attention (attention.talkingHeads) --------------------------------------------
+
+TransformerConfig talking_config(NormPlacement norm, AttentionNormalize normalize = AttentionNormalize::softmax) {
+    TransformerConfig c = small_config(norm);
+    c.heads = 4;
+    c.kv_heads = 2;
+    c.attention.normalize = normalize;
+    c.attention.talking_heads = true;
+    return transformer_resolve(c);
+}
+
+// Pl and Pw moved off the identity (a fresh model's), the same in every model built from one config.
+template <typename Real>
+void mix_heads(TransformerModel<Real>& model) {
+    Xoshiro256 rng(17);
+    for (const TensorInfo& t : model.tensors()) {
+        if (!t.talking()) continue;
+        for (std::size_t i = 0; i < t.size; ++i)
+            model.parameters()[t.offset + i] += static_cast<Real>(static_cast<float>(0.4 * rng.normal()));
+    }
+}
+
+class TalkingHeadsModel : public ::testing::TestWithParam<std::tuple<NormPlacement, AttentionNormalize>> {};
+
+// The whole float64 model with talking heads (GQA, keySize ≠ dModel/heads, the entropy scale, RoPE at
+// random positions) and non-identity mixing: its analytic gradient, Pl and Pw included, equals
+// central differences of its loss; and the float model tracks it over training steps.
+TEST_P(TalkingHeadsModel, DoubleModelGradientMatchesFiniteDifferences) {
+    const TransformerConfig c = talking_config(std::get<0>(GetParam()), std::get<1>(GetParam()));
+    ASSERT_FALSE(transformer_validate(c));
+    TransformerModel<double> model(c);
+    mix_heads(model);
+    TrainCall call{2, 5, PositionMode::sequential, 0, 0};
+    const std::vector<double> positions = {0, 2, 3, 7, 19, 1, 4, 5, 6, 8};
+    call.given = positions.data();
+    call.given_count = positions.size();
+    const auto tokens = random_tokens(2 * 6, c.vocab, 11);
+    expect_gradient_matches_central_differences(model, tokens, call);
+}
+
+TEST_P(TalkingHeadsModel, FloatModelTracksTheFloat64ReferenceOverTrainingSteps) {
+    TransformerConfig c = talking_config(std::get<0>(GetParam()), std::get<1>(GetParam()));
+    c.init_std = 0.05;
+    c.optimizer.lr = 3e-3;
+    c.optimizer.weight_decay = 0.01;
+    expect_float_tracks_double(c, TrainCall{3, 7, PositionMode::random, 24, 0}, true, &mix_heads<float>);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    TalkingHeads, TalkingHeadsModel,
+    ::testing::Values(std::make_tuple(NormPlacement::pre_rms, AttentionNormalize::softmax),
+                      std::make_tuple(NormPlacement::post_ln, AttentionNormalize::softmax),
+                      std::make_tuple(NormPlacement::pre_rms, AttentionNormalize::relu2),
+                      std::make_tuple(NormPlacement::deepnorm, AttentionNormalize::l2)),
+    [](const auto& info) {
+        const std::string norm = enum_name(std::get<0>(info.param));
+        const std::string normalize = enum_name(std::get<1>(info.param));
+        return std::string(norm == "pre-rms" ? "PreRms" : norm == "post-ln" ? "PostLn" : "DeepNorm") +
+               (normalize == "softmax" ? "Softmax" : normalize == "relu2" ? "Relu2" : "L2");
+    });
+
+// A fresh talking-heads model (Pl = Pw = I) is the plain model: the same other weights for the same
+// seed, the same loss and the same gradients (to float rounding), causal and masked; Pl and Pw get
+// gradients of their own.
+TEST(TalkingHeads, AFreshModelEqualsThePlainModel) {
+    for (Objective objective : {Objective::causal, Objective::masked}) {
+        TransformerConfig plain = talking_config(NormPlacement::pre_rms);
+        plain.attention.talking_heads = false;
+        plain.objective = objective;
+        plain.mask_rate = 0.5;
+        TransformerConfig talking = plain;
+        talking.attention.talking_heads = true;
+        TransformerModel<float> a(plain), b(talking);
+        const auto tokens = random_tokens(2 * 7, plain.vocab - 1, 3);  // no mask id among the inputs
+        const TrainCall call{2, objective == Objective::causal ? std::size_t{6} : std::size_t{7},
+                             PositionMode::sequential, 0, 4};
+        const double la = a.forward_backward(tokens.data(), call, true, nullptr);
+        const double lb = b.forward_backward(tokens.data(), call, true, nullptr);
+        EXPECT_NEAR(la, lb, 1e-5 * la);
+        std::size_t compared = 0;
+        for (const TensorInfo& tb : b.tensors()) {
+            if (tb.talking()) {
+                double norm = 0;
+                for (std::size_t i = 0; i < tb.size; ++i) norm += std::fabs(b.gradients()[tb.offset + i]);
+                EXPECT_GT(norm, 0) << tb.name;
+                continue;
+            }
+            for (const TensorInfo& ta : a.tensors()) {
+                if (ta.name != tb.name) continue;
+                ++compared;
+                EXPECT_EQ(0, std::memcmp(a.parameters().data() + ta.offset, b.parameters().data() + tb.offset,
+                                         4 * ta.size))
+                    << ta.name;
+                for (std::size_t i = 0; i < ta.size; ++i) {
+                    const float ga = a.gradients()[ta.offset + i], gb = b.gradients()[tb.offset + i];
+                    EXPECT_NEAR(ga, gb, 1e-5f + 1e-3f * std::fabs(ga)) << ta.name << " " << i;
+                }
+            }
+        }
+        EXPECT_EQ(compared, a.tensors().size());
+    }
+}
+
+// The KV cache (queries after cached keys: the causal offset) gives the full computation's logits,
+// with non-identity mixing; greedy generation equals the argmax of recomputed logits.
+TEST(TalkingHeads, KvCacheGenerationEqualsFullRecomputation) {
+    const TransformerConfig c = talking_config(NormPlacement::pre_rms);
+    TransformerModel<float> model(c);
+    mix_heads(model);
+    const std::size_t length = 12;
+    auto tokens = random_tokens(length + 1, c.vocab, 21);
+    const TrainCall call{1, length, PositionMode::sequential, 0, 0};
+    model.forward_backward(tokens.data(), call, false, nullptr);
+    const std::vector<float> full = model.last_logits();
+    model.reset_cache();
+    std::vector<float> logits, cached;
+    model.forward_cached(tokens.data(), 5, logits);
+    cached = logits;
+    for (std::size_t i = 5; i < length; ++i) {
+        model.forward_cached(tokens.data() + i, 1, logits);
+        cached.insert(cached.end(), logits.begin(), logits.end());
+    }
+    ASSERT_EQ(cached.size(), full.size());
+    for (std::size_t i = 0; i < full.size(); ++i) EXPECT_NEAR(cached[i], full[i], 1e-4) << i;
+
+    Transformer t(c);
+    mix_heads(t.model());
+    const std::vector<std::int32_t> prompt = {1, 2, 3};
+    GenerateOptions o;
+    o.max_tokens = 6;
+    o.temperature = 0;
+    const auto out = t.generate(prompt.data(), prompt.size(), o);
+    std::vector<std::int32_t> seq = prompt;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        std::vector<std::int32_t> row = seq;
+        row.push_back(0);
+        t.model().forward_backward(row.data(), TrainCall{1, seq.size(), PositionMode::sequential, 0, 0}, false, nullptr);
+        const float* last = t.model().last_logits().data() + (seq.size() - 1) * c.vocab;
+        EXPECT_EQ(out[i], std::max_element(last, last + c.vocab) - last) << i;
+        seq.push_back(out[i]);
+    }
+}
+
+// Saved with the option and Pl, Pw; loaded back bit-exact. A file without the key loads as false.
+TEST(TalkingHeads, SaveLoadRoundTripIsBitExactAndFilesWithoutTheOptionLoadAsFalse) {
+    const TransformerConfig c = talking_config(NormPlacement::pre_rms);
+    Transformer t(c);
+    const auto tokens = random_tokens(2 * 7, c.vocab, 3);
+    for (int i = 0; i < 2; ++i) t.train_step(tokens.data(), TrainCall{2, 6, PositionMode::sequential, 0, 0});
+    const auto bytes = t.save();
+    const std::string header = header_of(bytes);
+    EXPECT_NE(header.find("\"config.attention.talkingHeads\":\"true\""), std::string::npos) << header;
+    EXPECT_NE(header.find("\"layers.1.attn.talking_logits\":{\"dtype\":\"F32\",\"shape\":[4,4]"), std::string::npos)
+        << header;
+    EXPECT_NE(header.find("\"layers.1.attn.talking_weights\""), std::string::npos);
+    std::unique_ptr<Transformer> loaded;
+    ASSERT_FALSE(Transformer::load(bytes.data(), bytes.size(), loaded));
+    EXPECT_TRUE(loaded->config().attention.talking_heads);
+    EXPECT_EQ(0, std::memcmp(t.model().parameters().data(), loaded->model().parameters().data(),
+                             4 * t.model().parameters().size()));
+    EXPECT_EQ(loaded->save(), bytes);
+    const TrainCall call{2, 6, PositionMode::sequential, 0, 0};
+    EXPECT_EQ(t.evaluate(tokens.data(), call, nullptr), loaded->evaluate(tokens.data(), call, nullptr));
+    // Without the key (a file from before the option): false, and then Pl, Pw are not part of it.
+    TransformerConfig plain = c;
+    plain.attention.talking_heads = false;
+    const auto plain_bytes = Transformer(plain).save();
+    const std::string plain_header = header_of(plain_bytes);
+    const std::string entry = "\"config.attention.talkingHeads\":\"false\",";
+    ASSERT_NE(plain_header.find(entry), std::string::npos) << plain_header;
+    const auto old = with_header(plain_bytes, replace(plain_header, entry, ""));
+    ASSERT_FALSE(Transformer::load(old.data(), old.size(), loaded));
+    EXPECT_FALSE(loaded->config().attention.talking_heads);
+    EXPECT_EQ(loaded->save(), plain_bytes);
+    const auto missing = with_header(bytes, replace(header, "\"config.attention.talkingHeads\":\"true\"",
+                                                    "\"config.attention.talkingHeads\":\"false\""));
+    EXPECT_NE(load_error(missing).text.find("is not part of this model"), std::string::npos) << load_error(missing).text;
+    const auto bad = with_header(bytes, replace(header, "\"config.attention.talkingHeads\":\"true\"",
+                                                "\"config.attention.talkingHeads\":\"yes\""));
+    EXPECT_EQ(load_error(bad).text,
+              "bytes: the metadata's config.attention.talkingHeads must be true or false, received \"yes\"");
+}
+
+// Block 'gau' refuses the option; Pl and Pw count as parameters, their n×n matrices as activations;
+// 'full' fine-tuning may target 'talking' (and trains only them), 'lora' and 'galore' refuse it by
+// name and leave them out of their default targets; AdamW does not decay them.
+TEST(TalkingHeads, ValidationCountsAndFinetuning) {
+    TransformerConfig g = transformer_resolve(small_config(NormPlacement::pre_rms));
+    g.block = BlockKind::gau;
+    g.heads = 1;
+    g.kv_heads = 1;
+    g.attention.talking_heads = true;
+    g = transformer_resolve(g);
+    expect_error(transformer_validate(g), ErrorKind::range, "attention.talkingHeads",
+                 "attention.talkingHeads must be false with block 'gau' (a GAU is single-head: there are no heads to "
+                 "mix), received true");
+
+    const TransformerConfig c = talking_config(NormPlacement::pre_rms);
+    TransformerConfig plain = c;
+    plain.attention.talking_heads = false;
+    EXPECT_EQ(transformer_parameter_count(c), transformer_parameter_count(plain) + 2 * 2 * 4 * 4);
+    EXPECT_EQ(TransformerModel<float>(c).parameters().size(), transformer_parameter_count(c));
+    // Two [batch, H, seq, seq] per layer, plus the scratch.
+    EXPECT_GE(transformer_activation_floats(c, 3, 10) - transformer_activation_floats(plain, 3, 10),
+              std::uint64_t{2 * 2 * 3 * 4 * 10 * 10 + 2 * 4 * 10 * 10});
+
+    FinetuneOptions f;
+    f.method = FinetuneMethod::lora;
+    f.rank = 2;
+    f.targets = {"wq", "talking"};
+    expect_error(finetune_validate(c, f), ErrorKind::range, "targets[1]",
+                 "targets[1] must be a target of method 'lora' ('talking', the H×H talking-heads matrices, trains only "
+                 "with method 'full': a low-rank factor of so small a matrix saves nothing), received \"talking\"");
+    f.method = FinetuneMethod::galore;
+    EXPECT_EQ(finetune_validate(c, f).parameter, "targets[1]");
+    f.targets = {};
+    f.rank = 4;  // = H: the default targets leave the 4×4 mixing out, so the rank check passes them by
+    EXPECT_FALSE(finetune_validate(c, f));
+    f.method = FinetuneMethod::full;
+    f.targets = {"talking"};
+    EXPECT_FALSE(finetune_validate(c, f));
+    EXPECT_EQ(finetune_validate(plain, f).parameter, "targets[0]");
+
+    const auto tokens = random_tokens(2 * 7, c.vocab, 5);
+    const TrainCall call{2, 6, PositionMode::sequential, 0, 0};
+    for (FinetuneMethod method : {FinetuneMethod::full, FinetuneMethod::lora}) {
+        Transformer t(c);
+        FinetuneOptions o;
+        o.method = method;
+        o.rank = 2;
+        o.lr = 1e-2;
+        if (method == FinetuneMethod::full) o.targets = {"talking"};
+        t.finetune(o);
+        for (int i = 0; i < 2; ++i) t.train_step(tokens.data(), call);
+        Transformer fresh(c);
+        for (const TensorInfo& info : t.model().tensors()) {
+            const bool same = 0 == std::memcmp(fresh.model().parameters().data() + info.offset,
+                                               t.model().parameters().data() + info.offset, 4 * info.size);
+            if (method == FinetuneMethod::full) EXPECT_EQ(same, !info.talking()) << info.name;
+            else if (info.talking()) EXPECT_TRUE(same) << info.name;
+        }
+    }
+    // Weight decay only (zero gradients): the matrices shrink, Pl and Pw stay the identity.
+    TransformerConfig decayed = c;
+    decayed.optimizer.weight_decay = 0.5;
+    decayed.optimizer.lr = 0.1;
+    TransformerModel<float> m(decayed);
+    const std::vector<float> before = m.parameters();
+    std::fill(m.gradients().begin(), m.gradients().end(), 0.0f);
+    m.apply_update();
+    for (const TensorInfo& info : m.tensors()) {
+        if (!info.matrix()) continue;
+        const bool same = 0 == std::memcmp(before.data() + info.offset, m.parameters().data() + info.offset, 4 * info.size);
+        EXPECT_EQ(same, info.talking()) << info.name;
     }
 }
 

@@ -374,6 +374,11 @@ const gauModel: Transformer = new kx.Transformer({ vocab: 256, dModel: 8, layers
 const gauTuned = gauModel.finetune({ method: 'lora', rank: 2, targets: ['wu', 'wz'] });
 check(gauModel.options.block === 'gau' && gauModel.options.gau.keySize === 8 && gauTuned.trainedParameters > 0, 'gau block');
 gauModel.dispose();
+// Talking heads: a heads×heads Pl and Pw per layer, a target of 'full' fine-tuning.
+const talkingModel: Transformer = new kx.Transformer({ vocab: 256, dModel: 8, layers: 1, heads: 2, attention: { talkingHeads: true } });
+const talkingTuned = talkingModel.finetune({ method: 'full', targets: ['talking'] });
+check(talkingModel.options.attention.talkingHeads && talkingTuned.trainedParameters === 8, 'talking heads');
+talkingModel.dispose();
 const reloaded: Transformer = kx.Transformer.load(file);
 check(Number.isFinite(loss) && perToken.length === 8 && sampled.length === 4 && typeof text === 'string' &&
   trained.losses.length === 2 && tuned.options.method === 'lora' && transformer.finetuning?.rank === 2 &&
