@@ -334,7 +334,7 @@ test('bad input: each error names its parameter, and the instance works afterwar
   assert.throws(() => t.generate([], {}), /prompt\.length must be a positive integer, received 0/);
   assert.throws(() => t.generate([300], {}), /prompt\[0\] must be an integer in \[0, 255\], received 300/);
   assert.throws(() => t.generate([1], { temperature: -1 }), /temperature must be a finite number ≥ 0, received -1/);
-  assert.throws(() => t.finetune({ method: 'qlora' }), /method must be one of 'full', 'lora', 'galore', received "qlora"/);
+  assert.throws(() => t.finetune({ method: 'qlora' }), /method must be one of 'full', 'lora', 'galore', 'ladder', received "qlora"/);
   assert.throws(() => t.finetune({ targets: ['wq', 'wz'] }), /targets\[1\] must be one of 'wq', 'wk', 'wv', 'wo', 'w1', 'w2', received "wz"/);
   assert.throws(() => t.finetune({ rank: 100 }), /rank must be at most min\(rows, cols\) = 32 of layers\.0\.attn\.wq, received 100/);
   assert.equal(t.finetuning, null, 'a refused finetune changes nothing');
