@@ -8,7 +8,9 @@
 //                                               {standard, entropy} × training positions {0…n−1, random,
 //                                               equal-mean} (evaluated at 0…n−1)
 //   npm run bench -- transformer-finetune       pretrain on entries A–L, fine-tune on M–Z with full
-//                                               AdamW, LoRA and GaLore at two ranks: curves, loss, memory
+//                                               AdamW, LoRA and GaLore at two ranks and ladder
+//                                               side-tuning (r = 8): curves, loss, memory; SEEDS seeds
+//                                               (default 3), each pretraining its own base
 //   npm run bench -- transformer --part probe   the counting probe of kexue.fm/archives/9105 (n identical
 //                                               tokens, target i + 1 at position i) for softmax, relu2,
 //                                               l2 and softmax with a boundary token, over seeds
@@ -275,32 +277,52 @@ export async function finetune() {
   const bHeld = windows(b.subarray(Math.floor(b.length * 0.9)), 64, 65);
   const pretrainSteps = Number(process.env.PRETRAIN_STEPS ?? 600);
   const steps = Number(process.env.STEPS ?? 200);
-  const options = { vocab: 256, dModel: 64, layers: 2, heads: 4, ffn: 256, maxSeq: 256, attention: { scale: 'standard' }, optimizer: { lr: 3e-3 }, seed: 1 };
-  const base = new kx.Transformer(options);
-  await base.train(a, { steps: pretrainSteps, batch: 16, seq: 64 });
-  const pretrained = base.save();
+  // Seed s pretrains its own base model (seed: s) and fine-tunes copies of it (the loaded copies keep
+  // the seed, which draws their training windows and the ladder's side network).
+  const seeds = Array.from({ length: Number(process.env.SEEDS ?? 3) }, (_, i) => i + 1);
+  const options = { vocab: 256, dModel: 64, layers: 2, heads: 4, ffn: 256, maxSeq: 256, attention: { scale: 'standard' }, optimizer: { lr: 3e-3 } };
   const held = (t) => mean(t.evaluate(bHeld, { seq: 64 }));
+  const spread = (values, digits = 3) => (values.length === 1 ? values[0].toFixed(digits)
+    : `${mean(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`);
   log(`\n## transformer-finetune: 2 layers, dModel 64, pretrained ${pretrainSteps} steps on entries A–L; ${steps} steps on M–Z ` +
-    `(batch 16, seq 64); held-out loss on the last 10% of M–Z (nats/byte) at each 25% of the run`);
-  log(`before fine-tuning: ${held(base).toFixed(3)}; AdamW on the whole model would keep ${(base.optimizerBytes / 2 ** 20).toFixed(2)} MiB of moments`);
-  const runs = [['full', undefined, 1e-3], ['lora', 2, 1e-2], ['lora', 8, 1e-2], ['galore', 2, 1e-2], ['galore', 8, 1e-2]];
-  const rows = [];
-  for (const [method, rank, lr] of runs) {
-    const t = kx.Transformer.load(pretrained);
-    const info = t.finetune({ method, ...(rank ? { rank } : {}), lr, targets: method === 'full' ? [] : ['wq', 'wk', 'wv', 'wo', 'w1', 'w2'], updateProjGap: 50 });
-    const curve = [];
-    const start = performance.now();
-    for (let q = 0; q < 4; ++q) {
-      await t.train(bTrain, { steps: steps / 4, batch: 16, seq: 64 });
-      curve.push(held(t).toFixed(3));
+    `(batch 16, seq 64); held-out loss on the last 10% of M–Z (nats/byte) after each quarter of the run; ` +
+    `seeds ${seeds.join(', ')}: mean (min–max)`);
+  // [method, rank or ladder reduction, lr]
+  const runs = [['full', undefined, 1e-3], ['lora', 2, 1e-2], ['lora', 8, 1e-2], ['galore', 2, 1e-2], ['galore', 8, 1e-2],
+    ['ladder', 8, 1e-2]];
+  const results = runs.map(() => ({ curves: [[], [], [], []], seconds: [], optimizerBytes: 0, trained: 0 }));
+  const before = [];
+  let fullMoments = 0;
+  for (const seed of seeds) {
+    const base = new kx.Transformer({ ...options, seed });
+    await base.train(a, { steps: pretrainSteps, batch: 16, seq: 64 });
+    const pretrained = base.save();
+    before.push(held(base));
+    fullMoments = base.optimizerBytes;
+    for (const [r, [method, size, lr]] of runs.entries()) {
+      const t = kx.Transformer.load(pretrained);
+      const info = method === 'ladder'
+        ? t.finetune({ method, reduction: size, lr })
+        : t.finetune({ method, ...(size ? { rank: size } : {}), lr, targets: method === 'full' ? [] : ['wq', 'wk', 'wv', 'wo', 'w1', 'w2'], updateProjGap: 50 });
+      const start = performance.now();
+      for (let q = 0; q < 4; ++q) {
+        await t.train(bTrain, { steps: Math.max(1, Math.round(steps / 4)), batch: 16, seq: 64 });
+        results[r].curves[q].push(held(t));
+      }
+      results[r].seconds.push((performance.now() - start) / 1000);
+      results[r].optimizerBytes = info.optimizerBytes;
+      results[r].trained = info.trainedParameters;
+      t.dispose();
     }
-    const seconds = (performance.now() - start) / 1000;
-    rows.push([method + (rank ? ` r=${rank}` : ''), curve.join(' → '), `${(info.optimizerBytes / 1024).toFixed(0)} KiB`,
-      info.trainedParameters.toLocaleString('en'), `${seconds.toFixed(0)} s`]);
-    t.dispose();
+    base.dispose();
   }
-  log(table(['method', 'held-out loss', 'optimizer state', 'trained params', 'time'], rows));
-  base.dispose();
+  log(`before fine-tuning: ${spread(before)}; AdamW on the whole model would keep ${(fullMoments / 2 ** 20).toFixed(2)} MiB of moments`);
+  const rows = runs.map(([method, size], r) => [
+    method + (size ? (method === 'ladder' ? ` d/${size}` : ` r=${size}`) : ''),
+    ...results[r].curves.map((values) => spread(values)),
+    `${(results[r].optimizerBytes / 1024).toFixed(0)} KiB`, results[r].trained.toLocaleString('en'),
+    `${mean(results[r].seconds).toFixed(0)} s`]);
+  log(table(['method', '25%', '50%', '75%', '100%', 'optimizer state', 'trained params', 'time / seed'], rows));
 }
 
 // ---- the counting probe (kexue.fm/archives/9105) ----------------------------------------------------

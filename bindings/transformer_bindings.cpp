@@ -66,8 +66,8 @@ public:
     double optimizer_state_floats() const { return static_cast<double>(t_->optimizer_state_floats()); }
     double trained_parameter_count() const { return static_cast<double>(t_->trained_parameter_count()); }
     double activation_floats(double batch, double seq) const {
-        return static_cast<double>(model::transformer_activation_floats(t_->config(), static_cast<std::uint64_t>(batch),
-                                                                        static_cast<std::uint64_t>(seq)));
+        // With the ladder: the frozen backbone's forward pass and the side network's step.
+        return static_cast<double>(t_->activation_floats(static_cast<std::uint64_t>(batch), static_cast<std::uint64_t>(seq)));
     }
     // { totalMs, gemmMs, attentionMs, ropeMs } of the last trainStep, evaluate or generate.
     val last_times() const {
@@ -175,12 +175,16 @@ public:
         return result;
     }
 
-    // { options } or { error }; the change happens only when it is valid.
+    // { options } (resolved: the ladder's sideHeads filled in) or { error }; the change happens only
+    // when it is valid.
     val finetune(val options) {
         model::FinetuneOptions o;
         Error error = read_options(options, o);
         if (!error) error = model::finetune_validate(t_->config(), o);
-        if (!error) t_->finetune(o);
+        if (!error) {
+            o = model::finetune_resolve(t_->config(), o);
+            t_->finetune(o);
+        }
         return plan_result(error, o);
     }
 
@@ -220,6 +224,14 @@ private:
             call.targets_count = static_cast<std::size_t>(target_count);
         }
         if (!error) error = model::train_call_validate(t_->config(), call);
+        if (!error && t_->model().ladder_active()) {
+            // The ladder's step keeps other activations than the whole model's (ladder_activation_floats).
+            const std::uint64_t floats = t_->activation_floats(call.batch, call.seq);
+            const std::uint64_t tokens = kexue::checked_product({call.batch, model::tokens_per_row(t_->config(), call)});
+            error = kexue::heap_budget("batch", kexue::saturating_sum({kexue::checked_product({floats, 4}),
+                                                                       kexue::checked_product({tokens, 4})}),
+                                       "the activations of batch × seq tokens");
+        }
         return error;
     }
 

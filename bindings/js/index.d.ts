@@ -1326,7 +1326,7 @@ export interface TransformerGauOptions {
   keySize?: number;
 }
 export type TransformerPositions = 'sequential' | 'random' | 'equal-mean';
-export type FinetuneMethod = 'full' | 'lora' | 'galore';
+export type FinetuneMethod = 'full' | 'lora' | 'galore' | 'ladder';
 /** The weight matrices fine-tuning can target ('embedding' and 'norms' with method 'full' only). */
 /**
  * Block 'gau': 'wu', 'wv', 'wz', 'wo' (and 'scaleOffset', the γ and β of Q and K, with 'full').
@@ -1459,7 +1459,11 @@ export interface TransformerGenerateOptions {
 }
 
 export interface FinetuneOptions {
-  /** 'full' (AdamW), 'lora' (default) or 'galore': a LowRankOptimizer per targeted matrix. */
+  /**
+   * 'full' (AdamW), 'lora' (default) or 'galore' (a LowRankOptimizer per targeted matrix), or
+   * 'ladder': ladder side-tuning (Sung et al. 2022, arXiv 2206.06522): the whole backbone frozen, a
+   * side network of width dModel/reduction trained with AdamW (block 'transformer' only; no targets).
+   */
   method?: OneOf<FinetuneMethod>;
   /** Rank of LoRA / GaLore (default 8). */
   rank?: number;
@@ -1471,6 +1475,10 @@ export interface FinetuneOptions {
   /** GaLore's projector refresh interval (default 50). */
   updateProjGap?: number;
   weightDecay?: number;
+  /** Ladder: the side network's width is dModel/reduction (default 8, the paper's); a divisor of dModel. */
+  reduction?: number;
+  /** Ladder: the side network's heads (default: the most, at most `heads`, that keep a head ≥ 8 wide). */
+  sideHeads?: number;
 }
 
 export interface FinetuneResolvedOptions {
@@ -1481,6 +1489,9 @@ export interface FinetuneResolvedOptions {
   readonly scale: number;
   readonly updateProjGap: number;
   readonly weightDecay: number;
+  readonly reduction: number;
+  /** Resolved for 'ladder'; 0 for the other methods. */
+  readonly sideHeads: number;
 }
 
 export interface TransformerTensor {
@@ -1502,9 +1513,9 @@ declare class Transformer extends Disposable {
   readonly options: TransformerResolvedOptions;
   readonly parameterCount: number;
   readonly steps: number;
-  /** Bytes of optimizer state (AdamW's moments, or the low-rank optimizers' after finetune()). */
+  /** Bytes of optimizer state (AdamW's moments, the low-rank optimizers', or the ladder's side network's). */
   readonly optimizerBytes: number;
-  /** Parameters being trained (LoRA: its factors). */
+  /** Parameters being trained (LoRA: its factors; ladder: its side network). */
   readonly trainedParameters: number;
   readonly finetuning: FinetuneResolvedOptions | null;
   readonly tensors: readonly TransformerTensor[];
@@ -1515,7 +1526,7 @@ declare class Transformer extends Disposable {
    * (attentionMs: the fused kernel, or the talking-heads path with its products, not in gemmMs).
    */
   readonly lastStepTimes: { totalMs: number; gemmMs: number; attentionMs: number; ropeMs: number };
-  /** Bytes of activations one trainStep of this shape keeps. */
+  /** Bytes of activations one trainStep of this shape keeps (with the ladder: its step's). */
   activationBytes(options: Omit<TransformerCallOptions, 'positions' | 'positionRange' | 'seed' | 'targets'>): number;
   /** One AdamW step; returns the mean loss before it. */
   trainStep(tokens: Tokens, options: TransformerCallOptions): number;

@@ -171,12 +171,12 @@ export function createTransformerClass(module) {
       this.assertAlive('Transformer.steps');
       return this.#native.steps();
     }
-    /** Bytes of optimizer state: AdamW's moments, or the low-rank optimizers' state after finetune(). */
+    /** Bytes of optimizer state: AdamW's moments, the low-rank optimizers' state, or the ladder's side network's. */
     get optimizerBytes() {
       this.assertAlive('Transformer.optimizerBytes');
       return 4 * this.#native.optimizerStateFloats();
     }
-    /** Parameters being trained (after finetune(): the targets; LoRA: its factors). */
+    /** Parameters being trained (after finetune(): the targets; LoRA: its factors; ladder: its side network). */
     get trainedParameters() {
       this.assertAlive('Transformer.trainedParameters');
       return this.#native.trainedParameterCount();
@@ -293,7 +293,9 @@ export function createTransformerClass(module) {
 
     /**
      * From now on trainStep/train update only `targets` by `method`: 'full' (AdamW), 'lora' or
-     * 'galore' (a kx.LowRankOptimizer per targeted matrix, fed its full gradient). Returns
+     * 'galore' (a kx.LowRankOptimizer per targeted matrix, fed its full gradient), or 'ladder'
+     * (ladder side-tuning: the backbone frozen whole, a side network of width dModel/reduction
+     * trained with AdamW; evaluate, generate and save/load include it). Returns
      * { options, optimizerBytes, trainedParameters }.
      */
     finetune(options) {

@@ -139,6 +139,9 @@ const char* tensor_kind_target(TensorKind kind) {
         case TensorKind::qk_offset: return "scaleOffset";
         case TensorKind::talking_logits:
         case TensorKind::talking_weights: return "talking";
+        case TensorKind::ladder_down:
+        case TensorKind::ladder_gate:
+        case TensorKind::ladder_up: return "ladder";
     }
     return "?";
 }
@@ -197,6 +200,26 @@ std::vector<TensorInfo> transformer_tensors(const TransformerConfig& c) {
     return out;
 }
 
+namespace {
+
+// Talking heads (layers.hpp) keep two n×n matrices per head for each of `layers_kept` layers, the
+// logits S and the weights A, [batch, H, seq, seq]; the kernels' scratch adds two [H, seq, seq]
+// products (the mixed weights and their gradient), the gathered heads and the K and V gradients of
+// one batch entry. 0 without talking heads.
+std::uint64_t talking_heads_floats(const TransformerConfig& c, std::uint64_t batch, std::uint64_t seq,
+                                   std::uint64_t layers_kept) {
+    if (!c.attention.talking_heads) return 0;
+    const std::uint64_t h = c.heads, hkv = c.kv_heads, dk = c.key_size, dv = c.d_model / c.heads;
+    const std::uint64_t square = checked_product({h, seq, seq});
+    const std::uint64_t kept = checked_product({2, layers_kept, batch, square});
+    const std::uint64_t scratch =
+        saturating_sum({checked_product({2, square}), checked_product({seq, 3 * dk + 2 * dv}),
+                        checked_product({hkv, seq, dk + dv})});
+    return saturating_sum({kept, scratch});
+}
+
+}  // namespace
+
 std::uint64_t transformer_activation_floats(const TransformerConfig& c, std::uint64_t batch, std::uint64_t seq) {
     const std::uint64_t rows = checked_product({batch, seq});
     const std::uint64_t d = c.d_model, h = c.heads, hkv = c.kv_heads, dk = c.key_size, dv = c.d_model / c.heads,
@@ -221,18 +244,70 @@ std::uint64_t transformer_activation_floats(const TransformerConfig& c, std::uin
                                                   checked_product({c.layers + 1, d}), 2 * d + 2,
                                                   2 * std::uint64_t(c.vocab) + 1,
                                                   4 * d + h * dk + hkv * (dk + dv) + h * dv + f});
-    const std::uint64_t linear = checked_product({rows, per_row});
-    if (!c.attention.talking_heads) return linear;
-    // Talking heads (layers.hpp) keep two n×n matrices per head and layer, the logits S and the
-    // weights A, [batch, H, seq, seq]; the kernels' scratch adds two [H, seq, seq] products (the
-    // mixed weights and their gradient), the gathered heads and the K and V gradients of one batch
-    // entry.
-    const std::uint64_t square = checked_product({h, seq, seq});
-    const std::uint64_t kept = checked_product({2, c.layers, batch, square});
-    const std::uint64_t scratch =
-        saturating_sum({checked_product({2, square}), checked_product({seq, 3 * dk + 2 * dv}),
-                        checked_product({hkv, seq, dk + dv})});
-    return saturating_sum({linear, kept, scratch});
+    return saturating_sum({checked_product({rows, per_row}), talking_heads_floats(c, batch, seq, c.layers)});
+}
+
+LadderShape ladder_shape(const TransformerConfig& c, const FinetuneOptions& o) {
+    LadderShape s;
+    s.reduction = o.reduction;
+    s.width = c.d_model / o.reduction;
+    s.heads = o.side_heads;
+    s.ffn = 4 * s.width;
+    return s;
+}
+
+std::vector<TensorInfo> ladder_tensors(const TransformerConfig& c, const LadderShape& s) {
+    std::vector<TensorInfo> out;
+    std::size_t offset = 0;
+    auto add = [&](std::string name, std::vector<std::size_t> shape, TensorKind kind, std::size_t layer) {
+        TensorInfo t;
+        t.name = std::move(name);
+        t.size = 1;
+        for (std::size_t x : shape) t.size *= x;
+        t.shape = std::move(shape);
+        t.offset = offset;
+        t.kind = kind;
+        t.layer = layer;
+        offset += t.size;
+        out.push_back(std::move(t));
+    };
+    const std::size_t D = c.d_model, d = s.width;
+    for (std::size_t l = 0; l <= c.layers; ++l) add("ladder.down." + std::to_string(l), {D, d}, TensorKind::ladder_down, l);
+    for (std::size_t l = 0; l < c.layers; ++l) {
+        const std::string p = "ladder.layers." + std::to_string(l) + ".";
+        add(p + "gate", {1}, TensorKind::ladder_gate, l);
+        add(p + "attn_norm.weight", {d}, TensorKind::norm_gain, l);
+        add(p + "attn.wq", {d, d}, TensorKind::wq, l);
+        add(p + "attn.wk", {d, d}, TensorKind::wk, l);
+        add(p + "attn.wv", {d, d}, TensorKind::wv, l);
+        add(p + "attn.wo", {d, d}, TensorKind::wo, l);
+        add(p + "ffn_norm.weight", {d}, TensorKind::norm_gain, l);
+        add(p + "ffn.w1", {d, s.ffn}, TensorKind::w1, l);
+        add(p + "ffn.w2", {s.ffn, d}, TensorKind::w2, l);
+    }
+    add("ladder.up", {d, D}, TensorKind::ladder_up, 0);
+    return out;
+}
+
+std::uint64_t ladder_activation_floats(const TransformerConfig& c, const LadderShape& s, std::uint64_t batch,
+                                       std::uint64_t seq) {
+    const std::uint64_t rows = checked_product({batch, seq});
+    const std::uint64_t D = c.d_model, h = c.heads, hkv = c.kv_heads, dk = c.key_size, dv = c.d_model / c.heads,
+                        f = c.ffn, d = s.width, sf = s.ffn;
+    // The backbone: one layer's buffers, reused by every layer (nothing is kept for a backward pass
+    // that never runs), the L + 1 hidden states the ladders read, h, the final norm, the logits and
+    // their gradient, and dL/dh.
+    const std::uint64_t backbone_layer = 3 * D + h * dk + hkv * (dk + dv) + h * dv + D + 2 * f + 6 + h;
+    const std::uint64_t backbone = saturating_sum({backbone_layer, checked_product({c.layers + 1, D}), 4 * D + 2,
+                                                   2 * std::uint64_t(c.vocab) + 1});
+    // The side network: per layer the ladder's projection and the mix (2·d), the block's norms,
+    // q, k, v, the attention output and mid (7·d), the FFN (2·sf), the statistics (2 + heads); the
+    // side streams s_0 … s_L; and the backward scratch (10·d, sf).
+    const std::uint64_t side_layer = 9 * d + 2 * sf + 2 + s.heads;
+    const std::uint64_t side = saturating_sum({checked_product({c.layers, side_layer}),
+                                               checked_product({c.layers + 1, d}), 10 * d + sf});
+    // With talking heads the backbone's one reused layer also keeps its n×n matrices.
+    return saturating_sum({checked_product({rows, saturating_sum({backbone, side})}), talking_heads_floats(c, batch, seq, 1)});
 }
 
 void equal_mean_positions(std::size_t seq, double n, double* out) {
@@ -315,7 +390,58 @@ Error generate_validate(const TransformerConfig& c, std::size_t prompt_length, c
     return at_most("topK", o.top_k, c.vocab, "vocab");
 }
 
+FinetuneOptions finetune_resolve(const TransformerConfig& c, FinetuneOptions o) {
+    if (o.method != FinetuneMethod::ladder || o.side_heads != 0 || o.reduction == 0) return o;
+    const std::size_t width = c.d_model / o.reduction;
+    std::size_t heads = std::max<std::size_t>(1, std::min<std::size_t>(c.heads, width / 8));
+    while (heads > 1 && width % heads != 0) --heads;
+    o.side_heads = heads;
+    return o;
+}
+
+namespace {
+
+// The ladder's rules (finetune_validate): a standard backbone, no targets, a side width that the
+// reduction and the side heads divide, and an even side head size with RoPE.
+Error ladder_validate(const TransformerConfig& c, const FinetuneOptions& given) {
+    if (c.block != BlockKind::transformer) {
+        return range_error("method", "'full', 'lora' or 'galore' for block 'gau' (the ladder's side layers are "
+                                     "standard transformer blocks reading a standard backbone)",
+                           "\"ladder\"");
+    }
+    if (!given.targets.empty()) {
+        return range_error("targets", "empty for method 'ladder' (the side network is what trains; the backbone "
+                                      "stays frozen)", "length " + n(given.targets.size()));
+    }
+    if (Error e = positive("reduction", given.reduction)) return e;
+    if (given.reduction > c.d_model || c.d_model % given.reduction != 0) {
+        return range_error("reduction", "a divisor of dModel = " + n(c.d_model) + " (the side width is dModel/reduction)",
+                           n(given.reduction));
+    }
+    const FinetuneOptions o = finetune_resolve(c, given);
+    const std::size_t width = c.d_model / o.reduction;
+    if (o.side_heads > width || width % o.side_heads != 0) {
+        return range_error("sideHeads", "a divisor of the side width dModel/reduction = " + n(width),
+                           n(o.side_heads));
+    }
+    if (c.attention.rope && (width / o.side_heads) % 2 != 0) {
+        return range_error_text("reduction", "reduction: the side head size (dModel/reduction)/sideHeads must be even "
+                                             "with RoPE (it rotates pairs of dims), received dModel = " +
+                                                 n(c.d_model) + ", reduction = " + n(o.reduction) +
+                                                 ", sideHeads = " + n(o.side_heads));
+    }
+    return {};
+}
+
+}  // namespace
+
 Error finetune_validate(const TransformerConfig& c, const FinetuneOptions& o) {
+    if (o.method == FinetuneMethod::ladder) {
+        if (Error e = ladder_validate(c, o)) return e;
+        if (Error e = number_greater_than("lr", o.lr, 0)) return e;
+        if (Error e = learning_rate_at_most("lr", o.lr)) return e;
+        return number_at_least("weightDecay", o.weight_decay, 0);
+    }
     static const char* const kMatrixTargets[] = {"wq", "wk", "wv", "wo", "w1", "w2"};
     static const char* const kGauTargets[] = {"wu", "wv", "wz", "wo"};
     std::vector<std::string> known(std::begin(kMatrixTargets), std::end(kMatrixTargets));

@@ -301,7 +301,15 @@ void visit_fields(GenerateOptions& o, Visitor&& field) {
 Error generate_validate(const TransformerConfig& config, std::size_t prompt_length, const GenerateOptions& options);
 
 // finetune({ method, rank, targets, lr, … }): which weights train from now on and how.
-enum class FinetuneMethod { full, lora, galore };
+//   full    AdamW on the targets;
+//   lora, galore  one LowRankOptimizer per targeted matrix (transformer.hpp);
+//   ladder  ladder side-tuning (Sung, Cho, Bansal 2022, arXiv 2206.06522; kexue.fm/archives/9138):
+//           the whole backbone is frozen and its backward pass never runs; a side network of
+//           width dModel/reduction reads the backbone's hidden states through down-projections
+//           ("ladders") and adds its output, projected up, to the last hidden state (model.hpp,
+//           LadderShape). Only the side network trains, so the gradients, the optimizer state and
+//           the activations kept for the backward pass are the side network's.
+enum class FinetuneMethod { full, lora, galore, ladder };
 
 }  // namespace model
 
@@ -309,7 +317,8 @@ enum class FinetuneMethod { full, lora, galore };
 template <>
 struct EnumNames<model::FinetuneMethod> {
     static constexpr EnumEntry<model::FinetuneMethod> entries[] = {
-        {"full", model::FinetuneMethod::full}, {"lora", model::FinetuneMethod::lora}, {"galore", model::FinetuneMethod::galore}};
+        {"full", model::FinetuneMethod::full}, {"lora", model::FinetuneMethod::lora}, {"galore", model::FinetuneMethod::galore},
+        {"ladder", model::FinetuneMethod::ladder}};
 };
 
 namespace model {
@@ -326,6 +335,11 @@ struct FinetuneOptions {
     double scale = 1.0;                // LoRA's s (W = W0 + s·A·B), GaLore's α
     std::size_t update_proj_gap = 50;  // GaLore
     double weight_decay = 0.0;
+    // Ladder: the side network's width is dModel/reduction (the paper's r = 8), with side_heads
+    // heads (0: resolved by finetune_resolve to the most heads, at most the backbone's, that keep
+    // a side head at least 8 wide and divide the width).
+    std::size_t reduction = 8;
+    std::size_t side_heads = 0;
 };
 
 template <typename Visitor>
@@ -337,11 +351,19 @@ void visit_fields(FinetuneOptions& o, Visitor&& field) {
     field("scale", o.scale);
     field("updateProjGap", o.update_proj_gap, kPositive);
     field("weightDecay", o.weight_decay);
+    field("reduction", o.reduction, kPositive);
+    field("sideHeads", o.side_heads);
 }
 
 // The known target names, each at most once; rank ≤ min(rows, cols) of every targeted matrix;
-// lr, scale, weightDecay finite (lr > 0).
+// lr, scale, weightDecay finite (lr > 0). Ladder: block 'transformer'; no targets (the side
+// network is what trains); reduction a divisor of dModel; sideHeads (resolved) a divisor of the side
+// width dModel/reduction, whose head size is even with RoPE.
 Error finetune_validate(const TransformerConfig& config, const FinetuneOptions& options);
+
+// sideHeads filled in for the ladder (0 → the most heads h ≤ heads with (dModel/reduction)/h ≥ 8
+// that divide the side width; 1 when the side width is below 16).
+FinetuneOptions finetune_resolve(const TransformerConfig& config, FinetuneOptions options);
 
 }  // namespace model
 }  // namespace kexue

@@ -22,6 +22,8 @@
 //   gate          u, a [count] → u∘a                             (GAU's U ⊙ A·V)
 //   gau           a [N, D] → y [N, D], the Gated Attention Unit   (Hua et al. 2022, arXiv 2202.10447)
 //   talking heads q, k, v → o, mixing the heads' n×n logits and weights (Shazeer et al. 2020, arXiv 2003.02436)
+//   block         z [N, d] → y [N, d], a pre-RMSNorm attention + GELU FFN block (the ladder's side layers)
+//   ladder gate   s, x [N, d], α → μ·s + (1 − μ)·x, μ = σ(α/T)  (Sung et al. 2022, arXiv 2206.06522)
 //   tied head     h [N, D] · Eᵀ → logits [N, V]
 //   cross-entropy logits [N, V], targets [N] → loss [N] = lse(logits) − logits[target]
 #pragma once
@@ -544,6 +546,135 @@ void gau_backward(const GauShape& g, const AttentionOptions& options, const GauR
     linear_backward(t.du, a, w.wu, n, g.d, g.e, da, grads.wu);
     linear_backward(t.dv, a, w.wv, n, g.d, g.e, da, grads.wv, true);
     linear_backward(t.dq, a, w.wz, n, g.d, g.s, da, grads.wz, true);
+}
+
+// ---- a pre-RMSNorm transformer block (the side layers of ladder side-tuning) ------------------
+//
+// z [N, d] (N = B·S rows) → y [N, d], with H heads of size dk for queries, keys and values alike
+// (d = H·dk) and an FFN of width f:
+//   a = RMSNorm(z)·g1;  q, k, v = a·Wq, a·Wk, a·Wv  [N, d]   RoPE on q and k at the rows' positions
+//   mid = z + attention(q, k, v)·Wo                          the fused kernel, never an N×N buffer
+//   y = mid + GELU(RMSNorm(mid)·g2·W1)·W2                     W1 [d, f], W2 [f, d]
+// The backbone's pre-rms layer (model.hpp) with its own sizes; ladder side-tuning stacks one per
+// backbone layer at width dModel/reduction (model.hpp, LadderShape).
+struct BlockShape {
+    std::size_t batch = 0, seq = 0, d = 0, heads = 0, ffn = 0;
+    std::size_t head_size() const { return d / heads; }
+};
+
+template <typename Real>
+struct BlockWeights {
+    const Real *norm1, *wq, *wk, *wv, *wo, *norm2, *w1, *w2;
+};
+
+// Weight gradients, accumulated (+=); a null one is not computed.
+template <typename Real>
+struct BlockGrads {
+    Real *norm1, *wq, *wk, *wv, *wo, *norm2, *w1, *w2;
+};
+
+// What the forward pass keeps: norm1, q, k, v, att, mid, norm2 [N, d] (q, k after RoPE); rstd1,
+// rstd2 [N]; lse [B, H, S]; hpre, hact [N, f].
+template <typename Real>
+struct BlockActs {
+    Real *norm1, *rstd1, *q, *k, *v, *att, *lse, *mid, *norm2, *rstd2, *hpre, *hact;
+};
+
+// y [N, d] (overwritten). With a KV cache (generation, batch 1) acts.k and acts.v point at the
+// cache's rows for these tokens, and keys/values [seq_k, d] are the whole cache.
+template <typename Real>
+void block_forward(const BlockShape& b, const AttentionOptions& options, const GauRope& rope, const BlockWeights<Real>& w,
+                   Real eps, const Real* z, const BlockActs<Real>& acts, Real* y, const Real* keys = nullptr,
+                   const Real* values = nullptr, std::size_t seq_k = 0) {
+    const std::size_t n = b.batch * b.seq, d = b.d, f = b.ffn, dk = b.head_size();
+    rmsnorm_forward(z, w.norm1, n, d, eps, acts.norm1, acts.rstd1);
+    linear_forward(acts.norm1, w.wq, n, d, d, acts.q);
+    linear_forward(acts.norm1, w.wk, n, d, d, acts.k);
+    linear_forward(acts.norm1, w.wv, n, d, d, acts.v);
+    if (rope.positions) {
+        for (std::size_t r = 0; r < b.batch; ++r) {
+            rope_rows(acts.q + r * b.seq * d, b.seq, b.heads, dk, rope.positions + r * b.seq, rope.base, false);
+            rope_rows(acts.k + r * b.seq * d, b.seq, b.heads, dk, rope.positions + r * b.seq, rope.base, false);
+        }
+    }
+    const AttentionShape shape{b.batch, b.seq, keys ? seq_k : b.seq, b.heads, b.heads, dk, dk};
+    fused_attention_forward(shape, options, acts.q, keys ? keys : acts.k, values ? values : acts.v, acts.att, acts.lse);
+    linear_forward(acts.att, w.wo, n, d, d, acts.mid);
+    for (std::size_t i = 0; i < n * d; ++i) acts.mid[i] += z[i];
+    rmsnorm_forward(acts.mid, w.norm2, n, d, eps, acts.norm2, acts.rstd2);
+    linear_forward(acts.norm2, w.w1, n, d, f, acts.hpre);
+    gelu_forward(acts.hpre, n * f, acts.hact);
+    linear_forward(acts.hact, w.w2, n, f, d, y);
+    for (std::size_t i = 0; i < n * d; ++i) y[i] += acts.mid[i];
+}
+
+// Scratch of the backward pass: dmid, dtmp, dnorm, dq, dk, dv, datt [N, d]; dh [N, f].
+template <typename Real>
+struct BlockScratch {
+    Real *dmid, *dtmp, *dnorm, *dq, *dk, *dv, *datt, *dh;
+};
+
+// dz [N, d] (overwritten) and the weight gradients (+=) from dy [N, d], after block_forward on the
+// same rows (no cache). dz must not be dy or a scratch buffer.
+template <typename Real>
+void block_backward(const BlockShape& b, const AttentionOptions& options, const GauRope& rope, const BlockWeights<Real>& w,
+                    const Real* z, const BlockActs<Real>& acts, const Real* dy, const BlockGrads<Real>& grads,
+                    const BlockScratch<Real>& t, Real* dz) {
+    const std::size_t n = b.batch * b.seq, d = b.d, f = b.ffn, dk = b.head_size();
+    // y = mid + hact·W2, hact = GELU(RMSNorm(mid)·W1)
+    for (std::size_t i = 0; i < n * d; ++i) t.dmid[i] = dy[i];
+    linear_backward(dy, acts.hact, w.w2, n, f, d, t.dh, grads.w2);
+    gelu_backward(t.dh, acts.hpre, n * f, t.dh);
+    linear_backward(t.dh, acts.norm2, w.w1, n, d, f, t.dnorm, grads.w1);
+    rmsnorm_backward(t.dnorm, acts.mid, w.norm2, acts.rstd2, n, d, t.dtmp, grads.norm2);
+    for (std::size_t i = 0; i < n * d; ++i) t.dmid[i] += t.dtmp[i];
+    // mid = z + att·Wo
+    linear_backward(t.dmid, acts.att, w.wo, n, d, d, t.datt, grads.wo);
+    const AttentionShape shape{b.batch, b.seq, b.seq, b.heads, b.heads, dk, dk};
+    fused_attention_backward(shape, options, acts.q, acts.k, acts.v, acts.att, acts.lse, t.datt, t.dq, t.dk, t.dv);
+    if (rope.positions) {
+        // The kernel's gradients are w.r.t. the rotated q and k: R_mᵀ = R_{−m}.
+        for (std::size_t r = 0; r < b.batch; ++r) {
+            rope_rows(t.dq + r * b.seq * d, b.seq, b.heads, dk, rope.positions + r * b.seq, rope.base, true);
+            rope_rows(t.dk + r * b.seq * d, b.seq, b.heads, dk, rope.positions + r * b.seq, rope.base, true);
+        }
+    }
+    linear_backward(t.dq, acts.norm1, w.wq, n, d, d, t.dnorm, grads.wq);
+    linear_backward(t.dk, acts.norm1, w.wk, n, d, d, t.dnorm, grads.wk, true);
+    linear_backward(t.dv, acts.norm1, w.wv, n, d, d, t.dnorm, grads.wv, true);
+    rmsnorm_backward(t.dnorm, z, w.norm1, acts.rstd1, n, d, t.dtmp, grads.norm1);
+    for (std::size_t i = 0; i < n * d; ++i) dz[i] = t.dmid[i] + t.dtmp[i];
+}
+
+// ---- the ladder's gate: z = μ·s + (1 − μ)·x, μ = σ(α/T) -----------------------------------------
+//
+// s, x, z [count]; α a scalar. LST's gated ladder connection (arXiv 2206.06522, §3.1): the side
+// layer's input mixes the side network's own stream s with the down-projected backbone state x;
+// α = 0 starts at an even mix, and T = 0.1 lets a few steps of Adam move μ far.
+
+template <typename Real>
+Real ladder_gate_mu(Real alpha, double temperature) {
+    return static_cast<Real>(1.0 / (1.0 + std::exp(-static_cast<double>(alpha) / temperature)));
+}
+
+template <typename Real>
+void ladder_gate_forward(const Real* s, const Real* x, std::size_t count, Real mu, Real* z) {
+    for (std::size_t i = 0; i < count; ++i) z[i] = mu * s[i] + (Real(1) - mu) * x[i];
+}
+
+// ds = μ·dz, dx = (1 − μ)·dz (overwritten; either may be dz, not both); dα += Σ dz∘(s − x)·μ(1 − μ)/T
+// (skipped when null).
+template <typename Real>
+void ladder_gate_backward(const Real* dz, const Real* s, const Real* x, std::size_t count, Real mu, double temperature,
+                          Real* ds, Real* dx, Real* dalpha) {
+    double dmu = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+        const Real g = dz[i];
+        dmu += static_cast<double>(g) * (static_cast<double>(s[i]) - static_cast<double>(x[i]));
+        ds[i] = mu * g;
+        dx[i] = (Real(1) - mu) * g;
+    }
+    if (dalpha) *dalpha += static_cast<Real>(dmu * static_cast<double>(mu) * (1.0 - static_cast<double>(mu)) / temperature);
 }
 
 // ---- softmax cross-entropy, fused with a stable logsumexp -----------------------------------

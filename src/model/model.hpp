@@ -36,9 +36,11 @@ namespace kexue::model {
 // qk_scale and qk_offset for the γ and β of Q and K.
 // With attention.talkingHeads each standard layer adds talking_logits (Pl, mixing the logits) and
 // talking_weights (Pw, mixing the weights), [H, H] each (layers.hpp).
+// The ladder's side network (finetune method 'ladder') adds ladder_down, ladder_gate and ladder_up
+// and uses norm_gain, wq, wk, wv, wo, w1, w2 for its own blocks.
 enum class TensorKind {
     embedding, norm_gain, norm_bias, wq, wk, wv, wo, w1, w2, wu, wz, qk_scale, qk_offset, talking_logits,
-    talking_weights
+    talking_weights, ladder_down, ladder_gate, ladder_up
 };
 
 struct TensorInfo {
@@ -67,6 +69,40 @@ std::vector<TensorInfo> transformer_tensors(const TransformerConfig& config);
 // Floats of activations one training step keeps for its backward pass (and the scratch of the
 // backward pass), for batch × seq; what the README's activation-memory table reports.
 std::uint64_t transformer_activation_floats(const TransformerConfig& config, std::uint64_t batch, std::uint64_t seq);
+
+// ---- ladder side-tuning (finetune method 'ladder') ---------------------------------------------
+//
+// Sung, Cho, Bansal 2022, "LST: Ladder Side-Tuning for Parameter and Memory Efficient Transfer
+// Learning" (arXiv 2206.06522), §3; Su's reading in kexue.fm/archives/9138. With x_0 = E[tokens] and
+// x_1 … x_L the frozen backbone's hidden states (model.hpp's forward pass), N rows, D = dModel and
+// the side width d = D/reduction:
+//   s_0 = x_0·Wdown_0                                  the embedding's ladder  [N, d]
+//   z_l = μ_l·s_l + (1 − μ_l)·x_{l+1}·Wdown_{l+1}     μ_l = σ(α_l/T), T = 0.1, α_l = 0 at the start
+//   s_{l+1} = Block_l(z_l)                             pre-RMSNorm attention + GELU FFN at width d
+//   h = x_L + s_L·Wup                                  Wup [d, D], zero at the start
+//   logits = FinalNorm(h)·Eᵀ                           the backbone's (frozen) final norm and head
+// Right after finetune the model is the pretrained one exactly (Wup = 0). Gradients flow through the
+// side network, the gates and the ladders only: ∂L/∂x_l is never formed.
+struct LadderShape {
+    std::size_t width = 0;     // d = dModel/reduction
+    std::size_t heads = 0;     // side heads (keys and values alike: no grouped-query attention)
+    std::size_t ffn = 0;       // 4·d
+    std::size_t reduction = 0;
+    std::size_t head_size() const { return heads ? width / heads : 0; }
+};
+constexpr double kLadderGateTemperature = 0.1;  // T of μ = σ(α/T), the paper's
+
+// The side network of a finetune_resolve'd ladder on a resolved configuration.
+LadderShape ladder_shape(const TransformerConfig& config, const FinetuneOptions& options);
+// Its tensors, in buffer order: ladder.down.0 … ladder.down.L [D, d]; per side layer
+// ladder.layers.l.gate [1] (α), attn_norm.weight [d], attn.wq, wk, wv [d, d], attn.wo [d, d],
+// ffn_norm.weight [d], ffn.w1 [d, 4d], ffn.w2 [4d, d]; ladder.up [d, D].
+std::vector<TensorInfo> ladder_tensors(const TransformerConfig& config, const LadderShape& shape);
+// Floats of activations one ladder step keeps (the backbone's forward without what only its backward
+// needs: one layer's scratch reused by every layer, and the hidden states x_0 … x_L the ladders read)
+// and the side network's activations and backward scratch.
+std::uint64_t ladder_activation_floats(const TransformerConfig& config, const LadderShape& shape, std::uint64_t batch,
+                                       std::uint64_t seq);
 
 template <typename Real>
 class TransformerModel {
@@ -119,6 +155,20 @@ public:
     // Appends `count` tokens at positions cache_length() … and returns their logits [count, vocab]
     // in `logits` (the last row predicts the next token). cache_length() + count ≤ maxSeq.
     void forward_cached(const std::int32_t* tokens, std::size_t count, std::vector<Real>& logits);
+
+    // ---- ladder side-tuning (LadderShape above) ----
+    // From now on the backbone is frozen (every tensor untrainable, its backward pass never run) and
+    // a fresh side network, drawn from Xoshiro256(seed + 0x1add3e5) so that the model's own stream
+    // does not move, trains with AdamW (the model's optimizer, reset_optimizer). disable_ladder
+    // drops it.
+    void enable_ladder(const LadderShape& shape);
+    void disable_ladder();
+    bool ladder_active() const { return ladder_.width != 0; }
+    const LadderShape& ladder() const { return ladder_; }
+    const std::vector<TensorInfo>& ladder_tensors() const { return ladder_tensors_; }
+    std::vector<Real>& ladder_parameters() { return ladder_params_; }
+    const std::vector<Real>& ladder_parameters() const { return ladder_params_; }
+    const std::vector<Real>& ladder_gradients() const { return ladder_grads_; }
 
     // The logits [rows·seq, vocab] of the last forward_backward (tests compare them with the cache).
     const std::vector<Real>& last_logits() const { return logits_; }
@@ -196,6 +246,36 @@ private:
     // KV cache: per layer [maxSeq, Hkv·dk] rotated keys and [maxSeq, Hkv·dv] values.
     std::vector<std::vector<Real>> cache_k_, cache_v_;
     std::size_t cache_length_ = 0;
+
+    // The ladder's side network: its own tensors, parameters, gradients and AdamW moments.
+    struct LadderActs {
+        std::vector<Real> down, z;  // x_{l+1}·Wdown_{l+1} and the gate's mix [N, d]
+        std::vector<Real> norm1, rstd1, q, k, v, att, lse, mid, norm2, rstd2, hpre, hact;
+    };
+    void ladder_init();
+    void ensure_ladder_activations(std::size_t rows);
+    // h = x_L + s_L·Wup from the backbone's hidden states resid_ (with the cache: the side layers' own).
+    void ladder_forward(std::size_t batch, std::size_t seq, const double* positions, bool use_cache);
+    // The side network's gradients from dL/dh (dh [N, D]).
+    void ladder_backward(const Real* dh, std::size_t batch, std::size_t seq, const double* positions);
+    Real* ladder_param(std::size_t tensor) { return ladder_params_.data() + ladder_tensors_[tensor].offset; }
+    Real* ladder_grad(std::size_t tensor) { return ladder_grads_.data() + ladder_tensors_[tensor].offset; }
+    BlockWeights<Real> ladder_block_weights(std::size_t l);
+    BlockGrads<Real> ladder_block_grads(std::size_t l);
+    BlockActs<Real> ladder_block_acts(std::size_t l);
+    BlockShape ladder_block_shape(std::size_t batch, std::size_t seq) const;
+
+    LadderShape ladder_;
+    std::vector<TensorInfo> ladder_tensors_;
+    std::vector<Real> ladder_params_, ladder_grads_;
+    std::vector<double> ladder_m_, ladder_v_;  // AdamW moments (double for both Real: the side network is small)
+    std::size_t ladder_capacity_ = 0;
+    std::vector<std::vector<Real>> side_;  // s_0 … s_L
+    std::vector<LadderActs> ladder_acts_;
+    std::vector<Real> ladder_h_;                                                    // [N, D]
+    std::vector<Real> ladder_ds_, ladder_dz_, ladder_ddown_, ladder_dmid_, ladder_dtmp_, ladder_dnorm_, ladder_dq_,
+        ladder_dk_, ladder_dv_, ladder_datt_, ladder_dffn_;
+    std::vector<std::vector<Real>> ladder_cache_k_, ladder_cache_v_;
 };
 
 extern template class TransformerModel<float>;

@@ -167,6 +167,8 @@ template <typename Real>
 void TransformerModel<Real>::reset_optimizer(const ModelOptimizer& optimizer) {
     optimizer_ = optimizer;
     adam_steps_ = 0;
+    ladder_m_.assign(ladder_params_.size(), 0.0);
+    ladder_v_.assign(ladder_params_.size(), 0.0);
     if constexpr (std::is_same_v<Real, float>) {
         adam_m_.assign(params_.size(), 0.0f);
         adam_v_.assign(params_.size(), 0.0f);
@@ -179,6 +181,7 @@ void TransformerModel<Real>::reset_optimizer(const ModelOptimizer& optimizer) {
 template <typename Real>
 std::size_t TransformerModel<Real>::adam_state_floats() const {
     if (!adam_enabled_) return 0;
+    if (ladder_active()) return 2 * ladder_params_.size();
     std::size_t n = 0;
     for (std::size_t i = 0; i < tensors_.size(); ++i)
         if (trainable_[i]) n += 2 * tensors_[i].size;
@@ -188,6 +191,7 @@ std::size_t TransformerModel<Real>::adam_state_floats() const {
 template <typename Real>
 void TransformerModel<Real>::ensure_activations(std::size_t batch, std::size_t seq) {
     const std::size_t n = batch * seq;
+    if (ladder_active()) ensure_ladder_activations(n);
     if (n <= capacity_rows_) return;
     capacity_rows_ = n;
     const TransformerConfig& c = config_;
@@ -227,7 +231,10 @@ void TransformerModel<Real>::ensure_activations(std::size_t batch, std::size_t s
         targets_.assign(n, 0);
         return;
     }
-    for (LayerActs& a : acts_) {
+    // With the ladder every layer reuses layer 0's buffers: the backbone's backward pass never runs,
+    // so nothing of a layer needs to outlive it but its output x_{l+1} (enable_ladder).
+    for (std::size_t l = 0; l < (ladder_active() ? 1 : acts_.size()); ++l) {
+        LayerActs& a = acts_[l];
         if (!post) {
             a.norm1.assign(n * d, 0);
             a.rstd1.assign(n, 0);
@@ -324,7 +331,7 @@ void TransformerModel<Real>::forward_layers(const std::int32_t* inputs, std::siz
     const AttentionOptions options = attention_options();
     embedding_forward(inputs, n, param(embedding_), d, resid_[0].data());
     for (std::size_t l = 0; l < c.layers; ++l) {
-        LayerActs& A = acts_[l];
+        LayerActs& A = acts_[ladder_active() ? 0 : l];
         const LayerParams& P = layer_params_[l];
         const Real* x = resid_[l].data();
         Real* out = resid_[l + 1].data();
@@ -421,6 +428,11 @@ void TransformerModel<Real>::forward_layers(const std::int32_t* inputs, std::siz
         }
     }
     const Real* top = resid_[c.layers].data();
+    if (ladder_active()) {
+        // h = x_L + s_L·Wup takes x_L's place before the final norm and the head.
+        ladder_forward(batch, seq, positions, use_cache);
+        top = ladder_h_.data();
+    }
     if (!post) {
         rmsnorm_forward(top, param(final_norm_), n, d, eps, final_norm_out_.data(), final_rstd_.data());
         top = final_norm_out_.data();
@@ -438,6 +450,21 @@ void TransformerModel<Real>::backward_layers(const std::int32_t* inputs, std::si
     const bool post = c.norm != NormPlacement::pre_rms;
     const Real a = alpha();
     const AttentionOptions options = attention_options();
+    if (ladder_active()) {
+        // The frozen head and final norm pass dL/dh to the side network; the backbone's own backward
+        // pass (and its weight gradients) never runs.
+        const Real* top = post ? ladder_h_.data() : final_norm_out_.data();
+        (void)top;
+        matmul(n, vocab, d, false, false, dlogits_.data(), param(embedding_), dtmp_.data(), false);
+        if (!post) {
+            rmsnorm_backward(dtmp_.data(), ladder_h_.data(), param(final_norm_), final_rstd_.data(), n, d, dx_.data(),
+                             static_cast<Real*>(nullptr));
+        } else {
+            std::copy(dtmp_.begin(), dtmp_.begin() + n * d, dx_.begin());
+        }
+        ladder_backward(dx_.data(), batch, seq, positions);
+        return;
+    }
     std::fill(grads_.begin(), grads_.end(), Real(0));
 
     const Real* top = post ? resid_[c.layers].data() : final_norm_out_.data();
@@ -612,6 +639,35 @@ double TransformerModel<Real>::train_step(const std::int32_t* tokens, const Trai
 
 template <typename Real>
 void TransformerModel<Real>::apply_update() {
+    if (ladder_active()) {
+        // The side network alone: clipping over its gradient, then AdamW (no decay on the norms'
+        // gains and the gates), in double for both Real.
+        double sum = 0;
+        for (Real g : ladder_grads_) sum += static_cast<double>(g) * g;
+        last_norm_ = std::sqrt(sum);
+        double coefficient = 1;
+        if (optimizer_.clip_norm > 0) coefficient = clip_coefficient(last_norm_, optimizer_.clip_norm, ClipForm::Min);
+        ++steps_;
+        if (!adam_enabled_) return;
+        ++adam_steps_;
+        const double t = static_cast<double>(adam_steps_);
+        const double b1 = optimizer_.beta1, b2 = optimizer_.beta2, lr = optimizer_.lr;
+        const double c1 = 1.0 - std::pow(b1, t), c2 = 1.0 - std::pow(b2, t);
+        for (const TensorInfo& info : ladder_tensors_) {
+            const double decay = info.matrix() ? optimizer_.weight_decay : 0.0;
+            for (std::size_t j = info.offset; j < info.offset + info.size; ++j) {
+                const double g = static_cast<double>(ladder_grads_[j]) * coefficient;
+                double& m = ladder_m_[j];
+                double& v = ladder_v_[j];
+                m = b1 * m + (1 - b1) * g;
+                v = b2 * v + (1 - b2) * g * g;
+                const double p = static_cast<double>(ladder_params_[j]);
+                ladder_params_[j] =
+                    static_cast<Real>(p * (1 - lr * decay) - (lr / c1) * m / (std::sqrt(v) / std::sqrt(c2) + optimizer_.eps));
+            }
+        }
+        return;
+    }
     // Global-norm clipping over the trained tensors (kexue.fm/archives/7469, the 'min' form).
     double sum = 0;
     for (std::size_t i = 0; i < tensors_.size(); ++i) {
@@ -666,6 +722,194 @@ void TransformerModel<Real>::forward_cached(const std::int32_t* tokens, std::siz
     forward_layers(tokens, 1, count, positions.data(), true);
     cache_length_ += count;
     logits.assign(logits_.begin(), logits_.begin() + count * config_.vocab);
+}
+
+// ---- ladder side-tuning (model.hpp, LadderShape) -------------------------------------------------
+
+template <typename Real>
+void TransformerModel<Real>::enable_ladder(const LadderShape& shape) {
+    ladder_ = shape;
+    ladder_tensors_ = kexue::model::ladder_tensors(config_, shape);
+    std::size_t total = 0;
+    for (const TensorInfo& t : ladder_tensors_) total = std::max(total, t.offset + t.size);
+    ladder_params_.assign(total, Real(0));
+    ladder_grads_.assign(total, Real(0));
+    ladder_m_.assign(total, 0.0);
+    ladder_v_.assign(total, 0.0);
+    ladder_init();
+    trainable_.assign(tensors_.size(), false);
+    // The backbone's per-layer activations are freed: from now on one layer's are reused by all.
+    acts_.clear();
+    acts_.resize(config_.layers);
+    capacity_rows_ = 0;
+    ladder_capacity_ = 0;
+    ladder_cache_k_.assign(config_.layers, {});
+    ladder_cache_v_.assign(config_.layers, {});
+}
+
+template <typename Real>
+void TransformerModel<Real>::disable_ladder() {
+    if (!ladder_active()) return;
+    ladder_ = LadderShape{};
+    ladder_tensors_.clear();
+    for (auto* v : {&ladder_params_, &ladder_grads_, &ladder_h_, &ladder_ds_, &ladder_dz_, &ladder_ddown_, &ladder_dmid_,
+                    &ladder_dtmp_, &ladder_dnorm_, &ladder_dq_, &ladder_dk_, &ladder_dv_, &ladder_datt_, &ladder_dffn_})
+        std::vector<Real>().swap(*v);
+    ladder_m_.clear();
+    ladder_v_.clear();
+    side_.clear();
+    ladder_acts_.clear();
+    ladder_cache_k_.clear();
+    ladder_cache_v_.clear();
+    ladder_capacity_ = 0;
+    capacity_rows_ = 0;  // every layer's activations again
+}
+
+// The side network's initialisation. The paper initialises the side blocks from a structurally
+// pruned copy of the backbone (§3.2); kexue draws them like a fresh pre-rms layer (N(0, initStd²),
+// Wo and W2 scaled by 1/√(2L)), and the ladders with std 1/√D so that x·Wdown keeps about the
+// scale of x. Wup = 0 and α = 0 make the model start as the pretrained one exactly.
+template <typename Real>
+void TransformerModel<Real>::ladder_init() {
+    Xoshiro256 rng(config_.seed + 0x1add3e5);
+    const double residual = config_.init_std / std::sqrt(2.0 * static_cast<double>(config_.layers));
+    for (const TensorInfo& t : ladder_tensors_) {
+        Real* p = ladder_params_.data() + t.offset;
+        double std = 0;
+        switch (t.kind) {
+            case TensorKind::norm_gain: std::fill(p, p + t.size, Real(1)); continue;
+            case TensorKind::ladder_gate:
+            case TensorKind::ladder_up: std::fill(p, p + t.size, Real(0)); continue;
+            case TensorKind::ladder_down: std = 1.0 / std::sqrt(static_cast<double>(config_.d_model)); break;
+            case TensorKind::wo:
+            case TensorKind::w2: std = residual; break;
+            default: std = config_.init_std; break;
+        }
+        // Rounded to float first, so that the float model and its double twin start equal.
+        for (std::size_t i = 0; i < t.size; ++i) p[i] = static_cast<Real>(static_cast<float>(std * rng.normal()));
+    }
+}
+
+template <typename Real>
+void TransformerModel<Real>::ensure_ladder_activations(std::size_t rows) {
+    if (rows <= ladder_capacity_) return;
+    ladder_capacity_ = rows;
+    const std::size_t L = config_.layers, d = ladder_.width, f = ladder_.ffn;
+    side_.assign(L + 1, std::vector<Real>(rows * d, 0));
+    ladder_acts_.resize(L);
+    for (LadderActs& a : ladder_acts_) {
+        for (auto* v : {&a.down, &a.z, &a.norm1, &a.q, &a.k, &a.v, &a.att, &a.mid, &a.norm2}) v->assign(rows * d, 0);
+        a.rstd1.assign(rows, 0);
+        a.rstd2.assign(rows, 0);
+        a.lse.assign(rows * ladder_.heads, 0);
+        a.hpre.assign(rows * f, 0);
+        a.hact.assign(rows * f, 0);
+    }
+    ladder_h_.assign(rows * config_.d_model, 0);
+    for (auto* v : {&ladder_ds_, &ladder_dz_, &ladder_ddown_, &ladder_dmid_, &ladder_dtmp_, &ladder_dnorm_, &ladder_dq_,
+                    &ladder_dk_, &ladder_dv_, &ladder_datt_})
+        v->assign(rows * d, 0);
+    ladder_dffn_.assign(rows * f, 0);
+}
+
+// Tensor indices (ladder_tensors): downs 0 … L, then 9 per side layer (gate, norm1, wq, wk, wv, wo,
+// norm2, w1, w2), then up.
+template <typename Real>
+BlockWeights<Real> TransformerModel<Real>::ladder_block_weights(std::size_t l) {
+    const std::size_t b = config_.layers + 1 + 9 * l;
+    return {ladder_param(b + 1), ladder_param(b + 2), ladder_param(b + 3), ladder_param(b + 4),
+            ladder_param(b + 5), ladder_param(b + 6), ladder_param(b + 7), ladder_param(b + 8)};
+}
+
+template <typename Real>
+BlockGrads<Real> TransformerModel<Real>::ladder_block_grads(std::size_t l) {
+    const std::size_t b = config_.layers + 1 + 9 * l;
+    return {ladder_grad(b + 1), ladder_grad(b + 2), ladder_grad(b + 3), ladder_grad(b + 4),
+            ladder_grad(b + 5), ladder_grad(b + 6), ladder_grad(b + 7), ladder_grad(b + 8)};
+}
+
+template <typename Real>
+BlockActs<Real> TransformerModel<Real>::ladder_block_acts(std::size_t l) {
+    LadderActs& a = ladder_acts_[l];
+    return {a.norm1.data(), a.rstd1.data(), a.q.data(),     a.k.data(),     a.v.data(),    a.att.data(),
+            a.lse.data(),   a.mid.data(),   a.norm2.data(), a.rstd2.data(), a.hpre.data(), a.hact.data()};
+}
+
+template <typename Real>
+BlockShape TransformerModel<Real>::ladder_block_shape(std::size_t batch, std::size_t seq) const {
+    return {batch, seq, ladder_.width, ladder_.heads, ladder_.ffn};
+}
+
+template <typename Real>
+void TransformerModel<Real>::ladder_forward(std::size_t batch, std::size_t seq, const double* positions,
+                                            bool use_cache) {
+    const TransformerConfig& c = config_;
+    const std::size_t n = batch * seq, D = c.d_model, d = ladder_.width, L = c.layers;
+    const Real eps = static_cast<Real>(c.norm_eps);
+    const AttentionOptions options = attention_options();
+    GauRope rope;
+    if (c.attention.rope) rope = GauRope{positions, c.attention.rope->base};
+    const BlockShape shape = ladder_block_shape(batch, seq);
+    // s_0 = x_0·Wdown_0
+    linear_forward(resid_[0].data(), ladder_param(0), n, D, d, side_[0].data());
+    for (std::size_t l = 0; l < L; ++l) {
+        LadderActs& A = ladder_acts_[l];
+        // z_l = μ_l·s_l + (1 − μ_l)·x_{l+1}·Wdown_{l+1}
+        linear_forward(resid_[l + 1].data(), ladder_param(l + 1), n, D, d, A.down.data());
+        const Real mu = ladder_gate_mu(*ladder_param(L + 1 + 9 * l), kLadderGateTemperature);
+        ladder_gate_forward(side_[l].data(), A.down.data(), n * d, mu, A.z.data());
+        // s_{l+1} = Block_l(z_l), its keys and values into the side cache when generating.
+        BlockActs<Real> acts = ladder_block_acts(l);
+        const Real *keys = nullptr, *values = nullptr;
+        std::size_t seq_k = 0;
+        if (use_cache) {
+            if (ladder_cache_k_[l].empty()) {
+                ladder_cache_k_[l].assign(c.max_seq * d, 0);
+                ladder_cache_v_[l].assign(c.max_seq * d, 0);
+            }
+            acts.k = ladder_cache_k_[l].data() + cache_length_ * d;
+            acts.v = ladder_cache_v_[l].data() + cache_length_ * d;
+            keys = ladder_cache_k_[l].data();
+            values = ladder_cache_v_[l].data();
+            seq_k = cache_length_ + seq;
+        }
+        block_forward(shape, options, rope, ladder_block_weights(l), eps, A.z.data(), acts, side_[l + 1].data(), keys,
+                      values, seq_k);
+    }
+    // h = x_L + s_L·Wup (exactly x_L while Wup = 0: the products are ±0).
+    linear_forward(side_[L].data(), ladder_param(ladder_tensors_.size() - 1), n, d, D, ladder_h_.data());
+    const Real* x = resid_[L].data();
+    for (std::size_t i = 0; i < n * D; ++i) ladder_h_[i] += x[i];
+}
+
+template <typename Real>
+void TransformerModel<Real>::ladder_backward(const Real* dh, std::size_t batch, std::size_t seq,
+                                             const double* positions) {
+    const TransformerConfig& c = config_;
+    const std::size_t n = batch * seq, D = c.d_model, d = ladder_.width, L = c.layers;
+    const AttentionOptions options = attention_options();
+    GauRope rope;
+    if (c.attention.rope) rope = GauRope{positions, c.attention.rope->base};
+    const BlockShape shape = ladder_block_shape(batch, seq);
+    const BlockScratch<Real> scratch{ladder_dmid_.data(), ladder_dtmp_.data(), ladder_dnorm_.data(), ladder_dq_.data(),
+                                     ladder_dk_.data(),   ladder_dv_.data(),   ladder_datt_.data(),  ladder_dffn_.data()};
+    std::fill(ladder_grads_.begin(), ladder_grads_.end(), Real(0));
+    // h = x_L + s_L·Wup: ds_L = dh·Wupᵀ, dWup += s_Lᵀ·dh (x_L is frozen: its gradient is not formed).
+    const std::size_t up = ladder_tensors_.size() - 1;
+    linear_backward(dh, side_[L].data(), ladder_param(up), n, d, D, ladder_ds_.data(), ladder_grad(up));
+    for (std::size_t l = L; l-- > 0;) {
+        LadderActs& A = ladder_acts_[l];
+        // ladder_ds_ holds dL/ds_{l+1} on entry and dL/ds_l on exit.
+        block_backward(shape, options, rope, ladder_block_weights(l), A.z.data(), ladder_block_acts(l),
+                       ladder_ds_.data(), ladder_block_grads(l), scratch, ladder_dz_.data());
+        const std::size_t gate = L + 1 + 9 * l;
+        const Real mu = ladder_gate_mu(*ladder_param(gate), kLadderGateTemperature);
+        ladder_gate_backward(ladder_dz_.data(), side_[l].data(), A.down.data(), n * d, mu, kLadderGateTemperature,
+                             ladder_ds_.data(), ladder_ddown_.data(), ladder_grad(gate));
+        // down = x_{l+1}·Wdown_{l+1}: dWdown += x_{l+1}ᵀ·ddown.
+        matmul(D, n, d, true, false, resid_[l + 1].data(), ladder_ddown_.data(), ladder_grad(l + 1), true);
+    }
+    matmul(D, n, d, true, false, resid_[0].data(), ladder_ds_.data(), ladder_grad(0), true);
 }
 
 }  // namespace kexue::model

@@ -57,6 +57,7 @@ TrainStepResult Transformer::train_step(const std::int32_t* tokens, const TrainC
         const TensorInfo& t = model_.tensors()[i];
         for (std::size_t j = 0; j < t.size; ++j) sum += static_cast<double>(grads[t.offset + j]) * grads[t.offset + j];
     }
+    for (float g : model_.ladder_gradients()) sum += static_cast<double>(g) * g;  // empty unless the ladder trains
     result.gradient_norm = std::sqrt(sum);
     if (!std::isfinite(result.gradient_norm) || !std::isfinite(result.loss)) {
         result.refused = true;
@@ -130,9 +131,20 @@ std::vector<std::int32_t> Transformer::generate(const std::int32_t* prompt, std:
     return out;
 }
 
-void Transformer::finetune(const FinetuneOptions& options) {
+void Transformer::finetune(const FinetuneOptions& given) {
+    const FinetuneOptions options = finetune_resolve(config(), given);
     finetune_ = options;
     low_rank_.clear();
+    if (options.method == FinetuneMethod::ladder) {
+        // A fresh side network (model.hpp, LadderShape); the backbone is frozen whole.
+        model_.enable_ladder(ladder_shape(config(), options));
+        ModelOptimizer optimizer = model_.optimizer();
+        optimizer.lr = options.lr;
+        optimizer.weight_decay = options.weight_decay;
+        model_.reset_optimizer(optimizer);
+        return;
+    }
+    model_.disable_ladder();
     const auto& tensors = model_.tensors();
     std::vector<bool> trainable(tensors.size(), false);
     for (std::size_t i = 0; i < tensors.size(); ++i) {
@@ -179,7 +191,13 @@ std::size_t Transformer::optimizer_state_floats() const {
     return n;
 }
 
+std::uint64_t Transformer::activation_floats(std::uint64_t batch, std::uint64_t seq) const {
+    if (model_.ladder_active()) return ladder_activation_floats(config(), model_.ladder(), batch, seq);
+    return transformer_activation_floats(config(), batch, seq);
+}
+
 std::size_t Transformer::trained_parameter_count() const {
+    if (model_.ladder_active()) return model_.ladder_parameters().size();
     const auto& tensors = model_.tensors();
     std::size_t n = 0;
     if (finetune_ && finetune_->method == FinetuneMethod::lora) {
@@ -340,6 +358,48 @@ struct MetadataReader {
 constexpr const char* kFormat = "kexue-transformer";
 constexpr const char* kVersion = "1";
 
+// The ladder options of a file's finetune.* keys, checked as finetune() checks them.
+Error ladder_from_metadata(std::map<std::string, std::string>& meta, const TransformerConfig& config,
+                           std::optional<FinetuneOptions>& out) {
+    if (meta["finetune.method"] != "ladder") {
+        return range_error_text("bytes", "bytes: the metadata's finetune.method must be \"ladder\" (the only "
+                                         "fine-tuning a file resumes), received " + json_quote(meta["finetune.method"]));
+    }
+    FinetuneOptions o;
+    o.method = FinetuneMethod::ladder;
+    auto integer = [&](const char* key, std::size_t& x) -> Error {
+        const std::string& text = meta[key];
+        if (text.empty() || text.size() > 15 || text.find_first_not_of("0123456789") != std::string::npos) {
+            return range_error_text("bytes", std::string("bytes: the metadata's ") + key +
+                                                 " must be a non-negative integer, received " + json_quote(text));
+        }
+        x = static_cast<std::size_t>(std::stoull(text));
+        return {};
+    };
+    auto number = [&](const char* key, double& x) -> Error {
+        const std::string& text = meta[key];
+        char* end = nullptr;
+        x = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(x)) {
+            return range_error_text("bytes", std::string("bytes: the metadata's ") + key + " must be a finite number, received " +
+                                                 json_quote(text));
+        }
+        return {};
+    };
+    if (Error e = integer("finetune.reduction", o.reduction)) return e;
+    if (Error e = integer("finetune.sideHeads", o.side_heads)) return e;
+    if (Error e = number("finetune.lr", o.lr)) return e;
+    if (Error e = number("finetune.weightDecay", o.weight_decay)) return e;
+    if (o.side_heads == 0) {
+        return range_error_text("bytes", "bytes: the metadata's finetune.sideHeads must be a positive integer, received \"0\"");
+    }
+    if (Error e = finetune_validate(config, o)) {
+        return range_error_text("bytes", "bytes: the saved ladder options are invalid: " + e.text);
+    }
+    out = o;
+    return {};
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> transformer_config_metadata(const TransformerConfig& config) {
@@ -380,10 +440,22 @@ std::vector<std::uint8_t> Transformer::save() const {
     SafetensorsMetadata metadata{{"format", kFormat}, {"version", kVersion}};
     metadata.emplace_back("steps", std::to_string(model_.steps()));
     for (auto& entry : transformer_config_metadata(config())) metadata.push_back(std::move(entry));
+    if (model_.ladder_active()) {
+        // The ladder in force, so that a loaded file resumes with it (its tensors follow as ladder.*).
+        metadata.emplace_back("finetune.method", "ladder");
+        metadata.emplace_back("finetune.reduction", std::to_string(finetune_->reduction));
+        metadata.emplace_back("finetune.sideHeads", std::to_string(finetune_->side_heads));
+        metadata.emplace_back("finetune.lr", number_text(finetune_->lr));
+        metadata.emplace_back("finetune.weightDecay", number_text(finetune_->weight_decay));
+    }
     std::vector<SafetensorsTensor> tensors;
     for (const TensorInfo& t : model_.tensors()) {
         tensors.push_back({t.name, std::vector<std::uint64_t>(t.shape.begin(), t.shape.end()),
                            model_.parameters().data() + t.offset});
+    }
+    for (const TensorInfo& t : model_.ladder_tensors()) {
+        tensors.push_back({t.name, std::vector<std::uint64_t>(t.shape.begin(), t.shape.end()),
+                           model_.ladder_parameters().data() + t.offset});
     }
     return safetensors_write(metadata, tensors);
 }
@@ -415,7 +487,17 @@ Error Transformer::load(const std::uint8_t* bytes, std::size_t size, std::unique
         return range_error_text("bytes", "bytes: the saved configuration is not resolved (kvHeads, keySize, ffn and, "
                                          "for block 'gau', gau.expansion and gau.keySize must be set)");
     }
-    const std::vector<TensorInfo> expected = transformer_tensors(config);
+    // A file saved while ladder side-tuning carries finetune.* keys and the side network's tensors.
+    std::optional<FinetuneOptions> ladder;
+    if (meta.count("finetune.method")) {
+        if (Error e = ladder_from_metadata(meta, config, ladder)) return e;
+    }
+    std::vector<TensorInfo> expected = transformer_tensors(config);
+    const std::size_t backbone_count = expected.size();
+    if (ladder) {
+        // Their offsets are into the side network's own buffer (below).
+        for (TensorInfo t : ladder_tensors(config, ladder_shape(config, *ladder))) expected.push_back(std::move(t));
+    }
     std::map<std::string, const SafetensorsEntry*> entries;
     for (const SafetensorsEntry& e : file.tensors) entries[e.name] = &e;
     for (const TensorInfo& t : expected) {
@@ -449,8 +531,11 @@ Error Transformer::load(const std::uint8_t* bytes, std::size_t size, std::unique
         }
     }
     auto model = std::make_unique<Transformer>(config);
-    for (const TensorInfo& t : expected) {
-        std::memcpy(model->model_.parameters().data() + t.offset, file.data + entries[t.name]->begin, 4 * t.size);
+    if (ladder) model->finetune(*ladder);
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        const TensorInfo& t = expected[i];
+        float* base = i < backbone_count ? model->model_.parameters().data() : model->model_.ladder_parameters().data();
+        std::memcpy(base + t.offset, file.data + entries[t.name]->begin, 4 * t.size);
     }
     model->model_.set_steps(static_cast<std::size_t>(std::stoull(steps_text)));
     out = std::move(model);

@@ -6,14 +6,16 @@
 //   t.train_step(tokens, call);                           // AdamW, clipping, flooding
 //   t.evaluate(tokens, call, per_token);                  // per-token loss
 //   t.generate(prompt, length, options);                  // KV cache, temperature, top-k
-//   t.finetune(options);                                  // 'full' | 'lora' | 'galore' from now on
+//   t.finetune(options);                                  // 'full' | 'lora' | 'galore' | 'ladder' from now on
 //   auto bytes = t.save();  Transformer::load(bytes …);   // safetensors
 //
 // Fine-tuning with 'lora' or 'galore' runs one LowRankOptimizer (optim/low_rank_optimizer.hpp;
 // kexue.fm/archives/9590) per targeted weight matrix: the network keeps its full matrices, each
 // step hands the optimizer the full gradient G = ∂L/∂W, and the optimizer keeps only low-rank state
 // (LoRA's A and B with their Adam moments, or GaLore's projector and projected moments). The other
-// parameters are frozen and their weight gradients are not computed.
+// parameters are frozen and their weight gradients are not computed. With 'ladder' the whole
+// backbone is frozen and a side network (model.hpp, LadderShape) trains with AdamW; save() then
+// writes its tensors (ladder.*) and options (finetune.*), and load() resumes with it.
 #pragma once
 
 #include <cstddef>
@@ -69,8 +71,12 @@ public:
     const std::optional<FinetuneOptions>& finetuning() const { return finetune_; }
     // Floats of optimizer state: AdamW's moments of the trained tensors, or the low-rank optimizers'.
     std::size_t optimizer_state_floats() const;
-    // The trained parameter count (all, or the targets after finetune; LoRA counts its factors).
+    // The trained parameter count (all, or the targets after finetune; LoRA counts its factors; the
+    // ladder its side network).
     std::size_t trained_parameter_count() const;
+    // Floats of activations one train_step of batch × seq keeps: transformer_activation_floats, or
+    // with the ladder ladder_activation_floats (model.hpp).
+    std::uint64_t activation_floats(std::uint64_t batch, std::uint64_t seq) const;
 
     const StepTimes& last_times() const { return times_; }
 

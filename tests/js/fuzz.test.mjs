@@ -212,7 +212,7 @@ function cases(kx, r, state) {
         ? array(r, mul(seqQ, heads, dim), state) : half(mul(seqQ, heads, dim));
       return ['attentionBackward float16', () => kx.attentionBackward(q, k, v, dOut, options)];
     },
-    // The transformer's block, normalisation, talking heads and separate targets (issue 15).
+    // The transformer's block, normalisation, talking heads and separate targets (issue 15), and ladder side-tuning.
     () => ['Transformer', () => {
       const block = r.pick(['transformer', 'gau', 'gau', 'lstm']);
       const vocab = r.pick([8, 8, 1, 2 ** 31]);
@@ -228,6 +228,10 @@ function cases(kx, r, state) {
           () => (r.chance(0.95) ? r.int(8) : r.pick([-1, 8, 2 ** 31 - 1])));
         const targets = r.chance(0.5) ? undefined : Int32Array.from({ length: r.chance(0.9) ? tokens.length : tokens.length + 1 },
           () => (r.chance(0.9) ? r.int(8) : r.pick([-1, -2, 8])));
+        // Ladder side-tuning over the model: reductions that divide dModel or not, side heads.
+        if (r.chance(0.3)) {
+          t.finetune({ method: 'ladder', reduction: r.pick([1, 2, 4, 3, 0, -1]), ...(r.chance(0.3) ? { sideHeads: r.pick([1, 2, 3]) } : {}) });
+        }
         const which = r.int(2);
         if (which === 0) return t.trainStep(tokens, { batch: rows, seq, targets });
         return t.evaluate(tokens, { seq, targets });

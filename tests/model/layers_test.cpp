@@ -12,6 +12,7 @@
 
 #include "core/random.hpp"
 #include "model/layers.hpp"
+#include "../helpers/tensors.hpp"
 
 namespace kexue::model {
 namespace {
@@ -482,6 +483,36 @@ TEST(ModelLayers, ScaleOffsetAndGateBackwardMatchFiniteDifferences) {
     gate_backward(w.data(), u.data(), a.data(), count, dud.data(), dad.data());
     EXPECT_LT(relative_error(dud, num_du), kDoubleTolerance);
     EXPECT_LT(relative_error(dad, num_da), kDoubleTolerance);
+}
+
+// The ladder's gate z = μ·s + (1 − μ)·x, μ = σ(α/T) (Sung et al. 2022): ds, dx and dα of the double
+// pair against central differences of Σ w∘z, at an α away from 0 so that μ ≠ 1/2.
+TEST(ModelLayers, LadderGateBackwardMatchesFiniteDifferences) {
+    Xoshiro256 rng(12);
+    const std::size_t count = 10;
+    const double temperature = 0.1;
+    auto s = random_vector(count, rng), x = random_vector(count, rng);
+    const auto w = random_vector(count, rng);
+    std::vector<double> alpha = {0.07};
+    auto loss = [&]() {
+        std::vector<double> z(count);
+        ladder_gate_forward(s.data(), x.data(), count, ladder_gate_mu(alpha[0], temperature), z.data());
+        double sum = 0;
+        for (std::size_t i = 0; i < count; ++i) sum += w[i] * z[i];
+        return sum;
+    };
+    std::vector<double> ds(count), dx(count), dalpha = {0.0};
+    ladder_gate_backward(w.data(), s.data(), x.data(), count, ladder_gate_mu(alpha[0], temperature), temperature,
+                         ds.data(), dx.data(), dalpha.data());
+    kexue::testing::expect_central_differences(loss, s, ds, 1e-8, "ds");
+    kexue::testing::expect_central_differences(loss, x, dx, 1e-8, "dx");
+    kexue::testing::expect_central_differences(loss, alpha, dalpha, 1e-7, "dalpha");
+    // ds may be dz (the model passes its buffer through): the same numbers.
+    std::vector<double> inplace = w, dx2(count);
+    ladder_gate_backward(inplace.data(), s.data(), x.data(), count, ladder_gate_mu(alpha[0], temperature), temperature,
+                         inplace.data(), dx2.data(), static_cast<double*>(nullptr));
+    EXPECT_EQ(inplace, ds);
+    EXPECT_EQ(dx2, dx);
 }
 
 // The whole GAU block (gau_forward / gau_backward): every input and weight gradient of the float

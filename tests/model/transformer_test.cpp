@@ -50,15 +50,17 @@ std::vector<std::int32_t> random_tokens(std::size_t count, std::size_t vocab, st
 
 // The float64 model's analytic gradient (one forward_backward with `call`) against central
 // differences of its loss, in 4 random entries of every tensor.
+// With `ladder`, the side network's tensors instead (finetune method 'ladder').
 void expect_gradient_matches_central_differences(TransformerModel<double>& model, const std::vector<std::int32_t>& tokens,
-                                                 const TrainCall& call) {
+                                                 const TrainCall& call, bool ladder = false) {
     model.forward_backward(tokens.data(), call, true, nullptr);
-    const std::vector<double> analytic = model.gradients();
+    const std::vector<double> analytic = ladder ? model.ladder_gradients() : model.gradients();
+    std::vector<double>& parameters = ladder ? model.ladder_parameters() : model.parameters();
     Xoshiro256 pick(5);
-    for (const TensorInfo& t : model.tensors()) {
+    for (const TensorInfo& t : ladder ? model.ladder_tensors() : model.tensors()) {
         for (int trial = 0; trial < 4; ++trial) {
             const std::size_t i = t.offset + static_cast<std::size_t>(pick.uniform() * double(t.size));
-            double& p = model.parameters()[i];
+            double& p = parameters[i];
             const double saved = p, h = 1e-5;
             p = saved + h;
             const double up = model.forward_backward(tokens.data(), call, false, nullptr);
@@ -74,12 +76,25 @@ void expect_gradient_matches_central_differences(TransformerModel<double>& model
 // The float model trained 5 steps side by side with its float64 twin from the same parameters: the
 // losses agree step by step (float rounding only) and, with check_parameters, so do the weights.
 // `prepare` (may be null) changes the float model's initial parameters before the twin copies them.
+// With `ladder`, both train a ladder side network (its shape; lr 1e-2) over the frozen backbone, and
+// the side networks' parameters are compared.
 void expect_float_tracks_double(const TransformerConfig& c, const TrainCall& call, bool check_parameters,
-                                void (*prepare)(TransformerModel<float>&) = nullptr) {
+                                void (*prepare)(TransformerModel<float>&) = nullptr,
+                                const LadderShape* ladder = nullptr) {
     TransformerModel<float> f(c);
     if (prepare) prepare(f);
     TransformerModel<double> d(c);
     d.parameters().assign(f.parameters().begin(), f.parameters().end());
+    if (ladder) {
+        ModelOptimizer o = c.optimizer;
+        o.lr = 1e-2;
+        f.enable_ladder(*ladder);
+        d.enable_ladder(*ladder);
+        f.reset_optimizer(o);
+        d.reset_optimizer(o);
+        ASSERT_EQ(f.ladder_parameters().size(), d.ladder_parameters().size());
+        for (std::size_t i = 0; i < f.ladder_parameters().size(); ++i) ASSERT_EQ(double(f.ladder_parameters()[i]), d.ladder_parameters()[i]);
+    }
     for (int step = 0; step < 5; ++step) {
         const auto tokens = random_tokens(3 * 8, c.vocab, 100 + step);
         const double lf = f.train_step(tokens.data(), call);
@@ -90,6 +105,8 @@ void expect_float_tracks_double(const TransformerConfig& c, const TrainCall& cal
     double max_diff = 0;
     for (std::size_t i = 0; i < f.parameters().size(); ++i)
         max_diff = std::max(max_diff, std::fabs(double(f.parameters()[i]) - d.parameters()[i]));
+    for (std::size_t i = 0; i < f.ladder_parameters().size(); ++i)
+        max_diff = std::max(max_diff, std::fabs(double(f.ladder_parameters()[i]) - d.ladder_parameters()[i]));
     EXPECT_LT(max_diff, 1e-4);
 }
 
@@ -1207,6 +1224,290 @@ TEST(TalkingHeads, ValidationCountsAndFinetuning) {
         const bool same = 0 == std::memcmp(before.data() + info.offset, m.parameters().data() + info.offset, 4 * info.size);
         EXPECT_EQ(same, info.talking()) << info.name;
     }
+}
+
+// ---- ladder side-tuning (finetune method 'ladder'; model.hpp, LadderShape) -----------------------
+
+FinetuneOptions ladder_options(std::size_t reduction = 2, double lr = 1e-2) {
+    FinetuneOptions o;
+    o.method = FinetuneMethod::ladder;
+    o.reduction = reduction;
+    o.lr = lr;
+    return o;
+}
+
+// The side network's starting Wup = 0 and α = 0 hide most of its paths from the gradient; the
+// gradient check moves them (and every other side tensor) to generic values first.
+template <typename Real>
+void scramble_ladder(TransformerModel<Real>& model, std::uint64_t seed) {
+    Xoshiro256 rng(seed);
+    for (const TensorInfo& t : model.ladder_tensors()) {
+        Real* p = model.ladder_parameters().data() + t.offset;
+        for (std::size_t i = 0; i < t.size; ++i) {
+            const double x = static_cast<float>(0.3 * rng.normal());
+            p[i] = static_cast<Real>(t.kind == TensorKind::norm_gain ? 1 + x : t.kind == TensorKind::ladder_gate ? 0.1 * x : x);
+        }
+    }
+}
+
+class LadderPerNorm : public ::testing::TestWithParam<NormPlacement> {};
+
+// The side network's analytic gradient (the double twin) against central differences of the loss,
+// in every side tensor: the ladders, the gates, the side blocks and Wup, through the frozen final
+// norm and head.
+TEST_P(LadderPerNorm, DoubleSideNetworkGradientMatchesFiniteDifferences) {
+    const TransformerConfig c = small_config(GetParam());
+    TransformerModel<double> model(c);
+    FinetuneOptions o = ladder_options(2);
+    o.side_heads = 2;  // side width 4, two heads of 2
+    ASSERT_FALSE(finetune_validate(c, o));
+    model.enable_ladder(ladder_shape(c, finetune_resolve(c, o)));
+    scramble_ladder(model, 3);
+    const auto tokens = random_tokens(2 * 6, c.vocab, 11);
+    const std::vector<double> positions = {0, 2, 3, 7, 19, 1, 4, 5, 6, 8};
+    TrainCall call{2, 5, PositionMode::sequential, 0, 0};
+    call.given = positions.data();
+    call.given_count = positions.size();
+    expect_gradient_matches_central_differences(model, tokens, call, true);
+}
+
+// The float model with its side network trained side by side with the float64 twin: losses and
+// side parameters agree (float rounding only).
+TEST_P(LadderPerNorm, FloatModelTracksTheFloat64ReferenceOverLadderSteps) {
+    TransformerConfig c = small_config(GetParam());
+    c.init_std = 0.05;
+    c.optimizer.weight_decay = 0.01;
+    const LadderShape shape = ladder_shape(c, finetune_resolve(c, ladder_options(2)));
+    expect_float_tracks_double(c, TrainCall{3, 7, PositionMode::random, 24, 0}, true, nullptr, &shape);
+}
+
+INSTANTIATE_TEST_SUITE_P(Norms, LadderPerNorm, ::testing::Values(NormPlacement::pre_rms, NormPlacement::post_ln),
+                         [](const auto& info) { return info.param == NormPlacement::pre_rms ? std::string("PreRms") : std::string("PostLn"); });
+
+// A model pretrained a few steps: right after finetune({ method: 'ladder' }) its per-token losses and
+// logits are the pretrained model's bit for bit (Wup = 0), and ladder steps move no backbone weight.
+TEST(Ladder, StartsAsThePretrainedModelAndNeverMovesTheBackbone) {
+    const TransformerConfig c = small_config(NormPlacement::pre_rms);
+    Transformer t(c);
+    const TrainCall call{2, 12, PositionMode::sequential, 0, 0};
+    std::vector<std::int32_t> pattern(2 * 13);
+    for (std::size_t i = 0; i < pattern.size(); ++i) pattern[i] = static_cast<std::int32_t>((i * 7) % 11);
+    for (int i = 0; i < 5; ++i) t.train_step(random_tokens(2 * 13, c.vocab, 40 + i).data(), call);
+    std::vector<float> before(24), after(24);
+    t.evaluate(pattern.data(), call, before.data());
+    const std::vector<float> logits_before = t.model().last_logits();
+    const std::vector<float> backbone = t.model().parameters();
+    t.finetune(ladder_options(2, 3e-2));
+    ASSERT_TRUE(t.model().ladder_active());
+    t.evaluate(pattern.data(), call, after.data());
+    EXPECT_EQ(before, after);
+    EXPECT_EQ(logits_before, t.model().last_logits());
+    // Only the side network trains, and it learns the new pattern.
+    const double first = t.evaluate(pattern.data(), call, nullptr);
+    for (int i = 0; i < 40; ++i) EXPECT_FALSE(t.train_step(pattern.data(), call).refused);
+    const double last = t.evaluate(pattern.data(), call, nullptr);
+    EXPECT_LT(last, first * 0.7) << first << " → " << last;
+    EXPECT_EQ(0, std::memcmp(backbone.data(), t.model().parameters().data(), 4 * backbone.size()));
+    // The optimizer state and the trained parameters are the side network's.
+    const std::size_t side = t.model().ladder_parameters().size();
+    EXPECT_EQ(t.trained_parameter_count(), side);
+    EXPECT_EQ(t.optimizer_state_floats(), 2 * side);
+    EXPECT_LT(side, t.model().parameters().size());
+    // Back to another method: the side network is dropped and the model is the backbone again.
+    FinetuneOptions full;
+    full.method = FinetuneMethod::full;
+    t.finetune(full);
+    EXPECT_FALSE(t.model().ladder_active());
+    t.evaluate(pattern.data(), call, after.data());
+    EXPECT_EQ(before, after);
+}
+
+// Generation with the side layers' own KV cache equals full recomputation, after ladder steps
+// (Wup ≠ 0); greedy generation picks the argmax of the recomputed logits.
+TEST(Ladder, KvCacheGenerationEqualsFullRecomputation) {
+    for (NormPlacement norm : {NormPlacement::pre_rms, NormPlacement::post_ln}) {
+        const TransformerConfig c = small_config(norm);
+        Transformer t(c);
+        t.finetune(ladder_options(2));
+        for (int i = 0; i < 3; ++i) t.train_step(random_tokens(2 * 9, c.vocab, 60 + i).data(), TrainCall{2, 8, PositionMode::sequential, 0, 0});
+        TransformerModel<float>& model = t.model();
+        const std::size_t length = 12;
+        auto tokens = random_tokens(length + 1, c.vocab, 21);
+        model.forward_backward(tokens.data(), TrainCall{1, length, PositionMode::sequential, 0, 0}, false, nullptr);
+        // (The logits buffer is sized for the training steps' larger calls: its first rows are these.)
+        const std::vector<float> full(model.last_logits().begin(), model.last_logits().begin() + length * c.vocab);
+        model.reset_cache();
+        std::vector<float> logits, cached;
+        model.forward_cached(tokens.data(), 5, logits);
+        cached = logits;
+        for (std::size_t i = 5; i < length; ++i) {
+            model.forward_cached(tokens.data() + i, 1, logits);
+            cached.insert(cached.end(), logits.begin(), logits.end());
+        }
+        model.reset_cache();
+        ASSERT_EQ(cached.size(), full.size());
+        for (std::size_t i = 0; i < full.size(); ++i) EXPECT_NEAR(cached[i], full[i], 1e-4) << i;
+
+        GenerateOptions o;
+        o.max_tokens = 6;
+        o.temperature = 0;
+        const std::vector<std::int32_t> prompt = {1, 2, 3};
+        const auto out = t.generate(prompt.data(), prompt.size(), o);
+        std::vector<std::int32_t> seq = prompt;
+        for (std::size_t i = 0; i < out.size(); ++i) {
+            std::vector<std::int32_t> row = seq;
+            row.push_back(0);
+            model.forward_backward(row.data(), TrainCall{1, seq.size(), PositionMode::sequential, 0, 0}, false, nullptr);
+            const float* last = model.last_logits().data() + (seq.size() - 1) * c.vocab;
+            EXPECT_EQ(out[i], std::max_element(last, last + c.vocab) - last) << i;
+            seq.push_back(out[i]);
+        }
+    }
+}
+
+// The ladder over a talking-heads backbone (non-identity Pl, Pw; GQA): it starts as the backbone,
+// trains without moving it, its KV cache equals recomputation, and a ladder step's activation count
+// includes the backbone layer's n×n matrices.
+TEST(Ladder, OverATalkingHeadsBackbone) {
+    const TransformerConfig c = talking_config(NormPlacement::pre_rms);
+    Transformer t(c);
+    mix_heads(t.model());
+    const TrainCall call{2, 8, PositionMode::sequential, 0, 0};
+    const auto tokens = random_tokens(2 * 9, c.vocab, 5);
+    std::vector<float> before(16), after(16);
+    t.evaluate(tokens.data(), call, before.data());
+    const std::vector<float> backbone = t.model().parameters();
+    t.finetune(ladder_options(2));
+    t.evaluate(tokens.data(), call, after.data());
+    EXPECT_EQ(before, after);
+    for (int i = 0; i < 5; ++i) EXPECT_FALSE(t.train_step(random_tokens(2 * 9, c.vocab, 70 + i).data(), call).refused);
+    EXPECT_EQ(0, std::memcmp(backbone.data(), t.model().parameters().data(), 4 * backbone.size()));
+
+    TransformerModel<float>& model = t.model();
+    const std::size_t length = 8;
+    model.forward_backward(tokens.data(), TrainCall{1, length, PositionMode::sequential, 0, 0}, false, nullptr);
+    const std::vector<float> full(model.last_logits().begin(), model.last_logits().begin() + length * c.vocab);
+    model.reset_cache();
+    std::vector<float> logits, cached;
+    model.forward_cached(tokens.data(), 3, logits);
+    cached = logits;
+    for (std::size_t i = 3; i < length; ++i) {
+        model.forward_cached(tokens.data() + i, 1, logits);
+        cached.insert(cached.end(), logits.begin(), logits.end());
+    }
+    model.reset_cache();
+    ASSERT_EQ(cached.size(), full.size());
+    for (std::size_t i = 0; i < full.size(); ++i) EXPECT_NEAR(cached[i], full[i], 1e-4) << i;
+
+    TransformerConfig plain = c;
+    plain.attention.talking_heads = false;
+    const LadderShape shape = model.ladder();
+    const std::uint64_t square = std::uint64_t{c.heads} * 64 * 64;
+    EXPECT_GE(ladder_activation_floats(c, shape, 2, 64), ladder_activation_floats(plain, shape, 2, 64) + 2 * 2 * square);
+}
+
+// save() writes the side network (ladder.*) and its options (finetune.*); load() resumes with the
+// ladder active, bit for bit; wrong shapes, bad options and truncated files are refused.
+TEST(Ladder, SaveLoadRoundTripResumesTheLadder) {
+    const TransformerConfig c = small_config(NormPlacement::pre_rms);
+    Transformer t(c);
+    FinetuneOptions o = ladder_options(2, 2e-2);
+    o.weight_decay = 0.01;
+    t.finetune(o);
+    const TrainCall call{2, 6, PositionMode::sequential, 0, 0};
+    for (int i = 0; i < 3; ++i) t.train_step(random_tokens(2 * 7, c.vocab, 80 + i).data(), call);
+    const auto bytes = t.save();
+    std::unique_ptr<Transformer> loaded;
+    ASSERT_FALSE(Transformer::load(bytes.data(), bytes.size(), loaded));
+    ASSERT_TRUE(loaded->model().ladder_active());
+    ASSERT_TRUE(loaded->finetuning());
+    EXPECT_EQ(loaded->finetuning()->method, FinetuneMethod::ladder);
+    EXPECT_EQ(loaded->finetuning()->reduction, 2u);
+    EXPECT_EQ(loaded->finetuning()->side_heads, t.finetuning()->side_heads);
+    EXPECT_EQ(loaded->finetuning()->lr, 2e-2);
+    EXPECT_EQ(loaded->finetuning()->weight_decay, 0.01);
+    EXPECT_EQ(loaded->model().ladder_parameters(), t.model().ladder_parameters());
+    EXPECT_EQ(loaded->model().parameters(), t.model().parameters());
+    EXPECT_EQ(loaded->save(), bytes);
+    const auto tokens = random_tokens(2 * 7, c.vocab, 99);
+    std::vector<float> a(12), b(12);
+    t.evaluate(tokens.data(), call, a.data());
+    loaded->evaluate(tokens.data(), call, b.data());
+    EXPECT_EQ(a, b);
+    // Training resumes on the side network only.
+    const std::vector<float> backbone = loaded->model().parameters();
+    loaded->train_step(tokens.data(), call);
+    EXPECT_EQ(loaded->model().parameters(), backbone);
+    EXPECT_NE(loaded->model().ladder_parameters(), t.model().ladder_parameters());
+
+    const std::string header = header_of(bytes);
+    EXPECT_NE(header.find("\"ladder.up\""), std::string::npos);
+    EXPECT_NE(load_error(with_header(bytes, replace(header, "\"shape\":[4,8]", "\"shape\":[8,4]"))).text.find(
+                  "tensor \"ladder.up\" must have shape [4, 8]"),
+              std::string::npos)
+        << load_error(with_header(bytes, replace(header, "\"shape\":[4,8]", "\"shape\":[8,4]"))).text;
+    EXPECT_NE(load_error(with_header(bytes, replace(header, "\"finetune.reduction\":\"2\"", "\"finetune.reduction\":\"3\""))).text.find(
+                  "the saved ladder options are invalid: reduction must be a divisor of dModel = 8"),
+              std::string::npos);
+    EXPECT_NE(load_error(with_header(bytes, replace(header, "\"finetune.method\":\"ladder\"", "\"finetune.method\":\"lora\""))).text.find(
+                  "finetune.method must be \"ladder\""),
+              std::string::npos);
+    EXPECT_NE(load_error(with_header(bytes, replace(header, "\"finetune.sideHeads\":\"1\"", "\"finetune.sideHeads\":\"x\""))).text.find(
+                  "finetune.sideHeads must be a non-negative integer"),
+              std::string::npos);
+    EXPECT_NE(load_error(with_header(bytes, replace(header, "ladder.layers.1.ffn.w2", "ladder.layers.1.ffn.w3"))).text.find(
+                  "\"ladder.layers.1.ffn.w2\" is missing"),
+              std::string::npos);
+    std::vector<std::uint8_t> truncated(bytes.begin(), bytes.end() - 4);
+    EXPECT_NE(load_error(truncated).text.find("past the"), std::string::npos);
+    // A file without the ladder's keys but with its tensors: they are not part of that model.
+    EXPECT_NE(load_error(with_header(bytes, replace(header, "\"finetune.method\":\"ladder\",", ""))).text.find(
+                  "is not part of this model"),
+              std::string::npos);
+}
+
+TEST(LadderValidate, Rules) {
+    TransformerConfig c = small_config(NormPlacement::pre_rms);  // dModel 8, heads 2, RoPE
+    EXPECT_FALSE(finetune_validate(c, ladder_options(2)));
+    EXPECT_EQ(finetune_resolve(c, ladder_options(2)).side_heads, 1u);  // side width 4: one head (≥ 8 wide is not possible)
+    expect_error(finetune_validate(c, ladder_options(3)), ErrorKind::range, "reduction",
+                 "reduction must be a divisor of dModel = 8 (the side width is dModel/reduction), received 3");
+    expect_error(finetune_validate(c, ladder_options(16)), ErrorKind::range, "reduction",
+                 "reduction must be a divisor of dModel = 8 (the side width is dModel/reduction), received 16");
+    expect_error(finetune_validate(c, ladder_options(0)), ErrorKind::range, "reduction",
+                 "reduction must be a positive integer, received 0");
+    // dModel 8 / reduction 8 = 1: an odd side head size with RoPE.
+    EXPECT_EQ(finetune_validate(c, ladder_options(8)).parameter, "reduction");
+    FinetuneOptions heads = ladder_options(2);
+    heads.side_heads = 3;
+    expect_error(finetune_validate(c, heads), ErrorKind::range, "sideHeads",
+                 "sideHeads must be a divisor of the side width dModel/reduction = 4, received 3");
+    heads.side_heads = 4;  // head size 1, odd
+    EXPECT_EQ(finetune_validate(c, heads).parameter, "reduction");
+    FinetuneOptions targets = ladder_options(2);
+    targets.targets = {"wq"};
+    EXPECT_EQ(finetune_validate(c, targets).parameter, "targets");
+    TransformerConfig gau = c;
+    gau.block = BlockKind::gau;
+    gau.heads = gau.kv_heads = 1;
+    gau = transformer_resolve(gau);
+    expect_error(finetune_validate(gau, ladder_options(2)), ErrorKind::range, "method",
+                 "method must be 'full', 'lora' or 'galore' for block 'gau' (the ladder's side layers are standard "
+                 "transformer blocks reading a standard backbone), received \"ladder\"");
+    // The default side heads: the most heads ≤ the backbone's whose size is at least 8.
+    TransformerConfig wide = c;
+    wide.d_model = 256;
+    wide.heads = wide.kv_heads = 8;
+    wide.key_size = 32;
+    EXPECT_EQ(finetune_resolve(wide, ladder_options(8)).side_heads, 4u);   // width 32: 4 heads of 8
+    EXPECT_EQ(finetune_resolve(wide, ladder_options(2)).side_heads, 8u);   // width 128: capped at the backbone's 8
+    // The ladder's step keeps fewer activations than a full step once the backbone has a few layers
+    // (here about 60%: the logits and their gradient, 2·vocab a row, are the same in both).
+    wide.layers = 4;
+    wide.vocab = 256;
+    wide = transformer_resolve(wide);
+    const LadderShape shape = ladder_shape(wide, finetune_resolve(wide, ladder_options(8)));
+    EXPECT_LT(ladder_activation_floats(wide, shape, 8, 64), transformer_activation_floats(wide, 8, 64) * 2 / 3);
 }
 
 }  // namespace

@@ -364,7 +364,7 @@ const trainOptions = {
 } satisfies Required<TransformerTrainOptions>;
 const trained: { losses: Float32Array } = await transformer.train(bytes, trainOptions);
 const finetuneOptions = {
-  method: 'lora', rank: 2, targets: ['wq', 'wv'], lr: 1e-3, scale: 1, updateProjGap: 10, weightDecay: 0,
+  method: 'lora', rank: 2, targets: ['wq', 'wv'], lr: 1e-3, scale: 1, updateProjGap: 10, weightDecay: 0, reduction: 8, sideHeads: 0,
 } satisfies Required<FinetuneOptions>;
 const tuned: { options: FinetuneResolvedOptions; optimizerBytes: number; trainedParameters: number } = transformer.finetune(finetuneOptions);
 const tensorsList: readonly TransformerTensor[] = transformer.tensors;
@@ -379,6 +379,12 @@ const talkingModel: Transformer = new kx.Transformer({ vocab: 256, dModel: 8, la
 const talkingTuned = talkingModel.finetune({ method: 'full', targets: ['talking'] });
 check(talkingModel.options.attention.talkingHeads && talkingTuned.trainedParameters === 8, 'talking heads');
 talkingModel.dispose();
+// Ladder side-tuning: the backbone frozen, a side network of width dModel/reduction.
+const ladderModel: Transformer = new kx.Transformer({ vocab: 256, dModel: 16, layers: 1, heads: 2 });
+const ladderTuned = ladderModel.finetune({ method: 'ladder', reduction: 2, sideHeads: 1, lr: 1e-2 });
+const sideHeads: number = ladderTuned.options.sideHeads;
+check(sideHeads === 1 && ladderModel.finetuning?.method === 'ladder' && ladderModel.finetuning.reduction === 2, 'ladder');
+ladderModel.dispose();
 const reloaded: Transformer = kx.Transformer.load(file);
 check(Number.isFinite(loss) && perToken.length === 8 && sampled.length === 4 && typeof text === 'string' &&
   trained.losses.length === 2 && tuned.options.method === 'lora' && transformer.finetuning?.rank === 2 &&
