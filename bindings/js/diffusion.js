@@ -7,7 +7,7 @@
 import { describe, requireFinite, requireFloat32Array, requireOptions, requireOptionsObject, resolvePlan,
   throwIfError } from './errors.js';
 import { withHeap } from './heap.js';
-import { NATIVE, ToyTrainer, readFloats, readModeMetrics } from './toy-data.js';
+import { ToyTrainer, nativeTrainer, readFloats, readModeMetrics } from './toy-data.js';
 import { defineSteps, hasControls, readControls, runSteps, stepsOf, withoutControls } from './progress.js';
 
 export function createDiffusionClasses(module) {
@@ -138,22 +138,22 @@ export function createDiffusionClasses(module) {
   class DiffusionTrainer extends ToyTrainer {
     constructor(options) {
       const fn = 'DiffusionTrainer';
-      super(module, { name: fn, NativeClass: module.DiffusionTrainerNative,
-        plan: (opts) => module.diffusionTrainerPlan(opts), stepFields: ['loss', 'meanLoss'] }, requireOptions(fn, options));
-    }
-
-    // A stepped run's mean loss: the same sum, in the same order, as C++'s step(count).
-    foldSteps(results) {
-      let sum = 0;
-      for (const { loss } of results) sum += loss;
-      return { loss: results[results.length - 1].loss, meanLoss: sum / results.length };
-    }
-
-    steppedForm(name, [n, options]) {
-      if (name !== 'sample' && name !== 'evaluate') return undefined;
-      const fn = `DiffusionTrainer.${name}`;
-      this.assertAlive(fn);
-      return this.#sampled(fn, n, withoutControls(options), name === 'evaluate');
+      super(module, {
+        name: fn, NativeClass: module.DiffusionTrainerNative, plan: (opts) => module.diffusionTrainerPlan(opts),
+        stepFields: ['loss', 'meanLoss'],
+        // A stepped run's mean loss: the same sum, in the same order, as C++'s step(count).
+        foldSteps: (results) => {
+          let sum = 0;
+          for (const { loss } of results) sum += loss;
+          return { loss: results[results.length - 1].loss, meanLoss: sum / results.length };
+        },
+        steppedForm: (trainer, name, [n, opts]) => {
+          if (name !== 'sample' && name !== 'evaluate') return undefined;
+          const method = `DiffusionTrainer.${name}`;
+          trainer.assertAlive(method);
+          return trainer.#sampled(method, n, withoutControls(opts), name === 'evaluate');
+        },
+      }, requireOptions(fn, options));
     }
 
     /**
@@ -165,8 +165,8 @@ export function createDiffusionClasses(module) {
       this.assertAlive(fn);
       const controls = readControls(fn, options);
       if (hasControls(controls)) return runSteps(fn, this.#sampled(fn, n, withoutControls(options), false), controls);
-      throwIfError(fn, this[NATIVE].samplePlan(n, options).error);
-      return readFloats(module, 2 * n, 'samples', (out) => throwIfError(fn, this[NATIVE].sample(n, options, out)));
+      throwIfError(fn, nativeTrainer(this).samplePlan(n, options).error);
+      return readFloats(module, 2 * n, 'samples', (out) => throwIfError(fn, nativeTrainer(this).sample(n, options, out)));
     }
 
     /** The GAN's mode metrics of n (default 2,500) samples: { highQuality, modes, reverseKL, medianDistance }. */
@@ -175,12 +175,12 @@ export function createDiffusionClasses(module) {
       this.assertAlive(fn);
       const controls = readControls(fn, options);
       if (hasControls(controls)) return runSteps(fn, this.#sampled(fn, n, withoutControls(options), true), controls);
-      return readModeMetrics(module, (result) => throwIfError(fn, this[NATIVE].evaluate(n, options, result)));
+      return readModeMetrics(module, (result) => throwIfError(fn, nativeTrainer(this).evaluate(n, options, result)));
     }
 
     // A sampling run stepped one timestep per next(); the samples (or, evaluating, their metrics).
     *#sampled(fn, n, options, evaluating) {
-      const native = this[NATIVE];
+      const native = nativeTrainer(this);
       throwIfError(fn, native.samplingStart(n, options, evaluating));
       const id = native.samplingId();
       try {
@@ -203,12 +203,12 @@ export function createDiffusionClasses(module) {
       const fn = 'DiffusionTrainer.predict';
       this.assertAlive(fn);
       requireOptionsObject(fn, options, 'rows, t');
-      const { rows } = resolvePlan(fn, this[NATIVE].predictPlan(options));
+      const { rows } = resolvePlan(fn, nativeTrainer(this).predictPlan(options));
       requireFloat32Array(fn, 'x', x, [['rows', rows], ['2', 2]]);
       return withHeap(module, (heap) => {
         const xPtr = heap.input(x, 'x');
         const out = heap.alloc(2 * rows, 'eps');
-        throwIfError(fn, this[NATIVE].predict(xPtr, out, options));
+        throwIfError(fn, nativeTrainer(this).predict(xPtr, out, options));
         return heap.read(out, 2 * rows);
       });
     }
@@ -216,7 +216,7 @@ export function createDiffusionClasses(module) {
     /** A Float32Array copy of the ε-predictor's parameters (layout of Mlp). */
     get parameters() {
       this.assertAlive('DiffusionTrainer.parameters');
-      const native = this[NATIVE];
+      const native = nativeTrainer(this);
       return readFloats(module, native.parameterCount(), 'parameters', (out) => native.parameters(out));
     }
   }

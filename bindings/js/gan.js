@@ -6,7 +6,7 @@
 import { deepFreeze, renameDeprecated, requireFinite, requireFloat32Array, requireOptions, requireOptionsObject,
   resolvePlan, throwIfError } from './errors.js';
 import { withHeap } from './heap.js';
-import { NATIVE, ToyTrainer, readFloats, readModeMetrics } from './toy-data.js';
+import { ToyTrainer, nativeTrainer, readFloats, readModeMetrics } from './toy-data.js';
 
 // Builds the gan namespace and GanTrainer bound to one WASM module instance; `nativeOf` comes from
 // createMlpClass (mlp.js).
@@ -122,15 +122,15 @@ export function createGanClasses(module, nativeOf) {
     sample(n) {
       const fn = 'GanTrainer.sample';
       this.assertAlive(fn);
-      throwIfError(fn, this[NATIVE].samplePlan(n));
-      return readFloats(module, 2 * n, 'samples', (out) => throwIfError(fn, this[NATIVE].sample(n, out)));
+      throwIfError(fn, nativeTrainer(this).samplePlan(n));
+      return readFloats(module, 2 * n, 'samples', (out) => throwIfError(fn, nativeTrainer(this).sample(n, out)));
     }
 
     /** Mode metrics of n (default 2,500) samples: { highQuality, modes, reverseKL, medianDistance }. */
     evaluate(n) {
       const fn = 'GanTrainer.evaluate';
       this.assertAlive(fn);
-      return readModeMetrics(module, (result) => throwIfError(fn, this[NATIVE].evaluate(n, result)));
+      return readModeMetrics(module, (result) => throwIfError(fn, nativeTrainer(this).evaluate(n, result)));
     }
 
     /** Float32Array copies of the current parameters (layout of Mlp). */
@@ -139,7 +139,7 @@ export function createGanClasses(module, nativeOf) {
 
     #parameters(fn, generator) {
       this.assertAlive(fn);
-      const native = this[NATIVE];
+      const native = nativeTrainer(this);
       return readFloats(module, native.parameterCount(generator), 'parameters', (out) => native.parameters(generator, out));
     }
   }

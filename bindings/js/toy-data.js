@@ -22,33 +22,41 @@ export function splitToyDataset(fn, opts) {
 // What GanTrainer and DiffusionTrainer share: construction from options that C++ resolves (a
 // user's dataset samples copied into the heap), `.options`, `.steps`, and `step(count)` — all steps
 // in one native call, or, with { onProgress, signal }, one step per next() of its stepped form (the
-// form the worker-backed API runs; progress.js). A subclass passes its step's result fields, may fold
-// a stepped run's single-step results its own way (`foldSteps`), and may add stepped forms of its
-// other methods (`steppedForm`). NATIVE is the subclass's handle on the native trainer.
-export const NATIVE = Symbol('native trainer');
+// form the worker-backed API runs; progress.js). A subclass passes its step's result fields, and
+// may pass how a stepped run folds its single-step results (`foldSteps`, default: the last) and
+// the stepped forms of its other methods (`steppedForm(trainer, method, args)`). nativeTrainer(trainer)
+// is the subclasses' handle on the native trainer (a WeakMap, so that nothing of it shows on the
+// object).
+const natives = new WeakMap();
+export function nativeTrainer(trainer) { return natives.get(trainer); }
 
 export class ToyTrainer extends Disposable {
   #module;
   #name;
   #stepFields;
+  #foldSteps;
+  #steppedForm;
   #options;
 
   // name: 'GanTrainer'; NativeClass: its Embind class; plan: the binding that resolves the options;
   // stepFields: the names of the float64 results step() writes, in order.
-  constructor(module, { name, NativeClass, plan, stepFields }, opts) {
+  constructor(module, { name, NativeClass, plan, stepFields, foldSteps = (results) => results[results.length - 1],
+    steppedForm = () => undefined }, opts) {
     const split = splitToyDataset(name, opts);
     const resolved = resolvePlan(name, plan(split.opts));
     const { points } = split;
     const native = withHeap(module, (heap) => new NativeClass(resolved,
       points ? heap.input(points, 'dataset') : 0, points ? points.length / 2 : 0));
     super(() => native.delete());
-    this[NATIVE] = native;
+    natives.set(this, native);
     this.#module = module;
     this.#name = name;
     this.#stepFields = stepFields;
+    this.#foldSteps = foldSteps;
+    this.#steppedForm = steppedForm;
     // `.options`: 'samples' stands for the user's own points.
     this.#options = deepFreeze(points ? { ...resolved, dataset: 'samples' } : resolved);
-    defineSteps(this, (method, ...args) => (method === 'step' ? this.#stepped(args[0]) : this.steppedForm(method, args)));
+    defineSteps(this, (method, ...args) => (method === 'step' ? this.#stepped(args[0]) : this.#steppedForm(this, method, args)));
   }
 
   /** The resolved options (preset and defaults applied). */
@@ -56,7 +64,7 @@ export class ToyTrainer extends Disposable {
 
   get steps() {
     this.assertAlive(`${this.#name}.steps`);
-    return this[NATIVE].steps();
+    return natives.get(this).steps();
   }
 
   step(count, options) {
@@ -67,17 +75,11 @@ export class ToyTrainer extends Disposable {
     return this.#step(fn, count);
   }
 
-  // The stepped forms of the subclass's other methods (undefined: none).
-  steppedForm() { return undefined; }
-
-  // The result of a stepped run from its single steps' results (the last one, unless overridden).
-  foldSteps(results) { return results[results.length - 1]; }
-
   #step(fn, count) {
     const fields = this.#stepFields;
     return withHeap(this.#module, (heap) => {
       const result = heap.alloc(fields.length, 'the result', 8);
-      throwIfError(fn, this[NATIVE].step(count, result));
+      throwIfError(fn, natives.get(this).step(count, result));
       const values = heap.readF64(result, fields.length);
       return Object.fromEntries(fields.map((field, i) => [field, values[i]]));
     });
@@ -85,7 +87,7 @@ export class ToyTrainer extends Disposable {
 
   *#stepped(count) {
     const fn = `${this.#name}.step`;
-    throwIfError(fn, this[NATIVE].stepPlan(count));
+    throwIfError(fn, natives.get(this).stepPlan(count));
     const total = count === undefined ? 1 : count;
     const results = [];
     for (let done = 1; done <= total; ++done) {
@@ -93,7 +95,7 @@ export class ToyTrainer extends Disposable {
       results.push(this.#step(fn, 1));
       yield { done, total };
     }
-    return this.foldSteps(results);
+    return this.#foldSteps(results);
   }
 }
 
