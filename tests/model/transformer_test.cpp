@@ -110,6 +110,48 @@ void expect_float_tracks_double(const TransformerConfig& c, const TrainCall& cal
     EXPECT_LT(max_diff, 1e-4);
 }
 
+// The KV cache — a `prefix`-token prompt, then one token at a time — gives the logits of full
+// recomputation over the first `length` tokens (queries after cached keys: the causal offset).
+void expect_cache_matches_recomputation(TransformerModel<float>& model, const std::vector<std::int32_t>& tokens,
+                                        std::size_t length, std::size_t prefix) {
+    model.forward_backward(tokens.data(), TrainCall{1, length, PositionMode::sequential, 0, 0}, false, nullptr);
+    // (The logits buffer may be sized for an earlier, larger call: its first rows are these.)
+    const std::size_t vocab = model.config().vocab;
+    const std::vector<float> full(model.last_logits().begin(), model.last_logits().begin() + length * vocab);
+    model.reset_cache();
+    std::vector<float> logits, cached;
+    model.forward_cached(tokens.data(), prefix, logits);
+    cached = logits;
+    for (std::size_t i = prefix; i < length; ++i) {
+        model.forward_cached(tokens.data() + i, 1, logits);
+        cached.insert(cached.end(), logits.begin(), logits.end());
+    }
+    model.reset_cache();
+    ASSERT_EQ(cached.size(), full.size());
+    for (std::size_t i = 0; i < full.size(); ++i) EXPECT_NEAR(cached[i], full[i], 1e-4) << i;
+}
+
+// Greedy generation of `max_tokens` after `prompt` picks, at every step, the argmax of the logits
+// recomputed over the whole sequence so far. Returns the generated tokens.
+std::vector<std::int32_t> expect_greedy_generation_matches_argmax(Transformer& t, const std::vector<std::int32_t>& prompt,
+                                                                  std::size_t max_tokens) {
+    GenerateOptions o;
+    o.max_tokens = max_tokens;
+    o.temperature = 0;
+    const auto out = t.generate(prompt.data(), prompt.size(), o);
+    const std::size_t vocab = t.config().vocab;
+    std::vector<std::int32_t> seq = prompt;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        std::vector<std::int32_t> row = seq;
+        row.push_back(0);  // a target the loss needs; its value does not change the logits
+        t.model().forward_backward(row.data(), TrainCall{1, seq.size(), PositionMode::sequential, 0, 0}, false, nullptr);
+        const float* last = t.model().last_logits().data() + (seq.size() - 1) * vocab;
+        EXPECT_EQ(out[i], std::max_element(last, last + vocab) - last) << i;
+        seq.push_back(out[i]);
+    }
+    return out;
+}
+
 class ModelPerNorm : public ::testing::TestWithParam<NormPlacement> {};
 
 // The float64 model's analytic gradient equals central differences of its loss, for every tensor.
@@ -169,43 +211,14 @@ TEST(Transformer, KvCacheGenerationEqualsFullRecomputation) {
         TransformerConfig c = small_config(norm);
         TransformerModel<float> model(c);
         const std::size_t length = 12;
-        auto tokens = random_tokens(length + 1, c.vocab, 21);
-        const TrainCall call{1, length, PositionMode::sequential, 0, 0};
-        model.forward_backward(tokens.data(), call, false, nullptr);
-        const std::vector<float> full = model.last_logits();
-        model.reset_cache();
-        std::vector<float> logits, cached;
-        model.forward_cached(tokens.data(), 5, logits);
-        cached = logits;
-        for (std::size_t i = 5; i < length; ++i) {
-            model.forward_cached(tokens.data() + i, 1, logits);
-            cached.insert(cached.end(), logits.begin(), logits.end());
-        }
-        ASSERT_EQ(cached.size(), full.size());
-        for (std::size_t i = 0; i < full.size(); ++i) EXPECT_NEAR(cached[i], full[i], 1e-4) << i;
+        expect_cache_matches_recomputation(model, random_tokens(length + 1, c.vocab, 21), length, 5);
     }
 }
 
 TEST(Transformer, GreedyGenerationEqualsArgmaxOfRecomputedLogits) {
     TransformerConfig c = small_config(NormPlacement::pre_rms);
     Transformer t(c);
-    const std::vector<std::int32_t> prompt = {1, 2, 3};
-    GenerateOptions o;
-    o.max_tokens = 8;
-    o.temperature = 0;
-    const auto out = t.generate(prompt.data(), prompt.size(), o);
-    ASSERT_EQ(out.size(), 8u);
-    std::vector<std::int32_t> seq = prompt;
-    for (std::size_t i = 0; i < out.size(); ++i) {
-        std::vector<std::int32_t> row = seq;
-        row.push_back(0);  // a target the loss needs; its value does not change the logits
-        const TrainCall call{1, seq.size(), PositionMode::sequential, 0, 0};
-        t.model().forward_backward(row.data(), call, false, nullptr);
-        const auto& logits = t.model().last_logits();
-        const float* last = logits.data() + (seq.size() - 1) * c.vocab;
-        EXPECT_EQ(out[i], std::max_element(last, last + c.vocab) - last) << i;
-        seq.push_back(out[i]);
-    }
+    EXPECT_EQ(expect_greedy_generation_matches_argmax(t, {1, 2, 3}, 8).size(), 8u);
 }
 
 TEST(Transformer, SampledGenerationIsReproducibleFromItsSeedAndRespectsTopK) {
@@ -795,20 +808,7 @@ TEST(Gau, KvCacheGenerationEqualsFullRecomputation) {
         TransformerConfig c = gau_config(norm);
         TransformerModel<float> model(c);
         const std::size_t length = 12;
-        auto tokens = random_tokens(length + 1, c.vocab, 21);
-        const TrainCall call{1, length, PositionMode::sequential, 0, 0};
-        model.forward_backward(tokens.data(), call, false, nullptr);
-        const std::vector<float> full = model.last_logits();
-        model.reset_cache();
-        std::vector<float> logits, cached;
-        model.forward_cached(tokens.data(), 5, logits);
-        cached = logits;
-        for (std::size_t i = 5; i < length; ++i) {
-            model.forward_cached(tokens.data() + i, 1, logits);
-            cached.insert(cached.end(), logits.begin(), logits.end());
-        }
-        ASSERT_EQ(cached.size(), full.size());
-        for (std::size_t i = 0; i < full.size(); ++i) EXPECT_NEAR(cached[i], full[i], 1e-4) << i;
+        expect_cache_matches_recomputation(model, random_tokens(length + 1, c.vocab, 21), length, 5);
     }
 }
 
@@ -1079,37 +1079,11 @@ TEST(TalkingHeads, KvCacheGenerationEqualsFullRecomputation) {
     TransformerModel<float> model(c);
     mix_heads(model);
     const std::size_t length = 12;
-    auto tokens = random_tokens(length + 1, c.vocab, 21);
-    const TrainCall call{1, length, PositionMode::sequential, 0, 0};
-    model.forward_backward(tokens.data(), call, false, nullptr);
-    const std::vector<float> full = model.last_logits();
-    model.reset_cache();
-    std::vector<float> logits, cached;
-    model.forward_cached(tokens.data(), 5, logits);
-    cached = logits;
-    for (std::size_t i = 5; i < length; ++i) {
-        model.forward_cached(tokens.data() + i, 1, logits);
-        cached.insert(cached.end(), logits.begin(), logits.end());
-    }
-    ASSERT_EQ(cached.size(), full.size());
-    for (std::size_t i = 0; i < full.size(); ++i) EXPECT_NEAR(cached[i], full[i], 1e-4) << i;
+    expect_cache_matches_recomputation(model, random_tokens(length + 1, c.vocab, 21), length, 5);
 
     Transformer t(c);
     mix_heads(t.model());
-    const std::vector<std::int32_t> prompt = {1, 2, 3};
-    GenerateOptions o;
-    o.max_tokens = 6;
-    o.temperature = 0;
-    const auto out = t.generate(prompt.data(), prompt.size(), o);
-    std::vector<std::int32_t> seq = prompt;
-    for (std::size_t i = 0; i < out.size(); ++i) {
-        std::vector<std::int32_t> row = seq;
-        row.push_back(0);
-        t.model().forward_backward(row.data(), TrainCall{1, seq.size(), PositionMode::sequential, 0, 0}, false, nullptr);
-        const float* last = t.model().last_logits().data() + (seq.size() - 1) * c.vocab;
-        EXPECT_EQ(out[i], std::max_element(last, last + c.vocab) - last) << i;
-        seq.push_back(out[i]);
-    }
+    expect_greedy_generation_matches_argmax(t, {1, 2, 3}, 6);
 }
 
 // Saved with the option and Pl, Pw; loaded back bit-exact. A file without the key loads as false.
@@ -1330,38 +1304,9 @@ TEST(Ladder, KvCacheGenerationEqualsFullRecomputation) {
         Transformer t(c);
         t.finetune(ladder_options(2));
         for (int i = 0; i < 3; ++i) t.train_step(random_tokens(2 * 9, c.vocab, 60 + i).data(), TrainCall{2, 8, PositionMode::sequential, 0, 0});
-        TransformerModel<float>& model = t.model();
         const std::size_t length = 12;
-        auto tokens = random_tokens(length + 1, c.vocab, 21);
-        model.forward_backward(tokens.data(), TrainCall{1, length, PositionMode::sequential, 0, 0}, false, nullptr);
-        // (The logits buffer is sized for the training steps' larger calls: its first rows are these.)
-        const std::vector<float> full(model.last_logits().begin(), model.last_logits().begin() + length * c.vocab);
-        model.reset_cache();
-        std::vector<float> logits, cached;
-        model.forward_cached(tokens.data(), 5, logits);
-        cached = logits;
-        for (std::size_t i = 5; i < length; ++i) {
-            model.forward_cached(tokens.data() + i, 1, logits);
-            cached.insert(cached.end(), logits.begin(), logits.end());
-        }
-        model.reset_cache();
-        ASSERT_EQ(cached.size(), full.size());
-        for (std::size_t i = 0; i < full.size(); ++i) EXPECT_NEAR(cached[i], full[i], 1e-4) << i;
-
-        GenerateOptions o;
-        o.max_tokens = 6;
-        o.temperature = 0;
-        const std::vector<std::int32_t> prompt = {1, 2, 3};
-        const auto out = t.generate(prompt.data(), prompt.size(), o);
-        std::vector<std::int32_t> seq = prompt;
-        for (std::size_t i = 0; i < out.size(); ++i) {
-            std::vector<std::int32_t> row = seq;
-            row.push_back(0);
-            model.forward_backward(row.data(), TrainCall{1, seq.size(), PositionMode::sequential, 0, 0}, false, nullptr);
-            const float* last = model.last_logits().data() + (seq.size() - 1) * c.vocab;
-            EXPECT_EQ(out[i], std::max_element(last, last + c.vocab) - last) << i;
-            seq.push_back(out[i]);
-        }
+        expect_cache_matches_recomputation(t.model(), random_tokens(length + 1, c.vocab, 21), length, 5);
+        expect_greedy_generation_matches_argmax(t, {1, 2, 3}, 6);
     }
 }
 
@@ -1383,25 +1328,11 @@ TEST(Ladder, OverATalkingHeadsBackbone) {
     for (int i = 0; i < 5; ++i) EXPECT_FALSE(t.train_step(random_tokens(2 * 9, c.vocab, 70 + i).data(), call).refused);
     EXPECT_EQ(0, std::memcmp(backbone.data(), t.model().parameters().data(), 4 * backbone.size()));
 
-    TransformerModel<float>& model = t.model();
-    const std::size_t length = 8;
-    model.forward_backward(tokens.data(), TrainCall{1, length, PositionMode::sequential, 0, 0}, false, nullptr);
-    const std::vector<float> full(model.last_logits().begin(), model.last_logits().begin() + length * c.vocab);
-    model.reset_cache();
-    std::vector<float> logits, cached;
-    model.forward_cached(tokens.data(), 3, logits);
-    cached = logits;
-    for (std::size_t i = 3; i < length; ++i) {
-        model.forward_cached(tokens.data() + i, 1, logits);
-        cached.insert(cached.end(), logits.begin(), logits.end());
-    }
-    model.reset_cache();
-    ASSERT_EQ(cached.size(), full.size());
-    for (std::size_t i = 0; i < full.size(); ++i) EXPECT_NEAR(cached[i], full[i], 1e-4) << i;
+    expect_cache_matches_recomputation(t.model(), tokens, 8, 3);
 
     TransformerConfig plain = c;
     plain.attention.talking_heads = false;
-    const LadderShape shape = model.ladder();
+    const LadderShape shape = t.model().ladder();
     const std::uint64_t square = std::uint64_t{c.heads} * 64 * 64;
     EXPECT_GE(ladder_activation_floats(c, shape, 2, 64), ladder_activation_floats(plain, shape, 2, 64) + 2 * 2 * square);
 }
