@@ -220,6 +220,19 @@ TEST(ModelLayers, CrossEntropyBackwardMatchesFiniteDifferencesAndIgnoresNegative
     for (std::size_t i = 0; i < n; ++i) EXPECT_NEAR(loss[i], ld[i], 1e-4 * (1 + ld[i]));
 }
 
+// The attention layers' options under test: the entropy scale (base length 4), RoPE applied by the
+// caller (or not at all), and the parameter's causal flag and normalisation.
+AttentionOptions attention_test_options(const std::tuple<bool, AttentionNormalize>& param) {
+    AttentionOptions options;
+    options.scale = AttentionScale::entropy;
+    options.base_len = 4;
+    options.n_min = 1;
+    options.causal = std::get<0>(param);
+    options.normalize = std::get<1>(param);
+    options.rope.reset();
+    return options;
+}
+
 // RoPE at arbitrary positions, then the fused attention (causal for the causal objective,
 // bidirectional for the masked one; GQA, keySize ≠ valueSize, the entropy scale; each of the
 // model's normalisations: softmax, relu2, l2), as the model runs them; the inputs are the
@@ -229,13 +242,7 @@ class RopeAttention : public ::testing::TestWithParam<std::tuple<bool, Attention
 TEST_P(RopeAttention, BackwardMatchesFiniteDifferences) {
     Xoshiro256 rng(6);
     const AttentionShape shape{2, 5, 5, 4, 2, 6, 4};
-    AttentionOptions options;
-    options.scale = AttentionScale::entropy;
-    options.base_len = 4;
-    options.n_min = 1;
-    options.causal = std::get<0>(GetParam());
-    options.normalize = std::get<1>(GetParam());
-    options.rope.reset();
+    const AttentionOptions options = attention_test_options(GetParam());
     const std::size_t nq = 2 * 5 * 4 * 6, nk = 2 * 5 * 2 * 6, nv = 2 * 5 * 2 * 4, no = 2 * 5 * 4 * 4;
     const auto q = random_vector(nq, rng), k = random_vector(nk, rng), v = random_vector(nv, rng),
                w = random_vector(no, rng);
@@ -295,13 +302,7 @@ TEST_P(TalkingHeads, BackwardMatchesFiniteDifferences) {
         Xoshiro256 rng(8 + seq_q);
         const std::size_t B = 2, Sq = seq_q, Sk = 5, H = 4, Hkv = 2, dk = 6, dv = 4;
         const AttentionShape shape{B, Sq, Sk, H, Hkv, dk, dv};
-        AttentionOptions options;
-        options.scale = AttentionScale::entropy;
-        options.base_len = 4;
-        options.n_min = 1;
-        options.causal = std::get<0>(GetParam());
-        options.normalize = std::get<1>(GetParam());
-        options.rope.reset();
+        const AttentionOptions options = attention_test_options(GetParam());
         const std::size_t nq = B * Sq * H * dk, nk = B * Sk * Hkv * dk, nv = B * Sk * Hkv * dv, no = B * Sq * H * dv,
                           square = B * H * Sq * Sk;
         const auto q = random_vector(nq, rng), k = random_vector(nk, rng), v = random_vector(nv, rng),
@@ -359,13 +360,7 @@ TEST_P(TalkingHeads, IdentityMixingEqualsTheFusedKernelAndCachedRowsEqualTheFull
     Xoshiro256 rng(9);
     const std::size_t B = 2, S = 6, H = 4, Hkv = 2, dk = 6, dv = 4;
     const AttentionShape shape{B, S, S, H, Hkv, dk, dv};
-    AttentionOptions options;
-    options.scale = AttentionScale::entropy;
-    options.base_len = 4;
-    options.n_min = 1;
-    options.causal = std::get<0>(GetParam());
-    options.normalize = std::get<1>(GetParam());
-    options.rope.reset();
+    const AttentionOptions options = attention_test_options(GetParam());
     const std::size_t nq = B * S * H * dk, nk = B * S * Hkv * dk, nv = B * S * Hkv * dv, no = B * S * H * dv,
                       square = B * H * S * S;
     const auto q = to_float(random_vector(nq, rng)), k = to_float(random_vector(nk, rng)),
@@ -531,14 +526,8 @@ TEST_P(GauBlock, BackwardMatchesFiniteDifferences) {
     Xoshiro256 rng(9);
     const GauShape g{2, 5, 6, 8, 4};  // batch, seq, d, e, s
     const std::size_t n = g.batch * g.seq;
-    AttentionOptions options;
-    options.scale = AttentionScale::entropy;
-    options.base_len = 4;
-    options.n_min = 1;
+    AttentionOptions options = attention_test_options(GetParam());
     options.clip_below_one = false;
-    options.causal = std::get<0>(GetParam());
-    options.normalize = std::get<1>(GetParam());
-    options.rope.reset();
     const std::vector<double> positions = {0, 3, 4, 9, 20, 1, 2, 5, 6, 100};
     const GauRope rope{positions.data(), 10000.0};
     // Inputs: a, then the eight weights in GauWeights order.
