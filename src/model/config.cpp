@@ -146,58 +146,68 @@ const char* tensor_kind_target(TensorKind kind) {
     return "?";
 }
 
-std::vector<TensorInfo> transformer_tensors(const TransformerConfig& c) {
-    std::vector<TensorInfo> out;
+namespace {
+
+// Tensors laid out one after another in one flat buffer, in the order they are added: what both
+// the model's parameter list and the ladder's side-network list are.
+struct TensorList {
+    std::vector<TensorInfo> tensors;
     std::size_t offset = 0;
-    auto add = [&](std::string name, std::vector<std::size_t> shape, TensorKind kind, std::size_t layer) {
+    void add(std::string name, std::vector<std::size_t> shape, TensorKind kind, std::size_t layer) {
         TensorInfo t;
         t.name = std::move(name);
         t.size = 1;
-        for (std::size_t s : shape) t.size *= s;
+        for (std::size_t x : shape) t.size *= x;
         t.shape = std::move(shape);
         t.offset = offset;
         t.kind = kind;
         t.layer = layer;
         offset += t.size;
-        out.push_back(std::move(t));
-    };
+        tensors.push_back(std::move(t));
+    }
+};
+
+}  // namespace
+
+std::vector<TensorInfo> transformer_tensors(const TransformerConfig& c) {
+    TensorList list;
     const std::size_t d = c.d_model, h = c.heads, hkv = c.kv_heads, dk = c.key_size, dv = c.d_model / c.heads,
                       f = c.ffn;
     const bool post = c.norm != NormPlacement::pre_rms;
-    add("embedding.weight", {c.vocab, d}, TensorKind::embedding, 0);
+    list.add("embedding.weight", {c.vocab, d}, TensorKind::embedding, 0);
     for (std::size_t l = 0; l < c.layers && c.block == BlockKind::gau; ++l) {
         const std::string p = "layers." + std::to_string(l) + ".";
         const std::size_t e = c.gau.expansion, s = c.gau.key_size;
-        add(p + "gau_norm.weight", {d}, TensorKind::norm_gain, l);
-        if (post) add(p + "gau_norm.bias", {d}, TensorKind::norm_bias, l);
-        add(p + "gau.wu", {d, e}, TensorKind::wu, l);
-        add(p + "gau.wv", {d, e}, TensorKind::wv, l);
-        add(p + "gau.wz", {d, s}, TensorKind::wz, l);
-        add(p + "gau.q_scale", {s}, TensorKind::qk_scale, l);
-        add(p + "gau.q_offset", {s}, TensorKind::qk_offset, l);
-        add(p + "gau.k_scale", {s}, TensorKind::qk_scale, l);
-        add(p + "gau.k_offset", {s}, TensorKind::qk_offset, l);
-        add(p + "gau.wo", {e, d}, TensorKind::wo, l);
+        list.add(p + "gau_norm.weight", {d}, TensorKind::norm_gain, l);
+        if (post) list.add(p + "gau_norm.bias", {d}, TensorKind::norm_bias, l);
+        list.add(p + "gau.wu", {d, e}, TensorKind::wu, l);
+        list.add(p + "gau.wv", {d, e}, TensorKind::wv, l);
+        list.add(p + "gau.wz", {d, s}, TensorKind::wz, l);
+        list.add(p + "gau.q_scale", {s}, TensorKind::qk_scale, l);
+        list.add(p + "gau.q_offset", {s}, TensorKind::qk_offset, l);
+        list.add(p + "gau.k_scale", {s}, TensorKind::qk_scale, l);
+        list.add(p + "gau.k_offset", {s}, TensorKind::qk_offset, l);
+        list.add(p + "gau.wo", {e, d}, TensorKind::wo, l);
     }
     for (std::size_t l = 0; l < c.layers && c.block == BlockKind::transformer; ++l) {
         const std::string p = "layers." + std::to_string(l) + ".";
-        add(p + "attn_norm.weight", {d}, TensorKind::norm_gain, l);
-        if (post) add(p + "attn_norm.bias", {d}, TensorKind::norm_bias, l);
-        add(p + "attn.wq", {d, h * dk}, TensorKind::wq, l);
-        add(p + "attn.wk", {d, hkv * dk}, TensorKind::wk, l);
-        add(p + "attn.wv", {d, hkv * dv}, TensorKind::wv, l);
-        add(p + "attn.wo", {h * dv, d}, TensorKind::wo, l);
+        list.add(p + "attn_norm.weight", {d}, TensorKind::norm_gain, l);
+        if (post) list.add(p + "attn_norm.bias", {d}, TensorKind::norm_bias, l);
+        list.add(p + "attn.wq", {d, h * dk}, TensorKind::wq, l);
+        list.add(p + "attn.wk", {d, hkv * dk}, TensorKind::wk, l);
+        list.add(p + "attn.wv", {d, hkv * dv}, TensorKind::wv, l);
+        list.add(p + "attn.wo", {h * dv, d}, TensorKind::wo, l);
         if (c.attention.talking_heads) {
-            add(p + "attn.talking_logits", {h, h}, TensorKind::talking_logits, l);
-            add(p + "attn.talking_weights", {h, h}, TensorKind::talking_weights, l);
+            list.add(p + "attn.talking_logits", {h, h}, TensorKind::talking_logits, l);
+            list.add(p + "attn.talking_weights", {h, h}, TensorKind::talking_weights, l);
         }
-        add(p + "ffn_norm.weight", {d}, TensorKind::norm_gain, l);
-        if (post) add(p + "ffn_norm.bias", {d}, TensorKind::norm_bias, l);
-        add(p + "ffn.w1", {d, f}, TensorKind::w1, l);
-        add(p + "ffn.w2", {f, d}, TensorKind::w2, l);
+        list.add(p + "ffn_norm.weight", {d}, TensorKind::norm_gain, l);
+        if (post) list.add(p + "ffn_norm.bias", {d}, TensorKind::norm_bias, l);
+        list.add(p + "ffn.w1", {d, f}, TensorKind::w1, l);
+        list.add(p + "ffn.w2", {f, d}, TensorKind::w2, l);
     }
-    if (!post) add("final_norm.weight", {d}, TensorKind::norm_gain, 0);
-    return out;
+    if (!post) list.add("final_norm.weight", {d}, TensorKind::norm_gain, 0);
+    return list.tensors;
 }
 
 namespace {
@@ -257,36 +267,23 @@ LadderShape ladder_shape(const TransformerConfig& c, const FinetuneOptions& o) {
 }
 
 std::vector<TensorInfo> ladder_tensors(const TransformerConfig& c, const LadderShape& s) {
-    std::vector<TensorInfo> out;
-    std::size_t offset = 0;
-    auto add = [&](std::string name, std::vector<std::size_t> shape, TensorKind kind, std::size_t layer) {
-        TensorInfo t;
-        t.name = std::move(name);
-        t.size = 1;
-        for (std::size_t x : shape) t.size *= x;
-        t.shape = std::move(shape);
-        t.offset = offset;
-        t.kind = kind;
-        t.layer = layer;
-        offset += t.size;
-        out.push_back(std::move(t));
-    };
+    TensorList list;
     const std::size_t D = c.d_model, d = s.width;
-    for (std::size_t l = 0; l <= c.layers; ++l) add("ladder.down." + std::to_string(l), {D, d}, TensorKind::ladder_down, l);
+    for (std::size_t l = 0; l <= c.layers; ++l) list.add("ladder.down." + std::to_string(l), {D, d}, TensorKind::ladder_down, l);
     for (std::size_t l = 0; l < c.layers; ++l) {
         const std::string p = "ladder.layers." + std::to_string(l) + ".";
-        add(p + "gate", {1}, TensorKind::ladder_gate, l);
-        add(p + "attn_norm.weight", {d}, TensorKind::norm_gain, l);
-        add(p + "attn.wq", {d, d}, TensorKind::wq, l);
-        add(p + "attn.wk", {d, d}, TensorKind::wk, l);
-        add(p + "attn.wv", {d, d}, TensorKind::wv, l);
-        add(p + "attn.wo", {d, d}, TensorKind::wo, l);
-        add(p + "ffn_norm.weight", {d}, TensorKind::norm_gain, l);
-        add(p + "ffn.w1", {d, s.ffn}, TensorKind::w1, l);
-        add(p + "ffn.w2", {s.ffn, d}, TensorKind::w2, l);
+        list.add(p + "gate", {1}, TensorKind::ladder_gate, l);
+        list.add(p + "attn_norm.weight", {d}, TensorKind::norm_gain, l);
+        list.add(p + "attn.wq", {d, d}, TensorKind::wq, l);
+        list.add(p + "attn.wk", {d, d}, TensorKind::wk, l);
+        list.add(p + "attn.wv", {d, d}, TensorKind::wv, l);
+        list.add(p + "attn.wo", {d, d}, TensorKind::wo, l);
+        list.add(p + "ffn_norm.weight", {d}, TensorKind::norm_gain, l);
+        list.add(p + "ffn.w1", {d, s.ffn}, TensorKind::w1, l);
+        list.add(p + "ffn.w2", {s.ffn, d}, TensorKind::w2, l);
     }
-    add("ladder.up", {d, D}, TensorKind::ladder_up, 0);
-    return out;
+    list.add("ladder.up", {d, D}, TensorKind::ladder_up, 0);
+    return list.tensors;
 }
 
 std::uint64_t ladder_activation_floats(const TransformerConfig& c, const LadderShape& s, std::uint64_t batch,
