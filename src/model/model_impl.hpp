@@ -637,6 +637,23 @@ double TransformerModel<Real>::train_step(const std::int32_t* tokens, const Trai
     return loss;
 }
 
+// AdamW over n entries with float64 moments, the gradient scaled by grad_scale (a clipping
+// coefficient) on the way in: the float64 reference model's update, and the ladder's side network
+// (small enough to keep double moments whatever Real is).
+template <typename Real>
+void adamw_float64_moments(Real* p, const Real* g, double* m, double* v, std::size_t n, const AdamOptions& o,
+                           std::size_t step, double grad_scale) {
+    const double t = static_cast<double>(step);
+    const double c1 = 1.0 - std::pow(o.beta1, t), c2 = 1.0 - std::pow(o.beta2, t);
+    for (std::size_t j = 0; j < n; ++j) {
+        const double gj = static_cast<double>(g[j]) * grad_scale;
+        m[j] = o.beta1 * m[j] + (1 - o.beta1) * gj;
+        v[j] = o.beta2 * v[j] + (1 - o.beta2) * gj * gj;
+        const double pj = static_cast<double>(p[j]);
+        p[j] = static_cast<Real>(pj * (1 - o.lr * o.weight_decay) - (o.lr / c1) * m[j] / (std::sqrt(v[j]) / std::sqrt(c2) + o.eps));
+    }
+}
+
 template <typename Real>
 void TransformerModel<Real>::apply_update() {
     if (ladder_active()) {
@@ -650,21 +667,12 @@ void TransformerModel<Real>::apply_update() {
         ++steps_;
         if (!adam_enabled_) return;
         ++adam_steps_;
-        const double t = static_cast<double>(adam_steps_);
-        const double b1 = optimizer_.beta1, b2 = optimizer_.beta2, lr = optimizer_.lr;
-        const double c1 = 1.0 - std::pow(b1, t), c2 = 1.0 - std::pow(b2, t);
+        AdamOptions o{optimizer_.lr, optimizer_.beta1, optimizer_.beta2, optimizer_.eps, 0.0};
         for (const TensorInfo& info : ladder_tensors_) {
-            const double decay = info.matrix() ? optimizer_.weight_decay : 0.0;
-            for (std::size_t j = info.offset; j < info.offset + info.size; ++j) {
-                const double g = static_cast<double>(ladder_grads_[j]) * coefficient;
-                double& m = ladder_m_[j];
-                double& v = ladder_v_[j];
-                m = b1 * m + (1 - b1) * g;
-                v = b2 * v + (1 - b2) * g * g;
-                const double p = static_cast<double>(ladder_params_[j]);
-                ladder_params_[j] =
-                    static_cast<Real>(p * (1 - lr * decay) - (lr / c1) * m / (std::sqrt(v) / std::sqrt(c2) + optimizer_.eps));
-            }
+            o.weight_decay = info.matrix() ? optimizer_.weight_decay : 0.0;
+            const std::size_t j = info.offset;
+            adamw_float64_moments(ladder_params_.data() + j, ladder_grads_.data() + j, ladder_m_.data() + j,
+                                  ladder_v_.data() + j, info.size, o, adam_steps_, coefficient);
         }
         return;
     }
@@ -700,15 +708,9 @@ void TransformerModel<Real>::apply_update() {
             adam_update(p, g, adam_m_.data() + info.offset, adam_v_.data() + info.offset, info.size,
                         adam_step<float>(o, t));
         } else {
-            // The same update in double, moments in double (the reference keeps no float rounding).
-            const double c1 = 1.0 - std::pow(o.beta1, double(t)), c2 = 1.0 - std::pow(o.beta2, double(t));
-            double* m = adam_m64_.data() + info.offset;
-            double* v = adam_v64_.data() + info.offset;
-            for (std::size_t j = 0; j < info.size; ++j) {
-                m[j] = o.beta1 * m[j] + (1 - o.beta1) * g[j];
-                v[j] = o.beta2 * v[j] + (1 - o.beta2) * g[j] * g[j];
-                p[j] = p[j] * (1 - o.lr * o.weight_decay) - (o.lr / c1) * m[j] / (std::sqrt(v[j]) / std::sqrt(c2) + o.eps);
-            }
+            // The same update with moments in double (the reference keeps no float rounding).
+            adamw_float64_moments(p, g, adam_m64_.data() + info.offset, adam_v64_.data() + info.offset, info.size, o,
+                                  adam_steps_, 1.0);
         }
     }
 }
