@@ -8,10 +8,15 @@
 //
 // Block sizes: a B micro-panel (kBlockK × kTileCols floats = 8 KiB with 128-bit vectors) stays in
 // L1 while the A block (kBlockM × kBlockK = 64 KiB) is reused from L2.
+//
+// Threads (gemm_f32_parallel): many small tasks over one shared packed op(B) rather than one strip
+// of C per thread, because on the machines this runs on a thread often starts late or loses its
+// core for a while, and a strip per thread makes the whole product wait for the slowest one.
 #include "core/gemm.hpp"
 #include "core/parallel.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -51,6 +56,10 @@ struct GemmProblem {
 
 // Below this many multiply-adds a product runs on one thread: waking the pool costs more.
 constexpr std::size_t kParallelMinMacs = std::size_t{1} << 20;
+// The threaded product's shared packed op(B): at most this many floats (16 MiB) at a time.
+constexpr std::size_t kSharedPackFloats = std::size_t{1} << 22;
+// Tasks per thread the threaded product aims at (see gemm_f32_parallel).
+constexpr std::size_t kTasksPerThread = 4;
 
 std::size_t round_up(std::size_t value, std::size_t multiple) {
     return (value + multiple - 1) / multiple * multiple;
@@ -118,6 +127,25 @@ std::size_t gemm_tile_cols() { return kTileCols; }
 
 namespace {
 
+// The macro-kernel: C[row0 : row0+rows, col0+tile_col0 : col0+tile_col1] (+)= the packed A block
+// (rows × depth, panels of kTileRows rows) · the packed B panels from tile_col0 on (depth ×
+// kTileCols each, `b_panels` pointing at panel 0 of the chunk starting at col0). `cols` is the
+// chunk's width, so that the last panel's tiles are cut at the edge of C.
+void multiply_block(const GemmProblem& problem, const float* packed_a, std::size_t rows, const float* b_panels,
+                    std::size_t depth, std::size_t row0, std::size_t col0, std::size_t tile_col0,
+                    std::size_t tile_col1, std::size_t cols, bool add_to_c) {
+    for (std::size_t tile_col = tile_col0; tile_col < tile_col1; tile_col += kTileCols) {
+        const float* b_panel = b_panels + tile_col * depth;
+        for (std::size_t tile_row = 0; tile_row < rows; tile_row += kTileRows) {
+            // A panel: depth × kTileRows (strides 1 and kTileRows); B panel: depth × kTileCols.
+            simd::microkernel_4x2v_f32(depth, packed_a + tile_row * depth, 1, kTileRows, b_panel, kTileCols,
+                                       problem.c + (row0 + tile_row) * problem.ldc + col0 + tile_col, problem.ldc,
+                                       std::min(kTileRows, rows - tile_row), std::min(kTileCols, cols - tile_col),
+                                       add_to_c);
+        }
+    }
+}
+
 void gemm_f32_serial(const GemmProblem& problem) {
     const std::size_t m = problem.m, k = problem.k, n = problem.n;
     const std::size_t block_k = std::min(k, kBlockK);
@@ -130,24 +158,74 @@ void gemm_f32_serial(const GemmProblem& problem) {
         const std::size_t cols = std::min(kBlockN, n - col0);
         for (std::size_t depth0 = 0; depth0 < k; depth0 += kBlockK) {
             const std::size_t depth = std::min(kBlockK, k - depth0);
-            const bool add_to_c = problem.accumulate || depth0 > 0;
             pack_b_panels(problem, depth0, depth, col0, cols, packed_b.data());
             for (std::size_t row0 = 0; row0 < m; row0 += kBlockM) {
                 const std::size_t rows = std::min(kBlockM, m - row0);
                 pack_a_panels(problem, row0, rows, depth0, depth, packed_a.data());
-                for (std::size_t tile_col = 0; tile_col < cols; tile_col += kTileCols) {
-                    const float* b_panel = packed_b.data() + tile_col * depth;
-                    for (std::size_t tile_row = 0; tile_row < rows; tile_row += kTileRows) {
-                        // A panel: depth × kTileRows (strides 1 and kTileRows); B panel: depth × kTileCols.
-                        simd::microkernel_4x2v_f32(depth, packed_a.data() + tile_row * depth, 1, kTileRows,
-                                                   b_panel, kTileCols,
-                                                   problem.c + (row0 + tile_row) * problem.ldc + col0 + tile_col,
-                                                   problem.ldc, std::min(kTileRows, rows - tile_row),
-                                                   std::min(kTileCols, cols - tile_col), add_to_c);
-                    }
-                }
+                multiply_block(problem, packed_a.data(), rows, packed_b.data(), depth, row0, col0, 0, cols, cols,
+                               problem.accumulate || depth0 > 0);
             }
         }
+    }
+}
+
+// The threaded product. C is cut into many more tasks than threads (row blocks × column groups)
+// that the threads claim one at a time, so that a thread which starts late (a worker still waking
+// up, or a core the host gives to something else for a moment: two-core machines and browsers do
+// both) delays the product by its lateness and not by a whole strip of C. The tasks share one
+// packed copy of op(B) per chunk of columns: the first `pack_tasks` tasks write it (a depth slice ×
+// a group of panels each), and the compute tasks wait until the last of those has finished.
+// parallel_for hands task indices out in increasing order, so every pack task has been claimed by
+// a running thread before any compute task starts waiting, and the wait is short. Each compute task
+// packs its own A block for each depth slice.
+//
+//   packed_b, for the chunk of columns [col0, col0 + cols) split into `panels` panels: depth slice s
+//   (depth0 = s·kBlockK) at offset depth0·panels·kTileCols, laid out as pack_b_panels writes it.
+void gemm_f32_parallel(const GemmProblem& whole, std::size_t threads) {
+    const std::size_t m = whole.m, k = whole.k, n = whole.n;
+    const std::size_t chunk_cols =
+        std::min(round_up(n, kTileCols), std::max(kTileCols, kSharedPackFloats / k / kTileCols * kTileCols));
+    const std::size_t slices = (k + kBlockK - 1) / kBlockK;
+    const std::size_t row_blocks = (m + kBlockM - 1) / kBlockM;
+    AlignedFloats packed_b(k * chunk_cols);
+
+    for (std::size_t col0 = 0; col0 < n; col0 += chunk_cols) {
+        const std::size_t cols = std::min(chunk_cols, n - col0);
+        const std::size_t panels = (cols + kTileCols - 1) / kTileCols;
+        // kTasksPerThread tasks per thread at least where C allows: whole row blocks, and the
+        // columns cut into groups of whole panels when the rows alone give too few.
+        const std::size_t wanted_groups = (kTasksPerThread * threads + row_blocks - 1) / row_blocks;
+        const std::size_t group_panels = (panels + std::min(panels, wanted_groups) - 1) / std::min(panels, wanted_groups);
+        const std::size_t groups = (panels + group_panels - 1) / group_panels;
+        const std::size_t pack_panels = (panels + threads - 1) / threads;
+        const std::size_t pack_groups = (panels + pack_panels - 1) / pack_panels;
+        const std::size_t pack_tasks = slices * pack_groups;
+        float* const b_chunk = packed_b.data();
+        std::atomic<std::size_t> packed{0};
+
+        parallel_for(pack_tasks + row_blocks * groups, [&](std::size_t task) {
+            if (task < pack_tasks) {
+                const std::size_t depth0 = task / pack_groups * kBlockK, depth = std::min(kBlockK, k - depth0);
+                const std::size_t panel_col = task % pack_groups * pack_panels * kTileCols;
+                pack_b_panels(whole, depth0, depth, col0 + panel_col, std::min(pack_panels * kTileCols, cols - panel_col),
+                              b_chunk + depth0 * panels * kTileCols + panel_col * depth);
+                packed.fetch_add(1, std::memory_order_release);
+                return;
+            }
+            const std::size_t index = task - pack_tasks;
+            const std::size_t row0 = index / groups * kBlockM, rows = std::min(kBlockM, m - row0);
+            const std::size_t tile_col0 = index % groups * group_panels * kTileCols;
+            const std::size_t tile_col1 = std::min(cols, tile_col0 + group_panels * kTileCols);
+            while (packed.load(std::memory_order_acquire) < pack_tasks) {
+            }
+            AlignedFloats packed_a(std::min(round_up(rows, kTileRows), kBlockM) * std::min(k, kBlockK));
+            for (std::size_t depth0 = 0; depth0 < k; depth0 += kBlockK) {
+                const std::size_t depth = std::min(kBlockK, k - depth0);
+                pack_a_panels(whole, row0, rows, depth0, depth, packed_a.data());
+                multiply_block(whole, packed_a.data(), rows, b_chunk + depth0 * panels * kTileCols, depth, row0, col0,
+                               tile_col0, tile_col1, cols, whole.accumulate || depth0 > 0);
+            }
+        });
     }
 }
 
@@ -174,34 +252,12 @@ void gemm_f32(const GemmShape& shape, const float* a, const float* b, float* c, 
                             a, shape.transpose_a ? m : k,
                             b, shape.transpose_b ? k : n,
                             c, n, accumulate};
-    const std::size_t threads = thread_count();
+    const std::size_t threads = parallel_threads();
     if (threads <= 1 || m * n * k < kParallelMinMacs) {
         gemm_f32_serial(whole);
         return;
     }
-    // Split C into one strip per thread along its longer side, in whole register tiles. Each
-    // strip packs its own panels; the duplicated packing of the shared operand is O(k·n) against
-    // the strip's O(m·k·n / threads) of arithmetic.
-    const bool split_rows = m >= n;
-    const std::size_t extent = split_rows ? m : n;
-    const std::size_t tile = split_rows ? kTileRows : kTileCols;
-    const std::size_t strip = round_up((extent + threads - 1) / threads, tile);
-    const std::size_t strips = (extent + strip - 1) / strip;
-    parallel_for(strips, [&](std::size_t index) {
-        const std::size_t begin = index * strip;
-        const std::size_t size = std::min(strip, extent - begin);
-        GemmProblem part = whole;
-        if (split_rows) {
-            part.m = size;
-            part.a = whole.transpose_a ? whole.a + begin : whole.a + begin * whole.lda;
-            part.c = whole.c + begin * whole.ldc;
-        } else {
-            part.n = size;
-            part.b = whole.transpose_b ? whole.b + begin * whole.ldb : whole.b + begin;
-            part.c = whole.c + begin;
-        }
-        gemm_f32_serial(part);
-    });
+    gemm_f32_parallel(whole, threads);
 }
 
 void gemm_f32_reference(const GemmShape& shape, const float* a, const float* b, float* c,

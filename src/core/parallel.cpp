@@ -50,7 +50,9 @@ public:
         helpers_busy_ = 0;
         ++generation_;
         lock.unlock();
-        wake_.notify_all();
+        // Wake only as many workers as are wanted: on a two-core machine every needless wake-up
+        // is a context switch that can take the core from the caller.
+        for (std::size_t i = 0; i < helpers; ++i) wake_.notify_one();
 
         drain();
 
@@ -135,9 +137,11 @@ void set_thread_count(std::size_t count) {
     g_thread_count.store(std::clamp<std::size_t>(count, 1, kMaxThreads));
 }
 
+std::size_t parallel_threads() { return t_inside_parallel_for ? 1 : thread_count(); }
+
 void parallel_for(std::size_t tasks, const std::function<void(std::size_t)>& body) {
-    const std::size_t threads = std::min(thread_count(), tasks);
-    if (threads <= 1 || t_inside_parallel_for) {
+    const std::size_t threads = std::min(parallel_threads(), tasks);
+    if (threads <= 1) {
         for (std::size_t task = 0; task < tasks; ++task) body(task);
         return;
     }
@@ -159,6 +163,7 @@ void parallel_for(std::size_t tasks, const std::function<void(std::size_t)>& bod
 
 std::size_t max_thread_count() { return 1; }
 std::size_t thread_count() { return 1; }
+std::size_t parallel_threads() { return 1; }
 void set_thread_count(std::size_t) {}
 void parallel_for(std::size_t tasks, const std::function<void(std::size_t)>& body) {
     for (std::size_t task = 0; task < tasks; ++task) body(task);

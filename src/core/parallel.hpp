@@ -21,6 +21,10 @@ constexpr std::size_t kMaxThreads = 4;
 // Threads parallel_for uses, the caller included (1 = serial).
 std::size_t thread_count();
 
+// Threads a parallel_for called here would use: thread_count(), or 1 inside a parallel_for task
+// (nested calls run serially), so that a kernel can choose its serial form.
+std::size_t parallel_threads();
+
 // Sets the thread count, clamped to [1, max_thread_count()].
 void set_thread_count(std::size_t count);
 
