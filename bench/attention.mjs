@@ -39,7 +39,7 @@ import { fileURLToPath } from 'node:url';
 import { init } from 'kexue';
 import { loadOnnxRuntimeWeb, loadTfjsWasm, onnxRuntimeWebVersion } from './peers.mjs';
 import { singleNodeModel } from './onnx.mjs';
-import { interleavedAsync, median, table, warmUpAsync } from './timing.mjs';
+import { interleavedAsync, median, sizesArgument, statArgument, table, warmUpAsync } from './timing.mjs';
 // Max-norm relative error, the one the WebGPU parity suite uses.
 import { relativeError } from '../tests/helpers/webgpu-parity-suite.js';
 
@@ -147,27 +147,6 @@ function backendArgument() {
   const value = process.argv[index + 1];
   if (value !== 'wasm' && value !== 'webgpu') {
     throw new Error(`attention bench: --backend must be 'wasm' or 'webgpu', received ${value}`);
-  }
-  return value;
-}
-
-// --sizes 128,512: the onnxruntime part's sequence lengths (default 128, 512, 2048).
-function sizesArgument() {
-  const index = process.argv.indexOf('--sizes');
-  if (index < 0) return null;
-  const sizes = (process.argv[index + 1] ?? '').split(',').map(Number);
-  if (!sizes.every((n) => Number.isInteger(n) && n > 0)) {
-    throw new Error(`attention bench: --sizes must be positive integers separated by commas, received ${process.argv[index + 1]}`);
-  }
-  return sizes;
-}
-
-// `--stat min`: the onnxruntime part reports the fastest interleaved run instead of the median.
-function statArgument() {
-  const index = process.argv.indexOf('--stat');
-  const value = index < 0 ? 'median' : process.argv[index + 1];
-  if (value !== 'median' && value !== 'min') {
-    throw new Error(`attention bench: --stat must be 'median' or 'min', received ${value}`);
   }
   return value;
 }
@@ -405,11 +384,11 @@ async function ortChild(threads, sizes, statistic) {
   process.stdout.write(JSON.stringify(rows) + '\n');
 }
 
-async function runOrt({ ortSizes = sizesArgument() ?? ORT_SIZES } = {}) {
+async function runOrt({ ortSizes = sizesArgument('attention') ?? ORT_SIZES } = {}) {
   const rows = [];
   for (const threads of [1, 2]) {
     const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--ort-child', String(threads), ortSizes.join(','),
-      statArgument()],
+      statArgument('attention')],
       { encoding: 'utf8', maxBuffer: 1 << 22, stdio: ['ignore', 'pipe', 'inherit'] });
     if (child.status !== 0) throw new Error(`attention bench: the onnxruntime child (${threads} threads) failed`);
     for (const row of JSON.parse(child.stdout.trim().split('\n').pop())) {
@@ -422,7 +401,7 @@ async function runOrt({ ortSizes = sizesArgument() ?? ORT_SIZES } = {}) {
   }
   process.stdout.write(`\nattention forward vs onnxruntime-web ${onnxRuntimeWebVersion()} (WASM EP), batch 1, ${HEADS} heads, dim ${DIM}, ` +
     `scale 1/√d, no RoPE: ms (effective GFLOP/s = 4·n²·d·heads / t, halved when causal); ratio = ort / kexue ` +
-    `(${statArgument()} of interleaved runs after warm-up, both with the same thread count in one process); rel. diff = max-norm ` +
+    `(${statArgument('attention')} of interleaved runs after warm-up, both with the same thread count in one process); rel. diff = max-norm ` +
     'difference of the outputs\n');
   process.stdout.write(table(['n', 'causal', 'onnxruntime op', 'threads', 'ort', 'kexue', 'ratio', 'rel. diff'], rows) + '\n');
 }

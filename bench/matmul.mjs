@@ -6,11 +6,15 @@
 // and, where the engine runs it, the relaxed-SIMD build.
 // kexue's time includes copying A and B into the WASM heap and C out (its API takes and returns
 // Float32Arrays); tfjs's includes matMul and dataSync() on tensors created beforehand.
+// --sizes 512,1024 picks the sizes; --stat min reports each contender's fastest run instead of the
+// median (on a shared host whose cores are sometimes slowed by other guests, the fastest run is the
+// better estimate of the code's own speed; the README quotes both).
 import { init } from 'kexue';
 import { loadTfjsWasm } from './peers.mjs';
-import { interleaved, table, warmUp } from './timing.mjs';
+import { interleaved, sizesArgument, statArgument, table, warmUp } from './timing.mjs';
 
-export async function run({ sizes = [128, 256, 384, 512, 768, 1024], runs = 9 } = {}) {
+export async function run({ sizes = sizesArgument('matmul') ?? [128, 256, 384, 512, 768, 1024], runs = 9,
+  statistic = statArgument('matmul') } = {}) {
   const kx = await init({ relaxedSimd: false, backend: 'wasm' });
   const kx1 = await init({ threads: 1, relaxedSimd: false, backend: 'wasm' });
   // The relaxed-SIMD build (f32x4.relaxed_madd) where this engine runs it (Node 22+, Chrome 114+;
@@ -38,7 +42,7 @@ export async function run({ sizes = [128, 256, 384, 512, 768, 1024], runs = 9 } 
       },
     };
     for (const fn of Object.values(contenders)) warmUp(fn);
-    const ms = interleaved(contenders, runs);
+    const ms = interleaved(contenders, runs, { statistic });
     const flops = 2 * n ** 3;
     const gf = (t) => flops / (t * 1e6);
     rows.push([`${n}³`, gf(ms.tfjs).toFixed(1),
@@ -49,7 +53,7 @@ export async function run({ sizes = [128, 256, 384, 512, 768, 1024], runs = 9 } 
     ta.dispose();
     tb.dispose();
   }
-  process.stdout.write(`matmul f32, GFLOP/s (median of ${runs} interleaved runs after warm-up); ` +
+  process.stdout.write(`matmul f32, GFLOP/s (${statistic} of ${runs} interleaved runs after warm-up); ` +
     `speed-up = tfjs time / kexue time\n`);
   process.stdout.write(table(['size', 'tfjs-wasm 1T', 'kexue 1T', 'speed-up 1T',
     `kexue ${kx.threads}T`, `speed-up ${kx.threads}T`,

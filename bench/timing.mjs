@@ -17,8 +17,9 @@ export function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-// Runs each contender `runs` times, interleaved; returns { name: medianMs }.
-export function interleaved(contenders, runs) {
+// Runs each contender `runs` times, interleaved; returns { name: ms }, the median run's time or,
+// with statistic 'min', the fastest run's (see interleavedAsync).
+export function interleaved(contenders, runs, { statistic = 'median' } = {}) {
   const times = Object.fromEntries(Object.keys(contenders).map((name) => [name, []]));
   for (let r = 0; r < runs; ++r) {
     for (const [name, fn] of Object.entries(contenders)) {
@@ -27,7 +28,32 @@ export function interleaved(contenders, runs) {
       times[name].push(performance.now() - start);
     }
   }
-  return Object.fromEntries(Object.entries(times).map(([name, list]) => [name, median(list)]));
+  return Object.fromEntries(Object.entries(times).map(([name, list]) => [name, reduceRuns(list, statistic)]));
+}
+
+function reduceRuns(list, statistic) {
+  return statistic === 'min' ? Math.min(...list) : median(list);
+}
+
+// --sizes 128,512: a benchmark's problem sizes (null when not given).
+export function sizesArgument(bench) {
+  const index = process.argv.indexOf('--sizes');
+  if (index < 0) return null;
+  const sizes = (process.argv[index + 1] ?? '').split(',').map(Number);
+  if (!sizes.every((n) => Number.isInteger(n) && n > 0)) {
+    throw new Error(`${bench} bench: --sizes must be positive integers separated by commas, received ${process.argv[index + 1]}`);
+  }
+  return sizes;
+}
+
+// --stat median | min: the statistic of the interleaved runs a benchmark reports (default median).
+export function statArgument(bench) {
+  const index = process.argv.indexOf('--stat');
+  const value = index < 0 ? 'median' : process.argv[index + 1];
+  if (value !== 'median' && value !== 'min') {
+    throw new Error(`${bench} bench: --stat must be 'median' or 'min', received ${value}`);
+  }
+  return value;
 }
 
 export function table(headers, rows) {
@@ -61,6 +87,5 @@ export async function interleavedAsync(contenders, runs, { statistic = 'median',
       times[name].push(performance.now() - start);
     }
   }
-  const reduce = statistic === 'min' ? (list) => Math.min(...list) : median;
-  return Object.fromEntries(Object.entries(times).map(([name, list]) => [name, reduce(list)]));
+  return Object.fromEntries(Object.entries(times).map(([name, list]) => [name, reduceRuns(list, statistic)]));
 }
