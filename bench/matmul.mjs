@@ -8,13 +8,14 @@
 // Float32Arrays); tfjs's includes matMul and dataSync() on tensors created beforehand.
 // --sizes 512,1024 picks the sizes; --stat min reports each contender's fastest run instead of the
 // median (on a shared host whose cores are sometimes slowed by other guests, the fastest run is the
-// better estimate of the code's own speed; the README quotes both).
+// better estimate of the code's own speed; the README quotes both). --order back-to-back times each
+// contender's runs in a row instead of interleaved (see bench/timing.mjs backToBack).
 import { init } from 'kexue';
 import { loadTfjsWasm } from './peers.mjs';
-import { interleaved, sizesArgument, statArgument, table, warmUp } from './timing.mjs';
+import { backToBack, interleaved, orderArgument, sizesArgument, statArgument, table, warmUp } from './timing.mjs';
 
 export async function run({ sizes = sizesArgument('matmul') ?? [128, 256, 384, 512, 768, 1024], runs = 9,
-  statistic = statArgument('matmul') } = {}) {
+  statistic = statArgument('matmul'), order = orderArgument('matmul') } = {}) {
   const kx = await init({ relaxedSimd: false, backend: 'wasm' });
   const kx1 = await init({ threads: 1, relaxedSimd: false, backend: 'wasm' });
   // The relaxed-SIMD build (f32x4.relaxed_madd) where this engine runs it (Node 22+, Chrome 114+;
@@ -42,7 +43,7 @@ export async function run({ sizes = sizesArgument('matmul') ?? [128, 256, 384, 5
       },
     };
     for (const fn of Object.values(contenders)) warmUp(fn);
-    const ms = interleaved(contenders, runs, { statistic });
+    const ms = (order === 'back-to-back' ? backToBack : interleaved)(contenders, runs, { statistic });
     const flops = 2 * n ** 3;
     const gf = (t) => flops / (t * 1e6);
     rows.push([`${n}³`, gf(ms.tfjs).toFixed(1),
@@ -53,7 +54,7 @@ export async function run({ sizes = sizesArgument('matmul') ?? [128, 256, 384, 5
     ta.dispose();
     tb.dispose();
   }
-  process.stdout.write(`matmul f32, GFLOP/s (${statistic} of ${runs} interleaved runs after warm-up); ` +
+  process.stdout.write(`matmul f32, GFLOP/s (${statistic} of ${runs} ${order} runs after warm-up); ` +
     `speed-up = tfjs time / kexue time\n`);
   process.stdout.write(table(['size', 'tfjs-wasm 1T', 'kexue 1T', 'speed-up 1T',
     `kexue ${kx.threads}T`, `speed-up ${kx.threads}T`,

@@ -40,7 +40,7 @@ const BENCHMARKS = {
   unargmaxable: () => import('./unargmaxable.mjs'),
 };
 
-const OPTIONS_WITH_VALUE = ['--backend', '--part', '--sizes', '--stat'];
+const OPTIONS_WITH_VALUE = ['--backend', '--part', '--sizes', '--stat', '--order'];
 const names = process.argv.slice(2).filter((arg, i, args) => !arg.startsWith('-') && !OPTIONS_WITH_VALUE.includes(args[i - 1]));
 for (const name of names) {
   if (!(name in BENCHMARKS)) {

@@ -31,6 +31,32 @@ export function interleaved(contenders, runs, { statistic = 'median' } = {}) {
   return Object.fromEntries(Object.entries(times).map(([name, list]) => [name, reduceRuns(list, statistic)]));
 }
 
+// The same statistics with each contender's runs back to back (`runs` calls in a row, one
+// contender after another) instead of interleaved: the figure of a caller that makes the same call
+// repeatedly. Threaded contenders read faster this way on machines whose idle cores slow down:
+// interleaved, each of their runs comes after ~15 ms in which only one core worked.
+export function backToBack(contenders, runs, { statistic = 'median' } = {}) {
+  return Object.fromEntries(Object.entries(contenders).map(([name, fn]) => {
+    const list = [];
+    for (let r = 0; r < runs; ++r) {
+      const start = performance.now();
+      fn();
+      list.push(performance.now() - start);
+    }
+    return [name, reduceRuns(list, statistic)];
+  }));
+}
+
+// --order interleaved | back-to-back: how a benchmark orders its runs (default interleaved).
+export function orderArgument(bench) {
+  const index = process.argv.indexOf('--order');
+  const value = index < 0 ? 'interleaved' : process.argv[index + 1];
+  if (value !== 'interleaved' && value !== 'back-to-back') {
+    throw new Error(`${bench} bench: --order must be 'interleaved' or 'back-to-back', received ${value}`);
+  }
+  return value;
+}
+
 function reduceRuns(list, statistic) {
   return statistic === 'min' ? Math.min(...list) : median(list);
 }
