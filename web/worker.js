@@ -437,8 +437,8 @@ function transformerExtrapolate() {
   return { rows };
 }
 
-// Fine-tunes copies of the trained model on the pasted text with full AdamW and with LoRA (rank 4)
-// for 60 steps each: the loss on that text before and after, and the optimizer memory.
+// Fine-tunes copies of the trained model on the pasted text with full AdamW, LoRA and GaLore (rank
+// 4) and a ladder side network (width dModel/8) for 60 steps each: the loss on that text before and after, and the optimizer memory.
 async function transformerFinetune({ text }) {
   if (!transformer?.pretrained) throw new Error('train a model first');
   const corpus = kx.Transformer.encodeBytes(text);
@@ -451,7 +451,7 @@ async function transformerFinetune({ text }) {
   }
   const mean = (x) => x.reduce((s, v) => s + v, 0) / x.length;
   for (const [name, options] of [['full AdamW', { method: 'full', lr: 1e-3 }], ['LoRA r=4', { method: 'lora', rank: 4, lr: 1e-2 }],
-    ['GaLore r=4', { method: 'galore', rank: 4, lr: 1e-2 }]]) {
+    ['GaLore r=4', { method: 'galore', rank: 4, lr: 1e-2 }], ['ladder d/8', { method: 'ladder', reduction: 8, lr: 1e-2 }]]) {
     const model = kx.Transformer.load(transformer.pretrained);
     const before = mean(model.evaluate(windows, { seq: 64 }));
     const { optimizerBytes } = model.finetune(options);

@@ -226,7 +226,7 @@ test('LoRA as an optimizer: the worked example runs with the chosen rank', async
   await page.locator('#lowrank').screenshot({ path: path.join(SHOTS, 'demo-lowrank.png') });
 });
 
-test('transformer: trains live on the Devil\'s Dictionary with samples, stops, measures loss against length, fine-tunes with LoRA', async () => {
+test('transformer: trains live on the Devil\'s Dictionary with samples, stops, measures loss against length, fine-tunes with LoRA, GaLore and a ladder', async () => {
   const { page } = demo;
   await page.selectOption('#transformer-steps', '3000');
   await page.click('#transformer-run');
@@ -243,11 +243,12 @@ test('transformer: trains live on the Devil\'s Dictionary with samples, stops, m
   assert.match(await page.textContent('#status-transformer'), /512: \d\.\d{3}/);
   assert.ok(await page.evaluate(drawn('transformer-lengths')) >= 1);
   await page.click('#transformer-finetune');
-  await page.waitForFunction(() => document.querySelectorAll('#transformer-table tbody tr').length === 3, null, { timeout: 120_000 });
+  await page.waitForFunction(() => document.querySelectorAll('#transformer-table tbody tr').length === 4, null, { timeout: 120_000 });
   const rows = await page.$$eval('#transformer-table tbody tr', (trs) => trs.map((tr) => Array.from(tr.cells, (td) => td.textContent)));
-  assert.deepEqual(rows.map((r) => r[0]), ['full AdamW', 'LoRA r=4', 'GaLore r=4']);
+  assert.deepEqual(rows.map((r) => r[0]), ['full AdamW', 'LoRA r=4', 'GaLore r=4', 'ladder d/8']);
   for (const row of rows) assert.ok(Number(row[2]) < Number(row[1]), `fine-tuning lowers the loss on the text: ${row}`);
   assert.ok(Number(rows[1][3]) < Number(rows[0][3]) / 4, `LoRA's optimizer memory: ${rows}`);
+  assert.ok(Number(rows[3][3]) < Number(rows[0][3]) / 4, `the ladder's optimizer memory: ${rows}`);
   await page.locator('#transformer').screenshot({ path: path.join(SHOTS, 'demo-transformer.png') });
 });
 
