@@ -58,9 +58,15 @@ public:
     explicit TransformerNative(std::unique_ptr<model::Transformer> t) : t_(std::move(t)) {}
 
     val options() const { return write_options(t_->config()); }
-    double parameter_count() const { return static_cast<double>(t_->model().parameters().size()); }
+    // The backbone's parameters, then (while the ladder is active) its side network's: the tensors
+    // of the safetensors file, in tensors()'s order.
+    double parameter_count() const {
+        return static_cast<double>(t_->model().parameters().size() + t_->model().ladder_parameters().size());
+    }
     void read_parameters(std::uintptr_t out) const {
-        std::copy(t_->model().parameters().begin(), t_->model().parameters().end(), at<float>(out));
+        const auto& backbone = t_->model().parameters();
+        const auto& side = t_->model().ladder_parameters();
+        std::copy(side.begin(), side.end(), std::copy(backbone.begin(), backbone.end(), at<float>(out)));
     }
     double steps() const { return static_cast<double>(t_->model().steps()); }
     double optimizer_state_floats() const { return static_cast<double>(t_->optimizer_state_floats()); }
@@ -83,19 +89,23 @@ public:
         if (!t_->finetuning()) return val::null();
         return write_options(*t_->finetuning());
     }
-    // { tensors: [{ name, shape, offset }] } for the facade's parameter views.
+    // [{ name, shape, offset }] into parameters(): the backbone's tensors, then the ladder's.
     val tensors() const {
         val out = val::array();
         std::size_t i = 0;
-        for (const model::TensorInfo& t : t_->model().tensors()) {
-            val entry = val::object();
-            entry.set("name", t.name);
-            val shape = val::array();
-            for (std::size_t k = 0; k < t.shape.size(); ++k) shape.set(k, static_cast<double>(t.shape[k]));
-            entry.set("shape", shape);
-            entry.set("offset", static_cast<double>(t.offset));
-            out.set(i++, entry);
-        }
+        const auto list = [&](const std::vector<model::TensorInfo>& tensors, std::size_t base) {
+            for (const model::TensorInfo& t : tensors) {
+                val entry = val::object();
+                entry.set("name", t.name);
+                val shape = val::array();
+                for (std::size_t k = 0; k < t.shape.size(); ++k) shape.set(k, static_cast<double>(t.shape[k]));
+                entry.set("shape", shape);
+                entry.set("offset", static_cast<double>(base + t.offset));
+                out.set(i++, entry);
+            }
+        };
+        list(t_->model().tensors(), 0);
+        list(t_->model().ladder_tensors(), t_->model().parameters().size());
         return out;
     }
 

@@ -1518,6 +1518,7 @@ declare class Transformer extends Disposable {
   /** Parameters being trained (LoRA: its factors; ladder: its side network). */
   readonly trainedParameters: number;
   readonly finetuning: FinetuneResolvedOptions | null;
+  /** The tensors of `parameters` and of save()'s file: the model's, then, while a ladder is being trained, its side network's (`ladder.*`). */
   readonly tensors: readonly TransformerTensor[];
   /** Every parameter (copy), in the order of `tensors`. */
   readonly parameters: Float32Array;

@@ -187,7 +187,10 @@ export function createTransformerClass(module) {
       const f = this.#native.finetuning();
       return f === null ? null : deepFreeze(f);
     }
-    /** [{ name, shape, offset }]: the tensors of `parameters` and of the safetensors file. */
+    /**
+     * [{ name, shape, offset }]: the tensors of `parameters` and of the safetensors file, the
+     * model's and then, while a ladder trains, its side network's (ladder.*).
+     */
     get tensors() {
       this.assertAlive('Transformer.tensors');
       return deepFreeze(this.#native.tensors());

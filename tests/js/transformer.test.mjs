@@ -226,7 +226,18 @@ test('finetune ladder: the pretrained model exactly at the start, a frozen backb
   const after = mean(t.evaluate(heldOut, { seq: 32 }));
   // Measured 3.83 → 3.39 (LoRA rank 4 on every matrix: 3.38; full AdamW: 2.82).
   assert.ok(after < 0.93 * mean(before), `ladder held-out: ${mean(before)} → ${after}`);
-  assert.deepEqual(t.parameters, backbone, 'the backbone is frozen');
+  const parameters = t.parameters;
+  assert.deepEqual(parameters.subarray(0, backbone.length), backbone, 'the backbone is frozen');
+  // parameters and tensors list the side network after the backbone, as save() writes them.
+  assert.equal(parameters.length, t.parameterCount);
+  const side = t.tensors.filter((tensor) => tensor.name.startsWith('ladder.'));
+  assert.deepEqual(side.map((tensor) => tensor.name).slice(0, 2), ['ladder.down.0', 'ladder.down.1']);
+  assert.equal(side[0].offset, backbone.length);
+  const up = side.at(-1);
+  assert.equal(up.name, 'ladder.up');
+  const last = up.offset + up.shape.reduce((a, b) => a * b, 1);
+  assert.equal(last, parameters.length);
+  assert.ok(parameters.subarray(up.offset, last).some((x) => x !== 0), 'W↑ has left 0');
   assert.ok(t.optimizerBytes < full.optimizerBytes / 8, `${t.optimizerBytes} vs ${full.optimizerBytes}`);  // 20,752 vs 181,504
   assert.equal(t.optimizerBytes, 8 * t.trainedParameters);
   assert.ok(t.activationBytes({ batch: 8, seq: 32 }) < activationsBefore, 'the ladder step keeps fewer activations');
