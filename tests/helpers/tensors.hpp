@@ -56,6 +56,22 @@ double relative_error(const std::vector<T>& got, const std::vector<double>& want
     return max_diff / max_ref;
 }
 
+// loss(), called out of line. The WASM build's compiler (Debian's Emscripten 3.1.6, LLVM 14.0.6)
+// miscompiles the central difference below when a cheap loss is inlined into it: at -O2 with
+// -msimd128 the SLP vectorizer fuses the two evaluations into f64x2 lanes (up, down), and the
+// WebAssembly backend lowers the BUILD_VECTOR whose splat value is the up lane's scalar load to
+// v128.load64_splat without keeping that load in the memory chain (LowerBUILD_VECTOR's LOAD_SPLAT
+// node takes the load's input chain but has no output chain, so the stores that followed the load
+// are no longer ordered after it). The load is then scheduled after `x[i] = saved − step` and
+// `x[i] = saved`, so `up` reads the unperturbed x and every difference comes out halved
+// (ModelLayers.LadderGateBackwardMatchesFiniteDifferences read each gradient as 2× its difference
+// there). A call boundary keeps each evaluation's loads in their own function, behind the store
+// before the call; native (x86) code generation was never affected.
+template <typename Loss>
+[[gnu::noinline]] double evaluate_loss(Loss& loss) {
+    return loss();
+}
+
 // grad against central differences (step 1e-6) of loss() in every entry of x, each within
 // tolerance; x is restored. Failures print name[i] and then `context`.
 template <typename Loss>
@@ -64,9 +80,9 @@ void expect_central_differences(Loss&& loss, std::vector<double>& x, const std::
     for (std::size_t i = 0; i < x.size(); ++i) {
         const double saved = x[i], step = 1e-6;
         x[i] = saved + step;
-        const double up = loss();
+        const double up = evaluate_loss(loss);
         x[i] = saved - step;
-        const double down = loss();
+        const double down = evaluate_loss(loss);
         x[i] = saved;
         EXPECT_NEAR(grad[i], (up - down) / (2 * step), tolerance) << name << "[" << i << "]" << context;
     }
