@@ -54,8 +54,10 @@ struct GemmProblem {
     bool accumulate;
 };
 
-// Below this many multiply-adds a product runs on one thread: waking the pool costs more.
-constexpr std::size_t kParallelMinMacs = std::size_t{1} << 20;
+// Below this many multiply-adds (160³) a product runs on one thread: waking the pool and the
+// shared packing cost more than the second thread brings (at 128³ two threads measured 0.7–0.9×
+// one thread's speed with `npm run bench -- matmul`).
+constexpr std::size_t kParallelMinMacs = std::size_t{1} << 22;
 // The threaded product's shared packed op(B): at most this many floats (16 MiB) at a time.
 constexpr std::size_t kSharedPackFloats = std::size_t{1} << 22;
 // Tasks per thread the threaded product aims at (see gemm_f32_parallel).

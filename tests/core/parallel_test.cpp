@@ -72,9 +72,11 @@ double relative_error(const std::vector<float>& got, const std::vector<float>& w
 // micro-kernel calls over the same depth slices in the same order, whoever computes it.
 TEST(GemmThreaded, TasksMatchReferenceAndTheSerialProductForAllTransposes) {
     ThreadCountGuard guard;
-    // Tall, wide, one-row (column groups only), deeper than a depth slice (k > 256), and ragged edges.
+    // Tall, wide, one row block (column groups only), deeper than a depth slice (k > 256), ragged
+    // edges; every one at or above the threaded product's threshold of 2²² multiply-adds.
     const std::vector<std::array<std::size_t, 3>> shapes{
-        {211, 97, 131}, {37, 129, 523}, {256, 64, 256}, {1, 1031, 1029}, {70, 300, 77}};
+        {211, 197, 131}, {37, 259, 523}, {256, 64, 256}, {4, 1031, 1029}, {70, 300, 200}};
+    for (const auto& [m, k, n] : shapes) ASSERT_GE(m * k * n, std::size_t{1} << 22);
     for (const auto& [m, k, n] : shapes) {
         for (bool transpose_a : {false, true}) {
             for (bool transpose_b : {false, true}) {

@@ -533,7 +533,6 @@ TEST_P(GauBlock, BackwardMatchesFiniteDifferences) {
     for (double& x : inputs[4]) x += 1.0;  // γq, γk near their initial 1
     for (double& x : inputs[6]) x += 1.0;
     const auto w = random_vector(n * g.d, rng);
-    template_struct_helper:;
     auto buffers = [&](auto zero) {
         using R = decltype(zero);
         std::vector<std::vector<R>> b;
