@@ -49,10 +49,15 @@ export function backToBack(contenders, runs, { statistic = 'median' } = {}) {
 
 // --order interleaved | back-to-back: how a benchmark orders its runs (default interleaved).
 export function orderArgument(bench) {
-  const index = process.argv.indexOf('--order');
-  const value = index < 0 ? 'interleaved' : process.argv[index + 1];
-  if (value !== 'interleaved' && value !== 'back-to-back') {
-    throw new Error(`${bench} bench: --order must be 'interleaved' or 'back-to-back', received ${value}`);
+  return choiceArgument(bench, '--order', ['interleaved', 'back-to-back']);
+}
+
+// The value of `--flag`, one of `choices` (default the first).
+function choiceArgument(bench, flag, choices) {
+  const index = process.argv.indexOf(flag);
+  const value = index < 0 ? choices[0] : process.argv[index + 1];
+  if (!choices.includes(value)) {
+    throw new Error(`${bench} bench: ${flag} must be ${choices.map((c) => `'${c}'`).join(' or ')}, received ${value}`);
   }
   return value;
 }
@@ -74,12 +79,7 @@ export function sizesArgument(bench) {
 
 // --stat median | min: the statistic of the interleaved runs a benchmark reports (default median).
 export function statArgument(bench) {
-  const index = process.argv.indexOf('--stat');
-  const value = index < 0 ? 'median' : process.argv[index + 1];
-  if (value !== 'median' && value !== 'min') {
-    throw new Error(`${bench} bench: --stat must be 'median' or 'min', received ${value}`);
-  }
-  return value;
+  return choiceArgument(bench, '--stat', ['median', 'min']);
 }
 
 export function table(headers, rows) {
