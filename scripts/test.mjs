@@ -4,7 +4,8 @@
 //   3. the JS tests (node --test tests/js/*.test.mjs), including the demo page in headless Chromium
 // Every suite runs even when an earlier one fails; the exit code is non-zero if any failed.
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ROOT, bootstrap } from './bootstrap.mjs';
 import { build } from './build.mjs';
@@ -30,64 +31,72 @@ function runSuite(title, command, args) {
 // --gtest_filter, rather than through ctest, which starts one node process per test: each start
 // compiles the test module and spawns its pthread workers again (about 3 minutes for ~440 tests,
 // against 15 s for all of them in one process). GoogleTest's own sharding variables do not reach
-// a WASM program (Emscripten does not copy the host's environment), hence the filters.
-function listGtestTests(binary) {
-  const { stdout } = spawnSync(process.execPath, [binary, '--gtest_list_tests'], { cwd: ROOT, encoding: 'utf8' });
-  const names = [];
-  let suite = '';
-  for (const line of (stdout || '').split('\n')) {
-    if (/^\S.*\.$/.test(line)) suite = line.trim().split(/\s/)[0];
-    else if (/^  \S/.test(line)) names.push(suite + line.trim().split(/\s/)[0]);
+// a WASM program (Emscripten does not copy the host's environment), hence the filters. The list
+// of tests and each part's results are read from GoogleTest's JSON files, not from its console
+// output: the program's writes to a pipe can be cut short when it exits (a listing read that way
+// lost 47 of 436 names).
+function readJson(file) {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return null;
   }
-  return names;
 }
 
 async function runShardedWasmSuite(title) {
   process.stdout.write(`\n=== ${title} ===\n`);
   const binary = path.join('build', 'wasm', 'kexue_tests.js');
-  const names = listGtestTests(binary);
-  const shards = 2;
-  const runs = Array.from({ length: shards }, (_, index) => new Promise((resolve) => {
-    const filter = names.filter((_, i) => i % shards === index).join(':');
-    const child = spawn(process.execPath, [binary, '--gtest_brief=1', `--gtest_filter=${filter}`], {
-      cwd: ROOT, env: { ...process.env, NODE_PATH: '/usr/share/nodejs' },
-    });
+  const dir = mkdtempSync(path.join(tmpdir(), 'kexue-wasm-tests-'));
+  const env = { ...process.env, NODE_PATH: '/usr/share/nodejs' };
+  const listFile = path.join(dir, 'list.json');
+  spawnSync(process.execPath, [binary, '--gtest_list_tests', `--gtest_output=json:${listFile}`], { cwd: ROOT, env, stdio: 'ignore' });
+  const names = (readJson(listFile)?.testsuites ?? []).flatMap((suite) => suite.testsuite.map((test) => `${suite.name}.${test.name}`));
+  if (names.length === 0) {
+    process.stdout.write('could not list the tests of the WASM suite\n');
+    return { status: 1, output: '', counts: { passed: 0, failed: 1 } };
+  }
+  const parts = 2;
+  const runs = Array.from({ length: parts }, (_, index) => new Promise((resolve) => {
+    const filter = names.filter((_, i) => i % parts === index).join(':');
+    const resultFile = path.join(dir, `part-${index}.json`);
+    const child = spawn(process.execPath, [binary, '--gtest_brief=1', `--gtest_filter=${filter}`,
+      `--gtest_output=json:${resultFile}`], { cwd: ROOT, env });
     let output = '';
     child.stdout.on('data', (chunk) => { output += chunk; });
     child.stderr.on('data', (chunk) => { output += chunk; });
-    child.on('close', (code, signal) => resolve({ status: code ?? 1, signal, output }));
+    child.on('close', (code, signal) => resolve({ status: code ?? 1, signal, output, results: readJson(resultFile) }));
   }));
   const results = await Promise.all(runs);
-  let passed = 0, failed = names.length === 0 ? 1 : 0;
-  if (names.length === 0) process.stdout.write('could not list the tests of the WASM suite\n');
-  results.forEach(({ status, signal, output }, index) => {
-    process.stdout.write(`--- part ${index + 1} of ${shards} ---\n${output}`);
-    const counts = gtestCounts(output);
-    // A part that ended without its summary (a crash, a signal) counts as one failure at least.
-    if (!counts || (status !== 0 && counts.failed === 0)) {
-      process.stdout.write(`part ${index + 1} ended without a clean summary (status ${status}${signal ? `, ${signal}` : ''})\n`);
+  rmSync(dir, { recursive: true, force: true });
+  const seen = new Set();
+  let passed = 0, failed = 0;
+  results.forEach(({ status, signal, output, results: json }, index) => {
+    process.stdout.write(`--- part ${index + 1} of ${parts} (exit ${status}${signal ? `, ${signal}` : ''}) ---\n${output}`);
+    for (const suite of json?.testsuites ?? []) {
+      for (const test of suite.testsuite) {
+        const name = `${suite.name}.${test.name}`;
+        seen.add(name);
+        if (test.failures?.length) {
+          failed += 1;
+          process.stdout.write(`FAILED ${name}\n${test.failures.map((f) => f.failure).join('\n')}\n`);
+        } else {
+          passed += 1;  // skipped tests count as passed, as ctest counts them
+        }
+      }
+    }
+    // A part that crashed writes no results, or exits non-zero without a failure to show for it.
+    if (!json || (status !== 0 && !(json.failures > 0))) {
+      process.stdout.write(`part ${index + 1} did not finish cleanly\n`);
       failed += 1;
     }
-    if (counts) {
-      passed += counts.passed;
-      failed += counts.failed;
-    }
   });
-  if (passed + failed < names.length) {
-    process.stdout.write(`the parts ran ${passed + failed} of the ${names.length} tests listed\n`);
-    failed += names.length - passed - failed;
+  const missing = names.filter((name) => !seen.has(name));
+  if (missing.length > 0) {
+    process.stdout.write(`${missing.length} listed tests did not run: ${missing.slice(0, 10).join(', ')}\n`);
+    failed += missing.length;
   }
+  process.stdout.write(`${passed} passed, ${failed} failed\n`);
   return { status: failed === 0 ? 0 : 1, output: '', counts: { passed, failed } };
-}
-
-// GoogleTest's own summary: "[  PASSED  ] N tests." and, when any failed, "[  FAILED  ] M tests,".
-// Skipped tests count as passed, as ctest counts them.
-function gtestCounts(output) {
-  const ran = output.match(/^\[=+\] (\d+) tests? from \d+ test suites? ran/m);
-  if (!ran) return null;
-  const failed = output.match(/^\[  FAILED  \] (\d+) tests?, listed below/m);
-  const failedCount = failed ? Number(failed[1]) : 0;
-  return { passed: Number(ran[1]) - failedCount, failed: failedCount };
 }
 
 function ctestCounts(output) {
