@@ -23,6 +23,11 @@
 // npm run bench -- attention --part tfjs | ort | masks
 // One of the three parts alone.
 //
+// npm run bench -- attention --part threads
+// kexue alone on the onnxruntime part's shapes (batch 1, 8 heads, d 64, scale 1/√d, causal and
+// not; --sizes, default 512 and 2048): one thread against every core in one process, interleaved,
+// medians of 15 runs. It separates kexue's own scaling from the shared process of the ort part.
+//
 // npm run bench -- attention --part decoding
 // Only the decoding step: one new token (batch 1, 8 heads, dim 64, RoPE 'half') after a 4096-token
 // KV cache, rotating the whole cache inside attention at every step (the cache holds raw keys)
@@ -152,7 +157,7 @@ function backendArgument() {
 }
 
 // `--part tfjs | ort | masks`: one part alone.
-const PARTS = ['tfjs', 'ort', 'masks', 'decoding'];
+const PARTS = ['tfjs', 'ort', 'masks', 'threads', 'decoding'];
 function partArgument() {
   const index = process.argv.indexOf('--part');
   if (index < 0) return null;
@@ -169,6 +174,7 @@ export async function run(options = {}) {
   if (part === null || part === 'tfjs') await runWasm(options);
   if (part === null || part === 'ort') await runOrt(options);
   if (part === null || part === 'masks') await runMasks(options);
+  if (part === null || part === 'threads') await runThreads();
   if (part === null || part === 'decoding') await runDecoding();
 }
 
@@ -418,6 +424,24 @@ if (process.argv[2] === '--ort-child') {
 //     about n/2 / 256 = 16× less work.
 // GFLOP/s are effective (the useful FLOPs: 4·L²·d·heads per row, halved under causal, 4·n·w·d·heads
 // for the window).
+async function runThreads({ sizes = sizesArgument('attention') ?? [512, 2048] } = {}) {
+  const kx1 = await init({ threads: 1, backend: 'wasm' });
+  const kx = await init({ backend: 'wasm' });
+  const rows = [];
+  for (const n of sizes) {
+    const q = randomArray(n * HEADS * DIM), k = randomArray(n * HEADS * DIM), v = randomArray(n * HEADS * DIM);
+    for (const causal of [false, true]) {
+      const options = { seqQ: n, heads: HEADS, dim: DIM, causal, scale: 1 / Math.sqrt(DIM), backend: 'wasm' };
+      const contenders = { one: () => kx1.attention(q, k, v, options), all: () => kx.attention(q, k, v, options) };
+      for (const fn of Object.values(contenders)) await warmUpAsync(fn);
+      const ms = await interleavedAsync(contenders, 15);
+      rows.push([n, causal ? 'yes' : 'no', ms.one.toFixed(2), ms.all.toFixed(2), `${(ms.one / ms.all).toFixed(2)}×`]);
+    }
+  }
+  process.stdout.write(`\nkexue alone, batch 1, ${HEADS} heads, d ${DIM}: ms (median of 15 interleaved runs)\n` +
+    table(['n', 'causal', '1 thread', `${kx.threads} threads`, 'speed-up'], rows) + '\n');
+}
+
 async function runMasks({ window = 256, windowN = 8192 } = {}) {
   const kx = await init({ backend: 'wasm' });
   const kx1 = await init({ threads: 1, backend: 'wasm' });
