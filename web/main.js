@@ -404,6 +404,7 @@ function setUpTransformer() {
     event.preventDefault();
     const args = {
       source: $('transformer-source').value, text: $('transformer-text').value, scale: $('transformer-scale').value,
+      talkingHeads: $('transformer-heads').value === 'talking',
       positions: $('transformer-positions').value, steps: Number($('transformer-steps').value),
     };
     $('transformer-stop').disabled = false;
@@ -413,7 +414,8 @@ function setUpTransformer() {
       try {
         const result = await call('transformerTrain', args, { onProgress: drawTransformer });
         setStatus('transformer', `Training ${result.stopped ? 'stopped' : 'finished'} at step ${result.step}, loss ` +
-          `${result.loss?.toFixed(3)} nats/byte; saved as ${(result.bytes / 1024).toFixed(0)} KiB of safetensors.`);
+          `${result.loss?.toFixed(3)} nats/byte${result.talkingHeads ? ' (talking heads)' : ''}; saved as ` +
+          `${(result.bytes / 1024).toFixed(0)} KiB of safetensors.`);
         $('transformer-extrapolate').disabled = false;
         $('transformer-finetune').disabled = false;
       } finally {

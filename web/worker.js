@@ -384,14 +384,14 @@ async function corpusOf({ source, text }) {
 
 // Trains a 2-layer byte-level model in chunks of 10 steps (train() with an AbortSignal that the
 // page's Stop sets), reporting the loss curve and a sample every 100 steps.
-async function transformerTrain({ source, text, scale, positions, steps }, progress) {
+async function transformerTrain({ source, text, scale, talkingHeads, positions, steps }, progress) {
   stopRequested = false;
   transformer?.model.dispose();
   const corpus = await corpusOf({ source, text });
   if (corpus.length < 80) throw new Error('the text must hold at least 80 bytes');
   const model = new kx.Transformer({
     vocab: 256, dModel: 64, layers: 2, heads: 4, maxSeq: 512,
-    attention: { scale, baseLen: 64, rope: { base: 10000 } }, optimizer: { lr: 3e-3 }, seed: 1,
+    attention: { scale, baseLen: 64, rope: { base: 10000 }, talkingHeads }, optimizer: { lr: 3e-3 }, seed: 1,
   });
   transformer = { model, corpus, pretrained: null };
   const curve = [];
@@ -418,7 +418,8 @@ async function transformerTrain({ source, text, scale, positions, steps }, progr
     await yieldToMessages();
   }
   transformer.pretrained = model.save();
-  return { stopped: stopRequested, step: model.steps, loss: curve.at(-1)?.[1], sample, bytes: transformer.pretrained.length };
+  return { stopped: stopRequested, step: model.steps, loss: curve.at(-1)?.[1], sample, bytes: transformer.pretrained.length,
+    talkingHeads: model.options.attention.talkingHeads };
 }
 
 // The per-token loss of the trained model at lengths 64 … 512 (it trained at 64).

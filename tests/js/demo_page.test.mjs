@@ -250,6 +250,15 @@ test('transformer: trains live on the Devil\'s Dictionary with samples, stops, m
   assert.ok(Number(rows[1][3]) < Number(rows[0][3]) / 4, `LoRA's optimizer memory: ${rows}`);
   assert.ok(Number(rows[3][3]) < Number(rows[0][3]) / 4, `the ladder's optimizer memory: ${rows}`);
   await page.locator('#transformer').screenshot({ path: path.join(SHOTS, 'demo-transformer.png') });
+  // Talking heads (the Heads select): 100 steps train to the end and sample.
+  await page.selectOption('#transformer-heads', 'talking');
+  await page.selectOption('#transformer-steps', '100');
+  await page.click('#transformer-run');
+  await page.waitForFunction(() => /Training finished at step 100, loss \d+\.\d+ nats\/byte \(talking heads\)/.test(document.getElementById('status-transformer').textContent), null, { timeout: 120_000 });
+  const talking = await page.textContent('#status-transformer');
+  const loss = Number(/loss (\d+\.\d+)/.exec(talking)[1]);
+  assert.ok(loss < 3.5, `talking heads learn in 100 steps (byte entropy of uniform text: 5.5): ${talking}`);
+  assert.match(await page.textContent('#transformer-sample'), /▸/);
 });
 
 // A 2-D float32 .npy file (format 1.0) of rows×dim values.
