@@ -3,8 +3,9 @@
 // parallel_for(tasks, body) calls body(0) … body(tasks − 1), spread over the pool's threads plus
 // the calling thread, and returns when all are done. Tasks start in increasing index order (each
 // thread claims the lowest index not yet claimed), so a task may wait for a lower-numbered one to
-// finish: that one is already running on another thread (the GEMM's shared packing relies on it). The pool is process-wide, created on first
-// use, and sized by set_thread_count (default: the machine's cores, at most kMaxThreads).
+// finish: that one is already running on another thread (the GEMM's shared packing relies on it).
+// The pool is process-wide, created on first use, and sized by set_thread_count (default: the
+// machine's cores, at most kMaxThreads).
 //
 // Builds without threads (KEXUE_ENABLE_THREADS=0, the single-threaded WASM module) run every
 // task on the calling thread. Nested calls (a task that calls parallel_for) run serially rather
