@@ -58,8 +58,10 @@ struct GemmProblem {
 // shared packing cost more than the second thread brings (at 128³ two threads measured 0.7–0.9×
 // one thread's speed with `npm run bench -- matmul`).
 constexpr std::size_t kParallelMinMacs = std::size_t{1} << 22;
-// The threaded product's shared packed op(B): at most this many floats (16 MiB) at a time.
-constexpr std::size_t kSharedPackFloats = std::size_t{1} << 22;
+// The threaded product's shared packed op(B): at most this many floats (4 MiB) at a time, wider
+// products going in chunks of columns. All of op(B) for 1024³; kept small because a failed
+// allocation inside a kernel ends the WASM instance (init() makes a new one).
+constexpr std::size_t kSharedPackFloats = std::size_t{1} << 20;
 // Tasks per thread the threaded product aims at (see gemm_f32_parallel).
 constexpr std::size_t kTasksPerThread = 4;
 

@@ -100,10 +100,10 @@ TEST(GemmThreaded, TasksMatchReferenceAndTheSerialProductForAllTransposes) {
     }
 }
 
-// A product whose packed op(B) exceeds the shared buffer (4 Mi floats) is done in column chunks.
+// A product whose packed op(B) exceeds the shared buffer (1 Mi floats) is done in column chunks.
 TEST(GemmThreaded, ColumnChunksOfTheSharedPackedOperand) {
     ThreadCountGuard guard;
-    const std::size_t m = 5, k = 2049, n = 2050;  // 2040 + 10 columns
+    const std::size_t m = 5, k = 2049, n = 2050;  // four chunks of 504 columns and one of 34
     const auto a = uniform_floats(m * k, 21);
     const auto b = uniform_floats(k * n, 22);
     std::vector<float> want(m * n), serial(m * n), got(m * n);
