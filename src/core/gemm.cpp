@@ -39,9 +39,8 @@ constexpr std::size_t kBlockM = 16 * kTileRows;
 constexpr std::size_t kBlockN = 1024 / kTileCols * kTileCols;
 static_assert(kBlockN % kTileCols == 0, "column block must hold whole tiles");
 
-// One GEMM with explicit leading dimensions (row strides), so that a strip of rows or columns of
-// a larger product is itself a GemmProblem: op(A)(i, p) = transpose_a ? a[p·lda + i] : a[i·lda + p],
-// op(B)(p, j) = transpose_b ? b[j·ldb + p] : b[p·ldb + j], C(i, j) = c[i·ldc + j].
+// One GEMM with its leading dimensions (row strides): op(A)(i, p) = transpose_a ? a[p·lda + i] :
+// a[i·lda + p], op(B)(p, j) = transpose_b ? b[j·ldb + p] : b[p·ldb + j], C(i, j) = c[i·ldc + j].
 struct GemmProblem {
     std::size_t m, k, n;
     bool transpose_a, transpose_b;
@@ -65,9 +64,9 @@ constexpr std::size_t kSharedPackFloats = std::size_t{1} << 20;
 // Tasks per thread the threaded product aims at (see gemm_f32_parallel).
 constexpr std::size_t kTasksPerThread = 4;
 
-std::size_t round_up(std::size_t value, std::size_t multiple) {
-    return (value + multiple - 1) / multiple * multiple;
-}
+std::size_t ceil_div(std::size_t value, std::size_t divisor) { return (value + divisor - 1) / divisor; }
+
+std::size_t round_up(std::size_t value, std::size_t multiple) { return ceil_div(value, multiple) * multiple; }
 
 // Packs op(A)[row0 : row0+rows, depth0 : depth0+depth] into panels of kTileRows rows:
 // packed[(panel·depth + p)·kTileRows + r] = op(A)(row0 + panel·kTileRows + r, depth0 + p),
@@ -189,22 +188,23 @@ void gemm_f32_parallel(const GemmProblem& whole, std::size_t threads) {
     const std::size_t m = whole.m, k = whole.k, n = whole.n;
     const std::size_t chunk_cols =
         std::min(round_up(n, kTileCols), std::max(kTileCols, kSharedPackFloats / k / kTileCols * kTileCols));
-    const std::size_t slices = (k + kBlockK - 1) / kBlockK;
-    const std::size_t row_blocks = (m + kBlockM - 1) / kBlockM;
+    const std::size_t slices = ceil_div(k, kBlockK);
+    const std::size_t row_blocks = ceil_div(m, kBlockM);
     AlignedFloats packed_b(k * chunk_cols);
 
     for (std::size_t col0 = 0; col0 < n; col0 += chunk_cols) {
         const std::size_t cols = std::min(chunk_cols, n - col0);
-        const std::size_t panels = (cols + kTileCols - 1) / kTileCols;
+        const std::size_t panels = ceil_div(cols, kTileCols);
         // kTasksPerThread tasks per thread at least where C allows: whole row blocks, and the
         // columns cut into groups of whole panels when the rows alone give too few.
-        const std::size_t wanted_groups = (kTasksPerThread * threads + row_blocks - 1) / row_blocks;
-        const std::size_t group_panels = (panels + std::min(panels, wanted_groups) - 1) / std::min(panels, wanted_groups);
-        const std::size_t groups = (panels + group_panels - 1) / group_panels;
-        const std::size_t pack_panels = (panels + threads - 1) / threads;
-        const std::size_t pack_groups = (panels + pack_panels - 1) / pack_panels;
+        const std::size_t wanted_groups = std::min(panels, ceil_div(kTasksPerThread * threads, row_blocks));
+        const std::size_t group_panels = ceil_div(panels, wanted_groups);
+        const std::size_t groups = ceil_div(panels, group_panels);
+        const std::size_t pack_panels = ceil_div(panels, threads);
+        const std::size_t pack_groups = ceil_div(panels, pack_panels);
         const std::size_t pack_tasks = slices * pack_groups;
-        float* const b_chunk = packed_b.data();
+        // The panels of the depth slice starting at depth0.
+        const auto slice_panels = [&](std::size_t depth0) { return packed_b.data() + depth0 * panels * kTileCols; };
         std::atomic<std::size_t> packed{0};
 
         parallel_for(pack_tasks + row_blocks * groups, [&](std::size_t task) {
@@ -212,7 +212,7 @@ void gemm_f32_parallel(const GemmProblem& whole, std::size_t threads) {
                 const std::size_t depth0 = task / pack_groups * kBlockK, depth = std::min(kBlockK, k - depth0);
                 const std::size_t panel_col = task % pack_groups * pack_panels * kTileCols;
                 pack_b_panels(whole, depth0, depth, col0 + panel_col, std::min(pack_panels * kTileCols, cols - panel_col),
-                              b_chunk + depth0 * panels * kTileCols + panel_col * depth);
+                              slice_panels(depth0) + panel_col * depth);
                 packed.fetch_add(1, std::memory_order_release);
                 return;
             }
@@ -226,8 +226,8 @@ void gemm_f32_parallel(const GemmProblem& whole, std::size_t threads) {
             for (std::size_t depth0 = 0; depth0 < k; depth0 += kBlockK) {
                 const std::size_t depth = std::min(kBlockK, k - depth0);
                 pack_a_panels(whole, row0, rows, depth0, depth, packed_a.data());
-                multiply_block(whole, packed_a.data(), rows, b_chunk + depth0 * panels * kTileCols, depth, row0, col0,
-                               tile_col0, tile_col1, cols, whole.accumulate || depth0 > 0);
+                multiply_block(whole, packed_a.data(), rows, slice_panels(depth0), depth, row0, col0, tile_col0,
+                               tile_col1, cols, whole.accumulate || depth0 > 0);
             }
         });
     }
