@@ -1,6 +1,8 @@
 // The packed, SIMD GEMM against its scalar reference twin, on the sizes that break tiled loops:
 // 1, tile−1, tile, tile+1 of both register tile dimensions, odd primes, sizes that cross the
-// cache blocks (k > 256, m > 96, n > 1024), and all four transpose combinations.
+// cache blocks (k > 256, m > 96, n > 1024), and all four transpose combinations; the threaded
+// product against the reference and, bit for bit, the serial one.
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -10,12 +12,15 @@
 #include <gtest/gtest.h>
 
 #include "../helpers/tensors.hpp"
+#include "../helpers/threads.hpp"
 
 #include "core/gemm.hpp"
+#include "core/parallel.hpp"
 
 namespace kexue {
 namespace {
 
+using testing::ThreadCountGuard;
 using testing::uniform_floats;
 
 // max |got − want| / max(1, max |want|): the relative error of the whole result, which stays
@@ -98,6 +103,55 @@ TEST(Gemm, ZeroDepthWritesZerosOrLeavesAccumulator) {
     EXPECT_EQ(c, std::vector<float>(6, 5.0f));
     gemm_f32({2, 0, 3}, nullptr, nullptr, c.data(), false);
     EXPECT_EQ(c, std::vector<float>(6, 0.0f));
+}
+
+// The threaded product's tasks (row blocks × column groups over a shared packed op(B)) against the
+// reference, and bit for bit against the serial product: every tile of C is summed by the same
+// micro-kernel calls over the same depth slices in the same order, whoever computes it.
+TEST(GemmThreaded, TasksMatchReferenceAndTheSerialProductForAllTransposes) {
+    ThreadCountGuard guard;
+    // Tall, wide, one row block (column groups only), deeper than a depth slice (k > 256), ragged
+    // edges; every one at or above the threaded product's threshold of 2²² multiply-adds.
+    const std::vector<std::array<std::size_t, 3>> shapes{
+        {211, 197, 131}, {37, 259, 523}, {256, 64, 256}, {4, 1031, 1029}, {70, 300, 200}};
+    for (const auto& [m, k, n] : shapes) ASSERT_GE(m * k * n, std::size_t{1} << 22);
+    for (const auto& [m, k, n] : shapes) {
+        for (bool transpose_a : {false, true}) {
+            for (bool transpose_b : {false, true}) {
+                const GemmShape shape{m, k, n, transpose_a, transpose_b};
+                const auto a = uniform_floats(m * k, 11);
+                const auto b = uniform_floats(k * n, 12);
+                std::vector<float> want(m * n, 7.0f), serial(m * n, 7.0f);
+                gemm_f32_reference(shape, a.data(), b.data(), want.data(), true);
+                set_thread_count(1);
+                gemm_f32(shape, a.data(), b.data(), serial.data(), true);
+                for (std::size_t threads : {std::size_t{2}, std::size_t{3}, max_thread_count()}) {
+                    set_thread_count(threads);
+                    std::vector<float> got(m * n, 7.0f);
+                    gemm_f32(shape, a.data(), b.data(), got.data(), true);
+                    EXPECT_LE(relative_error(got, want), 1e-5) << "threads=" << threads << " m=" << m << " k=" << k
+                                                               << " n=" << n;
+                    EXPECT_EQ(got, serial) << "threads=" << threads << " m=" << m << " k=" << k << " n=" << n;
+                }
+            }
+        }
+    }
+}
+
+// A product whose packed op(B) exceeds the shared buffer (1 Mi floats) is done in column chunks.
+TEST(GemmThreaded, ColumnChunksOfTheSharedPackedOperand) {
+    ThreadCountGuard guard;
+    const std::size_t m = 5, k = 2049, n = 2050;  // four chunks of 504 columns and one of 34
+    const auto a = uniform_floats(m * k, 21);
+    const auto b = uniform_floats(k * n, 22);
+    std::vector<float> want(m * n), serial(m * n), got(m * n);
+    gemm_f32_reference({m, k, n}, a.data(), b.data(), want.data());
+    set_thread_count(1);
+    gemm_f32({m, k, n}, a.data(), b.data(), serial.data());
+    set_thread_count(2);
+    gemm_f32({m, k, n}, a.data(), b.data(), got.data());
+    EXPECT_LE(relative_error(got, want), 1e-5);
+    EXPECT_EQ(got, serial);
 }
 
 }  // namespace
