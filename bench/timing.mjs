@@ -77,7 +77,7 @@ export function sizesArgument(bench) {
   return sizes;
 }
 
-// --stat median | min: the statistic of the interleaved runs a benchmark reports (default median).
+// --stat median | min: the statistic of the runs a benchmark reports (default median).
 export function statArgument(bench) {
   return choiceArgument(bench, '--stat', ['median', 'min']);
 }

@@ -1,6 +1,6 @@
 // `npm test`: bootstrap, build both trees, then run every suite and summarise:
 //   1. native GoogleTest (ASan + UBSan) through ctest
-//   2. the same GoogleTest suite compiled to WASM, run by node through ctest
+//   2. the same GoogleTest suite compiled to WASM, run by node (two processes side by side)
 //   3. the JS tests (node --test tests/js/*.test.mjs), including the demo page in headless Chromium
 // Every suite runs even when an earlier one fails; the exit code is non-zero if any failed.
 import { spawn, spawnSync } from 'node:child_process';
@@ -13,8 +13,9 @@ import { build } from './build.mjs';
 bootstrap();
 build();
 
-// Runs a command, echoing its output, and returns { status, output }.
-function runSuite(title, command, args) {
+// Runs a command, echoing its output, and returns { status, counts }: counts is what `parseCounts`
+// reads in the output ({ passed, failed }), or null when it finds no summary.
+function runSuite(title, command, args, parseCounts) {
   process.stdout.write(`\n=== ${title} ===\n`);
   const result = spawnSync(command, args, {
     cwd: ROOT,
@@ -24,7 +25,7 @@ function runSuite(title, command, args) {
   });
   const output = (result.stdout || '') + (result.stderr || '');
   process.stdout.write(output);
-  return { status: result.status ?? 1, output };
+  return { status: result.status ?? 1, counts: parseCounts(output) };
 }
 
 // The WASM suite runs as two GoogleTest processes side by side, each given every other test by
@@ -53,7 +54,7 @@ async function runShardedWasmSuite(title) {
   const names = (readJson(listFile)?.testsuites ?? []).flatMap((suite) => suite.testsuite.map((test) => `${suite.name}.${test.name}`));
   if (names.length === 0) {
     process.stdout.write('could not list the tests of the WASM suite\n');
-    return { status: 1, output: '', counts: { passed: 0, failed: 1 } };
+    return { status: 1, counts: { passed: 0, failed: 1 } };
   }
   const parts = 2;
   const runs = Array.from({ length: parts }, (_, index) => new Promise((resolve) => {
@@ -96,7 +97,7 @@ async function runShardedWasmSuite(title) {
     failed += missing.length;
   }
   process.stdout.write(`${passed} passed, ${failed} failed\n`);
-  return { status: failed === 0 ? 0 : 1, output: '', counts: { passed, failed } };
+  return { status: failed === 0 ? 0 : 1, counts: { passed, failed } };
 }
 
 function ctestCounts(output) {
@@ -119,23 +120,19 @@ const jsTests = readdirSync(path.join(ROOT, 'tests', 'js'))
   .map((name) => path.join('tests', 'js', name));
 
 const suites = [
-  { title: 'native GoogleTest (ASan+UBSan)', counts: ctestCounts,
-    run: () => runSuite('native GoogleTest (ASan+UBSan)', 'ctest',
-      ['--test-dir', 'build/native', '--output-on-failure', '-j', '2']) },
-  { title: 'WASM GoogleTest (node)', counts: (output, result) => result.counts,
-    run: () => runShardedWasmSuite('WASM GoogleTest (node)') },
-  { title: 'JS tests (node --test)', counts: nodeTestCounts,
-    run: () => runSuite('JS tests (node --test)', process.execPath,
-      ['--test', '--test-reporter=spec', ...jsTests]) },
+  { title: 'native GoogleTest (ASan+UBSan)',
+    run: (title) => runSuite(title, 'ctest', ['--test-dir', 'build/native', '--output-on-failure', '-j', '2'], ctestCounts) },
+  { title: 'WASM GoogleTest (node)', run: (title) => runShardedWasmSuite(title) },
+  { title: 'JS tests (node --test)',
+    run: (title) => runSuite(title, process.execPath, ['--test', '--test-reporter=spec', ...jsTests], nodeTestCounts) },
 ];
 
 let totalPassed = 0;
 let totalFailed = 0;
 const lines = [];
 for (const suite of suites) {
-  const result = await suite.run();
-  const { status, output } = result;
-  const counts = suite.counts(output, result) ?? { passed: 0, failed: 1 };
+  const { status, counts: summary } = await suite.run(suite.title);
+  const counts = summary ?? { passed: 0, failed: 1 };
   if (status !== 0 && counts.failed === 0) counts.failed = 1; // crashed without a summary
   totalPassed += counts.passed;
   totalFailed += counts.failed;
