@@ -58,8 +58,8 @@ struct GemmProblem {
 // one thread's speed with `npm run bench -- matmul`).
 constexpr std::size_t kParallelMinMacs = std::size_t{1} << 22;
 // The threaded product's shared packed op(B): at most this many floats (4 MiB) at a time, wider
-// products going in chunks of columns. All of op(B) for 1024³; kept small because a failed
-// allocation inside a kernel ends the WASM instance (init() makes a new one).
+// products going in chunks of columns, and depths past 2¹⁷ in chunks of depth too. All of op(B)
+// for 1024³; bounded because a failed allocation inside a kernel ends the WASM instance.
 constexpr std::size_t kSharedPackFloats = std::size_t{1} << 20;
 // Tasks per thread the threaded product aims at (see gemm_f32_parallel).
 constexpr std::size_t kTasksPerThread = 4;
@@ -182,54 +182,65 @@ void gemm_f32_serial(const GemmProblem& problem) {
 // a running thread before any compute task starts waiting, and the wait is short. Each compute task
 // packs its own A block for each depth slice.
 //
-//   packed_b, for the chunk of columns [col0, col0 + cols) split into `panels` panels: depth slice s
-//   (depth0 = s·kBlockK) at offset depth0·panels·kTileCols, laid out as pack_b_panels writes it.
+//   packed_b, for the chunk of depths [depth_begin, depth_end) × columns [col0, col0 + cols) split
+//   into `panels` panels: the depth slice at depth0 (a multiple of kBlockK) at offset
+//   (depth0 − depth_begin)·panels·kTileCols, laid out as pack_b_panels writes it.
 void gemm_f32_parallel(const GemmProblem& whole, std::size_t threads) {
     const std::size_t m = whole.m, k = whole.k, n = whole.n;
+    // The shared buffer holds a chunk of chunk_depth × chunk_cols: all of k where one panel of it
+    // fits, and as many columns as fit beside it.
+    const std::size_t chunk_depth = std::min(k, kSharedPackFloats / kTileCols / kBlockK * kBlockK);
     const std::size_t chunk_cols =
-        std::min(round_up(n, kTileCols), std::max(kTileCols, kSharedPackFloats / k / kTileCols * kTileCols));
-    const std::size_t slices = ceil_div(k, kBlockK);
+        std::min(round_up(n, kTileCols), kSharedPackFloats / chunk_depth / kTileCols * kTileCols);
     const std::size_t row_blocks = ceil_div(m, kBlockM);
-    AlignedFloats packed_b(k * chunk_cols);
+    AlignedFloats packed_b(chunk_depth * chunk_cols);
 
-    for (std::size_t col0 = 0; col0 < n; col0 += chunk_cols) {
-        const std::size_t cols = std::min(chunk_cols, n - col0);
-        const std::size_t panels = ceil_div(cols, kTileCols);
-        // kTasksPerThread tasks per thread at least where C allows: whole row blocks, and the
-        // columns cut into groups of whole panels when the rows alone give too few.
-        const std::size_t wanted_groups = std::min(panels, ceil_div(kTasksPerThread * threads, row_blocks));
-        const std::size_t group_panels = ceil_div(panels, wanted_groups);
-        const std::size_t groups = ceil_div(panels, group_panels);
-        const std::size_t pack_panels = ceil_div(panels, threads);
-        const std::size_t pack_groups = ceil_div(panels, pack_panels);
-        const std::size_t pack_tasks = slices * pack_groups;
-        // The panels of the depth slice starting at depth0.
-        const auto slice_panels = [&](std::size_t depth0) { return packed_b.data() + depth0 * panels * kTileCols; };
-        std::atomic<std::size_t> packed{0};
+    for (std::size_t depth_begin = 0; depth_begin < k; depth_begin += chunk_depth) {
+        const std::size_t depth_end = std::min(k, depth_begin + chunk_depth);
+        const std::size_t slices = ceil_div(depth_end - depth_begin, kBlockK);
+        for (std::size_t col0 = 0; col0 < n; col0 += chunk_cols) {
+            const std::size_t cols = std::min(chunk_cols, n - col0);
+            const std::size_t panels = ceil_div(cols, kTileCols);
+            // kTasksPerThread tasks per thread at least where C allows: whole row blocks, and the
+            // columns cut into groups of whole panels when the rows alone give too few.
+            const std::size_t wanted_groups = std::min(panels, ceil_div(kTasksPerThread * threads, row_blocks));
+            const std::size_t group_panels = ceil_div(panels, wanted_groups);
+            const std::size_t groups = ceil_div(panels, group_panels);
+            const std::size_t pack_panels = ceil_div(panels, threads);
+            const std::size_t pack_groups = ceil_div(panels, pack_panels);
+            const std::size_t pack_tasks = slices * pack_groups;
+            // The panels of the depth slice starting at depth0.
+            const auto slice_panels = [&](std::size_t depth0) {
+                return packed_b.data() + (depth0 - depth_begin) * panels * kTileCols;
+            };
+            std::atomic<std::size_t> packed{0};
 
-        parallel_for(pack_tasks + row_blocks * groups, [&](std::size_t task) {
-            if (task < pack_tasks) {
-                const std::size_t depth0 = task / pack_groups * kBlockK, depth = std::min(kBlockK, k - depth0);
-                const std::size_t panel_col = task % pack_groups * pack_panels * kTileCols;
-                pack_b_panels(whole, depth0, depth, col0 + panel_col, std::min(pack_panels * kTileCols, cols - panel_col),
-                              slice_panels(depth0) + panel_col * depth);
-                packed.fetch_add(1, std::memory_order_release);
-                return;
-            }
-            const std::size_t index = task - pack_tasks;
-            const std::size_t row0 = index / groups * kBlockM, rows = std::min(kBlockM, m - row0);
-            const std::size_t tile_col0 = index % groups * group_panels * kTileCols;
-            const std::size_t tile_col1 = std::min(cols, tile_col0 + group_panels * kTileCols);
-            while (packed.load(std::memory_order_acquire) < pack_tasks) {
-            }
-            AlignedFloats packed_a(std::min(round_up(rows, kTileRows), kBlockM) * std::min(k, kBlockK));
-            for (std::size_t depth0 = 0; depth0 < k; depth0 += kBlockK) {
-                const std::size_t depth = std::min(kBlockK, k - depth0);
-                pack_a_panels(whole, row0, rows, depth0, depth, packed_a.data());
-                multiply_block(whole, packed_a.data(), rows, slice_panels(depth0), depth, row0, col0, tile_col0,
-                               tile_col1, cols, whole.accumulate || depth0 > 0);
-            }
-        });
+            parallel_for(pack_tasks + row_blocks * groups, [&](std::size_t task) {
+                if (task < pack_tasks) {
+                    const std::size_t depth0 = depth_begin + task / pack_groups * kBlockK;
+                    const std::size_t depth = std::min(kBlockK, depth_end - depth0);
+                    const std::size_t panel_col = task % pack_groups * pack_panels * kTileCols;
+                    pack_b_panels(whole, depth0, depth, col0 + panel_col,
+                                  std::min(pack_panels * kTileCols, cols - panel_col),
+                                  slice_panels(depth0) + panel_col * depth);
+                    packed.fetch_add(1, std::memory_order_release);
+                    return;
+                }
+                const std::size_t index = task - pack_tasks;
+                const std::size_t row0 = index / groups * kBlockM, rows = std::min(kBlockM, m - row0);
+                const std::size_t tile_col0 = index % groups * group_panels * kTileCols;
+                const std::size_t tile_col1 = std::min(cols, tile_col0 + group_panels * kTileCols);
+                while (packed.load(std::memory_order_acquire) < pack_tasks) {
+                }
+                AlignedFloats packed_a(std::min(round_up(rows, kTileRows), kBlockM) * std::min(k, kBlockK));
+                for (std::size_t depth0 = depth_begin; depth0 < depth_end; depth0 += kBlockK) {
+                    const std::size_t depth = std::min(kBlockK, depth_end - depth0);
+                    pack_a_panels(whole, row0, rows, depth0, depth, packed_a.data());
+                    multiply_block(whole, packed_a.data(), rows, slice_panels(depth0), depth, row0, col0, tile_col0,
+                                   tile_col1, cols, whole.accumulate || depth0 > 0);
+                }
+            });
+        }
     }
 }
 

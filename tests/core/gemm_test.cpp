@@ -138,20 +138,27 @@ TEST(GemmThreaded, TasksMatchReferenceAndTheSerialProductForAllTransposes) {
     }
 }
 
-// A product whose packed op(B) exceeds the shared buffer (1 Mi floats) is done in column chunks.
-TEST(GemmThreaded, ColumnChunksOfTheSharedPackedOperand) {
+// A product whose packed op(B) exceeds the shared buffer (1 Mi floats) is done in chunks: of
+// columns, and of depth past 2¹⁷ (one panel of all of k no longer fits), accumulating into C.
+TEST(GemmThreaded, ChunksOfTheSharedPackedOperand) {
     ThreadCountGuard guard;
-    const std::size_t m = 5, k = 2049, n = 2050;  // four chunks of 504 columns and one of 34
-    const auto a = uniform_floats(m * k, 21);
-    const auto b = uniform_floats(k * n, 22);
-    std::vector<float> want(m * n), serial(m * n), got(m * n);
-    gemm_f32_reference({m, k, n}, a.data(), b.data(), want.data());
-    set_thread_count(1);
-    gemm_f32({m, k, n}, a.data(), b.data(), serial.data());
-    set_thread_count(2);
-    gemm_f32({m, k, n}, a.data(), b.data(), got.data());
-    EXPECT_LE(relative_error(got, want), 1e-5);
-    EXPECT_EQ(got, serial);
+    const std::vector<std::array<std::size_t, 3>> shapes{
+        {5, 2049, 2050},          // four chunks of 504 columns and one of 34
+        {4, 131072 + 300, 9}};    // depth chunks of 131072 and 300, two column panels
+    for (const auto& [m, k, n] : shapes) {
+        for (bool accumulate : {false, true}) {
+            const auto a = uniform_floats(m * k, 21);
+            const auto b = uniform_floats(k * n, 22);
+            std::vector<float> want(m * n, 7.0f), serial(m * n, 7.0f), got(m * n, 7.0f);
+            gemm_f32_reference({m, k, n}, a.data(), b.data(), want.data(), accumulate);
+            set_thread_count(1);
+            gemm_f32({m, k, n}, a.data(), b.data(), serial.data(), accumulate);
+            set_thread_count(2);
+            gemm_f32({m, k, n}, a.data(), b.data(), got.data(), accumulate);
+            EXPECT_LE(relative_error(got, want), 1e-5) << "m=" << m << " k=" << k << " n=" << n;
+            EXPECT_EQ(got, serial) << "m=" << m << " k=" << k << " n=" << n << " accumulate=" << accumulate;
+        }
+    }
 }
 
 }  // namespace
